@@ -1,0 +1,262 @@
+"""The journal's on-disk format: paths, file names, the format version, (de)serialisation.
+
+docs/journal-format.md documents every file and field written here; keep the two in step.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from gitlab_journal.errors import JournalError
+from gitlab_journal.identity import canonical_json, fingerprint_of_text, normalise
+from gitlab_journal.journal.records import STATUSES, CodeState, Run
+
+FORMAT_VERSION = 1
+FORMAT_FILE = "FORMAT"
+README_FILE = "README.md"
+RUNS_DIR = "runs"
+RUN_FILE = "run.json"
+METRICS_FILE = "metrics.json"
+IDENTITY_FILE = "identity.json"
+REQUIRED_FILES = (RUN_FILE, METRICS_FILE, IDENTITY_FILE)
+
+TRAILER_FINGERPRINT = "Journal-Fingerprint"
+TRAILER_RUN = "Journal-Run"
+TRAILER_CODE = "Code-Commit"
+TRAILER_DATA = "Data"
+TRAILER_STATUS = "Status"
+
+_FP = re.compile(r"^[0-9a-f]{64}$")
+_RUN_ID = re.compile(r"^[0-9a-z][0-9a-z._-]{3,63}$")
+
+README_TEXT = """# Experiment journal
+
+This branch is a lab journal written by gitlab-journal: one commit per run, never checked out.
+Each run lives in `runs/<fingerprint[:2]>/<fingerprint[2:]>/<run-id>/`:
+
+- `run.json`: what was run (model, resolved params, data hashes, evaluation, code state,
+  environment, status, notes);
+- `metrics.json`: the scores;
+- `identity.json`: the exact document whose sha256 is the fingerprint.
+
+Read it with `git journal log`, `git journal show RUN`, or plain `git log journal`.
+"""
+
+
+def is_fingerprint(text: str) -> bool:
+    return bool(_FP.match(text))
+
+
+def run_dir(fingerprint: str, run_id: str) -> str:
+    """Where a run's files sit: sharded by fingerprint like git's own object store."""
+    return f"{fingerprint_dir(fingerprint)}/{run_id}"
+
+
+def fingerprint_dir(fingerprint: str) -> str:
+    if not is_fingerprint(fingerprint):
+        raise JournalError(f"not a fingerprint: {fingerprint!r}")
+    return f"{RUNS_DIR}/{fingerprint[:2]}/{fingerprint[2:]}"
+
+
+def check_run_id(run_id: str) -> str:
+    if not _RUN_ID.match(run_id):
+        raise JournalError(
+            f"invalid run id {run_id!r}",
+            hint="4 to 64 characters: lower-case letters, digits, '.', '_' or '-'",
+        )
+    return run_id
+
+
+def format_text() -> bytes:
+    return f"{FORMAT_VERSION}\n".encode()
+
+
+def check_format(blob: bytes | None) -> None:
+    """Refuse a journal written by a newer, unknown format: an error, never a guess."""
+    if blob is None:
+        raise JournalError(
+            f"the journal has no {FORMAT_FILE} file at its root",
+            hint="is this branch a gitlab-journal journal? see `git config journal.branch`",
+        )
+    try:
+        version = int(blob.decode().strip())
+    except ValueError as exc:
+        raise JournalError(f"unreadable journal format version {blob[:20]!r}") from exc
+    if version > FORMAT_VERSION:
+        raise JournalError(
+            f"the journal has format version {version}; this gitlab-journal reads up to "
+            f"{FORMAT_VERSION}",
+            hint="upgrade gitlab-journal: pip install -U gitlab-journal",
+        )
+    if version < 1:
+        raise JournalError(f"unknown journal format version {version}")
+
+
+def _dumps(value: Any) -> bytes:
+    # Stable key order is the order the writer builds; nested user mappings are sorted.
+    return (json.dumps(value, indent=2, ensure_ascii=False, allow_nan=True) + "\n").encode()
+
+
+def _plain(value: Any) -> Any:
+    """Plain JSON data for a record: normalised like identity, but floats kept as floats."""
+    if isinstance(value, float):
+        return value
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return normalise(value)
+
+
+def run_document(run: Run) -> dict[str, Any]:
+    """The content of run.json, keys in card order."""
+    doc: dict[str, Any] = {
+        "format": FORMAT_VERSION,
+        "id": run.id,
+        "fingerprint": run.fingerprint,
+        "created": run.created,
+        "status": run.status,
+        "name": run.name,
+        "model": run.model,
+        "kind": run.kind,
+        "params": _plain(run.params),
+        "point": _plain(run.point),
+        "data": dict(sorted(run.data.items())),
+        "evaluation": _plain(run.evaluation),
+        "code": run.code.to_dict(),
+        "environment": _plain(run.environment),
+        "notes": dict(run.notes),
+    }
+    if run.error is not None:
+        doc["error"] = run.error
+    if run.reproduces is not None:
+        doc["reproduces"] = run.reproduces
+    return doc
+
+
+def metrics_document(metrics: Mapping[str, float]) -> dict[str, Any]:
+    return {str(k): (float(v) if isinstance(v, (int, float)) else v) for k, v in metrics.items()}
+
+
+def encode_run(run: Run) -> dict[str, bytes]:
+    """The files of a run directory, by name."""
+    identity_text = canonical_json(run.identity)
+    if fingerprint_of_text(identity_text) != run.fingerprint:
+        raise JournalError(
+            f"run {run.id}: its fingerprint does not match its identity document",
+            exit_code=1,
+        )
+    if run.status not in STATUSES:
+        raise JournalError(f"run {run.id}: unknown status {run.status!r}")
+    return {
+        RUN_FILE: _dumps(run_document(run)),
+        METRICS_FILE: _dumps(metrics_document(run.metrics)),
+        IDENTITY_FILE: (identity_text + "\n").encode(),
+    }
+
+
+def decode_run(files: Mapping[str, bytes], *, where: str, commit: str | None = None) -> Run:
+    """Read a run back from its files; a malformed record is an error naming ``where``."""
+    missing = [name for name in REQUIRED_FILES if name not in files]
+    if missing:
+        raise JournalError(f"{where}: malformed run record: missing {', '.join(missing)}")
+    try:
+        doc = json.loads(files[RUN_FILE])
+        metrics = json.loads(files[METRICS_FILE])
+        identity = json.loads(files[IDENTITY_FILE])
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise JournalError(f"{where}: malformed run record: {exc}") from exc
+    if not isinstance(doc, dict) or not isinstance(metrics, dict):
+        raise JournalError(f"{where}: malformed run record: not a JSON object")
+    if int(doc.get("format", 1)) > FORMAT_VERSION:
+        check_format(str(doc["format"]).encode())
+    try:
+        code = doc.get("code") or {}
+        return Run(
+            id=doc["id"],
+            fingerprint=doc["fingerprint"],
+            identity=identity,
+            model=doc["model"],
+            kind=doc.get("kind", "sklearn"),
+            params=doc.get("params") or {},
+            point=doc.get("point") or {},
+            data=doc.get("data") or {},
+            evaluation=doc.get("evaluation") or {},
+            code=CodeState(
+                commit=code.get("commit"),
+                branch=code.get("branch"),
+                dirty=bool(code.get("dirty", False)),
+                files=(identity.get("code") or {}).get("files", {})
+                if isinstance(identity, dict)
+                else {},
+            ),
+            metrics=metrics,
+            status=doc.get("status", "ok"),
+            created=doc["created"],
+            environment=doc.get("environment") or {},
+            notes=doc.get("notes") or {},
+            error=doc.get("error"),
+            name=doc.get("name"),
+            reproduces=doc.get("reproduces"),
+            commit=commit,
+        )
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise JournalError(f"{where}: malformed run record: missing or bad field {exc}") from exc
+
+
+def validate_files(files: Mapping[str, bytes], *, fingerprint: str, run_id: str, where: str) -> Run:
+    """Decode a run and check it against the path it sits under (used by readers and hooks)."""
+    run = decode_run(files, where=where)
+    text = files[IDENTITY_FILE].decode("utf-8").rstrip("\n")
+    if fingerprint_of_text(text) != fingerprint:
+        raise JournalError(f"{where}: identity.json does not hash to the fingerprint of its path")
+    if run.fingerprint != fingerprint or run.id != run_id:
+        raise JournalError(f"{where}: run.json names another run than its path")
+    if run.status not in STATUSES:
+        raise JournalError(f"{where}: unknown status {run.status!r}")
+    return run
+
+
+def summary_line(run: Run) -> str:
+    """The first line of a run's commit message: model, params that matter, headline metric."""
+    model = run.model.rsplit(".", 1)[-1]
+    shown = ", ".join(f"{k}={_short(v)}" for k, v in sorted(run.point.items()))
+    parts = [f"{model}({shown})" if shown else model]
+    head = run.headline()
+    if run.status != "ok":
+        parts.append(run.status)
+    if head is not None:
+        parts.append(f"{head[0]}={head[1]:.4g}")
+    line = ": ".join(parts[:1]) + ("" if len(parts) == 1 else ": " + ", ".join(parts[1:]))
+    return line if len(line) <= 120 else line[:117] + "..."
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
+    text = json.dumps(value) if not isinstance(value, str) else value
+    return text if len(text) <= 30 else text[:27] + "..."
+
+
+def commit_message(run: Run) -> str:
+    """Summary, body (hypothesis and procedure), and trailers plain git can read."""
+    lines = [summary_line(run), ""]
+    body = [f"{key.capitalize()}: {text}" for key, text in run.notes.items() if text]
+    if run.error:
+        body.append("Error: " + run.error.strip().splitlines()[-1][:200])
+    if body:
+        lines += [*body, ""]
+    code = run.code.commit or "none"
+    if run.code.dirty:
+        code += " (dirty)"
+    trailers = [
+        f"{TRAILER_FINGERPRINT}: {run.fingerprint}",
+        f"{TRAILER_RUN}: {run.id}",
+        f"{TRAILER_CODE}: {code}",
+        *(f"{TRAILER_DATA}: {name} {md5}" for name, md5 in sorted(run.data.items())),
+        f"{TRAILER_STATUS}: {run.status}",
+    ]
+    return "\n".join(lines + trailers) + "\n"

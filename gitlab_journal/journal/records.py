@@ -1,0 +1,74 @@
+"""Record types of the journal: what one run holds."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+
+STATUSES = ("ok", "failed", "diverged", "stalled", "interrupted")
+
+
+def new_run_id() -> str:
+    """A run id: 12 random hex digits, unique across machines for every practical journal."""
+    return secrets.token_hex(6)
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True)
+class CodeState:
+    """The code a run was made from. Only ``files`` is part of the experiment's identity."""
+
+    commit: str | None = None  # HEAD when the run was made; None in a repository with no commit
+    branch: str | None = None
+    dirty: bool = False  # tracked files differed from HEAD
+    files: Mapping[str, str] = field(default_factory=dict)  # code dependency -> git blob sha
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"commit": self.commit, "branch": self.branch, "dirty": self.dirty}
+
+
+@dataclass(frozen=True)
+class Run:
+    """One recorded run.
+
+    ``identity`` is the document the fingerprint hashes; ``params`` are the model's resolved
+    parameters for display and filtering (``step__param`` names for pipelines); ``point`` is the
+    grid point as the spec wrote it. ``commit`` is the journal commit that recorded the run, set
+    when the run is read back or written.
+    """
+
+    id: str
+    fingerprint: str
+    identity: Mapping[str, Any]
+    model: str
+    kind: str = "sklearn"
+    params: Mapping[str, Any] = field(default_factory=dict)
+    point: Mapping[str, Any] = field(default_factory=dict)
+    data: Mapping[str, str] = field(default_factory=dict)
+    evaluation: Mapping[str, Any] = field(default_factory=dict)
+    code: CodeState = field(default_factory=CodeState)
+    metrics: Mapping[str, float] = field(default_factory=dict)
+    status: str = "ok"
+    created: str = field(default_factory=now_iso)
+    environment: Mapping[str, Any] = field(default_factory=dict)
+    notes: Mapping[str, str] = field(default_factory=dict)
+    error: str | None = None
+    name: str | None = None  # the experiment family (the spec's `name`), if any
+    reproduces: str | None = None
+    commit: str | None = None
+
+    def with_commit(self, commit: str) -> Run:
+        return replace(self, commit=commit)
+
+    def headline(self) -> tuple[str, float] | None:
+        """The first metric that is not a ``_std`` or a time: the run's headline score."""
+        for key, value in self.metrics.items():
+            if not key.endswith("_std") and not key.endswith("_time"):
+                return key, value
+        return None

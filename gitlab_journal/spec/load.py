@@ -1,0 +1,709 @@
+"""Load ``journal.yaml`` and validate it into the frozen records of :mod:`.model`.
+
+Every problem is a :class:`JournalError` of the form ``{file}:{line}: {dotted.key}: {problem}``.
+This module imports only the standard library and ruamel.yaml: git hooks load specs and must not
+pay for scikit-learn, NumPy or TensorFlow.
+"""
+
+from __future__ import annotations
+
+import datetime
+import difflib
+import os
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NoReturn
+
+from ruamel.yaml import YAML, YAMLError
+from ruamel.yaml.comments import CommentedBase
+from ruamel.yaml.scalarbool import ScalarBoolean
+
+from gitlab_journal.errors import JournalError
+from gitlab_journal.spec.model import (
+    DEFAULT_CODE_GLOBS,
+    DEFAULT_FOLDS,
+    DEFAULT_SPEC,
+    DataSpec,
+    EvaluationSpec,
+    ModelSpec,
+    Spec,
+    StepSpec,
+)
+from gitlab_journal.spec.overrides import apply_overrides
+
+TOP_KEYS = ("name", "data", "model", "evaluation", "notes", "code")
+TABLE_SUFFIXES = (".csv", ".tsv", ".parquet", ".pq")
+ARRAY_SUFFIXES = (".npz",)
+PLAIN_LISTS = frozenset({"metrics", "callbacks"})  # lists in Keras compile/fit that are values
+NEW_HINT = "create one with `git journal new --template sklearn-classifier`"
+
+_IDENT = r"[A-Za-z_][A-Za-z0-9_]*"
+_ESTIMATOR_RE = re.compile(rf"{_IDENT}(\.{_IDENT})+")
+_CALLABLE_RE = re.compile(rf"{_IDENT}(\.{_IDENT})*:{_IDENT}")
+_DATASET_RE = re.compile(_IDENT)
+
+
+# --- finding the spec and the repository ------------------------------------------------------
+
+
+def repo_root(start: Path) -> Path:
+    """The directory holding the nearest enclosing ``.git`` above ``start`` (else ``start``)."""
+    start = Path(os.path.normpath(start.absolute()))
+    for directory in (start, *start.parents):
+        if (directory / ".git").exists():
+            return directory
+    return start
+
+
+def find_spec(path_arg: str | None, cwd: Path) -> Path:
+    """The spec a command should read.
+
+    With no argument: ``journal.yaml`` in ``cwd``, else the one at the repository root, else
+    ``cwd/journal.yaml`` (which :func:`load_spec` reports as missing). A directory argument means
+    the ``journal.yaml`` inside it.
+    """
+    if path_arg is not None:
+        path = cwd / path_arg
+        return path / DEFAULT_SPEC if path.is_dir() else path
+    here = cwd / DEFAULT_SPEC
+    if here.is_file():
+        return here
+    at_root = repo_root(cwd) / DEFAULT_SPEC
+    return at_root if at_root.is_file() else here
+
+
+# --- loading ----------------------------------------------------------------------------------
+
+
+def load_spec(path: Path, overrides: Sequence[str] = ()) -> Spec:
+    """Read, override (``--set``) and validate the spec at ``path``."""
+    shown = _display(path)
+    doc = _read(path, shown)
+    if doc is None:
+        raise JournalError(f"{shown}:1: the spec is empty", hint=NEW_HINT)
+    if not isinstance(doc, Mapping):
+        raise JournalError(f"{shown}:1: the spec must be a mapping of keys (data, model, ...)")
+    overridden = apply_overrides(doc, overrides, shown) if overrides else ()
+    spec_dir = Path(os.path.normpath(path.absolute().parent))
+    ctx = _Context(shown, overridden, spec_dir, repo_root(spec_dir))
+    return _spec(_Node(doc, "", 1, ctx), path)
+
+
+def _display(path: Path) -> str:
+    """The path as the user would type it: relative to the working directory when inside it."""
+    if not path.is_absolute():
+        return str(path)
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def _read(path: Path, shown: str) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise JournalError(f"no spec at {shown}", hint=NEW_HINT) from None
+    except IsADirectoryError:
+        raise JournalError(f"{shown} is a directory, not a spec file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise JournalError(f"cannot read {shown}: {exc}") from exc
+    try:
+        return YAML(typ="rt").load(text)
+    except YAMLError as exc:
+        raise _yaml_error(exc, shown) from exc
+
+
+def _yaml_error(exc: YAMLError, shown: str) -> JournalError:
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    line = mark.line + 1 if mark is not None else 1
+    problem = getattr(exc, "problem", None) or str(exc).strip().splitlines()[0]
+    context = getattr(exc, "context", None)
+    if context and "duplicate" in str(context):
+        problem = f"duplicate key ({problem})"
+    elif context:
+        problem = f"{context}: {problem}"
+    return JournalError(f"{shown}:{line}: YAML syntax error: {problem}")
+
+
+# --- a located view of the document --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Context:
+    shown: str
+    overridden: tuple[str, ...]
+    spec_dir: Path
+    root: Path
+
+
+@dataclass(frozen=True)
+class _Node:
+    """A value of the document, with its dotted key and 1-based line, able to report errors."""
+
+    value: Any
+    key: str
+    line: int
+    ctx: _Context
+
+    def fail(self, problem: str, hint: str | None = None) -> NoReturn:
+        where = self.key or "spec"
+        message = f"{self.ctx.shown}:{self.line}: {where}: {problem}"
+        if any(self.key == k or self.key.startswith(k + ".") for k in self.ctx.overridden):
+            message += " (set by --set)"
+        raise JournalError(message, hint=hint)
+
+    def child(self, key: Any) -> _Node:
+        """The value at ``key`` of this mapping, located at the key's line."""
+        line = _lc_line(self.value, key, self.line)
+        return _Node(self.value[key], _join(self.key, key), line, self.ctx)
+
+    def get(self, key: str) -> _Node | None:
+        return self.child(key) if key in self.value else None
+
+    def entries(self) -> list[tuple[Any, _Node]]:
+        return [(key, self.child(key)) for key in self.value]
+
+    def items(self) -> list[_Node]:
+        """The items of this list, each at its own line."""
+        return [
+            _Node(item, _join(self.key, i), _lc_line(self.value, i, self.line), self.ctx)
+            for i, item in enumerate(self.value)
+        ]
+
+    def mapping(self, what: str = "a mapping") -> _Node:
+        if not isinstance(self.value, Mapping):
+            self.fail(f"expected {what}, got {_kind(self.value)}")
+        return self
+
+    def keys_within(self, allowed: Iterable[str]) -> None:
+        """Reject keys not in ``allowed``, suggesting the closest one."""
+        allowed = tuple(allowed)
+        for key, node in self.entries():
+            if key not in allowed:
+                close = difflib.get_close_matches(str(key), allowed, n=1)
+                guess = f" (did you mean {close[0]!r}?)" if close else ""
+                node.fail(f"unknown key{guess}", hint=f"allowed here: {', '.join(allowed)}")
+
+    def string(self, what: str = "a string") -> str:
+        if not isinstance(self.value, str) or not self.value.strip():
+            self.fail(f"expected {what}, got {_kind(self.value)}")
+        return str(self.value).strip()
+
+    def strings(self, what: str = "a string or a list of strings") -> tuple[str, ...]:
+        if isinstance(self.value, str):
+            return (self.string(),)
+        if not isinstance(self.value, list):
+            self.fail(f"expected {what}, got {_kind(self.value)}")
+        return tuple(item.string() for item in self.items())
+
+    def boolean(self) -> bool:
+        if not isinstance(self.value, bool):
+            self.fail(f"expected true or false, got {_kind(self.value)}")
+        return self.value
+
+    def integer(self, minimum: int) -> int:
+        if isinstance(self.value, bool) or not isinstance(self.value, int):
+            self.fail(f"expected an integer, got {_kind(self.value)}")
+        if self.value < minimum:
+            self.fail(f"must be at least {minimum}, got {self.value}")
+        return int(self.value)
+
+
+def _lc_line(container: Any, key: Any, default: int) -> int:
+    """The 1-based line ruamel recorded for ``key`` (or a list index); ``default`` if none."""
+    if isinstance(container, CommentedBase):
+        data = getattr(container.lc, "data", None) or {}
+        position = data.get(key)
+        if position:
+            return int(position[0]) + 1
+    return default
+
+
+def _join(prefix: str, key: Any) -> str:
+    return f"{prefix}.{key}" if prefix else str(key)
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, bool):
+        return f"a boolean ({value})"
+    if isinstance(value, Mapping):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, str):
+        return f"a string ({value!r})" if value.strip() else "an empty string"
+    if isinstance(value, int | float):
+        return f"a number ({value})"
+    return type(value).__name__
+
+
+# --- plain data ---------------------------------------------------------------------------------
+
+
+def plain(node: _Node) -> Any:
+    """The node's value as plain Python: dict, list, str, int, float, bool, None.
+
+    ruamel's round-trip types become their builtin bases; dates become ISO strings.
+    """
+    value = node.value
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, ScalarBoolean):
+        return bool(value)
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return float(value)
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, datetime.date):
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        out: dict[Any, Any] = {}
+        for key, child in node.entries():
+            if isinstance(key, Mapping | list | CommentedBase):
+                child.fail("a key must be a plain scalar")
+            out[plain(_Node(key, child.key, child.line, node.ctx))] = plain(child)
+        return out
+    if isinstance(value, list):
+        return [plain(item) for item in node.items()]
+    node.fail(f"unsupported YAML value {type(value).__name__} (tags are not allowed)")
+
+
+def _frozen(value: Any) -> Any:
+    """Lists become tuples, recursively, so a candidate value is one value (e.g. ``(100, 50)``)."""
+    if isinstance(value, list):
+        return tuple(_frozen(item) for item in value)
+    if isinstance(value, dict):
+        return {key: _frozen(item) for key, item in value.items()}
+    return value
+
+
+# --- the spec ---------------------------------------------------------------------------------
+
+
+def _spec(root: _Node, path: Path) -> Spec:
+    root.keys_within(TOP_KEYS)
+    data, model = root.get("data"), root.get("model")
+    if data is None:
+        root.fail("no data: key", hint="e.g. `data: sklearn:iris`")
+    if model is None:
+        root.fail("no model: key", hint="e.g. `model: {estimator: sklearn.svm.SVC}`")
+    name = root.get("name")
+    notes, code, evaluation = root.get("notes"), root.get("code"), root.get("evaluation")
+    return Spec(
+        path=path,
+        data=_data(data),
+        models=_models(model),
+        evaluation=_evaluation(evaluation) if evaluation is not None else EvaluationSpec(),
+        notes=_notes(notes) if notes is not None else {},
+        code=code.strings("a glob or a list of globs") if code is not None else DEFAULT_CODE_GLOBS,
+        document=plain(root),
+        name=name.string() if name is not None else None,
+    )
+
+
+def _notes(node: _Node) -> dict[str, str]:
+    node.mapping("a mapping of notes (hypothesis: ..., procedure: ...)")
+    out: dict[str, str] = {}
+    for key, child in node.entries():
+        if not isinstance(key, str):
+            child.fail("a note's name must be a string")
+        value = plain(child)
+        if isinstance(value, dict | list):
+            child.fail("a note must be text, not a mapping or a list")
+        out[key] = "" if value is None else str(value)
+    return out
+
+
+# --- data -----------------------------------------------------------------------------------
+
+
+DATA_FORMS = (
+    "sklearn:NAME, a .csv/.tsv/.parquet/.pq/.npz path, or a mapping with sklearn, path "
+    "(and target), X and y, or loader"
+)
+
+
+def _data(node: _Node) -> DataSpec:
+    value = node.value
+    if isinstance(value, str):
+        return _data_string(node)
+    if not isinstance(value, Mapping):
+        node.fail(f"expected {DATA_FORMS}; got {_kind(value)}")
+    if "sklearn" in value:
+        node.keys_within(("sklearn",))
+        return _sklearn_data(node.child("sklearn"), node.child("sklearn").string())
+    if "loader" in value:
+        return _loader_data(node)
+    if "path" in value:
+        return _path_data(node)
+    if {"X", "x", "y"} & set(value):
+        return _array_data(node)
+    node.fail(f"cannot tell the kind of data; expected {DATA_FORMS}")
+
+
+def _data_string(node: _Node) -> DataSpec:
+    text = node.string()
+    if text.startswith("sklearn:"):
+        return _sklearn_data(node, text.removeprefix("sklearn:").strip())
+    lower = text.lower()
+    if lower.endswith(TABLE_SUFFIXES):
+        return DataSpec(source="table", path=_repo_path(node, text))
+    if lower.endswith(ARRAY_SUFFIXES):
+        return DataSpec(source="arrays", path=_repo_path(node, text))
+    node.fail(f"unknown data {text!r}; expected {DATA_FORMS}")
+
+
+def _sklearn_data(node: _Node, name: str) -> DataSpec:
+    name = name.removeprefix("load_")
+    if not _DATASET_RE.fullmatch(name):
+        node.fail(f"{name!r} is not a scikit-learn data set name (e.g. iris, wine, diabetes)")
+    return DataSpec(source="sklearn", name=name)
+
+
+def _path_data(node: _Node) -> DataSpec:
+    path_node = node.child("path")
+    text = path_node.string("a file path")
+    lower = text.lower()
+    if lower.endswith(ARRAY_SUFFIXES):
+        node.keys_within(("path",))
+        return DataSpec(source="arrays", path=_repo_path(path_node, text))
+    if not lower.endswith(TABLE_SUFFIXES):
+        path_node.fail(f"unknown data file type {text!r}; expected .csv, .tsv, .parquet, .pq, .npz")
+    node.keys_within(("path", "target"))
+    target_node = node.get("target")
+    target = None
+    if target_node is not None and target_node.value is not None:
+        if isinstance(target_node.value, int) and not isinstance(target_node.value, bool):
+            target = str(target_node.value)
+        else:
+            target = target_node.string("a column name")
+    return DataSpec(source="table", path=_repo_path(path_node, text), target=target)
+
+
+def _array_data(node: _Node) -> DataSpec:
+    node.keys_within(("X", "x", "y"))
+    if "X" in node.value and "x" in node.value:
+        node.child("x").fail("give X or x, not both")
+    x_node = node.get("X") or node.get("x")
+    if x_node is None:
+        node.fail("arrays need X (features) as well as y")
+    y_node = node.get("y")
+    if y_node is None:
+        node.fail("arrays need y (targets) as well as X")
+    x, y = (_npy(n) for n in (x_node, y_node))
+    return DataSpec(source="arrays", x=x, y=y)
+
+
+def _npy(node: _Node) -> str:
+    text = node.string("a .npy file path")
+    if not text.lower().endswith(".npy"):
+        node.fail(f"expected a .npy file, got {text!r}")
+    return _repo_path(node, text)
+
+
+def _loader_data(node: _Node) -> DataSpec:
+    node.keys_within(("loader", "deps", "args"))
+    loader_node = node.child("loader")
+    loader = loader_node.string("module:function")
+    if not _CALLABLE_RE.fullmatch(loader):
+        loader_node.fail(f"{loader!r} does not look like module:function (e.g. prep:load)")
+    deps: tuple[str, ...] = ()
+    deps_node = node.get("deps")
+    if deps_node is not None and deps_node.value is not None:
+        deps_node.strings("a path or a list of paths")
+        items = deps_node.items() if isinstance(deps_node.value, list) else [deps_node]
+        deps = tuple(_repo_path(item, item.string(), keep_dir=True) for item in items)
+    args: dict[str, Any] = {}
+    args_node = node.get("args")
+    if args_node is not None and args_node.value is not None:
+        args = plain(args_node.mapping("a mapping of keyword arguments"))
+        for key, child in args_node.entries():
+            if not isinstance(key, str) or not key.isidentifier():
+                child.fail("an argument name must be a Python identifier")
+    return DataSpec(source="loader", loader=loader, deps=deps, args=args)
+
+
+def _repo_path(node: _Node, text: str, *, keep_dir: bool = False) -> str:
+    """``text`` (relative to the spec's directory) as a POSIX path relative to the repository."""
+    ctx = node.ctx
+    raw = Path(text).expanduser() if text.startswith("~") else Path(text)
+    full = Path(os.path.normpath(raw if raw.is_absolute() else ctx.spec_dir / raw))
+    try:
+        relative = full.relative_to(ctx.root)
+    except ValueError:
+        where = "is outside" if raw.is_absolute() else "escapes"
+        node.fail(f"{text!r} {where} the repository ({ctx.root}); data must live inside it")
+    posix = relative.as_posix()
+    if posix in ("", "."):
+        node.fail(f"{text!r} is the repository itself; name a file or a directory in it")
+    if keep_dir and (text.endswith("/") or full.is_dir()):
+        posix += "/"
+    return posix
+
+
+# --- models -----------------------------------------------------------------------------------
+
+
+SKLEARN_KEYS = ("estimator", "params", "steps")
+KERAS_KEYS = ("keras", "params", "compile", "fit")
+
+
+def _models(node: _Node) -> tuple[ModelSpec, ...]:
+    if isinstance(node.value, list):
+        if not node.value:
+            node.fail("an empty list of model blocks")
+        return tuple(_model(item) for item in node.items())
+    return (_model(node),)
+
+
+def _model(node: _Node) -> ModelSpec:
+    if isinstance(node.value, str):
+        return ModelSpec(kind="sklearn", estimator=_estimator(node), line=node.line)
+    node.mapping("a model block (estimator: ..., params: ...) or a list of them")
+    if "keras" in node.value:
+        if "estimator" in node.value:
+            node.child("keras").fail("a model block has estimator or keras, not both")
+        return _keras_model(node)
+    return _sklearn_model(node)
+
+
+def _estimator(node: _Node) -> str:
+    text = node.string("an estimator import path")
+    if not _ESTIMATOR_RE.fullmatch(text):
+        node.fail(
+            f"{text!r} is not an import path like sklearn.svm.SVC",
+            hint="write the module and the class, separated by dots",
+        )
+    return text
+
+
+def _sklearn_model(node: _Node) -> ModelSpec:
+    node.keys_within(SKLEARN_KEYS)
+    steps_node = node.get("steps")
+    estimator_node = node.get("estimator")
+    if estimator_node is None:
+        if steps_node is None:
+            node.fail("a model block needs estimator: (or keras:)")
+        estimator = "sklearn.pipeline.Pipeline"
+    else:
+        estimator = _estimator(estimator_node)
+    grids = _grids(node.get("params"))
+    steps: tuple[StepSpec, ...] = ()
+    is_pipeline = estimator.rsplit(".", 1)[-1] == "Pipeline"
+    if steps_node is not None:
+        if not is_pipeline:
+            steps_node.fail(f"steps are for a Pipeline, not {estimator}")
+        steps, axes = _steps(steps_node)
+        grids = _merge_axes(grids, axes, steps_node)
+    elif is_pipeline:
+        node.fail("a Pipeline needs steps: (a list of `- name: estimator.path`)")
+    return ModelSpec(
+        kind="sklearn", estimator=estimator, grids=grids, steps=steps, line=node.line
+    )
+
+
+def _keras_model(node: _Node) -> ModelSpec:
+    node.keys_within(KERAS_KEYS)
+    keras_node = node.child("keras")
+    build = keras_node.string("module:function")
+    if not _CALLABLE_RE.fullmatch(build):
+        keras_node.fail(f"{build!r} does not look like module:function (e.g. model:build)")
+    grids = _grids(node.get("params"))
+    fixed: dict[str, Any] = {}
+    axes: dict[str, tuple[Any, ...]] = {}
+    for section in ("compile", "fit"):
+        section_node = node.get(section)
+        if section_node is None or section_node.value is None:
+            continue
+        section_node.mapping(f"a mapping of {section} arguments")
+        fixed[section] = _split_settings(section_node, section, axes)
+    grids = _merge_axes(grids, axes, node)
+    return ModelSpec(kind="keras", estimator=build, grids=grids, fixed=fixed, line=node.line)
+
+
+def _split_settings(node: _Node, prefix: str, axes: dict[str, tuple[Any, ...]]) -> dict[str, Any]:
+    """Split a compile/fit mapping into fixed values and grid axes under dotted keys."""
+    fixed: dict[str, Any] = {}
+    for key, child in node.entries():
+        if not isinstance(key, str):
+            child.fail("a setting's name must be a string")
+        dotted = f"{prefix}.{key}"
+        if isinstance(child.value, Mapping):
+            fixed[key] = _split_settings(child, dotted, axes)
+        elif isinstance(child.value, list) and key not in PLAIN_LISTS:
+            axes[dotted] = _axis(child)
+        else:
+            fixed[key] = plain(child)
+    return fixed
+
+
+def _steps(node: _Node) -> tuple[tuple[StepSpec, ...], dict[str, tuple[Any, ...]]]:
+    """Pipeline steps; list-valued step params become grid axes named ``step__param``."""
+    if not isinstance(node.value, list) or not node.value:
+        node.fail("expected a list of steps (`- scale: sklearn.preprocessing.StandardScaler`)")
+    steps: list[StepSpec] = []
+    axes: dict[str, tuple[Any, ...]] = {}
+    for item in node.items():
+        if not isinstance(item.value, Mapping) or len(item.value) != 1:
+            item.fail("a step is one `name: estimator.path` pair")
+        ((name, value_node),) = item.entries()
+        if not isinstance(name, str) or not name.isidentifier() or "__" in name:
+            value_node.fail("a step name must be an identifier without '__'")
+        if any(step.name == name for step in steps):
+            value_node.fail(f"step {name!r} appears twice")
+        step, step_axes = _step(name, value_node)
+        steps.append(step)
+        axes.update(step_axes)
+    return tuple(steps), axes
+
+
+def _step(name: str, node: _Node) -> tuple[StepSpec, dict[str, tuple[Any, ...]]]:
+    if node.value is None or node.value == "passthrough":
+        return StepSpec(name=name, estimator=None), {}
+    if isinstance(node.value, str):
+        return StepSpec(name=name, estimator=_estimator(node)), {}
+    node.mapping("an estimator path, passthrough, or {estimator: ..., params: ...}")
+    node.keys_within(("estimator", "params"))
+    estimator_node = node.get("estimator")
+    if estimator_node is None:
+        node.fail("a step mapping needs estimator:")
+    params: dict[str, Any] = {}
+    axes: dict[str, tuple[Any, ...]] = {}
+    params_node = node.get("params")
+    if params_node is not None and params_node.value is not None:
+        params_node.mapping("a mapping of parameters")
+        for key, child in params_node.entries():
+            _param_name(key, child)
+            if isinstance(child.value, list):
+                axes[f"{name}__{key}"] = _axis(child)
+            else:
+                params[key] = _frozen(plain(child))
+    return StepSpec(name=name, estimator=_estimator(estimator_node), params=params), axes
+
+
+def _grids(node: _Node | None) -> tuple[dict[str, tuple[Any, ...]], ...]:
+    """``params``: a mapping (one grid) or a list of mappings (several), as ParameterGrid."""
+    if node is None or node.value is None:
+        return ({},)
+    if isinstance(node.value, list):
+        if not node.value:
+            node.fail("an empty list of grids")
+        return tuple(_grid(item) for item in node.items())
+    return (_grid(node),)
+
+
+def _grid(node: _Node) -> dict[str, tuple[Any, ...]]:
+    node.mapping("a mapping of parameters (a list value is a grid axis)")
+    grid: dict[str, tuple[Any, ...]] = {}
+    for key, child in node.entries():
+        grid[_param_name(key, child)] = _axis(child)
+    return grid
+
+
+def _param_name(key: Any, node: _Node) -> str:
+    if not isinstance(key, str) or not key:
+        node.fail("a parameter name must be a string")
+    return key
+
+
+def _axis(node: _Node) -> tuple[Any, ...]:
+    """A list is the axis's candidates; anything else is a one-value axis."""
+    if isinstance(node.value, list):
+        if not node.value:
+            node.fail(
+                "an empty grid list has no candidates",
+                hint="give at least one value; write [[]] for one empty-list value",
+            )
+        return tuple(_frozen(plain(item)) for item in node.items())
+    return (_frozen(plain(node)),)
+
+
+def _merge_axes(
+    grids: tuple[dict[str, tuple[Any, ...]], ...],
+    axes: Mapping[str, tuple[Any, ...]],
+    node: _Node,
+) -> tuple[dict[str, tuple[Any, ...]], ...]:
+    """Add the same extra axes to every grid; an axis given twice is an error."""
+    if not axes:
+        return grids
+    for grid in grids:
+        for key in axes:
+            if key in grid:
+                node.fail(f"{key} is set both in params and here")
+    return tuple({**grid, **axes} for grid in grids)
+
+
+# --- evaluation -------------------------------------------------------------------------------
+
+
+def _evaluation(node: _Node) -> EvaluationSpec:
+    if node.value is None:
+        return EvaluationSpec()
+    node.mapping("a mapping (cv or split, scoring, seed)")
+    node.keys_within(("cv", "split", "scoring", "seed"))
+    cv_node, split_node = node.get("cv"), node.get("split")
+    if cv_node is not None and split_node is not None:
+        split_node.fail("give either cv or split, not both")
+    cv: int | None = DEFAULT_FOLDS
+    shuffle = False
+    test_size: float | None = None
+    stratify: bool | None = None
+    if cv_node is not None:
+        cv, shuffle = _cv(cv_node)
+    if split_node is not None:
+        cv = None
+        test_size, stratify = _split(split_node)
+    scoring_node, seed_node = node.get("scoring"), node.get("seed")
+    scoring: tuple[str, ...] = ()
+    if scoring_node is not None and scoring_node.value is not None:
+        scoring = scoring_node.strings("a scorer name or a list of them")
+    seed = None
+    if seed_node is not None and seed_node.value is not None:
+        seed = seed_node.integer(minimum=0)
+    return EvaluationSpec(
+        cv=cv, shuffle=shuffle, test_size=test_size, stratify=stratify, scoring=scoring, seed=seed
+    )
+
+
+def _cv(node: _Node) -> tuple[int, bool]:
+    if not isinstance(node.value, Mapping):
+        return node.integer(minimum=2), False
+    node.keys_within(("folds", "shuffle"))
+    folds_node, shuffle_node = node.get("folds"), node.get("shuffle")
+    folds = folds_node.integer(minimum=2) if folds_node is not None else DEFAULT_FOLDS
+    shuffle = shuffle_node.boolean() if shuffle_node is not None else False
+    return folds, shuffle
+
+
+def _split(node: _Node) -> tuple[float, bool | None]:
+    if isinstance(node.value, int | float) and not isinstance(node.value, bool):
+        return _test_size(node), None
+    node.mapping("a mapping {test_size: 0.25, stratify: true}")
+    node.keys_within(("test_size", "stratify"))
+    size_node, stratify_node = node.get("test_size"), node.get("stratify")
+    if size_node is None:
+        node.fail("a split needs test_size (a fraction like 0.25, or a count)")
+    stratify = None
+    if stratify_node is not None and stratify_node.value is not None:
+        stratify = stratify_node.boolean()
+    return _test_size(size_node), stratify
+
+
+def _test_size(node: _Node) -> float:
+    value = node.value
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        node.fail(f"expected a fraction between 0 and 1 or a count, got {_kind(value)}")
+    if isinstance(value, int):
+        if value < 1:
+            node.fail(f"a test_size count must be at least 1, got {value}")
+        return int(value)
+    if not 0.0 < value < 1.0:
+        node.fail(f"a test_size fraction must be between 0 and 1 (exclusive), got {value}")
+    return float(value)

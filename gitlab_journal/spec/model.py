@@ -1,0 +1,137 @@
+"""The experiment spec as frozen records: what `journal.yaml` says, validated.
+
+These records carry no behaviour that needs scikit-learn or TensorFlow: the hooks build them.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+DEFAULT_SPEC = "journal.yaml"
+DEFAULT_CODE_GLOBS: tuple[str, ...] = ("*.py",)
+DEFAULT_FOLDS = 5
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """Where a run's data comes from.
+
+    ``source`` is one of:
+    - ``sklearn``: a data set bundled with scikit-learn, ``name`` e.g. ``iris``;
+    - ``table``: a CSV or Parquet file at ``path`` with a ``target`` column (None: the last column);
+    - ``arrays``: ``x`` and ``y`` ``.npy`` files, or one ``.npz`` at ``path`` holding ``X`` and ``y``;
+    - ``loader``: a ``module:function`` from the user's repository returning ``(X, y)``, called
+      with ``args`` as keyword arguments, whose declared inputs ``deps`` are hashed.
+
+    Paths are POSIX, relative to the repository root; a directory dep keeps its trailing ``/``.
+    """
+
+    source: str
+    name: str | None = None
+    path: str | None = None
+    target: str | None = None
+    x: str | None = None
+    y: str | None = None
+    loader: str | None = None
+    deps: tuple[str, ...] = ()
+    args: Mapping[str, Any] = field(default_factory=dict)
+
+    def inputs(self) -> tuple[str, ...]:
+        """The repository paths this data is read from (what gets hashed), in a stable order."""
+        if self.source == "table" and self.path:
+            return (self.path,)
+        if self.source == "arrays":
+            if self.path:
+                return (self.path,)
+            return tuple(p for p in (self.x, self.y) if p)
+        if self.source == "loader":
+            return self.deps
+        return ()
+
+
+@dataclass(frozen=True)
+class StepSpec:
+    """One step of a pipeline: a name and an estimator import path (None: ``passthrough``)."""
+
+    name: str
+    estimator: str | None
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One model block: the estimator and its parameter grids.
+
+    ``grids`` is a tuple of grids, as scikit-learn's ``ParameterGrid`` takes a list of dicts; each
+    grid maps a parameter to the tuple of its candidate values (a scalar in the spec is a
+    one-value axis). ``fixed`` holds settings that are not parameters of the estimator (for Keras:
+    ``compile`` and ``fit``).
+    """
+
+    kind: str  # "sklearn" (estimators and pipelines); other back ends add their own kinds
+    estimator: str
+    grids: tuple[Mapping[str, tuple[Any, ...]], ...] = ({},)
+    steps: tuple[StepSpec, ...] = ()
+    fixed: Mapping[str, Any] = field(default_factory=dict)
+    line: int = 0
+
+    def points(self) -> list[dict[str, Any]]:
+        """Every grid point, in ``ParameterGrid`` order within each grid (keys sorted)."""
+        out: list[dict[str, Any]] = []
+        for grid in self.grids:
+            keys = sorted(grid)
+            for values in itertools.product(*(grid[k] for k in keys)):
+                out.append(dict(zip(keys, values, strict=True)))
+        return out
+
+
+@dataclass(frozen=True)
+class EvaluationSpec:
+    """How a run is scored.
+
+    ``cv`` folds (``shuffle`` with ``seed`` when asked; stratified for classifiers, as
+    scikit-learn's ``cv=N`` is), or a hold-out ``test_size`` split (stratified for classifiers
+    unless ``stratify`` is False). ``scoring``: scorer names as scikit-learn spells them; empty
+    means the estimator's default (accuracy for classifiers, r2 for regressors).
+    """
+
+    cv: int | None = DEFAULT_FOLDS
+    shuffle: bool = False
+    test_size: float | None = None
+    stratify: bool | None = None
+    scoring: tuple[str, ...] = ()
+    seed: int | None = None
+
+
+@dataclass(frozen=True)
+class Point:
+    """One experiment to run: a model block and one point of its grid."""
+
+    model: ModelSpec
+    params: Mapping[str, Any]
+    index: int
+
+
+@dataclass(frozen=True)
+class Spec:
+    """A validated spec. ``document`` is the spec as plain data after ``--set`` overrides."""
+
+    path: Path
+    data: DataSpec
+    models: tuple[ModelSpec, ...]
+    evaluation: EvaluationSpec
+    notes: Mapping[str, str] = field(default_factory=dict)
+    code: tuple[str, ...] = DEFAULT_CODE_GLOBS
+    document: Mapping[str, Any] = field(default_factory=dict)
+    name: str | None = None  # an experiment family name, optional
+
+    def points(self) -> list[Point]:
+        out: list[Point] = []
+        for model in self.models:
+            for params in model.points():
+                out.append(Point(model=model, params=params, index=len(out)))
+        return out

@@ -1,0 +1,1 @@
+"""Spec templates that `git journal new --template NAME` copies."""
