@@ -33,8 +33,8 @@ def public_path(obj: Any) -> str:
     ``sklearn.linear_model.LogisticRegression``, so identity does not depend on a library's
     private module layout.
     """
-    module = getattr(obj, "__module__", None) or ""
-    qualname = getattr(obj, "__qualname__", None) or getattr(obj, "__name__", "")
+    module = str(getattr(obj, "__module__", None) or "")
+    qualname = str(getattr(obj, "__qualname__", None) or getattr(obj, "__name__", ""))
     parts = module.split(".")
     best = module
     # Try every shorter prefix of the module path; keep the shortest that exposes the object.

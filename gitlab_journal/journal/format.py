@@ -134,6 +134,8 @@ def run_document(run: Run) -> dict[str, Any]:
         doc["error"] = run.error
     if run.reproduces is not None:
         doc["reproduces"] = run.reproduces
+    if run.warnings:
+        doc["warnings"] = list(run.warnings)
     return doc
 
 
@@ -201,6 +203,7 @@ def decode_run(files: Mapping[str, bytes], *, where: str, commit: str | None = N
             error=doc.get("error"),
             name=doc.get("name"),
             reproduces=doc.get("reproduces"),
+            warnings=tuple(doc.get("warnings") or ()),
             commit=commit,
         )
     except (KeyError, TypeError, AttributeError) as exc:

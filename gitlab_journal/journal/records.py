@@ -61,6 +61,7 @@ class Run:
     error: str | None = None
     name: str | None = None  # the experiment family (the spec's `name`), if any
     reproduces: str | None = None
+    warnings: tuple[str, ...] = ()  # warnings raised while training (e.g. ConvergenceWarning)
     commit: str | None = None
 
     def with_commit(self, commit: str) -> Run:

@@ -81,7 +81,10 @@ class Store:
 
     def tip(self) -> pygit2.Oid | None:
         ref = self.repo.references.get(self.ref_name)
-        return None if ref is None else ref.resolve().target
+        if ref is None:
+            return None
+        target = ref.resolve().target
+        return target if isinstance(target, pygit2.Oid) else None
 
     def require(self) -> pygit2.Commit:
         """The tip commit, its format checked; an error with a hint when there is no journal."""
@@ -114,9 +117,8 @@ class Store:
         except KeyError:
             return []
         runs = [
-            self._read_dir(_subtree(fp_tree, entry.name), f"{fingerprint[:12]}/{entry.name}")
-            for entry in fp_tree
-            if entry.filemode == _TREE
+            self._read_dir(_subtree(fp_tree, name), f"{fingerprint[:12]}/{name}")
+            for name in _names(fp_tree, _TREE)
         ]
         return sorted(runs, key=lambda r: (r.created, r.id))
 
@@ -127,16 +129,12 @@ class Store:
             runs = _subtree(tree, fmt.RUNS_DIR)
         except KeyError:
             return
-        for shard in runs:
-            if shard.filemode != _TREE:
-                continue
-            for fp_entry in _subtree(runs, shard.name):
-                if fp_entry.filemode != _TREE:
-                    continue
-                fingerprint = shard.name + fp_entry.name
-                for run_entry in self.repo[fp_entry.id]:  # type: ignore[attr-defined]
-                    if run_entry.filemode == _TREE:
-                        yield fingerprint, run_entry.name, run_entry.id
+        for shard in _names(runs, _TREE):
+            shard_tree = _subtree(runs, shard)
+            for rest in _names(shard_tree, _TREE):
+                fp_tree = _subtree(shard_tree, rest)
+                for run_id in _names(fp_tree, _TREE):
+                    yield shard + rest, run_id, fp_tree[run_id].id
 
     def read(self, fingerprint: str, run_id: str, tree: pygit2.Tree | None = None) -> Run:
         tree = tree if tree is not None else self.require().tree
@@ -252,7 +250,7 @@ class Store:
             commit = self.repo.create_commit(None, sig, sig, message, new_tree, [tip_commit.id])
             try:
                 ref.set_target(commit, f"journal: {message.splitlines()[0]}")
-            except pygit2.GitError:
+            except (pygit2.GitError, OSError):
                 # Another writer moved the branch (or holds its lock): rebuild on the new tip.
                 time.sleep(random.uniform(0, 0.002 * min(attempt + 1, 25)))
                 continue
@@ -271,6 +269,11 @@ def _subtree(tree: pygit2.Tree, path: str) -> pygit2.Tree:
     return obj
 
 
+def _names(tree: pygit2.Tree, mode: int) -> list[str]:
+    """Names of the entries of ``tree`` with filemode ``mode``."""
+    return [entry.name for entry in tree if entry.filemode == mode and entry.name is not None]
+
+
 def _blob_at(tree: pygit2.Tree, name: str) -> bytes | None:
     try:
         obj = tree[name]
@@ -283,6 +286,8 @@ def _read_files(repo: pygit2.Repository, tree: pygit2.Tree) -> dict[str, bytes]:
     out: dict[str, bytes] = {}
     for entry in tree:
         obj = repo[entry.id]
+        if entry.name is None:
+            continue
         if isinstance(obj, pygit2.Blob):
             out[entry.name] = obj.data
         elif isinstance(obj, pygit2.Tree):

@@ -11,13 +11,14 @@ import datetime
 import difflib
 import os
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
-from ruamel.yaml import YAML, YAMLError
+from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedBase
+from ruamel.yaml.error import YAMLError
 from ruamel.yaml.scalarbool import ScalarBoolean
 
 from gitlab_journal.errors import JournalError
@@ -83,7 +84,7 @@ def load_spec(path: Path, overrides: Sequence[str] = ()) -> Spec:
     doc = _read(path, shown)
     if doc is None:
         raise JournalError(f"{shown}:1: the spec is empty", hint=NEW_HINT)
-    if not isinstance(doc, Mapping):
+    if not isinstance(doc, MutableMapping):
         raise JournalError(f"{shown}:1: the spec must be a mapping of keys (data, model, ...)")
     overridden = apply_overrides(doc, overrides, shown) if overrides else ()
     spec_dir = Path(os.path.normpath(path.absolute().parent))
@@ -121,9 +122,7 @@ def _yaml_error(exc: YAMLError, shown: str) -> JournalError:
     line = mark.line + 1 if mark is not None else 1
     problem = getattr(exc, "problem", None) or str(exc).strip().splitlines()[0]
     context = getattr(exc, "context", None)
-    if context and "duplicate" in str(context):
-        problem = f"duplicate key ({problem})"
-    elif context:
+    if context and "duplicate key" not in problem:
         problem = f"{context}: {problem}"
     return JournalError(f"{shown}:{line}: YAML syntax error: {problem}")
 
@@ -504,9 +503,7 @@ def _sklearn_model(node: _Node) -> ModelSpec:
         grids = _merge_axes(grids, axes, steps_node)
     elif is_pipeline:
         node.fail("a Pipeline needs steps: (a list of `- name: estimator.path`)")
-    return ModelSpec(
-        kind="sklearn", estimator=estimator, grids=grids, steps=steps, line=node.line
-    )
+    return ModelSpec(kind="sklearn", estimator=estimator, grids=grids, steps=steps, line=node.line)
 
 
 def _keras_model(node: _Node) -> ModelSpec:

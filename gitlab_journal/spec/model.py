@@ -23,7 +23,8 @@ class DataSpec:
     ``source`` is one of:
     - ``sklearn``: a data set bundled with scikit-learn, ``name`` e.g. ``iris``;
     - ``table``: a CSV or Parquet file at ``path`` with a ``target`` column (None: the last column);
-    - ``arrays``: ``x`` and ``y`` ``.npy`` files, or one ``.npz`` at ``path`` holding ``X`` and ``y``;
+    - ``arrays``: ``x`` and ``y`` ``.npy`` files, or one ``.npz`` at ``path`` holding ``X`` and
+      ``y``;
     - ``loader``: a ``module:function`` from the user's repository returning ``(X, y)``, called
       with ``args`` as keyword arguments, whose declared inputs ``deps`` are hashed.
 

@@ -11,8 +11,9 @@ from collections.abc import MutableMapping, MutableSequence, Sequence
 from pathlib import Path
 from typing import Any
 
-from ruamel.yaml import YAML, YAMLError
+from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap
+from ruamel.yaml.error import YAMLError
 
 from gitlab_journal.errors import JournalError
 
@@ -102,9 +103,7 @@ def _list_index(
     node: MutableSequence[Any], part: str, where: str, text: str, path: Path | str
 ) -> int:
     if not part.isdigit():
-        raise JournalError(
-            f"{path}: --set {text}: {where}: this is a list; index it with a number"
-        )
+        raise JournalError(f"{path}: --set {text}: {where}: this is a list; index it with a number")
     index = int(part)
     if index >= len(node):
         raise JournalError(

@@ -30,7 +30,9 @@ def import_object(path: str, *, where: str = "") -> Any:
         module_name, _, attr = path.rpartition(".")
     prefix = f"{where}: " if where else ""
     if not module_name or not attr:
-        raise JournalError(f"{prefix}not an import path: {path!r}", hint="write it as package.Class")
+        raise JournalError(
+            f"{prefix}not an import path: {path!r}", hint="write it as package.Class"
+        )
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
@@ -46,7 +48,11 @@ def import_object(path: str, *, where: str = "") -> Any:
 
 def _nested(value: Any, where: str) -> Any:
     """A param value ``{estimator: path, params: {...}}`` becomes that estimator."""
-    if isinstance(value, Mapping) and "estimator" in value and set(value) <= {"estimator", "params"}:
+    if (
+        isinstance(value, Mapping)
+        and "estimator" in value
+        and set(value) <= {"estimator", "params"}
+    ):
         cls = import_object(str(value["estimator"]), where=where)
         params = {k: _nested(v, where) for k, v in dict(value.get("params") or {}).items()}
         return cls(**params)

@@ -1,0 +1,66 @@
+"""`git journal log`: a table of runs, filtered and sorted through the index."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from gitlab_journal.console import make_console
+from gitlab_journal.journal.index import open_index
+from gitlab_journal.journal.store import Store
+from gitlab_journal.review.render import print_json, run_json
+from gitlab_journal.review.table import footer, log_table
+
+# Without -n the table shows the newest (or best) DEFAULT_LIMIT runs; --json gives them all.
+DEFAULT_LIMIT = 50
+
+
+def run(args: argparse.Namespace) -> int:
+    store = Store.discover(Path.cwd())
+    where: list[str] = list(getattr(args, "where", None) or [])
+    model = getattr(args, "model", None)
+    status = getattr(args, "status", None)
+    as_json = bool(getattr(args, "json", False))
+    limit = getattr(args, "max_count", None)
+    explicit = limit is not None
+    if limit is None and not as_json:
+        limit = DEFAULT_LIMIT
+    with open_index(store) as index:
+        rows = index.query(
+            where,
+            model=model,
+            status=status,
+            sort=getattr(args, "sort", None),
+            ascending=bool(getattr(args, "asc", False)),
+            limit=limit,
+        )
+        if as_json:
+            print_json([run_json(run) for run in index.load_all(rows)])
+            return 0
+        filtered = bool(where or model or status)
+        total = index.count()
+        if not filtered:
+            matching = total
+        elif limit is None or len(rows) < limit:
+            matching = len(rows)  # every match is shown: no second scan
+        else:
+            matching = index.count(where, model, status)
+
+    console = make_console()
+    if not rows:
+        if total == 0:
+            console.print("The journal has no runs yet: record some with `git journal run`.")
+        elif matching == 0:
+            console.print(f"No runs match ({total} in the journal).")
+        else:
+            console.print(f"No runs shown ({matching} match; -n 0).")
+        return 0
+    table, notes = log_table(rows)
+    console.print(table)
+    for note in notes:
+        console.print(note, style="dim", markup=False)
+    text = footer(len(rows), matching, total, filtered)
+    if not explicit and len(rows) < matching:
+        text += f" (the first {len(rows)}; -n N shows more)"
+    console.print(text, style="dim", markup=False)
+    return 0

@@ -1,0 +1,47 @@
+"""`git journal new`: write a spec from one of the bundled templates."""
+
+from __future__ import annotations
+
+import argparse
+from importlib import resources
+from pathlib import Path
+
+from gitlab_journal.errors import JournalError
+
+SUFFIXES = (".yaml", ".yml")
+
+
+def templates() -> dict[str, str]:
+    """Template name -> its text."""
+    folder = resources.files("gitlab_journal.templates")
+    out: dict[str, str] = {}
+    for entry in folder.iterdir():
+        name = entry.name
+        if entry.is_file() and name.endswith(SUFFIXES):
+            out[name.rsplit(".", 1)[0]] = entry.read_text(encoding="utf-8")
+    return dict(sorted(out.items()))
+
+
+def run(args: argparse.Namespace) -> int:
+    available = templates()
+    if args.list:
+        for name, text in available.items():
+            first = next((ln.lstrip("# ") for ln in text.splitlines() if ln.startswith("#")), "")
+            print(f"{name:24} {first}")
+        return 0
+    if args.template not in available:
+        raise JournalError(
+            f"unknown template {args.template!r}",
+            hint="one of: " + ", ".join(available),
+        )
+    target = Path(args.output)
+    if target.exists() and not args.force:
+        raise JournalError(f"{target} already exists", hint="use --force to overwrite it")
+    target.write_text(available[args.template], encoding="utf-8")
+    print(f"Wrote {target} from the template {args.template}.")
+    print(
+        f"Edit it, then `git journal run {target}`."
+        if target.name != "journal.yaml"
+        else "Edit it, then `git journal run`."
+    )
+    return 0

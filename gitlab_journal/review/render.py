@@ -1,0 +1,216 @@
+"""Shared pieces of review output: value formatting, the JSON form of a run, `show`."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from rich.console import Console, Group
+from rich.table import Table
+from rich.text import Text
+
+from gitlab_journal.journal import format as fmt
+from gitlab_journal.journal.index import json_safe
+from gitlab_journal.journal.records import Run
+
+STATUS_STYLES = {
+    "ok": "green",
+    "failed": "bold red",
+    "diverged": "yellow",
+    "stalled": "yellow",
+    "interrupted": "dim",
+}
+ABSENT = "—"
+
+
+# -- values ---------------------------------------------------------------------------------
+
+
+def number(value: float) -> str:
+    """A metric or parameter number: 4 decimals in the usual range, else 4 significant digits."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if not math.isfinite(value):
+        return str(value)
+    if value == 0 or 1e-3 <= abs(value) < 1e4:
+        return f"{value:.4f}"
+    return f"{value:.4g}"
+
+
+def value_text(value: Any, width: int | None = None) -> str:
+    """A parameter (or any record value) as one short line."""
+    if value is None:
+        text = "null"
+    elif isinstance(value, bool):
+        text = "true" if value else "false"
+    elif isinstance(value, float):
+        text = f"{value:g}" if math.isfinite(value) else str(value)
+    elif isinstance(value, (int, str)):
+        text = str(value)
+    else:
+        text = json.dumps(json_safe(value), ensure_ascii=False, sort_keys=True)
+    if width is not None and len(text) > width:
+        text = text[: width - 1] + "…"
+    return text
+
+
+def created_text(created: str) -> str:
+    """``2024-05-01T12:34:56Z`` -> ``2024-05-01 12:34:56`` (UTC, as recorded)."""
+    return created.replace("T", " ").removesuffix("Z")
+
+
+def status_text(status: str) -> Text:
+    return Text(status, style=STATUS_STYLES.get(status, ""))
+
+
+def headline_metrics(metrics: Mapping[str, Any]) -> list[str]:
+    """The metric names worth a column: not a ``_std`` nor a ``_time``."""
+    return [k for k in metrics if not k.endswith("_std") and not k.endswith("_time")]
+
+
+def metric_text(metrics: Mapping[str, Any], name: str) -> str:
+    """``mean ± std`` when ``<name>_std`` exists, the value alone otherwise."""
+    value = metrics.get(name)
+    if value is None:
+        return ABSENT
+    if not isinstance(value, (int, float)):
+        return value_text(value)
+    text = number(value)
+    std = metrics.get(f"{name}_std")
+    if isinstance(std, (int, float)) and not isinstance(std, bool):
+        text += f" ± {number(std)}"
+    return text
+
+
+def flatten(value: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested mappings as dotted keys: ``{"cv": {"folds": 5}}`` -> ``{"cv.folds": 5}``."""
+    out: dict[str, Any] = {}
+    for key, item in value.items():
+        name = f"{prefix}{key}"
+        if isinstance(item, Mapping) and item:
+            out.update(flatten(item, name + "."))
+        else:
+            out[name] = item
+    return out
+
+
+# -- JSON -----------------------------------------------------------------------------------
+
+
+def run_json(run: Run) -> dict[str, Any]:
+    """One run as `log --json` and `show --json` print it: run.json's fields, the journal
+    commit, the metrics, and the code dependency files."""
+    doc = fmt.run_document(run)
+    doc.pop("format", None)
+    out: dict[str, Any] = {
+        "id": doc.pop("id"),
+        "fingerprint": doc.pop("fingerprint"),
+        "commit": run.commit,
+    }
+    for key, value in doc.items():
+        if key == "code":
+            value = {**value, "files": dict(sorted(run.code.files.items()))}
+        out[key] = value
+        if key == "code":
+            out["metrics"] = dict(run.metrics)
+    out.setdefault("metrics", dict(run.metrics))
+    return out
+
+
+def print_json(value: Any) -> None:
+    """Valid JSON on stdout and nothing else (NaN and infinities become null)."""
+    sys.stdout.write(json.dumps(json_safe(value), indent=2, ensure_ascii=False, allow_nan=False))
+    sys.stdout.write("\n")
+
+
+# -- show -----------------------------------------------------------------------------------
+
+
+def _grid() -> Table:
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="cyan", no_wrap=True)
+    grid.add_column(overflow="fold")
+    return grid
+
+
+def _section(title: str, rows: Mapping[str, Any] | list[tuple[str, Any]]) -> Iterator[Any]:
+    items = list(rows.items()) if isinstance(rows, Mapping) else rows
+    if not items:
+        return
+    yield Text("")
+    yield Text(title, style="bold")
+    grid = _grid()
+    for key, value in items:
+        grid.add_row(Text("  " + str(key)), value if isinstance(value, Text) else Text(value))
+    yield grid
+
+
+def _code_line(run: Run) -> str:
+    code = run.code
+    text = f"commit {code.commit}" if code.commit else "no commit"
+    if code.branch:
+        text += f" on {code.branch}"
+    text += ", dirty (uncommitted changes)" if code.dirty else ", clean"
+    if code.files:
+        text += f"; {len(code.files)} dependency file{'s' if len(code.files) != 1 else ''}"
+    return text
+
+
+def metrics_rows(metrics: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Every metric, with a ``_std`` folded into its mean's row."""
+    rows: list[tuple[str, str]] = []
+    for name, value in metrics.items():
+        if name.endswith("_std") and name[: -len("_std")] in metrics:
+            continue
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            rows.append((name, metric_text(metrics, name)))
+        else:
+            rows.append((name, value_text(value)))
+    return rows
+
+
+def show_run(console: Console, run: Run) -> None:
+    """One run in full, readable."""
+    head = Text.assemble(("run ", "bold"), (run.id, "bold yellow"), "  ", status_text(run.status))
+    overview: list[tuple[str, Any]] = [("model", f"{run.model} ({run.kind})")]
+    if run.name:
+        overview.append(("name", run.name))
+    overview += [
+        ("created", created_text(run.created) + " UTC"),
+        ("fingerprint", run.fingerprint),
+        ("journal commit", run.commit or "unknown"),
+        ("code", _code_line(run)),
+    ]
+    if run.reproduces:
+        overview.append(("reproduces", run.reproduces))
+    parts: list[Any] = [head]
+    grid = _grid()
+    for key, value in overview:
+        grid.add_row(Text("  " + key), Text(value))
+    parts.append(grid)
+    parts += _section("params", {k: value_text(v) for k, v in run.params.items()})
+    point = {k: value_text(v) for k, v in run.point.items()}
+    if point and point != {k: value_text(run.params.get(k)) for k in run.point}:
+        parts += _section("grid point (as the spec wrote it)", point)
+    parts += _section("data", {k: f"md5 {v}" for k, v in run.data.items()})
+    parts += _section("evaluation", {k: value_text(v) for k, v in flatten(run.evaluation).items()})
+    parts += _section("metrics", metrics_rows(run.metrics))
+    parts += _section("notes", {k: v for k, v in run.notes.items() if v})
+    warnings = getattr(run, "warnings", ())
+    if warnings:
+        parts += _section("warnings", [(str(i + 1), str(w)) for i, w in enumerate(warnings)])
+    if run.error:
+        error = "\n".join("  " + line for line in run.error.rstrip().splitlines())
+        parts += [Text(""), Text("error", style="bold red"), Text(error, style="red")]
+    parts += _section(
+        "environment", {k: value_text(v) for k, v in flatten(run.environment).items()}
+    )
+    if run.code.files:
+        files = dict(sorted(run.code.files.items()))
+        parts += _section("code dependencies (git blob)", {k: v[:12] for k, v in files.items()})
+    console.print(Group(*parts))

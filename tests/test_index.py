@@ -1,0 +1,561 @@
+"""The derived SQLite index: sync (incremental and rebuild), filters, sort, run look-up."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pygit2
+import pytest
+from conftest import git
+
+from gitlab_journal.errors import JournalError
+from gitlab_journal.identity import fingerprint
+from gitlab_journal.journal import format as fmt
+from gitlab_journal.journal import index as index_module
+from gitlab_journal.journal.index import INDEX_FILE, Index, Row, open_index, resolve_run
+from gitlab_journal.journal.records import CodeState, Run
+from gitlab_journal.journal.store import Store
+
+LOGREG = "sklearn.linear_model.LogisticRegression"
+SVC_PIPE = "sklearn.pipeline.Pipeline"
+
+
+def make_run(
+    run_id: str,
+    *,
+    model: str = LOGREG,
+    params: dict[str, Any] | None = None,
+    metrics: dict[str, Any] | None = None,
+    status: str = "ok",
+    second: int = 0,
+    name: str | None = None,
+    data: dict[str, str] | None = None,
+) -> Run:
+    params = {"C": 1.0, "max_iter": 100} if params is None else params
+    data = {"train": "0" * 32} if data is None else data
+    identity = {
+        "model": {"estimator": model, "params": params},
+        "data": data,
+        "evaluation": {"cv": 5},
+        "code": {"files": {"train.py": "a" * 40}},
+    }
+    return Run(
+        id=run_id,
+        fingerprint=fingerprint(identity),
+        identity=identity,
+        model=model,
+        params=params,
+        point=params,
+        data=data,
+        evaluation={"cv": 5},
+        code=CodeState(commit="c" * 40, branch="main", dirty=False, files={"train.py": "a" * 40}),
+        metrics={"accuracy": 0.9, "accuracy_std": 0.01} if metrics is None else metrics,
+        status=status,
+        created=f"2024-05-01T10:00:{second:02d}Z",
+        name=name,
+    )
+
+
+@pytest.fixture
+def store(repo: Path) -> Store:
+    s = Store.discover(repo)
+    s.init()
+    return s
+
+
+def rows_of(index: Index) -> list[Row]:
+    return index.query(sort="id", ascending=True)
+
+
+def fresh_rows(store: Store) -> list[Row]:
+    """What a rebuild from nothing gives: an in-memory index synced from the store."""
+    memory = Index._memory(store)
+    try:
+        return rows_of(memory.sync())
+    finally:
+        memory.close()
+
+
+def record_all(store: Store, runs: list[Run]) -> list[Run]:
+    return [store.record(r) for r in runs]
+
+
+# -- sync -----------------------------------------------------------------------------------
+
+
+def test_rebuild_indexes_every_run_with_its_recording_commit(store: Store) -> None:
+    recorded = record_all(store, [make_run(f"run{i:04d}", params={"C": i}) for i in range(3)])
+    with open_index(store) as index:
+        rows = rows_of(index)
+        assert index.stored_tip() == str(store.tip())
+        assert index.path == store.cache_dir() / INDEX_FILE
+    assert [(r.id, r.commit) for r in rows] == [(r.id, r.commit) for r in recorded]
+    assert rows[1].params == {"C": 1}
+    assert rows[1].metrics == {"accuracy": 0.9, "accuracy_std": 0.01}
+    assert rows[1].code == {"commit": "c" * 40, "branch": "main", "dirty": False}
+
+
+def test_incremental_sync_equals_a_rebuild(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    record_all(store, [make_run(f"run{i:04d}", params={"C": i}) for i in range(3)])
+    open_index(store).close()
+    later = record_all(store, [make_run(f"new{i:04d}", params={"C": 10 + i}) for i in range(2)])
+    first = store.read(later[0].fingerprint, later[0].id)
+    # A later commit that touches an earlier run (a note) must not change its recording commit.
+    noted = replace(first, notes={"inference": "C=10 is enough"})
+    store.update_files(
+        noted, {fmt.RUN_FILE: fmt.encode_run(noted)[fmt.RUN_FILE]}, "Note\n\nJournal-Run: x\n"
+    )
+
+    def no_rebuild(self: Index, tip: pygit2.Commit) -> None:
+        raise AssertionError("a descendant tip must not rebuild")
+
+    monkeypatch.setattr(Index, "_rebuild", no_rebuild)
+    with open_index(store) as index:
+        incremental = rows_of(index)
+        assert index.stored_tip() == str(store.tip())
+    monkeypatch.undo()
+    assert incremental == fresh_rows(store)
+    by_id = {r.id: r for r in incremental}
+    assert len(by_id) == 5
+    assert by_id["new0000"].commit == later[0].commit
+    assert by_id["new0001"].commit == later[1].commit
+    assert store.read(later[0].fingerprint, later[0].id).notes == {"inference": "C=10 is enough"}
+
+
+def test_in_sync_does_nothing(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    record_all(store, [make_run("run0001")])
+    open_index(store).close()
+
+    def fail(*args: object) -> None:
+        raise AssertionError("nothing to do")
+
+    monkeypatch.setattr(Index, "_rebuild", fail)
+    monkeypatch.setattr(Index, "_catch_up", fail)
+    with open_index(store) as index:
+        assert [r.id for r in rows_of(index)] == ["run0001"]
+
+
+def test_a_deleted_index_file_rebuilds(store: Store) -> None:
+    record_all(store, [make_run("run0001"), make_run("run0002", params={"C": 2})])
+    open_index(store).close()
+    path = store.cache_dir() / INDEX_FILE
+    path.unlink()
+    with open_index(store) as index:
+        assert [r.id for r in rows_of(index)] == ["run0001", "run0002"]
+        assert index.path == path
+    assert path.exists()
+
+
+def test_a_corrupt_index_file_rebuilds(store: Store) -> None:
+    record_all(store, [make_run("run0001"), make_run("run0002", params={"C": 2})])
+    path = store.cache_dir() / INDEX_FILE
+    for suffix in ("-wal", "-shm"):
+        Path(str(path) + suffix).unlink(missing_ok=True)
+    path.write_bytes(b"this is not a database at all" * 100)
+    with open_index(store) as index:
+        assert [r.id for r in rows_of(index)] == ["run0001", "run0002"]
+        assert index.path == path  # the file was replaced, not abandoned
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT count(*) FROM runs").fetchone() == (2,)
+
+
+def test_another_schema_version_rebuilds(store: Store) -> None:
+    record_all(store, [make_run("run0001")])
+    open_index(store).close()
+    path = store.cache_dir() / INDEX_FILE
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE meta SET value = '0' WHERE key = 'schema'")
+        conn.execute("DELETE FROM runs")
+    with open_index(store) as index:
+        assert [r.id for r in rows_of(index)] == ["run0001"]
+
+
+def test_a_journal_replaced_by_an_unrelated_history_rebuilds(repo: Path, store: Store) -> None:
+    record_all(store, [make_run("old00001"), make_run("old00002", params={"C": 2})])
+    open_index(store).close()
+    git(repo, "branch", "-D", "journal")
+    assert store.init() is True  # a new root: the old tip is no ancestor of the new one
+    record_all(store, [make_run("new00001", params={"C": 3})])
+    with open_index(store) as index:
+        assert [r.id for r in rows_of(index)] == ["new00001"]
+        assert index.stored_tip() == str(store.tip())
+
+
+def test_a_merged_journal_catches_up_with_recording_commits(repo: Path, store: Store) -> None:
+    base = record_all(store, [make_run("base0001")])[0]
+    open_index(store).close()
+    # Another clone's line of history, merged in: the runs arrive through the merge commit.
+    git(repo, "branch", "other", "journal")
+    other = Store(store.repo, "other")
+    theirs = record_all(other, [make_run("their001", params={"C": 5})])[0]
+    ours = record_all(store, [make_run("ours0001", params={"C": 6})])[0]
+    tree = git(repo, "rev-parse", "journal^{tree}").strip()
+    merged_tree = _union_tree(store, ours.commit, theirs.commit)
+    assert merged_tree != tree
+    merge = git(
+        repo,
+        "commit-tree",
+        merged_tree,
+        "-p",
+        str(ours.commit),
+        "-p",
+        str(theirs.commit),
+        "-m",
+        "m",
+    ).strip()
+    git(repo, "update-ref", "refs/heads/journal", merge)
+    with open_index(store) as index:
+        rows = {r.id: r.commit for r in rows_of(index)}
+    assert rows == {"base0001": base.commit, "ours0001": ours.commit, "their001": theirs.commit}
+    assert sorted(rows.items()) == sorted((r.id, r.commit) for r in fresh_rows(store))
+
+
+def _union_tree(store: Store, a: str | None, b: str | None) -> str:
+    assert a is not None and b is not None
+    repo = store.repo
+    index = repo.merge_commits(a, b)
+    assert not index.conflicts
+    return str(index.write_tree(repo))
+
+
+def test_note_recorded_keeps_the_index_warm(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    index = open_index(store)
+    parent = store.tip()
+    run = store.record(make_run("warm0001"))
+    assert index.note_recorded(run, parent, run.commit) is True
+    assert index.stored_tip() == run.commit
+    run2 = store.record(make_run("warm0002", params={"C": 2}))
+    assert index.note_recorded(run2) is True  # tips derived from run.commit
+    assert {r.id: r.commit for r in rows_of(index)} == {
+        "warm0001": run.commit,
+        "warm0002": run2.commit,
+    }
+
+    def fail(*args: object) -> None:
+        raise AssertionError("the index is warm: nothing to do")
+
+    monkeypatch.setattr(Index, "_rebuild", fail)
+    monkeypatch.setattr(Index, "_catch_up", fail)
+    index.sync()
+    monkeypatch.undo()
+
+    # A record the index did not see: note_recorded declines; the next sync catches up.
+    behind = store.record(make_run("warm0003", params={"C": 3}))
+    after = store.record(make_run("warm0004", params={"C": 4}))
+    assert index.note_recorded(after) is False
+    assert index.stored_tip() == run2.commit
+    index.sync()
+    assert [r.id for r in rows_of(index)] == ["warm0001", "warm0002", "warm0003", "warm0004"]
+    assert index.get("warm0003") is not None
+    assert index.get("warm0003").commit == behind.commit  # type: ignore[union-attr]
+    index.close()
+
+
+def test_a_locked_index_falls_back_to_the_store(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    record_all(store, [make_run("run0001")])
+    open_index(store).close()
+    record_all(store, [make_run("run0002", params={"C": 2})])
+    monkeypatch.setattr(index_module, "BUSY_TIMEOUT_S", 0.05)
+    blocker = sqlite3.connect(store.cache_dir() / INDEX_FILE, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+    try:
+        with open_index(store) as index:
+            assert index.path is None  # answered from an in-memory index built from the store
+            assert [r.id for r in rows_of(index)] == ["run0001", "run0002"]
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    with open_index(store) as index:
+        assert index.path is not None
+        assert [r.id for r in rows_of(index)] == ["run0001", "run0002"]
+
+
+def test_no_journal_is_the_stores_error(repo: Path) -> None:
+    with pytest.raises(JournalError, match="no journal yet"):
+        open_index(Store.discover(repo))
+
+
+def test_queries_sync_an_unsynced_index(store: Store) -> None:
+    record_all(store, [make_run("run0001")])
+    index = Index.open(store)
+    assert [r.id for r in index.runs()] == ["run0001"]
+    assert index.runs()[0].commit == str(store.tip())
+    index.close()
+
+
+# -- filters ----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def grid(store: Store) -> Index:
+    runs = [
+        make_run("lr000001", params={"C": 0.1, "solver": "lbfgs"}, metrics={"accuracy": 0.8}),
+        make_run(
+            "lr000002",
+            params={"C": 1.0, "solver": "liblinear"},
+            metrics={"accuracy": 0.95, "accuracy_std": 0.02},
+            second=1,
+            name="logreg-grid",
+        ),
+        make_run(
+            "lr000003",
+            params={"C": 10, "solver": "saga", "fit_intercept": False},
+            metrics={"accuracy": 0.9},
+            second=2,
+        ),
+        make_run(
+            "svc00001",
+            model=SVC_PIPE,
+            params={"svc__C": 2.5, "scaler__with_mean": True, "svc__kernel": "rbf"},
+            metrics={"accuracy": 0.97, "f1_macro": 0.96},
+            second=3,
+        ),
+        make_run(
+            "svc00002",
+            model=SVC_PIPE,
+            params={"svc__C": 0.5, "scaler__with_mean": False, "svc__kernel": "linear"},
+            metrics={"accuracy": float("nan")},
+            status="diverged",
+            second=4,
+        ),
+        make_run("fail0001", params={"C": 100.0}, metrics={}, status="failed", second=5),
+    ]
+    record_all(store, runs)
+    return open_index(store)
+
+
+ALL = ["fail0001", "lr000001", "lr000002", "lr000003", "svc00001", "svc00002"]
+
+
+def ids(index: Index, *where: str, **kw: Any) -> list[str]:
+    return sorted(r.id for r in index.query(list(where), **kw))
+
+
+@pytest.mark.parametrize(
+    ("expression", "expected"),
+    [
+        ("params.C == 1", ["lr000002"]),
+        ("params.C = 0.1", ["lr000001"]),
+        ("params.C != 1", ["fail0001", "lr000001", "lr000003"]),
+        ("params.C > 1", ["fail0001", "lr000003"]),
+        ("params.C >= 1", ["fail0001", "lr000002", "lr000003"]),
+        ("params.C < 1", ["lr000001"]),
+        ("params.C <= 1", ["lr000001", "lr000002"]),
+        ("params.C>=1", ["fail0001", "lr000002", "lr000003"]),
+        ("params.solver == saga", ["lr000003"]),
+        ("params.solver == 'liblinear'", ["lr000002"]),
+        ('params.solver != "lbfgs"', ["lr000002", "lr000003"]),
+        ("params.solver ~ lin", ["lr000002"]),
+        ("params.solver ~ LIB", ["lr000002"]),
+        ("params.solver ~ 's*'", ["lr000003"]),
+        ("params.solver > m", ["lr000003"]),
+        ("params.fit_intercept == false", ["lr000003"]),
+        (
+            "params.fit_intercept == null",
+            ["fail0001", "lr000001", "lr000002", "svc00001", "svc00002"],
+        ),
+        ("params.fit_intercept != null", ["lr000003"]),
+        ("params.svc__C > 1", ["svc00001"]),
+        ("params.svc__kernel == linear", ["svc00002"]),
+        ("params.scaler__with_mean == true", ["svc00001"]),
+        ("metrics.accuracy >= 0.9", ["lr000002", "lr000003", "svc00001"]),
+        ("metrics.accuracy_std > 0", ["lr000002"]),
+        ("metrics.f1_macro > 0.5", ["svc00001"]),
+        ("status == diverged", ["svc00002"]),
+        ("status != ok", ["fail0001", "svc00002"]),
+        ("model == Pipeline", ["svc00001", "svc00002"]),
+        ("model == sklearn.pipeline.Pipeline", ["svc00001", "svc00002"]),
+        ("model ~ linear_model", ["fail0001", "lr000001", "lr000002", "lr000003"]),
+        ("model != Pipeline", ["fail0001", "lr000001", "lr000002", "lr000003"]),
+        ("name == logreg-grid", ["lr000002"]),
+        ("created >= 2024-05-01T10:00:04Z", ["fail0001", "svc00002"]),
+        ("created < '2024-05-01T10:00:01Z'", ["lr000001"]),
+        ("id ~ svc", ["svc00001", "svc00002"]),
+        ("id ~ '*0002'", ["lr000002", "svc00002"]),
+        ("data.train == " + "0" * 32, ALL),
+        ("data.train ~ 0000", ALL),
+        ("code.dirty == false", ALL),
+        ("code.branch == main", ALL),
+        ("params.C > 0.5 and params.C < 50", ["lr000002", "lr000003"]),
+        ("params.solver == 'a and b'", []),
+    ],
+)
+def test_where_operators(grid: Index, expression: str, expected: list[str]) -> None:
+    assert ids(grid, expression) == expected
+
+
+def test_several_where_are_anded(grid: Index) -> None:
+    assert ids(grid, "params.C > 0.5", "metrics.accuracy < 0.92") == ["lr000003"]
+
+
+def test_fingerprint_filter(grid: Index) -> None:
+    row = grid.get("lr000002")
+    assert row is not None
+    assert ids(grid, f"fingerprint == {row.fingerprint}") == ["lr000002"]
+
+
+def test_model_and_status_options(grid: Index) -> None:
+    assert ids(grid, model="Pipeline") == ["svc00001", "svc00002"]
+    assert ids(grid, model="pipeline") == ["svc00001", "svc00002"]
+    assert ids(grid, model=LOGREG) == ["fail0001", "lr000001", "lr000002", "lr000003"]
+    assert ids(grid, model="linear_model") == []
+    assert ids(grid, status="failed") == ["fail0001"]
+    assert ids(grid, "params.svc__C < 1", model="Pipeline", status="diverged") == ["svc00002"]
+    with pytest.raises(JournalError, match="unknown status 'broken'") as info:
+        grid.query(status="broken")
+    assert info.value.exit_code == 2
+
+
+@pytest.mark.parametrize(
+    ("expression", "message"),
+    [
+        ("params.C", "expected an operator"),
+        ("params.C >", "no value"),
+        ("> 1", "expected a field"),
+        ("size > 1", "unknown field 'size'"),
+        ("params. > 1", "unknown field"),
+        ("params.C > 1 or params.C < 0", "unexpected"),
+        ("params.solver == 'lbfgs", "unclosed quote"),
+        ("params.C > null", "null only compares"),
+        ("params.C > 1 and", "expected a field"),
+        ("params.C >> 1", "unexpected"),
+        ("params.C = = 1", "unexpected"),
+    ],
+)
+def test_bad_where_is_an_error_naming_it(grid: Index, expression: str, message: str) -> None:
+    with pytest.raises(JournalError, match=message) as info:
+        grid.query([expression])
+    assert repr(expression) in info.value.message
+    assert info.value.exit_code == 2
+
+
+def test_sort_best_first_nulls_last_and_asc(grid: Index) -> None:
+    best = [r.id for r in grid.query(sort="metrics.accuracy")]
+    # NaN (diverged) and missing (failed) sort last either way.
+    assert best == ["svc00001", "lr000002", "lr000003", "lr000001", "fail0001", "svc00002"]
+    worst = [r.id for r in grid.query(sort="metrics.accuracy", ascending=True)]
+    assert worst == ["lr000001", "lr000003", "lr000002", "svc00001", "svc00002", "fail0001"]
+    assert [r.id for r in grid.query(sort="metrics.accuracy", limit=2)] == [
+        "svc00001",
+        "lr000002",
+    ]
+    assert [r.id for r in grid.query(sort="params.svc__C", limit=1)] == ["svc00001"]
+
+
+def test_default_order_is_newest_first(grid: Index) -> None:
+    assert [r.id for r in grid.query(limit=3)] == ["fail0001", "svc00002", "svc00001"]
+    assert [r.id for r in grid.query(ascending=True, limit=2)] == ["lr000001", "lr000002"]
+    assert grid.count() == 6
+    assert grid.count(["params.C > 1"]) == 2
+    with pytest.raises(JournalError, match="unknown field 'accuracy'"):
+        grid.query(sort="accuracy")
+
+
+def test_where_values_are_bound_not_pasted(grid: Index) -> None:
+    assert ids(grid, 'name == "x\'); DROP TABLE runs; --"') == []
+    assert grid.count() == 6
+
+
+# -- resolve ---------------------------------------------------------------------------------
+
+
+def test_resolve_by_id_prefix_and_commit(store: Store, grid: Index) -> None:
+    assert grid.resolve("lr000002").id == "lr000002"
+    assert grid.resolve("fail").id == "fail0001"
+    run = grid.resolve("svc00002")
+    assert run.commit is not None
+    assert run.params["svc__kernel"] == "linear"
+    assert grid.resolve(run.commit).id == "svc00002"
+    assert grid.resolve(run.commit[:10]).id == "svc00002"
+    assert resolve_run(store, None, run.commit[:8]).id == "svc00002"
+    assert resolve_run(store, grid, "lr000003").commit == grid.get("lr000003").commit  # type: ignore[union-attr]
+
+
+def test_resolve_a_note_commit_through_its_trailer(store: Store, grid: Index) -> None:
+    run = grid.resolve("lr000001")
+    noted = replace(run, notes={"inference": "too weak"}, commit=None)
+    note = store.update_files(
+        noted,
+        {fmt.RUN_FILE: fmt.encode_run(noted)[fmt.RUN_FILE]},
+        f"Note\n\n{fmt.TRAILER_RUN}: lr000001\n",
+    )
+    grid.sync()
+    found = grid.resolve(note[:12])
+    assert found.id == "lr000001"
+    assert found.commit == run.commit  # still the recording commit
+    assert found.notes == {"inference": "too weak"}
+
+
+def test_resolve_ambiguous_and_unknown(grid: Index) -> None:
+    with pytest.raises(JournalError, match="ambiguous run 'lr00'") as info:
+        grid.resolve("lr00")
+    assert "lr000001" in info.value.message and "lr000003" in info.value.message
+    assert info.value.exit_code == 2
+    with pytest.raises(JournalError, match="unknown run 'zzzz'") as info:
+        grid.resolve("zzzz")
+    assert info.value.hint is not None and "git journal log" in info.value.hint
+    with pytest.raises(JournalError, match="unknown run 'lr'") as info:
+        grid.resolve("lr")  # too short for a prefix
+    assert info.value.hint is not None and "4 characters" in info.value.hint
+
+
+def test_resolve_exit_codes_through_the_cli(
+    store: Store, grid: Index, cli: Callable[..., tuple[int, str, str]]
+) -> None:
+    code, out, err = cli("show", "lr00")
+    assert code == 2
+    assert "ambiguous run 'lr00'" in err
+    code, out, err = cli("show", "nope1234")
+    assert code == 2
+    assert "unknown run 'nope1234'" in err
+    assert "hint:" in err and "git journal log" in err
+    code, out, err = cli("log", "--where", "params.C >> 1")
+    assert code == 2
+    assert "'params.C >> 1'" in err
+    code, out, err = cli("log", "--where", "size > 1")
+    assert code == 2
+    assert "unknown field 'size'" in err
+    code, out, _ = cli("show", "svc00001")
+    assert code == 0
+    assert "svc00001" in out
+
+
+def test_concurrent_processes_share_the_index(store: Store, repo: Path) -> None:
+    record_all(store, [make_run(f"run{i:04d}", params={"C": i}) for i in range(30)])
+    script = (
+        "from gitlab_journal.journal.store import Store\n"
+        "from gitlab_journal.journal.index import open_index\n"
+        "for _ in range(5):\n"
+        "    with open_index(Store.discover('.')) as index:\n"
+        "        n = index.count()\n"
+        "print('COUNT', n)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", script],
+            cwd=repo,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for _ in range(4)
+    ]
+    more = record_all(store, [make_run(f"more{i:04d}", params={"C": 100 + i}) for i in range(5)])
+    for proc in procs:
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+        assert int(out.split()[-1]) in range(30, 36)
+    with open_index(store) as index:
+        assert index.count() == 35
+        assert index.get("more0004").commit == more[-1].commit  # type: ignore[union-attr]

@@ -1,0 +1,137 @@
+"""The store: orphan branch, one commit per run, sharded paths, CAS, format version."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pygit2
+import pytest
+from conftest import git
+
+from gitlab_journal.errors import JournalError
+from gitlab_journal.identity import fingerprint
+from gitlab_journal.journal import format as fmt
+from gitlab_journal.journal.records import Run
+from gitlab_journal.journal.store import Store
+
+
+def make_run(run_id: str = "0123456789ab", c: float = 1.0) -> Run:
+    identity = {"model": {"class": "demo.M", "params": {"c": c}}, "data": {}, "code": {}}
+    return Run(
+        id=run_id,
+        fingerprint=fingerprint(identity),
+        identity=identity,
+        model="demo.M",
+        params={"c": c},
+        point={"c": c},
+        metrics={"score": 0.5, "score_std": 0.1},
+        notes={"hypothesis": "c matters"},
+    )
+
+
+def test_init_creates_an_orphan_branch_once(repo: Path) -> None:
+    store = Store.discover(repo)
+    assert store.init() is True
+    assert store.init() is False
+    assert git(repo, "ls-tree", "--name-only", "journal").split() == ["FORMAT", "README.md"]
+    assert git(repo, "show", "journal:FORMAT").strip() == str(fmt.FORMAT_VERSION)
+    assert git(repo, "rev-list", "--count", "journal").strip() == "1"
+    assert git(repo, "symbolic-ref", "HEAD").strip() == "refs/heads/main"
+
+
+def test_a_run_is_one_commit_under_its_fingerprint(repo: Path) -> None:
+    store = Store.discover(repo)
+    store.init()
+    run = store.record(make_run())
+    path = f"runs/{run.fingerprint[:2]}/{run.fingerprint[2:]}/{run.id}"
+    assert git(repo, "ls-tree", "--name-only", f"journal:{path}").split() == [
+        "identity.json",
+        "metrics.json",
+        "run.json",
+    ]
+    record = json.loads(git(repo, "show", f"journal:{path}/run.json"))
+    assert list(record)[:5] == ["format", "id", "fingerprint", "created", "status"]
+    assert git(repo, "rev-parse", "journal").strip() == run.commit
+    message = git(repo, "log", "-1", "--format=%B", "journal")
+    assert message.startswith("M(c=1): score=0.5\n")
+    assert "Hypothesis: c matters" in message
+    trailers = git(repo, "log", "-1", "--format=%(trailers:only,unfold)", "journal")
+    assert f"Journal-Fingerprint: {run.fingerprint}" in trailers
+    assert f"Journal-Run: {run.id}" in trailers
+    assert "Status: ok" in trailers
+    assert store.has(run.fingerprint)
+    assert [r.id for r in store.find(run.fingerprint)] == [run.id]
+    assert not store.has(make_run(c=2.0).fingerprint)
+
+
+def test_repeats_share_a_fingerprint_directory(repo: Path) -> None:
+    store = Store.discover(repo)
+    store.init()
+    store.record(make_run("aaaaaaaaaaaa"))
+    store.record(make_run("bbbbbbbbbbbb"))
+    assert [r.id for r in store.find(make_run().fingerprint)] == ["aaaaaaaaaaaa", "bbbbbbbbbbbb"]
+    with pytest.raises(JournalError, match="already recorded"):
+        store.record(make_run("aaaaaaaaaaaa"))
+
+
+def test_a_stale_writer_rebuilds_on_the_new_tip(repo: Path) -> None:
+    store = Store.discover(repo)
+    store.init()
+    stale_ref = pygit2.Repository(str(repo)).lookup_reference("refs/heads/journal")
+    store.record(make_run("aaaaaaaaaaaa"))
+    # The ref object read before the write no longer matches: libgit2 refuses the swap.
+    with pytest.raises(pygit2.GitError):
+        stale_ref.set_target(stale_ref.target)
+    second = Store.discover(repo).record(make_run("bbbbbbbbbbbb", c=3.0))
+    assert git(repo, "rev-list", "--count", "journal").strip() == "3"
+    assert git(repo, "rev-parse", "journal^").strip() != second.commit
+
+
+def test_an_identity_that_does_not_match_its_fingerprint_is_refused(repo: Path) -> None:
+    store = Store.discover(repo)
+    store.init()
+    bad = Run(**{**make_run().__dict__, "fingerprint": "0" * 64})
+    with pytest.raises(JournalError, match="does not match"):
+        store.record(bad)
+    assert git(repo, "rev-list", "--count", "journal").strip() == "1"
+
+
+def test_a_newer_format_is_an_error_not_a_guess(repo: Path) -> None:
+    store = Store.discover(repo)
+    store.init()
+    tree = store.repo.TreeBuilder(store.require().tree)
+    tree.insert("FORMAT", store.repo.create_blob(b"99\n"), pygit2.enums.FileMode.BLOB)
+    sig = store.signature()
+    commit = store.repo.create_commit(
+        "refs/heads/journal", sig, sig, "future", tree.write(), [store.require().id]
+    )
+    assert commit
+    with pytest.raises(JournalError, match="format version 99"):
+        store.require()
+
+
+def test_update_files_adds_a_commit_and_keeps_history(repo: Path) -> None:
+    store = Store.discover(repo)
+    store.init()
+    run = store.record(make_run())
+    store.update_files(run, {"extra.txt": b"more\n"}, "Add a file\n")
+    assert git(repo, "rev-parse", "journal^").strip() == run.commit
+    assert store.files(run)["extra.txt"] == b"more\n"
+    assert subprocess.run(["git", "fsck", "--strict"], cwd=repo, check=False).returncode == 0
+
+
+def test_validate_files_checks_the_path(repo: Path) -> None:
+    run = make_run()
+    files = fmt.encode_run(run)
+    assert fmt.validate_files(files, fingerprint=run.fingerprint, run_id=run.id, where="x").id
+    with pytest.raises(JournalError, match="does not hash"):
+        fmt.validate_files(files, fingerprint="1" * 64, run_id=run.id, where="x")
+    with pytest.raises(JournalError, match=r"missing metrics\.json"):
+        fmt.validate_files(
+            {k: v for k, v in files.items() if k != "metrics.json"},
+            fingerprint=run.fingerprint,
+            run_id=run.id,
+            where="x",
+        )
