@@ -1,0 +1,103 @@
+"""init, new, note, and Ctrl-C in the middle of a grid."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from conftest import IRIS_SPEC, git
+
+from gitlab_journal.journal import format as fmt
+from gitlab_journal.journal.store import Store
+
+
+def test_new_writes_a_template_and_refuses_to_overwrite(repo: Path, cli) -> None:
+    code, out, _ = cli("new", "--list")
+    assert code == 0
+    assert {"sklearn-classifier", "sklearn-regressor", "sklearn-pipeline"} <= {
+        line.split()[0] for line in out.splitlines()
+    }
+    assert cli("new")[0] == 0
+    assert "sklearn.linear_model.LogisticRegression" in (repo / "journal.yaml").read_text()
+    code, _, err = cli("new")
+    assert code == 2 and "already exists" in err
+    code, _, err = cli("new", "--template", "nope", "-o", "other.yaml")
+    assert code == 2 and "unknown template" in err and not (repo / "other.yaml").exists()
+    assert cli("new", "--template", "sklearn-regressor", "-o", "reg.yaml")[0] == 0
+    assert cli("init")[0] == 0
+    code, out, _ = cli("run", "reg.yaml", "--dry-run")
+    assert code == 0 and "to run" in out
+
+
+def test_note_adds_an_inference_as_a_new_commit(repo: Path, cli) -> None:
+    (repo / "journal.yaml").write_text(IRIS_SPEC.replace("[0.1, 1.0, 10.0]", "1.0"))
+    cli("init")
+    cli("run", "-q")
+    run_id = json.loads(cli("log", "--json")[1])[0]["id"]
+    recorded_at = git(repo, "rev-parse", "journal").strip()
+
+    code, out, _ = cli("note", run_id[:6], "-m", "C=1 is enough for iris.")
+
+    assert code == 0, out
+    assert git(repo, "rev-parse", "journal^").strip() == recorded_at
+    shown = json.loads(cli("show", run_id, "--json")[1])
+    assert shown["notes"]["inference"] == "C=1 is enough for iris."
+    assert shown["notes"]["hypothesis"] == "Stronger regularisation underfits iris."
+    assert shown["commit"] == recorded_at  # still the commit that recorded the run
+    assert cli("note", "zzzz", "-m", "x")[0] == 2
+
+
+SLOW_SPEC = """\
+data: sklearn:digits
+model:
+  estimator: sklearn.ensemble.RandomForestClassifier
+  params:
+    n_estimators: [20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31]
+evaluation: {cv: 3, seed: 0}
+"""
+
+
+def test_ctrl_c_mid_grid_leaves_complete_runs_and_the_next_run_goes_on(repo: Path) -> None:
+    (repo / "journal.yaml").write_text(SLOW_SPEC)
+    Store.discover(repo).init()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gitlab_journal", "run", "-q"],
+        cwd=repo,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if int(git(repo, "rev-list", "--count", "journal")) >= 3:  # init + 2 runs
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+
+    store = Store.discover(repo)
+    recorded = list(store.run_paths())
+    assert 2 <= len(recorded) < 12
+    for fingerprint, run_id, tree_id in recorded:
+        files = {e.name: store.repo[e.id].data for e in store.repo[tree_id]}
+        fmt.validate_files(files, fingerprint=fingerprint, run_id=run_id, where=run_id)
+    assert subprocess.run(["git", "fsck", "--strict"], cwd=repo, check=False).returncode == 0
+
+    done = subprocess.run(
+        [sys.executable, "-m", "gitlab_journal", "run", "-q"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        env={**os.environ},
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert f"skipped {len(recorded)} already run" in done.stdout
+    assert len(list(Store.discover(repo).run_paths())) == 12
