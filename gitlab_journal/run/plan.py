@@ -115,13 +115,9 @@ class Resolver:
         key = self.key(model, params, seed)
         hit = self.entries.get(key)
         if hit is None:
-            if model.kind != "sklearn":
-                from gitlab_journal.errors import JournalError
+            from gitlab_journal.train.backend import backend_for
 
-                raise JournalError(f"model (line {model.line}): unknown model kind {model.kind!r}")
-            from gitlab_journal.train.sklearn_backend import resolve
-
-            resolved = resolve(model, params, seed)
+            resolved = backend_for(model).resolve(model, params, seed)
             hit = {
                 "model": resolved.model,
                 "identity": normalise(resolved.identity),

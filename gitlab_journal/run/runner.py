@@ -6,7 +6,6 @@ loses at most the point in training, never a recorded run, and never leaves a ha
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,7 +18,7 @@ from gitlab_journal.journal.store import Store
 from gitlab_journal.run.environment import environment
 from gitlab_journal.run.maintenance import pack_if_needed
 from gitlab_journal.run.plan import Plan, Planned
-from gitlab_journal.train.sklearn_backend import Result, build_estimator, evaluate
+from gitlab_journal.train.backend import Result, backend_for
 
 
 @dataclass
@@ -59,10 +58,8 @@ def make_run(plan: Plan, planned: Planned, result: Result, env: dict[str, Any]) 
 
 
 def train_point(plan: Plan, planned: Planned, X: Any, y: Any) -> Result:
-    estimator = build_estimator(
-        planned.point.model, planned.point.params, plan.spec.evaluation.seed
-    )
-    return evaluate(estimator, X, y, plan.spec.evaluation)
+    model = planned.point.model
+    return backend_for(model).train(model, planned.point.params, X, y, plan.spec.evaluation)
 
 
 def execute(
@@ -90,10 +87,7 @@ def execute(
             task = progress.add_task("training", total=len(pending), last="")
             for planned in pending:
                 result = train_point(plan, planned, X, y)
-                extra: dict[str, bytes] = {}
-                if result.folds:
-                    extra["folds.json"] = (json.dumps(result.folds, indent=2) + "\n").encode()
-                run = store.record(make_run(plan, planned, result, env), extra)
+                run = store.record(make_run(plan, planned, result, env), result.files)
                 report.recorded.append(run)
                 progress.update(task, advance=1, last=_short(run))
     except KeyboardInterrupt:

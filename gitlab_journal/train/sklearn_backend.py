@@ -7,11 +7,11 @@ This module trains and returns results; it never touches git.
 from __future__ import annotations
 
 import importlib
+import json
 import time
 import traceback
 import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -19,6 +19,7 @@ import numpy as np
 from gitlab_journal.errors import JournalError
 from gitlab_journal.identity import normalise, public_path
 from gitlab_journal.spec.model import EvaluationSpec, ModelSpec
+from gitlab_journal.train.backend import Resolved, Result
 
 TRACEBACK_LINES = 15
 
@@ -92,15 +93,6 @@ def build_estimator(model: ModelSpec, params: Mapping[str, Any], seed: int | Non
     return estimator
 
 
-@dataclass(frozen=True)
-class Resolved:
-    """An estimator's identity: its public class path and all its params, defaults resolved."""
-
-    model: str
-    identity: Mapping[str, Any]  # the model part of the experiment identity
-    params: Mapping[str, Any]  # flat resolved params for display, step__param for pipelines
-
-
 def resolve(model: ModelSpec, params: Mapping[str, Any], seed: int | None) -> Resolved:
     estimator = build_estimator(model, params, seed)
     deep = estimator.get_params(deep=True)
@@ -112,18 +104,6 @@ def resolve(model: ModelSpec, params: Mapping[str, Any], seed: int | None) -> Re
     }
     identity = {"kind": "sklearn", "class": path, "params": normalise(deep)}
     return Resolved(model=path, identity=identity, params=shown)
-
-
-@dataclass(frozen=True)
-class Result:
-    """What training one point produced."""
-
-    status: str
-    metrics: Mapping[str, float] = field(default_factory=dict)
-    folds: Mapping[str, list[float]] = field(default_factory=dict)
-    error: str | None = None
-    warnings: tuple[str, ...] = ()
-    seconds: float = 0.0
 
 
 def default_scoring(estimator: Any) -> tuple[str, ...]:
@@ -170,10 +150,13 @@ def evaluate(estimator: Any, X: Any, y: Any, evaluation: EvaluationSpec) -> Resu
             error="\n".join(lines[-TRACEBACK_LINES:]),
             seconds=time.perf_counter() - start,
         )
+    files = {}
+    if result[1]:
+        files["folds.json"] = (json.dumps(result[1], indent=2) + "\n").encode()
     return Result(
         status="ok",
         metrics=result[0],
-        folds=result[1],
+        files=files,
         warnings=tuple(caught),
         seconds=time.perf_counter() - start,
     )
@@ -232,3 +215,10 @@ def _holdout(
     metrics["fit_time"] = fit_time
     metrics["score_time"] = time.perf_counter() - start
     return metrics, {}
+
+
+def train(
+    model: ModelSpec, params: Mapping[str, Any], X: Any, y: Any, evaluation: EvaluationSpec
+) -> Result:
+    """Build the point's estimator and score it as the spec's evaluation says."""
+    return evaluate(build_estimator(model, params, evaluation.seed), X, y, evaluation)

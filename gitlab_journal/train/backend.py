@@ -1,0 +1,64 @@
+"""Training back ends by model kind. Each resolves a model's identity and trains one point;
+none touches git. Back ends are imported lazily: importing one may cost seconds."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from gitlab_journal.errors import JournalError
+from gitlab_journal.spec.model import EvaluationSpec, ModelSpec
+
+# kind -> module holding `resolve(model, params, seed) -> Resolved` and
+# `train(model, params, X, y, evaluation) -> Result`
+BACKENDS = {
+    "sklearn": "gitlab_journal.train.sklearn_backend",
+}
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """A model's identity: its public path, all its params with defaults resolved."""
+
+    model: str
+    identity: Mapping[str, Any]  # the model part of the experiment identity
+    params: Mapping[str, Any]  # flat resolved params for display, step__param for pipelines
+
+
+@dataclass(frozen=True)
+class Result:
+    """What training one point produced. ``files`` are extra files for the run's directory
+    (per-fold scores, history, plots), by name."""
+
+    status: str
+    metrics: Mapping[str, float] = field(default_factory=dict)
+    files: Mapping[str, bytes] = field(default_factory=dict)
+    error: str | None = None
+    warnings: tuple[str, ...] = ()
+    seconds: float = 0.0
+
+
+class Backend(Protocol):
+    def resolve(
+        self, model: ModelSpec, params: Mapping[str, Any], seed: int | None
+    ) -> Resolved: ...
+
+    def train(
+        self,
+        model: ModelSpec,
+        params: Mapping[str, Any],
+        X: Any,
+        y: Any,
+        evaluation: EvaluationSpec,
+    ) -> Result: ...
+
+
+def backend_for(model: ModelSpec) -> Backend:
+    name = BACKENDS.get(model.kind)
+    if name is None:
+        where = f"model (line {model.line})" if model.line else "model"
+        raise JournalError(f"{where}: unknown model kind {model.kind!r}")
+    module: Any = importlib.import_module(name)
+    return module  # type: ignore[no-any-return]
