@@ -13,22 +13,25 @@ from gitlab_journal.errors import EXIT_USAGE, JournalError
 
 EXIT_INTERRUPTED = 130
 
+# One module per command in gitlab_journal.commands, each with HELP, add_arguments(parser) and
+# run(args) -> int. Command modules import their heavy dependencies inside run().
 COMMANDS = ("init", "new", "run", "check", "log", "show", "diff", "note")
 
 
-def _spec_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("spec", nargs="?", help="the spec file (default: journal.yaml)")
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a spec value for this invocation, e.g. model.params.C=10 (repeatable)",
-    )
+def _chosen(argv: Sequence[str]) -> str | None:
+    """The command named in ``argv``, found without importing any command module."""
+    args = iter(argv)
+    for arg in args:
+        if arg == "-C":
+            next(args, None)
+        elif not arg.startswith("-"):
+            return arg if arg in COMMANDS else None
+    return None
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser; with ``only``, just that command's module is imported (start-up
+    time matters for `check` and the hooks)."""
     parser = argparse.ArgumentParser(
         prog="git journal",
         description="A Git-native lab journal for machine-learning experiments.",
@@ -38,58 +41,18 @@ def build_parser() -> argparse.ArgumentParser:
         "-C", dest="directory", metavar="PATH", help="run as if started in PATH (like git -C)"
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-
-    sub.add_parser("init", help="create the orphan journal branch")
-
-    p = sub.add_parser("new", help="write a spec from a template")
-    p.add_argument("--template", default="sklearn-classifier", help="template name")
-    p.add_argument("--output", "-o", default="journal.yaml", help="where to write the spec")
-    p.add_argument("--force", action="store_true", help="overwrite an existing file")
-    p.add_argument("--list", action="store_true", help="list the templates and exit")
-
-    p = sub.add_parser("run", help="train every grid point not yet run and record each run")
-    _spec_args(p)
-    p.add_argument("--force", action="store_true", help="re-run points already run (a repeat)")
-    p.add_argument("--dry-run", action="store_true", help="list what would run; train nothing")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-
-    p = sub.add_parser("check", help="exit 1 if every point of the spec was already run")
-    _spec_args(p)
-    p.add_argument("--json", action="store_true", help="machine-readable output")
-
-    p = sub.add_parser("log", help="a table of runs")
-    p.add_argument("-n", "--max-count", type=int, default=None, metavar="N", help="at most N")
-    p.add_argument(
-        "--where",
-        action="append",
-        default=[],
-        metavar="EXPR",
-        help="filter, e.g. 'params.C > 1' or 'metrics.accuracy >= 0.9' (repeatable: and)",
-    )
-    p.add_argument("--model", help="only runs of this model (class name or import path)")
-    p.add_argument("--status", help="only runs with this status (ok, failed, diverged, ...)")
-    p.add_argument("--sort", metavar="KEY", help="sort by a field, best first: metrics.accuracy")
-    p.add_argument("--asc", action="store_true", help="sort ascending instead")
-    p.add_argument("--json", action="store_true", help="print the runs as a JSON list")
-
-    p = sub.add_parser("show", help="one run in full")
-    p.add_argument("run", help="a run id or journal commit (a unique prefix is enough)")
-    p.add_argument("--json", action="store_true", help="print the run as JSON")
-
-    p = sub.add_parser("diff", help="what differs between two runs")
-    p.add_argument("a", help="a run id or journal commit")
-    p.add_argument("b", help="a run id or journal commit")
-    p.add_argument("--json", action="store_true", help="print the differences as JSON")
-
-    p = sub.add_parser("note", help="add an inference (or other note) to a run")
-    p.add_argument("run", help="a run id or journal commit")
-    p.add_argument("-m", "--message", required=True, help="the text")
-    p.add_argument("--key", default="inference", help="which note (default: inference)")
+    for name in COMMANDS:
+        if only is not None and name != only:
+            sub.add_parser(name)
+            continue
+        module = importlib.import_module(f"gitlab_journal.commands.{name}")
+        module.add_arguments(sub.add_parser(name, help=module.HELP, description=module.HELP))
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(_chosen(argv))
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()

@@ -5,11 +5,18 @@ from __future__ import annotations
 import argparse
 import json
 
-from gitlab_journal.commands.common import open_store, spec_from_args
+from gitlab_journal.commands.common import add_spec_arguments, open_store, spec_from_args
 from gitlab_journal.console import make_console
 from gitlab_journal.errors import EXIT_CHECK_FAILED
 from gitlab_journal.run.plan import make_plan
 from gitlab_journal.run.report import earlier_table
+
+HELP = "exit 1 if every point of the spec was already run"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_spec_arguments(parser)
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -11,6 +11,14 @@ from gitlab_journal.journal.store import Store
 from gitlab_journal.review.diff import diff_runs, render_diff
 from gitlab_journal.review.render import print_json
 
+HELP = "what differs between two runs"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("a", help="a run id or journal commit")
+    parser.add_argument("b", help="a run id or journal commit")
+    parser.add_argument("--json", action="store_true", help="print the differences as JSON")
+
 
 def run(args: argparse.Namespace) -> int:
     store = Store.discover(Path.cwd())

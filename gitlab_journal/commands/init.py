@@ -6,6 +6,12 @@ import argparse
 
 from gitlab_journal.commands.common import open_store
 
+HELP = "create the orphan journal branch"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    del parser  # no options
+
 
 def run(args: argparse.Namespace) -> int:
     store = open_store()

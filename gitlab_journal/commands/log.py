@@ -15,6 +15,29 @@ from gitlab_journal.review.table import footer, log_table
 DEFAULT_LIMIT = 50
 
 
+HELP = "a table of runs"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "-n", "--max-count", type=int, default=None, metavar="N", help="show at most N runs"
+    )
+    parser.add_argument(
+        "--where",
+        action="append",
+        default=[],
+        metavar="EXPR",
+        help="filter, e.g. 'params.C > 1' or 'metrics.accuracy >= 0.9' (repeatable: and)",
+    )
+    parser.add_argument("--model", help="only runs of this model (class name or import path)")
+    parser.add_argument("--status", help="only runs with this status (ok, failed, diverged, ...)")
+    parser.add_argument(
+        "--sort", metavar="KEY", help="sort by a field, best first: metrics.accuracy"
+    )
+    parser.add_argument("--asc", action="store_true", help="sort ascending instead")
+    parser.add_argument("--json", action="store_true", help="print the runs as a JSON list")
+
+
 def run(args: argparse.Namespace) -> int:
     store = Store.discover(Path.cwd())
     where: list[str] = list(getattr(args, "where", None) or [])

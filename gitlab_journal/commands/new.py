@@ -22,6 +22,16 @@ def templates() -> dict[str, str]:
     return dict(sorted(out.items()))
 
 
+HELP = "write a spec from a template"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--template", default="sklearn-classifier", help="template name")
+    parser.add_argument("--output", "-o", default="journal.yaml", help="where to write the spec")
+    parser.add_argument("--force", action="store_true", help="overwrite an existing file")
+    parser.add_argument("--list", action="store_true", help="list the templates and exit")
+
+
 def run(args: argparse.Namespace) -> int:
     available = templates()
     if args.list:

@@ -12,6 +12,14 @@ from gitlab_journal.commands.common import open_store
 from gitlab_journal.journal import format as fmt
 from gitlab_journal.journal.index import Index
 
+HELP = "add an inference (or another note) to a run"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run", help="a run id or journal commit")
+    parser.add_argument("-m", "--message", required=True, help="the text")
+    parser.add_argument("--key", default="inference", help="which note (default: inference)")
+
 
 def run(args: argparse.Namespace) -> int:
     store = open_store()

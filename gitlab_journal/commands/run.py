@@ -4,11 +4,22 @@ from __future__ import annotations
 
 import argparse
 
-from gitlab_journal.commands.common import open_store, spec_from_args
+from gitlab_journal.commands.common import add_spec_arguments, open_store, spec_from_args
 from gitlab_journal.console import make_console
 from gitlab_journal.errors import EXIT_CHECK_FAILED
 from gitlab_journal.run.plan import make_plan
 from gitlab_journal.run.report import print_dry_run, print_report
+
+HELP = "train every grid point not yet run and record each run"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_spec_arguments(parser)
+    parser.add_argument(
+        "--force", action="store_true", help="re-run points already run (records a repeat)"
+    )
+    parser.add_argument("--dry-run", action="store_true", help="list what would run; train nothing")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
 
 def run(args: argparse.Namespace) -> int:

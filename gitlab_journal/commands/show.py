@@ -10,6 +10,13 @@ from gitlab_journal.journal.index import open_index
 from gitlab_journal.journal.store import Store
 from gitlab_journal.review.render import print_json, run_json, show_run
 
+HELP = "one run in full"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run", help="a run id or journal commit (a unique prefix is enough)")
+    parser.add_argument("--json", action="store_true", help="print the run as JSON")
+
 
 def run(args: argparse.Namespace) -> int:
     store = Store.discover(Path.cwd())

@@ -13,8 +13,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from gitlab_journal.data.loaders import load_data
-from gitlab_journal.journal.records import Run, new_run_id
+from gitlab_journal.journal.records import Run
 from gitlab_journal.journal.store import Store
+from gitlab_journal.run.build import make_run
 from gitlab_journal.run.environment import environment
 from gitlab_journal.run.maintenance import pack_if_needed
 from gitlab_journal.run.plan import Plan, Planned
@@ -32,29 +33,6 @@ class Report:
     @property
     def failed(self) -> list[Run]:
         return [r for r in self.recorded if r.status != "ok"]
-
-
-def make_run(plan: Plan, planned: Planned, result: Result, env: dict[str, Any]) -> Run:
-    spec = plan.spec
-    return Run(
-        id=new_run_id(),
-        fingerprint=planned.fingerprint,
-        identity=planned.identity,
-        model=planned.model,
-        kind=planned.point.model.kind,
-        params=planned.params,
-        point=planned.point.params,
-        data=plan.data,
-        evaluation=planned.identity["evaluation"],
-        code=plan.code,
-        metrics=result.metrics,
-        status=result.status,
-        environment=env,
-        notes=spec.notes,
-        error=result.error,
-        name=spec.name,
-        warnings=result.warnings,
-    )
 
 
 def train_point(plan: Plan, planned: Planned, X: Any, y: Any) -> Result:
