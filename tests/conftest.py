@@ -84,3 +84,22 @@ evaluation:
 notes:
   hypothesis: Stronger regularisation underfits iris.
 """
+
+
+PIPELINE_SPEC = """\
+data:
+  path: data/train.csv
+  target: label
+model:
+  estimator: sklearn.pipeline.Pipeline
+  steps:
+    - scale: sklearn.preprocessing.StandardScaler
+    - svc: sklearn.svm.SVC
+  params:
+    svc__C: [0.5, 5.0]
+    svc__kernel: [rbf, linear]
+evaluation:
+  split: {test_size: 0.25}
+  scoring: [accuracy]
+  seed: 1
+"""

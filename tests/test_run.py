@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import IRIS_SPEC, CliResult, git
+from conftest import IRIS_SPEC, PIPELINE_SPEC, CliResult, git
 
 from gitlab_journal.journal.store import Store
 
@@ -176,25 +176,6 @@ def test_data_and_code_changes_make_new_experiments_but_readme_does_not(repo: Pa
     runs = journal_runs(cli)
     assert len(runs) == 4
     assert len({r["data"]["data/train.csv"] for r in runs}) == 2  # type: ignore[index]
-
-
-PIPELINE_SPEC = """\
-data:
-  path: data/train.csv
-  target: label
-model:
-  estimator: sklearn.pipeline.Pipeline
-  steps:
-    - scale: sklearn.preprocessing.StandardScaler
-    - svc: sklearn.svm.SVC
-  params:
-    svc__C: [0.5, 5.0]
-    svc__kernel: [rbf, linear]
-evaluation:
-  split: {test_size: 0.25}
-  scoring: [accuracy]
-  seed: 1
-"""
 
 
 def test_pipeline_on_a_csv_with_a_holdout_split(repo: Path, cli) -> None:

@@ -11,47 +11,19 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from conftest import IRIS_SPEC, PIPELINE_SPEC
 
 from gitlab_journal.errors import JournalError
-from gitlab_journal.spec.load import find_spec, load_spec, repo_root
+from gitlab_journal.spec.load import load_spec
+from gitlab_journal.spec.locate import find_spec, repo_root
 from gitlab_journal.spec.model import DEFAULT_CODE_GLOBS, DEFAULT_FOLDS
 from gitlab_journal.spec.overrides import apply_overrides
 
 REPO = Path(__file__).resolve().parents[1]
 TEMPLATES = REPO / "templates"
 
-IRIS = """\
-data: sklearn:iris
-model:
-  estimator: sklearn.linear_model.LogisticRegression
-  params:
-    C: [0.1, 1.0, 10.0]
-    max_iter: 500
-evaluation:
-  cv: 5
-  scoring: [accuracy, f1_macro]
-  seed: 0
-notes:
-  hypothesis: Stronger regularisation underfits iris.
-"""
-
-PIPELINE = """\
-data:
-  path: data/train.csv
-  target: label
-model:
-  estimator: sklearn.pipeline.Pipeline
-  steps:
-    - scale: sklearn.preprocessing.StandardScaler
-    - svc: sklearn.svm.SVC
-  params:
-    svc__C: [0.5, 5.0]
-    svc__kernel: [rbf, linear]
-evaluation:
-  split: {test_size: 0.25}
-  scoring: [accuracy]
-  seed: 1
-"""
+IRIS = IRIS_SPEC
+PIPELINE = PIPELINE_SPEC
 
 
 @pytest.fixture

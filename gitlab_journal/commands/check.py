@@ -21,7 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     store = open_store()
-    plan = make_plan(store, spec_from_args(args))
+    plan = make_plan(store, spec_from_args(args, store))
     done = plan.done()
     pending = plan.pending()
     all_ran = bool(plan.points) and not pending

@@ -6,7 +6,8 @@ import argparse
 from pathlib import Path
 
 from gitlab_journal.journal.store import Store
-from gitlab_journal.spec.load import find_spec, load_spec
+from gitlab_journal.spec.cache import load_spec_cached
+from gitlab_journal.spec.locate import find_spec
 from gitlab_journal.spec.model import Spec
 
 
@@ -14,9 +15,16 @@ def open_store() -> Store:
     return Store.discover(Path.cwd())
 
 
-def spec_from_args(args: argparse.Namespace) -> Spec:
+def spec_from_args(args: argparse.Namespace, store: Store | None = None) -> Spec:
+    """The spec the arguments name, with their --set overrides; cached under the store's
+    .git/journal when a store is given."""
     path = find_spec(getattr(args, "spec", None), Path.cwd())
-    return load_spec(path, getattr(args, "overrides", ()) or ())
+    overrides = getattr(args, "overrides", ()) or ()
+    if store is None:
+        from gitlab_journal.spec.load import load_spec
+
+        return load_spec(path, overrides)
+    return load_spec_cached(path, overrides, store.cache_dir())
 
 
 def add_spec_arguments(parser: argparse.ArgumentParser) -> None:

@@ -24,7 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     store = open_store()
-    spec = spec_from_args(args)
+    spec = spec_from_args(args, store)
     console = make_console()
     plan = make_plan(store, spec)
     if args.dry_run:

@@ -7,6 +7,7 @@ identity of each (model block, point, seed, library version) is therefore cached
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import tempfile
@@ -73,6 +74,7 @@ def evaluation_identity(evaluation: EvaluationSpec) -> dict[str, Any]:
     }
 
 
+@functools.cache
 def _library_version(kind: str) -> str:
     dist = {"sklearn": "scikit-learn"}.get(kind, kind)
     try:

@@ -1,0 +1,72 @@
+"""A cache of validated specs, keyed by the spec's bytes and the overrides.
+
+Parsing YAML with line numbers costs tens of milliseconds (and importing ruamel.yaml as much
+again); `check` and the hooks read the same spec over and over, so a validated spec is kept
+under ``.git/journal/specs/``. The key holds the spec's path and text, the overrides and this
+package's version, so any change reparses. A missing or unreadable entry only costs time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from gitlab_journal import __version__
+from gitlab_journal.errors import JournalError
+from gitlab_journal.spec.model import Spec
+
+CACHE_VERSION = "1"
+KEEP = 64  # entries kept; older ones are removed when a new one is written
+
+
+def _key(path: Path, text: bytes, overrides: Sequence[str]) -> str:
+    digest = hashlib.sha256()
+    for part in (CACHE_VERSION, __version__, str(path.resolve()), *overrides):
+        digest.update(part.encode() + b"\0")
+    digest.update(text)
+    return digest.hexdigest()
+
+
+def load_spec_cached(path: Path, overrides: Sequence[str], cache_dir: Path) -> Spec:
+    """``load_spec`` through the cache; errors are never cached. ruamel.yaml and the loader
+    are imported only on a miss."""
+    try:
+        text = path.read_bytes()
+    except OSError:
+        text = None
+    if text is None:
+        from gitlab_journal.spec.load import load_spec
+
+        return load_spec(path, overrides)  # reports the missing or unreadable file
+    folder = cache_dir / "specs"
+    entry = folder / _key(path, text, overrides)
+    try:
+        with entry.open("rb") as handle:
+            cached = pickle.load(handle)
+        if isinstance(cached, Spec):
+            return cached
+    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError):
+        pass
+    from gitlab_journal.spec.load import load_spec
+
+    spec = load_spec(path, overrides)
+    _store(folder, entry, spec)
+    return spec
+
+
+def _store(folder: Path, entry: Path, spec: Spec) -> None:
+    try:
+        folder.mkdir(exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".spec-")
+        with os.fdopen(fd, "wb") as handle:
+            pickle.dump(spec, handle, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp, entry)
+        entries = sorted(folder.iterdir(), key=lambda p: p.stat().st_mtime)
+        for old in entries[:-KEEP]:
+            old.unlink(missing_ok=True)
+    except (OSError, pickle.PicklingError, JournalError):
+        pass
