@@ -6,16 +6,30 @@ from __future__ import annotations
 import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 from gitlab_journal.errors import JournalError
 from gitlab_journal.spec.model import EvaluationSpec, ModelSpec
 
-# kind -> module holding `resolve(model, params, seed) -> Resolved` and
-# `train(model, params, X, y, evaluation) -> Result`
+# kind -> module holding `resolve(model, params, seed, *, root) -> Resolved` and
+# `train(model, params, X, y, evaluation, *, options) -> Result`; a module may also hold
+# `cache_inputs(model) -> tuple[str, ...]`: repository files whose content a resolved identity
+# depends on (a Keras builder's module), so the resolve cache is keyed by them too.
 BACKENDS = {
     "sklearn": "gitlab_journal.train.sklearn_backend",
+    "keras": "gitlab_journal.train.keras_backend",
 }
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    """How to train: the repository root (user modules import from it), whether pre-flight
+    findings are fatal (``--strict``), and the check codes the spec silences."""
+
+    root: Path | None = None
+    strict: bool = False
+    ignore_checks: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -38,11 +52,17 @@ class Result:
     error: str | None = None
     warnings: tuple[str, ...] = ()
     seconds: float = 0.0
+    findings: tuple[str, ...] = ()  # pre-flight findings, "CODE: explanation"
 
 
 class Backend(Protocol):
     def resolve(
-        self, model: ModelSpec, params: Mapping[str, Any], seed: int | None
+        self,
+        model: ModelSpec,
+        params: Mapping[str, Any],
+        seed: int | None,
+        *,
+        root: Path | None = None,
     ) -> Resolved: ...
 
     def train(
@@ -52,6 +72,8 @@ class Backend(Protocol):
         X: Any,
         y: Any,
         evaluation: EvaluationSpec,
+        *,
+        options: TrainOptions | None = None,
     ) -> Result: ...
 
 

@@ -12,6 +12,8 @@ import time
 import traceback
 import warnings
 from collections.abc import Mapping
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,7 +21,7 @@ import numpy as np
 from gitlab_journal.errors import JournalError
 from gitlab_journal.identity import normalise, public_path
 from gitlab_journal.spec.model import EvaluationSpec, ModelSpec
-from gitlab_journal.train.backend import Resolved, Result
+from gitlab_journal.train.backend import Resolved, Result, TrainOptions
 
 TRACEBACK_LINES = 15
 
@@ -93,7 +95,9 @@ def build_estimator(model: ModelSpec, params: Mapping[str, Any], seed: int | Non
     return estimator
 
 
-def resolve(model: ModelSpec, params: Mapping[str, Any], seed: int | None) -> Resolved:
+def resolve(
+    model: ModelSpec, params: Mapping[str, Any], seed: int | None, *, root: Path | None = None
+) -> Resolved:
     estimator = build_estimator(model, params, seed)
     deep = estimator.get_params(deep=True)
     path = public_path(type(estimator))
@@ -128,6 +132,8 @@ def splitter(estimator: Any, y: Any, evaluation: EvaluationSpec) -> Any:
 
 def evaluate(estimator: Any, X: Any, y: Any, evaluation: EvaluationSpec) -> Result:
     """Fit and score one estimator; an exception is a ``failed`` result, never a crash."""
+    from sklearn.exceptions import ConvergenceWarning
+
     start = time.perf_counter()
     caught: list[str] = []
     try:
@@ -139,6 +145,7 @@ def evaluate(estimator: Any, X: Any, y: Any, evaluation: EvaluationSpec) -> Resu
             else:
                 result = _cross_validate(estimator, X, y, evaluation, scoring)
         caught = sorted({f"{w.category.__name__}: {w.message}" for w in seen})
+        converged = not any(issubclass(w.category, ConvergenceWarning) for w in seen)
     except KeyboardInterrupt:
         raise
     except JournalError:
@@ -154,7 +161,8 @@ def evaluate(estimator: Any, X: Any, y: Any, evaluation: EvaluationSpec) -> Resu
     if result[1]:
         files["folds.json"] = (json.dumps(result[1], indent=2) + "\n").encode()
     return Result(
-        status="ok",
+        # a ConvergenceWarning keeps the scores; its text stays in the warnings
+        status="ok" if converged else "not-converged",
         metrics=result[0],
         files=files,
         warnings=tuple(caught),
@@ -218,7 +226,24 @@ def _holdout(
 
 
 def train(
-    model: ModelSpec, params: Mapping[str, Any], X: Any, y: Any, evaluation: EvaluationSpec
+    model: ModelSpec,
+    params: Mapping[str, Any],
+    X: Any,
+    y: Any,
+    evaluation: EvaluationSpec,
+    *,
+    options: TrainOptions | None = None,
 ) -> Result:
-    """Build the point's estimator and score it as the spec's evaluation says."""
-    return evaluate(build_estimator(model, params, evaluation.seed), X, y, evaluation)
+    """Build the point's estimator, run the pre-flight checks, and score it as the spec's
+    evaluation says."""
+    from sklearn.base import is_classifier
+
+    from gitlab_journal.train import preflight
+
+    options = options or TrainOptions()
+    estimator = build_estimator(model, params, evaluation.seed)
+    found = preflight.sklearn_findings(
+        estimator, X, y, evaluation, classifier=bool(is_classifier(estimator))
+    )
+    findings = preflight.enforce(found, ignore=options.ignore_checks, strict=options.strict)
+    return replace(evaluate(estimator, X, y, evaluation), findings=findings)

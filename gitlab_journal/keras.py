@@ -1,0 +1,226 @@
+"""Record a Keras ``fit`` of your own training code as one journal run.
+
+    from gitlab_journal.keras import JournalCallback
+
+    model.fit(X, y, epochs=20, callbacks=[
+        JournalCallback(params={"units": 64, "seed": 0}, data={"train": (X, y)}),
+    ])
+
+Before the first epoch the callback checks the journal for the same experiment (the same
+params, data, code, architecture, compile configuration and epochs) and raises, or warns, as
+asked; it collects the history as ``fit`` goes, and commits one run when ``fit`` returns: its
+metrics, history.json, summary.txt, curve.png, and model.keras when asked. A first Ctrl-C stops
+``fit`` after the current batch and records the run as ``interrupted`` with the epochs it
+reached, then raises KeyboardInterrupt; a second Ctrl-C interrupts at once.
+
+Importing this module imports Keras.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+import warnings
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import FrameType
+from typing import Any, Literal
+
+from gitlab_journal.api import Journal
+from gitlab_journal.errors import EXIT_CHECK_FAILED, JournalError
+from gitlab_journal.identity import public_path
+from gitlab_journal.journal.records import Run
+from gitlab_journal.spec.model import DEFAULT_CODE_GLOBS
+from gitlab_journal.train.callbacks import Callback, EpochLog, StopOnDivergence
+from gitlab_journal.train.keras_backend import architecture, compile_identity, outputs
+
+__all__ = ["DuplicateRunWarning", "JournalCallback"]
+
+# earlier runs with these statuses do not make a new fit a duplicate: they never finished
+NOT_DUPLICATES = frozenset({"interrupted"})
+
+
+class DuplicateRunWarning(UserWarning):
+    """The journal already holds this experiment (``on_duplicate="warn"``)."""
+
+
+class JournalCallback(Callback):  # type: ignore[misc]
+    """Record the ``fit`` it is passed to as one run of ``journal`` (default: the repository
+    of the working directory).
+
+    ``params``: your hyperparameters (a seed among them, if you set one); ``data``: named
+    inputs, each a repository path or in-memory arrays like ``(X, y)``; ``model``: the name the
+    run is listed under (default: the model's class, e.g. ``keras.Sequential``);
+    ``on_duplicate``: ``"raise"`` (a JournalError before the first epoch) or ``"warn"`` (a
+    DuplicateRunWarning, and a repeat is recorded); ``diverge_factor``: stop and record
+    ``diverged`` on a NaN loss or one grown past this factor of its best (None: off);
+    ``save_model``: keep the trained model as model.keras in the run. After ``fit``, ``run``
+    is the recorded run.
+    """
+
+    def __init__(
+        self,
+        *,
+        params: Mapping[str, Any] | None = None,
+        data: Mapping[str, Any] | None = None,
+        journal: Journal | str | Path | None = None,
+        model: str | None = None,
+        evaluation: Mapping[str, Any] | None = None,
+        notes: Mapping[str, str] | None = None,
+        name: str | None = None,
+        on_duplicate: Literal["raise", "warn"] = "raise",
+        diverge_factor: float | None = 10.0,
+        save_model: bool = False,
+        code: Sequence[str] = DEFAULT_CODE_GLOBS,
+    ) -> None:
+        super().__init__()
+        if on_duplicate not in ("raise", "warn"):
+            raise JournalError(f"on_duplicate must be 'raise' or 'warn', not {on_duplicate!r}")
+        self.journal = journal if isinstance(journal, Journal) else Journal(journal or ".")
+        self.user_params = dict(params or {})
+        self.data = dict(data or {})
+        self.model_name = model
+        self.evaluation = dict(evaluation or {})
+        self.notes = dict(notes or {})
+        self.name = name
+        self.on_duplicate = on_duplicate
+        self.diverge_factor = diverge_factor
+        self.save_model = save_model
+        self.code = tuple(code)
+        self.run: Run | None = None
+        self.earlier: list[Run] = []
+        self._log = EpochLog()
+        self._diverge: StopOnDivergence | None = None
+        self._settings: dict[str, Any] = {}
+        self._model_path = ""
+        self._interrupted = False
+        self._previous_handler: Any = None
+        self._start = 0.0
+
+    # -- identity ---------------------------------------------------------------------------
+
+    def _describe(self) -> tuple[str, dict[str, Any]]:
+        model = self.model
+        settings = {
+            "architecture": architecture(model),
+            "compile": compile_identity(model),
+            "fit": {"epochs": self.params.get("epochs"), "steps": self.params.get("steps")},
+        }
+        return self.model_name or public_path(type(model)), settings
+
+    def _identity_args(self) -> dict[str, Any]:
+        return {
+            "model": self._model_path,
+            "params": self.user_params,
+            "data": self.data,
+            "evaluation": self.evaluation,
+            "code": self.code,
+            "settings": self._settings,
+        }
+
+    # -- Keras hooks ------------------------------------------------------------------------
+
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        self._model_path, self._settings = self._describe()
+        fingerprint = self.journal.fingerprint(**self._identity_args())
+        self.earlier = [
+            run for run in self.journal.find(fingerprint) if run.status not in NOT_DUPLICATES
+        ]
+        if self.earlier:
+            last = self.earlier[-1]
+            message = (
+                f"this experiment already ran: run {last.id}, {last.status} on "
+                f"{last.created[:10]}"
+                + (f" ({len(self.earlier)} runs)" if len(self.earlier) > 1 else "")
+            )
+            if self.on_duplicate == "raise":
+                raise JournalError(
+                    message,
+                    hint="change a param, or pass on_duplicate='warn' to record a repeat",
+                    exit_code=EXIT_CHECK_FAILED,
+                )
+            warnings.warn(message, DuplicateRunWarning, stacklevel=2)
+        self.run = None
+        self._interrupted = False
+        self._log = EpochLog()
+        self._log.set_model(self.model)
+        self._diverge = None
+        if self.diverge_factor is not None:
+            self._diverge = StopOnDivergence(factor=self.diverge_factor)
+            self._diverge.set_model(self.model)
+            self._diverge.on_train_begin(logs)
+        self._catch_ctrl_c()
+        self._start = time.perf_counter()
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self._log.on_epoch_begin(epoch, logs)
+        if self._diverge is not None:
+            self._diverge.on_epoch_begin(epoch, logs)
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        if self._diverge is not None:
+            self._diverge.on_train_batch_end(batch, logs)
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self._log.on_epoch_end(epoch, logs)
+        if self._diverge is not None:
+            self._diverge.on_epoch_end(epoch, logs)
+
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+        self._release_ctrl_c()
+        fit_time = time.perf_counter() - self._start
+        status, reason = "ok", None
+        if self._interrupted:
+            status = "interrupted"
+            reason = f"interrupted after {self._log.epochs} of {self.params.get('epochs')} epochs"
+        elif self._diverge is not None and self._diverge.reason:
+            status, reason = "diverged", self._diverge.reason
+        history = self._log.history
+        metrics, files = outputs(
+            self.model,
+            self._log,
+            monitor="val_loss" if "val_loss" in history else "loss",
+            status=status,
+            reason=reason,
+            title=self._model_path + _params_text(self.user_params),
+            save_model=self.save_model,
+        )
+        metrics["fit_time"] = fit_time
+        self.run = self.journal.record(
+            **self._identity_args(),
+            metrics=metrics,
+            status=status,
+            notes=self.notes,
+            name=self.name,
+            files=files,
+            kind="keras",
+            warnings=(f"{status}: {reason}",) if reason else (),
+        )
+        if self._interrupted:
+            raise KeyboardInterrupt
+
+    # -- Ctrl-C -----------------------------------------------------------------------------
+
+    def _catch_ctrl_c(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        self._previous_handler = signal.getsignal(signal.SIGINT)
+        signal.signal(signal.SIGINT, self._on_ctrl_c)
+
+    def _release_ctrl_c(self) -> None:
+        if self._previous_handler is not None:
+            signal.signal(signal.SIGINT, self._previous_handler)
+            self._previous_handler = None
+
+    def _on_ctrl_c(self, signum: int, frame: FrameType | None) -> None:
+        if self._interrupted:  # the second Ctrl-C: stop at once, record nothing
+            self._release_ctrl_c()
+            raise KeyboardInterrupt
+        self._interrupted = True
+        self.model.stop_training = True
+
+
+def _params_text(params: Mapping[str, Any]) -> str:
+    shown = ", ".join(f"{k}={v}" for k, v in sorted(params.items()))
+    return f"({shown})" if shown else ""
