@@ -1,4 +1,7 @@
-"""What a run records about where it ran: Python, platform, host, package versions."""
+"""What a run records about where it ran: Python, platform, machine, host, package versions.
+
+A reproduction compares these with its own to name the likely cause of a difference.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +12,18 @@ from typing import Any
 
 from gitlab_journal import __version__
 
-PACKAGES = ("numpy", "scikit-learn", "scipy", "keras", "tensorflow", "tensorflow-cpu")
+# The packages whose versions can change a result: the numeric stack, the back ends, and the
+# readers of data files. Those not installed are left out.
+PACKAGES = (
+    "numpy",
+    "scipy",
+    "scikit-learn",
+    "keras",
+    "tensorflow",
+    "tensorflow-cpu",
+    "pandas",
+    "pyarrow",
+)
 
 
 def environment() -> dict[str, Any]:
@@ -22,6 +36,7 @@ def environment() -> dict[str, Any]:
     return {
         "python": platform.python_version(),
         "platform": platform.platform(terse=True),
+        "machine": platform.machine(),
         "host": socket.gethostname(),
         "packages": packages,
     }

@@ -1,0 +1,62 @@
+"""`git journal rerun RUN`: run a recorded run again from its record, and compare."""
+
+from __future__ import annotations
+
+import argparse
+
+from gitlab_journal.commands.common import open_store
+from gitlab_journal.console import make_console
+from gitlab_journal.errors import EXIT_CHECK_FAILED, JournalError
+from gitlab_journal.journal.index import resolve_run
+
+HELP = "run a recorded run again (its commit, patch, spec and data) and compare its metrics"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run", help="a run id or journal commit (a unique prefix is enough)")
+    parser.add_argument(
+        "--no-record",
+        action="store_true",
+        help="compare only: record neither the new run nor the outcome",
+    )
+    parser.add_argument(
+        "--allow-data-change",
+        action="store_true",
+        help="train on the data as it is now even when it differs from the record",
+    )
+    parser.add_argument(
+        "--tolerance",
+        type=float,
+        default=0.0,
+        metavar="X",
+        help="metrics within X of the record count as reproduced (default 0: identical)",
+    )
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress display")
+
+
+def run(args: argparse.Namespace) -> int:
+    from gitlab_journal.reproduce.report import print_rerun
+    from gitlab_journal.reproduce.rerun import rerun
+
+    if args.tolerance < 0:
+        raise JournalError("--tolerance must be 0 or more")
+    store = open_store()
+    original = resolve_run(store, None, args.run)
+    console = make_console()
+    console.print(f"Reproducing run {original.id} ({original.model})", markup=False)
+    status = console.status("", spinner="dots")
+    if not args.quiet:
+        status.start()
+    try:
+        outcome = rerun(
+            store,
+            original,
+            record=not args.no_record,
+            allow_data_change=args.allow_data_change,
+            tolerance=args.tolerance,
+            step=lambda text: status.update(text),
+        )
+    finally:
+        status.stop()
+    print_rerun(console, outcome)
+    return 0 if outcome.comparison.reproduced else EXIT_CHECK_FAILED

@@ -1,0 +1,1 @@
+"""Reproduce recorded runs: `git journal rerun` and `git journal checkout`."""

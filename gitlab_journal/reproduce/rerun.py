@@ -1,0 +1,236 @@
+"""`git journal rerun RUN`: run a recorded run again from its record alone, and compare.
+
+1. A temporary worktree at the run's code commit, the run's ``code.patch`` applied: the code
+   exactly as the run read it. The user's own work tree, index and HEAD are never touched.
+2. The data found again (committed at that commit, or in the user's work tree) and checked
+   against the recorded md5s; an input that differs is named.
+3. The run's ``spec.yaml`` (its grid point alone) planned and trained in this process, with the
+   worktree as the repository root (and working directory).
+4. The metrics compared with the record, and the likely causes of any difference named.
+5. Unless asked not to: the new run recorded as a repeat (same fingerprint) with ``reproduces``,
+   and the outcome appended to the original run's ``reproductions`` (a new journal commit).
+
+The worktree shares the repository's refs, so its journal branch is the same journal.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import pygit2
+
+from gitlab_journal.codepatch import PATCH_FILE
+from gitlab_journal.data.hashing import HashCache
+from gitlab_journal.errors import EXIT_CHECK_FAILED, JournalError
+from gitlab_journal.identity import normalise
+from gitlab_journal.journal import format as fmt
+from gitlab_journal.journal.records import Run
+from gitlab_journal.journal.store import Store
+from gitlab_journal.reproduce.compare import Comparison, compare_runs
+from gitlab_journal.reproduce.inputs import InputCheck, check_inputs, data_error
+from gitlab_journal.reproduce.worktree import apply_patch, interrupts_deferred, temporary_worktree
+from gitlab_journal.run.pointspec import SPEC_FILE
+from gitlab_journal.spec.load import load_spec_text
+from gitlab_journal.spec.model import DEFAULT_SPEC, Spec
+
+Step = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Rerun:
+    """What a rerun did: the reproduction, its comparison with the original, the data checks."""
+
+    original: Run
+    new: Run  # with its journal commit when recorded
+    comparison: Comparison
+    inputs: tuple[InputCheck, ...]
+    recorded: bool
+    note_commit: str | None = None  # the journal commit that noted the outcome on the original
+
+    @property
+    def same_fingerprint(self) -> bool:
+        return self.new.fingerprint == self.original.fingerprint
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """What a run's directory holds to run it again."""
+
+    spec: bytes | None  # spec.yaml; None for a run recorded without one
+    patch: bytes  # code.patch; empty when the work tree was clean
+
+
+def recipe(store: Store, run: Run) -> Recipe:
+    """The run's ``spec.yaml`` and ``code.patch``; an error when the patch it names is gone."""
+    files = store.files(run)
+    patch = files.get(PATCH_FILE, b"")
+    if run.code.patch and not patch:
+        raise JournalError(f"run {run.id} names a {run.code.patch} that its directory lacks")
+    return Recipe(spec=files.get(SPEC_FILE), patch=patch)
+
+
+def require_commit(store: Store, run: Run) -> str:
+    """The run's code commit, present in this repository."""
+    commit = run.code.commit
+    if commit is None:
+        raise JournalError(
+            f"run {run.id} was made in a repository with no commit: its code cannot be found",
+        )
+    if not isinstance(store.repo.get(commit), pygit2.Commit):
+        raise JournalError(
+            f"run {run.id} was made at commit {commit[:12]}, which this repository lacks",
+            hint="fetch it (git fetch --all), or rerun in the clone that made the run",
+        )
+    return commit
+
+
+def spec_location(worktree: Path, run: Run) -> Path:
+    """Where the run's spec sat, in ``worktree`` (its relative data paths resolve from there)."""
+    return worktree / (run.spec or DEFAULT_SPEC)
+
+
+def load_recorded_spec(run: Run, text: bytes, where: Path) -> Spec:
+    """The run's ``spec.yaml``, validated as if it were the file at ``where``; it must yield
+    exactly the run's grid point."""
+    spec = load_spec_text(text.decode("utf-8"), where, shown=f"spec.yaml of run {run.id}")
+    points = spec.points()
+    if len(points) != 1:
+        raise JournalError(
+            f"the spec.yaml of run {run.id} yields {len(points)} points, not the run's one",
+            exit_code=EXIT_CHECK_FAILED,
+        )
+    if normalise(dict(points[0].params)) != normalise(dict(run.point)):
+        raise JournalError(
+            f"the spec.yaml of run {run.id} yields another grid point than the run's",
+            exit_code=EXIT_CHECK_FAILED,
+        )
+    return spec
+
+
+def rerun(
+    store: Store,
+    run: Run,
+    *,
+    record: bool = True,
+    allow_data_change: bool = False,
+    tolerance: float = 0.0,
+    step: Step | None = None,
+) -> Rerun:
+    """Run ``run`` again from its record (see the module's docstring)."""
+    say = step or (lambda _: None)
+    if run.kind == "custom":
+        raise JournalError(
+            f"run {run.id} was recorded through the Python API: the code that trained it is "
+            "the caller's, not a spec",
+            hint=f"`git journal checkout {run.id}` gives you its code to run it again",
+        )
+    found = recipe(store, run)
+    if found.spec is None:
+        raise JournalError(
+            f"run {run.id} has no spec.yaml: it was recorded before runs kept their spec, "
+            "and cannot be run again from its record",
+            hint=f"`git journal checkout {run.id}` gives you its code",
+        )
+    commit = require_commit(store, run)
+    root = store.workdir
+    if root is None:
+        raise JournalError("a bare repository has no work tree to reproduce a run in")
+    say(f"worktree at {commit[:12]}")
+    with temporary_worktree(root, commit, label=f"rerun-{run.id}") as worktree:
+        if found.patch:
+            say(f"applying {PATCH_FILE}")
+            apply_patch(worktree, found.patch, run.code.untracked)
+        spec = load_recorded_spec(run, found.spec, spec_location(worktree, run))
+        say("checking the data")
+        inputs = check_inputs(
+            spec.data,
+            run.data,
+            run.data_sources,
+            worktree=worktree,
+            work_tree=root,
+            cache=HashCache(store.cache_dir() / "md5-cache.json"),
+            use_current=allow_data_change,
+        )
+        missing = [check for check in inputs if check.found is None]
+        changed = [check for check in inputs if not check.matches]
+        if missing or (changed and not allow_data_change):
+            raise data_error(run.id, missing or changed)
+        with _working_directory(worktree):
+            new, files = _train(store, run, spec, worktree, say)
+    comparison = compare_runs(run, new, tolerance=tolerance, inputs=inputs)
+    if not record:
+        return Rerun(run, new, comparison, tuple(inputs), recorded=False)
+    with interrupts_deferred():  # the reproduction and its note on the original go together
+        new = store.record(new, files)
+        note = note_reproduction(store, run, comparison.entry(new.id))
+    return Rerun(run, new, comparison, tuple(inputs), recorded=True, note_commit=note)
+
+
+def _train(
+    store: Store, run: Run, spec: Spec, worktree: Path, say: Step
+) -> tuple[Run, dict[str, bytes]]:
+    """Plan the one point in the worktree, train it, and build its record."""
+    from gitlab_journal.data.dvc import dvc_record
+    from gitlab_journal.run.build import make_record
+    from gitlab_journal.run.environment import environment
+    from gitlab_journal.run.executors import Job, forget_data, run_job
+    from gitlab_journal.run.plan import make_plan
+    from gitlab_journal.run.provenance import provenance
+    from gitlab_journal.train.backend import TrainOptions
+
+    tree_store = Store(pygit2.Repository(str(worktree)), store.branch)
+    say("fingerprinting")
+    plan = make_plan(tree_store, spec)
+    planned = plan.points[0]
+    prov = provenance(tree_store, plan, spec_path=run.spec)
+    options = TrainOptions(root=plan.root, ignore_checks=spec.ignore_checks)
+    say(f"training {planned.model.rsplit('.', 1)[-1]}")
+    job = Job(
+        key=0,
+        root=str(plan.root),
+        data=spec.data,
+        model=planned.point.model,
+        params=planned.point.params,
+        evaluation=spec.evaluation,
+        options=options,
+    )
+    try:
+        outcome = run_job(job)
+    finally:
+        forget_data()
+    outcome.raise_fatal()
+    built = make_record(plan, planned, outcome.result, environment(), prov, reproduces=run.id)
+    files = {**dvc_record(plan.root, spec.data), **built.files}
+    return built.run, files
+
+
+@contextmanager
+def _working_directory(path: Path) -> Iterator[None]:
+    before = os.getcwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(before)
+
+
+def note_reproduction(store: Store, run: Run, entry: dict[str, Any]) -> str:
+    """Append ``entry`` to the run's ``reproductions`` in a new journal commit."""
+    current = store.read(run.fingerprint, run.id)
+    updated = replace(current, reproductions=(*current.reproductions, entry))
+    files = {fmt.RUN_FILE: fmt.encode_run(updated)[fmt.RUN_FILE]}
+    by = entry.get("by")
+    lines = [f"Reproduce run {run.id}: {entry['result']}" + (f" (run {by})" if by else ""), ""]
+    for name, (before, now) in (entry.get("differences") or {}).items():
+        lines.append(f"{name}: {before!r} -> {now!r}")
+    for cause in entry.get("causes") or ():
+        lines.append(f"Likely cause: {cause}")
+    if lines[-1]:
+        lines.append("")
+    lines += [f"{fmt.TRAILER_FINGERPRINT}: {run.fingerprint}", f"{fmt.TRAILER_RUN}: {run.id}"]
+    return store.update_files(updated, files, "\n".join(lines) + "\n")

@@ -1,0 +1,116 @@
+"""The spec of one grid point: the run's spec with its grid narrowed to that point.
+
+Every run keeps this document as ``spec.yaml`` in its journal directory. Loaded from the spec's
+own directory (relative data paths resolve as they did), it yields exactly one point, the run's:
+every grid axis becomes a one-value axis, and a list of grids or of model blocks becomes the one
+the point came from. Everything else (data, evaluation, notes, code globs, name) is the spec as
+it was run, ``--set`` overrides applied.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+from collections.abc import Mapping
+from typing import Any
+
+from ruamel.yaml import YAML
+
+from gitlab_journal.spec.load import PLAIN_LISTS
+from gitlab_journal.spec.model import Point, Spec
+
+SPEC_FILE = "spec.yaml"
+
+
+def point_document(spec: Spec, point: Point) -> dict[str, Any]:
+    """``spec.document`` with the model narrowed to ``point`` (see the module's docstring)."""
+    doc = copy.deepcopy(dict(spec.document))
+    blocks = doc.get("model")
+    if isinstance(blocks, list):
+        position = next(i for i, model in enumerate(spec.models) if model is point.model)
+        block = blocks[position]
+    else:
+        block = blocks
+    doc["model"] = _narrow(block, point.params)
+    return doc
+
+
+def dump_spec(doc: Mapping[str, Any], header: str = "") -> bytes:
+    """A spec document as YAML text, in its key order, with ``header`` as a leading comment."""
+    yaml = YAML(typ="rt")  # keeps the spec's key order
+    yaml.default_flow_style = False
+    yaml.width = 4096
+    yaml.representer.add_representer(type(None), _null)
+    out = io.StringIO()
+    for line in header.splitlines():
+        out.write(f"# {line}\n" if line else "#\n")
+    yaml.dump(dict(doc), out)
+    return out.getvalue().encode("utf-8")
+
+
+def _null(representer: Any, value: None) -> Any:
+    return representer.represent_scalar("tag:yaml.org,2002:null", "null")
+
+
+def _narrow(block: Any, params: Mapping[str, Any]) -> Any:
+    if not isinstance(block, Mapping):
+        return block  # `model: sklearn.svm.SVC`: no grid
+    rest = dict(params)
+    out: dict[str, Any] = {}
+    for key, value in block.items():
+        if key == "params":
+            continue  # written last, from what the steps and settings do not take
+        if key == "steps" and isinstance(value, list):
+            out[key] = [_narrow_step(step, rest) for step in value]
+        elif key in ("compile", "fit") and "keras" in block and isinstance(value, Mapping):
+            out[key] = _narrow_settings(value, key, rest)
+        else:
+            out[key] = value
+    if rest:
+        out["params"] = {name: _one(value) for name, value in rest.items()}
+    return out
+
+
+def _narrow_step(step: Any, rest: dict[str, Any]) -> Any:
+    if not isinstance(step, Mapping) or len(step) != 1:
+        return step
+    ((name, value),) = step.items()
+    if not isinstance(value, Mapping) or not isinstance(value.get("params"), Mapping):
+        return step
+    params = {}
+    for key, item in value["params"].items():
+        axis = f"{name}__{key}"
+        params[key] = _axis(rest.pop(axis)) if isinstance(item, list) and axis in rest else item
+    return {name: {**value, "params": params}}
+
+
+def _narrow_settings(section: Mapping[str, Any], prefix: str, rest: dict[str, Any]) -> Any:
+    out: dict[str, Any] = {}
+    for key, value in section.items():
+        dotted = f"{prefix}.{key}"
+        if isinstance(value, Mapping):
+            out[key] = _narrow_settings(value, dotted, rest)
+        elif isinstance(value, list) and key not in PLAIN_LISTS and dotted in rest:
+            out[key] = _axis(rest.pop(dotted))
+        else:
+            out[key] = value
+    return out
+
+
+def _one(value: Any) -> Any:
+    """A one-value axis of ``params``: the value itself, or a list holding it when it is one."""
+    plain = _thaw(value)
+    return [plain] if isinstance(plain, list) else plain
+
+
+def _axis(value: Any) -> list[Any]:
+    """A one-value axis where only a list is an axis (step params, Keras compile and fit)."""
+    return [_thaw(value)]
+
+
+def _thaw(value: Any) -> Any:
+    if isinstance(value, (list, tuple)):
+        return [_thaw(item) for item in value]
+    if isinstance(value, Mapping):
+        return {key: _thaw(item) for key, item in value.items()}
+    return value
