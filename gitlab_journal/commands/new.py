@@ -9,6 +9,7 @@ from pathlib import Path
 from gitlab_journal.errors import JournalError
 
 SUFFIXES = (".yaml", ".yml")
+CI_TEMPLATES = ("gitlab-ci.yml", "github-actions.yml")  # beside the specs, but not specs
 
 
 def templates() -> dict[str, str]:
@@ -17,7 +18,7 @@ def templates() -> dict[str, str]:
     out: dict[str, str] = {}
     for entry in folder.iterdir():
         name = entry.name
-        if entry.is_file() and name.endswith(SUFFIXES):
+        if entry.is_file() and name.endswith(SUFFIXES) and name not in CI_TEMPLATES:
             out[name.rsplit(".", 1)[0]] = entry.read_text(encoding="utf-8")
     return dict(sorted(out.items()))
 

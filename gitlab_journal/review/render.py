@@ -14,13 +14,14 @@ from rich.text import Text
 
 from gitlab_journal.journal import format as fmt
 from gitlab_journal.journal.index import json_safe
-from gitlab_journal.journal.records import Run
+from gitlab_journal.journal.records import REPRODUCED, REPRODUCED_RESULTS, Run
 
 STATUS_STYLES = {
     "ok": "green",
     "failed": "bold red",
     "diverged": "yellow",
     "stalled": "yellow",
+    "not-converged": "yellow",
     "interrupted": "dim",
 }
 ABSENT = "—"
@@ -155,10 +156,54 @@ def _code_line(run: Run) -> str:
     text = f"commit {code.commit}" if code.commit else "no commit"
     if code.branch:
         text += f" on {code.branch}"
-    text += ", dirty (uncommitted changes)" if code.dirty else ", clean"
+    if code.patch:
+        text += f", dirty (uncommitted changes kept in {code.patch})"
+    else:
+        text += ", dirty (uncommitted changes)" if code.dirty else ", clean"
+    if code.committed:
+        text += f", since committed as {code.committed}"
     if code.files:
         text += f"; {len(code.files)} dependency file{'s' if len(code.files) != 1 else ''}"
     return text
+
+
+def reproduction_text(reproduction: str) -> Text:
+    """The mark of a rerun run: reproduced (green) or irreproducible (red)."""
+    if reproduction == REPRODUCED:
+        return Text("✓ reproduced", style="green")
+    return Text("✗ irreproducible", style="bold red")
+
+
+def _data_text(run: Run, name: str, md5: str) -> str:
+    source = run.data_sources.get(name) or {}
+    kind = source.get("source")
+    if kind == "dvc":
+        return f"md5 {md5} (DVC: {source.get('file')})"
+    if kind == "git":
+        return f"md5 {md5} (committed)"
+    if kind == "path":
+        return f"md5 {md5} (work tree only)"
+    return f"md5 {md5}"
+
+
+def _reproduction_rows(run: Run) -> list[tuple[str, Any]]:
+    rows: list[tuple[str, Any]] = []
+    for entry in run.reproductions:
+        result = str(entry.get("result"))
+        text = Text(result, style="green" if result in REPRODUCED_RESULTS else "bold red")
+        if entry.get("by"):
+            text.append(f" by run {entry['by']}")
+        differences = entry.get("differences") or {}
+        if differences and result not in REPRODUCED_RESULTS:
+            shown = ", ".join(
+                f"{name} {value_text(pair[0])} → {value_text(pair[1])}"
+                for name, pair in list(differences.items())[:3]
+            )
+            text.append(f": {shown}" + (" …" if len(differences) > 3 else ""))
+        for cause in entry.get("causes") or ():
+            text.append(f"\n likely cause: {cause}", style="dim")
+        rows.append((created_text(str(entry.get("checked", ""))), text))
+    return rows
 
 
 def metrics_rows(metrics: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -177,6 +222,9 @@ def metrics_rows(metrics: Mapping[str, Any]) -> list[tuple[str, str]]:
 def show_run(console: Console, run: Run) -> None:
     """One run in full, readable."""
     head = Text.assemble(("run ", "bold"), (run.id, "bold yellow"), "  ", status_text(run.status))
+    if run.reproduction is not None:
+        head.append("  ")
+        head.append_text(reproduction_text(run.reproduction))
     overview: list[tuple[str, Any]] = [("model", f"{run.model} ({run.kind})")]
     if run.name:
         overview.append(("name", run.name))
@@ -186,6 +234,8 @@ def show_run(console: Console, run: Run) -> None:
         ("journal commit", run.commit or "unknown"),
         ("code", _code_line(run)),
     ]
+    if run.spec:
+        overview.append(("spec", f"{run.spec} (this point alone: spec.yaml in the run's folder)"))
     if run.reproduces:
         overview.append(("reproduces", run.reproduces))
     parts: list[Any] = [head]
@@ -197,13 +247,18 @@ def show_run(console: Console, run: Run) -> None:
     point = {k: value_text(v) for k, v in run.point.items()}
     if point and point != {k: value_text(run.params.get(k)) for k in run.point}:
         parts += _section("grid point (as the spec wrote it)", point)
-    parts += _section("data", {k: f"md5 {v}" for k, v in run.data.items()})
+    parts += _section("data", {k: _data_text(run, k, v) for k, v in run.data.items()})
     parts += _section("evaluation", {k: value_text(v) for k, v in flatten(run.evaluation).items()})
     parts += _section("metrics", metrics_rows(run.metrics))
+    parts += _section("reproductions", _reproduction_rows(run))
     parts += _section("notes", {k: v for k, v in run.notes.items() if v})
     warnings = getattr(run, "warnings", ())
     if warnings:
         parts += _section("warnings", [(str(i + 1), str(w)) for i, w in enumerate(warnings)])
+    findings = getattr(run, "findings", ())
+    if findings:
+        rows = [(str(i + 1), str(f)) for i, f in enumerate(findings)]
+        parts += _section("pre-flight findings", rows)
     if run.error:
         error = "\n".join("  " + line for line in run.error.rstrip().splitlines())
         parts += [Text(""), Text("error", style="bold red"), Text(error, style="red")]

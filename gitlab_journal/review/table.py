@@ -15,6 +15,7 @@ from gitlab_journal.review.render import (
     created_text,
     headline_metrics,
     metric_text,
+    reproduction_text,
     status_text,
     value_text,
 )
@@ -89,7 +90,10 @@ def log_table(rows: Sequence[Row]) -> tuple[Table, list[str]]:
             )
         for name in metrics:
             cells.append(Text(metric_text(row.metrics, name)))
-        cells.append(status_text(row.status))
+        status = status_text(row.status)
+        if row.reproduction is not None:  # what the latest `git journal rerun` found
+            status.append(" ").append_text(reproduction_text(row.reproduction))
+        cells.append(status)
         table.add_row(*cells)
     return table, notes
 

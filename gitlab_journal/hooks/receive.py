@@ -1,0 +1,191 @@
+"""The pre-receive hook: a server refuses journal pushes that lose runs or carry bad records.
+
+git runs ``pre-receive`` in the receiving (usually bare) repository with one line per updated
+ref on standard input, ``<old> <new> <ref>``, and the pushed objects in a quarantine directory
+(``GIT_OBJECT_DIRECTORY``, with the repository's own objects as an alternate). For the journal
+branch it refuses:
+
+- deleting the branch, or moving it to a commit that does not contain the old tip (a
+  force-push: the runs only the old history holds would be lost);
+- a tip whose tree lacks ``FORMAT``, or holds a newer format than this gitlab-journal reads;
+- any run directory the push adds or changes whose record fails validation: a missing file,
+  unparsable JSON, ``identity.json`` that does not hash to the fingerprint of its path,
+  ``run.json`` naming another run, or an unknown status; and anything else under ``runs/``
+  that is not a run directory; and removing a run.
+
+Other refs pass untouched. Nothing is written: no cache, no index.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pygit2
+
+from gitlab_journal.errors import JournalError
+from gitlab_journal.journal import format as fmt
+from gitlab_journal.journal.store import DEFAULT_BRANCH
+
+ZERO = "0" * 40
+_RUN_DIR = re.compile(r"^runs/([0-9a-f]{2})/([0-9a-f]{62})/([^/]+)$")
+
+
+@dataclass(frozen=True)
+class Refusal:
+    ref: str
+    reason: str
+
+
+def open_receiving_repository(path: str | Path = ".") -> pygit2.Repository:
+    """The repository a hook runs in, with git's quarantined objects visible to libgit2."""
+    git_dir = os.environ.get("GIT_DIR") or str(path)
+    found = pygit2.discover_repository(git_dir)
+    if found is None:
+        raise JournalError(f"not a git repository: {Path(git_dir).resolve()}")
+    repo = pygit2.Repository(found)
+    quarantine = os.environ.get("GIT_OBJECT_DIRECTORY")
+    alternates = [p for p in os.environ.get("GIT_ALTERNATE_OBJECT_DIRECTORIES", "").split(":") if p]
+    for folder in [quarantine, *alternates]:
+        if folder and Path(folder).is_dir():
+            repo.odb.add_disk_alternate(str(Path(folder).resolve()))
+    return repo
+
+
+def journal_branch(repo: pygit2.Repository) -> str:
+    try:
+        return str(repo.config["journal.branch"])
+    except KeyError:
+        return DEFAULT_BRANCH
+
+
+def parse_updates(lines: Iterable[str]) -> Iterator[tuple[str, str, str]]:
+    for line in lines:
+        parts = line.split()
+        if len(parts) == 3:
+            yield parts[0], parts[1], parts[2]
+
+
+def _is_zero(oid: str) -> bool:
+    return set(oid) == {"0"}
+
+
+def check_update(repo: pygit2.Repository, old: str, new: str, ref: str) -> Refusal | None:
+    """Why the journal update ``old -> new`` must be refused, or None when it may land."""
+    if _is_zero(new):
+        return Refusal(ref, "deleting the journal branch would lose every run it holds")
+    new_commit = _commit(repo, new)
+    if new_commit is None:
+        return Refusal(ref, f"{new[:10]} is not a commit")
+    if not _is_zero(old) and not _contains(repo, new_commit, old):
+        return Refusal(
+            ref,
+            f"{new[:10]} does not contain the current tip {old[:10]}: a force-push would "
+            "rewrite the journal and lose the runs only its history holds",
+        )
+    tree = new_commit.tree
+    try:
+        fmt.check_format(_blob(tree, fmt.FORMAT_FILE))
+    except JournalError as exc:
+        return Refusal(ref, exc.message)
+    old_commit = None if _is_zero(old) else _commit(repo, old)
+    problem = first_bad_run(repo, old_commit.tree if old_commit is not None else None, tree)
+    return None if problem is None else Refusal(ref, problem)
+
+
+def _commit(repo: pygit2.Repository, oid: str) -> pygit2.Commit | None:
+    try:
+        obj = repo.get(oid)
+    except (ValueError, pygit2.GitError):
+        return None
+    return obj if isinstance(obj, pygit2.Commit) else None
+
+
+def _contains(repo: pygit2.Repository, new: pygit2.Commit, old: str) -> bool:
+    if str(new.id) == old:
+        return True
+    try:
+        return bool(repo.descendant_of(new.id, pygit2.Oid(hex=old)))
+    except (ValueError, KeyError, pygit2.GitError):
+        return False
+
+
+def _blob(tree: pygit2.Tree, path: str) -> bytes | None:
+    try:
+        obj = tree[path]
+    except KeyError:
+        return None
+    return obj.data if isinstance(obj, pygit2.Blob) else None
+
+
+def changed_run_paths(
+    repo: pygit2.Repository, old: pygit2.Tree | None, new: pygit2.Tree
+) -> tuple[set[str], list[str]]:
+    """(run directories added or changed between the trees, other paths under runs/ changed)."""
+    diff = new.diff_to_tree(swap=True) if old is None else old.diff_to_tree(new)
+    dirs: set[str] = set()
+    strays: list[str] = []
+    for delta in diff.deltas:
+        if delta.status == pygit2.enums.DeltaStatus.DELETED:
+            path = delta.old_file.path
+            if path.startswith(fmt.RUNS_DIR + "/"):
+                parts = path.split("/")
+                if len(parts) >= 5:
+                    dirs.add("/".join(parts[:4]))  # a file removed from a run: check what is left
+            continue
+        path = delta.new_file.path
+        if not path.startswith(fmt.RUNS_DIR + "/"):
+            continue
+        parts = path.split("/")
+        run_dir = "/".join(parts[:4])
+        if len(parts) >= 5 and _RUN_DIR.match(run_dir):
+            dirs.add(run_dir)
+        else:
+            strays.append(path)
+    return dirs, strays
+
+
+def first_bad_run(repo: pygit2.Repository, old: pygit2.Tree | None, new: pygit2.Tree) -> str | None:
+    """The first problem with the runs the new tree adds or changes, naming the run."""
+    dirs, strays = changed_run_paths(repo, old, new)
+    if strays:
+        return f"{strays[0]}: not inside a run directory (runs/<fp[:2]>/<fp[2:]>/<run-id>/)"
+    for run_dir in sorted(dirs):
+        match = _RUN_DIR.match(run_dir)
+        assert match is not None
+        fingerprint, run_id = match.group(1) + match.group(2), match.group(3)
+        try:
+            run_tree = new[run_dir]
+        except KeyError:
+            return f"{run_dir}: the push removes this run; a journal only grows"
+        if not isinstance(run_tree, pygit2.Tree):
+            return f"{run_dir}: not a directory"
+        files = {
+            entry.name: repo[entry.id].data  # type: ignore[attr-defined]
+            for entry in run_tree
+            if entry.name in fmt.REQUIRED_FILES and isinstance(repo[entry.id], pygit2.Blob)
+        }
+        try:
+            fmt.check_run_id(run_id)
+            fmt.validate_files(files, fingerprint=fingerprint, run_id=run_id, where=run_dir)
+        except JournalError as exc:
+            message = exc.message
+            return message if message.startswith(run_dir) else f"{run_dir}: {message}"
+    return None
+
+
+def check_push(repo: pygit2.Repository, lines: Iterable[str]) -> list[Refusal]:
+    """Every refused update among the ``old new ref`` lines (only the journal's ref is looked
+    at)."""
+    ref = f"refs/heads/{journal_branch(repo)}"
+    refusals = []
+    for old, new, name in parse_updates(lines):
+        if name != ref:
+            continue
+        refusal = check_update(repo, old, new, name)
+        if refusal is not None:
+            refusals.append(refusal)
+    return refusals

@@ -1,0 +1,272 @@
+"""The leaderboard at the journal branch's root: ``leaderboard.json`` and the README built from it.
+
+Every record updates it at a cost that does not grow with the journal: the file keeps only the
+best ``TOP_K`` runs of at most ``MAX_FAMILIES`` experiment families (the least recently active
+family is dropped first), and the README is rendered from that file alone. No run is ever read
+to rebuild it.
+
+A family is the spec's ``name`` when the run has one, else the model's class and its data
+inputs. Runs are ranked by their headline metric (the first scorer); a metric named like a loss
+or an error (``loss``, ``mse``, ``mean_absolute_error``, but not scikit-learn's ``neg_...``
+scorers) ranks lowest first. Only runs with status ``ok`` and a finite headline enter it; the
+best run of each experiment (fingerprint) is kept, so repeats do not crowd the table.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from gitlab_journal.journal import format as fmt
+from gitlab_journal.journal.records import Run
+
+LEADERBOARD_FILE = "leaderboard.json"
+LEADERBOARD_FORMAT = 1
+TOP_K = 10
+MAX_FAMILIES = 30
+_LOWER_IS_BETTER = ("loss", "error", "mse", "mae", "rmse", "mape", "deviance", "perplexity")
+
+
+def higher_is_better(metric: str) -> bool:
+    """Whether a larger value of ``metric`` is better (scikit-learn's scorers all are)."""
+    name = metric.lower()
+    if name.startswith("neg_"):
+        return True
+    return not any(word in name for word in _LOWER_IS_BETTER)
+
+
+def family_of(run: Run) -> str:
+    """The experiment family a run belongs to on the leaderboard."""
+    return family_name(run.name, run.model, run.data)
+
+
+def family_name(name: str | None, model: str, data: Iterable[str]) -> str:
+    """The spec's ``name``; else the model's class and the data inputs' names."""
+    if name:
+        return name
+    cls = model.rsplit(".", 1)[-1]
+    inputs = ", ".join(sorted(data))
+    return f"{cls} on {inputs}" if inputs else cls
+
+
+def empty() -> dict[str, Any]:
+    return {"format": LEADERBOARD_FORMAT, "top": TOP_K, "families": []}
+
+
+def load(blob: bytes | None) -> dict[str, Any]:
+    """The leaderboard document; a missing, unreadable or newer one starts afresh (the
+    leaderboard is a summary, never a reason to refuse a record)."""
+    if not blob:
+        return empty()
+    try:
+        doc = json.loads(blob)
+    except (ValueError, UnicodeDecodeError):
+        return empty()
+    if (
+        not isinstance(doc, dict)
+        or doc.get("format") != LEADERBOARD_FORMAT
+        or not isinstance(doc.get("families"), list)
+    ):
+        return empty()
+    return doc
+
+
+def entry(run: Run) -> dict[str, Any] | None:
+    """The leaderboard row of a run, or None when it cannot be ranked."""
+    head = run.headline()
+    if run.status != "ok" or head is None:
+        return None
+    metric, score = head
+    if isinstance(score, bool) or not isinstance(score, (int, float)) or not math.isfinite(score):
+        return None
+    row: dict[str, Any] = {
+        "id": run.id,
+        "fingerprint": run.fingerprint,
+        "model": run.model,
+        "point": fmt.run_document(run)["point"],
+        "score": float(score),
+    }
+    std = run.metrics.get(f"{metric}_std")
+    if isinstance(std, (int, float)) and not isinstance(std, bool) and math.isfinite(std):
+        row["std"] = float(std)
+    row["created"] = run.created
+    row["code"] = run.code.commit
+    return row
+
+
+def _better(a: Mapping[str, Any], b: Mapping[str, Any], higher: bool) -> bool:
+    """Whether row ``a`` ranks above row ``b`` (ties: the older run first)."""
+    if a["score"] != b["score"]:
+        return bool(a["score"] > b["score"]) if higher else bool(a["score"] < b["score"])
+    return (a["created"], a["id"]) < (b["created"], b["id"])
+
+
+def _rank(rows: list[dict[str, Any]], higher: bool) -> list[dict[str, Any]]:
+    sign = -1.0 if higher else 1.0
+    return sorted(rows, key=lambda r: (sign * r["score"], r["created"], r["id"]))
+
+
+def add(doc: dict[str, Any], run: Run) -> bool:
+    """Add ``run`` to the leaderboard document in place; False when nothing changed."""
+    return _add(doc, run) is not None
+
+
+def _add(doc: dict[str, Any], run: Run) -> bool | None:
+    """Add ``run`` in place: None when it cannot be ranked (nothing changed), else whether a
+    family's top runs changed (False: only its counters did)."""
+    row = entry(run)
+    if row is None:
+        return None
+    head = run.headline()
+    assert head is not None
+    metric = head[0]
+    name = family_of(run)
+    families: list[dict[str, Any]] = doc["families"]
+    family = next(
+        (f for f in families if f.get("family") == name and f.get("metric") == metric), None
+    )
+    if family is None:
+        family = {
+            "family": name,
+            "metric": metric,
+            "higher_is_better": higher_is_better(metric),
+            "runs": 0,
+            "updated": run.created,
+            "top": [],
+        }
+        families.append(family)
+    higher = bool(family.get("higher_is_better", True))
+    family["runs"] = int(family.get("runs", 0)) + 1
+    family["updated"] = max(str(family.get("updated", "")), run.created)
+    top: list[dict[str, Any]] = [r for r in family.get("top", []) if isinstance(r, dict)]
+    same = next((r for r in top if r.get("fingerprint") == run.fingerprint), None)
+    if same is not None:
+        if not _better(row, same, higher):
+            family["top"] = top
+            _trim(doc)
+            return False
+        top.remove(same)
+    before = [r.get("id") for r in top]
+    top.append(row)
+    family["top"] = _rank(top, higher)[: int(doc.get("top", TOP_K))]
+    families_before = len(families)
+    _trim(doc)
+    changed = [r.get("id") for r in family["top"]] != before
+    return changed or len(families) != families_before
+
+
+def _trim(doc: dict[str, Any]) -> None:
+    families: list[dict[str, Any]] = doc["families"]
+    if len(families) > MAX_FAMILIES:
+        families.sort(key=lambda f: str(f.get("updated", "")), reverse=True)
+        del families[MAX_FAMILIES:]
+    families.sort(key=lambda f: (str(f.get("family", "")), str(f.get("metric", ""))))
+
+
+def merge(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    """The leaderboard of two journals merged: each family's top runs of both, re-ranked.
+    The run counts add up, which counts a run both journals hold twice."""
+    out = load(dump(a))
+    for family in load(dump(b))["families"]:
+        mine = next(
+            (
+                f
+                for f in out["families"]
+                if f.get("family") == family.get("family") and f.get("metric") == family["metric"]
+            ),
+            None,
+        )
+        if mine is None:
+            out["families"].append(family)
+            continue
+        higher = bool(mine.get("higher_is_better", True))
+        best: dict[str, dict[str, Any]] = {}
+        for row in [*mine.get("top", []), *family.get("top", [])]:
+            kept = best.get(row["fingerprint"])
+            if kept is None or _better(row, kept, higher):
+                best[row["fingerprint"]] = row
+        mine["top"] = _rank(list(best.values()), higher)[: int(out.get("top", TOP_K))]
+        mine["runs"] = int(mine.get("runs", 0)) + int(family.get("runs", 0))
+        mine["updated"] = max(str(mine.get("updated", "")), str(family.get("updated", "")))
+    _trim(out)
+    return out
+
+
+def dump(doc: Mapping[str, Any]) -> bytes:
+    """The file's bytes: one line per family, so a diff shows the families that changed.
+    Each line is written by json's C encoder (an indented dump is several times slower)."""
+    head = {k: v for k, v in doc.items() if k != "families"}
+    lines = [
+        json.dumps(f, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        for f in doc.get("families", [])
+    ]
+    text = json.dumps(head, ensure_ascii=False)[:-1]
+    text += (", " if head else "") + '"families": [\n' + ",\n".join(lines) + "\n]}\n"
+    return text.encode()
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        text = f"{value:g}"
+    elif isinstance(value, str):
+        text = value
+    else:
+        text = json.dumps(value, ensure_ascii=False, sort_keys=True)
+    text = text.replace("|", "\\|").replace("\n", " ")
+    return text if len(text) <= 60 else text[:59] + "…"
+
+
+def _score(row: Mapping[str, Any]) -> str:
+    text = f"{row['score']:.4f}"
+    if "std" in row:
+        text += f" ± {row['std']:.4f}"
+    return text
+
+
+def readme(doc: Mapping[str, Any]) -> str:
+    """The branch's README.md: what the branch is, then the leaderboard."""
+    lines = [fmt.README_TEXT.rstrip("\n"), "", "## Leaderboard", ""]
+    families = doc.get("families", [])
+    if not families:
+        lines += ["No run has finished with a score yet.", ""]
+        return "\n".join(lines)
+    lines += [
+        f"The best {doc.get('top', TOP_K)} runs of each experiment family by its headline metric, "
+        f"updated when a record enters them (kept in `{LEADERBOARD_FILE}`, with each family's "
+        "run count; `git journal show RUN` tells the rest).",
+        "",
+    ]
+    for family in families:
+        metric = family["metric"]
+        order = "higher is better" if family.get("higher_is_better", True) else "lower is better"
+        lines += [
+            f"### {_cell(family['family'])}",
+            "",
+            f"{metric}, {order}.",
+            "",
+            f"| # | run | model | params | {_cell(metric)} | date |",
+            "|--:|---|---|---|--:|---|",
+        ]
+        for rank, row in enumerate(family.get("top", []), 1):
+            params = ", ".join(f"{k}={_cell(v)}" for k, v in sorted(row.get("point", {}).items()))
+            lines.append(
+                f"| {rank} | `{row['id']}` | {_cell(row['model'].rsplit('.', 1)[-1])} | "
+                f"{params or '(defaults)'} | {_score(row)} | {str(row['created'])[:10]} |"
+            )
+        lines.append("")
+    return "\n".join(lines)
+
+
+def updated_files(blob: bytes | None, run: Run) -> dict[str, bytes] | None:
+    """The root files a record of ``run`` rewrites (``leaderboard.json``, ``README.md``), given
+    the current ``leaderboard.json``; None when the run does not enter the leaderboard."""
+    doc = load(blob)
+    top_changed = _add(doc, run)
+    if top_changed is None:
+        return None
+    files = {LEADERBOARD_FILE: dump(doc)}
+    if top_changed:
+        files[fmt.README_FILE] = readme(doc).encode()
+    return files

@@ -1,0 +1,325 @@
+"""`git journal report`: what the journal holds (or gained since a revision), per experiment
+family: a leaderboard, the params that moved the headline metric, and plots.
+
+``--since REV`` takes either a revision of the journal (``origin/journal``, a journal commit):
+the runs added since it; or a revision of the code (``origin/main``, the target of a merge
+request): the runs made from the commits on HEAD's line that REV does not have (for a merge
+request, the runs added on its branch). Rows come from the derived index; only ``history.json``
+files (per-epoch metrics, for learning curves) are read from the store.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pygit2
+
+from gitlab_journal.errors import JournalError
+from gitlab_journal.journal import format as fmt
+from gitlab_journal.journal.index import Index, Row, json_safe
+from gitlab_journal.journal.leaderboard import family_name, higher_is_better
+from gitlab_journal.review.table import varying_params
+
+TOP = 10
+EFFECTS = 6
+PARAM_PLOTS = 4
+CURVE_RUNS = 8
+HISTORY_FILE = "history.json"
+
+
+@dataclass(frozen=True)
+class Effect:
+    """How the headline metric moved with one param: its mean at each value."""
+
+    param: str
+    means: tuple[tuple[Any, float, int], ...]  # (value, mean score, runs), by value
+    spread: float  # best mean - worst mean
+
+
+@dataclass(frozen=True)
+class Plot:
+    name: str  # a file name stem, unique within the report
+    title: str
+    png: bytes
+
+
+@dataclass(frozen=True)
+class Family:
+    name: str
+    metric: str
+    higher: bool
+    rows: tuple[Row, ...]  # the family's runs in scope with a finite headline, best first
+    best_before: Row | None = None  # with --since: the best run before it
+    effects: tuple[Effect, ...] = ()
+    plots: tuple[Plot, ...] = ()
+
+
+@dataclass(frozen=True)
+class Report:
+    title: str
+    scope: str
+    rows: tuple[Row, ...]
+    families: tuple[Family, ...]
+    failed: tuple[Row, ...]  # runs in scope that did not finish ok
+    tip: str
+    since: str | None = None
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+
+def headline(row: Row) -> tuple[str, float] | None:
+    for key, value in row.metrics.items():
+        if key.endswith("_std") or key.endswith("_time"):
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return None
+        return (key, float(value)) if math.isfinite(value) else None
+    return None
+
+
+def _score(row: Row) -> float:
+    head = headline(row)
+    assert head is not None
+    return head[1]
+
+
+def _ranked(rows: Iterable[Row], higher: bool) -> list[Row]:
+    sign = -1.0 if higher else 1.0
+    return sorted(rows, key=lambda r: (sign * _score(r), r.created, r.id))
+
+
+def _runs(count: int) -> str:
+    return f"{count} run{'s' if count != 1 else ''}"
+
+
+# -- scope: --since ---------------------------------------------------------------------------
+
+
+def _commit(repo: pygit2.Repository, rev: str) -> pygit2.Commit:
+    try:
+        return repo.revparse_single(rev).peel(pygit2.Commit)
+    except (KeyError, ValueError, pygit2.GitError, pygit2.InvalidSpecError):
+        raise JournalError(
+            f"unknown revision {rev!r}",
+            hint="a journal revision (origin/journal) or a code one (origin/main, a sha)",
+        ) from None
+
+
+def _is_journal(commit: pygit2.Commit) -> bool:
+    try:
+        entry = commit.tree[fmt.FORMAT_FILE]
+    except KeyError:
+        return False
+    return isinstance(entry, pygit2.Blob)
+
+
+def runs_added(repo: pygit2.Repository, old: pygit2.Tree, new: pygit2.Tree) -> set[str]:
+    """Run ids whose ``run.json`` is in ``new`` but not in ``old``: one tree diff."""
+    added: set[str] = set()
+    for delta in old.diff_to_tree(new).deltas:
+        path = delta.new_file.path
+        parts = path.split("/")
+        if (
+            delta.status == pygit2.enums.DeltaStatus.ADDED
+            and len(parts) == 5
+            and parts[0] == fmt.RUNS_DIR
+            and parts[4] == fmt.RUN_FILE
+        ):
+            added.add(parts[3])
+    return added
+
+
+def scope_rows(index: Index, since: str | None) -> tuple[list[Row], list[Row], str]:
+    """(rows in scope, every row, a sentence saying what the scope is)."""
+    everything = index.query(ascending=True)
+    if since is None:
+        return everything, everything, f"all {len(everything)} runs of the journal"
+    store = index.store
+    repo = store.repo
+    base = _commit(repo, since)
+    if _is_journal(base):
+        tip = repo[index.tip] if index.tip else store.require()
+        assert isinstance(tip, pygit2.Commit)
+        ids = runs_added(repo, base.tree, tip.tree)
+        rows = [r for r in everything if r.id in ids]
+        what = f"the {_runs(len(rows))} added to the journal since {since} ({str(base.id)[:10]})"
+        return rows, everything, what
+    if repo.head_is_unborn:
+        raise JournalError("--since with a code revision needs a commit on HEAD")
+    head = repo.head.peel(pygit2.Commit)
+    walker = repo.walk(head.id, pygit2.enums.SortMode.TOPOLOGICAL)
+    walker.hide(base.id)
+    commits = {str(c.id) for c in walker}
+    rows = [r for r in everything if r.code.get("commit") in commits]
+    what = (
+        f"the {_runs(len(rows))} made from the {len(commits)} commit(s) on this branch that "
+        f"{since} ({str(base.id)[:10]}) does not have"
+    )
+    return rows, everything, what
+
+
+# -- families ---------------------------------------------------------------------------------
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(json_safe(value), sort_keys=True, ensure_ascii=False)
+
+
+def _sort_value(value: Any) -> tuple[int, Any]:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return (0, float(value))
+    return (1, _canonical(value))
+
+
+def effects(rows: Sequence[Row], higher: bool) -> list[Effect]:
+    """For each param that varies among ``rows``: the mean score at each of its values,
+    the params whose values moved the score most first."""
+    out: list[Effect] = []
+    for param in varying_params([r.params for r in rows]):
+        groups: dict[str, tuple[Any, list[float]]] = {}
+        for row in rows:
+            value = row.params.get(param)
+            key = _canonical(value)
+            groups.setdefault(key, (value, []))[1].append(_score(row))
+        if len(groups) < 2:
+            continue
+        means = [(value, sum(s) / len(s), len(s)) for value, s in groups.values()]
+        means.sort(key=lambda m: _sort_value(m[0]))
+        scores = [m[1] for m in means]
+        out.append(Effect(param, tuple(means), max(scores) - min(scores)))
+    out.sort(key=lambda e: -e.spread)
+    return out
+
+
+def _slug(text: str) -> str:
+    keep = "".join(c if c.isalnum() else "-" for c in text.lower())
+    return "-".join(part for part in keep.split("-") if part)[:60] or "plot"
+
+
+def read_history(index: Index, row: Row) -> dict[str, list[float]] | None:
+    """A run's per-epoch metrics: ``history.json`` as ``{metric: [values]}`` (or a list of
+    per-epoch objects), when the run has one."""
+    try:
+        blob = index.tree()[f"{fmt.run_dir(row.fingerprint, row.id)}/{HISTORY_FILE}"]
+    except KeyError:
+        return None
+    if not isinstance(blob, pygit2.Blob):
+        return None
+    try:
+        doc = json.loads(blob.data)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if isinstance(doc, list):
+        merged: dict[str, list[float]] = {}
+        for epoch in doc:
+            if isinstance(epoch, Mapping):
+                for key, value in epoch.items():
+                    merged.setdefault(str(key), []).append(value)
+        doc = merged
+    if isinstance(doc, Mapping) and isinstance(doc.get("history"), Mapping):
+        doc = doc["history"]
+    if not isinstance(doc, Mapping):
+        return None
+    out = {
+        str(k): [float(x) for x in v if isinstance(x, (int, float)) and not isinstance(x, bool)]
+        for k, v in doc.items()
+        if isinstance(v, list) and len(v) > 1
+    }
+    return out or None
+
+
+def build_family(
+    index: Index,
+    name: str,
+    metric: str,
+    rows: Sequence[Row],
+    before: Sequence[Row],
+    *,
+    plots: bool,
+    used: set[str],
+) -> Family:
+    from gitlab_journal.review import plots as draw
+
+    higher = higher_is_better(metric)
+    ranked = _ranked(rows, higher)
+    best_before = _ranked(before, higher)[0] if before else None
+    found = effects(ranked, higher)
+    drawn: list[Plot] = []
+    if plots:
+        for effect in found[:PARAM_PLOTS]:
+            points = [(r.params.get(effect.param), _score(r)) for r in ranked]
+            stem = _unique(f"{_slug(name)}-{_slug(effect.param)}", used)
+            title = f"{name}: {metric} against {effect.param}"
+            drawn.append(
+                Plot(stem, title, draw.metric_vs_param(effect.param, points, metric, title))
+            )
+        histories: dict[str, dict[str, list[float]]] = {}
+        for row in ranked:
+            history = read_history(index, row)
+            if history:
+                histories[row.id] = history
+            if len(histories) >= CURVE_RUNS:
+                break
+        if histories:
+            stem = _unique(f"{_slug(name)}-learning-curves", used)
+            title = f"{name}: learning curves"
+            drawn.append(Plot(stem, title, draw.learning_curves(histories, title)))
+    return Family(
+        name=name,
+        metric=metric,
+        higher=higher,
+        rows=tuple(ranked),
+        best_before=best_before,
+        effects=tuple(found[:EFFECTS]),
+        plots=tuple(drawn),
+    )
+
+
+def _unique(stem: str, used: set[str]) -> str:
+    name, n = stem, 2
+    while name in used:
+        name, n = f"{stem}-{n}", n + 1
+    used.add(name)
+    return name
+
+
+def build_report(index: Index, since: str | None = None, *, plots: bool = True) -> Report:
+    rows, everything, scope = scope_rows(index, since)
+    in_scope = {r.id for r in rows}
+    groups: dict[tuple[str, str], list[Row]] = {}
+    failed: list[Row] = []
+    for row in rows:
+        head = headline(row)
+        if row.status != "ok" or head is None:
+            failed.append(row)
+            continue
+        groups.setdefault((family_name(row.name, row.model, row.data), head[0]), []).append(row)
+    before: dict[tuple[str, str], list[Row]] = {}
+    if since is not None:
+        for row in everything:
+            head = headline(row)
+            if row.id in in_scope or row.status != "ok" or head is None:
+                continue
+            key = (family_name(row.name, row.model, row.data), head[0])
+            if key in groups:
+                before.setdefault(key, []).append(row)
+    used: set[str] = set()
+    families = [
+        build_family(
+            index, name, metric, members, before.get((name, metric), []), plots=plots, used=used
+        )
+        for (name, metric), members in sorted(groups.items())
+    ]
+    title = "Experiment report" + (f" since {since}" if since else "")
+    return Report(
+        title=title,
+        scope=scope,
+        rows=tuple(rows),
+        families=tuple(families),
+        failed=tuple(failed),
+        tip=str(index.tip or index.store.require().id),
+        since=since,
+    )

@@ -1,0 +1,1 @@
+"""The git hook scripts, shipped as the package gitlab_journal.hook_scripts."""
