@@ -12,7 +12,7 @@ import difflib
 import os
 import re
 from collections.abc import Iterable, Mapping, MutableMapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -27,6 +27,7 @@ from gitlab_journal.spec.model import (
     DEFAULT_CODE_GLOBS,
     DEFAULT_FOLDS,
     DataSpec,
+    Distribution,
     EvaluationSpec,
     ModelSpec,
     Spec,
@@ -34,16 +35,18 @@ from gitlab_journal.spec.model import (
 )
 from gitlab_journal.spec.overrides import apply_overrides
 
-TOP_KEYS = ("name", "data", "model", "evaluation", "notes", "code")
+TOP_KEYS = ("name", "data", "model", "evaluation", "notes", "code", "checks")
 TABLE_SUFFIXES = (".csv", ".tsv", ".parquet", ".pq")
 ARRAY_SUFFIXES = (".npz",)
 PLAIN_LISTS = frozenset({"metrics", "callbacks"})  # lists in Keras compile/fit that are values
+KERAS_TEST_SIZE = 0.2  # a Keras spec's hold-out split when its evaluation names none
 NEW_HINT = "create one with `git journal new --template sklearn-classifier`"
 
 _IDENT = r"[A-Za-z_][A-Za-z0-9_]*"
 _ESTIMATOR_RE = re.compile(rf"{_IDENT}(\.{_IDENT})+")
 _CALLABLE_RE = re.compile(rf"{_IDENT}(\.{_IDENT})*:{_IDENT}")
 _DATASET_RE = re.compile(_IDENT)
+_CHECK_RE = re.compile(r"[A-Z]{2}[0-9]{3}")
 
 
 # --- loading ----------------------------------------------------------------------------------
@@ -52,7 +55,24 @@ _DATASET_RE = re.compile(_IDENT)
 def load_spec(path: Path, overrides: Sequence[str] = ()) -> Spec:
     """Read, override (``--set``) and validate the spec at ``path``."""
     shown = _display(path)
-    doc = _read(path, shown)
+    return _load(_read(path, shown), path, shown, overrides)
+
+
+def load_spec_text(
+    text: str, path: Path, overrides: Sequence[str] = (), *, shown: str | None = None
+) -> Spec:
+    """Validate spec ``text`` as if it were the file at ``path`` (e.g. the staged version of
+    it, read from git's index): relative paths resolve against ``path``'s directory, and errors
+    name ``shown`` (default: ``path`` as :func:`load_spec` shows it)."""
+    shown = shown if shown is not None else _display(path)
+    try:
+        doc = YAML(typ="rt").load(text)
+    except YAMLError as exc:
+        raise _yaml_error(exc, shown) from exc
+    return _load(doc, path, shown, overrides)
+
+
+def _load(doc: Any, path: Path, shown: str, overrides: Sequence[str]) -> Spec:
     if doc is None:
         raise JournalError(f"{shown}:1: the spec is empty", hint=NEW_HINT)
     if not isinstance(doc, MutableMapping):
@@ -266,16 +286,46 @@ def _spec(root: _Node, path: Path) -> Spec:
         root.fail("no model: key", hint="e.g. `model: {estimator: sklearn.svm.SVC}`")
     name = root.get("name")
     notes, code, evaluation = root.get("notes"), root.get("code"), root.get("evaluation")
+    data_spec = _data(data)
+    models = _models(model)
+    scored = _evaluation(evaluation) if evaluation is not None else EvaluationSpec()
+    if scored.test_size is None and any(m.kind == "keras" for m in models):
+        cv = evaluation.get("cv") if evaluation is not None else None
+        if cv is not None:
+            cv.fail(
+                "Keras models are scored on a hold-out split, not cross-validation",
+                hint="write evaluation: {split: {test_size: 0.2}}",
+            )
+        scored = replace(scored, cv=None, test_size=KERAS_TEST_SIZE)
+    checks = root.get("checks")
     return Spec(
         path=path,
-        data=_data(data),
-        models=_models(model),
-        evaluation=_evaluation(evaluation) if evaluation is not None else EvaluationSpec(),
+        data=data_spec,
+        models=models,
+        evaluation=scored,
         notes=_notes(notes) if notes is not None else {},
         code=code.strings("a glob or a list of globs") if code is not None else DEFAULT_CODE_GLOBS,
         document=plain(root),
         name=name.string() if name is not None else None,
+        ignore_checks=_checks(checks) if checks is not None else (),
     )
+
+
+def _checks(node: _Node) -> tuple[str, ...]:
+    """``checks: {ignore: [JP003, ...]}``: pre-flight check codes to silence."""
+    if node.value is None:
+        return ()
+    node.mapping("a mapping (ignore: [JP003, ...])")
+    node.keys_within(("ignore",))
+    ignore = node.get("ignore")
+    if ignore is None or ignore.value is None:
+        return ()
+    codes = ignore.strings("a check code or a list of them")
+    items = ignore.items() if isinstance(ignore.value, list) else [ignore]
+    for code, item in zip(codes, items, strict=True):
+        if not _CHECK_RE.fullmatch(code):
+            item.fail(f"{code!r} is not a check code like JP003", hint="see docs/checks.md")
+    return codes
 
 
 def _notes(node: _Node) -> dict[str, str]:
@@ -503,7 +553,9 @@ def _split_settings(node: _Node, prefix: str, axes: dict[str, tuple[Any, ...]]) 
         if not isinstance(key, str):
             child.fail("a setting's name must be a string")
         dotted = f"{prefix}.{key}"
-        if isinstance(child.value, Mapping):
+        if _is_range(child.value):
+            axes[dotted] = _axis(child)
+        elif isinstance(child.value, Mapping):
             fixed[key] = _split_settings(child, dotted, axes)
         elif isinstance(child.value, list) and key not in PLAIN_LISTS:
             axes[dotted] = _axis(child)
@@ -549,7 +601,7 @@ def _step(name: str, node: _Node) -> tuple[StepSpec, dict[str, tuple[Any, ...]]]
         params_node.mapping("a mapping of parameters")
         for key, child in params_node.entries():
             _param_name(key, child)
-            if isinstance(child.value, list):
+            if isinstance(child.value, list) or _is_range(child.value):
                 axes[f"{name}__{key}"] = _axis(child)
             else:
                 params[key] = _frozen(plain(child))
@@ -582,7 +634,10 @@ def _param_name(key: Any, node: _Node) -> str:
 
 
 def _axis(node: _Node) -> tuple[Any, ...]:
-    """A list is the axis's candidates; anything else is a one-value axis."""
+    """A list is the axis's candidates; a range (``{low: .., high: ..}``) is one Distribution
+    (searched by ``run --search``); anything else is a one-value axis."""
+    if _is_range(node.value):
+        return (_range(node),)
     if isinstance(node.value, list):
         if not node.value:
             node.fail(
@@ -591,6 +646,56 @@ def _axis(node: _Node) -> tuple[Any, ...]:
             )
         return tuple(_frozen(plain(item)) for item in node.items())
     return (_frozen(plain(node)),)
+
+
+RANGE_KEYS = ("low", "high", "log", "step")
+
+
+def _is_range(value: Any) -> bool:
+    """A mapping of only range keys, with ``low`` or ``high``: a search range, not a value."""
+    return (
+        isinstance(value, Mapping)
+        and bool(value)
+        and all(isinstance(k, str) and k in RANGE_KEYS for k in value)
+        and ("low" in value or "high" in value)
+    )
+
+
+def _range(node: _Node) -> Distribution:
+    """``{low, high, log?, step?}``: an int range when low, high (and step) are integers."""
+    bounds: list[float] = []
+    for key in ("low", "high"):
+        child = node.get(key)
+        if child is None:
+            node.fail(f"a range needs {key} as well", hint="e.g. {low: 1e-4, high: 100, log: true}")
+        if isinstance(child.value, bool) or not isinstance(child.value, int | float):
+            child.fail(f"expected a number, got {_kind(child.value)}")
+        bounds.append(child.value)
+    low, high = bounds
+    log_node, step_node = node.get("log"), node.get("step")
+    log = log_node.boolean() if log_node is not None else False
+    step: float | None = None
+    if step_node is not None:
+        value = step_node.value
+        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+            step_node.fail(f"expected a positive number, got {_kind(value)}")
+        if log:
+            step_node.fail("a range takes log or step, not both")
+        step = value
+    integer = all(isinstance(v, int) for v in (low, high, step if step is not None else 0))
+    if not low < high:
+        node.fail(f"low ({low}) must be below high ({high})")
+    if log and low <= 0:
+        node.fail(f"a log range needs low above 0, got {low}")
+    return Distribution(
+        low=int(low) if integer else float(low),
+        high=int(high) if integer else float(high),
+        log=log,
+        step=None if step is None else (int(step) if integer else float(step)),
+        integer=integer,
+        key=node.key,
+        line=node.line,
+    )
 
 
 def _merge_axes(

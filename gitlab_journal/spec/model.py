@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gitlab_journal.errors import JournalError
+
 DEFAULT_SPEC = "journal.yaml"
 DEFAULT_CODE_GLOBS: tuple[str, ...] = ("*.py",)
 DEFAULT_FOLDS = 5
@@ -64,6 +66,28 @@ class StepSpec:
 
 
 @dataclass(frozen=True)
+class Distribution:
+    """A param given as a range to search (``run --search``), not a grid axis.
+
+    ``{low: 1e-4, high: 1e2, log: true}``: floats; integers for ``low`` and ``high`` (and
+    ``step``) make an int range. ``key`` and ``line`` locate it in the spec, for errors.
+    """
+
+    low: float
+    high: float
+    log: bool = False
+    step: float | None = None
+    integer: bool = False
+    key: str = field(default="", compare=False)
+    line: int = field(default=0, compare=False)
+
+    def describe(self) -> str:
+        kind = "int" if self.integer else "float"
+        extra = ", log" if self.log else (f", step {self.step:g}" if self.step else "")
+        return f"{kind} {self.low:g}..{self.high:g}{extra}"
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     """One model block: the estimator and its parameter grids.
 
@@ -88,6 +112,16 @@ class ModelSpec:
             for values in itertools.product(*(grid[k] for k in keys)):
                 out.append(dict(zip(keys, values, strict=True)))
         return out
+
+    def distributions(self) -> list[Distribution]:
+        """The params of this block given as ranges: only ``run --search`` can expand them."""
+        return [
+            value
+            for grid in self.grids
+            for axis in grid.values()
+            for value in axis
+            if isinstance(value, Distribution)
+        ]
 
 
 @dataclass(frozen=True)
@@ -129,10 +163,27 @@ class Spec:
     code: tuple[str, ...] = DEFAULT_CODE_GLOBS
     document: Mapping[str, Any] = field(default_factory=dict)
     name: str | None = None  # an experiment family name, optional
+    ignore_checks: tuple[str, ...] = ()  # pre-flight check codes silenced (`checks: {ignore: }`)
 
     def points(self) -> list[Point]:
         out: list[Point] = []
         for model in self.models:
+            ranges = model.distributions()
+            if ranges:
+                raise JournalError(
+                    f"{_shown(self.path)}:{ranges[0].line}: {ranges[0].key}: a range "
+                    f"({ranges[0].describe()}) is searched, not expanded as a grid",
+                    hint="run `git journal run --search optuna --trials N`, "
+                    "or give a list of values (a grid axis)",
+                )
             for params in model.points():
                 out.append(Point(model=model, params=params, index=len(out)))
         return out
+
+
+def _shown(path: Path) -> str:
+    """The spec's path as the user would type it: relative to the working directory if inside."""
+    try:
+        return str(path.absolute().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
