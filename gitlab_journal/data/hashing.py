@@ -17,16 +17,16 @@ import json
 import os
 import stat
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from gitlab_journal.errors import JournalError
 
 if TYPE_CHECKING:
     from gitlab_journal.spec.model import DataSpec
 
-CHUNK_SIZE = 1024 * 1024
+CHUNK_SIZE = 4 * 1024 * 1024
 DIR_SUFFIX = ".dir"
 SKIP_DIRS = frozenset({".git", ".dvc"})
 
@@ -44,6 +44,12 @@ MISSING_HINT = (
     "data paths in journal.yaml are relative to the repository root; "
     "if the data is tracked by DVC, run `dvc pull` first"
 )
+
+
+class Reuse(Protocol):
+    """Hashes known elsewhere (DVC's state) for files our cache does not know."""
+
+    def lookup(self, paths: Sequence[Path]) -> dict[Path, str]: ...
 
 
 class HashCache:
@@ -138,15 +144,19 @@ def _valid_entry(value: object) -> bool:
 
 
 def _md5_of_file(path: Path) -> str:
+    """md5 of a file's bytes, read into one reused buffer (hashlib releases the GIL)."""
     digest = hashlib.md5()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(CHUNK_SIZE):
-            digest.update(chunk)
+    buffer = bytearray(CHUNK_SIZE)
+    view = memoryview(buffer)
+    with open(path, "rb", buffering=0) as fh:
+        while n := fh.readinto(buffer):
+            digest.update(view[:n])
     return digest.hexdigest()
 
 
-def file_md5(path: Path, cache: HashCache | None = None) -> str:
-    """The md5 hex of a file's raw bytes, as DVC 3 computes it; read from ``cache`` when fresh."""
+def file_md5(path: Path, cache: HashCache | None = None, reuse: Reuse | None = None) -> str:
+    """The md5 hex of a file's raw bytes, as DVC 3 computes it; read from ``cache`` when fresh,
+    else from ``reuse`` (DVC's state) when it knows the file as it is now."""
     path = Path(path)
     if cache is None:
         return _md5_of_file(path)
@@ -154,6 +164,11 @@ def file_md5(path: Path, cache: HashCache | None = None) -> str:
     cached = cache.get(path, before)
     if cached is not None:
         return cached
+    if reuse is not None:
+        known = reuse.lookup([path]).get(path)
+        if known is not None:
+            cache.put(path, before, known)
+            return known
     md5 = _md5_of_file(path)
     after = os.stat(path)
     # Only remember a hash of a file that did not change while it was read.
@@ -192,10 +207,15 @@ def manifest_md5(entries: Iterable[tuple[str, str]]) -> str:
     return hashlib.md5(text.encode("utf-8")).hexdigest() + DIR_SUFFIX
 
 
-def dir_md5(path: Path, cache: HashCache | None = None) -> str:
-    """DVC's hash of a directory, each file's md5 read from ``cache`` when fresh."""
-    path = Path(path)
-    return manifest_md5((rel, file_md5(full, cache)) for rel, full in _walk_files(path))
+def dir_md5(path: Path, cache: HashCache | None = None, reuse: Reuse | None = None) -> str:
+    """DVC's hash of a directory, each file's md5 read from ``cache`` when fresh, else from
+    ``reuse`` (DVC's state, asked once for all the files the cache missed)."""
+    files = _walk_files(Path(path))
+    if cache is not None and reuse is not None:
+        missed = [full for _, full in files if cache.get(full, os.stat(full)) is None]
+        for full, md5 in (reuse.lookup(missed) if missed else {}).items():
+            cache.put(full, os.stat(full), md5)
+    return manifest_md5((rel, file_md5(full, cache)) for rel, full in files)
 
 
 def _missing(relpath: str) -> JournalError:
@@ -203,13 +223,18 @@ def _missing(relpath: str) -> JournalError:
 
 
 def hash_input(root: Path, relpath: str, cache: HashCache | None) -> str:
-    """The md5 of a repository-relative file, or the ``.dir`` hash of a directory."""
+    """The md5 of a repository-relative file, or the ``.dir`` hash of a directory.
+
+    With a ``cache``, a file is read only when neither the cache nor DVC's state (where DVC
+    tracks the path) knows it as it is now.
+    """
     path = Path(root) / relpath.rstrip("/")
+    reuse = _DvcReuse(Path(root), relpath.rstrip("/")) if cache is not None else None
     try:
         if path.is_dir():
-            md5 = dir_md5(path, cache)
+            md5 = dir_md5(path, cache, reuse)
         elif path.is_file():
-            md5 = file_md5(path, cache)
+            md5 = file_md5(path, cache, reuse)
         else:
             raise _missing(relpath)
     except FileNotFoundError as exc:
@@ -217,6 +242,19 @@ def hash_input(root: Path, relpath: str, cache: HashCache | None) -> str:
     if cache is not None:
         cache.save()
     return md5
+
+
+class _DvcReuse:
+    """DVC's state for one input, imported only when our cache misses (the hooks stay fast)."""
+
+    def __init__(self, root: Path, relpath: str):
+        self.root = root
+        self.relpath = relpath
+
+    def lookup(self, paths: Sequence[Path]) -> dict[Path, str]:
+        from gitlab_journal.data.dvc import DvcState
+
+        return DvcState(self.root, self.relpath).lookup(paths)
 
 
 def bundled_files(name: str) -> list[Path]:

@@ -1,25 +1,46 @@
 """The runner: expand the grid, look every point up, train what is new, record each run.
 
-One process, one writer: each result is committed to the journal as it arrives, so Ctrl-C
-loses at most the point in training, never a recorded run, and never leaves a half-written one.
+One writer: whatever trains the points (this process, worker processes, a Dask cluster; see
+:mod:`.executors`), this process commits each result to the journal as it arrives, so Ctrl-C or
+a lost worker loses at most the points in training, never a recorded run, and never leaves a
+half-written one.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from typing import Protocol
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from gitlab_journal.data.loaders import load_data
+from gitlab_journal.data.hashing import HashCache, data_hashes
+from gitlab_journal.errors import JournalError
 from gitlab_journal.journal.records import Run
 from gitlab_journal.journal.store import Store
-from gitlab_journal.run.build import make_run
+from gitlab_journal.run.build import make_record
 from gitlab_journal.run.environment import environment
+from gitlab_journal.run.executors import Job, make_executor
 from gitlab_journal.run.maintenance import pack_if_needed
 from gitlab_journal.run.plan import Plan, Planned
-from gitlab_journal.train.backend import Result, backend_for
+from gitlab_journal.run.provenance import provenance
+from gitlab_journal.train.backend import Result, TrainOptions
+
+DATA_CHANGED = "data changed while training"
+
+
+class Coordinator(Protocol):
+    """Shares a grid with other machines (``--claim``; see :mod:`gitlab_journal.remote.claims`)."""
+
+    def acquire(self, fingerprint: str) -> str | None:
+        """Claim a point before it trains: None if this runner may train it, else why not."""
+
+    def recorded(self, fingerprint: str) -> None:
+        """The point's run is in the local journal: publish it, then release the claim."""
+
+    def finish(self) -> None:
+        """Release every claim still held (after a failure or Ctrl-C)."""
 
 
 @dataclass
@@ -28,28 +49,65 @@ class Report:
 
     recorded: list[Run] = field(default_factory=list)
     skipped: list[Planned] = field(default_factory=list)
+    elsewhere: list[tuple[Planned, str]] = field(default_factory=list)  # claimed by others
     interrupted: bool = False
 
     @property
     def failed(self) -> list[Run]:
-        return [r for r in self.recorded if r.status != "ok"]
+        # diverged, stalled and not-converged runs trained and were recorded as such
+        return [r for r in self.recorded if r.status == "failed"]
 
 
-def train_point(plan: Plan, planned: Planned, X: Any, y: Any) -> Result:
-    model = planned.point.model
-    return backend_for(model).train(model, planned.point.params, X, y, plan.spec.evaluation)
+class DataWatch:
+    """Hashes the run's data again after each point trains (stat-cached, so unchanged data is
+    not read again) and names every input that no longer has the hash the plan recorded."""
+
+    def __init__(self, store: Store, plan: Plan):
+        self.plan = plan
+        self.cache = HashCache(store.cache_dir() / "md5-cache.json")
+
+    def changes(self) -> list[str]:
+        try:
+            now = data_hashes(self.plan.root, self.plan.spec.data, self.cache)
+        except JournalError as exc:
+            return [exc.message]
+        return [
+            f"{name}: md5 {before} before, {now.get(name, 'missing')} after"
+            for name, before in sorted(self.plan.data.items())
+            if now.get(name) != before
+        ]
 
 
 def execute(
-    store: Store, plan: Plan, *, force: bool = False, quiet: bool = False, console: Console
+    store: Store,
+    plan: Plan,
+    *,
+    force: bool = False,
+    quiet: bool = False,
+    console: Console,
+    strict: bool = False,
+    jobs: int = 1,
+    executor: str | None = None,
+    coordinator: Coordinator | None = None,
 ) -> Report:
-    """Train and record every pending point of ``plan``."""
+    """Train and record every pending point of ``plan``.
+
+    ``strict``: pre-flight findings are fatal (a JournalError before that point trains), and so
+    is data that changed while a point trained (else the run is recorded with a warning).
+    ``jobs``/``executor``: where points train (:func:`.executors.make_executor`).
+    ``coordinator``: claims each point on a shared remote before it trains.
+    """
+    options = TrainOptions(root=plan.root, strict=strict, ignore_checks=plan.spec.ignore_checks)
+    shown: set[str] = set()
     report = Report(skipped=[] if force else plan.done())
     pending = plan.pending(force)
     if not pending:
         return report
-    X, y = load_data(plan.root, plan.spec.data)
+    runner = make_executor(jobs, executor, kinds={p.point.model.kind for p in pending})
     env = environment()
+    prov = provenance(store, plan)  # before training: the work tree the plan saw
+    extra = _dvc_files(plan)
+    watch = DataWatch(store, plan)
     progress = Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -60,20 +118,72 @@ def execute(
         disable=quiet,
         transient=False,
     )
+    task = progress.add_task("training", total=len(pending), last="")
+
+    def feed() -> Iterator[Job]:
+        for key, planned in enumerate(pending):
+            if coordinator is not None:
+                reason = coordinator.acquire(planned.fingerprint)
+                if reason is not None:
+                    report.elsewhere.append((planned, reason))
+                    progress.update(task, advance=1, last=f"skipped: {reason}")
+                    continue
+            yield Job(
+                key=key,
+                root=str(plan.root),
+                data=plan.spec.data,
+                model=planned.point.model,
+                params=planned.point.params,
+                evaluation=plan.spec.evaluation,
+                options=options,
+            )
+
     try:
-        with progress:
-            task = progress.add_task("training", total=len(pending), last="")
-            for planned in pending:
-                result = train_point(plan, planned, X, y)
-                run = store.record(make_run(plan, planned, result, env), result.files)
+        with progress, runner:
+            for outcome in runner.run(feed()):
+                outcome.raise_fatal()
+                planned = pending[outcome.key]
+                result = _checked(outcome.result, watch, strict, planned)
+                for finding in sorted(set(result.findings) - shown):
+                    progress.console.print(f"[yellow]warning[/yellow]: {finding}")
+                shown.update(result.findings)
+                record = make_record(plan, planned, result, env, prov)
+                run = store.record(record.run, {**extra, **record.files})
                 report.recorded.append(run)
+                if coordinator is not None:
+                    coordinator.recorded(planned.fingerprint)
                 progress.update(task, advance=1, last=_short(run))
     except KeyboardInterrupt:
         report.interrupted = True
     finally:
+        if coordinator is not None:
+            coordinator.finish()
         if report.recorded:
             pack_if_needed(store)
     return report
+
+
+def _checked(result: Result, watch: DataWatch, strict: bool, planned: Planned) -> Result:
+    """``result`` with a warning if the data changed while its point trained (refused with
+    ``strict``)."""
+    changes = watch.changes()
+    if not changes:
+        return result
+    if strict:
+        raise JournalError(
+            f"{DATA_CHANGED} (point {planned.point.index + 1}): {'; '.join(changes)}",
+            hint="nothing was recorded for that point; run again once the data is settled",
+            exit_code=1,
+        )
+    warning = f"{DATA_CHANGED}: {'; '.join(changes)}"
+    return replace(result, warnings=(*result.warnings, warning))
+
+
+def _dvc_files(plan: Plan) -> dict[str, bytes]:
+    """``dvc.json`` for each run when DVC tracks the data (its remote and tracking files)."""
+    from gitlab_journal.data.dvc import dvc_record
+
+    return dvc_record(plan.root, plan.spec.data)
 
 
 def _short(run: Run) -> str:

@@ -1,0 +1,106 @@
+"""`git journal run --jobs 2` against `--jobs 1` on a grid of CPU-bound fits.
+
+A scratch repository under bench/out/ holds a spec of random forests on the digits data set
+(5-fold cross-validation, each forest fitted in one thread: CPU-bound). Each round runs the whole
+`git journal run -q --force` process once with ``--jobs 1`` and once with ``--jobs 2`` (the order
+alternates between rounds); ``--force`` records every point again, so both train the same grid.
+Timed: wall time of the whole process, start-up, data loading and recording included. Printed:
+the median of each and the speed-up, ``jobs 1 / jobs 2`` (target: at least 1.7x on 2 cores).
+
+    python bench/bench_jobs.py                 # 16 points, 3 rounds
+    python bench/bench_jobs.py --points 8 --repeats 1   # a quick run
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import sys
+from pathlib import Path
+
+from benchlib import compile_package, load_average, machine, table, time_process
+from journal_factory import git
+
+OUT = Path(__file__).resolve().parent / "out"
+TARGET = 1.7
+GIT_JOURNAL = [sys.executable, "-m", "gitlab_journal"]
+
+SPEC = """\
+data: sklearn:digits
+model:
+  estimator: sklearn.ensemble.RandomForestClassifier
+  params:
+    n_estimators: 60
+    max_features: {features}
+    min_samples_leaf: [1, 2]
+evaluation:
+  cv: 5
+  seed: 0
+"""
+
+
+def make_repo(path: Path, points: int) -> None:
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    git(path, "init", "-q", "-b", "main")
+    (path / "train.py").write_text("SEED = 0\n")
+    features = [round(0.05 * (i + 1), 2) for i in range(max(1, points // 2))]
+    (path / "journal.yaml").write_text(SPEC.format(features=features))
+    git(path, "add", ".")
+    git(path, "commit", "-q", "-m", "Start")
+    _, code = time_process([*GIT_JOURNAL, "init"], path)
+    if code != 0:
+        raise SystemExit("git journal init failed")
+    # Fill the resolve cache and the hash cache, so both timed commands start warm.
+    _, code = time_process([*GIT_JOURNAL, "run", "-q", "--dry-run"], path)
+    if code != 0:
+        raise SystemExit("git journal run --dry-run failed")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--points", type=int, default=16, help="grid points (even)")
+    parser.add_argument("--repeats", type=int, default=3, help="timed rounds")
+    args = parser.parse_args()
+    compile_package()
+    repo = OUT / "scratch-jobs"
+    make_repo(repo, args.points)
+    commands = {
+        "jobs 1": [*GIT_JOURNAL, "run", "-q", "--force", "--jobs", "1"],
+        "jobs 2": [*GIT_JOURNAL, "run", "-q", "--force", "--jobs", "2"],
+    }
+    times: dict[str, list[float]] = {name: [] for name in commands}
+    try:
+        for round_ in range(args.repeats):
+            order = list(commands) if round_ % 2 == 0 else list(reversed(commands))
+            for name in order:
+                seconds, code = time_process(commands[name], repo)
+                if code != 0:
+                    raise SystemExit(f"`{' '.join(commands[name])}` failed (exit {code})")
+                times[name].append(seconds)
+    finally:
+        shutil.rmtree(repo, ignore_errors=True)
+    one, two = (statistics.median(times[name]) for name in commands)
+    print(f"# git journal run --jobs 2 vs --jobs 1 ({machine()})")
+    print(
+        f"{args.points} random forests on digits, 5-fold CV each; {args.repeats} rounds; "
+        "median wall time"
+    )
+    rows = [
+        [name, f"{statistics.median(t):.2f} s", ", ".join(f"{s:.2f}" for s in t)]
+        for name, t in times.items()
+    ]
+    print(table(["command", "median", "rounds (s)"], rows))
+    speedup = one / two
+    verdict = "meets" if speedup >= TARGET else "misses"
+    print(
+        f"speed-up jobs 1 / jobs 2: {speedup:.2f}x ({verdict} the {TARGET}x target on "
+        f"{os.cpu_count()} cores)"
+    )
+    print(f"load average at the end: {load_average()}")
+
+
+if __name__ == "__main__":
+    main()

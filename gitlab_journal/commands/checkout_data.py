@@ -1,0 +1,64 @@
+"""`git journal checkout-data RUN`: bring back, with DVC, the data a run was made from."""
+
+from __future__ import annotations
+
+import argparse
+
+import pygit2
+
+from gitlab_journal.commands.common import open_store
+from gitlab_journal.console import make_console
+from gitlab_journal.errors import JournalError
+
+HELP = "bring back the data a run used (its .dvc / dvc.lock files, then dvc checkout or pull)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run", help="a run id or journal commit (a unique prefix is enough)")
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="overwrite uncommitted changes to the tracking files and the data",
+    )
+    parser.add_argument(
+        "--no-pull", action="store_true", help="only `dvc checkout` from the local cache"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from gitlab_journal.data.dvc import RECORD_FILE, parse_record, restore
+    from gitlab_journal.journal.index import open_index
+
+    store = open_store()
+    console = make_console()
+    with open_index(store) as index:
+        target = index.resolve(args.run)
+    blob = store.files(target).get(RECORD_FILE)
+    if blob is None:
+        data = ", ".join(f"{name} {md5}" for name, md5 in sorted(target.data.items()))
+        raise JournalError(
+            f"run {target.id} used data that DVC did not track ({data or 'no data files'})",
+            hint="only data tracked by a .dvc file or dvc.lock can be brought back",
+        )
+    root = store.workdir
+    if root is None:
+        raise JournalError("checkout-data needs a work tree (this repository is bare)")
+    doc = parse_record(blob, f"run {target.id}")
+    dirty = [path for path in doc["files"] if _dirty(store.repo, path)]
+    done = restore(root, doc, dirty=dirty, force=args.force, pull=not args.no_pull)
+    for path in done.written:
+        console.print(f"restored {path} as run {target.id} recorded it")
+    how = "dvc pull" if done.pulled else "dvc checkout"
+    console.print(f"{how}: {', '.join(done.targets)} as run {target.id} used them.")
+    for name, md5 in sorted(target.data.items()):
+        console.print(f"  {name}  {md5}")
+    return 0
+
+
+def _dirty(repo: pygit2.Repository, path: str) -> bool:
+    """Whether ``path`` differs from what HEAD holds (untracked counts as different)."""
+    try:
+        flags = repo.status_file(path)
+    except KeyError:
+        return False  # neither in the work tree nor in git: nothing to lose
+    return flags != pygit2.enums.FileStatus.CURRENT

@@ -1,0 +1,72 @@
+"""`git journal sync`: fetch a remote's journal, merge it with this one, push the result.
+
+The merge is the store's (:meth:`~gitlab_journal.journal.store.Store.merge`): the union of both
+trees, conflict-free by construction. A push that loses the race against another clone fetches,
+merges and tries again, a bounded number of times. Nothing is ever force-pushed.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass
+
+from gitlab_journal.errors import EXIT_CHECK_FAILED, JournalError
+from gitlab_journal.journal.store import Merged, Store
+from gitlab_journal.remote.gitcmd import Git
+
+PUSH_ATTEMPTS = 8
+
+
+@dataclass(frozen=True)
+class Synced:
+    """What one sync did."""
+
+    remote: str
+    merged: Merged | None  # None: the remote had no journal yet
+    pushed: bool  # whether the remote's journal moved
+    attempts: int
+    tip: str
+
+
+def sync(
+    store: Store,
+    remote: str | None = None,
+    *,
+    push: bool = True,
+    attempts: int = PUSH_ATTEMPTS,
+    git: Git | None = None,
+) -> Synced:
+    """Fetch ``remote``'s journal, merge it into the local one, and (with ``push``) push."""
+    git = git or Git(store)
+    remote = git.resolve_remote(remote)
+    ref = store.ref_name
+    for attempt in range(1, attempts + 1):
+        remote_tip = git.fetch_ref(remote, ref)
+        merged: Merged | None = None
+        if remote_tip is not None:
+            merged = store.merge(remote_tip, message=f"Merge the journal of {remote}")
+        elif not store.exists():
+            raise JournalError(
+                f"no journal here nor on {remote}",
+                hint="create one with `git journal init`",
+            )
+        tip = str(store.require().id)
+        if not push or tip == remote_tip:
+            return Synced(remote, merged, False, attempt, tip)
+        answer = git.push(remote, f"{ref}:{ref}")
+        if answer.status in ("ok", "up-to-date"):
+            return Synced(remote, merged, answer.status == "ok", attempt, tip)
+        if answer.status == "refused":
+            raise JournalError(
+                f"{remote} refused the journal: {answer.reason}",
+                hint="the remote's hooks or permissions decide what it accepts",
+                exit_code=EXIT_CHECK_FAILED,
+            )
+        # Lost the race: another clone pushed first. Fetch, merge and try again.
+        time.sleep(random.uniform(0.05, 0.2) * attempt)
+    raise JournalError(
+        f"could not push the journal to {remote}: it kept moving ({attempts} attempts)",
+        hint="nothing was lost: the merged journal is here; run `git journal sync` again",
+        exit_code=EXIT_CHECK_FAILED,
+    )

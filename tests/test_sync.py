@@ -1,0 +1,400 @@
+"""Many clones: `git journal sync` and `git journal run --claim` against real bare repositories
+served by a real `git daemon` on 127.0.0.1 (git's own network protocol)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from conftest import GIT_ENV, IRIS_SPEC, CliResult, git, make_repo
+
+from gitlab_journal.api import Journal
+from gitlab_journal.journal.store import Store
+from gitlab_journal.remote.claims import CLAIMS_PREFIX
+from gitlab_journal.run.plan import make_plan
+from gitlab_journal.spec.load import load_spec
+
+Cli = Callable[..., CliResult]
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[Path, str]]:
+    """A bare repository served read-write by `git daemon` on 127.0.0.1: (its path, its URL)."""
+    base = tmp_path / "server"
+    base.mkdir()
+    bare = base / "shared.git"
+    git(base, "init", "-q", "--bare", "-b", "main", str(bare))
+    port = free_port()
+    daemon = subprocess.Popen(
+        [
+            "git",
+            "daemon",
+            "--reuseaddr",
+            "--listen=127.0.0.1",
+            f"--port={port}",
+            f"--base-path={base}",
+            "--export-all",
+            "--enable=receive-pack",
+            "--informative-errors",
+            str(base),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                    break
+            except OSError:
+                if time.monotonic() > deadline or daemon.poll() is not None:
+                    raise
+                time.sleep(0.05)
+        yield bare, f"git://127.0.0.1:{port}/shared.git"
+    finally:
+        daemon.terminate()
+        daemon.wait(timeout=10)
+
+
+def clone(tmp_path: Path, name: str, url: str) -> Path:
+    """A project repository with ``url`` as its origin."""
+    path = make_repo(tmp_path / name)
+    git(path, "remote", "add", "origin", url)
+    return path
+
+
+def record(path: Path, *, tag: float, score: float) -> str:
+    """Record one run through the Python API; returns its id."""
+    run = Journal(path).record(model="demo.Model", params={"tag": tag}, metrics={"accuracy": score})
+    return run.id
+
+
+def runs_of(repo: Path) -> dict[str, str]:
+    """run id -> fingerprint, read back by plain git from the journal's tree."""
+    out = git(repo, "ls-tree", "-r", "--name-only", "journal")
+    found: dict[str, str] = {}
+    for line in out.splitlines():
+        parts = line.split("/")
+        if parts[0] == "runs" and len(parts) == 5 and parts[4] == "run.json":
+            found[parts[3]] = parts[1] + parts[2]
+    return found
+
+
+def fsck(path: Path) -> None:
+    done = subprocess.run(["git", "fsck", "--strict"], cwd=path, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+
+def sync(cli: Cli, path: Path, monkeypatch: pytest.MonkeyPatch, *args: str) -> str:
+    monkeypatch.chdir(path)
+    code, out, err = cli("sync", *args)
+    assert code == 0, err
+    return out
+
+
+@pytest.mark.parametrize("first", ["a", "b"])
+def test_two_clones_sync_in_both_orders_and_end_with_identical_journals(
+    tmp_path: Path, served: tuple[Path, str], cli: Cli, monkeypatch: pytest.MonkeyPatch, first: str
+) -> None:
+    bare, url = served
+    a, b = clone(tmp_path, "a", url), clone(tmp_path, "b", url)
+    # Each clone starts its own journal: two unrelated histories.
+    only_a = record(a, tag=1, score=0.81)
+    both_a = record(a, tag=2, score=0.82)
+    only_b = record(b, tag=3, score=0.73)
+    both_b = record(b, tag=2, score=0.72)  # the same experiment as both_a: a repeat
+    order = [a, b, a] if first == "a" else [b, a, b]
+
+    outputs = [sync(cli, path, monkeypatch) for path in order]
+
+    assert "had no journal yet" in outputs[0] and "Pushed" in outputs[0]
+    assert "Merged 2 run(s)" in outputs[1] and "merge commit" in outputs[1]
+    assert "Merged 2 run(s)" in outputs[2] and "fast-forward" in outputs[2]
+    tips = {git(p, "rev-parse", "journal").strip() for p in (a, b)}
+    tips.add(git(bare, "rev-parse", "journal").strip())
+    assert len(tips) == 1  # identical journals, here and on the remote
+    runs = runs_of(a)
+    assert set(runs) == {only_a, both_a, only_b, both_b}
+    assert runs[both_a] == runs[both_b]  # one experiment, two repeats side by side
+    # The merge commit has both histories as parents and a readable tree.
+    parents = git(a, "log", "--merges", "--format=%p", "journal").split()
+    assert len(parents) == 2
+    assert git(a, "show", "journal:FORMAT").strip() == "1"
+    # The root leaderboard (and the README rendered from it) holds both sides' runs.
+    (family,) = json.loads(git(a, "show", "journal:leaderboard.json"))["families"]
+    assert family["runs"] == 4
+    assert [row["id"] for row in family["top"]] == [both_a, only_a, only_b]  # best per point
+    readme = git(a, "show", "journal:README.md")
+    assert readme.startswith("# ") and all(r in readme for r in (both_a, only_a, only_b))
+    for path in (a, b, bare):
+        fsck(path)
+    # A run present on both sides is kept once: sync again after one more run.
+    later = record(b, tag=4, score=0.9)
+    sync(cli, b, monkeypatch)
+    out = sync(cli, a, monkeypatch)
+    assert "Merged 1 run(s)" in out
+    assert out.count("Pushed") == 0
+    assert sorted(runs_of(a)) == sorted([only_a, both_a, only_b, both_b, later])
+    assert sorted(runs_of(a).values()).count(runs[both_a]) == 2
+    monkeypatch.chdir(a)
+    code, out, _ = cli("log", "--json")
+    assert code == 0 and len(json.loads(out)) == 5
+    out = sync(cli, a, monkeypatch)
+    assert "Nothing new" in out and "up to date" in out
+    # Both sides record again: a three-way merge, each run counted once on the leaderboard.
+    record(a, tag=5, score=0.6)
+    record(b, tag=6, score=0.95)
+    sync(cli, b, monkeypatch)
+    assert "merge commit" in sync(cli, a, monkeypatch)
+    (family,) = json.loads(git(a, "show", "journal:leaderboard.json"))["families"]
+    assert family["runs"] == 7 and family["top"][0]["score"] == 0.95
+    assert len(runs_of(a)) == 7
+    fsck(a)
+
+
+def test_notes_added_on_both_sides_are_both_kept(
+    tmp_path: Path, served: tuple[Path, str], cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, url = served
+    a, b = clone(tmp_path, "a", url), clone(tmp_path, "b", url)
+    run_id = record(a, tag=1, score=0.8)
+    sync(cli, a, monkeypatch)
+    sync(cli, b, monkeypatch)
+    monkeypatch.chdir(a)
+    assert cli("note", run_id, "-m", "Seen from A.")[0] == 0
+    monkeypatch.chdir(b)
+    assert cli("note", run_id, "-m", "Seen from B.")[0] == 0
+
+    out = sync(cli, b, monkeypatch)  # nothing new from A yet
+    out = sync(cli, a, monkeypatch)
+
+    assert "both sides changed" in out
+    monkeypatch.chdir(a)
+    code, shown, _ = cli("show", run_id, "--json")
+    assert code == 0
+    inference = json.loads(shown)["notes"]["inference"]
+    assert "Seen from A." in inference and "Seen from B." in inference
+    fsck(a)
+
+
+def test_a_push_that_loses_the_race_fetches_merges_and_retries(
+    tmp_path: Path, served: tuple[Path, str], cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bare, url = served
+    a, b, c = (clone(tmp_path, name, url) for name in "abc")
+    run_a = record(a, tag=1, score=0.8)
+    sync(cli, a, monkeypatch)
+    sync(cli, c, monkeypatch)
+    run_c = record(c, tag=3, score=0.7)
+    # C's journal waits on the server under a side ref; the server's pre-receive hook moves the
+    # journal there while B's push is in flight, once: B's push loses that race.
+    git(c, "push", "-q", url, "journal:refs/pending/journal")
+    hook = bare / "hooks" / "pre-receive"
+    hook.write_text(
+        "#!/bin/sh\n"
+        "if git rev-parse -q --verify refs/pending/journal >/dev/null; then\n"
+        "  env -u GIT_QUARANTINE_PATH git update-ref refs/heads/journal refs/pending/journal\n"
+        "  env -u GIT_QUARANTINE_PATH git update-ref -d refs/pending/journal\n"
+        "fi\n"
+        "cat >/dev/null\n"
+    )
+    hook.chmod(0o755)
+    run_b = record(b, tag=2, score=0.9)
+
+    out = sync(cli, b, monkeypatch)
+
+    assert "after 2 attempts" in out
+    assert set(runs_of(bare)) == {run_a, run_b, run_c}
+    assert git(bare, "rev-parse", "journal") == git(b, "rev-parse", "journal")
+    fsck(bare)
+    fsck(b)
+
+
+def test_a_refused_push_is_an_error_and_never_forced(
+    tmp_path: Path, served: tuple[Path, str], cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bare, url = served
+    a = clone(tmp_path, "a", url)
+    record(a, tag=1, score=0.8)
+    hook = bare / "hooks" / "pre-receive"
+    hook.write_text("#!/bin/sh\necho 'journal pushes are closed today' >&2\nexit 1\n")
+    hook.chmod(0o755)
+    monkeypatch.chdir(a)
+
+    code, _, err = cli("sync")
+
+    assert code == 1
+    assert "refused the journal" in err and "closed today" in err
+    assert git(bare, "for-each-ref", "refs/heads/journal") == ""
+
+
+def test_concurrent_syncs_from_three_clones_lose_no_run(
+    tmp_path: Path, served: tuple[Path, str]
+) -> None:
+    bare, url = served
+    clones = [clone(tmp_path, f"c{i}", url) for i in range(3)]
+    expected = {record(path, tag=i, score=0.5 + i / 10) for i, path in enumerate(clones)}
+    env = {**os.environ, **GIT_ENV}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "gitlab_journal", "sync"],
+            cwd=path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for path in clones
+    ]
+    for proc in procs:
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+    # One more round so every clone has everything.
+    for path in clones:
+        subprocess.run(
+            [sys.executable, "-m", "gitlab_journal", "sync"], cwd=path, env=env, check=True
+        )
+    assert set(runs_of(bare)) == expected
+    tips = {git(path, "rev-parse", "journal").strip() for path in clones}
+    assert tips == {git(bare, "rev-parse", "journal").strip()}
+    fsck(bare)
+
+
+# --- claims -------------------------------------------------------------------------------------
+
+
+SLOW_IRIS = IRIS_SPEC.replace("C: [0.1, 1.0, 10.0]", "C: [0.01, 0.03, 0.1, 0.3, 1.0, 3.0]")
+
+
+def project(tmp_path: Path, name: str, url: str) -> Path:
+    path = clone(tmp_path, name, url)
+    (path / "journal.yaml").write_text(SLOW_IRIS)
+    git(path, "add", "journal.yaml")
+    git(path, "commit", "-q", "-m", "Add the spec")
+    return path
+
+
+def test_two_runners_claiming_on_one_remote_train_each_point_once(
+    tmp_path: Path, served: tuple[Path, str]
+) -> None:
+    bare, url = served
+    a, b = project(tmp_path, "a", url), project(tmp_path, "b", url)
+    env = {**os.environ, **GIT_ENV}
+    subprocess.run([sys.executable, "-m", "gitlab_journal", "init"], cwd=a, env=env, check=True)
+    subprocess.run([sys.executable, "-m", "gitlab_journal", "sync"], cwd=a, env=env, check=True)
+    subprocess.run([sys.executable, "-m", "gitlab_journal", "sync"], cwd=b, env=env, check=True)
+
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "gitlab_journal", "run", "-q", "--claim", "origin"],
+            cwd=path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for path in (a, b)
+    ]
+    outputs = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err
+        outputs.append(out)
+
+    trained = [int(re.search(r"Recorded (\d+) run", out).group(1)) for out in outputs]  # type: ignore[union-attr]
+    assert sum(trained) == 6  # no point trained twice, none left out
+    remote_runs = runs_of(bare)
+    assert len(remote_runs) == 6
+    assert len(set(remote_runs.values())) == 6
+    assert git(bare, "for-each-ref", CLAIMS_PREFIX) == ""  # every claim released
+    for path in (a, b):
+        subprocess.run(
+            [sys.executable, "-m", "gitlab_journal", "sync"], cwd=path, env=env, check=True
+        )
+        assert runs_of(path) == remote_runs
+        fsck(path)
+    fsck(bare)
+
+
+def _claim(repo: Path, url: str, fingerprint: str, when: str) -> None:
+    """Push a claim as another machine would, made at ``when`` (a git date)."""
+    env = {**os.environ, **GIT_ENV, "GIT_COMMITTER_DATE": when, "GIT_AUTHOR_DATE": when}
+    tree = subprocess.run(
+        ["git", "mktree"], cwd=repo, input="", capture_output=True, text=True, check=True, env=env
+    ).stdout.strip()
+    commit = subprocess.run(
+        ["git", "commit-tree", tree, "-m", "Claim\n\nClaim-Host: elsewhere"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+    ).stdout.strip()
+    git(repo, "push", "-q", url, f"{commit}:{CLAIMS_PREFIX}{fingerprint}")
+
+
+def test_a_stale_claim_is_taken_over_and_a_live_one_is_respected(
+    tmp_path: Path, served: tuple[Path, str], cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bare, url = served
+    a = project(tmp_path, "a", url)
+    monkeypatch.chdir(a)
+    assert cli("init")[0] == 0
+    store = Store.discover(a)
+    plan = make_plan(store, load_spec(a / "journal.yaml"))
+    stale, live = plan.points[0].fingerprint, plan.points[1].fingerprint
+    _claim(a, url, stale, "2001-01-01T00:00:00Z")
+    _claim(a, url, live, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+
+    code, out, err = cli("run", "-q", "--claim", "origin", "--claim-timeout", "3600")
+
+    assert code == 0, err
+    assert "Took over a stale claim on " + stale[:12] in out
+    assert "1 point(s) left to other runners: claimed by elsewhere" in out
+    recorded = set(runs_of(bare).values())
+    assert len(recorded) == 5 and stale in recorded and live not in recorded
+    claims = git(bare, "for-each-ref", "--format=%(refname)", CLAIMS_PREFIX).split()
+    assert claims == [CLAIMS_PREFIX + live]  # only the other machine's claim is left
+
+
+def test_the_servers_pre_receive_hook_accepts_merges_and_claims(
+    tmp_path: Path, served: tuple[Path, str], cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bare, url = served
+    env = {**os.environ, **GIT_ENV}
+    subprocess.run(
+        [sys.executable, "-m", "gitlab_journal", "hooks", "install", "--hook", "pre-receive"],
+        cwd=bare,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    a = project(tmp_path, "a", url)
+    b = clone(tmp_path, "b", url)
+    record(b, tag=1, score=0.5)
+    sync(cli, b, monkeypatch)
+    monkeypatch.chdir(a)
+    assert cli("init")[0] == 0
+
+    code, out, err = cli("run", "-q", "--claim", "origin", "--set", "model.params.C=[0.5, 5.0]")
+
+    assert code == 0, err
+    assert "Recorded 2 run(s)" in out
+    assert len(runs_of(bare)) == 3  # b's run and a's two, through a merge the hook accepted
+    assert git(bare, "for-each-ref", CLAIMS_PREFIX) == ""
+    fsck(bare)
