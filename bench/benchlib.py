@@ -7,43 +7,81 @@ import statistics
 import subprocess
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from journal_factory import git_env
+
+
+def compile_package() -> None:
+    """Byte-compile gitlab_journal (as pip does on install), so no timed process compiles it."""
+    import compileall
+
+    import gitlab_journal
+
+    compileall.compile_dir(Path(gitlab_journal.__file__).parent, quiet=1)
 
 
 def median_ms(samples: Sequence[float]) -> float:
     return statistics.median(samples) * 1000
 
 
+def run_process(cmd: Sequence[str], cwd: Path) -> tuple[float, float, int]:
+    """One whole process, its output discarded: (wall seconds, CPU seconds, exit code).
+
+    CPU time (user + system, the process and the children it waited for) moves far less than
+    wall time when other work loads the machine."""
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        list(cmd), cwd=cwd, env=git_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - started
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return wall, usage.ru_utime + usage.ru_stime, proc.returncode
+
+
 def time_process(cmd: Sequence[str], cwd: Path) -> tuple[float, int]:
     """Wall time of one whole process (start to exit), its output discarded; and its exit code."""
-    env = git_env()
-    started = time.perf_counter()
-    done = subprocess.run(
-        list(cmd), cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    return time.perf_counter() - started, done.returncode
+    wall, _, code = run_process(cmd, cwd)
+    return wall, code
+
+
+@dataclass
+class Timings:
+    """Per command: wall and CPU seconds of each timed run, and the exit codes seen."""
+
+    wall: dict[str, list[float]]
+    cpu: dict[str, list[float]]
+    codes: dict[str, set[int]]
+
+
+def timed_processes(
+    commands: dict[str, Sequence[str]], cwd: Path, repeats: int, warmups: int = 1
+) -> Timings:
+    """Each command ``warmups`` times untimed, then ``repeats`` rounds, interleaved (the order
+    rotates each round) so that drift on the machine hits every command alike."""
+    names = list(commands)
+    out = Timings({n: [] for n in names}, {n: [] for n in names}, {n: set() for n in names})
+    for _ in range(warmups):
+        for name in names:
+            out.codes[name].add(run_process(commands[name], cwd)[2])
+    for round_ in range(repeats):
+        k = round_ % len(names)
+        for name in names[k:] + names[:k]:
+            wall, cpu, code = run_process(commands[name], cwd)
+            out.wall[name].append(wall)
+            out.cpu[name].append(cpu)
+            out.codes[name].add(code)
+    return out
 
 
 def time_processes(
     commands: dict[str, Sequence[str]], cwd: Path, repeats: int, warmups: int = 1
 ) -> tuple[dict[str, list[float]], dict[str, set[int]]]:
-    """Each command ``warmups`` times untimed, then ``repeats`` rounds, interleaved (the order
-    rotates each round) so that drift on the machine hits every command alike."""
-    names = list(commands)
-    codes: dict[str, set[int]] = {name: set() for name in names}
-    for _ in range(warmups):
-        for name in names:
-            codes[name].add(time_process(commands[name], cwd)[1])
-    times: dict[str, list[float]] = {name: [] for name in names}
-    for round_ in range(repeats):
-        k = round_ % len(names)
-        for name in names[k:] + names[:k]:
-            seconds, rc = time_process(commands[name], cwd)
-            times[name].append(seconds)
-            codes[name].add(rc)
-    return times, codes
+    """Like :func:`timed_processes`: the wall times (seconds) and the exit codes seen."""
+    out = timed_processes(commands, cwd, repeats, warmups)
+    return out.wall, out.codes
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
@@ -60,7 +98,20 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
 
 
 def machine() -> str:
-    return f"{os.cpu_count()} cores, {os.uname().sysname} {os.uname().release}"
+    """The machine, its load (other work skews timings) and the package commit measured."""
+    root = Path(__file__).resolve().parent.parent
+    head = subprocess.run(
+        ["git", "-C", str(root), "describe", "--always", "--dirty"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    return f"{os.cpu_count()} cores, load average {load}, gitlab-journal at {head or '?'}"
+
+
+def load_average() -> str:
+    return ", ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def ms(seconds: float) -> str:

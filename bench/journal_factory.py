@@ -2,15 +2,17 @@
 
 Recording 100,000 runs one by one through ``Store.record`` takes far too long for a benchmark,
 so this module streams them into ``git fast-import`` instead. Every run's files are produced by
-the package's own code (``format.encode_run``, ``format.run_dir``, ``format.commit_message``), so
-the trees and messages are the ones ``Store.record`` would write; ``self_test()`` proves it by
-building the same runs both ways and comparing the tip trees. fast-import writes a packfile, so
-the journal has no loose objects.
+the package's own code (``format.encode_run``, ``format.run_dir``, ``format.commit_message``, and
+the root leaderboard through ``journal.leaderboard``, see ``RootFiles``), so the trees and
+messages are the ones ``Store.record`` would write; ``self_test()``, run before every build,
+proves it by writing the same runs both ways and comparing trees and messages. fast-import
+writes a packfile, so the journal has no loose objects.
 
 A built journal is a non-bare repository: branch ``main`` holds the iris spec ``journal.yaml``;
 the orphan branch ``journal`` holds the ``Store.init`` commit, then N generated runs (one commit
 each), then the spec's 3 points recorded by the real ``git journal run``. It is cached under
-``bench/out/`` keyed by size and seed, so the bench scripts share it.
+``bench/out/`` keyed by size, seed, format version and factory version, so the bench scripts
+share it; a ``.json`` beside it holds the build's figures.
 
     python bench/journal_factory.py --runs 10000 --runs 100000 [--fsck] [--force]
     python bench/journal_factory.py --self-test
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import importlib
 import json
 import math
 import os
@@ -44,7 +47,7 @@ from gitlab_journal.journal.store import Store
 from gitlab_journal.spec.model import ModelSpec
 from gitlab_journal.train.sklearn_backend import resolve
 
-FACTORY_VERSION = 1
+FACTORY_VERSION = 2
 BENCH_DIR = Path(__file__).resolve().parent
 OUT = BENCH_DIR / "out"
 VENV_BIN = Path(sys.executable).parent
@@ -92,6 +95,9 @@ def git_env() -> dict[str, str]:
     """The environment for the git program and `git journal`: fixed identity, venv on PATH."""
     env = {**os.environ, **GIT_ENV}
     env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
+    # As installed, a package has its .pyc files; without them every process compiles the
+    # package's modules again (30-40 ms for `log`), which no user pays.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     return env
 
 
@@ -310,7 +316,67 @@ def _make_run(
 # -- writing them with git fast-import ------------------------------------------------------
 
 
-def fast_import(path: Path, runs: Iterator[Generated], parent: str, quiet: bool = False) -> str:
+class RootFiles:
+    """The root files a record rewrites beside the run (``leaderboard.json`` and the README
+    built from it), computed by the package's own ``leaderboard`` module when it has one.
+
+    ``Store.record`` rewrites them in every commit, through ``leaderboard.updated_files``, at
+    about 6 ms a run (its JSON is dumped with ``indent=2``, which Python encodes in pure Python):
+    10 minutes more for 100,000 runs. So by default the leaderboard is kept in memory with
+    ``leaderboard.add`` (what ``updated_files`` does between its load and dump) and written once,
+    in the last commit: the tip tree is byte-identical to what ``Store.record`` would write (the
+    self-test checks it), only the earlier commits do not carry the leaderboard's changes.
+    ``every_commit=True`` writes it in every commit, exactly as ``Store.record`` does."""
+
+    def __init__(self, repo: pygit2.Repository, parent: str, every_commit: bool = False):
+        self.every_commit = every_commit
+        self.changed = False
+        try:
+            self.board: Any = importlib.import_module("gitlab_journal.journal.leaderboard")
+        except ImportError:
+            self.board = None
+            return
+        tree = repo[parent].peel(pygit2.Tree)
+        try:
+            self.blob: bytes | None = tree[self.board.LEADERBOARD_FILE].data
+        except KeyError:
+            self.blob = None
+        self.doc = self.board.load(self.blob)
+
+    def after(self, run: Run) -> dict[str, bytes]:
+        """The root files to write in the commit of ``run``."""
+        if self.board is None:
+            return {}
+        if not self.every_commit:
+            self.changed |= bool(self.board.add(self.doc, run))
+            return {}
+        files = self.board.updated_files(self.blob, run)
+        if files is None:
+            return {}
+        self.blob = files[self.board.LEADERBOARD_FILE]
+        return dict(files)
+
+    def last(self) -> dict[str, bytes]:
+        """The root files to write in the last commit (when not written in every commit)."""
+        if self.board is None or self.every_commit or not self.changed:
+            return {}
+        return {
+            self.board.LEADERBOARD_FILE: self.board.dump(self.doc),
+            fmt.README_FILE: self.board.readme(self.doc).encode(),
+        }
+
+
+def _file(path: str, data: bytes) -> bytes:
+    return b"M 100644 inline %s\ndata %d\n%s\n" % (path.encode(), len(data), data)
+
+
+def fast_import(
+    path: Path,
+    runs: Iterator[Generated],
+    parent: str,
+    quiet: bool = False,
+    leaderboard_every_commit: bool = False,
+) -> str:
     """Append one commit per run to refs/heads/journal, starting from ``parent``.
 
     Returns the fingerprints written, one per line."""
@@ -323,33 +389,34 @@ def fast_import(path: Path, runs: Iterator[Generated], parent: str, quiet: bool 
     )
     assert proc.stdin is not None
     fps: list[str] = []
-    chunk: list[bytes] = []
+    out: list[bytes] = []
     started = time.perf_counter()
-    first = True
+    root_files = RootFiles(pygit2.Repository(str(path)), parent, leaderboard_every_commit)
+    commit: list[bytes] = []  # the commit being written; ended when the next one starts
     for count, gen in enumerate(runs, 1):
+        if commit:
+            out += [*commit, b"\n"]
         message = fmt.commit_message(gen.run).encode()
-        chunk.append(
+        commit = [
             b"commit %s\ncommitter %s %d +0000\ndata %d\n%s\n"
             % (ref.encode(), SIGNATURE.encode(), gen.epoch, len(message), message)
-        )
-        if first:
-            chunk.append(b"from %s\n" % parent.encode())
-            first = False
+        ]
+        if count == 1:
+            commit.append(b"from %s\n" % parent.encode())
         where = fmt.run_dir(gen.run.fingerprint, gen.run.id)
-        for name, data in gen.files.items():
-            chunk.append(
-                b"M 100644 inline %s/%s\ndata %d\n%s\n"
-                % (where.encode(), name.encode(), len(data), data)
-            )
-        chunk.append(b"\n")
+        commit += [_file(f"{where}/{name}", data) for name, data in gen.files.items()]
+        commit += [_file(name, data) for name, data in root_files.after(gen.run).items()]
         fps.append(gen.run.fingerprint)
-        if len(chunk) > 2000:
-            proc.stdin.write(b"".join(chunk))
-            chunk.clear()
+        if len(out) > 2000:
+            proc.stdin.write(b"".join(out))
+            out.clear()
         if count % 10000 == 0:
             log(f"{count} runs streamed ({time.perf_counter() - started:.0f} s)", quiet)
-    chunk.append(b"done\n")
-    proc.stdin.write(b"".join(chunk))
+    if commit:
+        commit += [_file(name, data) for name, data in root_files.last().items()]
+        out += [*commit, b"\n"]
+    out.append(b"done\n")
+    proc.stdin.write(b"".join(out))
     proc.stdin.close()
     if proc.wait() != 0:
         raise RuntimeError("git fast-import failed")
@@ -360,7 +427,8 @@ def fast_import(path: Path, runs: Iterator[Generated], parent: str, quiet: bool 
 
 
 def journal_path(n: int, seed: int = 0) -> Path:
-    return OUT / f"journal-{n}-seed{seed}-v{FACTORY_VERSION}"
+    """Keyed by size, seed, the journal format version and this generator's version."""
+    return OUT / f"journal-{n}-seed{seed}-f{fmt.FORMAT_VERSION}-v{FACTORY_VERSION}"
 
 
 def meta_path(path: Path) -> Path:
@@ -392,8 +460,15 @@ def build_journal(
     shutil.rmtree(tmp, ignore_errors=True)
     shutil.rmtree(path, ignore_errors=True)
     meta_path(path).unlink(missing_ok=True)
+    self_test(quiet=quiet)  # the package's format may have moved since the last build
     tmp.mkdir(parents=True)
-    meta: dict[str, Any] = {"runs_generated": n, "seed": seed, "factory_version": FACTORY_VERSION}
+    meta: dict[str, Any] = {
+        "runs_generated": n,
+        "seed": seed,
+        "format_version": fmt.FORMAT_VERSION,
+        "factory_version": FACTORY_VERSION,
+        "package_commit": git(BENCH_DIR, "describe", "--always", "--dirty").strip(),
+    }
     t0 = time.perf_counter()
 
     git(tmp, "init", "-q", "-b", "main")
@@ -426,6 +501,10 @@ def build_journal(
     # The runner ran `git gc --auto` (a no-op below git's threshold); pack the few loose
     # objects left (Store.init, the spec commit, the 3 real runs) so the bench repo is packed.
     git(tmp, "repack", "-d", "-q")
+    # What repack leaves loose is unreachable (objects a record wrote but no commit uses);
+    # this private repository can drop them now instead of in two weeks.
+    meta["unreachable_loose_after_repack"] = count_objects(tmp)["count"]
+    git(tmp, "prune", "--expire=now")
     meta["objects_packed"] = count_objects(tmp)
 
     if fsck:
@@ -482,32 +561,36 @@ def fingerprints(path: Path) -> list[str]:
 
 
 def self_test(n: int = 300, quiet: bool = False) -> None:
-    """Write the same ``n`` runs with ``Store.record`` and with fast-import: the tip trees
-    (and every commit message) must be identical."""
+    """Write the same ``n`` runs with ``Store.record`` and with fast-import. With the
+    leaderboard in every commit, every commit's tree must be identical; by default (leaderboard
+    written in the last commit), the tip tree; and every commit message, both ways."""
     runs = list(generate_runs(n, seed=7))
+
+    def build(path: Path, how: str) -> tuple[list[str], str]:
+        path.mkdir()
+        git(path, "init", "-q", "-b", "main")
+        store = Store(pygit2.Repository(str(path)))
+        store.init()
+        if how == "record":
+            for gen in runs:
+                store.record(gen.run, {k: v for k, v in gen.files.items() if k == "folds.json"})
+        else:
+            every = how == "fast-import, leaderboard in every commit"
+            fast_import(path, iter(runs), str(store.tip()), True, leaderboard_every_commit=every)
+        git(path, "fsck", "--strict", "--no-progress")
+        trees = git(path, "log", "--format=%T", "journal").split()
+        return trees, git(path, "log", "--format=%B%x00", "journal")
+
     with tempfile.TemporaryDirectory(prefix="journal-factory-") as tmpdir:
-        tips = []
-        messages = []
-        for how in ("record", "fast-import"):
-            path = Path(tmpdir) / how
-            path.mkdir()
-            git(path, "init", "-q", "-b", "main")
-            store = Store(pygit2.Repository(str(path)))
-            store.init()
-            if how == "record":
-                for gen in runs:
-                    extra = {k: v for k, v in gen.files.items() if k == "folds.json"}
-                    store.record(gen.run, extra)
-            else:
-                fast_import(path, iter(runs), str(store.tip()), quiet=True)
-            tips.append(git(path, "rev-parse", "journal^{tree}").strip())
-            messages.append(git(path, "log", "--format=%B%x00", "journal"))
-            git(path, "fsck", "--strict", "--no-progress")
-        if tips[0] != tips[1]:
-            raise AssertionError(f"tip trees differ: Store.record {tips[0]}, fast-import {tips[1]}")
-        if messages[0] != messages[1]:
-            raise AssertionError("commit messages differ between Store.record and fast-import")
-    log(f"self-test ok: {n} runs, Store.record and fast-import give tree {tips[0][:12]}", quiet)
+        want_trees, want_messages = build(Path(tmpdir) / "a", "record")
+        for i, how in enumerate(("fast-import, leaderboard in every commit", "fast-import")):
+            trees, messages = build(Path(tmpdir) / f"b{i}", how)
+            compared = trees if i == 0 else trees[:1]
+            if compared != (want_trees if i == 0 else want_trees[:1]):
+                raise AssertionError(f"{how}: trees differ from Store.record's")
+            if messages != want_messages:
+                raise AssertionError(f"{how}: commit messages differ from Store.record's")
+    log(f"self-test ok: {n} runs; Store.record and fast-import: tree {want_trees[0][:12]}", quiet)
 
 
 def main() -> None:
@@ -520,8 +603,8 @@ def main() -> None:
     parser.add_argument("--force", action="store_true", help="rebuild even if cached")
     parser.add_argument("--self-test", action="store_true", help="prove the format, then exit")
     args = parser.parse_args()
-    self_test()
     if args.self_test:
+        self_test()
         return
     for n in args.runs or [10_000, 100_000]:
         path = build_journal(n, args.seed, fsck=True if args.fsck else None, force=args.force)

@@ -13,7 +13,6 @@ import dataclasses
 import enum
 import hashlib
 import importlib
-import inspect
 import json
 import math
 import re
@@ -127,6 +126,8 @@ def _callable(value: Any) -> Any:
     path = public_path(value)
     if "<lambda>" in path or "<locals>" in path:
         # No import path names it: identify it by its source text.
+        import inspect
+
         try:
             source = inspect.getsource(value)
         except (OSError, TypeError):

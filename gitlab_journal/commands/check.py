@@ -1,15 +1,20 @@
-"""`git journal check [SPEC]`: exit 1, listing the earlier runs, if every point already ran."""
+"""`git journal check [SPEC]`: exit 1, listing the earlier runs, if every point already ran.
+
+With ``--staged`` it is the pre-commit hook's check: the staged spec with the staged code, and
+an alert on the experiments the commit introduces that ran from an earlier state (see
+gitlab_journal.hooks.staged)."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from gitlab_journal.commands.common import add_spec_arguments, open_store, spec_from_args
-from gitlab_journal.console import make_console
 from gitlab_journal.errors import EXIT_CHECK_FAILED
+from gitlab_journal.run.earlier import EARLIER_COLUMNS, earlier_rows
 from gitlab_journal.run.plan import make_plan
-from gitlab_journal.run.report import earlier_table
+from gitlab_journal.textable import text_table
 
 HELP = "exit 1 if every point of the spec was already run"
 
@@ -17,9 +22,23 @@ HELP = "exit 1 if every point of the spec was already run"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_spec_arguments(parser)
     parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.add_argument(
+        "--staged",
+        action="store_true",
+        help="check the spec and code as staged for the next commit (the pre-commit hook): "
+        "alert on experiments already run from an earlier state",
+    )
+    parser.add_argument(
+        "--mode",
+        choices=("warn", "block"),
+        help="with --staged: warn (exit 0) or block (exit 1) on duplicates "
+        "(default: git config journal.hook.mode, else warn)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
+    if getattr(args, "staged", False):
+        return _run_staged(args)
     store = open_store()
     plan = make_plan(store, spec_from_args(args, store))
     done = plan.done()
@@ -43,14 +62,43 @@ def run(args: argparse.Namespace) -> int:
             )
         )
         return EXIT_CHECK_FAILED if all_ran else 0
-    console = make_console()
     if done:
-        console.print(earlier_table(done))
+        rows = earlier_rows(done)
+        print(text_table(EARLIER_COLUMNS, rows, title="Already in the journal"))
     if all_ran:
-        console.print(
+        print(
             f"All {len(plan.points)} points of {plan.spec.path.name} were already run "
             "with the same data, params and code."
         )
         return EXIT_CHECK_FAILED
-    console.print(f"{len(pending)} of {len(plan.points)} points are new and would be trained.")
+    print(f"{len(pending)} of {len(plan.points)} points are new and would be trained.")
     return 0
+
+
+def _run_staged(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from gitlab_journal.errors import JournalError
+    from gitlab_journal.hooks.staged import check_staged, hook_mode, staged_json, warn_staged
+
+    store = open_store()
+    mode = hook_mode(store, getattr(args, "mode", None))
+    try:
+        found = check_staged(store, args.spec, Path.cwd(), tuple(args.overrides or ()))
+    except JournalError as exc:
+        if mode == "block":
+            raise
+        # warn mode: a spec that cannot be checked must not stop a commit
+        print(
+            f"warning: git journal could not check the staged spec: {exc.message}", file=sys.stderr
+        )
+        if exc.hint:
+            print(f"hint: {exc.hint}", file=sys.stderr)
+        return 0
+    if args.json:
+        print(json.dumps(staged_json(found, mode), indent=2))
+    else:
+        from gitlab_journal.console import make_console
+
+        warn_staged(make_console(stderr=True), found, mode)
+    return EXIT_CHECK_FAILED if found.duplicates and mode == "block" else 0

@@ -8,12 +8,13 @@ identity of each (model block, point, seed, library version) is therefore cached
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import os
+import re
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -74,20 +75,45 @@ def evaluation_identity(evaluation: EvaluationSpec) -> dict[str, Any]:
     }
 
 
+_VERSION_LINE = re.compile(rb"""^__version__\s*=\s*["']([^"']+)["']""", re.MULTILINE)
+
+
 @functools.cache
 def _library_version(kind: str) -> str:
-    dist = {"sklearn": "scikit-learn"}.get(kind, kind)
-    try:
-        return metadata.version(dist)
-    except metadata.PackageNotFoundError:
+    """The back end library's version, for the resolve cache's key, found without importing
+    the library or importlib.metadata (each costs tens of milliseconds on `check`'s path): the
+    ``__version__`` its ``__init__.py`` declares, else that file's size and mtime."""
+    import importlib.util
+
+    found = importlib.util.find_spec({"custom": "gitlab_journal"}.get(kind, kind))
+    if found is None or found.origin is None:
         return "absent"
+    try:
+        head = Path(found.origin).read_bytes()[:65536]
+        match = _VERSION_LINE.search(head)
+        if match:
+            return match.group(1).decode()
+        info = os.stat(found.origin)
+    except OSError:
+        return "unknown"
+    return f"{info.st_size}:{info.st_mtime_ns}"
 
 
 class Resolver:
     """Resolved model identities, cached by model block, point, seed and library version."""
 
-    def __init__(self, path: Path | None):
+    def __init__(
+        self,
+        path: Path | None,
+        *,
+        root: Path | None = None,
+        code: Mapping[str, str] | None = None,
+    ):
         self.path = path
+        self.root = root
+        # Model code from the user's repository (a Keras builder) shapes the resolved identity:
+        # such kinds are cached by the code dependencies and the back end's input files too.
+        self.code = dict(code or {})
         self.entries: dict[str, dict[str, Any]] = {}
         self.changed = False
         if path is not None:
@@ -106,9 +132,24 @@ class Resolver:
                 "point": dict(params),
                 "seed": seed,
                 "version": _library_version(model.kind),
+                "inputs": self._inputs(model),
             }
         )
         return fingerprint_of_text(text)
+
+    def _inputs(self, model: ModelSpec) -> dict[str, Any]:
+        if model.kind == "sklearn":
+            return {}  # scikit-learn estimators come from installed libraries only
+        from gitlab_journal.train.backend import backend_for
+
+        listed = getattr(backend_for(model), "cache_inputs", None)
+        files: dict[str, str] = {}
+        if listed is not None and self.root is not None:
+            for relpath in listed(model):
+                path = self.root / relpath
+                if path.is_file():
+                    files[relpath] = hashlib.sha256(path.read_bytes()).hexdigest()
+        return {"files": files, "code": self.code}
 
     def resolve(
         self, model: ModelSpec, params: Mapping[str, Any], seed: int | None
@@ -119,7 +160,7 @@ class Resolver:
         if hit is None:
             from gitlab_journal.train.backend import backend_for
 
-            resolved = backend_for(model).resolve(model, params, seed)
+            resolved = backend_for(model).resolve(model, params, seed, root=self.root)
             hit = {
                 "model": resolved.model,
                 "identity": normalise(resolved.identity),
@@ -142,28 +183,66 @@ class Resolver:
         self.changed = False
 
 
-def make_plan(store: Store, spec: Spec, *, staged: bool = False) -> Plan:
-    """Fingerprint every point of ``spec`` and find the journal's earlier runs of each."""
-    tip = store.require()
-    root = store.workdir or spec.path.parent
-    cache_dir = store.cache_dir()
-    data = data_hashes(root, spec.data, HashCache(cache_dir / "md5-cache.json"))
-    code = code_state(store.repo, spec.code, staged=staged)
-    resolver = Resolver(cache_dir / RESOLVED_CACHE)
-    evaluation = evaluation_identity(spec.evaluation)
-    planned: list[Planned] = []
-    for point in spec.points():
-        model, model_identity, params = resolver.resolve(
-            point.model, point.params, spec.evaluation.seed
+class Planner:
+    """Fingerprints points of one spec: the data is hashed and the code read once, the model
+    identities resolved through a :class:`Resolver`. ``make_plan`` plans a grid with it; a
+    search plans one sampled point at a time (``cache_resolved=False``: sampled points are not
+    worth keeping in ``resolved.json``, which the hooks read)."""
+
+    def __init__(
+        self,
+        store: Store,
+        spec: Spec,
+        *,
+        staged: bool = False,
+        cache_resolved: bool = True,
+        code: CodeState | None = None,
+    ):
+        self.store = store
+        self.spec = spec
+        self.tree = store.require().tree
+        self.root = store.workdir or spec.path.parent
+        cache_dir = store.cache_dir()
+        self.data = data_hashes(self.root, spec.data, HashCache(cache_dir / "md5-cache.json"))
+        # ``code``: the code state to fingerprint with (say, HEAD's), instead of the work
+        # tree's (or, ``staged``, the index's).
+        self.code = code if code is not None else code_state(store.repo, spec.code, staged=staged)
+        self.resolver = Resolver(
+            cache_dir / RESOLVED_CACHE if cache_resolved else None,
+            root=self.root,
+            code=self.code.files,
+        )
+        self.evaluation = evaluation_identity(spec.evaluation)
+
+    def plan(self, point: Point, *, fresh: bool = False) -> Planned:
+        """``point`` fingerprinted, with its earlier runs (``fresh``: as of the journal's tip
+        now, not when the planner started)."""
+        model, model_identity, params = self.resolver.resolve(
+            point.model, point.params, self.spec.evaluation.seed
         )
         identity = {
             "model": model_identity,
-            "data": dict(data),
-            "evaluation": evaluation,
-            "code": {"files": dict(code.files)},
+            "data": dict(self.data),
+            "evaluation": self.evaluation,
+            "code": {"files": dict(self.code.files)},
         }
         fp = fingerprint(identity)
-        earlier = tuple(store.find(fp, tip.tree))
-        planned.append(Planned(point, model, params, identity, fp, earlier))
-    resolver.save()
-    return Plan(spec=spec, root=root, data=data, code=code, points=tuple(planned))
+        if fresh:
+            self.tree = self.store.require().tree
+        earlier = tuple(self.store.find(fp, self.tree))
+        return Planned(point, model, params, identity, fp, earlier)
+
+    def as_plan(self, points: Sequence[Planned] = ()) -> Plan:
+        self.resolver.save()
+        return Plan(
+            spec=self.spec, root=self.root, data=self.data, code=self.code, points=tuple(points)
+        )
+
+
+def make_plan(
+    store: Store, spec: Spec, *, staged: bool = False, code: CodeState | None = None
+) -> Plan:
+    """Fingerprint every point of ``spec`` and find the journal's earlier runs of each."""
+    points = spec.points()  # a spec it cannot expand fails before any data is hashed
+    planner = Planner(store, spec, staged=staged, code=code)
+    return planner.as_plan([planner.plan(point) for point in points])

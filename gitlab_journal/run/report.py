@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.table import Table
 
 from gitlab_journal.journal.records import Run
+from gitlab_journal.run.earlier import EARLIER_COLUMNS, earlier_rows, params_text, score_text
 from gitlab_journal.run.plan import Plan, Planned
 
 if TYPE_CHECKING:
@@ -17,34 +18,13 @@ if TYPE_CHECKING:
 BEST_SHOWN = 5
 
 
-def _params(params: Any) -> str:
-    return ", ".join(f"{k}={v}" for k, v in sorted(dict(params).items())) or "(defaults)"
-
-
-def _score(run: Run) -> str:
-    head = run.headline()
-    if head is None:
-        return "-"
-    std = run.metrics.get(f"{head[0]}_std")
-    return f"{head[0]} {head[1]:.4f}" + (f" ± {std:.4f}" if std is not None else "")
-
-
 def earlier_table(done: Sequence[Planned]) -> Table:
     """The grid points already in the journal, with their earlier runs."""
     table = Table(title="Already in the journal", title_justify="left")
-    for column in ("params", "earlier runs", "when", "status", "score", "code"):
+    for column in EARLIER_COLUMNS:
         table.add_column(column)
-    for planned in done:
-        for run in planned.earlier:
-            code = (run.code.commit or "none")[:10] + (" (dirty)" if run.code.dirty else "")
-            table.add_row(
-                _params(planned.point.params),
-                run.id,
-                run.created.replace("T", " ").rstrip("Z"),
-                run.status,
-                _score(run),
-                code,
-            )
+    for row in earlier_rows(done):
+        table.add_row(*row)
     return table
 
 
@@ -61,7 +41,9 @@ def print_dry_run(console: Console, plan: Plan, *, force: bool) -> None:
         action = "run" if force or not planned.earlier else "skip"
         if force and planned.earlier:
             action = "run (repeat)"
-        table.add_row(str(planned.point.index + 1), _params(planned.point.params), action, earlier)
+        table.add_row(
+            str(planned.point.index + 1), params_text(planned.point.params), action, earlier
+        )
     console.print(table)
     pending = len(plan.pending(force))
     console.print(f"{pending} to run, {len(plan.points) - pending} to skip.")
@@ -78,13 +60,13 @@ def best_table(runs: Sequence[Run], title: str) -> Table:
     for column in ("run", "params", "score", "status"):
         table.add_column(column)
     for run in sorted(runs, key=key)[:BEST_SHOWN]:
-        table.add_row(run.id, _params(run.point), _score(run), run.status)
+        table.add_row(run.id, params_text(run.point), score_text(run), run.status)
     return table
 
 
 def print_report(console: Console, plan: Plan, report: Report) -> None:
     total = len(plan.points)
-    if not report.recorded and not report.interrupted:
+    if not report.recorded and not report.interrupted and not report.elsewhere:
         console.print(
             f"Nothing to run: all {total} points of {plan.spec.path.name} were already run "
             "(see `git journal log`, or use --force to record a repeat)."
@@ -100,7 +82,7 @@ def print_report(console: Console, plan: Plan, report: Report) -> None:
         last = (run.error or "").strip().splitlines()[-1:] or [""]
         console.print(f"[red]{run.id} failed[/red]: {last[0]}")
     if report.interrupted:
-        left = total - len(report.recorded) - len(report.skipped)
+        left = total - len(report.recorded) - len(report.skipped) - len(report.elsewhere)
         console.print(
             f"Interrupted: {left} point(s) not run. Every recorded run is complete; "
             "`git journal run` goes on where this stopped."
