@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import traceback
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from gitlab_journal.codepatch import PATCH_FILE, working_patch
 from gitlab_journal.codestate import code_state
 from gitlab_journal.data.hashing import HashCache, hash_input
 from gitlab_journal.errors import JournalError
@@ -71,10 +72,15 @@ class Journal:
             return public_path(type(model)), resolved
         raise JournalError("model must be an import path or an object with get_params()")
 
-    def _data(self, data: Mapping[str, str | Path] | None) -> dict[str, str]:
+    def _data(self, data: Mapping[str, Any] | None) -> dict[str, str]:
+        """Each input's md5: a repository path (file or folder), or in-memory arrays such as
+        ``(X, y)`` (hashed by dtype, shape and bytes)."""
         cache = HashCache(self.store.cache_dir() / "md5-cache.json")
         out: dict[str, str] = {}
         for name, path in (data or {}).items():
+            if not isinstance(path, str | Path):
+                out[name] = _arrays_md5(path)
+                continue
             rel = Path(path)
             if rel.is_absolute():
                 try:
@@ -89,15 +95,25 @@ class Journal:
         *,
         model: Any,
         params: Mapping[str, Any] | None = None,
-        data: Mapping[str, str | Path] | None = None,
+        data: Mapping[str, Any] | None = None,
         evaluation: Mapping[str, Any] | None = None,
         code: Sequence[str] = DEFAULT_CODE_GLOBS,
+        settings: Mapping[str, Any] | None = None,
     ) -> tuple[str, dict[str, Any], dict[str, Any], dict[str, str], Any]:
+        """``settings``: more of the model's identity that is not a param to show (a Keras
+        model's architecture, compile and fit configuration)."""
         path, resolved = self._model(model, params)
         hashes = self._data(data)
         state = code_state(self.store.repo, code)
+        model_identity: dict[str, Any] = {
+            "kind": "custom",
+            "class": path,
+            "params": normalise(resolved),
+        }
+        if settings is not None:
+            model_identity["settings"] = normalise(settings)
         identity = {
-            "model": {"kind": "custom", "class": path, "params": normalise(resolved)},
+            "model": model_identity,
             "data": hashes,
             "evaluation": normalise(dict(evaluation or {})),
             "code": {"files": dict(state.files)},
@@ -116,7 +132,7 @@ class Journal:
         model: Any,
         params: Mapping[str, Any] | None = None,
         metrics: Mapping[str, float] | None = None,
-        data: Mapping[str, str | Path] | None = None,
+        data: Mapping[str, Any] | None = None,
         evaluation: Mapping[str, Any] | None = None,
         status: str = "ok",
         notes: Mapping[str, str] | None = None,
@@ -124,19 +140,33 @@ class Journal:
         name: str | None = None,
         code: Sequence[str] = DEFAULT_CODE_GLOBS,
         files: Mapping[str, bytes] | None = None,
+        settings: Mapping[str, Any] | None = None,
+        kind: str = "custom",
+        warnings: Sequence[str] = (),
     ) -> Run:
         """Record one run made by the caller's own code; returns it with its journal commit."""
         path, resolved, identity, hashes, state = self.identity(
-            model=model, params=params, data=data, evaluation=evaluation, code=code
+            model=model,
+            params=params,
+            data=data,
+            evaluation=evaluation,
+            code=code,
+            settings=settings,
         )
         from gitlab_journal.run.environment import environment
 
+        # The uncommitted changes, so `git journal checkout RUN` gives back the code as it ran.
+        patch = working_patch(self.store.repo, code, exclude=self._data_paths(data))
+        extra = dict(files or {})
+        if patch:
+            state = replace(state, patch=PATCH_FILE, untracked=patch.untracked)
+            extra[PATCH_FILE] = patch.data
         run = Run(
             id=new_run_id(),
             fingerprint=fingerprint(identity),
             identity=identity,
             model=path,
-            kind="custom",
+            kind=kind,
             params=normalise(resolved),
             point=normalise(dict(params or {})),
             data=hashes,
@@ -148,8 +178,19 @@ class Journal:
             notes=dict(notes or {}),
             error=error,
             name=name,
+            warnings=tuple(warnings),
         )
-        return self.store.record(run, files)
+        return self.store.record(run, extra)
+
+    def _data_paths(self, data: Mapping[str, Any] | None) -> list[str]:
+        """The repository paths among ``data`` (kept out of the code patch)."""
+        out: list[str] = []
+        for path in (data or {}).values():
+            if isinstance(path, str | Path):
+                full = Path(path) if Path(path).is_absolute() else self.root / path
+                with suppress(ValueError):
+                    out.append(full.relative_to(self.root).as_posix())
+        return out
 
     @contextmanager
     def run(
@@ -157,7 +198,7 @@ class Journal:
         *,
         model: Any,
         params: Mapping[str, Any] | None = None,
-        data: Mapping[str, str | Path] | None = None,
+        data: Mapping[str, Any] | None = None,
         evaluation: Mapping[str, Any] | None = None,
         notes: Mapping[str, str] | None = None,
         name: str | None = None,
@@ -236,3 +277,20 @@ class Journal:
         from gitlab_journal.journal.index import Index
 
         return Index.open(self.store).resolve(run)
+
+
+def _arrays_md5(value: Any) -> str:
+    """The md5 of in-memory data: an array, or a tuple or list of arrays, by dtype, shape and
+    bytes."""
+    import hashlib
+
+    import numpy as np
+
+    digest = hashlib.md5()
+    for item in value if isinstance(value, tuple | list) else (value,):
+        array = np.ascontiguousarray(np.asarray(item))
+        if array.dtype.kind == "O":
+            raise JournalError("data: arrays of Python objects cannot be hashed; pass numbers")
+        digest.update(f"{array.dtype.str}{array.shape}".encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()

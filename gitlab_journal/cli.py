@@ -15,7 +15,26 @@ EXIT_INTERRUPTED = 130
 
 # One module per command in gitlab_journal.commands, each with HELP, add_arguments(parser) and
 # run(args) -> int. Command modules import their heavy dependencies inside run().
-COMMANDS = ("init", "new", "run", "check", "log", "show", "diff", "note")
+COMMANDS = (
+    "init",
+    "new",
+    "run",
+    "check",
+    "log",
+    "show",
+    "diff",
+    "note",
+    "rerun",
+    "checkout",
+    "sync",
+    "checkout_data",
+    "suggest",
+    "insights",
+    "hooks",
+    "compare",
+    "report",
+    "export",
+)
 
 
 def _chosen(argv: Sequence[str]) -> str | None:
@@ -25,7 +44,8 @@ def _chosen(argv: Sequence[str]) -> str | None:
         if arg == "-C":
             next(args, None)
         elif not arg.startswith("-"):
-            return arg if arg in COMMANDS else None
+            name = arg.replace("-", "_")  # `checkout-data` is the module checkout_data
+            return name if name in COMMANDS else None
     return None
 
 
@@ -43,10 +63,11 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
         if only is not None and name != only:
-            sub.add_parser(name)
+            sub.add_parser(name.replace("_", "-"))
             continue
         module = importlib.import_module(f"gitlab_journal.commands.{name}")
-        module.add_arguments(sub.add_parser(name, help=module.HELP, description=module.HELP))
+        command = sub.add_parser(name.replace("_", "-"), help=module.HELP, description=module.HELP)
+        module.add_arguments(command)
     return parser
 
 
@@ -63,7 +84,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 os.chdir(args.directory)
             except OSError as exc:
                 raise JournalError(f"cannot change to {args.directory}: {exc.strerror}") from exc
-        module = importlib.import_module(f"gitlab_journal.commands.{args.command}")
+        module = importlib.import_module(
+            f"gitlab_journal.commands.{args.command.replace('-', '_')}"
+        )
         return int(module.run(args))
     except JournalError as exc:
         print(f"error: {exc.message}", file=sys.stderr)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 
 from gitlab_journal.commands.common import add_spec_arguments, open_store, spec_from_args
+from gitlab_journal.commands.search_options import add_search_arguments, run_search
 from gitlab_journal.console import make_console
-from gitlab_journal.errors import EXIT_CHECK_FAILED
+from gitlab_journal.errors import EXIT_CHECK_FAILED, JournalError
 from gitlab_journal.run.plan import make_plan
 from gitlab_journal.run.report import print_dry_run, print_report
 
@@ -20,20 +21,85 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--dry-run", action="store_true", help="list what would run; train nothing")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="make pre-flight findings fatal: stop before training a point that has any; "
+        "refuse to record a point whose data changed while it trained",
+    )
+    parser.add_argument(
+        "-j",
+        "--jobs",
+        type=int,
+        default=1,
+        metavar="N",
+        help="train in N worker processes (this process records each run as it arrives)",
+    )
+    parser.add_argument(
+        "--executor",
+        metavar="dask://HOST:PORT",
+        help="train on a Dask distributed cluster; the workers load the data themselves",
+    )
+    parser.add_argument(
+        "--claim",
+        metavar="REMOTE",
+        help="share the grid with other machines: claim each point on REMOTE before training "
+        "it, and push each run there",
+    )
+    parser.add_argument(
+        "--claim-timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="a claim older than this is stale and taken over (default: 6 hours)",
+    )
+    add_search_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     store = open_store()
     spec = spec_from_args(args, store)
     console = make_console()
+    if args.search:
+        return run_search(args, store, spec, console)
+    if args.jobs > 1 and not args.dry_run:
+        from gitlab_journal.run.executors import warm_up
+
+        warm_up(args.jobs, {model.kind for model in spec.models})  # while the plan is made
     plan = make_plan(store, spec)
     if args.dry_run:
         print_dry_run(console, plan, force=args.force)
         return 0
     from gitlab_journal.run.runner import execute
 
-    report = execute(store, plan, force=args.force, quiet=args.quiet, console=console)
+    claims = None
+    if args.claim:
+        from gitlab_journal.remote.claims import DEFAULT_TIMEOUT, Claims
+
+        timeout = DEFAULT_TIMEOUT if args.claim_timeout is None else args.claim_timeout
+        if timeout <= 0:
+            raise JournalError(f"--claim-timeout must be positive, got {timeout:g}")
+        claims = Claims(store, args.claim, timeout=timeout)
+    report = execute(
+        store,
+        plan,
+        force=args.force,
+        quiet=args.quiet,
+        console=console,
+        strict=args.strict,
+        jobs=args.jobs,
+        executor=args.executor,
+        coordinator=claims,
+    )
     print_report(console, plan, report)
+    if claims is not None:
+        for fingerprint, holder in claims.taken_over:
+            console.print(f"Took over a stale claim on {fingerprint[:12]} (held by {holder.host}).")
+        if report.elsewhere:
+            console.print(
+                f"{len(report.elsewhere)} point(s) left to other runners: "
+                + "; ".join(sorted({reason.split(" (")[0] for _, reason in report.elsewhere}))
+            )
     if report.interrupted:
         raise KeyboardInterrupt
     return EXIT_CHECK_FAILED if report.failed else 0

@@ -40,7 +40,9 @@ Each run lives in `runs/<fingerprint[:2]>/<fingerprint[2:]>/<run-id>/`:
 - `run.json`: what was run (model, resolved params, data hashes, evaluation, code state,
   environment, status, notes);
 - `metrics.json`: the scores;
-- `identity.json`: the exact document whose sha256 is the fingerprint.
+- `identity.json`: the exact document whose sha256 is the fingerprint;
+- `spec.yaml`: the spec narrowed to the run's grid point, and `code.patch`: the uncommitted
+  changes to the code, which `git journal rerun RUN` uses to run it again.
 
 Read it with `git journal log`, `git journal show RUN`, or plain `git log journal`.
 """
@@ -132,10 +134,20 @@ def run_document(run: Run) -> dict[str, Any]:
     }
     if run.error is not None:
         doc["error"] = run.error
+    if run.spec is not None:
+        doc["spec"] = run.spec
+    if run.data_sources:
+        doc["data_sources"] = _plain(run.data_sources)
+    if run.seeds:
+        doc["seeds"] = _plain(run.seeds)
     if run.reproduces is not None:
         doc["reproduces"] = run.reproduces
+    if run.reproductions:
+        doc["reproductions"] = [_plain(item) for item in run.reproductions]
     if run.warnings:
         doc["warnings"] = list(run.warnings)
+    if run.findings:
+        doc["findings"] = list(run.findings)
     return doc
 
 
@@ -191,6 +203,10 @@ def decode_run(files: Mapping[str, bytes], *, where: str, commit: str | None = N
                 commit=code.get("commit"),
                 branch=code.get("branch"),
                 dirty=bool(code.get("dirty", False)),
+                tree=code.get("tree"),
+                committed=code.get("committed"),
+                patch=code.get("patch"),
+                untracked=tuple(code.get("untracked") or ()),
                 files=(identity.get("code") or {}).get("files", {})
                 if isinstance(identity, dict)
                 else {},
@@ -203,7 +219,12 @@ def decode_run(files: Mapping[str, bytes], *, where: str, commit: str | None = N
             error=doc.get("error"),
             name=doc.get("name"),
             reproduces=doc.get("reproduces"),
+            spec=doc.get("spec"),
+            data_sources=doc.get("data_sources") or {},
+            seeds=doc.get("seeds") or {},
+            reproductions=tuple(doc.get("reproductions") or ()),
             warnings=tuple(doc.get("warnings") or ()),
+            findings=tuple(doc.get("findings") or ()),
             commit=commit,
         )
     except (KeyError, TypeError, AttributeError) as exc:

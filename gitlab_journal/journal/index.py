@@ -24,10 +24,10 @@ import pygit2
 
 from gitlab_journal.errors import JournalError
 from gitlab_journal.journal import format as fmt
-from gitlab_journal.journal.records import STATUSES, Run
+from gitlab_journal.journal.records import REPRODUCTION_STATUSES, STATUSES, Run
 from gitlab_journal.journal.store import Store
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 INDEX_FILE = "index.sqlite"
 BUSY_TIMEOUT_S = 5.0
 MIN_PREFIX = 4
@@ -48,7 +48,8 @@ CREATE TABLE IF NOT EXISTS runs (
     params TEXT NOT NULL,
     metrics TEXT NOT NULL,
     data TEXT NOT NULL,
-    code TEXT NOT NULL
+    code TEXT NOT NULL,
+    reproduction TEXT
 );
 CREATE INDEX IF NOT EXISTS runs_created ON runs (created, id);
 CREATE INDEX IF NOT EXISTS runs_fingerprint ON runs (fingerprint);
@@ -60,17 +61,17 @@ CREATE INDEX IF NOT EXISTS runs_status ON runs (status, created);
 
 _COLUMNS = (
     'id, fingerprint, "commit", created, status, model, model_class, kind, name, '
-    "params, metrics, data, code"
+    "params, metrics, data, code, reproduction"
 )
 _UPSERT = f"""
-INSERT INTO runs ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+INSERT INTO runs ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (id) DO UPDATE SET
     fingerprint = excluded.fingerprint,
     "commit" = COALESCE(runs."commit", excluded."commit"),
     created = excluded.created, status = excluded.status, model = excluded.model,
     model_class = excluded.model_class, kind = excluded.kind, name = excluded.name,
     params = excluded.params, metrics = excluded.metrics, data = excluded.data,
-    code = excluded.code
+    code = excluded.code, reproduction = excluded.reproduction
 """
 
 # runs/<fp[:2]>/<fp[2:]>/<run-id>/<file>: the run directory is the first four components.
@@ -98,6 +99,7 @@ class Row:
     metrics: Mapping[str, Any] = field(default_factory=dict)
     data: Mapping[str, Any] = field(default_factory=dict)
     code: Mapping[str, Any] = field(default_factory=dict)
+    reproduction: str | None = None  # "reproduced" or "irreproducible" by the latest rerun
 
     @property
     def model_class(self) -> str:
@@ -139,6 +141,7 @@ def _values(run: Run, commit: str | None) -> tuple[Any, ...]:
         _dump(dict(run.metrics)),
         _dump(dict(run.data)),
         _dump(run.code.to_dict()),
+        run.reproduction,
     )
 
 
@@ -156,6 +159,7 @@ def _row(record: Sequence[Any]) -> Row:
         metrics=json.loads(record[10]),
         data=json.loads(record[11]),
         code=json.loads(record[12]),
+        reproduction=record[13],
     )
 
 
@@ -171,6 +175,7 @@ _PLAIN_FIELDS = {
     "model": "model",
     "kind": "kind",
     "name": "name",
+    "reproduction": "reproduction",
 }
 FIELDS_HINT = (
     "fields: params.NAME, metrics.NAME, data.NAME, code.NAME, "
@@ -354,9 +359,14 @@ def where_sql(
         parts.append("model = ?" if "." in model else "model_class = ?")
         args.append(model)
     if status:
-        if status not in STATUSES:
-            raise JournalError(f"unknown status {status!r}", hint="one of: " + ", ".join(STATUSES))
-        parts.append("status = ?")
+        if status in REPRODUCTION_STATUSES:
+            # what the latest `git journal rerun` of a run found
+            parts.append("reproduction = ?")
+        elif status in STATUSES:
+            parts.append("status = ?")
+        else:
+            known = (*STATUSES, *REPRODUCTION_STATUSES)
+            raise JournalError(f"unknown status {status!r}", hint="one of: " + ", ".join(known))
         args.append(status)
     return (" WHERE " + " AND ".join(parts) if parts else ""), args
 

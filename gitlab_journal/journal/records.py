@@ -8,7 +8,12 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-STATUSES = ("ok", "failed", "diverged", "stalled", "interrupted")
+STATUSES = ("ok", "failed", "diverged", "stalled", "not-converged", "interrupted")
+# What `git journal rerun` found, the latest attempt winning; `log --status` filters on these too.
+REPRODUCED = "reproduced"
+IRREPRODUCIBLE = "irreproducible"
+REPRODUCTION_STATUSES = (REPRODUCED, IRREPRODUCIBLE)
+REPRODUCED_RESULTS = ("identical", "close")  # the other results: "differs", "failed"
 
 
 def new_run_id() -> str:
@@ -28,9 +33,22 @@ class CodeState:
     branch: str | None = None
     dirty: bool = False  # tracked files differed from HEAD
     files: Mapping[str, str] = field(default_factory=dict)  # code dependency -> git blob sha
+    tree: str | None = None  # git tree id of the tracked files as they were in the work tree
+    committed: str | None = None  # the commit that later held exactly that tree (post-commit)
+    patch: str | None = None  # the file in the run's directory holding the uncommitted changes
+    untracked: tuple[str, ...] = ()  # files of the patch that were untracked (not in the index)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"commit": self.commit, "branch": self.branch, "dirty": self.dirty}
+        out: dict[str, Any] = {"commit": self.commit, "branch": self.branch, "dirty": self.dirty}
+        if self.tree is not None:
+            out["tree"] = self.tree
+        if self.committed is not None:
+            out["committed"] = self.committed
+        if self.patch is not None:
+            out["patch"] = self.patch
+        if self.untracked:
+            out["untracked"] = list(self.untracked)
+        return out
 
 
 @dataclass(frozen=True)
@@ -61,11 +79,24 @@ class Run:
     error: str | None = None
     name: str | None = None  # the experiment family (the spec's `name`), if any
     reproduces: str | None = None
+    spec: str | None = None  # the spec's repository path; spec.yaml beside holds this point's
+    data_sources: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # input -> source
+    seeds: Mapping[str, Any] = field(default_factory=dict)  # "evaluation" and model seed params
+    reproductions: tuple[Mapping[str, Any], ...] = ()  # reruns of this run, oldest first
     warnings: tuple[str, ...] = ()  # warnings raised while training (e.g. ConvergenceWarning)
+    findings: tuple[str, ...] = ()  # pre-flight findings, "CODE: explanation" (docs/checks.md)
     commit: str | None = None
 
     def with_commit(self, commit: str) -> Run:
         return replace(self, commit=commit)
+
+    @property
+    def reproduction(self) -> str | None:
+        """``reproduced`` or ``irreproducible`` by the latest rerun; None if never rerun."""
+        if not self.reproductions:
+            return None
+        result = self.reproductions[-1].get("result")
+        return REPRODUCED if result in REPRODUCED_RESULTS else IRREPRODUCIBLE
 
     def headline(self) -> tuple[str, float] | None:
         """The first metric that is not a ``_std`` or a time: the run's headline score."""

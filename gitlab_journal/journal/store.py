@@ -8,26 +8,52 @@ commit on the new tip and tries again. Nothing is ever rewritten.
 
 from __future__ import annotations
 
+import json
 import os
 import random
+import re
 import time
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pygit2
 
 from gitlab_journal.errors import JournalError
 from gitlab_journal.journal import format as fmt
+from gitlab_journal.journal import leaderboard
 from gitlab_journal.journal.records import Run
 
 DEFAULT_BRANCH = "journal"
 CAS_ATTEMPTS = 200
+STALE_LOCK_SECONDS = 10  # a ref lock this old was left by a writer that died
 _TREE = pygit2.enums.FileMode.TREE
 _BLOB = pygit2.enums.FileMode.BLOB
 _FALLBACK_SIGNATURE = ("gitlab-journal", "journal@localhost")
+# datasets/<data key>.json: a data set's meta-features, written once per data key.
+DATASETS_DIR = "datasets"
+TRAILER_DATASET = "Journal-Dataset"
+_DATA_KEY = re.compile(r"^[0-9a-f]{32,64}(\.dir)?$")
 
 # What ``Store._commit`` takes: the tip's tree in, the new root tree out.
 BuildTree = Callable[[pygit2.Tree], pygit2.Oid]
+
+
+@dataclass(frozen=True)
+class Merged:
+    """What :meth:`Store.merge` did.
+
+    ``kind``: ``up-to-date`` (the other side had nothing new), ``fast-forward``, ``merge`` (a
+    merge commit), or ``created`` (there was no local journal). ``incoming``/``outgoing``: runs
+    only the other side / only this side had. ``resolved``: files both sides changed, and how.
+    """
+
+    kind: str
+    commit: str
+    incoming: int = 0
+    outgoing: int = 0
+    resolved: tuple[str, ...] = ()
 
 
 def open_repository(path: str | Path = ".") -> pygit2.Repository:
@@ -222,7 +248,9 @@ class Store:
                 pass
             else:
                 raise JournalError(f"run {run.id} is already recorded", exit_code=1)
-            return _insert(self.repo, tree, path.split("/"), _write_files(self.repo, files))
+            board = leaderboard.updated_files(_blob_at(tree, leaderboard.LEADERBOARD_FILE), run)
+            leaf = _write_files(self.repo, files)
+            return _insert(self.repo, tree, path.split("/"), leaf, top_files=board)
 
         commit = self._commit(build, message)
         return run.with_commit(str(commit))
@@ -237,6 +265,174 @@ class Store:
             return _insert(self.repo, tree, path.split("/"), _write_files(self.repo, current))
 
         return str(self._commit(build, message))
+
+    def update_runs(self, updates: Mapping[str, Mapping[str, bytes]], message: str) -> str:
+        """One commit that adds or replaces files in several recorded runs' directories:
+        ``updates`` maps a run directory (``format.run_dir``) to its new files. A run that is
+        not in the journal is an error; nothing is written then."""
+
+        def build(tree: pygit2.Tree) -> pygit2.Oid:
+            root = tree.id
+            for path, files in updates.items():
+                current_root = self.repo[root]
+                assert isinstance(current_root, pygit2.Tree)
+                try:
+                    current = _read_files(self.repo, _subtree(current_root, path))
+                except KeyError as exc:
+                    raise JournalError(f"no run at {path} in the journal") from exc
+                current.update(files)
+                root = _insert(
+                    self.repo, current_root, path.split("/"), _write_files(self.repo, current)
+                )
+            return root
+
+        return str(self._commit(build, message))
+
+    # -- data sets ---------------------------------------------------------------------------
+
+    def record_dataset(self, key: str, doc: Mapping[str, Any], summary: str = "") -> bool:
+        """Commit ``datasets/<key>.json`` (a data set's meta-features) unless the journal holds
+        it already: once per data key. False when it was there (nothing written)."""
+        if not _DATA_KEY.match(key):
+            raise JournalError(f"not a data key: {key!r}")
+        path = f"{DATASETS_DIR}/{key}.json"
+        blob = (json.dumps(doc, indent=2, ensure_ascii=False, allow_nan=False) + "\n").encode()
+        title = f"Describe data set {key[:12]}" + (f": {summary}" if summary else "")
+        message = f"{title}\n\n{TRAILER_DATASET}: {key}\n"
+
+        def build(tree: pygit2.Tree) -> pygit2.Oid:
+            if _blob_at(tree, path) is not None:
+                raise _AlreadyRecorded(path)
+            try:
+                folder: pygit2.Tree | None = _subtree(tree, DATASETS_DIR)
+            except KeyError:
+                folder = None
+            builder = (
+                self.repo.TreeBuilder(folder) if folder is not None else self.repo.TreeBuilder()
+            )
+            builder.insert(f"{key}.json", self.repo.create_blob(blob), _BLOB)
+            root = self.repo.TreeBuilder(tree)
+            root.insert(DATASETS_DIR, builder.write(), _TREE)
+            return root.write()
+
+        try:
+            self._commit(build, message)
+        except _AlreadyRecorded:
+            return False
+        return True
+
+    def dataset(self, key: str, tree: pygit2.Tree | None = None) -> dict[str, Any] | None:
+        """The recorded meta-features of one data key, or None."""
+        tree = tree if tree is not None else self.require().tree
+        return _json_doc(_blob_at(tree, f"{DATASETS_DIR}/{key}.json"))
+
+    def datasets(self, tree: pygit2.Tree | None = None) -> dict[str, dict[str, Any]]:
+        """Every described data set: data key -> its meta-features (unreadable files skipped)."""
+        tree = tree if tree is not None else self.require().tree
+        try:
+            folder = _subtree(tree, DATASETS_DIR)
+        except KeyError:
+            return {}
+        out: dict[str, dict[str, Any]] = {}
+        for name in _names(folder, _BLOB):
+            doc = _json_doc(_blob_at(folder, name))
+            if name.endswith(".json") and doc is not None:
+                out[name.removesuffix(".json")] = doc
+        return out
+
+    # -- merging another clone's journal -------------------------------------------------------
+
+    def merge(self, other_tip: pygit2.Oid | str, *, message: str | None = None) -> Merged:
+        """Merge another journal (a fetched tip) into this one.
+
+        The merged tree is the union of both trees: every run lives under its own path, so runs
+        recorded on either side are all kept, a run present on both sides is kept once, and two
+        runs of one fingerprint made on two machines sit side by side as repeats. A file both
+        sides changed (a note added to one run on two machines) is resolved the same way
+        whichever side merges. Incoming runs are validated before anything is written. The
+        branch moves by compare-and-swap: fast-forward when this side has nothing new, a merge
+        commit otherwise.
+        """
+        other_id = pygit2.Oid(hex=str(other_tip)) if isinstance(other_tip, str) else other_tip
+        other = self.repo.get(other_id)
+        if not isinstance(other, pygit2.Commit):
+            raise JournalError(f"cannot merge {other_id}: not a commit")
+        fmt.check_format(_blob_at(other.tree, fmt.FORMAT_FILE))
+        if not self.exists():
+            try:
+                self.repo.create_reference_direct(
+                    self.ref_name, other.id, False, message="journal: from another clone"
+                )
+            except pygit2.AlreadyExistsError:
+                pass  # created meanwhile: merge into it below
+            else:
+                runs = sum(1 for _ in self.run_paths(other.tree))
+                return Merged("created", str(other.id), incoming=runs)
+        sig = self.signature()
+        for attempt in range(CAS_ATTEMPTS):
+            tip_commit = self.require()
+            ref = self.repo.lookup_reference(self.ref_name)
+            if ref.target != tip_commit.id:
+                continue
+            tip = tip_commit.id
+            if tip == other.id or self.repo.descendant_of(tip, other.id):
+                return Merged("up-to-date", str(tip))
+            base_id = self.repo.merge_base(tip, other.id)
+            base = self.repo[base_id].tree if base_id is not None else None
+            resolved: list[str] = []
+            tree_id = _union(self.repo, base, tip_commit.tree, other.tree, "", resolved)
+            board = _merged_leaderboard(base, tip_commit.tree, other.tree)
+            if board is not None:
+                tree_id = _replace_root_files(self.repo, tree_id, board)
+                resolved = [r for r in resolved if r.split(":")[0] not in board]
+            merged = self.repo[tree_id]
+            assert isinstance(merged, pygit2.Tree)
+            incoming = self._validated_new_runs(tip_commit.tree, merged)
+            outgoing = sum(1 for _ in _new_runs(self.repo, other.tree, merged))
+            if base_id == tip and tree_id == other.tree.id:
+                kind, new = "fast-forward", other.id
+            else:
+                text = (message or "Merge another clone's journal").rstrip("\n") + "\n"
+                if resolved:
+                    text += "\nBoth sides changed:\n" + "".join(f"- {r}\n" for r in resolved)
+                kind = "merge"
+                new = self.repo.create_commit(None, sig, sig, text, tree_id, [tip, other.id])
+            try:
+                ref.set_target(new, f"journal: {kind} {str(other.id)[:12]}")
+            except (pygit2.GitError, OSError):
+                time.sleep(random.uniform(0, 0.002 * min(attempt + 1, 25)))
+                continue
+            return Merged(kind, str(new), incoming, outgoing, tuple(resolved))
+        raise self._gave_up()
+
+    def _validated_new_runs(self, old: pygit2.Tree, new: pygit2.Tree) -> int:
+        """How many runs ``new`` has that ``old`` lacks, each checked as readers check it."""
+        count = 0
+        for fingerprint, run_id, tree_id in _new_runs(self.repo, old, new):
+            obj = self.repo[tree_id]
+            assert isinstance(obj, pygit2.Tree)
+            where = fmt.run_dir(fingerprint, run_id)
+            files = _read_files(self.repo, obj)
+            fmt.validate_files(files, fingerprint=fingerprint, run_id=run_id, where=where)
+            count += 1
+        return count
+
+    def _gave_up(self) -> JournalError:
+        """Why the branch could not be moved: other writers, or a lock a crashed one left."""
+        lock = self.git_dir / f"{self.ref_name}.lock"
+        if lock.exists() and time.time() - lock.stat().st_mtime > STALE_LOCK_SECONDS:
+            return JournalError(
+                f"could not update '{self.branch}': {lock} exists and is "
+                f"{time.time() - lock.stat().st_mtime:.0f}s old",
+                hint="a git process that crashed left it: if none is running here, delete it; "
+                "nothing was written",
+                exit_code=1,
+            )
+        return JournalError(
+            f"could not update '{self.branch}': other writers kept moving it",
+            hint="try again; nothing was written",
+            exit_code=1,
+        )
 
     def _commit(self, build: BuildTree, message: str) -> pygit2.Oid:
         """Build a tree on the current tip and move the branch by compare-and-swap, retrying."""
@@ -255,11 +451,169 @@ class Store:
                 time.sleep(random.uniform(0, 0.002 * min(attempt + 1, 25)))
                 continue
             return commit
-        raise JournalError(
-            f"could not update '{self.branch}': other writers kept moving it",
-            hint="try again; nothing was written",
-            exit_code=1,
-        )
+        raise self._gave_up()
+
+
+class _AlreadyRecorded(Exception):
+    """Raised inside a tree builder: what it would write is on the tip already."""
+
+
+def _json_doc(blob: bytes | None) -> dict[str, Any] | None:
+    if blob is None:
+        return None
+    try:
+        doc = json.loads(blob)
+    except ValueError:
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
+def _entries(tree: pygit2.Tree | None) -> dict[str, pygit2.Object]:
+    return {e.name: e for e in tree or () if e.name is not None}
+
+
+def _union(
+    repo: pygit2.Repository,
+    base: pygit2.Tree | None,
+    ours: pygit2.Tree,
+    theirs: pygit2.Tree,
+    prefix: str,
+    resolved: list[str],
+) -> pygit2.Oid:
+    """The union of two journal trees, three-way where both sides changed one file."""
+    if ours.id == theirs.id:
+        return ours.id
+    b, o, t = _entries(base), _entries(ours), _entries(theirs)
+    builder = repo.TreeBuilder()
+    for name in sorted(set(o) | set(t)):
+        mine, other = o.get(name), t.get(name)
+        if mine is None or other is None or mine.id == other.id:
+            keep = mine if mine is not None else other
+            assert keep is not None
+            builder.insert(name, keep.id, keep.filemode)
+            continue
+        path = prefix + name
+        old = b.get(name)
+        if mine.filemode == _TREE and other.filemode == _TREE:
+            old_tree = repo[old.id] if old is not None and old.filemode == _TREE else None
+            sub = _union(repo, old_tree, repo[mine.id], repo[other.id], path + "/", resolved)  # type: ignore[arg-type]
+            builder.insert(name, sub, _TREE)
+        elif old is not None and old.id == mine.id:
+            builder.insert(name, other.id, other.filemode)  # only their side changed it
+        elif old is not None and old.id == other.id:
+            builder.insert(name, mine.id, mine.filemode)  # only our side changed it
+        else:
+            keep_id, mode, how = _resolve(repo, path, mine, other)
+            builder.insert(name, keep_id, mode)
+            resolved.append(f"{path}: {how}")
+    return builder.write()
+
+
+def _merged_leaderboard(
+    base: pygit2.Tree | None, ours: pygit2.Tree, theirs: pygit2.Tree
+) -> dict[str, bytes] | None:
+    """``leaderboard.json`` and the README rendered from it, both sides' leaderboards merged
+    (runs counted once where the merge base already had them); None when they agree."""
+    mine = _blob_at(ours, leaderboard.LEADERBOARD_FILE)
+    other = _blob_at(theirs, leaderboard.LEADERBOARD_FILE)
+    old = _blob_at(base, leaderboard.LEADERBOARD_FILE) if base is not None else None
+    if mine is None or other is None or mine == other or old in (mine, other):
+        return None  # one side only, or only one side changed it: the union took that side
+    doc = leaderboard.merge(leaderboard.load(mine), leaderboard.load(other))
+    before = leaderboard.load(old)
+    counted = {
+        (f.get("family"), f.get("metric")): int(f.get("runs", 0)) for f in before["families"]
+    }
+    for family in doc["families"]:
+        shared = counted.get((family.get("family"), family.get("metric")), 0)
+        family["runs"] = max(len(family.get("top", [])), int(family.get("runs", 0)) - shared)
+    return {
+        leaderboard.LEADERBOARD_FILE: leaderboard.dump(doc),
+        fmt.README_FILE: leaderboard.readme(doc).encode(),
+    }
+
+
+def _resolve(
+    repo: pygit2.Repository, path: str, mine: pygit2.Object, other: pygit2.Object
+) -> tuple[pygit2.Oid, int, str]:
+    """One file both sides changed: the same answer whichever side merges."""
+    a, b = repo[mine.id], repo[other.id]
+    if not isinstance(a, pygit2.Blob) or not isinstance(b, pygit2.Blob):
+        keep = max((mine, other), key=lambda e: str(e.id))
+        return keep.id, keep.filemode, "a file on one side, a folder on the other: kept one"
+    if path == fmt.FORMAT_FILE:
+        try:
+            versions = {int(a.data.decode().strip()): a.id, int(b.data.decode().strip()): b.id}
+        except ValueError:
+            versions = {}
+        if versions:
+            return versions[max(versions)], _BLOB, "kept the newer format version"
+    if path.endswith("/" + fmt.RUN_FILE):
+        merged = _merge_run_json(a.data, b.data)
+        if merged is not None:
+            return repo.create_blob(merged), _BLOB, "kept the notes of both sides"
+    keep_blob = max((a, b), key=lambda blob: (len(blob.data), str(blob.id)))
+    return keep_blob.id, _BLOB, "kept the longer version"
+
+
+def _merge_run_json(mine: bytes, theirs: bytes) -> bytes | None:
+    """Two versions of one run.json that differ only in their notes: both sides' notes."""
+    try:
+        a, b = json.loads(mine), json.loads(theirs)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if not isinstance(a, dict) or not isinstance(b, dict):
+        return None
+    notes_a, notes_b = a.get("notes") or {}, b.get("notes") or {}
+    if not isinstance(notes_a, dict) or not isinstance(notes_b, dict):
+        return None
+    rest_a = {k: v for k, v in a.items() if k != "notes"}
+    if rest_a != {k: v for k, v in b.items() if k != "notes"}:
+        return None
+    notes = dict(notes_a)
+    for key, text in notes_b.items():
+        mine_text = notes.get(key)
+        if mine_text is None or str(text) == str(mine_text) or str(mine_text) in str(text):
+            notes[key] = text
+        elif str(text) not in str(mine_text):
+            notes[key] = "\n\n".join(sorted((str(mine_text), str(text))))
+    doc = dict(a)
+    doc["notes"] = dict(sorted(notes.items()))
+    return (json.dumps(doc, indent=2, ensure_ascii=False, allow_nan=True) + "\n").encode()
+
+
+def _new_runs(
+    repo: pygit2.Repository, old: pygit2.Tree | None, new: pygit2.Tree
+) -> Iterator[tuple[str, str, pygit2.Oid]]:
+    """(fingerprint, run id, tree id) of the runs ``new`` has and ``old`` lacks; subtrees equal
+    on both sides are skipped without being read."""
+    old_runs = _entries(old).get(fmt.RUNS_DIR)
+    new_runs = _entries(new).get(fmt.RUNS_DIR)
+    if new_runs is None or new_runs.filemode != _TREE:
+        return
+    before = repo[old_runs.id] if old_runs is not None and old_runs.filemode == _TREE else None
+    yield from _walk_new(repo, before, repo[new_runs.id], 0, "")  # type: ignore[arg-type]
+
+
+def _walk_new(
+    repo: pygit2.Repository, old: pygit2.Tree | None, new: pygit2.Tree, level: int, prefix: str
+) -> Iterator[tuple[str, str, pygit2.Oid]]:
+    # level 0: runs/<fp[:2]>, level 1: runs/<fp[:2]>/<fp[2:]>, level 2: run directories
+    if old is not None and old.id == new.id:
+        return
+    before = _entries(old)
+    for entry in new:
+        if entry.filemode != _TREE or entry.name is None:
+            continue
+        seen = before.get(entry.name)
+        if seen is not None and seen.id == entry.id:
+            continue
+        if level == 2:
+            if seen is None:
+                yield prefix, entry.name, entry.id
+            continue
+        old_sub = repo[seen.id] if seen is not None and seen.filemode == _TREE else None
+        yield from _walk_new(repo, old_sub, repo[entry.id], level + 1, prefix + entry.name)  # type: ignore[arg-type]
 
 
 def _subtree(tree: pygit2.Tree, path: str) -> pygit2.Tree:
@@ -314,11 +668,31 @@ def _write_files(repo: pygit2.Repository, files: Mapping[str, bytes]) -> pygit2.
     return builder.write()
 
 
-def _insert(
-    repo: pygit2.Repository, base: pygit2.Tree | None, parts: list[str], leaf: pygit2.Oid
+def _replace_root_files(
+    repo: pygit2.Repository, root: pygit2.Oid, files: Mapping[str, bytes]
 ) -> pygit2.Oid:
-    """A copy of ``base`` with the tree ``leaf`` at ``parts``; only the path's trees are new."""
+    """A copy of the tree ``root`` with ``files`` (plain names) added or replaced at its top."""
+    tree = repo[root]
+    assert isinstance(tree, pygit2.Tree)
+    builder = repo.TreeBuilder(tree)
+    for name, data in files.items():
+        builder.insert(name, repo.create_blob(data), _BLOB)
+    return builder.write()
+
+
+def _insert(
+    repo: pygit2.Repository,
+    base: pygit2.Tree | None,
+    parts: list[str],
+    leaf: pygit2.Oid,
+    *,
+    top_files: Mapping[str, bytes] | None = None,
+) -> pygit2.Oid:
+    """A copy of ``base`` with the tree ``leaf`` at ``parts``, and ``top_files`` (plain names)
+    added or replaced beside it at the top: only the path's trees are new, each written once."""
     builder = repo.TreeBuilder(base) if base is not None else repo.TreeBuilder()
+    for name, data in (top_files or {}).items():
+        builder.insert(name, repo.create_blob(data), _BLOB)
     head = parts[0]
     if len(parts) == 1:
         builder.insert(head, leaf, _TREE)
