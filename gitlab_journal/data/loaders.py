@@ -5,14 +5,10 @@ numpy is imported here; scikit-learn and pyarrow only inside the functions that 
 
 from __future__ import annotations
 
-import contextlib
 import csv
-import importlib
 import math
-import sys
 from collections.abc import Sequence
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -20,6 +16,7 @@ import numpy as np
 from gitlab_journal.data.hashing import BUNDLED, MISSING_HINT
 from gitlab_journal.errors import JournalError
 from gitlab_journal.spec.model import DataSpec
+from gitlab_journal.userimport import import_from_root
 
 CSV_SUFFIXES = {".csv": ",", ".tsv": "\t"}
 PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -291,47 +288,6 @@ def _load_arrays(root: Path, data: DataSpec) -> tuple[Any, Any]:
 # --- user loaders ----------------------------------------------------------------------------
 
 
-def _is_under(module: ModuleType, root: Path) -> bool:
-    file = getattr(module, "__file__", None)
-    if not file:
-        return False
-    try:
-        Path(file).resolve().relative_to(root)
-    except ValueError:
-        return False
-    return True
-
-
-def _import_from_root(root: Path, module_name: str) -> ModuleType:
-    """Import ``module_name`` from ``root`` afresh, so edits since the last import are seen."""
-    root = root.resolve()
-    parts = module_name.split(".")
-    top = parts[0]
-    owns_top = (root / f"{top}.py").is_file() or (root / top).is_dir()
-    sys.path.insert(0, str(root))
-    old_dont_write = sys.dont_write_bytecode
-    # No __pycache__ in the user's repository, and no stale bytecode from a quick re-edit.
-    sys.dont_write_bytecode = True
-    try:
-        importlib.invalidate_caches()
-        if owns_top:
-            # A module of this name imported from elsewhere (another repository) would shadow
-            # the one in this repository: forget it.
-            for i in range(len(parts), 0, -1):
-                name = ".".join(parts[:i])
-                mod = sys.modules.get(name)
-                if mod is not None and not _is_under(mod, root):
-                    del sys.modules[name]
-        existing = sys.modules.get(module_name)
-        if existing is not None and _is_under(existing, root):
-            return importlib.reload(existing)
-        return importlib.import_module(module_name)
-    finally:
-        sys.dont_write_bytecode = old_dont_write
-        with contextlib.suppress(ValueError):
-            sys.path.remove(str(root))
-
-
 def _load_loader(root: Path, data: DataSpec) -> tuple[Any, Any]:
     spec = data.loader or ""
     module_name, sep, func_name = spec.partition(":")
@@ -340,18 +296,7 @@ def _load_loader(root: Path, data: DataSpec) -> tuple[Any, Any]:
             f"loader must be 'module:function', got {spec!r}",
             hint="e.g. loader: prepare:load_data",
         )
-    try:
-        module = _import_from_root(root, module_name)
-        func = module
-        for attr in func_name.split("."):
-            func = getattr(func, attr)
-    except (ImportError, AttributeError) as exc:
-        raise JournalError(
-            f"cannot import loader {spec}: {exc}",
-            hint="the module is imported from the repository root",
-        ) from exc
-    if not callable(func):
-        raise JournalError(f"loader {spec} is not callable")
+    func = import_from_root(root, spec, what="loader")
     result = func(**dict(data.args))
     if not isinstance(result, tuple | list) or len(result) != 2:
         raise JournalError(

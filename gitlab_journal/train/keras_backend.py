@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import difflib
-import importlib
 import json
 import tempfile
 import time
@@ -175,25 +174,12 @@ def cache_inputs(model: ModelSpec) -> tuple[str, ...]:
 
 def builder_function(model: ModelSpec, root: Path | None) -> Callable[..., Any]:
     """The ``module:function`` builder, imported from the repository root afresh."""
-    from gitlab_journal.data.loaders import _import_from_root
+    from gitlab_journal.userimport import import_from_root
 
-    module_name, _, attr = model.estimator.partition(":")
-    try:
-        if root is not None:
-            module: Any = _import_from_root(root, module_name)
-        else:
-            module = importlib.import_module(module_name)
-        function: Any = module
-        for part in attr.split("."):
-            function = getattr(function, part)
-    except (ImportError, AttributeError) as exc:
-        raise JournalError(
-            f"{_where(model)}: cannot import the Keras builder {model.estimator}: {exc}",
-            hint="the module is imported from the repository root",
-        ) from exc
-    if not callable(function):
-        raise JournalError(f"{_where(model)}: {model.estimator} is not callable")
-    return function  # type: ignore[no-any-return]
+    found: Callable[..., Any] = import_from_root(
+        root or Path.cwd(), model.estimator, what="Keras builder", where=_where(model)
+    )
+    return found
 
 
 def _object(keras: Any, kind: str, value: Any) -> Any:

@@ -1,0 +1,77 @@
+"""Import the user's own code (data loaders, Keras builders) from their repository's root.
+
+The module is imported afresh, so an edit since the last import is seen, and a module of the
+same name imported from elsewhere (another repository, earlier in the same process) is
+forgotten rather than used.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from gitlab_journal.errors import JournalError
+
+
+def import_from_root(root: Path, path: str, *, what: str, where: str = "") -> Any:
+    """The callable ``module:attr`` from ``root``; a failure is a one-line error naming it
+    (after ``where``, e.g. the spec's line, when given)."""
+    prefix = f"{where}: " if where else ""
+    module_name, _, attr = path.partition(":")
+    try:
+        obj: Any = _import_module(root, module_name)
+        for part in attr.split("."):
+            obj = getattr(obj, part)
+    except (ImportError, AttributeError) as exc:
+        raise JournalError(
+            f"{prefix}cannot import the {what} {path}: {exc}",
+            hint="the module is imported from the repository root",
+        ) from exc
+    if not callable(obj):
+        raise JournalError(f"{prefix}the {what} {path} is not callable")
+    return obj
+
+
+def _is_under(module: ModuleType, root: Path) -> bool:
+    file = getattr(module, "__file__", None)
+    if not file:
+        return False
+    try:
+        Path(file).resolve().relative_to(root)
+    except ValueError:
+        return False
+    return True
+
+
+def _import_module(root: Path, module_name: str) -> ModuleType:
+    """Import ``module_name`` from ``root`` afresh, so edits since the last import are seen."""
+    root = root.resolve()
+    parts = module_name.split(".")
+    top = parts[0]
+    owns_top = (root / f"{top}.py").is_file() or (root / top).is_dir()
+    sys.path.insert(0, str(root))
+    old_dont_write = sys.dont_write_bytecode
+    # No __pycache__ in the user's repository, and no stale bytecode from a quick re-edit.
+    sys.dont_write_bytecode = True
+    try:
+        importlib.invalidate_caches()
+        if owns_top:
+            # A module of this name imported from elsewhere (another repository) would shadow
+            # the one in this repository: forget it.
+            for i in range(len(parts), 0, -1):
+                name = ".".join(parts[:i])
+                mod = sys.modules.get(name)
+                if mod is not None and not _is_under(mod, root):
+                    del sys.modules[name]
+        existing = sys.modules.get(module_name)
+        if existing is not None and _is_under(existing, root):
+            return importlib.reload(existing)
+        return importlib.import_module(module_name)
+    finally:
+        sys.dont_write_bytecode = old_dont_write
+        with contextlib.suppress(ValueError):
+            sys.path.remove(str(root))
