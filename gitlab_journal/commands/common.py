@@ -29,6 +29,10 @@ def spec_from_args(args: argparse.Namespace, store: Store | None = None) -> Spec
 
 def add_spec_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("spec", nargs="?", help="the spec file (default: journal.yaml)")
+    add_set_argument(parser)
+
+
+def add_set_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--set",
         dest="overrides",

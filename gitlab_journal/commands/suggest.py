@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from gitlab_journal.commands.common import open_store, spec_from_args
+from gitlab_journal.commands.common import add_set_argument, open_store, spec_from_args
 from gitlab_journal.commands.search_options import add_meta_arguments
 from gitlab_journal.console import make_console
 from gitlab_journal.errors import JournalError
@@ -21,14 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="N|SPEC",
         help=f"how many settings (default: {DEFAULT_N}) and the spec (default: journal.yaml)",
     )
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a spec value for this invocation (repeatable)",
-    )
+    add_set_argument(parser)
     add_meta_arguments(parser)
     parser.add_argument("--json", action="store_true", help="machine-readable output")
 

@@ -105,6 +105,16 @@ class Row:
     def model_class(self) -> str:
         return model_class(self.model)
 
+    def headline(self) -> tuple[str, float] | None:
+        """The first metric that is not a ``_std`` or a time, if it is a finite number."""
+        for key, value in self.metrics.items():
+            if key.endswith("_std") or key.endswith("_time"):
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                return None
+            return (key, float(value)) if math.isfinite(value) else None
+        return None
+
 
 def model_class(model: str) -> str:
     """The class name of an import path: ``sklearn.svm.SVC`` -> ``SVC``."""

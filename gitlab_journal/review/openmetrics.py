@@ -13,7 +13,6 @@ and the file ends with ``# EOF`` as OpenMetrics requires; samples carry no metad
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Iterable
 
@@ -39,16 +38,6 @@ def _number(value: float) -> str:
     return repr(float(value))
 
 
-def headline(row: Row) -> tuple[str, float] | None:
-    for key, value in row.metrics.items():
-        if key.endswith("_std") or key.endswith("_time"):
-            continue
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            return None
-        return (key, float(value)) if math.isfinite(value) else None
-    return None
-
-
 def openmetrics_text(rows: Iterable[Row]) -> str:
     """The best headline value per family and metric, runs per family and per status."""
     best: dict[tuple[str, str], float] = {}
@@ -58,7 +47,7 @@ def openmetrics_text(rows: Iterable[Row]) -> str:
         statuses[row.status] = statuses.get(row.status, 0) + 1
         family = family_name(row.name, row.model, row.data)
         family_runs[family] = family_runs.get(family, 0) + 1
-        head = headline(row) if row.status == "ok" else None
+        head = row.headline() if row.status == "ok" else None
         if head is None:
             continue
         key = (family, head[0])

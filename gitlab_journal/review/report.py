@@ -11,7 +11,6 @@ files (per-epoch metrics, for learning curves) are read from the store.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -70,18 +69,8 @@ class Report:
     notes: tuple[str, ...] = field(default_factory=tuple)
 
 
-def headline(row: Row) -> tuple[str, float] | None:
-    for key, value in row.metrics.items():
-        if key.endswith("_std") or key.endswith("_time"):
-            continue
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            return None
-        return (key, float(value)) if math.isfinite(value) else None
-    return None
-
-
 def _score(row: Row) -> float:
-    head = headline(row)
+    head = row.headline()
     assert head is not None
     return head[1]
 
@@ -292,7 +281,7 @@ def build_report(index: Index, since: str | None = None, *, plots: bool = True) 
     groups: dict[tuple[str, str], list[Row]] = {}
     failed: list[Row] = []
     for row in rows:
-        head = headline(row)
+        head = row.headline()
         if row.status != "ok" or head is None:
             failed.append(row)
             continue
@@ -300,7 +289,7 @@ def build_report(index: Index, since: str | None = None, *, plots: bool = True) 
     before: dict[tuple[str, str], list[Row]] = {}
     if since is not None:
         for row in everything:
-            head = headline(row)
+            head = row.headline()
             if row.id in in_scope or row.status != "ok" or head is None:
                 continue
             key = (family_name(row.name, row.model, row.data), head[0])

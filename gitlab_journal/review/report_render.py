@@ -10,14 +10,14 @@ from typing import Any
 
 from gitlab_journal.journal.index import Row
 from gitlab_journal.review.render import created_text, value_text
-from gitlab_journal.review.report import TOP, Family, Report, headline
+from gitlab_journal.review.report import TOP, Family, Report
 from gitlab_journal.review.table import varying_params
 
 HEADER_COLOR = "#dde6f3"  # table headers in the HTML page
 
 
 def _score_text(row: Row) -> str:
-    head = headline(row)
+    head = row.headline()
     if head is None:
         return "—"
     std = row.metrics.get(f"{head[0]}_std")
@@ -46,7 +46,7 @@ def _before_text(family: Family) -> str | None:
     if family.best_before is None or not family.rows:
         return None
     best, old = family.rows[0], family.best_before
-    delta = (headline(best) or ("", 0.0))[1] - (headline(old) or ("", 0.0))[1]
+    delta = (best.headline() or ("", 0.0))[1] - (old.headline() or ("", 0.0))[1]
     better = delta > 0 if family.higher else delta < 0
     verdict = "better than" if better else ("the same as" if delta == 0 else "not better than")
     return (
