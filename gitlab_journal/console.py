@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import TYPE_CHECKING
 
 from rich.console import Console
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
 
 
 def make_console(*, stderr: bool = False) -> Console:
@@ -15,3 +19,20 @@ def make_console(*, stderr: bool = False) -> Console:
     if not stream.isatty():
         width = max(160, int(os.environ.get("COLUMNS", "0") or 0))
     return Console(file=stream, width=width, highlight=False, soft_wrap=False)
+
+
+def progress_bar(console: Console, *, quiet: bool, label: str = "{task.description}") -> Progress:
+    """The progress bar of long work (grids, searches): label, bar, done/total, elapsed time,
+    and the last result in the task's ``last`` field."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(
+        TextColumn(f"[bold]{label}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[last]}"),
+        console=console,
+        disable=quiet,
+        transient=False,
+    )

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from gitlab_journal.console import progress_bar
 from gitlab_journal.data.hashing import HashCache, data_hashes
 from gitlab_journal.errors import JournalError
 from gitlab_journal.journal.records import Run
@@ -108,16 +108,7 @@ def execute(
     prov = provenance(store, plan)  # before training: the work tree the plan saw
     extra = _dvc_files(plan)
     watch = DataWatch(store, plan)
-    progress = Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("{task.fields[last]}"),
-        console=console,
-        disable=quiet,
-        transient=False,
-    )
+    progress = progress_bar(console, quiet=quiet)
     task = progress.add_task("training", total=len(pending), last="")
 
     def feed() -> Iterator[Job]:

@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import Progress
 
+from gitlab_journal.console import progress_bar
 from gitlab_journal.errors import JournalError
 from gitlab_journal.journal.records import Run
 from gitlab_journal.journal.store import Store
@@ -225,15 +226,7 @@ def search(
         report = BlockReport(block)
         reports.append(report)
         study = new_study(block, seed=seed)
-        progress = Progress(
-            TextColumn(f"[bold]searching {block.label}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TextColumn("{task.fields[last]}"),
-            console=console,
-            disable=quiet,
-        )
+        progress = progress_bar(console, quiet=quiet, label=f"searching {block.label}")
         try:
             with progress:
                 task = progress.add_task("search", total=trials, last="")
