@@ -17,6 +17,7 @@ from gitlab_journal.identity import fingerprint
 from gitlab_journal.journal.records import CodeState, Run
 from gitlab_journal.journal.store import Store
 from gitlab_journal.spec.load import load_spec_text
+from gitlab_journal.spec.model import Point
 
 LOADER = """\
 from pathlib import Path
@@ -219,6 +220,35 @@ evaluation: {split: {test_size: 0.25}, seed: 3}
         assert only.model.estimator == point.model.estimator
         assert only.model.steps == point.model.steps
         assert narrowed.evaluation == spec.evaluation and narrowed.data == spec.data
+
+
+def test_the_point_spec_of_a_searched_point_holds_values_not_ranges(tmp_path: Path) -> None:
+    from gitlab_journal.run.pointspec import dump_spec, point_document
+
+    text = """\
+data: sklearn:iris
+model:
+  - steps:
+      - scale: sklearn.preprocessing.StandardScaler
+      - svc: {estimator: sklearn.svm.SVC, params: {C: {low: 0.01, high: 100.0, log: true}}}
+  - keras: net:build
+    params: {units: {low: 4, high: 64}}
+    compile: {optimizer: {class: adam, learning_rate: {low: 0.0001, high: 0.1, log: true}}}
+    fit: {epochs: 2}
+evaluation: {split: {test_size: 0.25}, seed: 3}
+"""
+    where = tmp_path / "journal.yaml"
+    spec = load_spec_text(text, where)
+    sampled = [
+        {"svc__C": 3.5},
+        {"units": 17, "compile.optimizer.learning_rate": 0.002},
+    ]
+    for model, params in zip(spec.models, sampled, strict=True):
+        point = Point(model=model, params=params, index=0)
+        doc = point_document(spec, point)
+        narrowed = load_spec_text(dump_spec(doc, "header").decode(), where)
+        (only,) = narrowed.points()
+        assert dict(only.params) == params
 
 
 # -- rerun -----------------------------------------------------------------------------------

@@ -80,7 +80,8 @@ def _narrow_step(step: Any, rest: dict[str, Any]) -> Any:
     params = {}
     for key, item in value["params"].items():
         axis = f"{name}__{key}"
-        params[key] = _axis(rest.pop(axis)) if isinstance(item, list) and axis in rest else item
+        # An axis of the point (a list of values, or a range under --search) becomes its value.
+        params[key] = _axis(rest.pop(axis)) if axis in rest else item
     return {name: {**value, "params": params}}
 
 
@@ -88,10 +89,11 @@ def _narrow_settings(section: Mapping[str, Any], prefix: str, rest: dict[str, An
     out: dict[str, Any] = {}
     for key, value in section.items():
         dotted = f"{prefix}.{key}"
-        if isinstance(value, Mapping):
-            out[key] = _narrow_settings(value, dotted, rest)
-        elif isinstance(value, list) and key not in PLAIN_LISTS and dotted in rest:
+        if dotted in rest and key not in PLAIN_LISTS:
+            # an axis of the point: a list of values, or a range under --search
             out[key] = _axis(rest.pop(dotted))
+        elif isinstance(value, Mapping):
+            out[key] = _narrow_settings(value, dotted, rest)
         else:
             out[key] = value
     return out
