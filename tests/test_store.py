@@ -135,3 +135,29 @@ def test_validate_files_checks_the_path(repo: Path) -> None:
             run_id=run.id,
             where="x",
         )
+
+
+def test_a_merge_keeps_a_note_from_one_side_and_the_committed_sha_from_the_other(
+    repo: Path,
+) -> None:
+    store = Store.discover(repo)
+    store.init()
+    run = store.record(make_run())
+    path = fmt.run_dir(run.fingerprint, run.id)
+    git(repo, "branch", "other", "journal")
+    other = Store(store.repo, "other")
+    doc = json.loads(store.files(run)["run.json"])
+    doc["code"]["committed"] = "c" * 40
+    other.update_files(run, {"run.json": (json.dumps(doc, indent=2) + "\n").encode()}, "commit\n")
+    doc = json.loads(store.files(run)["run.json"])
+    doc["notes"]["inference"] = "C matters a little."
+    store.update_files(run, {"run.json": (json.dumps(doc, indent=2) + "\n").encode()}, "note\n")
+
+    merged = store.merge(str(other.tip()))
+
+    assert merged.kind == "merge"
+    record = json.loads(git(repo, "show", f"journal:{path}/run.json"))
+    assert record["notes"]["inference"] == "C matters a little."
+    assert record["notes"]["hypothesis"] == "c matters"
+    assert record["code"]["committed"] == "c" * 40
+    assert subprocess.run(["git", "fsck", "--strict"], cwd=repo, check=False).returncode == 0

@@ -557,7 +557,9 @@ def _resolve(
 
 
 def _merge_run_json(mine: bytes, theirs: bytes) -> bytes | None:
-    """Two versions of one run.json that differ only in their notes: both sides' notes."""
+    """Two versions of one run.json that differ only in what is added to a run after it is
+    recorded: notes (both sides' kept), the commit its code was later committed as (post-commit)
+    and reproductions (reruns; both sides' kept). None when anything else differs."""
     try:
         a, b = json.loads(mine), json.loads(theirs)
     except (ValueError, UnicodeDecodeError):
@@ -565,10 +567,16 @@ def _merge_run_json(mine: bytes, theirs: bytes) -> bytes | None:
     if not isinstance(a, dict) or not isinstance(b, dict):
         return None
     notes_a, notes_b = a.get("notes") or {}, b.get("notes") or {}
-    if not isinstance(notes_a, dict) or not isinstance(notes_b, dict):
+    code_a, code_b = a.get("code") or {}, b.get("code") or {}
+    reps_a, reps_b = a.get("reproductions") or [], b.get("reproductions") or []
+    if not all(isinstance(x, dict) for x in (notes_a, notes_b, code_a, code_b)):
         return None
-    rest_a = {k: v for k, v in a.items() if k != "notes"}
-    if rest_a != {k: v for k, v in b.items() if k != "notes"}:
+    if not isinstance(reps_a, list) or not isinstance(reps_b, list):
+        return None
+    if _fixed_part(a) != _fixed_part(b):
+        return None
+    committed_a, committed_b = code_a.get("committed"), code_b.get("committed")
+    if committed_a and committed_b and committed_a != committed_b:
         return None
     notes = dict(notes_a)
     for key, text in notes_b.items():
@@ -579,7 +587,24 @@ def _merge_run_json(mine: bytes, theirs: bytes) -> bytes | None:
             notes[key] = "\n\n".join(sorted((str(mine_text), str(text))))
     doc = dict(a)
     doc["notes"] = dict(sorted(notes.items()))
+    if committed_a or committed_b:
+        doc["code"] = {**code_a, "committed": committed_a or committed_b}
+    if reps_a or reps_b:
+        seen = {json.dumps(r, sort_keys=True) for r in reps_a}
+        extra = [r for r in reps_b if json.dumps(r, sort_keys=True) not in seen]
+        doc["reproductions"] = sorted(
+            [*reps_a, *extra], key=lambda r: json.dumps(r, sort_keys=True)
+        )
     return (json.dumps(doc, indent=2, ensure_ascii=False, allow_nan=True) + "\n").encode()
+
+
+def _fixed_part(doc: dict[str, Any]) -> dict[str, Any]:
+    """A run.json without what may be added after recording (see ``_merge_run_json``)."""
+    fixed = {k: v for k, v in doc.items() if k not in ("notes", "reproductions")}
+    code = fixed.get("code")
+    if isinstance(code, dict):
+        fixed["code"] = {k: v for k, v in code.items() if k != "committed"}
+    return fixed
 
 
 def _new_runs(
