@@ -50,3 +50,32 @@ def test_overrides_are_part_of_the_key_and_errors_are_not_cached(tmp_path: Path)
         load_spec_cached(spec, ["model.params.C=[]"], tmp_path)
     with pytest.raises(JournalError, match=r"model\.params\.C"):
         load_spec_cached(spec, ["model.params.C=[]"], tmp_path)
+
+
+TEXT_PROBE = """
+import sys
+from pathlib import Path
+from gitlab_journal.spec.cache import load_spec_text_cached
+text = Path(sys.argv[1]).read_bytes()
+spec = load_spec_text_cached(text, Path(sys.argv[1]), [], Path(sys.argv[2]), shown="staged")
+print(len(spec.points()), "ruamel.yaml" in sys.modules)
+"""
+
+
+def test_a_spec_read_from_git_is_cached_by_its_bytes(tmp_path: Path) -> None:
+    (tmp_path / ".git").mkdir()
+    spec, cache = tmp_path / "journal.yaml", tmp_path / ".git"
+    spec.write_text(IRIS_SPEC)
+
+    def probe() -> list[str]:
+        return subprocess.run(
+            [sys.executable, "-c", TEXT_PROBE, str(spec), str(cache)],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
+
+    assert probe() == ["3", "True"]
+    assert probe() == ["3", "False"]
+    spec.write_text(IRIS_SPEC.replace("[0.1, 1.0, 10.0]", "0.5"))
+    assert probe() == ["1", "True"]

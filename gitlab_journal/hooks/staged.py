@@ -26,10 +26,9 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pygit2
-from rich.console import Console
 
 from gitlab_journal.codestate import code_state, current_index, head_state, matches
 from gitlab_journal.errors import JournalError
@@ -37,9 +36,12 @@ from gitlab_journal.journal.index import Index, Row
 from gitlab_journal.journal.records import CodeState, Run
 from gitlab_journal.journal.store import Store
 from gitlab_journal.run.plan import Planned, make_plan
-from gitlab_journal.spec.load import load_spec_text
+from gitlab_journal.spec.cache import load_spec_text_cached
 from gitlab_journal.spec.locate import find_spec
 from gitlab_journal.spec.model import Spec
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 MODES = ("warn", "block")
 DEFAULT_MODE = "warn"
@@ -141,7 +143,9 @@ def _head_fingerprints(
     if not isinstance(blob, pygit2.Blob):
         return set()
     try:
-        head_spec = load_spec_text(blob.data.decode("utf-8"), spec.path, shown=f"HEAD:{relpath}")
+        head_spec = load_spec_text_cached(
+            blob.data, spec.path, (), store.cache_dir(), shown=f"HEAD:{relpath}"
+        )
     except (JournalError, UnicodeDecodeError):
         return set()
     if head_spec.code != spec.code:
@@ -284,10 +288,11 @@ def _check_staged(
     if blob is None:
         return StagedCheck(spec=relpath, skipped=f"{relpath} is not in the index")
     try:
-        text = blob.decode("utf-8")
+        spec = load_spec_text_cached(
+            blob, path, overrides, store.cache_dir(), shown=f"{relpath} (staged)"
+        )
     except UnicodeDecodeError as exc:
         raise JournalError(f"{relpath} (staged) is not UTF-8 text: {exc}") from exc
-    spec = load_spec_text(text, path, overrides, shown=f"{relpath} (staged)")
     plan = make_plan(store, spec, staged=True)
     repo = store.repo
     head_commit = _head_commit(repo)

@@ -12,7 +12,7 @@ import hashlib
 import os
 import pickle
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from gitlab_journal import __version__
@@ -37,13 +37,34 @@ def load_spec_cached(path: Path, overrides: Sequence[str], cache_dir: Path) -> S
     try:
         text = path.read_bytes()
     except OSError:
-        text = None
-    if text is None:
         from gitlab_journal.spec.load import load_spec
 
         return load_spec(path, overrides)  # reports the missing or unreadable file
+
+    def load() -> Spec:
+        from gitlab_journal.spec.load import load_spec
+
+        return load_spec(path, overrides)
+
+    return _cached(cache_dir, _key(path, text, overrides), load)
+
+
+def load_spec_text_cached(
+    text: bytes, path: Path, overrides: Sequence[str], cache_dir: Path, *, shown: str
+) -> Spec:
+    """``load_spec_text`` (a spec read from git, e.g. the staged one) through the cache."""
+
+    def load() -> Spec:
+        from gitlab_journal.spec.load import load_spec_text
+
+        return load_spec_text(text.decode("utf-8"), path, overrides, shown=shown)
+
+    return _cached(cache_dir, _key(path, text, overrides), load)
+
+
+def _cached(cache_dir: Path, key: str, load: Callable[[], Spec]) -> Spec:
     folder = cache_dir / "specs"
-    entry = folder / _key(path, text, overrides)
+    entry = folder / key
     try:
         with entry.open("rb") as handle:
             cached = pickle.load(handle)
@@ -51,9 +72,7 @@ def load_spec_cached(path: Path, overrides: Sequence[str], cache_dir: Path) -> S
             return cached
     except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError):
         pass
-    from gitlab_journal.spec.load import load_spec
-
-    spec = load_spec(path, overrides)
+    spec = load()
     _store(folder, entry, spec)
     return spec
 
