@@ -16,10 +16,6 @@ front end) is shown too, to separate what `git` itself adds.
 from __future__ import annotations
 
 import argparse
-import cProfile
-import io
-import os
-import pstats
 import re
 import subprocess
 import sys
@@ -31,6 +27,7 @@ from benchlib import (
     load_average,
     machine,
     median_ms,
+    profile_cli,
     ratio,
     table,
     timed_processes,
@@ -76,24 +73,7 @@ def importtime_top(cwd: Path, limit: int = 15) -> str:
 
 def profile_top(cwd: Path, limit: int = 20) -> str:
     """cProfile of check in-process (imports already done by this process excluded)."""
-    from gitlab_journal.cli import main
-
-    old = Path.cwd()
-    os.chdir(cwd)
-    saved = sys.stdout
-    try:
-        sys.stdout = io.StringIO()
-        main(["check"])  # warm: the same first-call costs a fresh process would not pay twice
-        profiler = cProfile.Profile()
-        profiler.enable()
-        main(["check"])
-        profiler.disable()
-    finally:
-        sys.stdout = saved
-        os.chdir(old)
-    text = io.StringIO()
-    pstats.Stats(profiler, stream=text).sort_stats("cumulative").print_stats(limit)
-    return text.getvalue()
+    return profile_cli(cwd, ["check"], limit)
 
 
 def main() -> None:

@@ -19,11 +19,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import cProfile
-import io
 import json
-import os
-import pstats
 import sys
 import time
 from pathlib import Path
@@ -35,6 +31,7 @@ from benchlib import (
     load_average,
     machine,
     median_ms,
+    profile_cli,
     ratio,
     run_process,
     table,
@@ -110,26 +107,8 @@ def query_times(path: Path, repeats: int) -> dict[str, float]:
 
 
 def profile_top(path: Path, argv: list[str], cold: bool, limit: int = 25) -> str:
-    from gitlab_journal.cli import main
-
-    old = Path.cwd()
-    os.chdir(path)
-    saved = sys.stdout
-    try:
-        sys.stdout = io.StringIO()
-        main(argv)  # the same first-call costs a fresh process pays once
-        if cold:
-            remove_index(path)
-        profiler = cProfile.Profile()
-        profiler.enable()
-        main(argv)
-        profiler.disable()
-    finally:
-        sys.stdout = saved
-        os.chdir(old)
-    text = io.StringIO()
-    pstats.Stats(profiler, stream=text).sort_stats("cumulative").print_stats(limit)
-    return text.getvalue()
+    """cProfile of `log` in-process; ``cold`` drops the index after the warm-up call."""
+    return profile_cli(path, argv, limit, between=(lambda: remove_index(path)) if cold else None)
 
 
 def main() -> None:

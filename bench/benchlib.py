@@ -6,7 +6,7 @@ import os
 import statistics
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -120,3 +120,36 @@ def ms(seconds: float) -> str:
 
 def ratio(ours: float, base: float) -> str:
     return f"{ours / base:.2f}x" if base > 0 else "n/a"
+
+
+def profile_cli(
+    cwd: Path, argv: list[str], limit: int = 20, between: Callable[[], object] | None = None
+) -> str:
+    """cProfile of `git journal ARGV` in this process, after one warm call (imports done by
+    this process are excluded); ``between`` runs after the warm call (e.g. drop a cache)."""
+    import cProfile
+    import io
+    import os
+    import pstats
+    import sys
+
+    from gitlab_journal.cli import main
+
+    old = Path.cwd()
+    os.chdir(cwd)
+    saved = sys.stdout
+    try:
+        sys.stdout = io.StringIO()
+        main(argv)  # the same first-call costs a fresh process pays once
+        if between is not None:
+            between()
+        profiler = cProfile.Profile()
+        profiler.enable()
+        main(argv)
+        profiler.disable()
+    finally:
+        sys.stdout = saved
+        os.chdir(old)
+    text = io.StringIO()
+    pstats.Stats(profiler, stream=text).sort_stats("cumulative").print_stats(limit)
+    return text.getvalue()
