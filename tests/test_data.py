@@ -253,8 +253,9 @@ def test_csv_unknown_target(tmp_path: Path) -> None:
 
 
 def test_parquet_load(tmp_path: Path) -> None:
-    pa = pytest.importorskip("pyarrow")
-    pq = pytest.importorskip("pyarrow.parquet")
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     table = pa.table(
         {
             "a": pa.array([1, 2, None], pa.int64()),
