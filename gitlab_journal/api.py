@@ -20,7 +20,7 @@ from typing import Any
 
 from gitlab_journal.codepatch import PATCH_FILE, working_patch
 from gitlab_journal.codestate import code_state
-from gitlab_journal.data.hashing import HashCache, hash_input
+from gitlab_journal.data.hashing import hash_cache, hash_input
 from gitlab_journal.errors import JournalError
 from gitlab_journal.identity import fingerprint, normalise, public_path
 from gitlab_journal.journal.records import Run, new_run_id
@@ -75,7 +75,7 @@ class Journal:
     def _data(self, data: Mapping[str, Any] | None) -> dict[str, str]:
         """Each input's md5: a repository path (file or folder), or in-memory arrays such as
         ``(X, y)`` (hashed by dtype, shape and bytes)."""
-        cache = HashCache(self.store.cache_dir() / "md5-cache.json")
+        cache = hash_cache(self.store.cache_dir())
         out: dict[str, str] = {}
         for name, path in (data or {}).items():
             if not isinstance(path, str | Path):

@@ -52,6 +52,14 @@ class Reuse(Protocol):
     def lookup(self, paths: Sequence[Path]) -> dict[Path, str]: ...
 
 
+HASH_CACHE_FILE = "md5-cache.json"
+
+
+def hash_cache(cache_dir: Path) -> HashCache:
+    """The clone's data-hash cache, in its ``.git/journal`` folder."""
+    return HashCache(cache_dir / HASH_CACHE_FILE)
+
+
 class HashCache:
     """A JSON stat cache: absolute path -> {size, mtime_ns, inode, md5}.
 

@@ -199,17 +199,9 @@ def decode_run(files: Mapping[str, bytes], *, where: str, commit: str | None = N
             point=doc.get("point") or {},
             data=doc.get("data") or {},
             evaluation=doc.get("evaluation") or {},
-            code=CodeState(
-                commit=code.get("commit"),
-                branch=code.get("branch"),
-                dirty=bool(code.get("dirty", False)),
-                tree=code.get("tree"),
-                committed=code.get("committed"),
-                patch=code.get("patch"),
-                untracked=tuple(code.get("untracked") or ()),
-                files=(identity.get("code") or {}).get("files", {})
-                if isinstance(identity, dict)
-                else {},
+            code=CodeState.from_dict(
+                code,
+                (identity.get("code") or {}).get("files", {}) if isinstance(identity, dict) else {},
             ),
             metrics=metrics,
             status=doc.get("status", "ok"),

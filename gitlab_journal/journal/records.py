@@ -50,6 +50,20 @@ class CodeState:
             out["untracked"] = list(self.untracked)
         return out
 
+    @classmethod
+    def from_dict(cls, doc: Mapping[str, Any], files: Mapping[str, str] | None = None) -> CodeState:
+        """The inverse of :meth:`to_dict`; ``files`` come from the run's identity."""
+        return cls(
+            commit=doc.get("commit"),
+            branch=doc.get("branch"),
+            dirty=bool(doc.get("dirty", False)),
+            files=files or {},
+            tree=doc.get("tree"),
+            committed=doc.get("committed"),
+            patch=doc.get("patch"),
+            untracked=tuple(doc.get("untracked") or ()),
+        )
+
 
 @dataclass(frozen=True)
 class Run:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from gitlab_journal.data.hashing import HashCache
+from gitlab_journal.data.hashing import hash_cache
 from gitlab_journal.errors import JournalError
 from gitlab_journal.journal.records import Run
 from gitlab_journal.journal.store import Store
@@ -76,7 +76,7 @@ def checkout(
                 run.data_sources,
                 worktree=target,
                 work_tree=target,
-                cache=HashCache(store.cache_dir() / "md5-cache.json"),
+                cache=hash_cache(store.cache_dir()),
             )
     except BaseException:
         remove_worktree(root, target)

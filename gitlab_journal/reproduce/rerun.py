@@ -25,7 +25,7 @@ from typing import Any
 import pygit2
 
 from gitlab_journal.codepatch import PATCH_FILE
-from gitlab_journal.data.hashing import HashCache
+from gitlab_journal.data.hashing import hash_cache
 from gitlab_journal.errors import EXIT_CHECK_FAILED, JournalError
 from gitlab_journal.identity import normalise
 from gitlab_journal.journal import format as fmt
@@ -153,7 +153,7 @@ def rerun(
             run.data_sources,
             worktree=worktree,
             work_tree=root,
-            cache=HashCache(store.cache_dir() / "md5-cache.json"),
+            cache=hash_cache(store.cache_dir()),
             use_current=allow_data_change,
         )
         missing = [check for check in inputs if check.found is None]

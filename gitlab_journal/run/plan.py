@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from gitlab_journal.codestate import code_state
-from gitlab_journal.data.hashing import HashCache, data_hashes
+from gitlab_journal.data.hashing import data_hashes, hash_cache
 from gitlab_journal.identity import canonical_json, fingerprint, fingerprint_of_text, normalise
 from gitlab_journal.journal.records import CodeState, Run
 from gitlab_journal.journal.store import Store
@@ -203,7 +203,7 @@ class Planner:
         self.tree = store.require().tree
         self.root = store.workdir or spec.path.parent
         cache_dir = store.cache_dir()
-        self.data = data_hashes(self.root, spec.data, HashCache(cache_dir / "md5-cache.json"))
+        self.data = data_hashes(self.root, spec.data, hash_cache(cache_dir))
         # ``code``: the code state to fingerprint with (say, HEAD's), instead of the work
         # tree's (or, ``staged``, the index's).
         self.code = code if code is not None else code_state(store.repo, spec.code, staged=staged)

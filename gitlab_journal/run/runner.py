@@ -15,7 +15,7 @@ from typing import Protocol
 from rich.console import Console
 
 from gitlab_journal.console import progress_bar
-from gitlab_journal.data.hashing import HashCache, data_hashes
+from gitlab_journal.data.hashing import data_hashes, hash_cache
 from gitlab_journal.errors import JournalError
 from gitlab_journal.journal.records import Run
 from gitlab_journal.journal.store import Store
@@ -64,7 +64,7 @@ class DataWatch:
 
     def __init__(self, store: Store, plan: Plan):
         self.plan = plan
-        self.cache = HashCache(store.cache_dir() / "md5-cache.json")
+        self.cache = hash_cache(store.cache_dir())
 
     def changes(self) -> list[str]:
         try:
