@@ -21,7 +21,7 @@ from typing import Any
 from gitlab_journal.codepatch import PATCH_FILE, working_patch
 from gitlab_journal.codestate import code_state
 from gitlab_journal.data.hashing import hash_cache, hash_input
-from gitlab_journal.errors import JournalError
+from gitlab_journal.errors import CheckFailed, JournalError
 from gitlab_journal.identity import fingerprint, normalise, public_path
 from gitlab_journal.journal.records import Run, new_run_id
 from gitlab_journal.journal.store import Store
@@ -215,9 +215,8 @@ class Journal:
         )
         active = ActiveRun(fingerprint=fp, earlier=self.find(fp))
         if skip_duplicate and active.earlier:
-            raise JournalError(
+            raise CheckFailed(
                 f"this experiment already ran as {', '.join(r.id for r in active.earlier)}",
-                exit_code=1,
             )
         error: str | None = None
         try:

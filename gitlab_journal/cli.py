@@ -9,9 +9,7 @@ import sys
 from collections.abc import Sequence
 
 from gitlab_journal import __version__
-from gitlab_journal.errors import EXIT_USAGE, JournalError
-
-EXIT_INTERRUPTED = 130
+from gitlab_journal.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, JournalError
 
 # One module per command in gitlab_journal.commands, each with HELP, add_arguments(parser) and
 # run(args) -> int. Command modules import their heavy dependencies inside run().
@@ -97,7 +95,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except BrokenPipeError:
-        return 0
+        return EXIT_OK
+    except Exception as exc:
+        from gitlab_journal.crash import report
+
+        return report(exc)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -28,7 +28,7 @@ from types import FrameType
 from typing import Any, Literal
 
 from gitlab_journal.api import Journal
-from gitlab_journal.errors import EXIT_CHECK_FAILED, JournalError
+from gitlab_journal.errors import CheckFailed, JournalError
 from gitlab_journal.identity import public_path
 from gitlab_journal.journal.records import Run
 from gitlab_journal.spec.model import DEFAULT_CODE_GLOBS
@@ -135,10 +135,9 @@ class JournalCallback(Callback):  # type: ignore[misc]
                 + (f" ({len(self.earlier)} runs)" if len(self.earlier) > 1 else "")
             )
             if self.on_duplicate == "raise":
-                raise JournalError(
+                raise CheckFailed(
                     message,
                     hint="change a param, or pass on_duplicate='warn' to record a repeat",
-                    exit_code=EXIT_CHECK_FAILED,
                 )
             warnings.warn(message, DuplicateRunWarning, stacklevel=2)
         self.run = None

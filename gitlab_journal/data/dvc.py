@@ -27,7 +27,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
-from gitlab_journal.errors import JournalError
+from gitlab_journal.errors import CheckFailed, JournalError
 
 if TYPE_CHECKING:
     from gitlab_journal.spec.model import DataSpec
@@ -366,4 +366,4 @@ def _dvc_error(what: str, done: subprocess.CompletedProcess[str]) -> JournalErro
     hint = "is the DVC remote reachable? see `dvc remote list` and `dvc status -c`"
     if "--force" in text:
         hint = "--force lets DVC replace data that is not in its cache (that data is lost)"
-    return JournalError(f"dvc {what} failed: {detail}", hint=hint, exit_code=1)
+    return CheckFailed(f"dvc {what} failed: {detail}", hint=hint)

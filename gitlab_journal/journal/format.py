@@ -10,7 +10,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from gitlab_journal.errors import JournalError
+from gitlab_journal.errors import CheckFailed, JournalError
 from gitlab_journal.identity import canonical_json, fingerprint_of_text, normalise
 from gitlab_journal.journal.records import STATUSES, CodeState, Run
 
@@ -159,9 +159,8 @@ def encode_run(run: Run) -> dict[str, bytes]:
     """The files of a run directory, by name."""
     identity_text = canonical_json(run.identity)
     if fingerprint_of_text(identity_text) != run.fingerprint:
-        raise JournalError(
+        raise CheckFailed(
             f"run {run.id}: its fingerprint does not match its identity document",
-            exit_code=1,
         )
     if run.status not in STATUSES:
         raise JournalError(f"run {run.id}: unknown status {run.status!r}")

@@ -20,7 +20,7 @@ from typing import Any
 
 import pygit2
 
-from gitlab_journal.errors import JournalError
+from gitlab_journal.errors import CheckFailed, JournalError
 from gitlab_journal.journal import format as fmt
 from gitlab_journal.journal import leaderboard
 from gitlab_journal.journal.records import Run
@@ -247,7 +247,7 @@ class Store:
             except KeyError:
                 pass
             else:
-                raise JournalError(f"run {run.id} is already recorded", exit_code=1)
+                raise CheckFailed(f"run {run.id} is already recorded")
             board = leaderboard.updated_files(_blob_at(tree, leaderboard.LEADERBOARD_FILE), run)
             leaf = _write_files(self.repo, files)
             return _insert(self.repo, tree, path.split("/"), leaf, top_files=board)
@@ -421,17 +421,15 @@ class Store:
         """Why the branch could not be moved: other writers, or a lock a crashed one left."""
         lock = self.git_dir / f"{self.ref_name}.lock"
         if lock.exists() and time.time() - lock.stat().st_mtime > STALE_LOCK_SECONDS:
-            return JournalError(
+            return CheckFailed(
                 f"could not update '{self.branch}': {lock} exists and is "
                 f"{time.time() - lock.stat().st_mtime:.0f}s old",
                 hint="a git process that crashed left it: if none is running here, delete it; "
                 "nothing was written",
-                exit_code=1,
             )
-        return JournalError(
+        return CheckFailed(
             f"could not update '{self.branch}': other writers kept moving it",
             hint="try again; nothing was written",
-            exit_code=1,
         )
 
     def _commit(self, build: BuildTree, message: str) -> pygit2.Oid:

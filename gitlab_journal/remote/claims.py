@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import pygit2
 
-from gitlab_journal.errors import JournalError
+from gitlab_journal.errors import CheckFailed, JournalError
 from gitlab_journal.journal.store import Store
 from gitlab_journal.remote.gitcmd import Git
 from gitlab_journal.remote.sync import sync
@@ -114,10 +114,9 @@ class Claims:
             mine = self._claim_commit(fingerprint)
             answer = self.git.push(self.remote, f"{mine}:{ref}")
             if answer.status == "refused":
-                raise JournalError(
+                raise CheckFailed(
                     f"{self.remote} refused the claim {ref}: {answer.reason}",
                     hint="the remote must accept pushes to refs/journal/claims/",
-                    exit_code=1,
                 )
             if answer.status in ("ok", "up-to-date"):
                 self.held[fingerprint] = mine

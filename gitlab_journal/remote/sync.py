@@ -11,7 +11,7 @@ import random
 import time
 from dataclasses import dataclass
 
-from gitlab_journal.errors import EXIT_CHECK_FAILED, JournalError
+from gitlab_journal.errors import CheckFailed, JournalError
 from gitlab_journal.journal.store import Merged, Store
 from gitlab_journal.remote.gitcmd import Git
 
@@ -58,15 +58,13 @@ def sync(
         if answer.status in ("ok", "up-to-date"):
             return Synced(remote, merged, answer.status == "ok", attempt, tip)
         if answer.status == "refused":
-            raise JournalError(
+            raise CheckFailed(
                 f"{remote} refused the journal: {answer.reason}",
                 hint="the remote's hooks or permissions decide what it accepts",
-                exit_code=EXIT_CHECK_FAILED,
             )
         # Lost the race: another clone pushed first. Fetch, merge and try again.
         time.sleep(random.uniform(0.05, 0.2) * attempt)
-    raise JournalError(
+    raise CheckFailed(
         f"could not push the journal to {remote}: it kept moving ({attempts} attempts)",
         hint="nothing was lost: the merged journal is here; run `git journal sync` again",
-        exit_code=EXIT_CHECK_FAILED,
     )

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from gitlab_journal.data.hashing import HashCache, bundled_md5, hash_input
-from gitlab_journal.errors import JournalError
+from gitlab_journal.errors import CheckFailed, JournalError
 from gitlab_journal.spec.model import DataSpec
 
 
@@ -96,16 +96,14 @@ def data_error(run_id: str, changed: list[InputCheck]) -> JournalError:
     """The error for inputs that differ from the record (or are gone), naming each."""
     lines = "; ".join(check.describe() for check in changed)
     if any(check.found is None for check in changed):
-        return JournalError(
+        return CheckFailed(
             f"the data of run {run_id} is missing: {lines}",
             hint="restore it (dvc pull, git checkout, ...) at the path the run read it from",
-            exit_code=1,
         )
-    return JournalError(
+    return CheckFailed(
         f"the data of run {run_id} changed since it ran: {lines}",
         hint="restore it (dvc pull, git checkout, ...), or rerun with --allow-data-change "
         "to train on the data as it is now and see what changes",
-        exit_code=1,
     )
 
 

@@ -26,7 +26,7 @@ import pygit2
 
 from gitlab_journal.codepatch import PATCH_FILE
 from gitlab_journal.data.hashing import hash_cache
-from gitlab_journal.errors import EXIT_CHECK_FAILED, JournalError
+from gitlab_journal.errors import CheckFailed, JournalError
 from gitlab_journal.identity import normalise
 from gitlab_journal.journal import format as fmt
 from gitlab_journal.journal.records import Run
@@ -100,14 +100,12 @@ def load_recorded_spec(run: Run, text: bytes, where: Path) -> Spec:
     spec = load_spec_text(text.decode("utf-8"), where, shown=f"spec.yaml of run {run.id}")
     points = spec.points()
     if len(points) != 1:
-        raise JournalError(
+        raise CheckFailed(
             f"the spec.yaml of run {run.id} yields {len(points)} points, not the run's one",
-            exit_code=EXIT_CHECK_FAILED,
         )
     if normalise(dict(points[0].params)) != normalise(dict(run.point)):
-        raise JournalError(
+        raise CheckFailed(
             f"the spec.yaml of run {run.id} yields another grid point than the run's",
-            exit_code=EXIT_CHECK_FAILED,
         )
     return spec
 

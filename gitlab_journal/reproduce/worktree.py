@@ -16,7 +16,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from gitlab_journal.errors import EXIT_CHECK_FAILED, JournalError
+from gitlab_journal.errors import CheckFailed, JournalError
 
 PATCH_NAME = "code.patch"
 
@@ -104,9 +104,8 @@ def apply_patch(worktree: Path, patch: bytes, untracked: Sequence[str] = ()) -> 
         try:
             repo_git.apply("--binary", "--index", "--whitespace=nowarn", str(patch_file))
         except git.GitCommandError as exc:
-            raise JournalError(
+            raise CheckFailed(
                 f"the run's code.patch does not apply to its commit: {_message(exc)}",
-                exit_code=EXIT_CHECK_FAILED,
             ) from exc
         if untracked:
             repo_git.rm("--cached", "--quiet", "--", *untracked)

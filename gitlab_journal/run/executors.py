@@ -36,7 +36,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol
 
-from gitlab_journal.errors import EXIT_USAGE, JournalError
+from gitlab_journal.errors import EXIT_USAGE, CheckFailed, JournalError
 from gitlab_journal.spec.model import DataSpec, EvaluationSpec, ModelSpec
 from gitlab_journal.train.backend import Result, TrainOptions
 
@@ -308,10 +308,9 @@ class ProcessPool(_Closing):
                         retry.appendleft(job)
                         failed_starts += 1
                         if failed_starts > MAX_ATTEMPTS * self.workers:
-                            raise JournalError(
+                            raise CheckFailed(
                                 "worker processes die as they start",
                                 hint="see their errors above; --jobs 1 trains in this process",
-                                exit_code=1,
                             )
                 busy = [w for w in self._pool if w.job is not None]
                 if not busy:
@@ -346,10 +345,9 @@ class ProcessPool(_Closing):
                     how = describe_exit(code)
                     self._discard(worker)
                     if code is not None and code > 0 and not worker.completed:
-                        raise JournalError(
+                        raise CheckFailed(
                             f"a worker process exited ({how}) before training anything",
                             hint="see its error above; --jobs 1 trains in this process",
-                            exit_code=1,
                         )
                     deaths[job.key] = deaths.get(job.key, 0) + 1
                     if deaths[job.key] < MAX_ATTEMPTS:

@@ -16,7 +16,7 @@ from rich.console import Console
 
 from gitlab_journal.console import progress_bar
 from gitlab_journal.data.hashing import data_hashes, hash_cache
-from gitlab_journal.errors import JournalError
+from gitlab_journal.errors import CheckFailed, JournalError
 from gitlab_journal.journal.records import Run
 from gitlab_journal.journal.store import Store
 from gitlab_journal.run.build import make_record
@@ -161,10 +161,9 @@ def _checked(result: Result, watch: DataWatch, strict: bool, planned: Planned) -
     if not changes:
         return result
     if strict:
-        raise JournalError(
+        raise CheckFailed(
             f"{DATA_CHANGED} (point {planned.point.index + 1}): {'; '.join(changes)}",
             hint="nothing was recorded for that point; run again once the data is settled",
-            exit_code=1,
         )
     warning = f"{DATA_CHANGED}: {'; '.join(changes)}"
     return replace(result, warnings=(*result.warnings, warning))

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from gitlab_journal.errors import EXIT_CHECK_FAILED, JournalError
+from gitlab_journal.errors import CheckFailed
 from gitlab_journal.spec.model import EvaluationSpec
 
 # code -> the one-line explanation docs/checks.md gives
@@ -281,11 +281,10 @@ def enforce(findings: Iterable[Finding], *, ignore: Iterable[str], strict: bool)
     kept = tuple(str(f) for f in findings if f.code not in silenced)
     if strict and kept:
         codes = ", ".join(sorted({k.split(":", 1)[0] for k in kept}))
-        raise JournalError(
+        raise CheckFailed(
             f"pre-flight check failed (--strict): {kept[0]}"
             + (f" (and {len(kept) - 1} more)" if len(kept) > 1 else ""),
             hint=f"fix it, or silence it in the spec with `checks: {{ignore: [{codes}]}}`",
-            exit_code=EXIT_CHECK_FAILED,
         )
     return kept
 
