@@ -7,6 +7,7 @@ import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import pygit2
 import pytest
 
 from gitlab_journal.cli import main
@@ -17,6 +18,35 @@ GIT_ENV = {
     "GIT_COMMITTER_NAME": "Ada Lovelace",
     "GIT_COMMITTER_EMAIL": "ada@example.com",
 }
+
+
+@pytest.fixture(autouse=True)
+def isolated_home(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Path]:
+    """Every test sees an empty HOME and a git configuration of its own, never the user's: a
+    developer's `journal.branch`, hooks path or signing settings cannot change what a test sees,
+    and no test writes to the real ~/.gitconfig or ~/.cache."""
+    home = tmp_path_factory.mktemp("home")
+    gitconfig = home / ".gitconfig"
+    gitconfig.write_text(
+        "[user]\n\tname = Ada Lovelace\n\temail = ada@example.com\n"
+        '[init]\n\tdefaultBranch = main\n[protocol "file"]\n\tallow = always\n'
+    )
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(gitconfig))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    for name in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_CONFIG", "GIT_CONFIG_COUNT"):
+        monkeypatch.delenv(name, raising=False)
+    # pygit2 reads the global configuration through libgit2's search path, not the environment.
+    levels = (pygit2.enums.ConfigLevel.GLOBAL, pygit2.enums.ConfigLevel.XDG)
+    before = {level: pygit2.settings.search_path[level] for level in levels}
+    for level in levels:
+        pygit2.settings.search_path[level] = str(home)
+    yield home
+    for level, path in before.items():
+        pygit2.settings.search_path[level] = path
 
 
 def git(cwd: Path, *args: str, check: bool = True) -> str:

@@ -92,3 +92,14 @@ def test_a_bug_in_warn_mode_never_blocks_a_commit(repo: Path, tmp_path: Path) ->
         check=False,
     )
     assert block.returncode != 0
+
+
+def test_tests_never_see_the_users_git_configuration(repo: Path) -> None:
+    import pygit2
+    from conftest import git
+
+    assert git(repo, "config", "--global", "user.name").strip() == "Ada Lovelace"
+    home = Path(os.environ["HOME"])
+    origin = git(repo, "config", "--global", "--show-origin", "user.name")
+    assert origin.startswith(f"file:{home}/.gitconfig"), origin
+    assert str(home) in pygit2.settings.search_path[pygit2.enums.ConfigLevel.GLOBAL]
