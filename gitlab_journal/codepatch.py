@@ -175,3 +175,51 @@ def _mode(
 def _remove(target: pygit2.Index, path: str) -> None:
     if path in target:
         target.remove(path)
+
+
+# -- reading a recorded patch (it may come from another clone) ----------------------------------
+
+
+@dataclass(frozen=True)
+class PatchEntry:
+    """One file a recorded ``code.patch`` touches."""
+
+    path: str  # the path after the change
+    old_path: str  # the path before it (differs for a rename or copy)
+    status: str  # git's letter: A added, M modified, D deleted, R renamed, ...
+    link: str | None = None  # the target of a symbolic link the patch writes
+
+
+def patch_entries(patch: bytes, *, where: str) -> list[PatchEntry]:
+    """The files ``patch`` touches; a JournalError when git cannot read it as a patch."""
+    from gitlab_journal.errors import JournalError
+
+    if not patch:
+        return []
+    try:
+        diff = pygit2.Diff.parse_diff(patch)
+    except (pygit2.GitError, ValueError) as exc:
+        raise JournalError(f"{where}: unreadable {PATCH_FILE}: {exc}") from exc
+    entries: list[PatchEntry] = []
+    for item in diff:
+        if item is None:
+            continue
+        delta = item.delta
+        link = None
+        if delta.new_file.mode == _LINK and delta.status_char() != "D":
+            added = [
+                line.content for hunk in item.hunks for line in hunk.lines if line.origin == "+"
+            ]
+            link = "".join(added).rstrip("\n")
+        entries.append(
+            PatchEntry(delta.new_file.path, delta.old_file.path, delta.status_char(), link)
+        )
+    return entries
+
+
+def diffstat(patch: bytes) -> str:
+    """``git apply --stat``'s view of ``patch``: one line a file, and a summary."""
+    if not patch:
+        return ""
+    diff = pygit2.Diff.parse_diff(patch)
+    return str(diff.stats.format(pygit2.enums.DiffStatsFormat.FULL, 80)).rstrip("\n")

@@ -26,7 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gitlab_journal.data.dvc import RECORD_FILE, parse_record, restore
+    from gitlab_journal.data.dvc import RECORD_FILE, parse_record, record_paths, restore
     from gitlab_journal.journal.index import open_index
 
     store = open_store()
@@ -43,9 +43,11 @@ def run(args: argparse.Namespace) -> int:
     root = store.workdir
     if root is None:
         raise JournalError("checkout-data needs a work tree (this repository is bare)")
-    doc = parse_record(blob, f"run {target.id}")
-    dirty = [path for path in doc["files"] if _dirty(store.repo, path)]
-    done = restore(root, doc, dirty=dirty, force=args.force, pull=not args.no_pull)
+    where = f"run {target.id}"
+    doc = parse_record(blob, where)
+    names, _ = record_paths(root, doc, where)  # refused here when a path leads out
+    dirty = [path for path in names if _dirty(store.repo, path)]
+    done = restore(root, doc, dirty=dirty, force=args.force, pull=not args.no_pull, where=where)
     for path in done.written:
         console.print(f"restored {path} as run {target.id} recorded it")
     how = "dvc pull" if done.pulled else "dvc checkout"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from gitlab_journal.commands.common import open_store
 from gitlab_journal.console import make_console
@@ -31,18 +32,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="X",
         help="metrics within X of the record count as reproduced (default 0: identical)",
     )
+    parser.add_argument(
+        "--trust",
+        action="store_true",
+        help="run a code.patch that came from another clone without asking",
+    )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress display")
 
 
 def run(args: argparse.Namespace) -> int:
     from gitlab_journal.reproduce.report import print_rerun
-    from gitlab_journal.reproduce.rerun import rerun
+    from gitlab_journal.reproduce.rerun import foreign_patch, rerun, untrusted_error
 
     if args.tolerance < 0:
         raise JournalError("--tolerance must be 0 or more")
     store = open_store()
     original = resolve_run(store, None, args.run)
     console = make_console()
+    trusted = bool(args.trust)
+    foreign = None if trusted else foreign_patch(store, original)
+    if foreign is not None:
+        print(foreign.describe(), file=sys.stderr)
+        if sys.stdin.isatty() and sys.stderr.isatty():
+            answer = input("Run this code? [y/N] ")
+            trusted = answer.strip().lower() in ("y", "yes")
+        if not trusted:
+            raise untrusted_error(foreign)
     console.print(f"Reproducing run {original.id} ({original.model})", markup=False)
     status = console.status("", spinner="dots")
     if not args.quiet:
@@ -55,6 +70,7 @@ def run(args: argparse.Namespace) -> int:
             allow_data_change=args.allow_data_change,
             tolerance=args.tolerance,
             step=lambda text: status.update(text),
+            trusted=trusted,
         )
     finally:
         status.stop()

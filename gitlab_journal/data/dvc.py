@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from gitlab_journal.errors import CheckFailed, JournalError
+from gitlab_journal.pathsafe import check_relative, confined
 
 if TYPE_CHECKING:
     from gitlab_journal.spec.model import DataSpec
@@ -256,6 +257,28 @@ def parse_record(blob: bytes, where: str) -> dict[str, Any]:
     return doc
 
 
+def record_paths(root: Path, doc: Mapping[str, Any], where: str) -> tuple[list[str], list[str]]:
+    """The tracking files and the outputs a ``dvc.json`` names, each confined to ``root``
+    (:func:`gitlab_journal.pathsafe.confined`): a path that leads out is refused here, before
+    anything is written or handed to DVC."""
+    files = doc.get("files") or {}
+    inputs = doc.get("inputs") or {}
+    if not isinstance(files, Mapping) or not isinstance(inputs, Mapping):
+        raise JournalError(f"{where}: malformed {RECORD_FILE}")
+    for relpath, text in files.items():
+        confined(root, relpath, where=f"{where}, {RECORD_FILE} files")
+        if not isinstance(text, str):
+            raise JournalError(f"{where}: malformed {RECORD_FILE}: {relpath!r} is not text")
+    targets: set[str] = set()
+    for name, spec in inputs.items():
+        check_relative(name, where=f"{where}, {RECORD_FILE} inputs")
+        out = spec.get("out") if isinstance(spec, Mapping) else None
+        target = str(out) if out else name
+        confined(root, target, where=f"{where}, {RECORD_FILE} inputs")
+        targets.add(target)
+    return sorted(files), sorted(targets)
+
+
 def _dvc(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
     try:
         import dvc  # noqa: F401
@@ -277,15 +300,17 @@ def restore(
     dirty: Iterable[str] = (),
     force: bool = False,
     pull: bool = True,
+    where: str = RECORD_FILE,
 ) -> Restored:
     """Write a run's ``.dvc``/``dvc.lock`` files back and check its data out with DVC.
 
     ``dirty``: tracking files with uncommitted changes, which are not overwritten unless
     ``force``. Raises JournalError with DVC's own message when DVC cannot bring the data back.
+    Every path the record names is confined to ``root`` first (``where`` names the record).
     """
     root = Path(root)
+    names, targets = record_paths(root, doc, where)
     files: Mapping[str, str] = doc.get("files") or {}
-    inputs: Mapping[str, Mapping[str, Any]] = doc.get("inputs") or {}
     if not (root / ".dvc").is_dir():
         raise JournalError(
             f"{root} is not a DVC repository",
@@ -294,7 +319,8 @@ def restore(
     written: list[str] = []
     unchanged: list[str] = []
     changed = []
-    for relpath, text in sorted(files.items()):
+    for relpath in names:
+        text = files[relpath]
         path = root / relpath
         try:
             current = path.read_text(encoding="utf-8")
@@ -317,7 +343,6 @@ def restore(
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(files[relpath], encoding="utf-8")
         written.append(relpath)
-    targets = sorted({str(spec.get("out") or name) for name, spec in inputs.items()})
     try:
         pulled = _checkout(root, doc, targets, force=force, pull=pull)
     except JournalError:
@@ -335,7 +360,8 @@ def _checkout(
     root: Path, doc: Mapping[str, Any], targets: Sequence[str], *, force: bool, pull: bool
 ) -> bool:
     """`dvc checkout` the targets, else `dvc pull` them; whether pulling was needed."""
-    done = _dvc(root, "checkout", *(["--force"] if force else []), *targets)
+    # "--": a target named like an option (``--force``) stays a path.
+    done = _dvc(root, "checkout", *(["--force"] if force else []), "--", *targets)
     if done.returncode == 0:
         return False
     if not pull:
@@ -345,7 +371,7 @@ def _checkout(
     name = remote.get("name") if isinstance(remote, Mapping) else None
     if name and f'remote "{name}"' in read_config(root):
         pull_args += ["--remote", str(name)]
-    done = _dvc(root, *pull_args, *targets)
+    done = _dvc(root, *pull_args, "--", *targets)
     if done.returncode != 0:
         raise _dvc_error("pull", done)
     return True

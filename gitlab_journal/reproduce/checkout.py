@@ -60,9 +60,10 @@ def checkout(
         )
     if branch is not None and f"refs/heads/{branch}" in store.repo.references:
         raise JournalError(f"a branch named {branch!r} already exists", hint="choose another name")
+    spec_location(target, run)  # refused here, before the worktree exists, when it leads out
     add_worktree(root, target, commit, branch=branch)
     try:
-        apply_patch(target, found.patch, run.code.untracked)
+        apply_patch(target, found.patch, run.code.untracked, where=f"run {run.id}")
         spec_file: Path | None = None
         inputs: list[InputCheck] = []
         if found.spec is not None:
@@ -77,6 +78,7 @@ def checkout(
                 worktree=target,
                 work_tree=target,
                 cache=hash_cache(store.cache_dir()),
+                where=f"run {run.id}",
             )
     except BaseException:
         remove_worktree(root, target)

@@ -17,6 +17,7 @@ from typing import Any
 
 from gitlab_journal.data.hashing import HashCache, bundled_md5, hash_input
 from gitlab_journal.errors import CheckFailed, JournalError
+from gitlab_journal.pathsafe import confined
 from gitlab_journal.spec.model import DataSpec
 
 
@@ -54,6 +55,7 @@ def check_inputs(
     work_tree: Path,
     cache: HashCache | None,
     use_current: bool = False,
+    where: str = "the run's spec",
 ) -> list[InputCheck]:
     """Check every input of ``data`` against ``recorded``; link matching copies from the user's
     ``work_tree`` into ``worktree``. With ``use_current``, an input that matches nowhere is taken
@@ -70,8 +72,10 @@ def check_inputs(
             where = "scikit-learn"
         return [InputCheck(name, recorded.get(name), md5, where, sources.get(name, {}))]
     checks: list[InputCheck] = []
-    for relpath in data.inputs():
-        name = relpath.rstrip("/")
+    names = [relpath.rstrip("/") for relpath in data.inputs()]
+    for name in names:  # a link is written at each: none may lead out of the worktree
+        confined(worktree, name, where=f"{where}, data input")
+    for name in names:
         want = recorded.get(name)
         source = sources.get(name, {})
         in_tree = _md5(worktree, name, None)  # a temporary path: kept out of the cache

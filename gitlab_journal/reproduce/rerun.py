@@ -16,6 +16,7 @@ The worktree shares the repository's refs, so its journal branch is the same jou
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -24,13 +25,14 @@ from typing import Any
 
 import pygit2
 
-from gitlab_journal.codepatch import PATCH_FILE
+from gitlab_journal.codepatch import PATCH_FILE, PatchEntry, diffstat, patch_entries
 from gitlab_journal.data.hashing import hash_cache
 from gitlab_journal.errors import CheckFailed, JournalError
 from gitlab_journal.identity import normalise
 from gitlab_journal.journal import format as fmt
 from gitlab_journal.journal.records import Run
 from gitlab_journal.journal.store import Store
+from gitlab_journal.pathsafe import confined
 from gitlab_journal.reproduce.compare import Comparison, compare_runs
 from gitlab_journal.reproduce.inputs import InputCheck, check_inputs, data_error
 from gitlab_journal.reproduce.worktree import apply_patch, interrupts_deferred, temporary_worktree
@@ -74,6 +76,57 @@ def recipe(store: Store, run: Run) -> Recipe:
     return Recipe(spec=files.get(SPEC_FILE), patch=patch)
 
 
+@dataclass(frozen=True)
+class ForeignPatch:
+    """A run's ``code.patch`` that this clone did not make: rerunning it runs its code."""
+
+    run_id: str
+    reasons: tuple[str, ...]
+    entries: tuple[PatchEntry, ...]
+    stat: str
+
+    def describe(self) -> str:
+        """What the patch adds, for the user to look at before running it."""
+        lines = [
+            f"run {self.run_id}'s {PATCH_FILE} came from another clone "
+            f"({'; '.join(self.reasons)}); rerunning it runs this code:"
+        ]
+        lines += [f"  {entry.status} {entry.path}" for entry in self.entries]
+        lines += [f"  {line.strip()}" for line in self.stat.splitlines()[-1:]]
+        return "\n".join(lines)
+
+
+def foreign_patch(store: Store, run: Run) -> ForeignPatch | None:
+    """The run's ``code.patch`` when it came from another clone: its code commit is not in the
+    history of this clone's HEAD, or the run was made on another host. None when the run has
+    no patch, or this clone made it."""
+    patch = recipe(store, run).patch
+    if not patch:
+        return None
+    reasons: list[str] = []
+    commit = run.code.commit
+    repo = store.repo
+    if commit is None or repo.head_is_unborn:
+        reasons.append("its code commit is not in this clone's history")
+    else:
+        head = repo.head.target
+        try:
+            ours = str(head) == commit or repo.descendant_of(head, commit)
+        except (pygit2.GitError, ValueError, KeyError):
+            ours = False
+        if not ours:
+            reasons.append(f"its code commit {commit[:12]} is not in the history of HEAD")
+    host = run.environment.get("host")
+    if host is not None and str(host) != socket.gethostname():
+        reasons.append(f"it was made on host {host!r}")
+    if not reasons:
+        return None
+    where = f"run {run.id}"
+    return ForeignPatch(
+        run.id, tuple(reasons), tuple(patch_entries(patch, where=where)), diffstat(patch)
+    )
+
+
 def require_commit(store: Store, run: Run) -> str:
     """The run's code commit, present in this repository."""
     commit = run.code.commit
@@ -90,8 +143,18 @@ def require_commit(store: Store, run: Run) -> str:
 
 
 def spec_location(worktree: Path, run: Run) -> Path:
-    """Where the run's spec sat, in ``worktree`` (its relative data paths resolve from there)."""
-    return worktree / (run.spec or DEFAULT_SPEC)
+    """Where the run's spec sat, in ``worktree`` (its relative data paths resolve from there);
+    refused when the record names a path out of ``worktree``."""
+    return confined(worktree, run.spec or DEFAULT_SPEC, where=f"run {run.id}, run.json spec")
+
+
+def untrusted_error(foreign: ForeignPatch) -> JournalError:
+    return JournalError(
+        f"run {foreign.run_id}'s {PATCH_FILE} came from another clone "
+        f"({'; '.join(foreign.reasons)}): not running it",
+        hint=f"read it (`git journal checkout {foreign.run_id}` runs nothing), then "
+        f"`git journal rerun {foreign.run_id} --trust` to run it",
+    )
 
 
 def load_recorded_spec(run: Run, text: bytes, where: Path) -> Spec:
@@ -118,8 +181,12 @@ def rerun(
     allow_data_change: bool = False,
     tolerance: float = 0.0,
     step: Step | None = None,
+    trusted: bool = False,
 ) -> Rerun:
-    """Run ``run`` again from its record (see the module's docstring)."""
+    """Run ``run`` again from its record (see the module's docstring).
+
+    A ``code.patch`` from another clone (:func:`foreign_patch`) is run only when ``trusted``.
+    """
     say = step or (lambda _: None)
     if run.kind == "custom":
         raise JournalError(
@@ -138,11 +205,13 @@ def rerun(
     root = store.workdir
     if root is None:
         raise JournalError("a bare repository has no work tree to reproduce a run in")
+    if not trusted and (foreign := foreign_patch(store, run)) is not None:
+        raise untrusted_error(foreign)
     say(f"worktree at {commit[:12]}")
     with temporary_worktree(root, commit, label=f"rerun-{run.id}") as worktree:
         if found.patch:
             say(f"applying {PATCH_FILE}")
-            apply_patch(worktree, found.patch, run.code.untracked)
+            apply_patch(worktree, found.patch, run.code.untracked, where=f"run {run.id}")
         spec = load_recorded_spec(run, found.spec, spec_location(worktree, run))
         say("checking the data")
         inputs = check_inputs(
@@ -153,6 +222,7 @@ def rerun(
             work_tree=root,
             cache=hash_cache(store.cache_dir()),
             use_current=allow_data_change,
+            where=f"run {run.id}",
         )
         missing = [check for check in inputs if check.found is None]
         changed = [check for check in inputs if not check.matches]

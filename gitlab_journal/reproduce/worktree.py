@@ -8,6 +8,7 @@ index and HEAD are never touched, and what a reproduction records lands in the s
 from __future__ import annotations
 
 import contextlib
+import posixpath
 import shutil
 import signal
 import tempfile
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from gitlab_journal.errors import CheckFailed, JournalError
+from gitlab_journal.pathsafe import confined, refusal
 
 PATCH_NAME = "code.patch"
 
@@ -90,13 +92,44 @@ def temporary_worktree(root: Path, commit: str, *, label: str) -> Iterator[Path]
             shutil.rmtree(base, ignore_errors=True)
 
 
-def apply_patch(worktree: Path, patch: bytes, untracked: Sequence[str] = ()) -> None:
+def confine_patch(worktree: Path, patch: bytes, untracked: Sequence[str], *, where: str) -> None:
+    """Refuse a ``code.patch`` that touches a path outside ``worktree`` (or in ``.git``), writes
+    a symbolic link that points out of it, or names untracked files that are not its own."""
+    from gitlab_journal.codepatch import PATCH_FILE, patch_entries
+
+    label = f"{where}, {PATCH_FILE}"
+    entries = patch_entries(patch, where=where)
+    for entry in entries:
+        for path in dict.fromkeys((entry.old_path, entry.path)):
+            confined(worktree, path, where=label)
+        if entry.link is not None:
+            target = posixpath.normpath(posixpath.join(posixpath.dirname(entry.path), entry.link))
+            if entry.link.startswith("/") or target == ".." or target.startswith("../"):
+                raise refusal(
+                    entry.path,
+                    f"a symbolic link to {entry.link!r}, out of the repository",
+                    where=label,
+                )
+    paths = {entry.path for entry in entries}
+    for path in untracked:
+        confined(worktree, path, where=f"{where}, run.json code.untracked")
+        if path not in paths:
+            raise refusal(path, f"untracked, but not in its {PATCH_FILE}", where=where)
+
+
+def apply_patch(
+    worktree: Path, patch: bytes, untracked: Sequence[str] = (), *, where: str = "the run"
+) -> None:
     """Apply a run's ``code.patch`` to the work tree and the index of ``worktree``, then leave
-    the files that were untracked when the run was made untracked again."""
+    the files that were untracked when the run was made untracked again. Every path it names
+    is confined to ``worktree`` first (:func:`confine_patch`)."""
     import git
 
     if not patch:
+        if untracked:
+            raise refusal(untracked[0], "untracked, but the run has no patch", where=where)
         return
+    confine_patch(worktree, patch, untracked, where=where)
     with tempfile.TemporaryDirectory(prefix="journal-patch-") as tmp:
         patch_file = Path(tmp) / PATCH_NAME
         patch_file.write_bytes(patch)
