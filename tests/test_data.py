@@ -215,9 +215,9 @@ def test_csv_string_target(tmp_path: Path) -> None:
     (tmp_path / "d.csv").write_text("a,species,b\n1.5,setosa,2\n,virginica,3\n")
     X, y = load_data(tmp_path, DataSpec(source="table", path="d.csv", target="species"))
     assert X.shape == (2, 2)
-    assert X.dtype == np.float64
-    assert X[0].tolist() == [1.5, 2.0]
-    assert np.isnan(X[1, 0])
+    assert list(X.columns) == ["a", "b"]
+    assert X.to_numpy(dtype=np.float64)[0].tolist() == [1.5, 2.0]
+    assert np.isnan(X["a"].iloc[1])
     assert y.tolist() == ["setosa", "virginica"]
     assert y.dtype.kind == "U"
 
@@ -225,24 +225,22 @@ def test_csv_string_target(tmp_path: Path) -> None:
 def test_csv_numeric_target_last_column(tmp_path: Path) -> None:
     (tmp_path / "d.csv").write_text("a,b,y\n1,2,0\n3,4,1.0\n5,6,2\n")
     X, y = load_data(tmp_path, DataSpec(source="table", path="d.csv"))
-    assert X.tolist() == [[1, 2], [3, 4], [5, 6]]
+    assert X.to_numpy().tolist() == [[1, 2], [3, 4], [5, 6]]
     assert y.dtype == np.int64
     assert y.tolist() == [0, 1, 2]
 
     (tmp_path / "r.tsv").write_text("a\ty\n1\t0.5\n2\t1.5\n")
     X, y = load_data(tmp_path, DataSpec(source="table", path="r.tsv"))
-    assert X.tolist() == [[1.0], [2.0]]
+    assert X.to_numpy().tolist() == [[1.0], [2.0]]
     assert y.dtype == np.float64
     assert y.tolist() == [0.5, 1.5]
 
 
-def test_csv_non_numeric_feature(tmp_path: Path) -> None:
+def test_csv_non_numeric_feature_kept_as_strings(tmp_path: Path) -> None:
     (tmp_path / "d.csv").write_text("colour,y\nred,1\n")
-    with pytest.raises(JournalError) as info:
-        load_data(tmp_path, DataSpec(source="table", path="d.csv"))
-    assert "d.csv" in str(info.value)
-    assert "colour" in str(info.value)
-    assert "loader" in (info.value.hint or "")
+    X, y = load_data(tmp_path, DataSpec(source="table", path="d.csv"))
+    assert X["colour"].tolist() == ["red"]
+    assert y.tolist() == [1]
 
 
 def test_csv_unknown_target(tmp_path: Path) -> None:
@@ -266,19 +264,19 @@ def test_parquet_load(tmp_path: Path) -> None:
     pq.write_table(table, tmp_path / "d.parquet")
     X, y = load_data(tmp_path, DataSpec(source="table", path="d.parquet", target="label"))
     assert X.shape == (3, 2)
-    assert X[0].tolist() == [1.0, 0.5]
-    assert np.isnan(X[2, 0])
+    assert X.to_numpy(dtype=np.float64)[0].tolist() == [1.0, 0.5]
+    assert np.isnan(X["a"].iloc[2])
     assert y.tolist() == ["x", "y", "x"]
 
     pq.write_table(table.select(["a", "b"]), tmp_path / "null_target.parquet")
     with pytest.raises(JournalError, match="target column 'a' is empty in row 3"):
         load_data(tmp_path, DataSpec(source="table", path="null_target.parquet", target="a"))
-    with pytest.raises(JournalError, match="feature column 'label'"):
-        load_data(tmp_path, DataSpec(source="table", path="d.parquet", target="b"))
+    X, _ = load_data(tmp_path, DataSpec(source="table", path="d.parquet", target="b"))
+    assert X["label"].tolist() == ["x", "y", "x"]
 
     pq.write_table(pa.table({"f": [1.0, 2.0], "t": [3, 4]}), tmp_path / "n.pq")
     X, y = load_data(tmp_path, DataSpec(source="table", path="n.pq"))
-    assert X.tolist() == [[1.0], [2.0]]
+    assert X.to_numpy().tolist() == [[1.0], [2.0]]
     assert y.dtype == np.int64
     assert y.tolist() == [3, 4]
 

@@ -1,11 +1,13 @@
-"""Load a run's data as numpy arrays ``(X, y)`` from what the spec's ``data`` block says.
+"""Load a run's data ``(X, y)`` from what the spec's ``data`` block says.
 
-numpy is imported here; scikit-learn and pyarrow only inside the functions that need them.
+Tables load as pandas DataFrames (column names and dtypes kept, so a model can select columns
+by name); other sources as numpy arrays. y is always a numpy array. numpy is imported here;
+pandas, scikit-learn and pyarrow only inside the functions that need them.
 """
 
 from __future__ import annotations
 
-import csv
+import difflib
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,7 +17,7 @@ import numpy as np
 
 from gitlab_journal.data.hashing import BUNDLED, MISSING_HINT
 from gitlab_journal.errors import JournalError
-from gitlab_journal.spec.model import DataSpec
+from gitlab_journal.spec.model import DataSpec, TableView
 from gitlab_journal.userimport import import_from_root
 
 CSV_SUFFIXES = {".csv": ",", ".tsv": "\t"}
@@ -156,88 +158,121 @@ def _load_sklearn(data: DataSpec) -> tuple[Any, Any]:
 
 
 def _load_table(root: Path, data: DataSpec) -> tuple[Any, Any]:
+    """A table as a pandas DataFrame of its features (names and dtypes kept) and its target."""
     path = _existing(root, data.path, "table")
     assert data.path is not None
     suffix = path.suffix.lower()
+    view = data.table or TableView()
     if suffix in CSV_SUFFIXES:
-        return _load_csv(path, data.path, data.target, CSV_SUFFIXES[suffix])
-    if suffix in PARQUET_SUFFIXES:
-        return _load_parquet(path, data.path, data.target)
-    raise JournalError(
-        f"{data.path}: unknown table format {suffix or '(no suffix)'}",
-        hint="tables are .csv, .tsv, .parquet or .pq; read other formats in a loader",
-    )
+        frame = _read_csv(path, data.path, CSV_SUFFIXES[suffix], view)
+    elif suffix in PARQUET_SUFFIXES:
+        frame = _read_parquet(path, data.path)
+    else:
+        raise JournalError(
+            f"{data.path}: unknown table format {suffix or '(no suffix)'}",
+            hint="tables are .csv, .tsv, .parquet or .pq; read other formats in a loader",
+        )
+    return select(frame, data.path, data.target, view)
 
 
-def _load_csv(path: Path, relpath: str, target: str | None, delimiter: str) -> tuple[Any, Any]:
-    with open(path, encoding="utf-8-sig", newline="") as fh:
-        reader = csv.reader(fh, delimiter=delimiter)
-        header = next(reader, None)
-        if header is None:
-            raise JournalError(f"{relpath}: the file is empty")
-        columns = [c.strip() for c in header]
-        t = _target_index(columns, target, relpath)
-        features = [i for i in range(len(columns)) if i != t]
-        rows: list[list[float]] = []
-        targets: list[str] = []
-        for line_no, row in enumerate(reader, start=2):
-            if not row or (len(row) == 1 and not row[0].strip()):
-                continue  # a blank line
-            if len(row) != len(columns):
-                raise JournalError(
-                    f"{relpath}: line {line_no} has {len(row)} fields, the header {len(columns)}"
-                )
-            values: list[float] = []
-            for i in features:
-                value = _parse_float(row[i])
-                if value is None:
-                    raise _non_numeric(relpath, columns[i], f"line {line_no}: {row[i]!r}")
-                values.append(value)
-            rows.append(values)
-            targets.append(row[t])
-    X = np.array(rows, dtype=np.float64).reshape(len(rows), len(features))
-    y = _target_array(targets, relpath, columns[t])
-    return X, y
+def _read_csv(path: Path, relpath: str, delimiter: str, view: TableView) -> Any:
+    import pandas as pd
 
-
-def _load_parquet(path: Path, relpath: str, target: str | None) -> tuple[Any, Any]:
     try:
-        import pyarrow as pa
-        import pyarrow.compute as pc
+        frame = pd.read_csv(
+            path,
+            sep=delimiter,
+            encoding="utf-8-sig",
+            na_values=list(view.na_values) or None,
+            skipinitialspace=False,
+        )
+    except pd.errors.EmptyDataError as exc:
+        raise JournalError(f"{relpath}: the file is empty") from exc
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError) as exc:
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise JournalError(f"{relpath}: cannot read as a table: {detail}") from exc
+    return frame
+
+
+def _read_parquet(path: Path, relpath: str) -> Any:
+    try:
         import pyarrow.parquet as pq
     except ImportError as exc:
         raise JournalError(
             f"{relpath}: reading Parquet needs pyarrow",
             hint="pip install 'gitlab-journal[parquet]'",
         ) from exc
-    table = pq.read_table(path)
-    columns = [str(c) for c in table.column_names]
-    t = _target_index(columns, target, relpath)
-    n = table.num_rows
-    feature_arrays: list[Any] = []
-    for i, name in enumerate(columns):
-        if i == t:
-            continue
-        col = table.column(i)
-        if pa.types.is_integer(col.type) or pa.types.is_floating(col.type):
-            arr = pc.cast(col, pa.float64()).to_numpy(zero_copy_only=False)
-            feature_arrays.append(np.asarray(arr, dtype=np.float64))
-        elif pa.types.is_boolean(col.type) or pa.types.is_null(col.type):
-            values = [math.nan if v is None else float(v) for v in col.to_pylist()]
-            feature_arrays.append(np.array(values, dtype=np.float64))
-        elif pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
-            parsed: list[float] = []
-            for row, v in enumerate(col.to_pylist(), start=1):
-                value = math.nan if v is None else _parse_float(v)
-                if value is None:
-                    raise _non_numeric(relpath, name, f"row {row}: {v!r}")
-                parsed.append(value)
-            feature_arrays.append(np.array(parsed, dtype=np.float64))
-        else:
-            raise _non_numeric(relpath, name, f"type {col.type}")
-    X = np.column_stack(feature_arrays) if feature_arrays else np.empty((n, 0), np.float64)
-    y = _target_array(table.column(t).to_pylist(), relpath, columns[t])
+    try:
+        return pq.read_table(path).to_pandas()
+    except (OSError, ValueError) as exc:
+        raise JournalError(f"{relpath}: cannot read as Parquet: {exc}") from exc
+
+
+def select(frame: Any, relpath: str, target: str | None, view: TableView) -> tuple[Any, Any]:
+    """Split a table into ``(X, y)``: X the feature columns the view keeps (dtypes applied), y
+    the target as a numpy array (ints when all integral, floats, or strings)."""
+    frame = frame.rename(columns=lambda c: str(c).strip())
+    columns = [str(c) for c in frame.columns]
+    if not columns:
+        raise JournalError(f"{relpath}: no columns", hint="the first row must name the columns")
+    if len(frame) == 0:
+        raise JournalError(f"{relpath}: the table has no rows")
+    name = columns[-1] if target is None else target
+    if name not in columns:
+        raise JournalError(
+            f"{relpath}: no target column {name!r}", hint="columns: " + ", ".join(columns)
+        )
+    for key, names in (
+        ("columns", view.columns),
+        ("drop", view.drop),
+        ("dtypes", tuple(c for c, _ in view.dtypes)),
+    ):
+        for column in names:
+            if column not in columns:
+                close = difflib.get_close_matches(column, columns, n=1)
+                guess = f" (did you mean {close[0]!r}?)" if close else ""
+                raise JournalError(
+                    f"{view.located(key)}: {relpath} has no column {column!r}{guess}",
+                    hint="columns: " + ", ".join(columns),
+                )
+            if column == name and key != "dtypes":
+                raise JournalError(
+                    f"{view.located(key)}: {column!r} is the target, not a feature",
+                )
+    if view.dtypes:
+        try:
+            frame = frame.astype(dict(view.dtypes))
+        except (TypeError, ValueError) as exc:
+            raise JournalError(f"{view.located('dtypes')}: {relpath}: {exc}") from exc
+    features = list(view.columns) if view.columns else [c for c in columns if c != name]
+    features = [c for c in features if c not in set(view.drop)]
+    X = frame[features]
+    y = _target(frame[name], relpath, name, csv=relpath.lower().endswith(tuple(CSV_SUFFIXES)))
     return X, y
+
+
+def _target(column: Any, relpath: str, name: str, *, csv: bool) -> Any:
+    """The target column as numpy: int64 when every value is integral, float64 when numeric,
+    else strings (class labels as written)."""
+    import pandas as pd
+
+    missing = column.isna().to_numpy()
+    if column.dtype == object or pd.api.types.is_string_dtype(column.dtype):
+        missing = missing | (column.astype(str).str.strip() == "").to_numpy()
+    if missing.any():
+        row = int(np.argmax(missing))
+        where = f"line {row + 2}" if csv else f"row {row + 1}"
+        raise JournalError(
+            f"{relpath}: target column {name!r} is empty in {where}",
+            hint="drop or fill rows without a target",
+        )
+    if pd.api.types.is_bool_dtype(column.dtype) or pd.api.types.is_numeric_dtype(column.dtype):
+        arr = column.to_numpy(dtype=np.float64)
+        integral = bool(np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)))
+        if integral and bool(np.all(np.abs(arr) < 2**53)):
+            return arr.astype(np.int64)
+        return arr
+    return _target_array([str(v) for v in column.tolist()], relpath, name)
 
 
 # --- arrays ----------------------------------------------------------------------------------

@@ -138,7 +138,7 @@ class Resolver:
         return fingerprint_of_text(text)
 
     def _inputs(self, model: ModelSpec) -> dict[str, Any]:
-        if model.kind == "sklearn":
+        if model.kind == "sklearn" and not model.factories():
             return {}  # scikit-learn estimators come from installed libraries only
         from gitlab_journal.train.backend import backend_for
 
@@ -226,6 +226,8 @@ class Planner:
             "evaluation": self.evaluation,
             "code": {"files": dict(self.code.files)},
         }
+        if self.spec.data.view():  # a table's column selection and parsing options
+            identity["table"] = self.spec.data.view()
         fp = fingerprint(identity)
         if fresh:
             self.tree = self.store.require().tree

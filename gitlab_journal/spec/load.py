@@ -396,7 +396,9 @@ def _path_data(node: _Node) -> DataSpec:
         return DataSpec(source="arrays", path=_repo_path(path_node, text))
     if not lower.endswith(TABLE_SUFFIXES):
         path_node.fail(f"unknown data file type {text!r}; expected .csv, .tsv, .parquet, .pq, .npz")
-    node.keys_within(("path", "target"))
+    from gitlab_journal.spec.blocks import TABLE_KEYS, table_view
+
+    node.keys_within(("path", "target", *TABLE_KEYS))
     target_node = node.get("target")
     target = None
     if target_node is not None and target_node.value is not None:
@@ -404,7 +406,9 @@ def _path_data(node: _Node) -> DataSpec:
             target = str(target_node.value)
         else:
             target = target_node.string("a column name")
-    return DataSpec(source="table", path=_repo_path(path_node, text), target=target)
+    return DataSpec(
+        source="table", path=_repo_path(path_node, text), target=target, table=table_view(node)
+    )
 
 
 def _array_data(node: _Node) -> DataSpec:
@@ -496,7 +500,7 @@ def _model(node: _Node) -> ModelSpec:
 
 def _estimator(node: _Node) -> str:
     text = node.string("an estimator import path")
-    if not _ESTIMATOR_RE.fullmatch(text):
+    if not _ESTIMATOR_RE.fullmatch(text) and not _CALLABLE_RE.fullmatch(text):
         node.fail(
             f"{text!r} is not an import path like sklearn.svm.SVC",
             hint="write the module and the class, separated by dots",
@@ -505,7 +509,9 @@ def _estimator(node: _Node) -> str:
 
 
 def _sklearn_model(node: _Node) -> ModelSpec:
-    node.keys_within(SKLEARN_KEYS)
+    from gitlab_journal.spec.blocks import LIST_KEYS, constructor_lists
+
+    node.keys_within((*SKLEARN_KEYS, *LIST_KEYS))
     steps_node = node.get("steps")
     estimator_node = node.get("estimator")
     if estimator_node is None:
@@ -524,7 +530,10 @@ def _sklearn_model(node: _Node) -> ModelSpec:
         grids = _merge_axes(grids, axes, steps_node)
     elif is_pipeline:
         node.fail("a Pipeline needs steps: (a list of `- name: estimator.path`)")
-    return ModelSpec(kind="sklearn", estimator=estimator, grids=grids, steps=steps, line=node.line)
+    lists = constructor_lists(node)
+    return ModelSpec(
+        kind="sklearn", estimator=estimator, grids=grids, steps=steps, line=node.line, lists=lists
+    )
 
 
 def _keras_model(node: _Node) -> ModelSpec:
@@ -589,8 +598,10 @@ def _step(name: str, node: _Node) -> tuple[StepSpec, dict[str, tuple[Any, ...]]]
         return StepSpec(name=name, estimator=None), {}
     if isinstance(node.value, str):
         return StepSpec(name=name, estimator=_estimator(node)), {}
+    from gitlab_journal.spec.blocks import LIST_KEYS, constructor_lists
+
     node.mapping("an estimator path, passthrough, or {estimator: ..., params: ...}")
-    node.keys_within(("estimator", "params"))
+    node.keys_within(("estimator", "params", *LIST_KEYS))
     estimator_node = node.get("estimator")
     if estimator_node is None:
         node.fail("a step mapping needs estimator:")
@@ -605,7 +616,10 @@ def _step(name: str, node: _Node) -> tuple[StepSpec, dict[str, tuple[Any, ...]]]
                 axes[f"{name}__{key}"] = _axis(child)
             else:
                 params[key] = _frozen(plain(child))
-    return StepSpec(name=name, estimator=_estimator(estimator_node), params=params), axes
+    lists = constructor_lists(node)
+    return StepSpec(
+        name=name, estimator=_estimator(estimator_node), params=params, lists=lists
+    ), axes
 
 
 def _grids(node: _Node | None) -> tuple[dict[str, tuple[Any, ...]], ...]:

@@ -19,6 +19,36 @@ DEFAULT_FOLDS = 5
 
 
 @dataclass(frozen=True)
+class TableView:
+    """What a ``table`` data block says beyond its path and target: the feature ``columns`` to
+    keep (empty: all), the columns to ``drop``, ``dtypes`` overrides (``{pclass: category}``) and
+    extra ``na_values``. ``where`` locates each key in the spec (``journal.yaml:4: data.drop``),
+    for errors raised while loading."""
+
+    columns: tuple[str, ...] = ()
+    drop: tuple[str, ...] = ()
+    dtypes: tuple[tuple[str, str], ...] = ()
+    na_values: tuple[str, ...] = ()
+    where: tuple[tuple[str, str], ...] = field(default=(), compare=False)
+
+    def identity(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.columns:
+            out["columns"] = list(self.columns)
+        if self.drop:
+            out["drop"] = sorted(self.drop)
+        if self.dtypes:
+            out["dtypes"] = dict(sorted(self.dtypes))
+        if self.na_values:
+            out["na_values"] = sorted(self.na_values)
+        return out
+
+    def located(self, key: str) -> str:
+        """``file:line: data.key`` for an error about ``key``, or ``data.key``."""
+        return dict(self.where).get(key, f"data.{key}")
+
+
+@dataclass(frozen=True)
 class DataSpec:
     """Where a run's data comes from.
 
@@ -42,6 +72,11 @@ class DataSpec:
     loader: str | None = None
     deps: tuple[str, ...] = ()
     args: Mapping[str, Any] = field(default_factory=dict)
+    table: TableView | None = None  # a table's column selection and parsing options
+
+    def view(self) -> dict[str, Any]:
+        """The table options that shape the data a model sees (part of identity when set)."""
+        return self.table.identity() if self.table is not None else {}
 
     def inputs(self) -> tuple[str, ...]:
         """The repository paths this data is read from (what gets hashed), in a stable order."""
@@ -58,11 +93,21 @@ class DataSpec:
 
 @dataclass(frozen=True)
 class StepSpec:
-    """One step of a pipeline: a name and an estimator import path (None: ``passthrough``)."""
+    """One step of a pipeline, or one named block of a constructor list (a column transformer's
+    transformers, a voting ensemble's estimators): a name and an estimator import path (None:
+    ``passthrough``; ``"drop"`` too in a column transformer).
+
+    ``steps``: the block is a Pipeline of these. ``columns``: the columns a column
+    transformer's block takes. ``lists``: constructor arguments that are lists of named blocks
+    (``transformers``, ``transformer_list``, ``estimators``), by argument name.
+    """
 
     name: str
     estimator: str | None
     params: Mapping[str, Any] = field(default_factory=dict)
+    steps: tuple[StepSpec, ...] = ()
+    columns: tuple[str, ...] | str | None = None
+    lists: Mapping[str, tuple[StepSpec, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -103,6 +148,25 @@ class ModelSpec:
     steps: tuple[StepSpec, ...] = ()
     fixed: Mapping[str, Any] = field(default_factory=dict)
     line: int = 0
+    lists: Mapping[str, tuple[StepSpec, ...]] = field(default_factory=dict)
+
+    def factories(self) -> tuple[str, ...]:
+        """The repository modules (``pkg/mod.py``) of the block's estimator factories
+        (``estimator: module:function``), anywhere in its steps and constructor lists."""
+        found: list[str] = []
+
+        def visit(path: str | None, steps: tuple[StepSpec, ...], lists: Any) -> None:
+            if path and ":" in path:
+                found.append(path.partition(":")[0].replace(".", "/") + ".py")
+            for step in steps:
+                visit(step.estimator, step.steps, step.lists)
+            for blocks in lists.values():
+                for block in blocks:
+                    visit(block.estimator, block.steps, block.lists)
+
+        if self.kind == "sklearn":
+            visit(self.estimator, self.steps, self.lists)
+        return tuple(dict.fromkeys(found))
 
     def points(self) -> list[dict[str, Any]]:
         """Every grid point, in ``ParameterGrid`` order within each grid (keys sorted)."""

@@ -20,7 +20,7 @@ import numpy as np
 
 from gitlab_journal.errors import JournalError
 from gitlab_journal.identity import normalise, public_path
-from gitlab_journal.spec.model import EvaluationSpec, ModelSpec
+from gitlab_journal.spec.model import EvaluationSpec, ModelSpec, StepSpec
 from gitlab_journal.train.backend import Resolved, Result, TrainOptions
 
 TRACEBACK_LINES = 15
@@ -62,26 +62,91 @@ def _nested(value: Any, where: str) -> Any:
     return value
 
 
-def build_estimator(model: ModelSpec, params: Mapping[str, Any], seed: int | None) -> Any:
-    """The estimator of one grid point, every ``random_state`` left at None set to ``seed``."""
-    where = f"model (line {model.line})" if model.line else "model"
-    cls = import_object(model.estimator, where=where)
+def _build_block(step: StepSpec, where: str, root: Path | None) -> Any:
+    """The estimator of a pipeline step or a named block ("passthrough" and "drop" as such)."""
+    if step.steps:
+        from sklearn.pipeline import Pipeline
+
+        return Pipeline(steps=[(s.name, _build_block(s, where, root)) for s in step.steps])
+    if step.estimator is None:
+        return "passthrough"
+    if step.estimator in ("passthrough", "drop"):
+        return step.estimator
+    here = f"{where}: {step.name}"
+    kwargs = {k: _nested(v, here) for k, v in step.params.items()}
+    kwargs.update(_lists(step.lists, here, root))
+    if ":" in step.estimator:
+        return _from_factory(step.estimator, kwargs, here, root)
+    cls = import_object(step.estimator, where=here)
+    return cls(**kwargs)
+
+
+def _lists(
+    lists: Mapping[str, tuple[StepSpec, ...]], where: str, root: Path | None
+) -> dict[str, list[Any]]:
+    """Constructor-list arguments as scikit-learn takes them: ``(name, estimator)`` tuples, and
+    ``(name, transformer, columns)`` for a column transformer."""
+    out: dict[str, list[Any]] = {}
+    for key, blocks in lists.items():
+        items: list[Any] = []
+        for block in blocks:
+            built = _build_block(block, f"{where}: {key}", root)
+            if block.columns is None:
+                items.append((block.name, built))
+            else:
+                columns = block.columns
+                items.append(
+                    (block.name, built, list(columns) if isinstance(columns, tuple) else columns)
+                )
+        out[key] = items
+    return out
+
+
+def _from_factory(path: str, kwargs: Mapping[str, Any], where: str, root: Path | None) -> Any:
+    """Call a repository factory ``module:function`` with ``kwargs``; it must return an
+    estimator."""
+    from gitlab_journal.userimport import import_from_root
+
+    factory = import_from_root(root or Path.cwd(), path, what="estimator factory", where=where)
     try:
-        if model.steps:
-            steps = []
-            for step in model.steps:
-                if step.estimator is None:
-                    steps.append((step.name, "passthrough"))
-                    continue
-                step_cls = import_object(step.estimator, where=f"{where}: step {step.name}")
-                step_params = {k: _nested(v, where) for k, v in step.params.items()}
-                steps.append((step.name, step_cls(**step_params)))
-            estimator = cls(steps=steps)
+        made = factory(**kwargs)
+    except TypeError as exc:
+        raise JournalError(f"{where}: the factory {path}: {exc}") from exc
+    if not (hasattr(made, "get_params") and hasattr(made, "fit")):
+        raise JournalError(
+            f"{where}: the factory {path} returned {type(made).__name__}, not an estimator",
+            hint="a factory returns a scikit-learn estimator (with get_params and fit)",
+        )
+    return made
+
+
+def build_estimator(
+    model: ModelSpec, params: Mapping[str, Any], seed: int | None, root: Path | None = None
+) -> Any:
+    """The estimator of one grid point, every ``random_state`` left at None set to ``seed``.
+
+    A factory (``estimator: module:function``) is called with the point's params; any other
+    estimator is built with its steps and constructor lists, then given the point's params."""
+    where = f"model (line {model.line})" if model.line else "model"
+    try:
+        if ":" in model.estimator:
+            kwargs = {k: _nested(v, where) for k, v in params.items()}
+            kwargs.update(_lists(model.lists, where, root))
+            estimator = _from_factory(model.estimator, kwargs, where, root)
         else:
-            estimator = cls()
-        if not hasattr(estimator, "get_params"):
-            raise JournalError(f"{where}: {model.estimator} is not a scikit-learn estimator")
-        estimator.set_params(**{k: _nested(v, where) for k, v in params.items()})
+            cls = import_object(model.estimator, where=where)
+            kwargs = _lists(model.lists, where, root)
+            if model.steps:
+                steps = []
+                for step in model.steps:
+                    built = _build_block(step, f"{where}: step", root)
+                    steps.append((step.name, built))
+                estimator = cls(steps=steps, **kwargs)
+            else:
+                estimator = cls(**kwargs)
+            if not hasattr(estimator, "get_params"):
+                raise JournalError(f"{where}: {model.estimator} is not a scikit-learn estimator")
+            estimator.set_params(**{k: _nested(v, where) for k, v in params.items()})
     except (TypeError, ValueError) as exc:
         raise JournalError(f"{where}: {model.estimator}: {exc}") from exc
     if seed is not None:
@@ -98,16 +163,30 @@ def build_estimator(model: ModelSpec, params: Mapping[str, Any], seed: int | Non
 def resolve(
     model: ModelSpec, params: Mapping[str, Any], seed: int | None, *, root: Path | None = None
 ) -> Resolved:
-    estimator = build_estimator(model, params, seed)
+    estimator = build_estimator(model, params, seed, root)
     deep = estimator.get_params(deep=True)
     path = public_path(type(estimator))
     shown = {
         key: normalise(value)
         for key, value in sorted(deep.items())
-        if key != "steps" and not hasattr(value, "get_params")
+        if key != "steps" and not _holds_estimator(value)
     }
     identity = {"kind": "sklearn", "class": path, "params": normalise(deep)}
     return Resolved(model=path, identity=identity, params=shown)
+
+
+def _holds_estimator(value: Any) -> bool:
+    """An estimator, or a list of tuples holding them (steps, transformers, estimators)."""
+    if hasattr(value, "get_params"):
+        return True
+    if isinstance(value, list | tuple):
+        return any(_holds_estimator(item) for item in value)
+    return False
+
+
+def cache_inputs(model: ModelSpec) -> tuple[str, ...]:
+    """The repository modules of the model's factories: a resolved identity depends on them."""
+    return model.factories()
 
 
 def default_scoring(estimator: Any) -> tuple[str, ...]:
@@ -241,7 +320,7 @@ def train(
     from gitlab_journal.train import preflight
 
     options = options or TrainOptions()
-    estimator = build_estimator(model, params, evaluation.seed)
+    estimator = build_estimator(model, params, evaluation.seed, options.root)
     found = preflight.sklearn_findings(
         estimator, X, y, evaluation, classifier=bool(is_classifier(estimator))
     )
