@@ -16,12 +16,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, NoReturn
 
-from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedBase
+from ruamel.yaml.composer import MaxDepthExceededError
 from ruamel.yaml.error import YAMLError
 from ruamel.yaml.scalarbool import ScalarBoolean
 
 from gitlab_journal.errors import JournalError
+from gitlab_journal.spec.bounds import MAX_DEPTH, SpecTooLarge, check_text_size, spec_yaml
 from gitlab_journal.spec.locate import repo_root
 from gitlab_journal.spec.model import (
     DEFAULT_CODE_GLOBS,
@@ -65,11 +66,7 @@ def load_spec_text(
     it, read from git's index): relative paths resolve against ``path``'s directory, and errors
     name ``shown`` (default: ``path`` as :func:`load_spec` shows it)."""
     shown = shown if shown is not None else _display(path)
-    try:
-        doc = YAML(typ="rt").load(text)
-    except YAMLError as exc:
-        raise _yaml_error(exc, shown) from exc
-    return _load(doc, path, shown, overrides)
+    return _load(_parse(text, shown), path, shown, overrides)
 
 
 def _load(doc: Any, path: Path, shown: str, overrides: Sequence[str]) -> Spec:
@@ -102,8 +99,17 @@ def _read(path: Path, shown: str) -> Any:
         raise JournalError(f"{shown} is a directory, not a spec file") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise JournalError(f"cannot read {shown}: {exc}") from exc
+    return _parse(text, shown)
+
+
+def _parse(text: str, shown: str) -> Any:
+    """The YAML document of ``text``, within the bounds of :mod:`.bounds`."""
     try:
-        return YAML(typ="rt").load(text)
+        check_text_size(text)
+        return spec_yaml().load(text)
+    except SpecTooLarge as exc:
+        where = f"{exc.key}: " if exc.key else ""
+        raise JournalError(f"{shown}:{exc.line}: {where}{exc.problem}", hint=exc.hint) from None
     except YAMLError as exc:
         raise _yaml_error(exc, shown) from exc
 
@@ -111,6 +117,11 @@ def _read(path: Path, shown: str) -> Any:
 def _yaml_error(exc: YAMLError, shown: str) -> JournalError:
     mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
     line = mark.line + 1 if mark is not None else 1
+    if isinstance(exc, MaxDepthExceededError):
+        return JournalError(
+            f"{shown}:{line}: the spec nests mappings and lists more than {MAX_DEPTH} levels deep",
+            hint="a spec is a few levels deep; flatten the value",
+        )
     problem = getattr(exc, "problem", None) or str(exc).strip().splitlines()[0]
     context = getattr(exc, "context", None)
     if context and "duplicate key" not in problem:
@@ -308,7 +319,23 @@ def _spec(root: _Node, path: Path) -> Spec:
         document=plain(root),
         name=name.string() if name is not None else None,
         ignore_checks=_checks(checks) if checks is not None else (),
+        lines=_lines(root),
     )
+
+
+def _lines(root: _Node) -> dict[str, int]:
+    """The line of every dotted key and list item of the document (``model.params.C``), so
+    checks made after loading (with scikit-learn, on a cached spec) can name where they are."""
+    out: dict[str, int] = {}
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        out.setdefault(node.key, node.line)
+        if isinstance(node.value, Mapping):
+            stack.extend(child for _, child in node.entries())
+        elif isinstance(node.value, list):
+            stack.extend(node.items())
+    return out
 
 
 def _checks(node: _Node) -> tuple[str, ...]:

@@ -16,6 +16,19 @@ from gitlab_journal.errors import JournalError
 DEFAULT_SPEC = "journal.yaml"
 DEFAULT_CODE_GLOBS: tuple[str, ...] = ("*.py",)
 DEFAULT_FOLDS = 5
+DEFAULT_MAX_POINTS = 100_000  # grid points a spec may expand to (`--max-points`)
+
+
+def grid_size(grids: Any) -> int:
+    """The number of points of ``grids`` (mappings of axes), without expanding them: the sum
+    over grids of the product of their axis lengths."""
+    total = 0
+    for grid in grids:
+        count = 1
+        for axis in grid.values():
+            count *= len(axis)
+        total += count
+    return total
 
 
 @dataclass(frozen=True)
@@ -228,8 +241,29 @@ class Spec:
     document: Mapping[str, Any] = field(default_factory=dict)
     name: str | None = None  # an experiment family name, optional
     ignore_checks: tuple[str, ...] = ()  # pre-flight check codes silenced (`checks: {ignore: }`)
+    lines: Mapping[str, int] = field(default_factory=dict, compare=False)  # dotted key -> line
 
-    def points(self) -> list[Point]:
+    def model_key(self, index: int) -> str:
+        """The dotted key of the ``index``-th model block (``model``, or ``model.1`` in a list)."""
+        return f"model.{index}" if isinstance(self.document.get("model"), list) else "model"
+
+    def where(self, key: str, default: int = 1) -> str:
+        """``file:line: key`` for a dotted key of the document (its nearest located parent's
+        line when the key itself has none, e.g. a key --set created)."""
+        probe = key
+        while probe not in self.lines and "." in probe:
+            probe = probe.rsplit(".", 1)[0]
+        return f"{_shown(self.path)}:{self.lines.get(probe, default)}: {key}"
+
+    def size(self) -> int:
+        """The number of grid points, counted without expanding the grids."""
+        return sum(grid_size(model.grids) for model in self.models)
+
+    def points(self, max_points: int | None = DEFAULT_MAX_POINTS) -> list[Point]:
+        """Every grid point; a grid of more than ``max_points`` is refused before it is
+        expanded (None: no bound)."""
+        if max_points is not None:
+            self.check_size(max_points)
         out: list[Point] = []
         for model in self.models:
             ranges = model.distributions()
@@ -243,6 +277,25 @@ class Spec:
             for params in model.points():
                 out.append(Point(model=model, params=params, index=len(out)))
         return out
+
+    def check_size(self, max_points: int) -> None:
+        total = self.size()
+        if total <= max_points:
+            return
+        index, model = max(enumerate(self.models), key=lambda pair: grid_size(pair[1].grids))
+        key = self.model_key(index)
+        if isinstance(self.document.get("model"), list):
+            block = self.document["model"][index]
+        else:
+            block = self.document.get("model")
+        if isinstance(block, Mapping) and "params" in block:
+            key += ".params"
+        raise JournalError(
+            f"{self.where(key, model.line or 1)}: the grid has {total:,} points, more than "
+            f"--max-points ({max_points:,})",
+            hint="search it instead (`git journal run --search optuna --trials N` with ranges), "
+            "narrow the lists, or raise --max-points",
+        )
 
 
 def _shown(path: Path) -> str:

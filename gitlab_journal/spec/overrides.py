@@ -11,11 +11,11 @@ from collections.abc import MutableMapping, MutableSequence, Sequence
 from pathlib import Path
 from typing import Any
 
-from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap
 from ruamel.yaml.error import YAMLError
 
 from gitlab_journal.errors import JournalError
+from gitlab_journal.spec.bounds import SpecTooLarge, check_text_size, spec_yaml
 
 PathPart = str | int
 
@@ -33,7 +33,10 @@ def parse_override(text: str, path: Path | str) -> tuple[list[str], Any]:
     if any(not part.strip() for part in parts):
         raise JournalError(f"{path}: --set {text}: empty part in key {key!r}")
     try:
-        value = YAML(typ="safe", pure=True).load(raw)
+        check_text_size(raw)
+        value = spec_yaml("safe").load(raw)
+    except SpecTooLarge as exc:
+        raise JournalError(f"{path}: --set {key}: {exc.problem}", hint=exc.hint) from None
     except YAMLError as exc:
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise JournalError(f"{path}: --set {text}: cannot parse the value: {problem}") from exc
