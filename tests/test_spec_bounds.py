@@ -6,8 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
-from tests.conftest import git
+from conftest import git
 
 BOMB = "\n".join(
     ["data:", "  loader: prep:load", "  args:", '    a0: &a0 ["lol", "lol", "lol", "lol"]']

@@ -16,7 +16,7 @@ from gitlab_journal.errors import JournalError
 DEFAULT_SPEC = "journal.yaml"
 DEFAULT_CODE_GLOBS: tuple[str, ...] = ("*.py",)
 DEFAULT_FOLDS = 5
-DEFAULT_MAX_POINTS = 100_000  # grid points a spec may expand to (`--max-points`)
+DEFAULT_MAX_POINTS = 100_000  # grid points a spec may expand to
 
 
 def grid_size(grids: Any) -> int:
@@ -292,9 +292,9 @@ class Spec:
             key += ".params"
         raise JournalError(
             f"{self.where(key, model.line or 1)}: the grid has {total:,} points, more than "
-            f"--max-points ({max_points:,})",
+            f"the limit of {max_points:,}",
             hint="search it instead (`git journal run --search optuna --trials N` with ranges), "
-            "narrow the lists, or raise --max-points",
+            "or narrow the lists",
         )
 
 
