@@ -8,6 +8,8 @@ from gitlab_journal.commands.common import add_spec_arguments, open_store, spec_
 from gitlab_journal.commands.search_options import add_search_arguments, run_search
 from gitlab_journal.console import make_console
 from gitlab_journal.errors import EXIT_CHECK_FAILED, JournalError
+from gitlab_journal.journal.records import STATUSES
+from gitlab_journal.run.claims_local import DEFAULT_TIMEOUT as DEFAULT_LOCAL_TIMEOUT
 from gitlab_journal.run.plan import make_plan
 from gitlab_journal.run.report import print_dry_run, print_report
 
@@ -18,6 +20,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_spec_arguments(parser)
     parser.add_argument(
         "--force", action="store_true", help="re-run points already run (records a repeat)"
+    )
+    parser.add_argument(
+        "--retry",
+        metavar="STATUS[,STATUS]",
+        default="",
+        help="also train the points whose latest run has this status (failed, diverged, "
+        "stalled, not-converged, interrupted; a comma list); each new run is a repeat",
     )
     parser.add_argument("--dry-run", action="store_true", help="list what would run; train nothing")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
@@ -66,11 +75,13 @@ def run(args: argparse.Namespace) -> int:
         from gitlab_journal.run.executors import warm_up
 
         warm_up(args.jobs, {model.kind for model in spec.models})  # while the plan is made
+    retry = _retry_statuses(args.retry)
     plan = make_plan(store, spec)
     if args.dry_run:
-        print_dry_run(console, plan, force=args.force)
+        print_dry_run(console, plan, force=args.force, retry=retry)
         return 0
-    from gitlab_journal.run.runner import execute
+    from gitlab_journal.run.claims_local import LocalClaims
+    from gitlab_journal.run.runner import Both, execute
 
     claims = None
     if args.claim:
@@ -80,6 +91,9 @@ def run(args: argparse.Namespace) -> int:
         if timeout <= 0:
             raise JournalError(f"--claim-timeout must be positive, got {timeout:g}")
         claims = Claims(store, args.claim, timeout=timeout)
+    local = LocalClaims(
+        store, timeout=DEFAULT_LOCAL_TIMEOUT if args.claim_timeout is None else args.claim_timeout
+    )
     report = execute(
         store,
         plan,
@@ -89,17 +103,40 @@ def run(args: argparse.Namespace) -> int:
         strict=args.strict,
         jobs=args.jobs,
         executor=args.executor,
-        coordinator=claims,
+        coordinator=Both(local, claims),
+        retry=retry,
     )
     print_report(console, plan, report)
+    for fingerprint, gone in local.taken_over:
+        console.print(
+            f"Took over a stale claim on {fingerprint[:12]} (process {gone.pid} on {gone.host})."
+        )
+    if report.elsewhere or local.taken_over:
+        console.print(
+            f"{len(report.recorded)} point(s) trained here, {len(report.elsewhere)} by other runs."
+        )
     if claims is not None:
         for fingerprint, holder in claims.taken_over:
             console.print(f"Took over a stale claim on {fingerprint[:12]} (held by {holder.host}).")
         if report.elsewhere:
             console.print(
-                f"{len(report.elsewhere)} point(s) left to other runners: "
+                "Left to others: "
                 + "; ".join(sorted({reason.split(" (")[0] for _, reason in report.elsewhere}))
             )
     if report.interrupted:
         raise KeyboardInterrupt
     return EXIT_CHECK_FAILED if report.failed else 0
+
+
+RETRYABLE = tuple(s for s in STATUSES if s != "ok")
+
+
+def _retry_statuses(text: str) -> frozenset[str]:
+    """``--retry failed,diverged`` as a set, every name checked."""
+    names = frozenset(part.strip() for part in text.split(",") if part.strip())
+    unknown = sorted(names - set(RETRYABLE))
+    if unknown:
+        raise JournalError(
+            f"--retry: unknown status {unknown[0]!r}", hint=f"use one of {', '.join(RETRYABLE)}"
+        )
+    return names

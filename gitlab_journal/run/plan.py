@@ -48,8 +48,10 @@ class Plan:
     code: CodeState
     points: tuple[Planned, ...]
 
-    def pending(self, force: bool = False) -> list[Planned]:
-        return [p for p in self.points if force or not p.earlier]
+    def pending(self, force: bool = False, retry: frozenset[str] = frozenset()) -> list[Planned]:
+        """The points to train: new ones, all with ``force``, and those whose latest run has a
+        status in ``retry``."""
+        return [p for p in self.points if force or not p.earlier or p.earlier[-1].status in retry]
 
     def done(self) -> list[Planned]:
         return [p for p in self.points if p.earlier]

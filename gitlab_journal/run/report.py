@@ -28,7 +28,9 @@ def earlier_table(done: Sequence[Planned]) -> Table:
     return table
 
 
-def print_dry_run(console: Console, plan: Plan, *, force: bool) -> None:
+def print_dry_run(
+    console: Console, plan: Plan, *, force: bool, retry: frozenset[str] = frozenset()
+) -> None:
     table = Table(
         title=f"Dry run of {plan.spec.path.name}: nothing is trained", title_justify="left"
     )
@@ -39,13 +41,15 @@ def print_dry_run(console: Console, plan: Plan, *, force: bool) -> None:
     for planned in plan.points:
         earlier = ", ".join(r.id for r in planned.earlier)
         action = "run" if force or not planned.earlier else "skip"
-        if force and planned.earlier:
+        if planned.earlier and planned.earlier[-1].status in retry:
+            action = f"retry ({planned.earlier[-1].status})"
+        elif force and planned.earlier:
             action = "run (repeat)"
         table.add_row(
             str(planned.point.index + 1), params_text(planned.point.params), action, earlier
         )
     console.print(table)
-    pending = len(plan.pending(force))
+    pending = len(plan.pending(force, retry))
     console.print(f"{pending} to run, {len(plan.points) - pending} to skip.")
 
 
@@ -82,7 +86,7 @@ def print_report(console: Console, plan: Plan, report: Report) -> None:
         last = (run.error or "").strip().splitlines()[-1:] or [""]
         console.print(f"[red]{run.id} failed[/red]: {last[0]}")
     if report.interrupted:
-        left = total - len(report.recorded) - len(report.skipped) - len(report.elsewhere)
+        left = report.pending - len(report.recorded) - len(report.elsewhere)
         console.print(
             f"Interrupted: {left} point(s) not run. Every recorded run is complete; "
             "`git journal run` goes on where this stopped."

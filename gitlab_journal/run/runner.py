@@ -8,6 +8,7 @@ half-written one.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Protocol
@@ -50,12 +51,44 @@ class Report:
     recorded: list[Run] = field(default_factory=list)
     skipped: list[Planned] = field(default_factory=list)
     elsewhere: list[tuple[Planned, str]] = field(default_factory=list)  # claimed by others
+    pending: int = 0  # the points this run set out to train
     interrupted: bool = False
 
     @property
     def failed(self) -> list[Run]:
         # diverged, stalled and not-converged runs trained and were recorded as such
         return [r for r in self.recorded if r.status == "failed"]
+
+
+class Both:
+    """Local claims first (other processes here), then the remote's (other machines)."""
+
+    def __init__(self, local: Coordinator, remote: Coordinator | None):
+        self.local = local
+        self.remote = remote
+
+    def acquire(self, fingerprint: str) -> str | None:
+        reason = self.local.acquire(fingerprint)
+        if reason is not None or self.remote is None:
+            return reason
+        reason = self.remote.acquire(fingerprint)
+        if reason is not None:
+            self.local.recorded(fingerprint)  # releases the local claim
+        return reason
+
+    def recorded(self, fingerprint: str) -> None:
+        try:
+            if self.remote is not None:
+                self.remote.recorded(fingerprint)
+        finally:
+            self.local.recorded(fingerprint)
+
+    def finish(self) -> None:
+        try:
+            if self.remote is not None:
+                self.remote.finish()
+        finally:
+            self.local.finish()
 
 
 class DataWatch:
@@ -89,18 +122,20 @@ def execute(
     jobs: int = 1,
     executor: str | None = None,
     coordinator: Coordinator | None = None,
+    retry: frozenset[str] = frozenset(),
 ) -> Report:
     """Train and record every pending point of ``plan``.
 
     ``strict``: pre-flight findings are fatal (a JournalError before that point trains), and so
     is data that changed while a point trained (else the run is recorded with a warning).
     ``jobs``/``executor``: where points train (:func:`.executors.make_executor`).
-    ``coordinator``: claims each point on a shared remote before it trains.
+    ``coordinator``: claims each point before it trains (other processes, other machines).
+    ``retry``: also train the points whose latest run has one of these statuses.
     """
     options = TrainOptions(root=plan.root, strict=strict, ignore_checks=plan.spec.ignore_checks)
     shown: set[str] = set()
-    report = Report(skipped=[] if force else plan.done())
-    pending = plan.pending(force)
+    pending = plan.pending(force, retry)
+    report = Report(skipped=[p for p in plan.points if p not in pending], pending=len(pending))
     if not pending:
         return report
     runner = make_executor(jobs, executor, kinds={p.point.model.kind for p in pending})
@@ -108,13 +143,18 @@ def execute(
     prov = provenance(store, plan)  # before training: the work tree the plan saw
     extra = _dvc_files(plan)
     watch = DataWatch(store, plan)
-    progress = progress_bar(console, quiet=quiet)
+    lines = not quiet and not console.is_terminal  # a CI log, a pipe: one line per point
+    progress = progress_bar(console, quiet=quiet or lines)
     task = progress.add_task("training", total=len(pending), last="")
 
     def feed() -> Iterator[Job]:
         for key, planned in enumerate(pending):
             if coordinator is not None:
                 reason = coordinator.acquire(planned.fingerprint)
+                if reason is None:
+                    reason = _recorded_meanwhile(store, planned)
+                    if reason is not None:
+                        coordinator.recorded(planned.fingerprint)  # releases the claim
                 if reason is not None:
                     report.elsewhere.append((planned, reason))
                     progress.update(task, advance=1, last=f"skipped: {reason}")
@@ -144,6 +184,10 @@ def execute(
                 if coordinator is not None:
                     coordinator.recorded(planned.fingerprint)
                 progress.update(task, advance=1, last=_short(run))
+                if lines:
+                    done = len(report.recorded) + len(report.elsewhere)
+                    stamp = time.strftime("%H:%M:%S")
+                    console.print(f"{stamp} [{done}/{len(pending)}] {_short(run)}")
     except KeyboardInterrupt:
         report.interrupted = True
     finally:
@@ -174,6 +218,15 @@ def _dvc_files(plan: Plan) -> dict[str, bytes]:
     from gitlab_journal.data.dvc import dvc_record
 
     return dvc_record(plan.root, plan.spec.data)
+
+
+def _recorded_meanwhile(store: Store, planned: Planned) -> str | None:
+    """Why not to train a just-claimed point: another process recorded a run of it since
+    the plan was made (the claim settles who trains, this settles who already did)."""
+    known = {run.id for run in planned.earlier}
+    if any(run.id not in known for run in store.find(planned.fingerprint)):
+        return "recorded by another run meanwhile"
+    return None
 
 
 def _short(run: Run) -> str:

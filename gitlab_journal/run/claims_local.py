@@ -1,0 +1,157 @@
+"""Local claims: several `git journal run` processes on one repository split a grid.
+
+Before a point trains, its fingerprint is claimed by creating
+``.git/journal/claims/<fingerprint>`` (create-only, ``O_CREAT | O_EXCL``), a JSON file naming the
+owner's host, process id and start time. A process that finds a claim skips the point. A claim
+whose owner is gone (the same host and its process no longer alive) or older than the timeout is
+taken over. Claims are released once the point's run is recorded, and on exit (Ctrl-C included).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import socket
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from gitlab_journal.journal.store import Store
+
+CLAIMS_DIR = "claims"
+DEFAULT_TIMEOUT = 6 * 3600.0
+
+
+@dataclass(frozen=True)
+class LocalHolder:
+    host: str
+    pid: int
+    started: float
+    token: str = ""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    except OSError:
+        return False
+    return True
+
+
+@dataclass
+class LocalClaims:
+    """Claims under ``.git/journal/claims/``: implements the runner's ``Coordinator``."""
+
+    store: Store
+    timeout: float = DEFAULT_TIMEOUT
+    held: dict[str, str] = field(default_factory=dict)  # fingerprint -> our token
+    taken_over: list[tuple[str, LocalHolder]] = field(default_factory=list)
+
+    @property
+    def directory(self) -> Path:
+        path = self.store.cache_dir() / CLAIMS_DIR
+        path.mkdir(exist_ok=True)
+        return path
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """Serialise the read-decide-write of a takeover between local processes."""
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - not on POSIX: create-only files alone
+            yield
+            return
+        fd = os.open(self.directory / ".lock", os.O_CREAT | os.O_RDWR, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+    def holder(self, fingerprint: str) -> LocalHolder | None:
+        path = self.directory / fingerprint
+        try:
+            doc = json.loads(path.read_text())
+            return LocalHolder(
+                str(doc["host"]), int(doc["pid"]), float(doc["started"]), str(doc.get("token", ""))
+            )
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, KeyError, TypeError):
+            try:  # unreadable: half written, or damaged; its file's age decides
+                started = path.stat().st_mtime
+            except OSError:
+                return None
+            return LocalHolder("unknown", 0, started)
+
+    def _stale(self, holder: LocalHolder) -> bool:
+        if time.time() - holder.started > self.timeout:
+            return True
+        return holder.host == socket.gethostname() and holder.pid > 0 and not _alive(holder.pid)
+
+    def _write(self, fingerprint: str, *, replace: bool) -> str:
+        token = secrets.token_hex(8)
+        body = json.dumps(
+            {
+                "host": socket.gethostname(),
+                "pid": os.getpid(),
+                "started": time.time(),
+                "token": token,
+            }
+        ).encode()
+        path = self.directory / fingerprint
+        if replace:
+            tmp = path.with_name(f".{fingerprint}.{token}")
+            tmp.write_bytes(body)
+            os.replace(tmp, path)
+        else:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(body)
+        return token
+
+    def acquire(self, fingerprint: str) -> str | None:
+        """Claim ``fingerprint``: None if this process now holds it, else why not."""
+        with self._locked():
+            try:
+                self.held[fingerprint] = self._write(fingerprint, replace=False)
+                return None
+            except FileExistsError:
+                pass
+            holder = self.holder(fingerprint)
+            if holder is None:
+                self.held[fingerprint] = self._write(fingerprint, replace=False)
+                return None
+            if holder.pid == os.getpid() and holder.host == socket.gethostname():
+                return "claimed by this process"
+            if not self._stale(holder):
+                return f"claimed by process {holder.pid} on {holder.host}"
+            self.held[fingerprint] = self._write(fingerprint, replace=True)
+            self.taken_over.append((fingerprint, holder))
+            return None
+
+    def release(self, fingerprint: str) -> bool:
+        token = self.held.pop(fingerprint, None)
+        if token is None:
+            return False
+        with self._locked():
+            holder = self.holder(fingerprint)
+            if holder is None or holder.token != token:
+                return False  # taken over meanwhile: not ours to delete
+            with contextlib.suppress(FileNotFoundError):
+                (self.directory / fingerprint).unlink()
+        return True
+
+    def recorded(self, fingerprint: str) -> None:
+        self.release(fingerprint)
+
+    def finish(self) -> None:
+        for fingerprint in list(self.held):
+            self.release(fingerprint)
