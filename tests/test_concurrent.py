@@ -1,0 +1,126 @@
+"""Several `git journal run` of one spec at once split the grid: each point is trained once."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from conftest import git
+
+GRID = """\
+data: sklearn:iris
+model:
+  estimator: sklearn.linear_model.LogisticRegression
+  params:
+    C: [0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0]
+    max_iter: [200]
+evaluation: {cv: 2}
+"""
+
+
+def journal_fingerprints(repo: Path) -> Counter[str]:
+    """Fingerprint -> number of runs, read back with plain git."""
+    paths = git(repo, "ls-tree", "-r", "--name-only", "journal").splitlines()
+    fingerprints: Counter[str] = Counter()
+    for path in paths:
+        if path.startswith("runs/") and path.endswith("/run.json"):
+            doc = json.loads(git(repo, "show", f"journal:{path}"))
+            fingerprints[doc["fingerprint"]] += 1
+    return fingerprints
+
+
+@pytest.mark.slow
+def test_three_processes_on_one_spec_record_every_point_once(repo: Path) -> None:
+    (repo / "journal.yaml").write_text(GRID)
+    env = {**os.environ, "COLUMNS": "120"}
+    subprocess.run([sys.executable, "-m", "gitlab_journal", "init"], cwd=repo, check=True)
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "gitlab_journal", "run"],
+            cwd=repo,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(3)
+    ]
+    outputs = [proc.communicate(timeout=300) for proc in procs]
+    for proc, (out, err) in zip(procs, outputs, strict=True):
+        assert proc.returncode == 0, err
+        assert "trained here" in out and "by other runs" in out, out
+    counts = journal_fingerprints(repo)
+    assert len(counts) == 8
+    assert set(counts.values()) == {1}, counts
+    claims = (repo / ".git" / "journal" / "claims").glob("*")
+    assert not [path for path in claims if not path.name.startswith(".")]  # all released
+
+
+def test_a_claim_of_a_dead_process_is_taken_over(repo: Path) -> None:
+    (repo / "journal.yaml").write_text(
+        GRID.replace("[0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0]", "[1.0]")
+    )
+    subprocess.run([sys.executable, "-m", "gitlab_journal", "init"], cwd=repo, check=True)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    claims = repo / ".git" / "journal" / "claims"
+    # Run once to learn the point's fingerprint, then plant a dead owner's claim on it: a
+    # forced repeat must take the claim over, not skip the point as claimed elsewhere.
+    first = subprocess.run(
+        [sys.executable, "-m", "gitlab_journal", "run"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert first.returncode == 0, first.stderr
+    (fingerprint,) = journal_fingerprints(repo)
+
+    (claims / fingerprint).write_text(
+        json.dumps({"host": socket.gethostname(), "pid": dead.pid, "started": 0.0, "token": "x"})
+    )
+    again = subprocess.run(
+        [sys.executable, "-m", "gitlab_journal", "run", "--force"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert again.returncode == 0, again.stderr
+    assert journal_fingerprints(repo)[fingerprint] == 2
+
+
+def test_retry_failed_trains_only_the_failed_points(repo: Path) -> None:
+    spec = (
+        "data: sklearn:iris\nmodel:\n  estimator: sklearn.svm.SVC\n"
+        "  params: {kernel: [linear, no-such-kernel]}\n"
+        "evaluation: {cv: 2}\n"
+    )
+    (repo / "journal.yaml").write_text(spec)
+    run = [sys.executable, "-m", "gitlab_journal"]
+    subprocess.run([*run, "init"], cwd=repo, check=True)
+    first = subprocess.run([*run, "run"], cwd=repo, capture_output=True, text=True, check=False)
+    assert first.returncode == 1, first.stdout
+    before = journal_fingerprints(repo)
+    dry = subprocess.run(
+        [*run, "run", "--retry", "failed", "--dry-run"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert "retry (failed)" in dry.stdout, dry.stdout
+    assert journal_fingerprints(repo) == before
+    again = subprocess.run(
+        [*run, "run", "--retry", "failed"], cwd=repo, capture_output=True, text=True, check=False
+    )
+    assert again.returncode == 1  # the point fails again: it is still a bad kernel
+    after = journal_fingerprints(repo)
+    assert sum(after.values()) == 3
+    assert sorted(after.values()) == [1, 2]  # only the failed point has a repeat
