@@ -120,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
             console.print(f"Took over a stale claim on {fingerprint[:12]} (held by {holder.host}).")
         if report.elsewhere:
             console.print(
-                "Left to others: "
+                f"{len(report.elsewhere)} point(s) left to other runners: "
                 + "; ".join(sorted({reason.split(" (")[0] for _, reason in report.elsewhere}))
             )
     if report.interrupted:
