@@ -13,11 +13,13 @@ if TYPE_CHECKING:
 
 
 def make_console(*, stderr: bool = False) -> Console:
-    """A console that does not wrap tables to 80 columns when output goes to a pipe or file."""
+    """A console that does not wrap tables to 80 columns when output goes to a pipe or file:
+    160 there, unless ``COLUMNS`` says otherwise (on a terminal, the terminal's width)."""
     stream = sys.stderr if stderr else sys.stdout
     width = None
     if not stream.isatty():
-        width = max(160, int(os.environ.get("COLUMNS", "0") or 0))
+        columns = os.environ.get("COLUMNS", "")
+        width = int(columns) if columns.isdigit() and int(columns) > 0 else 160
     return Console(file=stream, width=width, highlight=False, soft_wrap=False)
 
 

@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     from gitlab_journal.console import make_console
     from gitlab_journal.journal.index import open_index
     from gitlab_journal.journal.store import Store
-    from gitlab_journal.review.compare import compare_json, compare_rows, compare_table
+    from gitlab_journal.review.compare import compare_json, compare_rows, compare_tables
     from gitlab_journal.review.render import print_json
 
     filtered = bool(args.where or args.model or args.status)
@@ -69,7 +69,8 @@ def run(args: argparse.Namespace) -> int:
         print_json(compare_json(runs, rows))
         return 0
     console = make_console()
-    console.print(compare_table(runs, rows))
+    for table in compare_tables(runs, rows, console.width):
+        console.print(table)
     if len(runs) > 1 and not args.all:
         console.print(
             f"{len(runs)} runs; rows the same in all of them are left out (--all shows them).",

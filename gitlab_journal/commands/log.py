@@ -78,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             console.print(f"No runs shown ({matching} match; -n 0).")
         return 0
-    table, notes = log_table(rows)
+    table, notes = log_table(rows, console.width)
     console.print(table)
     for note in notes:
         console.print(note, style="dim", markup=False)

@@ -8,7 +8,7 @@ from pathlib import Path
 from gitlab_journal.console import make_console
 from gitlab_journal.journal.index import open_index
 from gitlab_journal.journal.store import Store
-from gitlab_journal.review.render import print_json, run_json, show_run
+from gitlab_journal.review.render import print_json, run_files, run_json, show_run
 
 HELP = "one run in full"
 
@@ -22,8 +22,9 @@ def run(args: argparse.Namespace) -> int:
     store = Store.discover(Path.cwd())
     with open_index(store) as index:
         target = index.resolve(args.run)
+        files = run_files(index.tree(), target)
     if getattr(args, "json", False):
         print_json(run_json(target))
     else:
-        show_run(make_console(), target)
+        show_run(make_console(), target, files, store.branch)
     return 0

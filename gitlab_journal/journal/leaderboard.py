@@ -20,6 +20,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from gitlab_journal.journal import format as fmt
+from gitlab_journal.journal.escape import md_cell, md_code
 from gitlab_journal.journal.records import Run
 
 LEADERBOARD_FILE = "leaderboard.json"
@@ -208,14 +209,14 @@ def dump(doc: Mapping[str, Any]) -> bytes:
 
 
 def _cell(value: Any) -> str:
+    """A value for a table cell or heading: at most 60 characters, then escaped."""
     if isinstance(value, float):
         text = f"{value:g}"
     elif isinstance(value, str):
         text = value
     else:
         text = json.dumps(value, ensure_ascii=False, sort_keys=True)
-    text = text.replace("|", "\\|").replace("\n", " ")
-    return text if len(text) <= 60 else text[:59] + "…"
+    return md_cell(text if len(text) <= 60 else text[:59] + "…")
 
 
 def _score(row: Mapping[str, Any]) -> str:
@@ -244,16 +245,18 @@ def readme(doc: Mapping[str, Any]) -> str:
         lines += [
             f"### {_cell(family['family'])}",
             "",
-            f"{metric}, {order}.",
+            f"{_cell(metric)}, {order}.",
             "",
             f"| # | run | model | params | {_cell(metric)} | date |",
             "|--:|---|---|---|--:|---|",
         ]
         for rank, row in enumerate(family.get("top", []), 1):
-            params = ", ".join(f"{k}={_cell(v)}" for k, v in sorted(row.get("point", {}).items()))
+            point = sorted(row.get("point", {}).items())
+            params = ", ".join(f"{_cell(k)}={_cell(v)}" for k, v in point)
+            model = str(row["model"]).rsplit(".", 1)[-1]
             lines.append(
-                f"| {rank} | `{row['id']}` | {_cell(row['model'].rsplit('.', 1)[-1])} | "
-                f"{params or '(defaults)'} | {_score(row)} | {str(row['created'])[:10]} |"
+                f"| {rank} | {md_code(row['id'])} | {_cell(model)} | "
+                f"{params or '(defaults)'} | {_score(row)} | {_cell(str(row['created'])[:10])} |"
             )
         lines.append("")
     return "\n".join(lines)

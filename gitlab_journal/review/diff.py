@@ -13,7 +13,8 @@ from rich.text import Text
 
 from gitlab_journal.journal.index import json_safe, model_class
 from gitlab_journal.journal.records import Run
-from gitlab_journal.review.render import ABSENT, created_text, flatten, number, value_text
+from gitlab_journal.review.escape import terminal
+from gitlab_journal.review.render import ABSENT, cell, created_text, flatten, number, value_text
 
 # The groups, in the order they print. `code` holds commit, branch, dirty and, under "files",
 # the code dependency files whose content differs ({path: [blob_a, blob_b]}, null = absent).
@@ -95,8 +96,8 @@ def _file_change(a: str | None, b: str | None) -> str:
 def render_diff(console: Console, a: Run, b: Run, changes: Mapping[str, Mapping[str, Any]]) -> None:
     def label(run: Run) -> Text:
         return Text.assemble(
-            (run.id, "yellow"),
-            f" ({model_class(run.model)}, {created_text(run.created)} UTC)",
+            (terminal(run.id), "yellow"),
+            terminal(f" ({model_class(run.model)}, {created_text(run.created)} UTC)"),
         )
 
     parts: list[Any] = [Text.assemble(("diff ", "bold"), label(a), " → ", label(b))]
@@ -120,7 +121,7 @@ def render_diff(console: Console, a: Run, b: Run, changes: Mapping[str, Mapping[
         for key, pair in items.items():
             if group == "code" and key == "files":
                 for path, (fa, fb) in pair.items():
-                    grid.add_row(Text("  " + path), Text(_file_change(fa, fb)), "", "", "")
+                    grid.add_row(cell("  " + path), cell(_file_change(fa, fb)), "", "", "")
                 continue
             va, vb = pair
             delta = ""
@@ -131,6 +132,6 @@ def render_diff(console: Console, a: Run, b: Run, changes: Mapping[str, Mapping[
                 cells = (_side(_last_line(va)), _side(_last_line(vb)))
             else:
                 cells = (_side(va), _side(vb))
-            grid.add_row(Text("  " + key), Text(cells[0]), "→", Text(cells[1]), Text(delta))
+            grid.add_row(cell("  " + key), cell(cells[0]), "→", cell(cells[1]), Text(delta))
         parts.append(grid)
     console.print(Group(*parts))

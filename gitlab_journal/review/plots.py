@@ -10,6 +10,8 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from gitlab_journal.journal.escape import controls_visible
+
 WIDTH, HEIGHT, DPI = 6.4, 3.6, 100
 POINT_COLOR = "#1f77b4"  # matplotlib's first colour: points
 MEAN_COLOR = "#d62728"  # the mean at each value
@@ -29,6 +31,12 @@ def _png(fig: Any) -> bytes:
     fig.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight")
     _pyplot().close(fig)
     return buffer.getvalue()
+
+
+def _plain(text: str) -> str:
+    """Text drawn as written: ``$`` would start matplotlib's math mode, a control character
+    is written out."""
+    return controls_visible(str(text)).replace("$", r"\$")
 
 
 def _is_number(value: Any) -> bool:
@@ -65,9 +73,9 @@ def metric_vs_param(
         means.setdefault(x, []).append(y)
     line = sorted((x, sum(v) / len(v)) for x, v in means.items())
     ax.plot([x for x, _ in line], [m for _, m in line], color=MEAN_COLOR, lw=2, label="mean")
-    ax.set_xlabel(param)
-    ax.set_ylabel(metric)
-    ax.set_title(title, fontsize=10)
+    ax.set_xlabel(_plain(param))
+    ax.set_ylabel(_plain(metric))
+    ax.set_title(_plain(title), fontsize=10)
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)
     return _png(fig)
@@ -80,9 +88,9 @@ def learning_curves(histories: Mapping[str, Mapping[str, Sequence[float]]], titl
     for run_id, history in histories.items():
         for metric, values in history.items():
             clean = [float(v) if _is_number(v) else float("nan") for v in values]
-            ax.plot(range(1, len(clean) + 1), clean, lw=1.5, label=f"{run_id[:8]} {metric}")
+            ax.plot(range(1, len(clean) + 1), clean, lw=1.5, label=_plain(f"{run_id[:8]} {metric}"))
     ax.set_xlabel("epoch")
-    ax.set_title(title, fontsize=10)
+    ax.set_title(_plain(title), fontsize=10)
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=7, ncol=2)
     return _png(fig)
@@ -93,4 +101,4 @@ def _label(value: Any) -> str:
         return "null"
     if isinstance(value, float):
         return f"{value:g}"
-    return str(value)
+    return _plain(str(value))

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+import pygit2
 from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
@@ -15,6 +16,7 @@ from rich.text import Text
 from gitlab_journal.journal import format as fmt
 from gitlab_journal.journal.index import json_safe
 from gitlab_journal.journal.records import REPRODUCED, REPRODUCED_RESULTS, Run
+from gitlab_journal.review.escape import terminal, terminal_lines
 
 STATUS_STYLES = {
     "ok": "green",
@@ -31,13 +33,16 @@ ABSENT = "—"
 
 
 def number(value: float) -> str:
-    """A metric or parameter number: 4 decimals in the usual range, else 4 significant digits."""
+    """A metric or parameter number: 4 decimals in the usual range, else 4 significant digits;
+    a whole number above 1 (a count: epochs, trees) as an integer."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):
         return str(value)
     if not math.isfinite(value):
         return str(value)
+    if value.is_integer() and 1 < abs(value) < 1e15:
+        return str(int(value))  # a count (epochs 5), recorded as a float; scores keep decimals
     if value == 0 or 1e-3 <= abs(value) < 1e4:
         return f"{value:.4f}"
     return f"{value:.4g}"
@@ -66,7 +71,12 @@ def created_text(created: str) -> str:
 
 
 def status_text(status: str) -> Text:
-    return Text(status, style=STATUS_STYLES.get(status, ""))
+    return Text(terminal(status), style=STATUS_STYLES.get(status, ""))
+
+
+def cell(text: object, style: str = "") -> Text:
+    """Record text for the terminal: no control character reaches it (:func:`.escape.terminal`)."""
+    return Text(terminal(text), style=style)
 
 
 def headline_metrics(metrics: Mapping[str, Any]) -> list[str]:
@@ -147,7 +157,7 @@ def _section(title: str, rows: Mapping[str, Any] | list[tuple[str, Any]]) -> Ite
     yield Text(title, style="bold")
     grid = _grid()
     for key, value in items:
-        grid.add_row(Text("  " + str(key)), value if isinstance(value, Text) else Text(value))
+        grid.add_row(cell("  " + str(key)), value if isinstance(value, Text) else cell(value))
     yield grid
 
 
@@ -190,18 +200,18 @@ def _reproduction_rows(run: Run) -> list[tuple[str, Any]]:
     rows: list[tuple[str, Any]] = []
     for entry in run.reproductions:
         result = str(entry.get("result"))
-        text = Text(result, style="green" if result in REPRODUCED_RESULTS else "bold red")
+        text = cell(result, style="green" if result in REPRODUCED_RESULTS else "bold red")
         if entry.get("by"):
-            text.append(f" by run {entry['by']}")
+            text.append(terminal(f" by run {entry['by']}"))
         differences = entry.get("differences") or {}
         if differences and result not in REPRODUCED_RESULTS:
             shown = ", ".join(
                 f"{name} {value_text(pair[0])} → {value_text(pair[1])}"
                 for name, pair in list(differences.items())[:3]
             )
-            text.append(f": {shown}" + (" …" if len(differences) > 3 else ""))
+            text.append(terminal(f": {shown}") + (" …" if len(differences) > 3 else ""))
         for cause in entry.get("causes") or ():
-            text.append(f"\n likely cause: {cause}", style="dim")
+            text.append("\n" + terminal(f" likely cause: {cause}"), style="dim")
         rows.append((created_text(str(entry.get("checked", ""))), text))
     return rows
 
@@ -219,9 +229,45 @@ def metrics_rows(metrics: Mapping[str, Any]) -> list[tuple[str, str]]:
     return rows
 
 
-def show_run(console: Console, run: Run) -> None:
-    """One run in full, readable."""
-    head = Text.assemble(("run ", "bold"), (run.id, "bold yellow"), "  ", status_text(run.status))
+def run_files(tree: pygit2.Tree, run: Run) -> list[str]:
+    """The paths of the files in the run's folder of the journal ``tree`` (run.json,
+    metrics.json, history.json, plots, saved models ...), sorted."""
+    folder = fmt.run_dir(run.fingerprint, run.id)
+    try:
+        top = tree[folder]
+    except KeyError:
+        return []
+    out: list[str] = []
+
+    def walk(node: pygit2.Tree, prefix: str) -> None:
+        for entry in node:
+            path = f"{prefix}/{entry.name}"
+            if isinstance(entry, pygit2.Tree):
+                walk(entry, path)
+            else:
+                out.append(path)
+
+    if isinstance(top, pygit2.Tree):
+        walk(top, folder)
+    return sorted(out)
+
+
+def _files_rows(files: list[str], branch: str) -> list[tuple[str, Any]]:
+    rows: list[tuple[str, Any]] = []
+    for path in files:
+        name = path.rsplit("/", 1)[-1]
+        rows.append((name, cell(f"git show {branch}:{path}", style="dim")))
+    return rows
+
+
+def show_run(
+    console: Console, run: Run, files: list[str] | None = None, branch: str = "journal"
+) -> None:
+    """One run in full, readable; ``files``: the paths of its files on the journal branch,
+    each shown with the command that reads it."""
+    head = Text.assemble(
+        ("run ", "bold"), (terminal(run.id), "bold yellow"), "  ", status_text(run.status)
+    )
     if run.reproduction is not None:
         head.append("  ")
         head.append_text(reproduction_text(run.reproduction))
@@ -241,7 +287,7 @@ def show_run(console: Console, run: Run) -> None:
     parts: list[Any] = [head]
     grid = _grid()
     for key, value in overview:
-        grid.add_row(Text("  " + key), Text(value))
+        grid.add_row(Text("  " + key), cell(value))
     parts.append(grid)
     parts += _section("params", {k: value_text(v) for k, v in run.params.items()})
     point = {k: value_text(v) for k, v in run.point.items()}
@@ -251,21 +297,25 @@ def show_run(console: Console, run: Run) -> None:
     parts += _section("evaluation", {k: value_text(v) for k, v in flatten(run.evaluation).items()})
     parts += _section("metrics", metrics_rows(run.metrics))
     parts += _section("reproductions", _reproduction_rows(run))
-    parts += _section("notes", {k: v for k, v in run.notes.items() if v})
+    parts += _section("notes", {k: Text(terminal_lines(v)) for k, v in run.notes.items() if v})
     warnings = getattr(run, "warnings", ())
     if warnings:
-        parts += _section("warnings", [(str(i + 1), str(w)) for i, w in enumerate(warnings)])
+        rows = [(str(i + 1), Text(terminal_lines(w))) for i, w in enumerate(warnings)]
+        parts += _section("warnings", rows)
     findings = getattr(run, "findings", ())
     if findings:
-        rows = [(str(i + 1), str(f)) for i, f in enumerate(findings)]
+        rows = [(str(i + 1), Text(terminal_lines(f))) for i, f in enumerate(findings)]
         parts += _section("pre-flight findings", rows)
     if run.error:
-        error = "\n".join("  " + line for line in run.error.rstrip().splitlines())
+        error = "\n".join("  " + line for line in terminal_lines(run.error.rstrip()).splitlines())
         parts += [Text(""), Text("error", style="bold red"), Text(error, style="red")]
     parts += _section(
         "environment", {k: value_text(v) for k, v in flatten(run.environment).items()}
     )
     if run.code.files:
-        files = dict(sorted(run.code.files.items()))
-        parts += _section("code dependencies (git blob)", {k: v[:12] for k, v in files.items()})
+        code_files = dict(sorted(run.code.files.items()))
+        blobs = {k: v[:12] for k, v in code_files.items()}
+        parts += _section("code dependencies (git blob)", blobs)
+    if files:
+        parts += _section("files (on the journal branch)", _files_rows(files, branch))
     console.print(Group(*parts))

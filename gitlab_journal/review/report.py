@@ -34,9 +34,11 @@ HISTORY_FILE = "history.json"
 class Effect:
     """How the headline metric moved with one param: its mean at each value."""
 
-    param: str
+    param: str  # "model" for the model class itself, in a family of several
     means: tuple[tuple[Any, float, int], ...]  # (value, mean score, runs), by value
     spread: float  # best mean - worst mean
+    model: str = ""  # in a family of several models: the model whose runs these are
+    by_class: bool = False  # the model class itself (param "model"), not a param
 
 
 @dataclass(frozen=True)
@@ -163,24 +165,51 @@ def _sort_value(value: Any) -> tuple[int, Any]:
     return (1, _canonical(value))
 
 
+def _effect(
+    param: str, rows: Sequence[Row], values: Sequence[Any], model: str, by_class: bool = False
+) -> Effect | None:
+    groups: dict[str, tuple[Any, list[float]]] = {}
+    for row, value in zip(rows, values, strict=True):
+        groups.setdefault(_canonical(value), (value, []))[1].append(_score(row))
+    if len(groups) < 2:
+        return None
+    means = [(value, sum(s) / len(s), len(s)) for value, s in groups.values()]
+    means.sort(key=lambda m: _sort_value(m[0]))
+    scores = [m[1] for m in means]
+    return Effect(param, tuple(means), max(scores) - min(scores), model, by_class)
+
+
 def effects(rows: Sequence[Row], higher: bool) -> list[Effect]:
     """For each param that varies among ``rows``: the mean score at each of its values,
-    the params whose values moved the score most first."""
+    the params whose values moved the score most first. In a family of several models each
+    model's params are weighed among that model's runs alone, and the model itself is one
+    more effect."""
+    by_model: dict[str, list[Row]] = {}
+    for row in rows:
+        by_model.setdefault(row.model_class, []).append(row)
+    several = len(by_model) > 1
     out: list[Effect] = []
-    for param in varying_params([r.params for r in rows]):
-        groups: dict[str, tuple[Any, list[float]]] = {}
-        for row in rows:
-            value = row.params.get(param)
-            key = _canonical(value)
-            groups.setdefault(key, (value, []))[1].append(_score(row))
-        if len(groups) < 2:
-            continue
-        means = [(value, sum(s) / len(s), len(s)) for value, s in groups.values()]
-        means.sort(key=lambda m: _sort_value(m[0]))
-        scores = [m[1] for m in means]
-        out.append(Effect(param, tuple(means), max(scores) - min(scores)))
+    if several:
+        found = _effect("model", rows, [r.model_class for r in rows], "", by_class=True)
+        if found is not None:
+            out.append(found)
+    for model, members in by_model.items():
+        for param in varying_params([r.params for r in members]):
+            values = [r.params.get(param) for r in members]
+            found = _effect(param, members, values, model if several else "")
+            if found is not None:
+                out.append(found)
     out.sort(key=lambda e: -e.spread)
     return out
+
+
+def effect_rows(rows: Sequence[Row], effect: Effect) -> list[Row]:
+    """The runs an effect was measured on."""
+    return [r for r in rows if not effect.model or r.model_class == effect.model]
+
+
+def effect_value(row: Row, effect: Effect) -> Any:
+    return row.model_class if effect.by_class else row.params.get(effect.param)
 
 
 def _slug(text: str) -> str:
@@ -239,9 +268,10 @@ def build_family(
     drawn: list[Plot] = []
     if plots:
         for effect in found[:PARAM_PLOTS]:
-            points = [(r.params.get(effect.param), _score(r)) for r in ranked]
-            stem = _unique(f"{_slug(name)}-{_slug(effect.param)}", used)
-            title = f"{name}: {metric} against {effect.param}"
+            points = [(effect_value(r, effect), _score(r)) for r in effect_rows(ranked, effect)]
+            label = f"{effect.model}: {effect.param}" if effect.model else effect.param
+            stem = _unique(f"{_slug(name)}-{_slug(label)}", used)
+            title = f"{name}: {metric} against {label}"
             drawn.append(
                 Plot(stem, title, draw.metric_vs_param(effect.param, points, metric, title))
             )

@@ -4,14 +4,16 @@ self-contained HTML page (plots inline as data URIs, no outside resources)."""
 from __future__ import annotations
 
 import base64
-import html
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from gitlab_journal.journal.index import Row
+from gitlab_journal.review.escape import html_text, md_cell, md_code
 from gitlab_journal.review.render import created_text, value_text
-from gitlab_journal.review.report import TOP, Family, Report
+from gitlab_journal.review.report import TOP, Effect, Family, Report
 from gitlab_journal.review.table import varying_params
+
+PARAMS_SHOWN = 6  # varying params in a leaderboard row
 
 HEADER_COLOR = "#dde6f3"  # table headers in the HTML page
 
@@ -27,9 +29,25 @@ def _score_text(row: Row) -> str:
     return text
 
 
-def _params_text(row: Row, names: Sequence[str]) -> str:
-    shown = [f"{name}={value_text(row.params.get(name), 24)}" for name in names]
+def _params_text(row: Row, names: Sequence[str], escape: Callable[[str], str]) -> str:
+    """The run's values of the varying params it has (a param of another model is left out,
+    not shown as null)."""
+    shown = [
+        f"{escape(name)}={escape(value_text(row.params[name], 24))}"
+        for name in names
+        if name in row.params
+    ]
     return ", ".join(shown) or "(same for all)"
+
+
+def _family_params(family: Family) -> list[str]:
+    return varying_params([r.params for r in family.rows], [r.model_class for r in family.rows])[
+        :PARAMS_SHOWN
+    ]
+
+
+def _effect_name(effect: Effect) -> str:
+    return f"{effect.model}: {effect.param}" if effect.model else effect.param
 
 
 def _summary(report: Report) -> str:
@@ -55,12 +73,8 @@ def _before_text(family: Family) -> str | None:
     )
 
 
-def _means_text(means: Sequence[tuple[Any, float, int]]) -> str:
-    return " · ".join(f"{value_text(v, 20)} → {m:.4f} ({n})" for v, m, n in means)
-
-
-def _md(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+def _means_text(means: Sequence[tuple[Any, float, int]], escape: Callable[[str], str]) -> str:
+    return " · ".join(f"{escape(value_text(v, 20))} → {m:.4f} ({n})" for v, m, n in means)
 
 
 # -- Markdown -------------------------------------------------------------------------------
@@ -68,11 +82,13 @@ def _md(text: str) -> str:
 
 def to_markdown(report: Report, images: Mapping[str, str] | None = None) -> str:
     """The report in Markdown; ``images`` maps a plot's name to the path the Markdown links to
-    (None: no images)."""
+    (None: no images). Every text from a record is escaped (:func:`.escape.md_cell`): no name
+    or value can add a line, a cell or HTML."""
+    scope = report.scope[0].upper() + report.scope[1:]
     lines = [
-        f"# {report.title}",
+        f"# {md_cell(report.title)}",
         "",
-        f"{report.scope[0].upper()}{report.scope[1:]} (journal at `{report.tip[:10]}`).",
+        f"{md_cell(scope)} (journal at {md_code(report.tip[:10])}).",
         "",
         _summary(report),
         "",
@@ -81,44 +97,47 @@ def to_markdown(report: Report, images: Mapping[str, str] | None = None) -> str:
         lines += ["Nothing to report.", ""]
     for family in report.families:
         order = "higher is better" if family.higher else "lower is better"
-        lines += [f"## {_md(family.name)}: {family.metric} ({order})", ""]
+        metric = md_cell(family.metric)
+        lines += [f"## {md_cell(family.name)}: {metric} ({order})", ""]
         best = family.rows[0]
         lines += [
             f"{len(family.rows)} run{'s' if len(family.rows) != 1 else ''}; the best is "
-            f"`{best.id}` with {family.metric} {_score_text(best)}.",
+            f"{md_code(best.id)} with {metric} {_score_text(best)}.",
             "",
         ]
         before = _before_text(family)
         if before:
-            lines += [before, ""]
-        names = varying_params([r.params for r in family.rows])[:6]
+            lines += [md_cell(before), ""]
+        names = _family_params(family)
         lines += [
-            f"| # | run | model | params | {family.metric} | date |",
+            f"| # | run | model | params | {metric} | date |",
             "|--:|---|---|---|--:|---|",
         ]
         for rank, row in enumerate(family.rows[:TOP], 1):
             lines.append(
-                f"| {rank} | `{row.id}` | {row.model_class} | {_md(_params_text(row, names))} | "
-                f"{_score_text(row)} | {created_text(row.created)[:16]} |"
+                f"| {rank} | {md_code(row.id)} | {md_cell(row.model_class)} | "
+                f"{_params_text(row, names, md_cell)} | "
+                f"{_score_text(row)} | {md_cell(created_text(row.created)[:16])} |"
             )
         if len(family.rows) > TOP:
             lines.append(f"\n{len(family.rows) - TOP} more runs not shown.")
         lines.append("")
         if family.effects:
             lines += [
-                f"**What moved {family.metric}** (mean at each value, runs in brackets):",
+                f"**What moved {metric}** (mean at each value, runs in brackets):",
                 "",
                 "| param | spread | by value |",
                 "|---|--:|---|",
             ]
             for effect in family.effects:
-                means = _md(_means_text(effect.means))
-                lines.append(f"| {_md(effect.param)} | {effect.spread:.4f} | {means} |")
+                means = _means_text(effect.means, md_cell)
+                name = md_cell(_effect_name(effect))
+                lines.append(f"| {name} | {effect.spread:.4f} | {means} |")
             lines.append("")
         if images is not None:
             for plot in family.plots:
                 if plot.name in images:
-                    lines += [f"![{_md(plot.title)}]({images[plot.name]})", ""]
+                    lines += [f"![{md_cell(plot.title)}]({images[plot.name]})", ""]
     if report.failed:
         lines += [
             "## Runs that did not finish ok",
@@ -127,8 +146,11 @@ def to_markdown(report: Report, images: Mapping[str, str] | None = None) -> str:
             "|---|---|---|---|",
         ]
         for row in report.failed:
-            when = created_text(row.created)[:16]
-            lines.append(f"| `{row.id}` | {row.model_class} | {row.status} | {when} |")
+            when = md_cell(created_text(row.created)[:16])
+            lines.append(
+                f"| {md_code(row.id)} | {md_cell(row.model_class)} | {md_cell(row.status)} "
+                f"| {when} |"
+            )
         lines.append("")
     lines += [
         "---",
@@ -158,7 +180,7 @@ code {{ font-family: ui-monospace, Menlo, Consolas, monospace; font-size: 13px; 
 
 
 def _e(text: Any) -> str:
-    return html.escape(str(text), quote=True)
+    return html_text(text)
 
 
 def _table(headers: Sequence[str], rows: Sequence[Sequence[tuple[str, bool]]]) -> str:
@@ -192,7 +214,7 @@ def to_html(report: Report) -> str:
         before = _before_text(family)
         if before:
             body.append(f"<p>{_e(before)}</p>")
-        names = varying_params([r.params for r in family.rows])[:6]
+        names = _family_params(family)
         body.append(
             _table(
                 ["#", "run", "model", "params", family.metric, "date"],
@@ -201,7 +223,7 @@ def to_html(report: Report) -> str:
                         (str(rank), True),
                         (f"<code>{_e(row.id)}</code>", False),
                         (_e(row.model_class), False),
-                        (_e(_params_text(row, names)), False),
+                        (_params_text(row, names, _e), False),
                         (_e(_score_text(row)), True),
                         (_e(created_text(row.created)[:16]), False),
                     ]
@@ -217,9 +239,9 @@ def to_html(report: Report) -> str:
                     ["param", "spread", "by value"],
                     [
                         [
-                            (_e(e.param), False),
+                            (_e(_effect_name(e)), False),
                             (f"{e.spread:.4f}", True),
-                            (_e(_means_text(e.means)), False),
+                            (_means_text(e.means, _e), False),
                         ]
                         for e in family.effects
                     ],

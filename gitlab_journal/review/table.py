@@ -10,8 +10,10 @@ from rich.table import Table
 from rich.text import Text
 
 from gitlab_journal.journal.index import Row, json_safe
+from gitlab_journal.review.escape import terminal
 from gitlab_journal.review.render import (
     ABSENT,
+    cell,
     created_text,
     headline_metrics,
     metric_text,
@@ -30,70 +32,140 @@ def _canonical(value: Any) -> str:
     return json.dumps(json_safe(value), sort_keys=True, ensure_ascii=False)
 
 
-def varying_params(params: Sequence[Mapping[str, Any]]) -> list[str]:
+def varying_params(
+    params: Sequence[Mapping[str, Any]], models: Sequence[str] | None = None
+) -> list[str]:
     """The parameter names whose value differs among ``params`` (absent counts as a value),
-    in order of first appearance."""
+    in order of first appearance. With ``models`` (each run's model), a name varies when it
+    varies among the runs of one model: the params of different estimators are not compared
+    with each other (Ridge's ``alpha`` does not vary because a forest has none)."""
+    groups: dict[str, list[Mapping[str, Any]]] = {}
+    for i, p in enumerate(params):
+        groups.setdefault(models[i] if models is not None else "", []).append(p)
     names: dict[str, None] = {}
     for p in params:
         names.update(dict.fromkeys(p))
     out = []
     for name in names:
-        seen = {_canonical(p[name]) if name in p else _MISSING for p in params}
-        if len(seen) > 1:
-            out.append(name)
+        for members in groups.values():
+            seen = {_canonical(p[name]) if name in p else _MISSING for p in members}
+            if len(seen) > 1:
+                out.append(name)
+                break
     return out
 
 
 def metric_columns(metrics: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The headline metrics of the runs: those every run with metrics has first, then the
+    others, each in order of first appearance."""
     names: dict[str, None] = {}
-    for m in metrics:
+    having = [m for m in metrics if m]
+    for m in having:
         names.update(dict.fromkeys(headline_metrics(m)))
-    return list(names)
+    shared = [n for n in names if all(n in m for m in having)]
+    return shared + [n for n in names if n not in shared]
 
 
-def log_table(rows: Sequence[Row]) -> tuple[Table, list[str]]:
-    """The table, and footnotes (columns left out)."""
-    params = varying_params([r.params for r in rows])
+_SEPARATOR = 3  # " │ " between two columns
+
+
+def _fit(
+    fixed: int, optional: Sequence[tuple[str, int]], width: int | None
+) -> tuple[list[str], list[str]]:
+    """The optional columns that fit in ``width`` beside ``fixed`` characters, in order (a
+    column too wide is skipped, a later narrower one may still fit); and those left out."""
+    if width is None:
+        return [name for name, _ in optional], []
+    used = fixed
+    shown: list[str] = []
+    left: list[str] = []
+    for name, need in optional:
+        if used + _SEPARATOR + need <= width:
+            used += _SEPARATOR + need
+            shown.append(name)
+        else:
+            left.append(name)
+    return shown, left
+
+
+def log_table(rows: Sequence[Row], width: int | None = None) -> tuple[Table, list[str]]:
+    """The table, and footnotes (columns left out). ``width``: the console's; columns that
+    would not fit are left out (and named in a footnote) rather than squeezed to nothing.
+
+    Params are those that vary among the runs of one model (a forest's params do not vary
+    because a linear model has none); metrics every run has come first."""
+    params = varying_params([r.params for r in rows], [r.model_class for r in rows])
     metrics = metric_columns([r.metrics for r in rows])
     notes: list[str] = []
     if len(params) > MAX_PARAM_COLUMNS:
         left = params[MAX_PARAM_COLUMNS:]
         notes.append(
             f"{len(left)} more varying param{'s' if len(left) != 1 else ''} not shown: "
-            + ", ".join(left[:10])
+            + ", ".join(terminal(name) for name in left[:10])
             + (" ..." if len(left) > 10 else "")
         )
         params = params[:MAX_PARAM_COLUMNS]
     if len(metrics) > MAX_METRIC_COLUMNS:
         left = metrics[MAX_METRIC_COLUMNS:]
-        notes.append(f"{len(left)} more metrics not shown: " + ", ".join(left))
+        notes.append(f"{len(left)} more metrics not shown: " + ", ".join(map(terminal, left)))
         metrics = metrics[:MAX_METRIC_COLUMNS]
+
+    param_cells = {
+        name: [
+            value_text(row.params[name], PARAM_WIDTH) if name in row.params else ABSENT
+            for row in rows
+        ]
+        for name in params
+    }
+    metric_cells = {name: [metric_text(row.metrics, name) for row in rows] for name in metrics}
+    statuses = [
+        Text.assemble(status_text(row.status), " ", reproduction_text(row.reproduction))
+        if row.reproduction is not None  # what the latest `git journal rerun` found
+        else status_text(row.status)
+        for row in rows
+    ]
+
+    def need(header: str, cells: Sequence[str], cap: int | None = None) -> int:
+        head = len(terminal(header)) if cap is None else min(len(terminal(header)), cap)
+        return max([head, *(len(terminal(c)) for c in cells)])
+
+    ids = [row.id for row in rows]
+    models = [row.model_class for row in rows]
+    fixed = need("id", ids) + _SEPARATOR + need("model", models)
+    fixed += _SEPARATOR + need("status", [s.plain for s in statuses])
+    optional: list[tuple[str, int]] = []
+    if metrics:
+        fixed += _SEPARATOR + need(metrics[0], metric_cells[metrics[0]])
+    optional += [(f"p:{n}", need(n, param_cells[n], PARAM_WIDTH)) for n in params]
+    optional += [(f"m:{n}", need(n, metric_cells[n])) for n in metrics[1:]]
+    created = [created_text(row.created) for row in rows]
+    optional.append(("created", need("created (UTC)", created)))
+    shown, left = _fit(fixed, optional, width)
+    if left:
+        names = ", ".join("created" if k == "created" else terminal(k[2:]) for k in left)
+        notes.append(f"Columns left out to fit {width} characters: {names} (widen the terminal).")
+    keep = set(shown)
+    params = [n for n in params if f"p:{n}" in keep]
+    metrics = metrics[:1] + [n for n in metrics[1:] if f"m:{n}" in keep]
 
     table = Table(show_edge=False, pad_edge=False, header_style="bold")
     table.add_column("id", style="yellow", no_wrap=True)
-    table.add_column("created (UTC)", no_wrap=True)
+    if "created" in keep:
+        table.add_column("created (UTC)", no_wrap=True)
     table.add_column("model", no_wrap=True)
     for name in params:
-        table.add_column(name, style="cyan")
+        table.add_column(terminal(name), style="cyan", overflow="fold")
     for name in metrics:
-        table.add_column(name, justify="right", no_wrap=True)
+        table.add_column(terminal(name), justify="right", no_wrap=True)
     table.add_column("status", no_wrap=True)
-    for row in rows:
-        cells: list[Text] = [
-            Text(row.id),
-            Text(created_text(row.created)),
-            Text(row.model_class),
-        ]
-        for name in params:
-            cells.append(
-                Text(value_text(row.params[name], PARAM_WIDTH) if name in row.params else ABSENT)
-            )
-        for name in metrics:
-            cells.append(Text(metric_text(row.metrics, name)))
-        status = status_text(row.status)
-        if row.reproduction is not None:  # what the latest `git journal rerun` found
-            status.append(" ").append_text(reproduction_text(row.reproduction))
-        cells.append(status)
+    for i, row in enumerate(rows):
+        cells: list[Text] = [cell(row.id)]
+        if "created" in keep:
+            cells.append(cell(created[i]))
+        cells.append(cell(row.model_class))
+        cells += [cell(param_cells[name][i]) for name in params]
+        cells += [cell(metric_cells[name][i]) for name in metrics]
+        cells.append(statuses[i])
         table.add_row(*cells)
     return table, notes
 
