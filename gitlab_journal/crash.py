@@ -63,6 +63,12 @@ def _write_log(exc: BaseException) -> Path | None:
 
 def report(exc: BaseException) -> int:
     """Print one line about ``exc`` and return its exit code."""
+    if isinstance(exc, (FileExistsError, NotADirectoryError)) and exc.filename:
+        print(f"error: {exc.filename} is in the way: a folder is needed there", file=sys.stderr)
+        print(
+            "hint: move it aside; nothing was recorded, the journal is as it was", file=sys.stderr
+        )
+        return EXIT_USAGE
     if isinstance(exc, OSError) and exc.errno in _FAULTS:
         where = f": {exc.filename}" if exc.filename else ""
         print(f"error: {_FAULTS[exc.errno]}{where}", file=sys.stderr)

@@ -103,3 +103,34 @@ def test_tests_never_see_the_users_git_configuration(repo: Path) -> None:
     origin = git(repo, "config", "--global", "--show-origin", "user.name")
     assert origin.startswith(f"file:{home}/.gitconfig"), origin
     assert str(home) in pygit2.settings.search_path[pygit2.enums.ConfigLevel.GLOBAL]
+
+
+def test_an_invalid_journal_branch_name_is_an_input_error(
+    repo: Path, cli: Callable[..., CliResult]
+) -> None:
+    from conftest import git
+
+    assert cli("init")[0] == 0
+    git(repo, "config", "journal.branch", "a..b")
+    code, _, err = cli("log")
+    assert code == errors.EXIT_USAGE
+    assert "'a..b' is not a valid branch name" in err and "Traceback" not in err
+
+
+def test_a_file_where_the_journal_folder_goes_is_an_input_error(
+    repo: Path, cli: Callable[..., CliResult]
+) -> None:
+    from conftest import git
+
+    assert cli("init")[0] == 0
+    tip = git(repo, "rev-parse", "journal").strip()
+    (repo / "journal.yaml").write_text(
+        "data: sklearn:iris\nmodel:\n  estimator: sklearn.dummy.DummyClassifier\n"
+        "evaluation: {cv: 2}\n"
+    )
+    (repo / ".git" / "journal").write_text("in the way\n")
+    code, _, err = cli("run", "-q")
+    assert code == errors.EXIT_USAGE, err
+    assert ".git/journal is in the way" in err
+    assert git(repo, "rev-parse", "journal").strip() == tip
+    git(repo, "fsck", "--strict")

@@ -77,6 +77,11 @@ class Store:
                 branch = str(repo.config["journal.branch"])
             except KeyError:
                 branch = DEFAULT_BRANCH
+        if not pygit2.reference_is_valid_name(f"refs/heads/{branch}"):
+            raise JournalError(
+                f"{branch!r} is not a valid branch name for the journal",
+                hint="fix it with `git config journal.branch NAME` (default: journal)",
+            )
         self.branch = branch
         self.ref_name = f"refs/heads/{branch}"
 
