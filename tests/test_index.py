@@ -403,7 +403,7 @@ def test_model_and_status_options(grid: Index) -> None:
         ("> 1", "expected a field"),
         ("size > 1", "unknown field 'size'"),
         ("params. > 1", "unknown field"),
-        ("params.C > 1 or params.C < 0", "unexpected"),
+        ("params.C > 1 xor params.C < 0", "unexpected"),
         ("params.solver == 'lbfgs", "unclosed quote"),
         ("params.C > null", "null only compares"),
         ("params.C > 1 and", "expected a field"),

@@ -10,6 +10,7 @@ busy timeout, a private in-memory index built from the store answers instead.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import math
 import re
@@ -24,6 +25,7 @@ import pygit2
 
 from gitlab_journal.errors import JournalError
 from gitlab_journal.journal import format as fmt
+from gitlab_journal.journal import where as where_lang
 from gitlab_journal.journal.records import REPRODUCTION_STATUSES, STATUSES, Run
 from gitlab_journal.journal.store import Store
 
@@ -190,15 +192,10 @@ _PLAIN_FIELDS = {
 FIELDS_HINT = (
     "fields: params.NAME, metrics.NAME, data.NAME, code.NAME, "
     + ", ".join(sorted(_PLAIN_FIELDS))
-    + "; operators: == = != > >= < <= ~"
+    + "; operators: == = != > >= < <= ~, FIELD in [A, B]; join with and, or, not, ( )"
 )
 
 _FIELD_RE = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*(?:\.[^\s=!<>~\"']*)?)\s*")
-_OP_RE = re.compile(r"(==|!=|>=|<=|=|>|<|~)\s*")
-_AND_RE = re.compile(r"\s+and(?:\s+|$)", re.IGNORECASE)
-_OP_CHARS = set("=<>!~'\"")
-_NUMBER_RE = re.compile(r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$")
-_NULL = object()
 
 
 @dataclass(frozen=True)
@@ -206,17 +203,6 @@ class _Field:
     sql: str  # an SQL expression with zero or one '?' (the JSON path)
     args: tuple[Any, ...]
     name: str
-
-
-@dataclass(frozen=True)
-class Clause:
-    """One ``FIELD OP VALUE`` comparison, parsed."""
-
-    field: str
-    op: str
-    value: Any  # str, int, float, bool, or None for null
-    raw: str
-    quoted: bool
 
 
 def _field(name: str, expression: str) -> _Field:
@@ -230,87 +216,12 @@ def _field(name: str, expression: str) -> _Field:
     raise JournalError(f"unknown field {name!r} in {expression!r}", hint=FIELDS_HINT)
 
 
-def _parse_value(text: str, pos: int, expression: str) -> tuple[Any, str, bool, int]:
-    """The value at ``pos``: (value, raw text, quoted, end position)."""
-    if pos < len(text) and text[pos] in "'\"":
-        quote = text[pos]
-        out: list[str] = []
-        i = pos + 1
-        while i < len(text):
-            ch = text[i]
-            if ch == "\\" and i + 1 < len(text):
-                out.append(text[i + 1])
-                i += 2
-                continue
-            if ch == quote:
-                raw = "".join(out)
-                return raw, raw, True, i + 1
-            out.append(ch)
-            i += 1
-        raise JournalError(f"unclosed quote in --where {expression!r}")
-    match = _AND_RE.search(text, pos)
-    end = match.start() if match else len(text)
-    raw = text[pos:end].strip()
-    if not raw:
-        raise JournalError(
-            f"malformed --where {expression!r}: no value", hint="e.g. 'params.C > 1'"
-        )
-    if _OP_CHARS.intersection(raw):
-        raise JournalError(
-            f"malformed --where {expression!r}: unexpected {raw!r}",
-            hint="quote a value that holds = < > ! ~ or quotes; join clauses with ' and '",
-        )
-    lowered = raw.lower()
-    value: Any
-    if lowered == "true":
-        value = True
-    elif lowered == "false":
-        value = False
-    elif lowered in ("null", "none"):
-        value = None
-    elif _NUMBER_RE.match(raw):
-        value = float(raw) if any(c in raw for c in ".eE") else int(raw)
-    else:
-        value = raw
-    return value, raw, False, end
+def parse_where(expression: str) -> where_lang.Node:
+    """The tree of one ``--where`` expression (see journal/where.py); unknown fields fail."""
+    return where_lang.parse(expression, lambda name: _field(name, expression))
 
 
-def parse_where(expression: str) -> list[Clause]:
-    """``FIELD OP VALUE [and FIELD OP VALUE ...]``; a malformed expression is a JournalError."""
-    clauses: list[Clause] = []
-    pos = 0
-    text = expression
-    while True:
-        fmatch = _FIELD_RE.match(text, pos)
-        if not fmatch:
-            raise JournalError(
-                f"malformed --where {expression!r}: expected a field at {text[pos:]!r}",
-                hint=FIELDS_HINT,
-            )
-        name = fmatch.group(1)
-        _field(name, expression)  # unknown fields fail early, naming the expression
-        omatch = _OP_RE.match(text, fmatch.end())
-        if not omatch:
-            raise JournalError(
-                f"malformed --where {expression!r}: expected an operator after {name!r}",
-                hint=FIELDS_HINT,
-            )
-        op = "==" if omatch.group(1) == "=" else omatch.group(1)
-        value, raw, quoted, end = _parse_value(text, omatch.end(), expression)
-        clauses.append(Clause(name, op, value, raw, quoted))
-        rest = text[end:]
-        if not rest.strip():
-            return clauses
-        amatch = _AND_RE.match(text, end)
-        if not amatch:
-            raise JournalError(
-                f"malformed --where {expression!r}: unexpected {rest.strip()!r}",
-                hint="join clauses with ' and ', or give --where several times",
-            )
-        pos = amatch.end()
-
-
-def _clause_sql(clause: Clause, expression: str) -> tuple[str, list[Any]]:
+def _clause_sql(clause: where_lang.Clause, expression: str) -> tuple[str, list[Any]]:
     f = _field(clause.field, expression)
     x, xa = f.sql, list(f.args)
     op, value = clause.op, clause.value
@@ -360,10 +271,11 @@ def where_sql(
     parts: list[str] = []
     args: list[Any] = []
     for expression in where:
-        for clause in parse_where(expression):
-            sql, clause_args = _clause_sql(clause, expression)
-            parts.append(sql)
-            args.extend(clause_args)
+        sql, clause_args = where_lang.to_sql(
+            parse_where(expression), functools.partial(_clause_sql, expression=expression)
+        )
+        parts.append(sql)
+        args.extend(clause_args)
     if model:
         # An import path has dots, a class name none: each is one indexed equality.
         parts.append("model = ?" if "." in model else "model_class = ?")
