@@ -30,13 +30,11 @@ from pathlib import Path
 
 import pygit2
 
-from gitlab_journal.codestate import matches
+from gitlab_journal.codestate import SKIPPED_DIRS, matches
 
 PATCH_FILE = "code.patch"
 UNTRACKED_MAX_FILES = 200
 UNTRACKED_MAX_BYTES = 1024 * 1024
-# Untracked folders that hold installed or generated code, never the project's own.
-SKIPPED_DIRS = frozenset({"site-packages", "node_modules", "__pycache__", ".venv", "venv"})
 
 _BLOB = pygit2.enums.FileMode.BLOB
 _EXEC = pygit2.enums.FileMode.BLOB_EXECUTABLE

@@ -1,14 +1,31 @@
 """The code a run depends on: content hashes of its code dependencies, and the repository state.
 
-Identity takes the code dependencies (tracked files matching the spec's ``code`` globs) as they
-are in the work tree, uncommitted changes included, each by its git blob id. HEAD, the branch,
-the dirty flag and the work tree's tree id are recorded but are not identity.
+Identity takes the code dependencies, every file matching the spec's ``code`` globs that git does
+not ignore, **tracked or not**, as it is in the work tree (uncommitted changes included), each by
+its git blob id. So a tracked and an untracked file with the same bytes are the same input, and
+`git add`, `git commit` or `git stash` + `git stash pop` of unchanged code never change a
+fingerprint, while an edit to a new loader nobody has added yet is a new experiment. Runs whose
+code was all tracked keep the fingerprints they had before untracked files counted.
+
+Untracked folders that hold installed or generated code (:data:`SKIPPED_DIRS`, e.g. a virtual
+environment nobody ignored, or any folder with a ``pyvenv.cfg``) and nested repositories are never
+walked into. More than :data:`MAX_CODE_FILES` matching files is an error: the globs are too wide.
+
+A notebook (``*.ipynb``) counts by its code cells' source only (:func:`notebook_id`): re-running
+its cells changes outputs and execution counts, not its identity.
+
+With ``staged`` (the pre-commit hook) a tracked file counts as it is in the index, the content the
+commit will hold, and an untracked one as it is in the work tree: it is not part of the commit,
+but stays there as an input of the code being committed.
+
+HEAD, the branch, the dirty flag and the work tree's tree id are recorded but are not identity.
 """
 
 from __future__ import annotations
 
 import fnmatch
 import hashlib
+import json
 import os
 import stat
 from collections.abc import Mapping, Sequence
@@ -17,9 +34,19 @@ from typing import Any
 
 import pygit2
 
+from gitlab_journal.errors import JournalError
 from gitlab_journal.journal.records import CodeState
 
 REGULAR, EXECUTABLE, SYMLINK, GITLINK = 0o100644, 0o100755, 0o120000, 0o160000
+MAX_CODE_FILES = 2000  # matching files, tracked and untracked together
+# Untracked folders that hold installed or generated code, never the project's own.
+SKIPPED_DIRS = frozenset(
+    {".git", ".venv", "venv", "site-packages", "node_modules", "__pycache__", "build", "dist"}
+    | {".tox", ".nox", ".eggs", ".ipynb_checkpoints"}
+)
+NOTEBOOK_SUFFIX = ".ipynb"
+NOTEBOOK_CELL = "# %%\n"
+_WT_NEW = pygit2.enums.FileStatus.WT_NEW
 
 
 def matches(path: str, globs: Sequence[str]) -> bool:
@@ -58,7 +85,9 @@ def current_index(repo: pygit2.Repository) -> pygit2.Index:
 def code_files(
     repo: pygit2.Repository, globs: Sequence[str], *, staged: bool = False
 ) -> dict[str, str]:
-    """Code dependency -> git blob id, from the work tree (or the index when ``staged``)."""
+    """Code dependency -> content id (see the module's docstring): tracked files from the work
+    tree (or the index when ``staged``), untracked ones that git does not ignore from the work
+    tree."""
     if repo.workdir is None:
         return {}
     root = Path(repo.workdir)
@@ -69,12 +98,145 @@ def code_files(
         if not matches(path, globs):
             continue
         if staged:
-            out[path] = str(entry.id)
+            out[path] = blob_code_id(repo, path, entry.id)
             continue
         file = root / path
         if file.is_file():
-            out[path] = str(pygit2.hashfile(str(file)))
+            out[path] = file_code_id(file)
+    others = untracked_code(repo, globs)
+    if os.environ.get("GIT_INDEX_FILE"):
+        # A partial commit's index (`git commit PATH`) lacks files added to the real one:
+        # they stay in the work tree, inputs like the untracked ones.
+        real = repo.index
+        real.read(False)
+        others += [e.path for e in real if e.path not in out and matches(e.path, globs)]
+    for path in others:
+        file = root / path
+        if path not in out and file.is_file():
+            out[path] = file_code_id(file)
+    if len(out) > MAX_CODE_FILES:
+        raise _too_many(list(out), globs)
     return dict(sorted(out.items()))
+
+
+def untracked_code(repo: pygit2.Repository, globs: Sequence[str]) -> list[str]:
+    """The untracked files matching ``globs`` that git does not ignore, outside
+    :data:`SKIPPED_DIRS`, virtual environments and nested repositories; sorted.
+
+    libgit2's status names untracked folders as a whole (``new/``) and is fast; those folders
+    are walked here, pruned by name and by git's ignore rules (a ``.gitignore`` inside them
+    included)."""
+    if repo.workdir is None:
+        return []
+    root = Path(repo.workdir)
+    status = repo.status(untracked_files="normal", ignored=False)
+    out: list[str] = []
+    for path, flags in status.items():
+        if not flags & _WT_NEW:
+            continue
+        if path.endswith("/"):
+            folder = path.rstrip("/")
+            if not _skipped(folder):
+                _walk(repo, root, folder, globs, out)
+        elif matches(path, globs) and not _skipped(path.rpartition("/")[0]):
+            out.append(path)
+        if len(out) > MAX_CODE_FILES:
+            raise _too_many(out, globs)
+    return sorted(out)
+
+
+def _skipped(folder: str) -> bool:
+    """Whether a folder (a repository path, '' for the root) lies in a skipped one."""
+    return any(part in SKIPPED_DIRS for part in folder.split("/") if part)
+
+
+def _walk(
+    repo: pygit2.Repository, root: Path, folder: str, globs: Sequence[str], out: list[str]
+) -> None:
+    """Add the matching, not ignored files under the untracked ``folder`` to ``out``."""
+    full = root / folder
+    try:
+        entries = list(os.scandir(full))
+    except OSError:
+        return
+    names = {entry.name for entry in entries}
+    if ".git" in names or "pyvenv.cfg" in names:
+        return  # a nested repository, or a virtual environment under another name
+    for entry in sorted(entries, key=lambda e: e.name):
+        path = f"{folder}/{entry.name}"
+        try:
+            is_dir = entry.is_dir(follow_symlinks=False)
+        except OSError:
+            continue
+        if is_dir:
+            if entry.name not in SKIPPED_DIRS and not repo.path_is_ignored(path + "/"):
+                _walk(repo, root, path, globs, out)
+        elif matches(path, globs) and not repo.path_is_ignored(path):
+            out.append(path)
+            if len(out) > MAX_CODE_FILES:
+                raise _too_many(out, globs)
+
+
+def _too_many(paths: Sequence[str], globs: Sequence[str]) -> JournalError:
+    counts = {glob: sum(1 for p in paths if matches(p, [glob])) for glob in globs}
+    widest = max(counts, key=lambda g: counts[g]) if counts else "*"
+    return JournalError(
+        f"code: more than {MAX_CODE_FILES} files match {widest!r} "
+        f"(e.g. {sorted(p for p in paths if matches(p, [widest]))[0]})",
+        hint="give the spec a narrower `code:` (say `src/**/*.py`), "
+        "or ignore generated folders in .gitignore",
+    )
+
+
+def file_code_id(file: Path) -> str:
+    """A work-tree file's content id: its git blob id, or a notebook's :func:`notebook_id`."""
+    if file.name.endswith(NOTEBOOK_SUFFIX):
+        try:
+            return notebook_id(file.read_bytes())
+        except OSError:
+            pass
+    return str(pygit2.hashfile(str(file)))
+
+
+def blob_code_id(repo: pygit2.Repository, path: str, oid: pygit2.Oid | str) -> str:
+    """A stored blob's content id, as :func:`file_code_id` gives it for the same bytes."""
+    if path.endswith(NOTEBOOK_SUFFIX):
+        blob = repo.get(oid if isinstance(oid, pygit2.Oid) else pygit2.Oid(hex=oid))
+        if isinstance(blob, pygit2.Blob):
+            return notebook_id(blob.data)
+    return str(oid)
+
+
+def notebook_code(data: bytes) -> str | None:
+    """The canonical text of a notebook's code: each code cell that is not blank, as
+    ``# %%`` and a newline, then its source, ending with a newline (the "percent" format of
+    Jupytext and VS Code). Outputs, execution counts, metadata and markdown cells are left out.
+    None for what is not an nbformat 4 notebook."""
+    try:
+        doc = json.loads(data)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    cells = doc.get("cells") if isinstance(doc, dict) else None
+    if not isinstance(cells, list):
+        return None
+    parts: list[str] = []
+    for cell in cells:
+        if not isinstance(cell, dict) or cell.get("cell_type") != "code":
+            continue
+        source = cell.get("source", "")
+        if isinstance(source, list):
+            source = "".join(str(line) for line in source)
+        if not isinstance(source, str) or not source.strip():
+            continue
+        parts.append(NOTEBOOK_CELL + source + ("" if source.endswith("\n") else "\n"))
+    return "".join(parts)
+
+
+def notebook_id(data: bytes) -> str:
+    """A notebook's content id: the git blob id of :func:`notebook_code`'s text (the id
+    `git hash-object` gives that text), or of the raw bytes when it is not a notebook."""
+    code = notebook_code(data)
+    return str(pygit2.hash(data if code is None else code.encode("utf-8")))
 
 
 def head_state(repo: pygit2.Repository) -> tuple[str | None, str | None]:

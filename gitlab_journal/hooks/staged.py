@@ -17,6 +17,12 @@ guarantees the same model, params, data, evaluation and code dependencies):
 And only experiments the commit *introduces* are reported: an experiment HEAD's own spec (with
 HEAD's code) already had is not news, so an unrelated commit stays silent.
 
+The staged code is the code as it will be committed: a tracked file counts by its index entry,
+an untracked one that git does not ignore by its work-tree content (it is not part of the
+commit, but stays in the work tree as an input of what is committed; see
+:mod:`gitlab_journal.codestate`). So "edit, run, commit" stays quiet whether or not the files
+were added before the run.
+
 Nothing is trained, and scikit-learn is imported only when an estimator's defaults are not yet
 in ``.git/journal/resolved.json``.
 """
@@ -30,7 +36,14 @@ from typing import TYPE_CHECKING, Any
 
 import pygit2
 
-from gitlab_journal.codestate import code_state, current_index, head_state, matches
+from gitlab_journal.codestate import (
+    blob_code_id,
+    code_state,
+    current_index,
+    file_code_id,
+    head_state,
+    matches,
+)
 from gitlab_journal.errors import JournalError
 from gitlab_journal.journal.index import Index, Row
 from gitlab_journal.journal.records import CodeState, Run
@@ -118,16 +131,23 @@ def _head_code(
     repo: pygit2.Repository, head: pygit2.Commit, staged: CodeState, globs: tuple[str, ...]
 ) -> CodeState:
     """HEAD's code dependencies: the staged ones (``staged``, found with ``globs``) with the
-    index's changes against HEAD undone: one diff in libgit2 instead of a walk over HEAD's tree."""
+    index's changes against HEAD undone: one diff in libgit2 instead of a walk over HEAD's tree.
+    A file the commit adds that is in the work tree was an untracked input in HEAD's state:
+    it counts as it is there, so adding a file that runs already read introduces nothing."""
     files = dict(staged.files)
+    root = Path(repo.workdir) if repo.workdir else None
     diff = current_index(repo).diff_to_tree(head.tree)
     for delta in diff.deltas:
         # old_file: HEAD's side, new_file: the index's side.
         new_path, old_path = delta.new_file.path, delta.old_file.path
         if delta.status != pygit2.enums.DeltaStatus.DELETED:
             files.pop(new_path, None)
+        if delta.status == pygit2.enums.DeltaStatus.ADDED and root is not None:
+            file = root / new_path
+            if matches(new_path, globs) and file.is_file():
+                files[new_path] = file_code_id(file)
         if delta.status != pygit2.enums.DeltaStatus.ADDED and matches(old_path, globs):
-            files[old_path] = str(delta.old_file.id)
+            files[old_path] = blob_code_id(repo, old_path, delta.old_file.id)
     return replace(staged, files=dict(sorted(files.items())), dirty=False)
 
 

@@ -108,23 +108,96 @@ class Store:
     # -- reading ---------------------------------------------------------------------------
 
     def exists(self) -> bool:
-        return self.ref_name in self.repo.references
+        """Whether there is a journal to read: the local branch, or a remote's (see
+        :meth:`remote_journal`)."""
+        return self.tip() is not None
 
-    def tip(self) -> pygit2.Oid | None:
+    def local_tip(self) -> pygit2.Oid | None:
         ref = self.repo.references.get(self.ref_name)
         if ref is None:
             return None
         target = ref.resolve().target
         return target if isinstance(target, pygit2.Oid) else None
 
+    def tip(self) -> pygit2.Oid | None:
+        """The journal's tip: the local branch's, else (a fresh clone) the remote's."""
+        local = self.local_tip()
+        if local is not None:
+            return local
+        remote = self.remote_journal()
+        return None if remote is None else self._target(remote)
+
+    def remote_journals(self) -> dict[str, str]:
+        """remote name -> its journal as `git fetch` keeps it (``refs/remotes/NAME/BRANCH``)."""
+        out: dict[str, str] = {}
+        for name in self.repo.remotes.names():
+            ref = f"refs/remotes/{name}/{self.branch}"
+            if name and ref in self.repo.references:
+                out[name] = ref
+        return out
+
+    def remote_journal(self) -> str | None:
+        """The remote-tracking journal a clone without a local one reads and starts from.
+
+        One remote with a journal: its. Several: `git config journal.remote`, else the remote
+        of the current branch's upstream; else an error naming them."""
+        found = self.remote_journals()
+        if len(found) <= 1:
+            return next(iter(found.values()), None)
+        for key in ("journal.remote", f"branch.{self._head_branch()}.remote"):
+            try:
+                chosen = str(self.repo.config[key])
+            except (KeyError, ValueError):
+                continue
+            if chosen in found:
+                return found[chosen]
+        names = ", ".join(sorted(found))
+        raise JournalError(
+            f"no local journal, and several remotes have one ({names})",
+            hint=f"choose one: `git config journal.remote {sorted(found)[0]}`, "
+            "then `git journal sync`",
+        )
+
+    def _target(self, ref: str) -> pygit2.Oid | None:
+        target = self.repo.references[ref].resolve().target
+        return target if isinstance(target, pygit2.Oid) else None
+
+    def _head_branch(self) -> str:
+        try:
+            head = self.repo.references["HEAD"].target
+        except KeyError:
+            return ""
+        return str(head).removeprefix("refs/heads/")
+
+    def _start_from_remote(self, remote_ref: str | None = None) -> bool:
+        """Before the first write in a clone that has only a remote's journal: create the
+        local branch from it (``remote_ref``, else :meth:`remote_journal`), tracking it, as
+        `git switch BRANCH` would. Whether it created the branch."""
+        if self.local_tip() is not None:
+            return False
+        remote_ref = remote_ref or self.remote_journal()
+        target = None if remote_ref is None else self._target(remote_ref)
+        if remote_ref is None or target is None:
+            return False
+        remote = remote_ref.removeprefix("refs/remotes/").removesuffix(f"/{self.branch}")
+        try:
+            self.repo.create_reference_direct(
+                self.ref_name, target, False, message=f"branch: Created from {remote_ref}"
+            )
+        except pygit2.AlreadyExistsError:
+            return False  # another writer started it meanwhile
+        self.repo.config[f"branch.{self.branch}.remote"] = remote
+        self.repo.config[f"branch.{self.branch}.merge"] = self.ref_name
+        return True
+
     def require(self) -> pygit2.Commit:
         """The tip commit, its format checked; an error with a hint when there is no journal."""
         tip = self.tip()
         if tip is None:
-            raise JournalError(
-                f"no journal yet: branch '{self.branch}' does not exist",
-                hint="create it with `git journal init`",
-            )
+            hint = "create it with `git journal init`"
+            if self.repo.remotes.names():
+                hint += "; if the team's journal is on a remote, `git fetch` brings it here"
+            raise JournalError(f"no journal yet: branch '{self.branch}' does not exist", hint=hint)
         commit = self.repo[tip]
         if not isinstance(commit, pygit2.Commit):
             raise JournalError(f"'{self.branch}' does not point at a commit")
@@ -220,9 +293,11 @@ class Store:
             return pygit2.Signature(name, email)
 
     def init(self) -> bool:
-        """Create the orphan journal branch. False if it already exists."""
+        """Create the orphan journal branch. False if it already exists (here, or on a remote:
+        then the local branch starts from the remote's)."""
         if self.exists():
             self.require()
+            self._start_from_remote()
             return False
         tree = self.repo.TreeBuilder()
         tree.insert(fmt.FORMAT_FILE, self.repo.create_blob(fmt.format_text()), _BLOB)
@@ -363,14 +438,21 @@ class Store:
         if not isinstance(other, pygit2.Commit):
             raise JournalError(f"cannot merge {other_id}: not a commit")
         fmt.check_format(_blob_at(other.tree, fmt.FORMAT_FILE))
-        if not self.exists():
-            try:
-                self.repo.create_reference_direct(
-                    self.ref_name, other.id, False, message="journal: from another clone"
-                )
-            except pygit2.AlreadyExistsError:
-                pass  # created meanwhile: merge into it below
+        if self.local_tip() is None:
+            # A fresh clone: start from the remote's journal being merged, tracking it.
+            same = [r for r in self.remote_journals().values() if self._target(r) == other.id]
+            if same:
+                created = self._start_from_remote(same[0])
             else:
+                try:
+                    self.repo.create_reference_direct(
+                        self.ref_name, other.id, False, message="journal: from another clone"
+                    )
+                except pygit2.AlreadyExistsError:
+                    created = False  # created meanwhile: merge into it below
+                else:
+                    created = True
+            if created:
                 runs = sum(1 for _ in self.run_paths(other.tree))
                 return Merged("created", str(other.id), incoming=runs)
         sig = self.signature()
@@ -439,6 +521,7 @@ class Store:
 
     def _commit(self, build: BuildTree, message: str) -> pygit2.Oid:
         """Build a tree on the current tip and move the branch by compare-and-swap, retrying."""
+        self._start_from_remote()
         sig = self.signature()
         for attempt in range(CAS_ATTEMPTS):
             tip_commit = self.require()
