@@ -32,6 +32,7 @@ COMMANDS = (
     "compare",
     "report",
     "export",
+    "verify",
 )
 
 

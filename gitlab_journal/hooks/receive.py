@@ -8,10 +8,12 @@ branch it refuses:
 - deleting the branch, or moving it to a commit that does not contain the old tip (a
   force-push: the runs only the old history holds would be lost);
 - a tip whose tree lacks ``FORMAT``, or holds a newer format than this gitlab-journal reads;
-- any run directory the push adds or changes whose record fails validation: a missing file,
-  unparsable JSON, ``identity.json`` that does not hash to the fingerprint of its path,
-  ``run.json`` naming another run, or an unknown status; and anything else under ``runs/``
-  that is not a run directory; and removing a run.
+- any run directory the push adds or changes whose record fails the journal's schema
+  (journal/schema.py, docs/journal-format.md "Schema"): a missing file, unparsable JSON, a
+  field of the wrong type, an id or hash of the wrong shape, ``identity.json`` that does not
+  hash to the fingerprint of its path, ``run.json`` naming another run, a name with control
+  characters, a path that is absolute or climbs out with ``..``, a record over its size bound;
+  anything else under ``runs/`` that is not a run directory; and removing a run.
 
 Other refs pass untouched. Nothing is written: no cache, no index.
 """
@@ -19,7 +21,6 @@ Other refs pass untouched. Nothing is written: no cache, no index.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,10 +29,9 @@ import pygit2
 
 from gitlab_journal.errors import JournalError
 from gitlab_journal.journal import format as fmt
-from gitlab_journal.journal.store import DEFAULT_BRANCH
+from gitlab_journal.journal.store import DEFAULT_BRANCH, Store, run_changes
 
 ZERO = "0" * 40
-_RUN_DIR = re.compile(r"^runs/([0-9a-f]{2})/([0-9a-f]{62})/([^/]+)$")
 
 
 @dataclass(frozen=True)
@@ -121,59 +121,14 @@ def _blob(tree: pygit2.Tree, path: str) -> bytes | None:
     return obj.data if isinstance(obj, pygit2.Blob) else None
 
 
-def changed_run_paths(
-    repo: pygit2.Repository, old: pygit2.Tree | None, new: pygit2.Tree
-) -> tuple[set[str], list[str]]:
-    """(run directories added or changed between the trees, other paths under runs/ changed)."""
-    diff = new.diff_to_tree(swap=True) if old is None else old.diff_to_tree(new)
-    dirs: set[str] = set()
-    strays: list[str] = []
-    for delta in diff.deltas:
-        if delta.status == pygit2.enums.DeltaStatus.DELETED:
-            path = delta.old_file.path
-            if path.startswith(fmt.RUNS_DIR + "/"):
-                parts = path.split("/")
-                if len(parts) >= 5:
-                    dirs.add("/".join(parts[:4]))  # a file removed from a run: check what is left
-            continue
-        path = delta.new_file.path
-        if not path.startswith(fmt.RUNS_DIR + "/"):
-            continue
-        parts = path.split("/")
-        run_dir = "/".join(parts[:4])
-        if len(parts) >= 5 and _RUN_DIR.match(run_dir):
-            dirs.add(run_dir)
-        else:
-            strays.append(path)
-    return dirs, strays
-
-
 def first_bad_run(repo: pygit2.Repository, old: pygit2.Tree | None, new: pygit2.Tree) -> str | None:
-    """The first problem with the runs the new tree adds or changes, naming the run."""
-    dirs, strays = changed_run_paths(repo, old, new)
-    if strays:
-        return f"{strays[0]}: not inside a run directory (runs/<fp[:2]>/<fp[2:]>/<run-id>/)"
-    for run_dir in sorted(dirs):
-        match = _RUN_DIR.match(run_dir)
-        assert match is not None
-        fingerprint, run_id = match.group(1) + match.group(2), match.group(3)
-        try:
-            run_tree = new[run_dir]
-        except KeyError:
-            return f"{run_dir}: the push removes this run; a journal only grows"
-        if not isinstance(run_tree, pygit2.Tree):
-            return f"{run_dir}: not a directory"
-        files = {
-            entry.name: repo[entry.id].data  # type: ignore[attr-defined]
-            for entry in run_tree
-            if entry.name in fmt.REQUIRED_FILES and isinstance(repo[entry.id], pygit2.Blob)
-        }
-        try:
-            fmt.check_run_id(run_id)
-            fmt.validate_files(files, fingerprint=fingerprint, run_id=run_id, where=run_dir)
-        except JournalError as exc:
-            message = exc.message
-            return message if message.startswith(run_dir) else f"{run_dir}: {message}"
+    """The first problem with the run folders the new tree adds, changes or removes, naming
+    the run: every one gets the full check of the journal's schema (``format.validate_files``)."""
+    store = Store(repo)
+    for change in run_changes(repo, old, new):
+        problem = store.check_change(change)
+        if problem is not None:
+            return problem.message
     return None
 
 

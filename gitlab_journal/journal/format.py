@@ -12,7 +12,9 @@ from typing import Any
 
 from gitlab_journal.errors import CheckFailed, JournalError
 from gitlab_journal.identity import canonical_json, fingerprint_of_text, normalise
+from gitlab_journal.journal import schema
 from gitlab_journal.journal.records import STATUSES, CodeState, Run
+from gitlab_journal.journal.schema import InvalidRecord
 
 FORMAT_VERSION = 1
 FORMAT_FILE = "FORMAT"
@@ -22,6 +24,12 @@ RUN_FILE = "run.json"
 METRICS_FILE = "metrics.json"
 IDENTITY_FILE = "identity.json"
 REQUIRED_FILES = (RUN_FILE, METRICS_FILE, IDENTITY_FILE)
+# Other files a run's folder may hold (docs/journal-format.md, "Files of a run").
+SPEC_FILE = "spec.yaml"  # the spec narrowed to the run's grid point
+PATCH_FILE = "code.patch"  # the uncommitted changes the run was made with
+HISTORY_FILE = "history.json"  # per-epoch metrics (Keras runs)
+FOLDS_FILE = "folds.json"  # per-fold scores (cross-validated runs)
+DVC_RECORD_FILE = "dvc.json"  # the DVC files that tracked the run's data
 
 TRAILER_FINGERPRINT = "Journal-Fingerprint"
 TRAILER_RUN = "Journal-Run"
@@ -164,74 +172,122 @@ def encode_run(run: Run) -> dict[str, bytes]:
         )
     if run.status not in STATUSES:
         raise JournalError(f"run {run.id}: unknown status {run.status!r}")
+    doc, metrics = run_document(run), metrics_document(run.metrics)
+    try:  # never write what a reader would refuse
+        schema.check_run_document(json.loads(json.dumps(doc, allow_nan=True)))
+        schema.check_metrics(metrics)
+        schema.check_identity(json.loads(identity_text))
+    except InvalidRecord as exc:
+        raise JournalError(f"run {run.id}: not a valid record: {exc.problem}") from exc
     return {
-        RUN_FILE: _dumps(run_document(run)),
-        METRICS_FILE: _dumps(metrics_document(run.metrics)),
+        RUN_FILE: _dumps(doc),
+        METRICS_FILE: _dumps(metrics),
         IDENTITY_FILE: (identity_text + "\n").encode(),
     }
 
 
-def decode_run(files: Mapping[str, bytes], *, where: str, commit: str | None = None) -> Run:
-    """Read a run back from its files; a malformed record is an error naming ``where``."""
+def decode_run(
+    files: Mapping[str, bytes],
+    *,
+    where: str,
+    commit: str | None = None,
+    fingerprint: str | None = None,
+    run_id: str | None = None,
+) -> Run:
+    """Read a run back from its files, checked against the schema (journal/schema.py) and,
+    when given, against the ``fingerprint`` and ``run_id`` of its path. A bad record is an
+    :class:`InvalidRecord` naming ``where`` and the problem; nothing from it is used."""
     missing = [name for name in REQUIRED_FILES if name not in files]
     if missing:
-        raise JournalError(f"{where}: malformed run record: missing {', '.join(missing)}")
+        raise InvalidRecord(f"malformed run record: missing {', '.join(missing)}", where)
+    for name in REQUIRED_FILES:
+        if len(files[name]) > schema.MAX_RECORD_BYTES:
+            raise InvalidRecord(
+                f"invalid run record: {name} is {len(files[name])} bytes; "
+                f"at most {schema.MAX_RECORD_BYTES}",
+                where,
+            )
     try:
         doc = json.loads(files[RUN_FILE])
         metrics = json.loads(files[METRICS_FILE])
-        identity = json.loads(files[IDENTITY_FILE])
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise JournalError(f"{where}: malformed run record: {exc}") from exc
-    if not isinstance(doc, dict) or not isinstance(metrics, dict):
-        raise JournalError(f"{where}: malformed run record: not a JSON object")
-    if int(doc.get("format", 1)) > FORMAT_VERSION:
-        check_format(str(doc["format"]).encode())
+        identity_text = files[IDENTITY_FILE].decode("utf-8")
+        identity = json.loads(identity_text)
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise InvalidRecord(f"malformed run record: {exc}", where) from exc
+    version = doc.get("format") if isinstance(doc, dict) else None
+    if isinstance(version, int) and version > FORMAT_VERSION:
+        check_format(str(version).encode())
     try:
-        code = doc.get("code") or {}
-        return Run(
-            id=doc["id"],
-            fingerprint=doc["fingerprint"],
-            identity=identity,
-            model=doc["model"],
-            kind=doc.get("kind", "sklearn"),
-            params=doc.get("params") or {},
-            point=doc.get("point") or {},
-            data=doc.get("data") or {},
-            evaluation=doc.get("evaluation") or {},
-            code=CodeState.from_dict(
-                code,
-                (identity.get("code") or {}).get("files", {}) if isinstance(identity, dict) else {},
-            ),
-            metrics=metrics,
-            status=doc.get("status", "ok"),
-            created=doc["created"],
-            environment=doc.get("environment") or {},
-            notes=doc.get("notes") or {},
-            error=doc.get("error"),
-            name=doc.get("name"),
-            reproduces=doc.get("reproduces"),
-            spec=doc.get("spec"),
-            data_sources=doc.get("data_sources") or {},
-            seeds=doc.get("seeds") or {},
-            reproductions=tuple(doc.get("reproductions") or ()),
-            warnings=tuple(doc.get("warnings") or ()),
-            findings=tuple(doc.get("findings") or ()),
-            commit=commit,
-        )
-    except (KeyError, TypeError, AttributeError) as exc:
-        raise JournalError(f"{where}: malformed run record: missing or bad field {exc}") from exc
+        schema.check_run_document(doc)
+        schema.check_metrics(metrics)
+        schema.check_identity(identity)
+        if fingerprint is not None and run_id is not None:
+            if fingerprint_of_text(identity_text.rstrip("\n")) != fingerprint:
+                raise InvalidRecord("identity.json does not hash to the fingerprint of its path")
+            schema.agrees_with_path(doc, fingerprint=fingerprint, run_id=run_id)
+    except InvalidRecord as exc:
+        raise InvalidRecord(f"invalid run record: {exc.problem}", where) from exc
+    code = doc.get("code") or {}
+    code_files = (identity.get("code") or {}).get("files") or {}
+    return Run(
+        id=doc["id"],
+        fingerprint=doc["fingerprint"],
+        identity=identity,
+        model=doc["model"],
+        kind=doc.get("kind", "sklearn"),
+        params=doc.get("params") or {},
+        point=doc.get("point") or {},
+        data=doc.get("data") or {},
+        evaluation=doc.get("evaluation") or {},
+        code=CodeState.from_dict(code, code_files),
+        metrics=metrics,
+        status=doc.get("status", "ok"),
+        created=doc["created"],
+        environment=doc.get("environment") or {},
+        notes=doc.get("notes") or {},
+        error=doc.get("error"),
+        name=doc.get("name"),
+        reproduces=doc.get("reproduces"),
+        spec=doc.get("spec"),
+        data_sources=doc.get("data_sources") or {},
+        seeds=doc.get("seeds") or {},
+        reproductions=tuple(doc.get("reproductions") or ()),
+        warnings=tuple(doc.get("warnings") or ()),
+        findings=tuple(doc.get("findings") or ()),
+        commit=commit,
+    )
 
 
 def validate_files(files: Mapping[str, bytes], *, fingerprint: str, run_id: str, where: str) -> Run:
-    """Decode a run and check it against the path it sits under (used by readers and hooks)."""
-    run = decode_run(files, where=where)
-    text = files[IDENTITY_FILE].decode("utf-8").rstrip("\n")
-    if fingerprint_of_text(text) != fingerprint:
-        raise JournalError(f"{where}: identity.json does not hash to the fingerprint of its path")
-    if run.fingerprint != fingerprint or run.id != run_id:
-        raise JournalError(f"{where}: run.json names another run than its path")
-    if run.status not in STATUSES:
-        raise JournalError(f"{where}: unknown status {run.status!r}")
+    """The whole check of a run's folder, for what arrives from elsewhere (pre-receive, sync,
+    verify): its path, every file name, the records, and the paths ``code.patch`` and
+    ``dvc.json`` name. ``files`` holds every file of the folder (``sub/name`` for nested ones)."""
+    try:
+        if not schema.FINGERPRINT.fullmatch(fingerprint):
+            raise InvalidRecord(f"not a fingerprint: {fingerprint!r}")
+        if not schema.RUN_ID.fullmatch(run_id):
+            raise InvalidRecord(f"invalid run id {run_id!r}: 4 to 64 of a-z, 0-9, '.', '_' or '-'")
+        schema.check_file_names(files)
+    except InvalidRecord as exc:
+        raise InvalidRecord(f"invalid run record: {exc.problem}", where) from exc
+    run = decode_run(files, where=where, fingerprint=fingerprint, run_id=run_id)
+    try:
+        if run.code.patch is not None and run.code.patch not in files:
+            raise InvalidRecord(f"code.patch: names {run.code.patch!r}, which is not in the run")
+        for name, data in files.items():
+            if name == PATCH_FILE or name.endswith(".patch"):
+                schema.check_patch(data)
+        if DVC_RECORD_FILE in files:
+            blob = files[DVC_RECORD_FILE]
+            if len(blob) > schema.MAX_RECORD_BYTES:
+                raise InvalidRecord(f"{DVC_RECORD_FILE} is larger than 1 MiB")
+            try:
+                record = json.loads(blob)
+            except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+                raise InvalidRecord(f"{DVC_RECORD_FILE}: not JSON ({exc})") from exc
+            schema.check_dvc_record(record)
+    except InvalidRecord as exc:
+        raise InvalidRecord(f"invalid run record: {exc.problem}", where) from exc
     return run
 
 

@@ -15,21 +15,24 @@ import json
 import math
 import re
 import sqlite3
+import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, TextIO
 
 import pygit2
 
-from gitlab_journal.errors import JournalError
+from gitlab_journal.errors import CheckFailed, JournalError
 from gitlab_journal.journal import format as fmt
 from gitlab_journal.journal import where as where_lang
 from gitlab_journal.journal.records import REPRODUCTION_STATUSES, STATUSES, Run
+from gitlab_journal.journal.schema import InvalidRecord
 from gitlab_journal.journal.store import Store
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
+SHOWN_INVALID = 10  # warning lines for bad records, then one line counting the rest
 INDEX_FILE = "index.sqlite"
 BUSY_TIMEOUT_S = 5.0
 MIN_PREFIX = 4
@@ -59,6 +62,8 @@ CREATE INDEX IF NOT EXISTS runs_commit ON runs ("commit");
 CREATE INDEX IF NOT EXISTS runs_model_class ON runs (model_class, status);
 CREATE INDEX IF NOT EXISTS runs_model ON runs (model, status);
 CREATE INDEX IF NOT EXISTS runs_status ON runs (status, created);
+CREATE TABLE IF NOT EXISTS invalid (run_dir TEXT PRIMARY KEY, id TEXT NOT NULL, problem TEXT);
+CREATE INDEX IF NOT EXISTS invalid_id ON invalid (id);
 """
 
 _COLUMNS = (
@@ -390,6 +395,7 @@ class Index:
                 conn.execute("COMMIT")
                 return
             conn.execute("DROP TABLE IF EXISTS runs")
+            conn.execute("DROP TABLE IF EXISTS invalid")
             conn.execute("DROP TABLE IF EXISTS meta")
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
@@ -538,14 +544,17 @@ class Index:
                 obj = tip.tree[run_dir]
             except KeyError:
                 self.conn.execute("DELETE FROM runs WHERE id = ?", (run_id,))
+                self.conn.execute("DELETE FROM invalid WHERE run_dir = ?", (run_dir,))
                 continue
+            self.conn.execute("DELETE FROM invalid WHERE run_dir = ?", (run_dir,))
             try:
-                run = self.store.read_tree(obj.id, run_dir)
-            except JournalError as exc:
-                self.skipped.append(str(exc))
-                continue
-            if run.id != run_id or run.fingerprint != shard + rest:
-                self.skipped.append(f"{run_dir}: run.json names another run than its path")
+                run = self.store.read_tree(obj.id, run_dir, shard + rest, run_id)
+            except InvalidRecord as exc:
+                # A record that became bad: its old row goes, the problem is kept.
+                self.conn.execute(
+                    "DELETE FROM runs WHERE id = ? AND fingerprint = ?", (run_id, shard + rest)
+                )
+                self._note_invalid(run_dir, run_id, exc)
                 continue
             commit_id = added_in
             if commit_id is None:
@@ -563,16 +572,14 @@ class Index:
         """Every run of the tip's tree; commits from the ``Journal-Run`` trailers."""
         commits = _trailer_map(self.store.repo, tip)
         self.conn.execute("DELETE FROM runs")
+        self.conn.execute("DELETE FROM invalid")
         batch: list[tuple[Any, ...]] = []
         for fingerprint, run_id, tree_id in self.store.run_paths(tip.tree):
             where = fmt.run_dir(fingerprint, run_id)
             try:
-                run = self.store.read_tree(tree_id, where)
-            except JournalError as exc:
-                self.skipped.append(str(exc))
-                continue
-            if run.id != run_id or run.fingerprint != fingerprint:
-                self.skipped.append(f"{where}: run.json names another run than its path")
+                run = self.store.read_tree(tree_id, where, fingerprint, run_id)
+            except InvalidRecord as exc:
+                self._note_invalid(where, run_id, exc)
                 continue
             batch.append(_values(run, commits.get(run.id)))
             if len(batch) >= 1000:
@@ -580,6 +587,34 @@ class Index:
                 batch.clear()
         if batch:
             self.conn.executemany(_UPSERT, batch)
+
+    def _note_invalid(self, run_dir: str, run_id: str, problem: InvalidRecord) -> None:
+        self.skipped.append(problem.message)
+        self.conn.execute(
+            "INSERT INTO invalid VALUES (?, ?, ?) ON CONFLICT (run_dir) DO UPDATE SET "
+            "id = excluded.id, problem = excluded.problem",
+            (run_dir, run_id, problem.message),
+        )
+
+    def invalid(self) -> list[tuple[str, str, str]]:
+        """(run folder, run id, problem) of every record the index left out as invalid."""
+        self._ensure_synced()
+        found = self.conn.execute("SELECT run_dir, id, problem FROM invalid ORDER BY run_dir")
+        return [(str(r[0]), str(r[1]), str(r[2])) for r in found]
+
+    def warn_invalid(self, stream: TextIO | None = None) -> int:
+        """One line on ``stream`` (stderr) per record left out as invalid; returns how many."""
+        bad = self.invalid()
+        out = stream if stream is not None else sys.stderr
+        for _, _, problem in bad[:SHOWN_INVALID]:
+            print(f"warning: skipped {problem}", file=out)
+        if len(bad) > SHOWN_INVALID:
+            print(
+                f"warning: skipped {len(bad) - SHOWN_INVALID} more invalid record(s); "
+                "`git journal verify` lists them all",
+                file=out,
+            )
+        return len(bad)
 
     def note_recorded(
         self,
@@ -770,6 +805,13 @@ class Index:
                 f"ambiguous run '{text}': it matches {shown}{more}",
                 hint="give more characters of the run id or journal commit",
             )
+        bad = self.conn.execute(
+            "SELECT id, problem FROM invalid WHERE id = ? OR (length(?) >= ? AND id >= ? "
+            "AND id < ?) ORDER BY id LIMIT 2",
+            (needle, needle, MIN_PREFIX, needle, needle[:-1] + chr(ord(needle[-1]) + 1)),
+        ).fetchall()
+        if len(bad) == 1 or (bad and bad[0][0] == needle):
+            raise CheckFailed(f"run {bad[0][0]} is invalid: {bad[0][1]}")
         hint = "list runs with `git journal log`"
         if len(needle) < MIN_PREFIX:
             hint = f"give at least {MIN_PREFIX} characters of a run id or journal commit; " + hint
@@ -806,12 +848,16 @@ def _remove(path: Path) -> None:
             Path(str(path) + suffix).unlink()
 
 
-def open_index(store: Store) -> Index:
-    """The index of ``store``, synced to the journal's tip (the store's error if none)."""
+def open_index(store: Store, *, warn: bool = True) -> Index:
+    """The index of ``store``, synced to the journal's tip (the store's error if none). With
+    ``warn``, each record it leaves out as invalid is one warning line on stderr."""
     store.require()
     index = Index.open(store)
     try:
-        return index.sync()
+        index.sync()
+        if warn:
+            index.warn_invalid()
+        return index
     except BaseException:
         index.close()
         raise

@@ -12,11 +12,12 @@ import json
 import os
 import random
 import re
+import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pygit2
 
@@ -24,6 +25,7 @@ from gitlab_journal.errors import CheckFailed, JournalError
 from gitlab_journal.journal import format as fmt
 from gitlab_journal.journal import leaderboard
 from gitlab_journal.journal.records import Run
+from gitlab_journal.journal.schema import InvalidRecord
 
 DEFAULT_BRANCH = "journal"
 CAS_ATTEMPTS = 200
@@ -220,13 +222,16 @@ class Store:
             fp_tree = _subtree(tree, fmt.fingerprint_dir(fingerprint))
         except KeyError:
             return []
-        runs = [
-            self._read_dir(_subtree(fp_tree, name), f"{fingerprint[:12]}/{name}")
-            for name in _names(fp_tree, _TREE)
-        ]
+        runs = []
+        for name in _names(fp_tree, _TREE):
+            where = fmt.run_dir(fingerprint, name)
+            try:
+                runs.append(self._read_dir(_subtree(fp_tree, name), where, fingerprint, name))
+            except InvalidRecord as exc:
+                warn_invalid(exc)
         return sorted(runs, key=lambda r: (r.created, r.id))
 
-    def run_paths(self, tree: pygit2.Tree | None = None) -> Iterator[tuple[str, str, pygit2.Oid]]:
+    def run_paths(self, tree: pygit2.Tree | None = None) -> Iterator[RunPath]:
         """(fingerprint, run id, tree id) of every run, without reading any record."""
         tree = tree if tree is not None else self.require().tree
         try:
@@ -238,7 +243,14 @@ class Store:
             for rest in _names(shard_tree, _TREE):
                 fp_tree = _subtree(shard_tree, rest)
                 for run_id in _names(fp_tree, _TREE):
-                    yield shard + rest, run_id, fp_tree[run_id].id
+                    yield RunPath(shard + rest, run_id, fp_tree[run_id].id)
+
+    def runs_added(self, old: pygit2.Tree | None, new: pygit2.Tree) -> Iterator[RunPath]:
+        """The runs ``new`` has and ``old`` lacks (``old`` None: every run of ``new``), without
+        reading any record; subtrees equal on both sides are skipped unread."""
+        for change in run_changes(self.repo, old, new):
+            if change.kind == ADDED and change.tree_id is not None:
+                yield RunPath(change.fingerprint, change.run_id, change.tree_id)
 
     def read(self, fingerprint: str, run_id: str, tree: pygit2.Tree | None = None) -> Run:
         tree = tree if tree is not None else self.require().tree
@@ -247,29 +259,79 @@ class Store:
             run_tree = _subtree(tree, path)
         except KeyError as exc:
             raise JournalError(f"no run {run_id} under {fingerprint[:12]}") from exc
-        return self._read_dir(run_tree, path)
+        return self._read_dir(run_tree, path, fingerprint, run_id)
 
-    def read_tree(self, tree_id: pygit2.Oid, where: str) -> Run:
+    def read_tree(
+        self,
+        tree_id: pygit2.Oid,
+        where: str,
+        fingerprint: str | None = None,
+        run_id: str | None = None,
+    ) -> Run:
+        """The run in the folder ``tree_id``; with ``fingerprint`` and ``run_id`` (its path),
+        checked against them too. A bad record is an :class:`InvalidRecord` naming ``where``."""
         obj = self.repo[tree_id]
         assert isinstance(obj, pygit2.Tree)
-        return self._read_dir(obj, where)
+        return self._read_dir(obj, where, fingerprint, run_id)
 
     def files(self, run: Run, tree: pygit2.Tree | None = None) -> dict[str, bytes]:
         """Every file of a run's directory (records, history, plots), by name."""
         tree = tree if tree is not None else self.require().tree
         return _read_files(self.repo, _subtree(tree, fmt.run_dir(run.fingerprint, run.id)))
 
-    def _read_dir(self, tree: pygit2.Tree, where: str) -> Run:
-        files = {
-            e.name: self.repo[e.id].data  # type: ignore[attr-defined]
-            for e in tree
-            if e.name in fmt.REQUIRED_FILES
-        }
-        return fmt.decode_run(files, where=where)
+    def _read_dir(
+        self,
+        tree: pygit2.Tree,
+        where: str,
+        fingerprint: str | None = None,
+        run_id: str | None = None,
+    ) -> Run:
+        files: dict[str, bytes] = {}
+        for entry in tree:
+            if entry.name in fmt.REQUIRED_FILES:
+                obj = self.repo[entry.id]
+                if isinstance(obj, pygit2.Blob):
+                    files[entry.name] = obj.data
+        return fmt.decode_run(files, where=where, fingerprint=fingerprint, run_id=run_id)
 
     def iter_runs(self, tree: pygit2.Tree | None = None) -> Iterator[Run]:
+        """Every valid run; a bad record is skipped with one warning line naming it."""
         for fingerprint, run_id, tree_id in self.run_paths(tree):
-            yield self.read_tree(tree_id, fmt.run_dir(fingerprint, run_id))
+            try:
+                yield self.read_tree(tree_id, fmt.run_dir(fingerprint, run_id), fingerprint, run_id)
+            except InvalidRecord as exc:
+                warn_invalid(exc)
+
+    def invalid_runs(self, tree: pygit2.Tree | None = None) -> Iterator[InvalidRecord]:
+        """Every run folder (and stray entry under ``runs/``) that fails the full check of
+        :func:`format.validate_files`: what `git journal verify` lists."""
+        tree = tree if tree is not None else self.require().tree
+        for change in run_changes(self.repo, None, tree):
+            problem = self.check_change(change)
+            if problem is not None:
+                yield problem
+
+    def check_change(self, change: RunChange) -> InvalidRecord | None:
+        """Why a run folder that arrived (added or changed) fails the full check, or None."""
+        if change.kind == STRAY:
+            return InvalidRecord(
+                "not inside a run directory (runs/<fp[:2]>/<fp[2:]>/<run-id>/)", change.path
+            )
+        if change.kind == REMOVED:
+            return InvalidRecord("this run is removed; a journal only grows", change.path)
+        assert change.tree_id is not None
+        obj = self.repo[change.tree_id]
+        assert isinstance(obj, pygit2.Tree)
+        try:
+            fmt.validate_files(
+                _read_files_checked(self.repo, obj, change.path),
+                fingerprint=change.fingerprint,
+                run_id=change.run_id,
+                where=change.path,
+            )
+        except InvalidRecord as exc:
+            return exc
+        return None
 
     def commit_of(self, run: Run) -> str | None:
         """The journal commit that recorded ``run`` (its ``Journal-Run`` trailer), newest first."""
@@ -439,6 +501,7 @@ class Store:
             raise JournalError(f"cannot merge {other_id}: not a commit")
         fmt.check_format(_blob_at(other.tree, fmt.FORMAT_FILE))
         if self.local_tip() is None:
+            incoming = self._validated_new_runs(None, other.tree)
             # A fresh clone: start from the remote's journal being merged, tracking it.
             same = [r for r in self.remote_journals().values() if self._target(r) == other.id]
             if same:
@@ -453,8 +516,7 @@ class Store:
                 else:
                     created = True
             if created:
-                runs = sum(1 for _ in self.run_paths(other.tree))
-                return Merged("created", str(other.id), incoming=runs)
+                return Merged("created", str(other.id), incoming=incoming)
         sig = self.signature()
         for attempt in range(CAS_ATTEMPTS):
             tip_commit = self.require()
@@ -475,7 +537,7 @@ class Store:
             merged = self.repo[tree_id]
             assert isinstance(merged, pygit2.Tree)
             incoming = self._validated_new_runs(tip_commit.tree, merged)
-            outgoing = sum(1 for _ in _new_runs(self.repo, other.tree, merged))
+            outgoing = sum(1 for _ in self.runs_added(other.tree, merged))
             if base_id == tip and tree_id == other.tree.id:
                 kind, new = "fast-forward", other.id
             else:
@@ -492,16 +554,19 @@ class Store:
             return Merged(kind, str(new), incoming, outgoing, tuple(resolved))
         raise self._gave_up()
 
-    def _validated_new_runs(self, old: pygit2.Tree, new: pygit2.Tree) -> int:
-        """How many runs ``new`` has that ``old`` lacks, each checked as readers check it."""
+    def _validated_new_runs(self, old: pygit2.Tree | None, new: pygit2.Tree) -> int:
+        """How many runs ``new`` has that ``old`` lacks. Every run folder ``new`` adds or
+        changes gets the full check first: a bad one refuses the whole merge, naming it."""
         count = 0
-        for fingerprint, run_id, tree_id in _new_runs(self.repo, old, new):
-            obj = self.repo[tree_id]
-            assert isinstance(obj, pygit2.Tree)
-            where = fmt.run_dir(fingerprint, run_id)
-            files = _read_files(self.repo, obj)
-            fmt.validate_files(files, fingerprint=fingerprint, run_id=run_id, where=where)
-            count += 1
+        for change in run_changes(self.repo, old, new):
+            problem = self.check_change(change)
+            if problem is not None:
+                raise CheckFailed(
+                    f"refusing to merge a bad record: {problem.message}",
+                    hint="nothing was merged; `git journal verify` on the other clone lists "
+                    "its bad records",
+                )
+            count += change.kind == ADDED
         return count
 
     def _gave_up(self) -> JournalError:
@@ -693,38 +758,99 @@ def _fixed_part(doc: dict[str, Any]) -> dict[str, Any]:
     return fixed
 
 
-def _new_runs(
+ADDED, CHANGED, REMOVED, STRAY = "added", "changed", "removed", "stray"
+_SHARD = re.compile(r"[0-9a-f]{2}")
+_REST = re.compile(r"[0-9a-f]{62}")
+
+
+class RunPath(NamedTuple):
+    """Where one run sits: ``runs/<fingerprint[:2]>/<fingerprint[2:]>/<run_id>`` (tree_id)."""
+
+    fingerprint: str
+    run_id: str
+    tree_id: pygit2.Oid
+
+
+@dataclass(frozen=True)
+class RunChange:
+    """One difference under ``runs/`` between two trees: a run folder ``added``, ``changed``
+    or ``removed``, or a ``stray`` entry that is not a run folder (``fingerprint`` and
+    ``run_id`` are then what the path holds, maybe nothing)."""
+
+    kind: str
+    path: str
+    fingerprint: str = ""
+    run_id: str = ""
+    tree_id: pygit2.Oid | None = None
+
+
+def run_changes(
     repo: pygit2.Repository, old: pygit2.Tree | None, new: pygit2.Tree
-) -> Iterator[tuple[str, str, pygit2.Oid]]:
-    """(fingerprint, run id, tree id) of the runs ``new`` has and ``old`` lacks; subtrees equal
-    on both sides are skipped without being read."""
+) -> Iterator[RunChange]:
+    """What changed under ``runs/`` from ``old`` to ``new`` (``old`` None: everything is new),
+    one entry per run folder; subtrees equal on both sides are skipped without being read."""
     old_runs = _entries(old).get(fmt.RUNS_DIR)
     new_runs = _entries(new).get(fmt.RUNS_DIR)
-    if new_runs is None or new_runs.filemode != _TREE:
-        return
     before = repo[old_runs.id] if old_runs is not None and old_runs.filemode == _TREE else None
-    yield from _walk_new(repo, before, repo[new_runs.id], 0, "")  # type: ignore[arg-type]
-
-
-def _walk_new(
-    repo: pygit2.Repository, old: pygit2.Tree | None, new: pygit2.Tree, level: int, prefix: str
-) -> Iterator[tuple[str, str, pygit2.Oid]]:
-    # level 0: runs/<fp[:2]>, level 1: runs/<fp[:2]>/<fp[2:]>, level 2: run directories
-    if old is not None and old.id == new.id:
+    assert before is None or isinstance(before, pygit2.Tree)
+    if new_runs is None:
+        if before is not None:
+            yield from _walk_changes(repo, before, None, 0, fmt.RUNS_DIR, "")
         return
-    before = _entries(old)
-    for entry in new:
-        if entry.filemode != _TREE or entry.name is None:
+    if new_runs.filemode != _TREE:
+        yield RunChange(STRAY, fmt.RUNS_DIR)
+        return
+    yield from _walk_changes(repo, before, repo[new_runs.id], 0, fmt.RUNS_DIR, "")  # type: ignore[arg-type]
+
+
+def _walk_changes(
+    repo: pygit2.Repository,
+    old: pygit2.Tree | None,
+    new: pygit2.Tree | None,
+    level: int,
+    path: str,
+    fingerprint: str,
+) -> Iterator[RunChange]:
+    # level 0: runs/<fp[:2]>, level 1: runs/<fp[:2]>/<fp[2:]>, level 2: run directories
+    if old is not None and new is not None and old.id == new.id:
+        return
+    before, after = _entries(old), _entries(new)
+    shape = (_SHARD, _REST)[level] if level < 2 else None
+    for name in sorted(set(before) | set(after)):
+        seen, entry = before.get(name), after.get(name)
+        if seen is not None and entry is not None and seen.id == entry.id:
             continue
-        seen = before.get(entry.name)
-        if seen is not None and seen.id == entry.id:
+        sub = f"{path}/{name}"
+        if entry is None:
+            assert seen is not None
+            if level == 2 or seen.filemode != _TREE:
+                yield RunChange(REMOVED, sub, fingerprint, name if level == 2 else "")
+            else:
+                gone = repo[seen.id]
+                assert isinstance(gone, pygit2.Tree)
+                yield from _walk_changes(repo, gone, None, level + 1, sub, fingerprint + name)
             continue
-        if level == 2:
-            if seen is None:
-                yield prefix, entry.name, entry.id
+        if entry.filemode != _TREE or (shape is not None and not shape.fullmatch(name)):
+            yield RunChange(STRAY, sub)
             continue
         old_sub = repo[seen.id] if seen is not None and seen.filemode == _TREE else None
-        yield from _walk_new(repo, old_sub, repo[entry.id], level + 1, prefix + entry.name)  # type: ignore[arg-type]
+        if level == 2:
+            kind = ADDED if old_sub is None else CHANGED
+            yield RunChange(kind, sub, fingerprint, name, entry.id)
+            continue
+        yield from _walk_changes(repo, old_sub, repo[entry.id], level + 1, sub, fingerprint + name)  # type: ignore[arg-type]
+
+
+_warned: set[str] = set()
+
+
+def warn_invalid(problem: InvalidRecord) -> None:
+    """One line on stderr for a bad record a reader skipped, once per record and process."""
+    key = problem.message
+    if key in _warned:
+        return
+    _warned.add(key)
+    print(f"warning: skipped {problem.message}", file=sys.stderr)
 
 
 def _subtree(tree: pygit2.Tree, path: str) -> pygit2.Tree:
@@ -747,7 +873,19 @@ def _blob_at(tree: pygit2.Tree, name: str) -> bytes | None:
     return obj.data if isinstance(obj, pygit2.Blob) else None
 
 
-def _read_files(repo: pygit2.Repository, tree: pygit2.Tree) -> dict[str, bytes]:
+_MAX_FOLDER_DEPTH = 16
+
+
+def _read_files_checked(repo: pygit2.Repository, tree: pygit2.Tree, where: str) -> dict[str, bytes]:
+    try:
+        return _read_files(repo, tree)
+    except InvalidRecord as exc:
+        raise InvalidRecord(f"invalid run record: {exc.problem}", where) from exc
+
+
+def _read_files(repo: pygit2.Repository, tree: pygit2.Tree, depth: int = 0) -> dict[str, bytes]:
+    if depth > _MAX_FOLDER_DEPTH:
+        raise InvalidRecord(f"folders nest deeper than {_MAX_FOLDER_DEPTH} levels")
     out: dict[str, bytes] = {}
     for entry in tree:
         obj = repo[entry.id]
@@ -756,7 +894,7 @@ def _read_files(repo: pygit2.Repository, tree: pygit2.Tree) -> dict[str, bytes]:
         if isinstance(obj, pygit2.Blob):
             out[entry.name] = obj.data
         elif isinstance(obj, pygit2.Tree):
-            for name, data in _read_files(repo, obj).items():
+            for name, data in _read_files(repo, obj, depth + 1).items():
                 out[f"{entry.name}/{name}"] = data
     return out
 

@@ -45,7 +45,16 @@ def sync(
         remote_tip = git.fetch_ref(remote, ref)
         merged: Merged | None = None
         if remote_tip is not None:
-            merged = store.merge(remote_tip, message=f"Merge the journal of {remote}")
+            try:
+                merged = store.merge(remote_tip, message=f"Merge the journal of {remote}")
+            except CheckFailed as exc:
+                if not exc.message.startswith("refusing to merge a bad record"):
+                    raise
+                raise CheckFailed(
+                    f"the journal of {remote} holds a bad record; "
+                    + exc.message.removeprefix("refusing to merge a bad record: "),
+                    hint=exc.hint,
+                ) from exc
         elif not store.exists():
             raise JournalError(
                 f"no journal here nor on {remote}",

@@ -1,0 +1,35 @@
+"""`git journal verify`: every record of the journal checked against its schema."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from gitlab_journal.commands.common import open_store
+from gitlab_journal.errors import EXIT_CHECK_FAILED, EXIT_OK
+
+HELP = "check every record of the journal against its schema; list the bad ones (exit 1)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-q", "--quiet", action="store_true", help="print only the bad records")
+
+
+def run(args: argparse.Namespace) -> int:
+    from gitlab_journal.journal.store import ADDED, run_changes
+
+    store = open_store()
+    tree = store.require().tree
+    checked = bad = 0
+    for change in run_changes(store.repo, None, tree):
+        checked += change.kind == ADDED
+        problem = store.check_change(change)
+        if problem is not None:
+            bad += 1
+            print(problem.message)
+    if bad:
+        print(f"{bad} invalid record(s) among {checked} run(s).", file=sys.stderr)
+        return EXIT_CHECK_FAILED
+    if not args.quiet:
+        print(f"All {checked} run(s) are valid.")
+    return EXIT_OK

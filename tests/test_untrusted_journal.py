@@ -1,0 +1,236 @@
+"""A journal from elsewhere is data: hostile records crafted with real git plumbing in a second
+clone are refused by the server's pre-receive hook and by `sync`, and when one lands anyway every
+reader skips it with one warning line naming it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from conftest import GIT_ENV, CliResult, git, make_repo
+from test_review import make_run
+
+from gitlab_journal.journal import format as fmt
+from gitlab_journal.journal.store import Store
+
+BIN = str(Path(sys.executable).parent)
+ENV = {**os.environ, **GIT_ENV, "PATH": BIN + os.pathsep + os.environ.get("PATH", "")}
+Cli = Callable[..., CliResult]
+
+
+def run_git(cwd: Path, *args: str, stdin: bytes | None = None) -> str:
+    done = subprocess.run(["git", *args], cwd=cwd, env=ENV, input=stdin, capture_output=True)
+    assert done.returncode == 0, done.stderr.decode()
+    return done.stdout.decode().strip()
+
+
+def craft_run(clone: Path, path: str, files: dict[str, bytes]) -> str:
+    """A commit on the clone's journal that adds a run folder at ``path``, written with
+    `git hash-object -w`, `git mktree`, `git commit-tree` and `git update-ref` only."""
+    blobs = {
+        name: run_git(clone, "hash-object", "-w", "--stdin", stdin=data)
+        for name, data in files.items()
+    }
+    tree = run_git(
+        clone,
+        "mktree",
+        stdin="".join(f"100644 blob {oid}\t{name}\n" for name, oid in blobs.items()).encode(),
+    )
+    parent = run_git(clone, "rev-parse", "refs/heads/journal")
+    parts = path.split("/")  # runs/<fp2>/<fp62>/<id>: graft the new folder upwards
+    current = tree
+    for depth in range(len(parts) - 1, 0, -1):
+        above = "/".join(parts[:depth])
+        listing = (
+            run_git(clone, "ls-tree", f"{parent}:{above}") if _exists(clone, parent, above) else ""
+        )
+        entries = [line for line in listing.splitlines() if not line.endswith("\t" + parts[depth])]
+        entries.append(f"040000 tree {current}\t{parts[depth]}")
+        current = run_git(clone, "mktree", stdin=("\n".join(entries) + "\n").encode())
+    root = run_git(clone, "ls-tree", parent)
+    entries = [line for line in root.splitlines() if not line.endswith("\truns")]
+    entries.append(f"040000 tree {current}\truns")
+    top = run_git(clone, "mktree", stdin=("\n".join(entries) + "\n").encode())
+    commit = run_git(clone, "commit-tree", top, "-p", parent, "-m", "hand-made run")
+    run_git(clone, "update-ref", "refs/heads/journal", commit, parent)
+    return commit
+
+
+def _exists(clone: Path, commit: str, path: str) -> bool:
+    done = subprocess.run(
+        ["git", "cat-file", "-e", f"{commit}:{path}"], cwd=clone, env=ENV, capture_output=True
+    )
+    return done.returncode == 0
+
+
+def bad_record(run_id: str, **changes: object) -> tuple[str, dict[str, bytes]]:
+    """A genuine run's files, then ``changes`` written into its run.json."""
+    run = make_run(run_id, {"C": 7.0})
+    files = fmt.encode_run(run)
+    doc = json.loads(files[fmt.RUN_FILE])
+    doc.update(changes)
+    files[fmt.RUN_FILE] = json.dumps(doc).encode()
+    return fmt.run_dir(run.fingerprint, run.id), files
+
+
+@pytest.fixture
+def clones(tmp_path: Path) -> tuple[Path, Path, Path]:
+    """(a bare server with the real pre-receive hook, clone A with two runs pushed, clone B)."""
+    bare = tmp_path / "server.git"
+    git(tmp_path, "init", "-q", "--bare", str(bare))
+    done = subprocess.run(
+        [sys.executable, "-m", "gitlab_journal", "hooks", "install", "--hook", "pre-receive"],
+        cwd=bare,
+        env=ENV,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    a = make_repo(tmp_path / "a")
+    git(a, "remote", "add", "origin", str(bare))
+    store = Store.discover(a)
+    store.init()
+    store.record(make_run("good0001", {"C": 1.0}))
+    store.record(make_run("good0002", {"C": 2.0}, second=1))
+    run_git(a, "push", "-q", "origin", "journal")
+    b = make_repo(tmp_path / "b")
+    git(b, "remote", "add", "origin", str(bare))
+    run_git(b, "fetch", "-q", "origin", "journal:journal")
+    return bare, a, b
+
+
+def push(clone: Path, remote: str = "origin") -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["git", "push", remote, "journal"], cwd=clone, env=ENV, capture_output=True, text=True
+    )
+
+
+def test_the_hook_refuses_a_hostile_record_naming_it(clones: tuple[Path, Path, Path]) -> None:
+    bare, _, b = clones
+    before = run_git(bare, "rev-parse", "journal")
+    path, files = bad_record("evil0001", params=[1, 2])
+    craft_run(b, path, files)
+
+    refused = push(b)
+
+    assert refused.returncode != 0
+    assert path in refused.stderr and "params: must be an object" in refused.stderr
+    assert run_git(bare, "rev-parse", "journal") == before
+
+
+def test_sync_refuses_to_merge_a_hostile_record(
+    tmp_path: Path, clones: tuple[Path, Path, Path], cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, a, b = clones
+    open_bare = tmp_path / "open.git"  # a remote without the hook
+    git(tmp_path, "init", "-q", "--bare", str(open_bare))
+    git(b, "remote", "add", "open", str(open_bare))
+    path, files = bad_record("evil0002", status=3)
+    craft_run(b, path, files)
+    assert push(b, "open").returncode == 0
+    git(a, "remote", "add", "open", str(open_bare))
+    tip = run_git(a, "rev-parse", "journal")
+    monkeypatch.chdir(a)
+
+    code, _, err = cli("sync", "open", "--no-push")
+
+    assert code == 1
+    assert path in err and "status: must be a string" in err
+    assert run_git(a, "rev-parse", "journal") == tip  # nothing merged
+
+
+def test_a_bad_record_that_landed_is_skipped_by_every_reader(
+    tmp_path: Path, clones: tuple[Path, Path, Path], cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, _, b = clones
+    path, files = bad_record("evil0003", params=[1, 2])
+    craft_run(b, path, files)  # as if fetched from a remote without the hook
+    monkeypatch.chdir(b)
+
+    for args in (
+        ("log",),
+        ("show", "good0001"),
+        ("export", "--json"),
+        ("compare", "good0001", "good0002"),
+        ("report", "--md", "-"),
+    ):
+        code, out, err = cli(*args)
+        assert code == 0, (args, err)
+        assert "good0001" in out, args
+        warnings = [line for line in err.splitlines() if line.startswith("warning:")]
+        assert len(warnings) == 1 and path in warnings[0] and "params" in warnings[0], args
+        assert "evil0003" not in out
+
+    code, out, err = cli("show", "evil0003")
+    assert code == 1 and "run evil0003 is invalid" in err and "Traceback" not in err
+
+    code, out, _ = cli("verify")
+    assert code == 1 and path in out and "params: must be an object" in out
+    git(b, "update-ref", "refs/heads/journal", "refs/remotes/origin/journal")
+    assert cli("verify")[0] == 0
+
+
+WRONG = [
+    ("params as a list", {"params": [1, 2]}, "params: must be an object"),
+    ("metrics as a string", "metrics", "metrics.json: must be an object"),
+    ("status as a number", {"status": 3}, "status: must be a string"),
+    ("unknown status", {"status": "great"}, "unknown status"),
+    ("id not a run id", {"id": "Evil Run!"}, "id: must be a run id"),
+    ("fingerprint of the wrong length", {"fingerprint": "ab" * 20}, "fingerprint: must be 64"),
+    ("path disagreeing with its id", {"id": "other0001"}, "names another run id"),
+    ("name with control chars", {"name": "fam\x1b[31mily"}, "name: holds a control"),
+    ("param key with control chars", {"params": {"C\n": 1}}, "params key: holds a control"),
+    ("oversize string", {"model": "m" * 20_000}, "model: is 20000 characters"),
+    ("too many params", {"params": {f"p{i}": i for i in range(10_001)}}, "params: has 10001"),
+    ("absolute spec path", {"spec": "/etc/journal.yaml"}, "spec: must be a relative path"),
+    ("spec path with ..", {"spec": "../../x.yaml"}, "spec: must stay inside"),
+    (
+        "dvc file with ..",
+        {"data_sources": {"d.csv": {"source": "dvc", "file": "../d.dvc"}}},
+        "data_sources.d.csv.file: must stay inside",
+    ),
+    ("code commit not hex", {"code": {"commit": "xyz", "dirty": False}}, "code.commit: must be"),
+    ("dirty as a string", {"code": {"commit": None, "dirty": "no"}}, "code.dirty: must be"),
+    ("notes as a list", {"notes": ["a"]}, "notes: must be an object"),
+    ("created not a time", {"created": 12}, "created: must be a time"),
+]
+
+
+@pytest.mark.parametrize(("case", "change", "message"), WRONG, ids=[w[0] for w in WRONG])
+def test_each_wrong_field_is_refused_by_the_schema(case: str, change: object, message: str) -> None:
+    run = make_run("case0001", {"C": 1.0})
+    files = fmt.encode_run(run)
+    if change == "metrics":
+        files[fmt.METRICS_FILE] = b'"0.9"'
+    else:
+        assert isinstance(change, dict)
+        doc = json.loads(files[fmt.RUN_FILE])
+        doc.update(change)
+        files[fmt.RUN_FILE] = json.dumps(doc).encode()
+    with pytest.raises(fmt.InvalidRecord) as caught:
+        fmt.validate_files(files, fingerprint=run.fingerprint, run_id=run.id, where="here")
+    assert caught.value.message.startswith("here: ")
+    assert message in caught.value.message, caught.value.message
+
+
+def test_oversize_records_and_hostile_patch_paths_are_refused() -> None:
+    run = make_run("case0002", {"C": 1.0})
+    files = fmt.encode_run(run)
+    big = dict(files)
+    big[fmt.RUN_FILE] = files[fmt.RUN_FILE] + b" " * (1 << 20)
+    with pytest.raises(fmt.InvalidRecord, match=r"run\.json is .* bytes; at most"):
+        fmt.validate_files(big, fingerprint=run.fingerprint, run_id=run.id, where="x")
+    patched = dict(files)
+    patched[fmt.PATCH_FILE] = b"diff --git a/../../etc/x b/../../etc/x\n--- a/../../etc/x\n"
+    with pytest.raises(fmt.InvalidRecord, match=r"code\.patch entry: must stay inside"):
+        fmt.validate_files(patched, fingerprint=run.fingerprint, run_id=run.id, where="x")
+    named = dict(files)
+    named["../escape"] = b"x"
+    with pytest.raises(fmt.InvalidRecord, match="file name: must stay inside"):
+        fmt.validate_files(named, fingerprint=run.fingerprint, run_id=run.id, where="x")
+    assert fmt.validate_files(files, fingerprint=run.fingerprint, run_id=run.id, where="x")
