@@ -30,14 +30,15 @@ _FAULTS = {
 
 def _git_dir(start: Path) -> Path | None:
     """The ``.git`` directory above ``start``, found without importing pygit2."""
-    for folder in (start, *start.parents):
-        candidate = folder / ".git"
-        if candidate.is_dir():
-            return candidate
-        if candidate.is_file():  # a worktree or submodule: "gitdir: PATH"
-            text = candidate.read_text(errors="replace").strip()
-            if text.startswith("gitdir:"):
-                return (folder / text.removeprefix("gitdir:").strip()).resolve()
+    from gitlab_journal.spec.locate import repo_root
+
+    candidate = repo_root(start) / ".git"
+    if candidate.is_dir():
+        return candidate
+    if candidate.is_file():  # a worktree or submodule: "gitdir: PATH"
+        text = candidate.read_text(errors="replace").strip()
+        if text.startswith("gitdir:"):
+            return (candidate.parent / text.removeprefix("gitdir:").strip()).resolve()
     return None
 
 

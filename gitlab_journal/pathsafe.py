@@ -35,7 +35,7 @@ def check_relative(relpath: object, *, where: str) -> str:
     parts = relpath.split("/")
     if any(part in ("", ".", "..") for part in parts):
         raise refusal(relpath, "it is not a normalised path inside the repository", where=where)
-    if parts[0].lower() == ".git" or any(part.lower() == ".git" for part in parts):
+    if any(part.lower() == ".git" for part in parts):
         raise refusal(relpath, "it is inside .git", where=where)
     return relpath
 

@@ -107,22 +107,6 @@ def _is_journal(commit: pygit2.Commit) -> bool:
     return isinstance(entry, pygit2.Blob)
 
 
-def runs_added(repo: pygit2.Repository, old: pygit2.Tree, new: pygit2.Tree) -> set[str]:
-    """Run ids whose ``run.json`` is in ``new`` but not in ``old``: one tree diff."""
-    added: set[str] = set()
-    for delta in old.diff_to_tree(new).deltas:
-        path = delta.new_file.path
-        parts = path.split("/")
-        if (
-            delta.status == pygit2.enums.DeltaStatus.ADDED
-            and len(parts) == 5
-            and parts[0] == fmt.RUNS_DIR
-            and parts[4] == fmt.RUN_FILE
-        ):
-            added.add(parts[3])
-    return added
-
-
 def scope_rows(index: Index, since: str | None) -> tuple[list[Row], list[Row], str]:
     """(rows in scope, every row, a sentence saying what the scope is)."""
     everything = index.query(ascending=True)
@@ -134,7 +118,7 @@ def scope_rows(index: Index, since: str | None) -> tuple[list[Row], list[Row], s
     if _is_journal(base):
         tip = repo[index.tip] if index.tip else store.require()
         assert isinstance(tip, pygit2.Commit)
-        ids = runs_added(repo, base.tree, tip.tree)
+        ids = {added.run_id for added in store.runs_added(base.tree, tip.tree)}
         rows = [r for r in everything if r.id in ids]
         what = f"the {_runs(len(rows))} added to the journal since {since} ({str(base.id)[:10]})"
         return rows, everything, what
