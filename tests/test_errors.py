@@ -68,30 +68,24 @@ def test_a_bug_in_warn_mode_never_blocks_a_commit(repo: Path, tmp_path: Path) ->
     (fake_bin / "git-journal").chmod(0o755)
     (hooks / "pre-commit").write_text(script)
     (hooks / "pre-commit").chmod(0o755)
-    (repo / "a.txt").write_text("a\n")
-    git(repo, "add", "a.txt")
-    env_path = f"{fake_bin}:{os.environ['PATH']}"
-    warn = subprocess.run(
-        ["git", "commit", "-q", "-m", "Add a"],
-        cwd=repo,
-        env={**os.environ, "PATH": env_path},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    env = {**os.environ, "PATH": f"{fake_bin}:{os.environ['PATH']}"}
+
+    def commit(name: str) -> subprocess.CompletedProcess[str]:
+        (repo / name).write_text(f"{name}\n")
+        git(repo, "add", name)
+        return subprocess.run(
+            ["git", "commit", "-q", "-m", f"Add {name}"],
+            cwd=repo,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+
+    warn = commit("a.txt")
     assert warn.returncode == 0, warn.stderr
     git(repo, "config", "journal.hook.mode", "block")
-    (repo / "b.txt").write_text("b\n")
-    git(repo, "add", "b.txt")
-    block = subprocess.run(
-        ["git", "commit", "-q", "-m", "Add b"],
-        cwd=repo,
-        env={**os.environ, "PATH": env_path},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert block.returncode != 0
+    assert commit("b.txt").returncode != 0
 
 
 def test_tests_never_see_the_users_git_configuration(repo: Path) -> None:
