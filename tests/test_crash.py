@@ -128,3 +128,21 @@ def test_kill_9_at_random_moments_never_breaks_the_journal(repo: Path, cli: Cli)
     assert check_journal(repo, cli) == POINTS
     if counts[-1] < POINTS:
         assert f"skipped {counts[-1]} already run" in out
+
+
+def test_a_ref_lock_left_by_a_killed_writer_does_not_stop_the_next_run(
+    repo: Path, cli: Cli
+) -> None:
+    """`kill -9` between libgit2 writing `refs/heads/journal.lock` and renaming it leaves the
+    lock behind; the next writer finds it stale while holding the writers' lock, and goes on."""
+    (repo / "journal.yaml").write_text(IRIS_SPEC.replace("[0.1, 1.0, 10.0]", "[1.0]"))
+    assert cli("init")[0] == 0
+    tip = git(repo, "rev-parse", "journal").strip()
+    lock = repo / ".git" / "refs" / "heads" / "journal.lock"
+    lock.write_text(tip + "\n")
+    old = time.time() - 60
+    os.utime(lock, (old, old))
+    code, _, err = cli("run", "-q")
+    assert code == 0, err
+    assert not lock.exists()
+    assert check_journal(repo, cli) == 1

@@ -8,6 +8,7 @@ commit on the new tip and tries again. Nothing is ever rewritten.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import random
@@ -30,6 +31,7 @@ from gitlab_journal.journal.schema import InvalidRecord
 DEFAULT_BRANCH = "journal"
 CAS_ATTEMPTS = 200
 STALE_LOCK_SECONDS = 10  # a ref lock this old was left by a writer that died
+WRITER_LOCK = "writer.lock"  # under .git/journal: held (flock) while a writer moves the branch
 _TREE = pygit2.enums.FileMode.TREE
 _BLOB = pygit2.enums.FileMode.BLOB
 _FALLBACK_SIGNATURE = ("gitlab-journal", "journal@localhost")
@@ -546,9 +548,7 @@ class Store:
                     text += "\nBoth sides changed:\n" + "".join(f"- {r}\n" for r in resolved)
                 kind = "merge"
                 new = self.repo.create_commit(None, sig, sig, text, tree_id, [tip, other.id])
-            try:
-                ref.set_target(new, f"journal: {kind} {str(other.id)[:12]}")
-            except (pygit2.GitError, OSError):
+            if not self._move(ref, new, f"journal: {kind} {str(other.id)[:12]}"):
                 time.sleep(random.uniform(0, 0.002 * min(attempt + 1, 25)))
                 continue
             return Merged(kind, str(new), incoming, outgoing, tuple(resolved))
@@ -568,6 +568,28 @@ class Store:
                 )
             count += change.kind == ADDED
         return count
+
+    def _move(self, ref: pygit2.Reference, target: pygit2.Oid, log_message: str) -> bool:
+        """Move the branch to ``target``; False when another writer moved it or holds its lock.
+
+        Writers move the branch holding an ``flock`` on ``.git/journal/writer.lock``, which the
+        kernel releases when a writer dies. So a ref lock older than ``STALE_LOCK_SECONDS``
+        found while holding it was left by a writer killed in the middle of an update (libgit2
+        writes ``<ref>.lock``, then renames it): it is removed and the next attempt goes on.
+        """
+        with open(self.cache_dir() / WRITER_LOCK, "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                ref.set_target(target, log_message)
+            except (pygit2.GitError, OSError):
+                lock = self.git_dir / f"{self.ref_name}.lock"
+                try:
+                    if time.time() - lock.stat().st_mtime > STALE_LOCK_SECONDS:
+                        lock.unlink()
+                except FileNotFoundError:
+                    pass
+                return False
+            return True
 
     def _gave_up(self) -> JournalError:
         """Why the branch could not be moved: other writers, or a lock a crashed one left."""
@@ -595,9 +617,7 @@ class Store:
                 continue  # moved between the two reads: start again
             new_tree = build(tip_commit.tree)
             commit = self.repo.create_commit(None, sig, sig, message, new_tree, [tip_commit.id])
-            try:
-                ref.set_target(commit, f"journal: {message.splitlines()[0]}")
-            except (pygit2.GitError, OSError):
+            if not self._move(ref, commit, f"journal: {message.splitlines()[0]}"):
                 # Another writer moved the branch (or holds its lock): rebuild on the new tip.
                 time.sleep(random.uniform(0, 0.002 * min(attempt + 1, 25)))
                 continue
