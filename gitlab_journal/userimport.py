@@ -23,10 +23,24 @@ def import_from_root(root: Path, path: str, *, what: str, where: str = "") -> An
     prefix = f"{where}: " if where else ""
     module_name, _, attr = path.partition(":")
     try:
-        obj: Any = _import_module(root, module_name)
+        module = _import_module(root, module_name)
+    except ImportError as exc:
+        raise JournalError(
+            f"{prefix}cannot import the {what} {path}: {exc}",
+            hint="the module is imported from the repository root",
+        ) from exc
+    if not _is_under(module, root.resolve()):
+        # A spec names the repository's own code; ``os:system`` is not a loader.
+        raise JournalError(
+            f"{prefix}the {what} {path} is not in this repository: {module_name!r} is "
+            f"imported from {getattr(module, '__file__', None) or 'a built-in module'}",
+            hint=f"a {what} is a function in a module of this repository",
+        )
+    try:
+        obj: Any = module
         for part in attr.split("."):
             obj = getattr(obj, part)
-    except (ImportError, AttributeError) as exc:
+    except AttributeError as exc:
         raise JournalError(
             f"{prefix}cannot import the {what} {path}: {exc}",
             hint="the module is imported from the repository root",

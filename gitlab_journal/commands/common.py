@@ -8,7 +8,7 @@ from pathlib import Path
 from gitlab_journal.journal.store import Store
 from gitlab_journal.spec.cache import load_spec_cached
 from gitlab_journal.spec.locate import find_spec
-from gitlab_journal.spec.model import Spec
+from gitlab_journal.spec.model import DEFAULT_MAX_POINTS, Spec
 
 
 def open_store() -> Store:
@@ -30,6 +30,23 @@ def spec_from_args(args: argparse.Namespace, store: Store | None = None) -> Spec
 def add_spec_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("spec", nargs="?", help="the spec file (default: journal.yaml)")
     add_set_argument(parser)
+    parser.add_argument(
+        "--max-points",
+        type=_positive_int,
+        default=DEFAULT_MAX_POINTS,
+        metavar="N",
+        help=f"refuse a grid of more than N points (default: {DEFAULT_MAX_POINTS:,})",
+    )
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text.replace(",", "").replace("_", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def add_set_argument(parser: argparse.ArgumentParser) -> None:

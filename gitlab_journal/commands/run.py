@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
 
         warm_up(args.jobs, {model.kind for model in spec.models})  # while the plan is made
     retry = _retry_statuses(args.retry)
-    plan = make_plan(store, spec)
+    plan = make_plan(store, spec, max_points=args.max_points)
     if args.dry_run:
         print_dry_run(console, plan, force=args.force, retry=retry)
         return 0

@@ -23,7 +23,7 @@ from gitlab_journal.data.hashing import data_hashes, hash_cache
 from gitlab_journal.identity import canonical_json, fingerprint, fingerprint_of_text, normalise
 from gitlab_journal.journal.records import CodeState, Run
 from gitlab_journal.journal.store import Store
-from gitlab_journal.spec.model import EvaluationSpec, ModelSpec, Point, Spec
+from gitlab_journal.spec.model import DEFAULT_MAX_POINTS, EvaluationSpec, ModelSpec, Point, Spec
 
 RESOLVED_CACHE = "resolved.json"
 
@@ -244,9 +244,15 @@ class Planner:
 
 
 def make_plan(
-    store: Store, spec: Spec, *, staged: bool = False, code: CodeState | None = None
+    store: Store,
+    spec: Spec,
+    *,
+    staged: bool = False,
+    code: CodeState | None = None,
+    max_points: int = DEFAULT_MAX_POINTS,
 ) -> Plan:
-    """Fingerprint every point of ``spec`` and find the journal's earlier runs of each."""
-    points = spec.points()  # a spec it cannot expand fails before any data is hashed
+    """Fingerprint every point of ``spec`` and find the journal's earlier runs of each; a grid
+    of more than ``max_points`` is refused before anything is hashed."""
+    points = spec.points(max_points)  # a spec it cannot expand fails before any data is hashed
     planner = Planner(store, spec, staged=staged, code=code)
     return planner.as_plan([planner.plan(point) for point in points])

@@ -19,7 +19,7 @@ from gitlab_journal import __version__
 from gitlab_journal.errors import JournalError
 from gitlab_journal.spec.model import Spec
 
-CACHE_VERSION = "2"
+CACHE_VERSION = "3"
 KEEP = 64  # entries kept; older ones are removed when a new one is written
 
 

@@ -33,6 +33,7 @@ from gitlab_journal.spec.model import (
     ModelSpec,
     Spec,
     StepSpec,
+    shown_path,
 )
 from gitlab_journal.spec.overrides import apply_overrides
 
@@ -298,7 +299,7 @@ def _spec(root: _Node, path: Path) -> Spec:
     name = root.get("name")
     notes, code, evaluation = root.get("notes"), root.get("code"), root.get("evaluation")
     data_spec = _data(data)
-    models = _models(model)
+    models = tuple(replace(m, origin=shown_path(path)) for m in _models(model))
     scored = _evaluation(evaluation) if evaluation is not None else EvaluationSpec()
     if scored.test_size is None and any(m.kind == "keras" for m in models):
         cv = evaluation.get("cv") if evaluation is not None else None

@@ -162,6 +162,13 @@ class ModelSpec:
     fixed: Mapping[str, Any] = field(default_factory=dict)
     line: int = 0
     lists: Mapping[str, tuple[StepSpec, ...]] = field(default_factory=dict)
+    origin: str = field(default="", compare=False)  # the spec file, as errors name it
+
+    def located(self) -> str:
+        """``journal.yaml:4: model``, for an error about this block."""
+        if self.origin and self.line:
+            return f"{self.origin}:{self.line}: model"
+        return f"model (line {self.line})" if self.line else "model"
 
     def factories(self) -> tuple[str, ...]:
         """The repository modules (``pkg/mod.py``) of the block's estimator factories
@@ -253,7 +260,7 @@ class Spec:
         probe = key
         while probe not in self.lines and "." in probe:
             probe = probe.rsplit(".", 1)[0]
-        return f"{_shown(self.path)}:{self.lines.get(probe, default)}: {key}"
+        return f"{shown_path(self.path)}:{self.lines.get(probe, default)}: {key}"
 
     def size(self) -> int:
         """The number of grid points, counted without expanding the grids."""
@@ -269,7 +276,7 @@ class Spec:
             ranges = model.distributions()
             if ranges:
                 raise JournalError(
-                    f"{_shown(self.path)}:{ranges[0].line}: {ranges[0].key}: a range "
+                    f"{shown_path(self.path)}:{ranges[0].line}: {ranges[0].key}: a range "
                     f"({ranges[0].describe()}) is searched, not expanded as a grid",
                     hint="run `git journal run --search optuna --trials N`, "
                     "or give a list of values (a grid axis)",
@@ -298,7 +305,7 @@ class Spec:
         )
 
 
-def _shown(path: Path) -> str:
+def shown_path(path: Path) -> str:
     """The spec's path as the user would type it: relative to the working directory if inside."""
     try:
         return str(path.absolute().relative_to(Path.cwd()))

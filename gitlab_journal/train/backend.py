@@ -80,7 +80,7 @@ class Backend(Protocol):
 def backend_for(model: ModelSpec) -> Backend:
     name = BACKENDS.get(model.kind)
     if name is None:
-        where = f"model (line {model.line})" if model.line else "model"
+        where = model.located()
         raise JournalError(f"{where}: unknown model kind {model.kind!r}")
     module: Any = importlib.import_module(name)
     return module  # type: ignore[no-any-return]

@@ -73,7 +73,7 @@ class Settings:
 
 
 def _where(model: ModelSpec) -> str:
-    return f"model (line {model.line})" if model.line else "model"
+    return model.located()
 
 
 def settings(model: ModelSpec, params: Mapping[str, Any]) -> Settings:

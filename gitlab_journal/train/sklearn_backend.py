@@ -27,7 +27,9 @@ TRACEBACK_LINES = 15
 
 
 def import_object(path: str, *, where: str = "") -> Any:
-    """Import ``a.b.C`` or ``a.b:C``; a failure is a one-line error naming the spec."""
+    """The estimator class ``a.b.C`` (or ``a.b:C``); a failure is a one-line error naming the
+    spec. Only a class with ``get_params`` and ``fit`` is returned: whatever else a spec names
+    (``os.system``, ``subprocess.Popen``, a builtin) is refused before anything calls it."""
     module_name, sep, attr = path.partition(":")
     if not sep:
         module_name, _, attr = path.rpartition(".")
@@ -46,7 +48,20 @@ def import_object(path: str, *, where: str = "") -> Any:
             obj = getattr(obj, part)
     except AttributeError as exc:
         raise JournalError(f"{prefix}{module_name!r} has no {attr!r}") from exc
+    if not is_estimator_class(obj):
+        raise JournalError(
+            f"{prefix}{path} is not an estimator class",
+            hint="an estimator is a class with get_params and fit (a scikit-learn estimator), "
+            "or a factory module:function in this repository",
+        )
     return obj
+
+
+def is_estimator_class(obj: Any) -> bool:
+    """A class whose instances have ``get_params`` and ``fit`` methods."""
+    return isinstance(obj, type) and all(
+        callable(getattr(obj, name, None)) for name in ("get_params", "fit")
+    )
 
 
 def _nested(value: Any, where: str) -> Any:
@@ -127,7 +142,7 @@ def build_estimator(
 
     A factory (``estimator: module:function``) is called with the point's params; any other
     estimator is built with its steps and constructor lists, then given the point's params."""
-    where = f"model (line {model.line})" if model.line else "model"
+    where = model.located()
     try:
         if ":" in model.estimator:
             kwargs = {k: _nested(v, where) for k, v in params.items()}
