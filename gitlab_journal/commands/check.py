@@ -14,6 +14,7 @@ from gitlab_journal.commands.common import add_spec_arguments, open_store, spec_
 from gitlab_journal.errors import EXIT_CHECK_FAILED
 from gitlab_journal.run.earlier import EARLIER_COLUMNS, earlier_rows
 from gitlab_journal.run.plan import make_plan
+from gitlab_journal.run.validate import validate
 from gitlab_journal.textable import text_table
 
 HELP = "exit 1 if every point of the spec was already run"
@@ -41,6 +42,7 @@ def run(args: argparse.Namespace) -> int:
         return _run_staged(args)
     store = open_store()
     plan = make_plan(store, spec_from_args(args, store), max_points=args.max_points)
+    validate(store, plan)
     done = plan.done()
     pending = plan.pending()
     all_ran = bool(plan.points) and not pending

@@ -12,6 +12,7 @@ from gitlab_journal.journal.records import STATUSES
 from gitlab_journal.run.claims_local import DEFAULT_TIMEOUT as DEFAULT_LOCAL_TIMEOUT
 from gitlab_journal.run.plan import make_plan
 from gitlab_journal.run.report import print_dry_run, print_report
+from gitlab_journal.run.validate import validate
 
 HELP = "train every grid point not yet run and record each run"
 
@@ -77,6 +78,8 @@ def run(args: argparse.Namespace) -> int:
         warm_up(args.jobs, {model.kind for model in spec.models})  # while the plan is made
     retry = _retry_statuses(args.retry)
     plan = make_plan(store, spec, max_points=args.max_points)
+    if args.dry_run or plan.pending(args.force, retry):
+        validate(store, plan)  # an input error is exit 2 before anything trains
     if args.dry_run:
         print_dry_run(console, plan, force=args.force, retry=retry)
         return 0

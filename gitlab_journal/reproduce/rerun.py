@@ -243,38 +243,17 @@ def _train(
     store: Store, run: Run, spec: Spec, worktree: Path, say: Step
 ) -> tuple[Run, dict[str, bytes]]:
     """Plan the one point in the worktree, train it, and build its record."""
-    from gitlab_journal.data.dvc import dvc_record
-    from gitlab_journal.run.build import make_record
-    from gitlab_journal.run.environment import environment
-    from gitlab_journal.run.executors import Job, forget_data, run_job
+    from gitlab_journal.run import training
     from gitlab_journal.run.plan import make_plan
-    from gitlab_journal.run.provenance import provenance
-    from gitlab_journal.train.backend import TrainOptions
 
     tree_store = Store(pygit2.Repository(str(worktree)), store.branch)
     say("fingerprinting")
     plan = make_plan(tree_store, spec)
     planned = plan.points[0]
-    prov = provenance(tree_store, plan, spec_path=run.spec)
-    options = TrainOptions(root=plan.root, ignore_checks=spec.ignore_checks)
+    ctx = training.context(tree_store, plan, spec_path=run.spec)
     say(f"training {planned.model.rsplit('.', 1)[-1]}")
-    job = Job(
-        key=0,
-        root=str(plan.root),
-        data=spec.data,
-        model=planned.point.model,
-        params=planned.point.params,
-        evaluation=spec.evaluation,
-        options=options,
-    )
-    try:
-        outcome = run_job(job)
-    finally:
-        forget_data()
-    outcome.raise_fatal()
-    built = make_record(plan, planned, outcome.result, environment(), prov, reproduces=run.id)
-    files = {**dvc_record(plan.root, spec.data), **built.files}
-    return built.run, files
+    built = training.train_point(ctx, planned, reproduces=run.id)
+    return built.run, built.files
 
 
 @contextmanager

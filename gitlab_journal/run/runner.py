@@ -20,13 +20,11 @@ from gitlab_journal.data.hashing import data_hashes, hash_cache
 from gitlab_journal.errors import CheckFailed, JournalError
 from gitlab_journal.journal.records import Run
 from gitlab_journal.journal.store import Store
-from gitlab_journal.run.build import make_record
-from gitlab_journal.run.environment import environment
+from gitlab_journal.run import training
 from gitlab_journal.run.executors import Job, make_executor
 from gitlab_journal.run.maintenance import pack_if_needed
 from gitlab_journal.run.plan import Plan, Planned
-from gitlab_journal.run.provenance import provenance
-from gitlab_journal.train.backend import Result, TrainOptions
+from gitlab_journal.train.backend import Result
 
 DATA_CHANGED = "data changed while training"
 
@@ -132,16 +130,13 @@ def execute(
     ``coordinator``: claims each point before it trains (other processes, other machines).
     ``retry``: also train the points whose latest run has one of these statuses.
     """
-    options = TrainOptions(root=plan.root, strict=strict, ignore_checks=plan.spec.ignore_checks)
     shown: set[str] = set()
     pending = plan.pending(force, retry)
     report = Report(skipped=[p for p in plan.points if p not in pending], pending=len(pending))
     if not pending:
         return report
     runner = make_executor(jobs, executor, kinds={p.point.model.kind for p in pending})
-    env = environment()
-    prov = provenance(store, plan)  # before training: the work tree the plan saw
-    extra = _dvc_files(plan)
+    ctx = training.context(store, plan, strict=strict)  # before training: the plan's work tree
     watch = DataWatch(store, plan)
     lines = not quiet and not console.is_terminal  # a CI log, a pipe: one line per point
     progress = progress_bar(console, quiet=quiet or lines)
@@ -159,15 +154,7 @@ def execute(
                     report.elsewhere.append((planned, reason))
                     progress.update(task, advance=1, last=f"skipped: {reason}")
                     continue
-            yield Job(
-                key=key,
-                root=str(plan.root),
-                data=plan.spec.data,
-                model=planned.point.model,
-                params=planned.point.params,
-                evaluation=plan.spec.evaluation,
-                options=options,
-            )
+            yield training.job(ctx, planned, key)
 
     try:
         with progress, runner:
@@ -178,8 +165,8 @@ def execute(
                 for finding in sorted(set(result.findings) - shown):
                     progress.console.print(f"[yellow]warning[/yellow]: {finding}")
                 shown.update(result.findings)
-                record = make_record(plan, planned, result, env, prov)
-                run = store.record(record.run, {**extra, **record.files})
+                built = training.record(ctx, planned, result)
+                run = store.record(built.run, built.files)
                 report.recorded.append(run)
                 if coordinator is not None:
                     coordinator.recorded(planned.fingerprint)
@@ -211,13 +198,6 @@ def _checked(result: Result, watch: DataWatch, strict: bool, planned: Planned) -
         )
     warning = f"{DATA_CHANGED}: {'; '.join(changes)}"
     return replace(result, warnings=(*result.warnings, warning))
-
-
-def _dvc_files(plan: Plan) -> dict[str, bytes]:
-    """``dvc.json`` for each run when DVC tracks the data (its remote and tracking files)."""
-    from gitlab_journal.data.dvc import dvc_record
-
-    return dvc_record(plan.root, plan.spec.data)
 
 
 def _recorded_meanwhile(store: Store, planned: Planned) -> str | None:

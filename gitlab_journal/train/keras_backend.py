@@ -55,6 +55,31 @@ FIT_DEFAULTS: Mapping[str, Any] = {
     "callbacks": [],
     "class_weight": None,
 }
+COMPILE_KEYS = (  # keras.Model.compile's arguments (a test compares them with Keras's own)
+    "optimizer",
+    "loss",
+    "loss_weights",
+    "metrics",
+    "weighted_metrics",
+    "run_eagerly",
+    "steps_per_execution",
+    "jit_compile",
+    "auto_scale_loss",
+)
+CALLBACKS = (  # keras.callbacks' classes, so a spec is checked without importing TensorFlow
+    "BackupAndRestore",
+    "CSVLogger",
+    "EarlyStopping",
+    "LambdaCallback",
+    "LearningRateScheduler",
+    "ModelCheckpoint",
+    "ProgbarLogger",
+    "ReduceLROnPlateau",
+    "RemoteMonitor",
+    "SwapEMAWeights",
+    "TensorBoard",
+    "TerminateOnNaN",
+)
 NOT_IDENTITY = ("save_model", "verbose")  # how a run is kept and shown, not what it is
 OWN_FIT_KEYS = ("fail_fast", "save_model", "verbose", "validation_data", "callbacks")
 CLASSIFICATION_LOSSES = ("crossentropy", "hinge", "focal")
@@ -94,12 +119,27 @@ def settings(model: ModelSpec, params: Mapping[str, Any]) -> Settings:
             builder[key] = _plain(value)
     unknown = [k for k in sections["fit"] if k not in FIT_KEYS]
     if unknown:
-        close = difflib.get_close_matches(unknown[0], FIT_KEYS, n=1)
-        guess = f" (did you mean {close[0]!r}?)" if close else ""
         raise JournalError(
-            f"{_where(model)}: fit.{unknown[0]}: unknown fit setting{guess}",
+            f"{_where(model)}: fit.{unknown[0]}: unknown fit setting"
+            + _guess(unknown[0], FIT_KEYS),
             hint="fit settings: " + ", ".join(FIT_KEYS),
         )
+    for key in sections["compile"]:
+        if key not in COMPILE_KEYS:
+            raise JournalError(
+                f"{_where(model)}: compile.{key}: unknown compile setting"
+                + _guess(key, COMPILE_KEYS),
+                hint="compile settings: " + ", ".join(COMPILE_KEYS),
+            )
+    for item in sections["fit"].get("callbacks") or []:
+        name = str(item.get("class", "") if isinstance(item, Mapping) else item)
+        wanted = name.replace("_", "").lower()  # early_stopping, EarlyStopping
+        if ":" not in name and not any(known.lower() == wanted for known in CALLBACKS):
+            raise JournalError(
+                f"{_where(model)}: fit.callbacks: unknown Keras callback {name!r}"
+                + _guess(name, CALLBACKS),
+                hint="callbacks: " + ", ".join(CALLBACKS) + ", or a module:function of yours",
+            )
     return Settings(builder=builder, compile=sections["compile"], fit=sections["fit"])
 
 
@@ -156,6 +196,11 @@ def fail_fast(fit: Mapping[str, Any], *, where: str) -> dict[str, Any]:
             f"{where}: fit.fail_fast.{extra[0]}: unknown check", hint="checks: diverge, stall"
         )
     return out
+
+
+def _guess(name: str, known: tuple[str, ...]) -> str:
+    close = difflib.get_close_matches(name, known, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def cache_inputs(model: ModelSpec) -> tuple[str, ...]:

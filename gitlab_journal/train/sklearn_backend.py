@@ -6,12 +6,13 @@ This module trains and returns results; it never touches git.
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import json
 import time
 import traceback
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -159,8 +160,7 @@ def build_estimator(
                 estimator = cls(steps=steps, **kwargs)
             else:
                 estimator = cls(**kwargs)
-            if not hasattr(estimator, "get_params"):
-                raise JournalError(f"{where}: {model.estimator} is not a scikit-learn estimator")
+            _check_param_names(estimator, params, where)
             estimator.set_params(**{k: _nested(v, where) for k, v in params.items()})
     except (TypeError, ValueError) as exc:
         raise JournalError(f"{where}: {model.estimator}: {exc}") from exc
@@ -173,6 +173,33 @@ def build_estimator(
         if unset:
             estimator.set_params(**unset)
     return estimator
+
+
+def _check_param_names(estimator: Any, params: Mapping[str, Any], where: str) -> None:
+    """Name a param the estimator does not have, or a step it does not have, with the close
+    names (scikit-learn's own message lists every parameter of every step)."""
+    for key in params:
+        target, path = estimator, key.split("__")
+        for depth, part in enumerate(path):
+            # a pipeline's steps and a column transformer's blocks are only in the deep params
+            valid = {k: v for k, v in target.get_params(deep=True).items() if "__" not in k}
+            if part in valid and depth < len(path) - 1:
+                target = valid[part]
+                if not hasattr(target, "get_params"):
+                    break
+                continue
+            if part in valid:
+                break
+            owner = type(target).__name__
+            steps = [name for name, _ in getattr(target, "steps", None) or ()]
+            if depth < len(path) - 1 and steps:
+                raise JournalError(
+                    f"{where}.params.{key}: {owner} has no step {part!r} "
+                    f"(its steps: {', '.join(steps)})"
+                )
+            close = difflib.get_close_matches(part, sorted(valid), n=1, cutoff=0.5)
+            guess = f" (did you mean {close[0]!r}?)" if close else ""
+            raise JournalError(f"{where}.params.{key}: {owner} has no parameter {part!r}{guess}")
 
 
 def resolve(
@@ -202,6 +229,155 @@ def _holds_estimator(value: Any) -> bool:
 def cache_inputs(model: ModelSpec) -> tuple[str, ...]:
     """The repository modules of the model's factories: a resolved identity depends on them."""
     return model.factories()
+
+
+# Scorer names people write for scikit-learn's own (``rmse`` is ``neg_root_mean_squared_error``).
+SCORER_ALIASES = {
+    "rmse": "neg_root_mean_squared_error",
+    "mse": "neg_mean_squared_error",
+    "mae": "neg_mean_absolute_error",
+    "mape": "neg_mean_absolute_percentage_error",
+    "rmsle": "neg_root_mean_squared_log_error",
+    "msle": "neg_mean_squared_log_error",
+    "median_absolute_error": "neg_median_absolute_error",
+    "max_error": "neg_max_error",
+    "log_loss": "neg_log_loss",
+    "logloss": "neg_log_loss",
+    "brier_score": "neg_brier_score",
+    "auc": "roc_auc",
+    "roc": "roc_auc",
+    "acc": "accuracy",
+    "f1_score": "f1",
+    "r2_score": "r2",
+    "accuracy_score": "accuracy",
+    "mcc": "matthews_corrcoef",
+}
+# Scorers that need class labels: a regressor's predictions fail them at training time.
+CLASSIFICATION_SCORERS = (
+    "accuracy",
+    "balanced_accuracy",
+    "top_k_accuracy",
+    "average_precision",
+    "neg_brier_score",
+    "d2_brier_score",
+    "neg_log_loss",
+    "d2_log_loss_score",
+    "f1",
+    "precision",
+    "recall",
+    "jaccard",
+    "roc_auc",
+    "matthews_corrcoef",
+    "positive_likelihood_ratio",
+    "neg_negative_likelihood_ratio",
+)
+# Scorers for two classes only (averaged variants exist for more).
+BINARY_SCORERS = {
+    "f1": "f1_macro",
+    "precision": "precision_macro",
+    "recall": "recall_macro",
+    "jaccard": "jaccard_macro",
+    "roc_auc": "roc_auc_ovr",
+    "average_precision": "f1_macro",
+    "neg_brier_score": "neg_log_loss",
+    "positive_likelihood_ratio": "balanced_accuracy",
+    "neg_negative_likelihood_ratio": "balanced_accuracy",
+}
+# Binary scorers take class 1 as the positive class, which string labels lack.
+POSITIVE_LABEL_SCORERS = ("f1", "precision", "recall", "jaccard")
+
+
+def validate(
+    model: ModelSpec,
+    params: Mapping[str, Any],
+    X: Any,
+    y: Any,
+    evaluation: EvaluationSpec,
+    *,
+    where: Callable[[str], str],
+    root: Path | None = None,
+    first: bool = True,
+) -> None:
+    """Refuse, before anything trains, what would fail every fit of ``model``: scorer names
+    scikit-learn does not know or that do not suit the estimator or the labels, and folds or a
+    stratified split the class counts cannot fill. ``where(key)`` locates a key in the spec."""
+    if not first:  # params were checked when the point resolved; the rest is per block
+        return
+    from sklearn.base import is_classifier
+    from sklearn.metrics import get_scorer_names
+
+    estimator = build_estimator(model, params, evaluation.seed, root)
+    known = set(get_scorer_names())
+    classifier = is_classifier(estimator)
+    labels: list[Any] = []
+    counts: list[int] = []
+    if classifier:
+        found, tally = np.unique(np.asarray(y), return_counts=True)
+        labels, counts = found.tolist(), [int(c) for c in tally]
+    for name in evaluation.scoring:
+        if name not in known:
+            raise JournalError(
+                f"{where('evaluation.scoring')}: {name!r} is not a scikit-learn scorer"
+                + _did_you_mean(name, known),
+                hint="scorers: sklearn.metrics.get_scorer_names()",
+            )
+        family = name.split("_")[0] if name.split("_")[0] in ("f1", "precision", "recall") else ""
+        if not classifier and (name in CLASSIFICATION_SCORERS or family):
+            raise JournalError(
+                f"{where('evaluation.scoring')}: {name!r} scores class labels, but "
+                f"{public_path(type(estimator))} is a regressor",
+                hint="regression scorers: r2, neg_root_mean_squared_error, "
+                "neg_mean_absolute_error, ...",
+            )
+        if classifier and name in BINARY_SCORERS and len(labels) > 2:
+            raise JournalError(
+                f"{where('evaluation.scoring')}: {name!r} is for two classes; the target has "
+                f"{len(labels)}",
+                hint=f"use {BINARY_SCORERS[name]!r} (or another averaged scorer)",
+            )
+        if (
+            classifier
+            and name in POSITIVE_LABEL_SCORERS
+            and len(labels) == 2
+            and 1 not in set(labels)
+        ):
+            raise JournalError(
+                f"{where('evaluation.scoring')}: {name!r} takes class 1 as the positive class; "
+                f"the target's classes are {labels[0]!r} and {labels[1]!r}",
+                hint=f"use '{name}_macro', or make the positive class 1",
+            )
+    if not classifier or not len(counts):
+        folds = evaluation.cv or 5
+        if evaluation.test_size is None and len(y) < folds:
+            raise JournalError(
+                f"{where('evaluation.cv')}: {folds} folds, but the data has {len(y)} samples",
+                hint=f"use cv: {max(len(y), 2)} or fewer",
+            )
+        return
+    smallest = int(np.argmin(counts))
+    rare, count = labels[smallest], counts[smallest]
+    if evaluation.test_size is None:
+        folds = evaluation.cv or 5
+        if count < folds:
+            raise JournalError(
+                f"{where('evaluation.cv')}: {folds} stratified folds, but class {rare!r} has "
+                f"only {count} sample{'s' if count != 1 else ''}",
+                hint=f"use cv: {count} or fewer"
+                if count >= 2
+                else "a class needs at least 2 samples; drop or merge that class",
+            )
+    elif (evaluation.stratify is None or evaluation.stratify) and count < 2:
+        raise JournalError(
+            f"{where('evaluation.split')}: a stratified split needs 2 samples of each class, "
+            f"but class {rare!r} has 1",
+            hint="drop or merge that class, or write split: {stratify: false}",
+        )
+
+
+def _did_you_mean(name: str, known: set[str]) -> str:
+    alias = SCORER_ALIASES.get(name.lower())
+    close = [alias] if alias in known else difflib.get_close_matches(name, sorted(known), n=2)
+    return f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
 
 
 def default_scoring(estimator: Any) -> tuple[str, ...]:
