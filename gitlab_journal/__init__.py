@@ -8,8 +8,9 @@ __version__ = "0.1.0"
 
 if TYPE_CHECKING:
     from gitlab_journal.api import Journal
+    from gitlab_journal.current import current_run
 
-__all__ = ["Journal", "__version__"]
+__all__ = ["Journal", "__version__", "current_run"]
 
 
 def __getattr__(name: str) -> Any:
@@ -18,4 +19,8 @@ def __getattr__(name: str) -> Any:
         from gitlab_journal.api import Journal
 
         return Journal
+    if name == "current_run":
+        from gitlab_journal.current import current_run
+
+        return current_run
     raise AttributeError(name)

@@ -72,8 +72,15 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser(_chosen(argv))
+    chosen = _chosen(argv)
+    command_argv: list[str] | None = None
+    if chosen == "run" and "--" in argv:  # `git journal run [OPTIONS] -- COMMAND ARGS...`
+        at = argv.index("--")
+        argv, command_argv = argv[:at], argv[at + 1 :]
+    parser = build_parser(chosen)
     args = parser.parse_args(argv)
+    if command_argv is not None:
+        args.command_argv = command_argv
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from gitlab_journal.commands.common import add_spec_arguments, open_store, spec_from_args
 from gitlab_journal.commands.search_options import add_search_arguments, run_search
 from gitlab_journal.console import make_console
 from gitlab_journal.errors import EXIT_CHECK_FAILED, JournalError
 from gitlab_journal.journal.records import STATUSES
+from gitlab_journal.journal.store import Store
 from gitlab_journal.run.claims_local import DEFAULT_TIMEOUT as DEFAULT_LOCAL_TIMEOUT
 from gitlab_journal.run.plan import make_plan
 from gitlab_journal.run.report import print_dry_run, print_report
 from gitlab_journal.run.validate import validate
+from gitlab_journal.spec.model import Spec
 
 HELP = "train every grid point not yet run and record each run"
 
@@ -64,11 +67,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="a claim older than this is stale and taken over (default: 6 hours)",
     )
     add_search_arguments(parser)
+    parser.add_argument(
+        "--data",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="with `-- COMMAND`: a file or folder the command reads (hashed; repeatable)",
+    )
+    parser.add_argument(
+        "--metrics",
+        metavar="FILE",
+        help="with `-- COMMAND`: the JSON file of metrics it writes (default metrics.json)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     store = open_store()
-    spec = spec_from_args(args, store)
+    command_argv = getattr(args, "command_argv", None)
+    if command_argv is not None:
+        if args.spec:
+            raise JournalError("give a spec or a command after --, not both")
+        spec = adhoc_spec(store, command_argv, data=args.data, metrics=args.metrics)
+    elif args.data or args.metrics:
+        raise JournalError("--data and --metrics go with a command: git journal run -- COMMAND")
+    else:
+        spec = spec_from_args(args, store)
     console = make_console()
     if args.search:
         return run_search(args, store, spec, console)
@@ -143,3 +166,14 @@ def _retry_statuses(text: str) -> frozenset[str]:
             f"--retry: unknown status {unknown[0]!r}", hint=f"use one of {', '.join(RETRYABLE)}"
         )
     return names
+
+
+def adhoc_spec(store: Store, argv: list[str], *, data: list[str], metrics: str | None) -> Spec:
+    """The spec of `git journal run -- COMMAND ARGS...`: one point, its params parsed from the
+    command's ``--key value`` arguments."""
+    from gitlab_journal.spec.command import ADHOC_SPEC, adhoc_document
+    from gitlab_journal.spec.load import load_spec_document
+
+    root = store.workdir or Path.cwd()
+    doc = adhoc_document(argv, data=data, metrics=metrics)
+    return load_spec_document(doc, root / ADHOC_SPEC, "the command")

@@ -26,8 +26,11 @@ ENCODE_HINT = "encode non-numeric features in a loader (data: source: loader)"
 
 
 def load_data(root: Path, data: DataSpec) -> tuple[Any, Any]:
-    """``(X, y)`` as numpy arrays: X with one row per sample, y one-dimensional."""
+    """``(X, y)`` as numpy arrays: X with one row per sample, y one-dimensional (``None``
+    for a command's files, which the command reads itself)."""
     root = Path(root)
+    if data.source == "files":  # a command reads its files itself
+        return None, None
     if data.source == "sklearn":
         X, y = _load_sklearn(data)
     elif data.source == "table":

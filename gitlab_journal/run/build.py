@@ -61,7 +61,7 @@ def make_run(
         untracked=prov.patch.untracked,
     )
     return Run(
-        id=new_run_id(),
+        id=result.run_id or new_run_id(),
         fingerprint=planned.fingerprint,
         identity=planned.identity,
         model=planned.model,

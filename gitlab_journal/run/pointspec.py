@@ -25,6 +25,11 @@ SPEC_FILE = "spec.yaml"
 def point_document(spec: Spec, point: Point) -> dict[str, Any]:
     """``spec.document`` with the model narrowed to ``point`` (see the module's docstring)."""
     doc = copy.deepcopy(dict(spec.document))
+    if "command" in doc:  # a command's params are at the top
+        doc.pop("params", None)
+        if point.params:
+            doc["params"] = dict(point.params)
+        return doc
     blocks = doc.get("model")
     if isinstance(blocks, list):
         position = next(i for i, model in enumerate(spec.models) if model is point.model)

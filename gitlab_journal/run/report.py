@@ -71,6 +71,14 @@ def best_table(runs: Sequence[Run], title: str) -> Table:
 def print_report(console: Console, plan: Plan, report: Report) -> None:
     total = len(plan.points)
     if not report.recorded and not report.interrupted and not report.elsewhere:
+        if total == 1 and plan.points[0].earlier:
+            earlier = plan.points[0].earlier[-1]
+            console.print(
+                f"Already run: {earlier.id} ({earlier.created.replace('T', ' ').rstrip('Z')}, "
+                f"{earlier.status}) {score_text(earlier)}".rstrip()
+                + " (`git journal show` it, or use --force to record a repeat)."
+            )
+            return
         console.print(
             f"Nothing to run: all {total} points of {plan.spec.path.name} were already run "
             "(see `git journal log`, or use --force to record a repeat)."

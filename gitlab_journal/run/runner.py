@@ -168,6 +168,10 @@ def execute(
                 built = training.record(ctx, planned, result)
                 run = store.record(built.run, built.files)
                 report.recorded.append(run)
+                if run.status == "interrupted":  # a command ended by Ctrl-C: stop the grid
+                    if coordinator is not None:
+                        coordinator.recorded(planned.fingerprint)
+                    raise KeyboardInterrupt
                 if coordinator is not None:
                     coordinator.recorded(planned.fingerprint)
                 progress.update(task, advance=1, last=_short(run))

@@ -289,13 +289,28 @@ def _frozen(value: Any) -> Any:
 # --- the spec ---------------------------------------------------------------------------------
 
 
+def load_spec_document(doc: Mapping[str, Any], path: Path, shown: str) -> Spec:
+    """Validate a spec given as data (the ad-hoc ``run -- COMMAND``), as if it were at
+    ``path``."""
+    return _load(dict(doc), path, shown, ())
+
+
 def _spec(root: _Node, path: Path) -> Spec:
+    if isinstance(root.value, Mapping) and "command" in root.value:
+        from gitlab_journal.spec.command import command_spec
+
+        if "model" in root.value:
+            root.child("command").fail("a spec has a model or a command, not both")
+        return command_spec(root, path)
     root.keys_within(TOP_KEYS)
     data, model = root.get("data"), root.get("model")
     if data is None:
         root.fail("no data: key", hint="e.g. `data: sklearn:iris`")
     if model is None:
-        root.fail("no model: key", hint="e.g. `model: {estimator: sklearn.svm.SVC}`")
+        root.fail(
+            "no model: key",
+            hint="e.g. `model: {estimator: sklearn.svm.SVC}`, or `command: python train.py`",
+        )
     name = root.get("name")
     notes, code, evaluation = root.get("notes"), root.get("code"), root.get("evaluation")
     data_spec = _data(data)

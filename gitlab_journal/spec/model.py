@@ -99,7 +99,7 @@ class DataSpec:
             if self.path:
                 return (self.path,)
             return tuple(p for p in (self.x, self.y) if p)
-        if self.source == "loader":
+        if self.source in ("loader", "files"):
             return self.deps
         return ()
 
@@ -252,6 +252,8 @@ class Spec:
 
     def model_key(self, index: int) -> str:
         """The dotted key of the ``index``-th model block (``model``, or ``model.1`` in a list)."""
+        if "command" in self.document:
+            return "command"
         return f"model.{index}" if isinstance(self.document.get("model"), list) else "model"
 
     def where(self, key: str, default: int = 1) -> str:
@@ -291,12 +293,16 @@ class Spec:
             return
         index, model = max(enumerate(self.models), key=lambda pair: grid_size(pair[1].grids))
         key = self.model_key(index)
-        if isinstance(self.document.get("model"), list):
+        block: Any
+        if "command" in self.document:
+            block = self.document
+            key = ""
+        elif isinstance(self.document.get("model"), list):
             block = self.document["model"][index]
         else:
             block = self.document.get("model")
         if isinstance(block, Mapping) and "params" in block:
-            key += ".params"
+            key = f"{key}.params" if key else "params"
         raise JournalError(
             f"{self.where(key, model.line or 1)}: the grid has {total:,} points, more than "
             f"the limit of {max_points:,}",

@@ -19,6 +19,7 @@ from gitlab_journal.spec.model import EvaluationSpec, ModelSpec
 BACKENDS = {
     "sklearn": "gitlab_journal.train.sklearn_backend",
     "keras": "gitlab_journal.train.keras_backend",
+    "command": "gitlab_journal.train.command_backend",
 }
 
 
@@ -53,6 +54,7 @@ class Result:
     warnings: tuple[str, ...] = ()
     seconds: float = 0.0
     findings: tuple[str, ...] = ()  # pre-flight findings, "CODE: explanation"
+    run_id: str | None = None  # the id the run was given while training (a command's)
 
 
 class Backend(Protocol):
