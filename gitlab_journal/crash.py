@@ -8,24 +8,14 @@ exit 2, and nothing in the journal was changed, since every write there is one r
 
 from __future__ import annotations
 
-import errno
 import os
 import sys
 import traceback
 from pathlib import Path
 
-from gitlab_journal.errors import EXIT_BUG, EXIT_USAGE
+from gitlab_journal.errors import EXIT_BUG, EXIT_USAGE, FAULTS, machine_fault
 
 LOG_NAME = "last-error.log"
-
-# errno -> what to tell the user; the journal is never half-written, whatever the fault.
-_FAULTS = {
-    errno.ENOSPC: "no space left on the device",
-    errno.EDQUOT: "disk quota exceeded",
-    errno.EROFS: "the file system is read-only",
-    errno.EACCES: "permission denied",
-    errno.EPERM: "operation not permitted",
-}
 
 
 def _git_dir(start: Path) -> Path | None:
@@ -64,15 +54,18 @@ def _write_log(exc: BaseException) -> Path | None:
 
 def report(exc: BaseException) -> int:
     """Print one line about ``exc`` and return its exit code."""
+    fault = machine_fault(exc)
+    if fault is not None:
+        exc = fault
     if isinstance(exc, (FileExistsError, NotADirectoryError)) and exc.filename:
         print(f"error: {exc.filename} is in the way: a folder is needed there", file=sys.stderr)
         print(
             "hint: move it aside; nothing was recorded, the journal is as it was", file=sys.stderr
         )
         return EXIT_USAGE
-    if isinstance(exc, OSError) and exc.errno in _FAULTS:
+    if isinstance(exc, OSError) and exc.errno in FAULTS:
         where = f": {exc.filename}" if exc.filename else ""
-        print(f"error: {_FAULTS[exc.errno]}{where}", file=sys.stderr)
+        print(f"error: {FAULTS[exc.errno]}{where}", file=sys.stderr)
         print("hint: nothing was recorded; the journal is as it was", file=sys.stderr)
         return EXIT_USAGE
     log = _write_log(exc)

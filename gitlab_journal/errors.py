@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import errno
+import os
+
 EXIT_OK = 0
 EXIT_CHECK_FAILED = 1  # a check failed: a duplicate was found, a run failed
 EXIT_USAGE = 2  # usage or input error
@@ -33,3 +36,32 @@ class CheckFailed(JournalError):
     exit 1, which a hook in warn mode reports without blocking."""
 
     default_exit_code = EXIT_CHECK_FAILED
+
+
+# errno -> what to tell the user; the journal is never half-written, whatever the fault.
+FAULTS = {
+    errno.ENOSPC: "no space left on the device",
+    errno.EDQUOT: "disk quota exceeded",
+    errno.EROFS: "the file system is read-only",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "operation not permitted",
+}
+
+
+def machine_fault(exc: BaseException) -> OSError | None:
+    """``exc`` as the OSError of a machine fault (a full disk, a read-only file system), also
+    when libgit2 reports it as a ``GitError`` naming the system's message; None otherwise."""
+    if isinstance(exc, OSError) and exc.errno in FAULTS:
+        return exc
+    text = str(exc)
+    for code in FAULTS:
+        if os.strerror(code) in text:
+            return OSError(code, os.strerror(code), _quoted_path(text))
+    return None
+
+
+def _quoted_path(text: str) -> str | None:
+    """The first path libgit2 quoted in its message (``failed to write '/x/y'``)."""
+    start = text.find("'")
+    end = text.find("'", start + 1)
+    return text[start + 1 : end] if 0 <= start < end else None

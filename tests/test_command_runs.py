@@ -415,3 +415,33 @@ def test_an_xgboost_script_runs_as_a_grid_in_two_workers(repo: Path, cli: Cli) -
     runs = _runs(repo)
     assert sorted(r["point"]["depth"] for r in runs) == [2, 4]  # type: ignore[index]
     assert all(0.8 < r["metrics"]["accuracy"] <= 1.0 for r in runs)  # type: ignore[index]
+
+
+GATED = """\
+import argparse, json, os, time
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--n", type=int)
+n = parser.parse_args().n
+while n == 2 and not os.path.exists("go"):  # the second point waits for the test
+    time.sleep(0.05)
+json.dump({"n": n}, open(os.path.join(os.environ["JOURNAL_RUN_DIR"], "metrics.json"), "w"))
+"""
+
+
+def test_piped_output_has_a_line_per_point_as_it_finishes(repo: Path) -> None:
+    _project(repo, script=GATED, spec="command: python train.py --n {n}\nparams: {n: [1, 2]}\n")
+    (repo / ".gitignore").write_text("go\n")
+    subprocess.run(["git-journal", "init"], cwd=repo, check=True, capture_output=True)
+    proc = subprocess.Popen(
+        ["git-journal", "run"], cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None
+    first = proc.stdout.readline()
+    # the first point's line arrived while the second point is still waiting: the grid is on
+    assert "[1/2]" in first and " ok " in first, first
+    assert proc.poll() is None
+    (repo / "go").write_text("")
+    rest = proc.stdout.read()
+    assert proc.wait(timeout=60) == 0
+    assert "[2/2]" in rest

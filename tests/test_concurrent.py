@@ -108,6 +108,10 @@ def test_retry_failed_trains_only_the_failed_points(repo: Path) -> None:
     first = subprocess.run([*run, "run"], cwd=repo, capture_output=True, text=True, check=False)
     assert first.returncode == 1, first.stdout
     before = journal_fingerprints(repo)
+    check = subprocess.run([*run, "check"], cwd=repo, capture_output=True, text=True)
+    assert check.returncode == 1
+    assert "Of these, 1 ran but did not end ok (1 failed)" in check.stdout, check.stdout
+    assert "--retry failed" in check.stdout
     dry = subprocess.run(
         [*run, "run", "--retry", "failed", "--dry-run"],
         cwd=repo,

@@ -13,7 +13,7 @@ import sys
 from gitlab_journal.commands.common import add_spec_arguments, open_store, spec_from_args
 from gitlab_journal.errors import EXIT_CHECK_FAILED
 from gitlab_journal.run.earlier import EARLIER_COLUMNS, earlier_rows
-from gitlab_journal.run.plan import make_plan
+from gitlab_journal.run.plan import Planned, make_plan
 from gitlab_journal.run.validate import validate
 from gitlab_journal.textable import text_table
 
@@ -51,6 +51,7 @@ def run(args: argparse.Namespace) -> int:
             json.dumps(
                 {
                     "all_ran": all_ran,
+                    "not_ok": _not_ok(done),
                     "points": [
                         {
                             "fingerprint": p.fingerprint,
@@ -67,6 +68,13 @@ def run(args: argparse.Namespace) -> int:
     if done:
         rows = earlier_rows(done)
         print(text_table(EARLIER_COLUMNS, rows, title="Already in the journal"))
+    unfinished = _not_ok(done)
+    if unfinished:
+        counts = ", ".join(f"{n} {status}" for status, n in sorted(unfinished.items()))
+        print(
+            f"Of these, {sum(unfinished.values())} ran but did not end ok ({counts}): "
+            f"`git journal run --retry {','.join(sorted(unfinished))}` trains them again."
+        )
     if all_ran:
         print(
             f"All {len(plan.points)} points of {plan.spec.path.name} were already run "
@@ -104,3 +112,13 @@ def _run_staged(args: argparse.Namespace) -> int:
 
         warn_staged(make_console(stderr=True), found, mode)
     return EXIT_CHECK_FAILED if found.duplicates and mode == "block" else 0
+
+
+def _not_ok(done: list[Planned]) -> dict[str, int]:
+    """How many points that ran have a latest run that did not end ok, by its status."""
+    counts: dict[str, int] = {}
+    for planned in done:
+        status = planned.earlier[-1].status
+        if status != "ok":
+            counts[status] = counts.get(status, 0) + 1
+    return counts

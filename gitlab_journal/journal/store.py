@@ -22,7 +22,7 @@ from typing import Any, NamedTuple
 
 import pygit2
 
-from gitlab_journal.errors import CheckFailed, JournalError
+from gitlab_journal.errors import CheckFailed, JournalError, machine_fault
 from gitlab_journal.journal import format as fmt
 from gitlab_journal.journal import leaderboard
 from gitlab_journal.journal.records import Run
@@ -581,7 +581,12 @@ class Store:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
                 ref.set_target(target, log_message)
-            except (pygit2.GitError, OSError):
+            except (pygit2.GitError, OSError) as exc:
+                fault = machine_fault(exc)
+                if fault is None and target not in self.repo:
+                    fault = self._write_fault()  # libgit2 lost an object write
+                if fault is not None:  # a full disk is not another writer: say so
+                    raise fault from exc
                 lock = self.git_dir / f"{self.ref_name}.lock"
                 try:
                     if time.time() - lock.stat().st_mtime > STALE_LOCK_SECONDS:
@@ -590,6 +595,24 @@ class Store:
                     pass
                 return False
             return True
+
+    def _write_fault(self) -> Exception:
+        """Why objects just written are missing: the OSError a probe write into
+        ``.git/objects`` meets (a full disk, say), else an input error saying what is known."""
+        probe = self.git_dir / "objects" / f".journal-probe-{os.getpid()}"
+        try:
+            with open(probe, "wb") as handle:
+                handle.write(b"\0" * 65536)
+                handle.flush()
+                os.fsync(handle.fileno())
+        except OSError as exc:
+            return exc
+        finally:
+            probe.unlink(missing_ok=True)
+        return JournalError(
+            f"the journal's new objects could not be written to {self.git_dir / 'objects'}",
+            hint="check the disk and the repository's permissions; nothing was recorded",
+        )
 
     def _gave_up(self) -> JournalError:
         """Why the branch could not be moved: other writers, or a lock a crashed one left."""

@@ -45,6 +45,9 @@ def _alive(pid: int) -> bool:
     return True
 
 
+UNREADABLE = "(unreadable claim)"
+
+
 @dataclass
 class LocalClaims:
     """Claims under ``.git/journal/claims/``: implements the runner's ``Coordinator``."""
@@ -89,9 +92,13 @@ class LocalClaims:
                 started = path.stat().st_mtime
             except OSError:
                 return None
-            return LocalHolder("unknown", 0, started)
+            return LocalHolder(UNREADABLE, 0, started)
 
     def _stale(self, holder: LocalHolder) -> bool:
+        if holder.host == UNREADABLE:
+            # claims are written and read under the lock: one that cannot be read is a
+            # writer that died (or met a full disk) halfway through writing it
+            return True
         if time.time() - holder.started > self.timeout:
             return True
         return holder.host == socket.gethostname() and holder.pid > 0 and not _alive(holder.pid)
@@ -113,8 +120,12 @@ class LocalClaims:
             os.replace(tmp, path)
         else:
             fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(body)
+            try:
+                with os.fdopen(fd, "wb") as handle:
+                    handle.write(body)
+            except BaseException:
+                path.unlink(missing_ok=True)  # a full disk must not leave a claim nobody holds
+                raise
         return token
 
     def acquire(self, fingerprint: str) -> str | None:

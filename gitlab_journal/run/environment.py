@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import platform
 import socket
+from collections.abc import Iterable
 from importlib import metadata
 from typing import Any
 
@@ -26,9 +27,13 @@ PACKAGES = (
 )
 
 
-def environment() -> dict[str, Any]:
+def environment(modules: Iterable[str] = ()) -> dict[str, Any]:
+    """Where a run ran; ``modules`` (import paths such as ``xgboost.sklearn.XGBClassifier``)
+    add the versions of the distributions that provide them."""
     packages: dict[str, str] = {"gitlab-journal": __version__}
-    for name in PACKAGES:
+    for name in (*PACKAGES, *_distributions(modules)):
+        if name in packages:
+            continue
         try:
             packages[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
@@ -40,3 +45,13 @@ def environment() -> dict[str, Any]:
         "host": socket.gethostname(),
         "packages": packages,
     }
+
+
+def _distributions(modules: Iterable[str]) -> list[str]:
+    """The installed distributions whose top-level packages ``modules`` come from (a module of
+    the repository or the standard library has none)."""
+    tops = sorted({path.partition(":")[0].split(".")[0] for path in modules if path})
+    if not tops:
+        return []
+    provided = metadata.packages_distributions()
+    return [dist for top in tops for dist in provided.get(top, ())]

@@ -76,9 +76,7 @@ def print_report(console: Console, plan: Plan, report: Report) -> None:
             console.print(
                 f"Already run: {earlier.id} ({earlier.created.replace('T', ' ').rstrip('Z')}, "
                 f"{earlier.status}) {score_text(earlier)}".rstrip()
-                + " (`git journal show` it, or use --force to record a repeat)."
             )
-            return
         console.print(
             f"Nothing to run: all {total} points of {plan.spec.path.name} were already run "
             "(see `git journal log`, or use --force to record a repeat)."

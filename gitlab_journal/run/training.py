@@ -44,7 +44,7 @@ def context(
 
     return Context(
         plan=plan,
-        env=environment(),
+        env=environment(_modules(plan)),
         prov=provenance(store, plan, spec_path=spec_path),
         extra=dvc_record(plan.root, plan.spec.data),
         options=TrainOptions(root=plan.root, strict=strict, ignore_checks=plan.spec.ignore_checks),
@@ -81,3 +81,11 @@ def train_point(ctx: Context, planned: Planned, *, reproduces: str | None = None
         forget_data()
     outcome.raise_fatal()
     return record(ctx, planned, outcome.result, reproduces=reproduces)
+
+
+def _modules(plan: Plan) -> list[str]:
+    """The import paths a plan's runs depend on: its estimators, and its loader."""
+    paths = [path for model in plan.spec.models for path in model.import_paths()]
+    if plan.spec.data.loader:
+        paths.append(plan.spec.data.loader)
+    return paths

@@ -170,6 +170,24 @@ class ModelSpec:
             return f"{self.origin}:{self.line}: model"
         return f"model (line {self.line})" if self.line else "model"
 
+    def import_paths(self) -> tuple[str, ...]:
+        """Every estimator import path of the block (``xgboost.XGBClassifier``), in its steps
+        and constructor lists too: the packages a run's result depends on."""
+        found: list[str] = []
+
+        def visit(path: str | None, steps: tuple[StepSpec, ...], lists: Any) -> None:
+            if path and path not in ("passthrough", "drop"):
+                found.append(path)
+            for step in steps:
+                visit(step.estimator, step.steps, step.lists)
+            for blocks in lists.values():
+                for block in blocks:
+                    visit(block.estimator, block.steps, block.lists)
+
+        if self.kind == "sklearn":
+            visit(self.estimator, self.steps, self.lists)
+        return tuple(dict.fromkeys(found))
+
     def factories(self) -> tuple[str, ...]:
         """The repository modules (``pkg/mod.py``) of the block's estimator factories
         (``estimator: module:function``), anywhere in its steps and constructor lists."""

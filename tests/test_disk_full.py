@@ -1,0 +1,72 @@
+"""A full disk is an input error: one line, exit 2, and the journal exactly as it was.
+
+The repository lives on a small tmpfs filled to the brim (mounting needs root, which CI has)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import IRIS_SPEC, git, make_repo
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    mount = tmp_path / "small"
+    mount.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(mount)],
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def _fill(disk: Path, leave: int) -> Path:
+    """Fill ``disk`` but for ``leave`` bytes."""
+    filler = disk / "filler"
+    free = shutil.disk_usage(disk).free
+    with filler.open("wb") as out:
+        out.truncate(0)
+        chunk = b"\0" * (1 << 20)
+        remaining = free - leave
+        while remaining > 0:
+            out.write(chunk[: min(len(chunk), remaining)])
+            remaining -= len(chunk)
+    return filler
+
+
+@pytest.mark.parametrize("leave", [0, 64 * 1024])
+def test_a_full_disk_is_one_line_exit_2_and_the_journal_intact(
+    small_disk: Path, leave: int
+) -> None:
+    repo = make_repo(small_disk / "project")
+    (repo / "journal.yaml").write_text(IRIS_SPEC)
+    env = {**os.environ, "TMPDIR": str(small_disk)}
+    subprocess.run(["git-journal", "init"], cwd=repo, check=True, capture_output=True, env=env)
+    tip = git(repo, "rev-parse", "journal").strip()
+    filler = _fill(small_disk, leave)
+    done = subprocess.run(
+        ["git-journal", "run", "-q"], cwd=repo, capture_output=True, text=True, env=env
+    )
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    assert "Traceback" not in done.stderr
+    assert "no space left on the device" in done.stderr
+    assert "other writers" not in done.stderr
+    filler.unlink()
+    assert git(repo, "rev-parse", "journal").strip() == tip
+    git(repo, "fsck", "--strict")
+    again = subprocess.run(
+        ["git-journal", "run", "-q"], cwd=repo, capture_output=True, text=True, env=env
+    )
+    assert again.returncode == 0, again.stderr
+    assert len(git(repo, "log", "--format=%H", "journal").split()) == 4
