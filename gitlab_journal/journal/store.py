@@ -582,7 +582,7 @@ class Store:
             try:
                 ref.set_target(target, log_message)
             except (pygit2.GitError, OSError) as exc:
-                fault = machine_fault(exc)
+                fault: Exception | None = machine_fault(exc)
                 if fault is None and target not in self.repo:
                     fault = self._write_fault()  # libgit2 lost an object write
                 if fault is not None:  # a full disk is not another writer: say so
