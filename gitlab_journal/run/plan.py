@@ -20,6 +20,7 @@ from typing import Any
 
 from gitlab_journal.codestate import code_state
 from gitlab_journal.data.hashing import data_hashes, hash_cache
+from gitlab_journal.data.header import table_target
 from gitlab_journal.identity import canonical_json, fingerprint, fingerprint_of_text, normalise
 from gitlab_journal.journal.records import CodeState, Run
 from gitlab_journal.journal.store import Store
@@ -206,6 +207,12 @@ class Planner:
         self.root = store.workdir or spec.path.parent
         cache_dir = store.cache_dir()
         self.data = data_hashes(self.root, spec.data, hash_cache(cache_dir))
+        # Every column the spec names is checked against the table's header before anything
+        # trains; a target other than the last column (the default) is part of the identity.
+        target = table_target(spec, self.root)
+        self.table = dict(spec.data.view())
+        if target is not None:
+            self.table["target"] = target
         # ``code``: the code state to fingerprint with (say, HEAD's), instead of the work
         # tree's (or, ``staged``, the index's).
         self.code = code if code is not None else code_state(store.repo, spec.code, staged=staged)
@@ -228,8 +235,8 @@ class Planner:
             "evaluation": self.evaluation,
             "code": {"files": dict(self.code.files)},
         }
-        if self.spec.data.view():  # a table's column selection and parsing options
-            identity["table"] = self.spec.data.view()
+        if self.table:  # a table's target, column selection and parsing options
+            identity["table"] = dict(self.table)
         fp = fingerprint(identity)
         if fresh:
             self.tree = self.store.require().tree
