@@ -512,3 +512,78 @@ def test_a_bad_table_option_stops_before_training_naming_the_spec_line(
         assert "Traceback" not in err
     assert git(repo, "rev-parse", "journal") == before
     assert logged(cli) == []
+
+
+def test_a_string_column_reaching_a_numeric_estimator_is_refused(repo: Path, cli) -> None:
+    spec = """\
+data:
+  path: data/passengers.csv
+  target: survived
+  columns: [sex, fare]
+model:
+  estimator: sklearn.linear_model.LogisticRegression
+  params:
+    C: [0.1, 1.0]
+evaluation:
+  cv: 5
+  seed: 0
+"""
+    setup(repo, cli, spec)
+    before = git(repo, "rev-parse", "journal")
+
+    code, _, err = cli("run", "-q")
+
+    assert code == 2, err
+    first = err.strip().splitlines()[0]
+    assert "'sex'" in first and "LogisticRegression" in first
+    assert "OneHotEncoder" in err and "ColumnTransformer" in err
+    assert git(repo, "rev-parse", "journal") == before
+    assert logged(cli) == []
+
+
+def test_a_string_column_left_to_a_pipeline_step_is_refused_too(repo: Path, cli) -> None:
+    spec = SPEC.replace("columns: [sex, embarked, pclass]", "columns: [embarked, pclass]")
+    spec = spec.replace(
+        "    - prep:\n        estimator: sklearn.compose.ColumnTransformer\n",
+        "    - prep:\n        estimator: sklearn.compose.ColumnTransformer\n"
+        "        params: {remainder: passthrough}\n",
+    )
+    setup(repo, cli, spec)
+
+    code, _, err = cli("run", "-q")
+
+    assert code == 2, err
+    first = err.strip().splitlines()[0]
+    assert "'sex'" in first and "'clf'" in first
+    assert logged(cli) == []
+
+
+HGB_SPEC = """\
+data:
+  path: data/passengers.csv
+  target: survived
+  dtypes: {sex: category, embarked: category}
+model:
+  estimator: sklearn.ensemble.HistGradientBoostingClassifier
+  params: {max_iter: 20, categorical_features: from_dtype}
+evaluation:
+  cv: 5
+  seed: 0
+"""
+
+
+def test_category_columns_reach_a_gradient_booster_that_takes_them(repo: Path, cli) -> None:
+    setup(repo, cli, HGB_SPEC)
+
+    code, _, err = cli("run", "-q")
+
+    assert code == 0, err
+    (run,) = logged(cli)
+    assert run["status"] == "ok", run
+    # Left as strings, the same column is refused, with the dtype that would do.
+    (repo / "journal.yaml").write_text(HGB_SPEC.replace("sex: category, ", ""))
+    code, _, err = cli("run", "-q")
+    assert code == 2
+    assert "'sex'" in err.splitlines()[0]
+    assert "dtypes: {sex: category}" in err
+    assert len(logged(cli)) == 1

@@ -304,6 +304,19 @@ def _holdout(
     return metrics, {}
 
 
+def refuse_text_columns(model: ModelSpec, estimator: Any, X: Any) -> None:
+    """Stop before training when a table's text column reaches a step taking numbers only
+    (every point would fail alike)."""
+    from gitlab_journal.train import columns
+
+    found = columns.blocked(estimator, X)
+    if found is None:
+        return
+    message, hint = columns.describe(found, columns.text_columns(X), X)
+    where = f"model (line {model.line})" if model.line else "model"
+    raise JournalError(f"{where}: {message}", hint=hint)
+
+
 def train(
     model: ModelSpec,
     params: Mapping[str, Any],
@@ -321,6 +334,7 @@ def train(
 
     options = options or TrainOptions()
     estimator = build_estimator(model, params, evaluation.seed, options.root)
+    refuse_text_columns(model, estimator, X)
     found = preflight.sklearn_findings(
         estimator, X, y, evaluation, classifier=bool(is_classifier(estimator))
     )
