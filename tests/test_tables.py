@@ -100,15 +100,22 @@ def planned(cli: Any, *args: str) -> list[str]:
 
 def reference_scores(repo: Path, C: float, strategy: str) -> dict[str, Any]:
     """scikit-learn's own cross_validate of the spec's pipeline on the same DataFrame."""
-    from sklearn.compose import ColumnTransformer
-    from sklearn.impute import SimpleImputer
-    from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedKFold, cross_validate
-    from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
     frame = pd.read_csv(repo / "data" / "passengers.csv")
     X, y = frame.drop(columns="survived"), frame["survived"].to_numpy()
+    model = _passenger_pipeline(C, strategy)
+    return cross_validate(model, X, y, cv=StratifiedKFold(5), scoring=["accuracy", "roc_auc"])
+
+
+def _passenger_pipeline(C: float, strategy: str) -> Any:
+    """The spec's pipeline, written in Python."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
     numbers = Pipeline([("impute", SimpleImputer(strategy=strategy)), ("scale", StandardScaler())])
     prep = ColumnTransformer(
         [
@@ -116,8 +123,7 @@ def reference_scores(repo: Path, C: float, strategy: str) -> dict[str, Any]:
             ("categories", OneHotEncoder(handle_unknown="ignore"), ["sex", "embarked", "pclass"]),
         ]
     )
-    model = Pipeline([("prep", prep), ("clf", LogisticRegression(C=C, random_state=0))])
-    return cross_validate(model, X, y, cv=StratifiedKFold(5), scoring=["accuracy", "roc_auc"])
+    return Pipeline([("prep", prep), ("clf", LogisticRegression(C=C, random_state=0))])
 
 
 # --- the issue's spec, verbatim ----------------------------------------------------------------
@@ -587,3 +593,58 @@ def test_category_columns_reach_a_gradient_booster_that_takes_them(repo: Path, c
     assert "'sex'" in err.splitlines()[0]
     assert "dtypes: {sex: category}" in err
     assert len(logged(cli)) == 1
+
+
+LABELS_SPEC = (
+    SPEC.replace("target: survived", "target: outcome")
+    .replace("clf__C: [0.1, 1.0, 10.0]", "clf__C: 1.0")
+    .replace(
+        "prep__numbers__impute__strategy: [mean, median]", "prep__numbers__impute__strategy: mean"
+    )
+)
+
+
+def run_file(repo: Path, run: dict[str, Any], name: str) -> Any:
+    fp = run["fingerprint"]
+    return json.loads(git(repo, "show", f"journal:runs/{fp[:2]}/{fp[2:]}/{run['id']}/{name}"))
+
+
+@pytest.mark.parametrize("split", ["cv: 5", "split: {test_size: 0.25}"])
+def test_string_class_labels_stay_strings_in_the_record(repo: Path, cli, split: str) -> None:
+    rows = [[*row[:5], "yes" if row[5] else "no"] for row in passengers()]
+    header = [*COLUMNS[:5], "outcome"]
+    write_table(repo / "data" / "passengers.csv", header, rows)
+    (repo / "journal.yaml").write_text(LABELS_SPEC.replace("cv: 5", split))
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "Add a table with string labels")
+    assert cli("init")[0] == 0
+
+    code, _, err = cli("run", "-q")
+
+    assert code == 0, err
+    (run,) = logged(cli)
+    assert run["status"] == "ok", run
+    classes = run_file(repo, run, "classes.json")
+    assert classes["labels"] == ["no", "yes"]
+    assert [c["label"] for c in classes["classes"]] == ["no", "yes"]
+    truth = [row[5] for row in rows]
+    held = len(truth) if split.startswith("cv") else 20
+    assert sum(c["support"] for c in classes["classes"]) == held
+    if split.startswith("cv"):
+        # the out-of-fold predictions of scikit-learn's own folds, scored per class
+        from sklearn.metrics import precision_recall_fscore_support
+        from sklearn.model_selection import StratifiedKFold, cross_val_predict
+
+        frame = pd.read_csv(repo / "data" / "passengers.csv")
+        model = _passenger_pipeline(1.0, "mean")
+        X, y = frame.drop(columns="outcome"), frame["outcome"].to_numpy()
+        predicted = cross_val_predict(model, X, y, cv=StratifiedKFold(5))
+        precision, recall, f1, support = precision_recall_fscore_support(
+            y, predicted, labels=["no", "yes"], zero_division=0
+        )
+        for i, entry in enumerate(classes["classes"]):
+            assert entry["recall"] == float(recall[i])
+            assert entry["precision"] == float(precision[i])
+            assert entry["f1"] == float(f1[i])
+            assert entry["support"] == int(support[i])
+        assert truth.count("yes") == classes["classes"][1]["support"]
