@@ -648,3 +648,100 @@ def test_string_class_labels_stay_strings_in_the_record(repo: Path, cli, split: 
             assert entry["f1"] == float(f1[i])
             assert entry["support"] == int(support[i])
         assert truth.count("yes") == classes["classes"][1]["support"]
+
+
+# --- pre-flight checks of a table's columns --------------------------------------------------
+
+
+def _frame(**extra: Any) -> tuple[pd.DataFrame, np.ndarray]:
+    """The passenger table's features and target, with ``extra`` columns added."""
+    frame = pd.DataFrame(passengers(), columns=COLUMNS).replace("", np.nan)
+    frame["age"] = pd.to_numeric(frame["age"])
+    frame["fare"] = pd.to_numeric(frame["fare"])
+    y = frame.pop("survived").to_numpy()
+    for name, values in extra.items():
+        frame[name] = values(y) if callable(values) else values
+    return frame, y
+
+
+def table_codes(X: pd.DataFrame, y: np.ndarray) -> list[tuple[str, str]]:
+    from gitlab_journal.train.preflight import table_checks
+
+    return [(f.code, f.message.split("'")[1]) for f in table_checks(X, y)]
+
+
+def test_the_passenger_table_has_no_findings() -> None:
+    assert table_codes(*_frame()) == []
+
+
+@pytest.mark.parametrize(
+    ("column", "values", "code"),
+    [
+        ("ticket", [f"T{i:03d}" for i in range(80)], "JP008"),  # an id, as strings
+        ("passenger_id", list(range(1000, 1080)), "JP008"),  # an id, as integers
+        ("rescued", lambda y: np.where(y == 1, "yes", "no"), "JP009"),  # a recoding
+        ("copy", lambda y: y.copy(), "JP009"),  # the target itself
+        ("cabin", [f"C{i % 20}" for i in range(80)], "JP010"),  # 20 levels for 80 rows
+        ("ship", ["Titanic"] * 80, "JP011"),
+        ("boat", [np.nan] * 50 + ["A"] * 30, "JP012"),
+        ("body", [np.nan] * 80, "JP012"),
+    ],
+)
+def test_each_table_check_names_the_column(column: str, values: Any, code: str) -> None:
+    X, y = _frame(**{column: values})
+    assert table_codes(X, y) == [(code, column)]
+
+
+def test_table_checks_need_a_table() -> None:
+    from gitlab_journal.train.preflight import table_checks
+
+    assert table_checks(np.zeros((30, 2)), np.zeros(30)) == []
+
+
+def test_table_findings_are_printed_by_check_and_recorded_by_run(repo: Path, cli) -> None:
+    rows = [[*row[:5], row[5], f"P{i:03d}"] for i, row in enumerate(passengers())]
+    header = [*COLUMNS, "ticket"]
+    write_table(repo / "data" / "passengers.csv", header, rows)
+    spec = SPEC.replace("clf__C: [0.1, 1.0, 10.0]", "clf__C: 1.0").replace(
+        "impute__strategy: [mean, median]", "impute__strategy: mean"
+    )
+    (repo / "journal.yaml").write_text(spec)
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "Add a table with a ticket id")
+    assert cli("init")[0] == 0
+
+    code, _, err = cli("check")
+    assert code == 0
+    assert "warning: JP008: column 'ticket' has a different value in every row" in err
+    assert "data: drop: [ticket]" in err
+    code, out, _ = cli("check", "--json")
+    assert [f.split(":")[0] for f in json.loads(out)["findings"]] == ["JP008"]
+
+    code, _, err = cli("run", "-q")
+    assert code == 0, err
+    (run,) = logged(cli)
+    recorded = run_file(repo, run, "run.json")["findings"]
+    assert [f.split(":")[0] for f in recorded] == ["JP008"]
+
+    (repo / "journal.yaml").write_text(spec + "checks:\n  ignore: [JP008]\n")
+    assert "JP008" not in cli("check")[2]
+    code, _, err = cli("run", "-q", "--strict", "--force")
+    assert code == 0, err
+
+
+def test_strict_refuses_a_leaking_column_before_training(repo: Path, cli) -> None:
+    rows = [[*row, "yes" if row[5] else "no"] for row in passengers()]
+    write_table(repo / "data" / "passengers.csv", [*COLUMNS, "rescued"], rows)
+    spec = SPEC.replace("clf__C: [0.1, 1.0, 10.0]", "clf__C: 1.0").replace(
+        "columns: [sex, embarked, pclass]", "columns: [sex, embarked, pclass, rescued]"
+    )
+    (repo / "journal.yaml").write_text(spec)
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "Add a table with a leak")
+    assert cli("init")[0] == 0
+
+    code, _, err = cli("run", "-q", "--strict")
+
+    assert code == 1
+    assert "JP009: column 'rescued'" in err
+    assert logged(cli) == []

@@ -13,7 +13,7 @@ import sys
 from gitlab_journal.commands.common import add_spec_arguments, open_store, spec_from_args
 from gitlab_journal.errors import EXIT_CHECK_FAILED
 from gitlab_journal.run.earlier import EARLIER_COLUMNS, earlier_rows
-from gitlab_journal.run.plan import make_plan
+from gitlab_journal.run.plan import Plan, make_plan
 from gitlab_journal.textable import text_table
 
 HELP = "exit 1 if every point of the spec was already run"
@@ -44,11 +44,13 @@ def run(args: argparse.Namespace) -> int:
     done = plan.done()
     pending = plan.pending()
     all_ran = bool(plan.points) and not pending
+    findings = _table_findings(plan)
     if args.json:
         print(
             json.dumps(
                 {
                     "all_ran": all_ran,
+                    "findings": findings,
                     "points": [
                         {
                             "fingerprint": p.fingerprint,
@@ -62,6 +64,8 @@ def run(args: argparse.Namespace) -> int:
             )
         )
         return EXIT_CHECK_FAILED if all_ran else 0
+    for finding in findings:
+        print(f"warning: {finding}", file=sys.stderr)
     if done:
         rows = earlier_rows(done)
         print(text_table(EARLIER_COLUMNS, rows, title="Already in the journal"))
@@ -73,6 +77,17 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_CHECK_FAILED
     print(f"{len(pending)} of {len(plan.points)} points are new and would be trained.")
     return 0
+
+
+def _table_findings(plan: Plan) -> list[str]:
+    """The pre-flight checks of a table's columns (docs/checks.md), as `run` records them."""
+    if plan.spec.data.source != "table":
+        return []
+    from gitlab_journal.data.loaders import load_data
+    from gitlab_journal.train.preflight import enforce, table_checks
+
+    X, y = load_data(plan.root, plan.spec.data)
+    return list(enforce(table_checks(X, y), ignore=plan.spec.ignore_checks, strict=False))
 
 
 def _run_staged(args: argparse.Namespace) -> int:
