@@ -745,3 +745,11 @@ def test_strict_refuses_a_leaking_column_before_training(repo: Path, cli) -> Non
     assert code == 1
     assert "JP009: column 'rescued'" in err
     assert logged(cli) == []
+
+
+def test_the_readme_shows_the_spec_verbatim() -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme.split("### Tabular data", 1)[1].split("\n### ", 1)[0]
+    assert f"```yaml\n{SPEC}```" in section
+    for key in ("columns:", "drop:", "dtypes:", "na_values:", "target:"):
+        assert f"`{key}" in section
