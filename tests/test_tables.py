@@ -753,3 +753,31 @@ def test_the_readme_shows_the_spec_verbatim() -> None:
     assert f"```yaml\n{SPEC}```" in section
     for key in ("columns:", "drop:", "dtypes:", "na_values:", "target:"):
         assert f"`{key}" in section
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "problem"),
+    [
+        ("passengers.csv", b"", "the file is empty"),
+        ("passengers.csv", b"sex,age,survived\n", "the table has no rows"),
+        ("passengers.csv", b"\xff\xfe\x00garbage\x81\n1,2\n", "cannot read as a table"),
+        ("passengers.parquet", b"PAR1 not really parquet", "cannot read as Parquet"),
+    ],
+)
+def test_an_empty_or_unreadable_table_stops_before_training(
+    repo: Path, cli, name: str, content: bytes, problem: str
+) -> None:
+    (repo / "data").mkdir()
+    (repo / "data" / name).write_bytes(content)
+    (repo / "journal.yaml").write_text(SPEC.replace("passengers.csv", name))
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "Add a bad table")
+    assert cli("init")[0] == 0
+
+    for command in ("check", "run"):
+        code, _, err = cli(command)
+
+        assert code == 2, err
+        first = err.strip().splitlines()[0]
+        assert first.startswith(f"error: journal.yaml:2: data.path: data/{name}: {problem}"), err
+    assert logged(cli) == []

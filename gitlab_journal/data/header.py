@@ -31,13 +31,17 @@ def read_header(root: Path, relpath: str) -> list[str]:
     if suffix in CSV_DELIMITERS:
         try:
             with path.open(encoding="utf-8-sig", newline="") as handle:
-                row = next(csv.reader(handle, delimiter=CSV_DELIMITERS[suffix]), None)
+                reader = csv.reader(handle, delimiter=CSV_DELIMITERS[suffix])
+                row = next(reader, None)
+                first = next((r for r in reader if any(cell.strip() for cell in r)), None)
         except (OSError, UnicodeDecodeError, csv.Error) as exc:
             raise JournalError(f"{relpath}: cannot read as a table: {exc}") from exc
         if not row:
             raise JournalError(
                 f"{relpath}: the file is empty", hint="the first row names the columns"
             )
+        if first is None:
+            raise JournalError(f"{relpath}: the table has no rows")
         return [name.strip() or f"Unnamed: {i}" for i, name in enumerate(row)]
     try:
         import pyarrow.parquet as pq
@@ -48,8 +52,11 @@ def read_header(root: Path, relpath: str) -> list[str]:
         ) from exc
     try:
         schema = pq.read_schema(path)
+        rows = pq.read_metadata(path).num_rows
     except (OSError, ValueError) as exc:
         raise JournalError(f"{relpath}: cannot read as Parquet: {exc}") from exc
+    if rows == 0:
+        raise JournalError(f"{relpath}: the table has no rows")
     index = set()
     meta = schema.pandas_metadata or {}
     for column in meta.get("index_columns", []):
@@ -65,7 +72,10 @@ def table_target(spec: Spec, root: Path) -> str | None:
     data = spec.data
     if data.source != "table" or not data.path:
         return None
-    header = read_header(root, data.path)
+    try:
+        header = read_header(root, data.path)
+    except JournalError as exc:
+        raise JournalError(f"{spec.where('data.path')}: {exc.message}", hint=exc.hint) from exc
     target = data.target if data.target is not None else header[-1]
     if target not in header:
         raise JournalError(
