@@ -781,3 +781,18 @@ def test_an_empty_or_unreadable_table_stops_before_training(
         first = err.strip().splitlines()[0]
         assert first.startswith(f"error: journal.yaml:2: data.path: data/{name}: {problem}"), err
     assert logged(cli) == []
+
+
+def test_a_tables_meta_features_count_its_text_columns_and_blanks() -> None:
+    from gitlab_journal.data.metafeatures import metafeatures
+
+    X, y = _frame()
+    doc = metafeatures(X, y)
+
+    # sex and embarked (strings) and pclass (three integer values) are categorical
+    assert doc["categorical_share"] == round(3 / 5, 6)
+    blanks = int(X["embarked"].isna().sum() + X["age"].isna().sum())
+    assert blanks > 0
+    assert doc["missing_share"] == round(blanks / (80 * 5), 6)
+    numeric = metafeatures(X[["age", "fare", "pclass"]], y)
+    assert numeric == metafeatures(X[["age", "fare", "pclass"]].to_numpy(), y)
