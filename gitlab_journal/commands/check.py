@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     if getattr(args, "staged", False):
         return _run_staged(args)
     store = open_store()
-    plan = make_plan(store, spec_from_args(args, store))
+    plan = make_plan(store, spec_from_args(args, store), preload=True)  # for its table checks
     done = plan.done()
     pending = plan.pending()
     all_ran = bool(plan.points) and not pending

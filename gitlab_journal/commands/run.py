@@ -76,7 +76,9 @@ def run(args: argparse.Namespace) -> int:
 
         warm_up(args.jobs, {model.kind for model in spec.models})  # while the plan is made
     retry = _retry_statuses(args.retry)
-    plan = make_plan(store, spec)
+    # a table is read while it is hashed when it will train in this process
+    here = args.jobs <= 1 and not args.executor and not args.dry_run
+    plan = make_plan(store, spec, preload=here)
     if args.dry_run:
         print_dry_run(console, plan, force=args.force, retry=retry)
         return 0

@@ -200,13 +200,24 @@ class Planner:
         staged: bool = False,
         cache_resolved: bool = True,
         code: CodeState | None = None,
+        preload: bool = False,
     ):
         self.store = store
         self.spec = spec
         self.tree = store.require().tree
         self.root = store.workdir or spec.path.parent
         cache_dir = store.cache_dir()
-        self.data = data_hashes(self.root, spec.data, hash_cache(cache_dir))
+        cache = hash_cache(cache_dir)
+        reading = None
+        if preload and not _hash_cached(self.root, spec, cache):
+            from gitlab_journal.data.loaders import preload_table
+
+            reading = preload_table(self.root, spec.data)  # read while it is hashed
+        try:
+            self.data = data_hashes(self.root, spec.data, cache)
+        finally:
+            if reading is not None:
+                reading.join()
         # Every column the spec names is checked against the table's header before anything
         # trains; a target other than the last column (the default) is part of the identity.
         target = table_target(spec, self.root)
@@ -250,10 +261,32 @@ class Planner:
         )
 
 
+def _hash_cached(root: Path, spec: Spec, cache: Any) -> bool:
+    """Whether the hash cache knows every input of a table as it is now (nothing to read)."""
+    if spec.data.source != "table" or cache is None:
+        return True
+    for relpath in spec.data.inputs():
+        path = Path(root) / relpath
+        try:
+            if cache.get(path, path.stat()) is None:
+                return False
+        except OSError:
+            return True  # missing: hashing reports it
+    return True
+
+
 def make_plan(
-    store: Store, spec: Spec, *, staged: bool = False, code: CodeState | None = None
+    store: Store,
+    spec: Spec,
+    *,
+    staged: bool = False,
+    code: CodeState | None = None,
+    preload: bool = False,
 ) -> Plan:
-    """Fingerprint every point of ``spec`` and find the journal's earlier runs of each."""
+    """Fingerprint every point of ``spec`` and find the journal's earlier runs of each.
+
+    ``preload``: a table not hashed before is read in a thread while it is hashed, for this
+    process's next load of it (a run that trains here, or `check`'s table checks)."""
     points = spec.points()  # a spec it cannot expand fails before any data is hashed
-    planner = Planner(store, spec, staged=staged, code=code)
+    planner = Planner(store, spec, staged=staged, code=code, preload=preload)
     return planner.as_plan([planner.plan(point) for point in points])

@@ -44,6 +44,7 @@ DEEP_HIDDEN_LAYERS = 3  # JP005: a network with this many hidden layers is deep
 TABLE_MIN_ROWS = 20  # JP008, JP009, JP010: fewer rows say too little about a column
 ROWS_PER_LEVEL = 10  # JP010: a categorical column's levels, at most one per this many rows
 MISSING_FRACTION = 0.5  # JP012
+LEVELS_SAMPLE = 2000  # rows a numeric column's distinct values are first counted on
 
 SCALE_SENSITIVE = (
     "sklearn.svm.",
@@ -233,19 +234,20 @@ def _table_checks(X: Any, y: Any) -> list[Finding]:
     if n == 0:
         return out
     target = pd.Series(y, index=X.index)
-    target_levels = int(target.nunique(dropna=False))
+    target_codes, target_values = pd.factorize(target, use_na_sentinel=False)
+    target_levels = len(target_values)
     discrete_target = n >= TABLE_MIN_ROWS and target_levels <= n // 2
     for raw, dtype in X.dtypes.items():
         name = str(raw)
         column = X[raw]
         drop = f"drop it (data: drop: [{name}])"
         missing = int(column.isna().sum())
-        levels = int(column.nunique(dropna=False))
         text = (
             pd.api.types.is_object_dtype(dtype)
             or pd.api.types.is_string_dtype(dtype)
             or isinstance(dtype, pd.CategoricalDtype)
         )
+        levels = _levels(column, text, target_levels)
         if missing == n:
             out.append(Finding("JP012", f"column {name!r} is missing in every row: {drop}"))
             continue
@@ -278,7 +280,7 @@ def _table_checks(X: Any, y: Any) -> list[Finding]:
                     f"feature; {drop}",
                 )
             )
-        if _leaks(column, target, levels, discrete_target):
+        if _leaks(column, target, target_codes, levels, discrete_target):
             out.append(
                 Finding(
                     "JP009",
@@ -299,7 +301,19 @@ def _table_checks(X: Any, y: Any) -> list[Finding]:
     return out
 
 
-def _leaks(column: Any, target: Any, levels: int, discrete_target: bool) -> bool:
+def _levels(column: Any, text: bool, target_levels: int) -> int:
+    """The column's distinct values (missing counted as one), exactly when a check needs it:
+    always for text; for numbers only when a sample of rows leaves it in doubt (a constant, an
+    id, or few enough values to recode the target), else the sample's count, at least 2."""
+    if text or len(column) <= LEVELS_SAMPLE:
+        return int(column.nunique(dropna=False))
+    head = int(column.iloc[:LEVELS_SAMPLE].nunique(dropna=False))
+    if head == 1 or head == LEVELS_SAMPLE or head <= target_levels:
+        return int(column.nunique(dropna=False))
+    return head
+
+
+def _leaks(column: Any, target: Any, target_codes: Any, levels: int, discrete_target: bool) -> bool:
     """The column equals the target, or (for a target with repeated values) holds exactly one
     value per target value: a recoding of the target."""
     import pandas as pd
@@ -311,11 +325,13 @@ def _leaks(column: Any, target: Any, levels: int, discrete_target: bool) -> bool
         and bool((column.to_numpy() == target.to_numpy()).all())
     ):
         return True
-    if not discrete_target or levels < 2:
+    target_levels = int(target_codes.max()) + 1 if len(target_codes) else 0
+    # a function of the target has at most as many values as the target
+    if not discrete_target or levels < 2 or levels > target_levels:
         return False
-    keys = column.astype("object").where(column.notna(), "__missing__")
-    per_target = pd.DataFrame({"f": keys.to_numpy(), "t": target.to_numpy()}).groupby("t")["f"]
-    return bool((per_target.nunique() == 1).all())
+    codes, _ = pd.factorize(column, use_na_sentinel=False)
+    pairs = np.unique(target_codes.astype(np.int64) * (levels + 1) + codes.astype(np.int64))
+    return len(pairs) == target_levels
 
 
 # --- the checks of one back end's point ------------------------------------------------------
