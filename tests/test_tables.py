@@ -796,3 +796,14 @@ def test_a_tables_meta_features_count_its_text_columns_and_blanks() -> None:
     assert doc["missing_share"] == round(blanks / (80 * 5), 6)
     numeric = metafeatures(X[["age", "fare", "pclass"]], y)
     assert numeric == metafeatures(X[["age", "fare", "pclass"]].to_numpy(), y)
+
+
+def test_the_header_names_columns_as_pandas_does(tmp_path: Path) -> None:
+    from gitlab_journal.data.header import read_header
+
+    (tmp_path / "t.csv").write_text("\ufeffa, b ,a,,a\n1,2,3,4,5\n")
+    (tmp_path / "t.tsv").write_text("x\ty\n1\t2\n")
+
+    pandas = list(pd.read_csv(tmp_path / "t.csv", encoding="utf-8-sig").columns.str.strip())
+    assert read_header(tmp_path, "t.csv") == pandas == ["a", "b", "a.1", "Unnamed: 3", "a.2"]
+    assert read_header(tmp_path, "t.tsv") == ["x", "y"]

@@ -42,7 +42,7 @@ def read_header(root: Path, relpath: str) -> list[str]:
             )
         if first is None:
             raise JournalError(f"{relpath}: the table has no rows")
-        return [name.strip() or f"Unnamed: {i}" for i, name in enumerate(row)]
+        return _deduplicated([name.strip() or f"Unnamed: {i}" for i, name in enumerate(row)])
     try:
         import pyarrow.parquet as pq
     except ImportError as exc:
@@ -63,6 +63,17 @@ def read_header(root: Path, relpath: str) -> list[str]:
         if isinstance(column, str):
             index.add(column)
     return [str(name).strip() for name in schema.names if name not in index]
+
+
+def _deduplicated(names: list[str]) -> list[str]:
+    """Repeated names as pandas renames them: ``a``, ``a.1``, ``a.2``."""
+    seen: dict[str, int] = {}
+    out: list[str] = []
+    for name in names:
+        count = seen.get(name, 0)
+        seen[name] = count + 1
+        out.append(name if count == 0 else f"{name}.{count}")
+    return out
 
 
 def table_target(spec: Spec, root: Path) -> str | None:
