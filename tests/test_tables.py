@@ -807,3 +807,38 @@ def test_the_header_names_columns_as_pandas_does(tmp_path: Path) -> None:
     pandas = list(pd.read_csv(tmp_path / "t.csv", encoding="utf-8-sig").columns.str.strip())
     assert read_header(tmp_path, "t.csv") == pandas == ["a", "b", "a.1", "Unnamed: 3", "a.2"]
     assert read_header(tmp_path, "t.tsv") == ["x", "y"]
+
+
+def test_text_columns_are_followed_to_the_step_that_takes_numbers_only() -> None:
+    from sklearn.compose import ColumnTransformer, make_column_selector
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.multiclass import OneVsRestClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer, OrdinalEncoder, StandardScaler
+
+    from gitlab_journal.train.columns import blocked
+
+    X, _ = _frame()
+    allowed = [
+        _passenger_pipeline(1.0, "mean"),
+        make_pipeline(SimpleImputer(strategy="most_frequent"), OrdinalEncoder(), StandardScaler()),
+        make_pipeline(FunctionTransformer(lambda frame: frame), LogisticRegression()),
+        OneVsRestClassifier(_passenger_pipeline(1.0, "mean")),
+        make_pipeline(
+            ColumnTransformer([("n", "passthrough", make_column_selector(dtype_include="number"))]),
+            LogisticRegression(),
+        ),
+    ]
+    for model in allowed:
+        assert blocked(model, X) is None, model
+    assert blocked(LogisticRegression(), X[["age", "fare", "pclass"]]) is None
+    assert blocked(LogisticRegression(), X.to_numpy()) is None  # arrays are not followed
+
+    found = blocked(make_pipeline(SimpleImputer(strategy="mean"), LogisticRegression()), X)
+    assert found is not None and found.step == "simpleimputer"
+    assert found.columns == ("sex", "embarked")
+    found = blocked(OneVsRestClassifier(RandomForestClassifier()), X)
+    assert found is not None and found.step == "estimator"
+    assert found.kind == "RandomForestClassifier"

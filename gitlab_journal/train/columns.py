@@ -18,6 +18,8 @@ from typing import Any
 ENCODING = ("Encoder", "Vectorizer", "Hasher")
 PASSING_IMPUTES = frozenset({"most_frequent", "constant"})  # SimpleImputer keeps text then
 TAKES_ANYTHING = ("sklearn.dummy.",)
+# steps that may do anything with text (a user's function, a mask of the missing cells)
+NO_VERDICT = frozenset({"FunctionTransformer", "MissingIndicator"})
 
 
 @dataclass(frozen=True)
@@ -70,7 +72,7 @@ def _flow(
     module = f"{cls.__module__}."
     if not module.startswith("sklearn.") or module.startswith(TAKES_ANYTHING):
         return None, []  # not scikit-learn's: it may well take text
-    if any(part in name for part in ENCODING):
+    if any(part in name for part in ENCODING) or name in NO_VERDICT:
         return None, []
     if name == "SimpleImputer" and getattr(est, "strategy", None) in PASSING_IMPUTES:
         return None, cols
