@@ -13,7 +13,7 @@ import sys
 from gitlab_journal.commands.common import add_spec_arguments, open_store, spec_from_args
 from gitlab_journal.errors import EXIT_CHECK_FAILED
 from gitlab_journal.run.earlier import EARLIER_COLUMNS, earlier_rows
-from gitlab_journal.run.plan import Planned, make_plan
+from gitlab_journal.run.plan import Plan, Planned, make_plan
 from gitlab_journal.run.validate import validate
 from gitlab_journal.textable import text_table
 
@@ -41,17 +41,21 @@ def run(args: argparse.Namespace) -> int:
     if getattr(args, "staged", False):
         return _run_staged(args)
     store = open_store()
-    plan = make_plan(store, spec_from_args(args, store), max_points=args.max_points)
+    plan = make_plan(
+        store, spec_from_args(args, store), max_points=args.max_points, preload=True
+    )  # preloaded for its table checks
     validate(store, plan)
     done = plan.done()
     pending = plan.pending()
     all_ran = bool(plan.points) and not pending
+    findings = _table_findings(plan)
     if args.json:
         print(
             json.dumps(
                 {
                     "all_ran": all_ran,
                     "not_ok": _not_ok(done),
+                    "findings": findings,
                     "points": [
                         {
                             "fingerprint": p.fingerprint,
@@ -65,6 +69,8 @@ def run(args: argparse.Namespace) -> int:
             )
         )
         return EXIT_CHECK_FAILED if all_ran else 0
+    for finding in findings:
+        print(f"warning: {finding}", file=sys.stderr)
     if done:
         rows = earlier_rows(done)
         print(text_table(EARLIER_COLUMNS, rows, title="Already in the journal"))
@@ -83,6 +89,17 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_CHECK_FAILED
     print(f"{len(pending)} of {len(plan.points)} points are new and would be trained.")
     return 0
+
+
+def _table_findings(plan: Plan) -> list[str]:
+    """The pre-flight checks of a table's columns (docs/checks.md), as `run` records them."""
+    if plan.spec.data.source != "table":
+        return []
+    from gitlab_journal.data.loaders import load_data
+    from gitlab_journal.train.preflight import enforce, table_checks
+
+    X, y = load_data(plan.root, plan.spec.data)
+    return list(enforce(table_checks(X, y), ignore=plan.spec.ignore_checks, strict=False))
 
 
 def _run_staged(args: argparse.Namespace) -> int:

@@ -100,7 +100,9 @@ def run(args: argparse.Namespace) -> int:
 
         warm_up(args.jobs, {model.kind for model in spec.models})  # while the plan is made
     retry = _retry_statuses(args.retry)
-    plan = make_plan(store, spec, max_points=args.max_points)
+    # a table is read while it is hashed when it will train in this process
+    here = args.jobs <= 1 and not args.executor and not args.dry_run
+    plan = make_plan(store, spec, max_points=args.max_points, preload=here)
     if args.dry_run or plan.pending(args.force, retry):
         validate(store, plan)  # an input error is exit 2 before anything trains
     if args.dry_run:

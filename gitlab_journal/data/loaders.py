@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -164,18 +165,65 @@ def _load_table(root: Path, data: DataSpec) -> tuple[Any, Any]:
     """A table as a pandas DataFrame of its features (names and dtypes kept) and its target."""
     path = _existing(root, data.path, "table")
     assert data.path is not None
-    suffix = path.suffix.lower()
     view = data.table or TableView()
-    if suffix in CSV_SUFFIXES:
-        frame = _read_csv(path, data.path, CSV_SUFFIXES[suffix], view)
-    elif suffix in PARQUET_SUFFIXES:
-        frame = _read_parquet(path, data.path)
-    else:
-        raise JournalError(
-            f"{data.path}: unknown table format {suffix or '(no suffix)'}",
-            hint="tables are .csv, .tsv, .parquet or .pq; read other formats in a loader",
-        )
+    key = _raw_key(path, view)
+    with _RAW_LOCK:
+        frame = _RAW.pop(key, None)  # read ahead while the table was hashed (preload_table)
+    if frame is None:
+        frame = _read_table(path, data.path, view)
     return select(frame, data.path, data.target, view)
+
+
+def _read_table(path: Path, relpath: str, view: TableView) -> Any:
+    suffix = path.suffix.lower()
+    if suffix in CSV_SUFFIXES:
+        return _read_csv(path, relpath, CSV_SUFFIXES[suffix], view)
+    if suffix in PARQUET_SUFFIXES:
+        return _read_parquet(path, relpath)
+    raise JournalError(
+        f"{relpath}: unknown table format {suffix or '(no suffix)'}",
+        hint="tables are .csv, .tsv, .parquet or .pq; read other formats in a loader",
+    )
+
+
+# One table read ahead, by its path, stat and read options; taken by the next load of it.
+_RAW: dict[tuple[Any, ...], Any] = {}
+_RAW_LOCK = threading.Lock()
+
+
+def _raw_key(path: Path, view: TableView) -> tuple[Any, ...]:
+    st = path.stat()
+    return (str(path.resolve()), st.st_size, st.st_mtime_ns, st.st_ino, view.na_values)
+
+
+def preload_table(root: Path, data: DataSpec) -> threading.Thread | None:
+    """Start reading a table in a thread, for this process's next :func:`load_data` of it: a
+    run reads the table while it hashes it (both are needed once per run). A failure is left
+    for that load to report; a file that changes meanwhile is not kept. Join the thread
+    before forking."""
+    if data.source != "table" or not data.path:
+        return None
+    path = Path(root) / data.path
+    if not path.is_file():
+        return None
+    view = data.table or TableView()
+    relpath = data.path
+
+    def read() -> None:
+        try:
+            before = _raw_key(path, view)
+            frame = _read_table(path, relpath, view)
+            if _raw_key(path, view) != before:
+                return
+        except (JournalError, OSError):
+            return
+        with _RAW_LOCK:
+            _RAW.clear()
+            _RAW[before] = frame
+
+    thread = threading.Thread(target=read, name="gitlab-journal-read-table", daemon=True)
+    thread.start()
+    return thread
 
 
 def _read_csv(path: Path, relpath: str, delimiter: str, view: TableView) -> Any:

@@ -67,6 +67,11 @@ def metafeatures(X: Any, y: Any, *, seed: int = 0) -> dict[str, Any]:
         shares = counts / counts.sum()
         entropy = float(-(shares * np.log2(shares)).sum())
     missing = np.isnan(features)
+    categorical_share = _categorical_share(features)
+    missing_share = float(missing.mean()) if features.size else 0.0
+    profile = _table_profile(X, features)
+    if profile is not None:
+        categorical_share, missing_share = profile
     doc: dict[str, Any] = {
         "version": METAFEATURES_VERSION,
         "task": task,
@@ -74,8 +79,8 @@ def metafeatures(X: Any, y: Any, *, seed: int = 0) -> dict[str, Any]:
         "features": int(d),
         "classes": classes,
         "class_entropy": _round(entropy),
-        "categorical_share": _round(_categorical_share(features)),
-        "missing_share": _round(float(missing.mean()) if features.size else 0.0),
+        "categorical_share": _round(categorical_share),
+        "missing_share": _round(missing_share),
         "mean_abs_correlation": _round(_mean_abs_correlation(features, seed)),
         "landmark_scoring": "accuracy" if task == "classification" else "r2",
         "landmarkers": _landmarkers(features, target, task, seed),
@@ -184,6 +189,33 @@ def _categorical_share(X: Any) -> float:
         if column.size and np.all(column == np.round(column)):
             count += len(np.unique(column)) <= CATEGORICAL_MAX_VALUES
     return float(count / X.shape[1])
+
+
+def _table_profile(X: Any, features: Any) -> tuple[float, float] | None:
+    """A table's (a DataFrame's) categorical and missing shares, from its dtypes: a string or
+    category column is categorical (as an integer column with few values is), and a missing
+    cell is missing whatever its column's type. None for anything but a table with text."""
+    import numpy as np
+
+    if not hasattr(X, "dtypes") or not hasattr(X, "isna") or X.shape[1] == 0:
+        return None
+    import pandas as pd
+
+    text = [
+        pd.api.types.is_object_dtype(dtype)
+        or pd.api.types.is_string_dtype(dtype)
+        or isinstance(dtype, pd.CategoricalDtype)
+        for dtype in X.dtypes
+    ]
+    if not any(text):
+        return None  # a numeric table is described as its array always was
+    count = 0
+    for j, is_text in enumerate(text):
+        column = features[:, j]
+        column = column[np.isfinite(column)]
+        whole = bool(column.size) and bool(np.all(column == np.round(column)))
+        count += is_text or (whole and len(np.unique(column)) <= CATEGORICAL_MAX_VALUES)
+    return count / len(text), float(np.asarray(X.isna()).mean()) if len(X) else 0.0
 
 
 def _imputed(X: Any) -> Any:

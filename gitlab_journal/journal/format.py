@@ -29,6 +29,7 @@ SPEC_FILE = "spec.yaml"  # the spec narrowed to the run's grid point
 PATCH_FILE = "code.patch"  # the uncommitted changes the run was made with
 HISTORY_FILE = "history.json"  # per-epoch metrics (Keras runs)
 FOLDS_FILE = "folds.json"  # per-fold scores (cross-validated runs)
+CLASSES_FILE = "classes.json"  # per-class precision, recall, F1 and support (classifiers)
 DVC_RECORD_FILE = "dvc.json"  # the DVC files that tracked the run's data
 
 TRAILER_FINGERPRINT = "Journal-Fingerprint"

@@ -20,6 +20,7 @@ from typing import Any
 
 from gitlab_journal.codestate import code_state
 from gitlab_journal.data.hashing import data_hashes, hash_cache
+from gitlab_journal.data.header import table_target
 from gitlab_journal.identity import canonical_json, fingerprint, fingerprint_of_text, normalise
 from gitlab_journal.journal.records import CodeState, Run
 from gitlab_journal.journal.store import Store
@@ -199,13 +200,30 @@ class Planner:
         staged: bool = False,
         cache_resolved: bool = True,
         code: CodeState | None = None,
+        preload: bool = False,
     ):
         self.store = store
         self.spec = spec
         self.tree = store.require().tree
         self.root = store.workdir or spec.path.parent
         cache_dir = store.cache_dir()
-        self.data = data_hashes(self.root, spec.data, hash_cache(cache_dir))
+        cache = hash_cache(cache_dir)
+        reading = None
+        if preload and not _hash_cached(self.root, spec, cache):
+            from gitlab_journal.data.loaders import preload_table
+
+            reading = preload_table(self.root, spec.data)  # read while it is hashed
+        try:
+            self.data = data_hashes(self.root, spec.data, cache)
+        finally:
+            if reading is not None:
+                reading.join()
+        # Every column the spec names is checked against the table's header before anything
+        # trains; a target other than the last column (the default) is part of the identity.
+        target = table_target(spec, self.root)
+        self.table = dict(spec.data.view())
+        if target is not None:
+            self.table["target"] = target
         # ``code``: the code state to fingerprint with (say, HEAD's), instead of the work
         # tree's (or, ``staged``, the index's).
         self.code = code if code is not None else code_state(store.repo, spec.code, staged=staged)
@@ -228,8 +246,8 @@ class Planner:
             "evaluation": self.evaluation,
             "code": {"files": dict(self.code.files)},
         }
-        if self.spec.data.view():  # a table's column selection and parsing options
-            identity["table"] = self.spec.data.view()
+        if self.table:  # a table's target, column selection and parsing options
+            identity["table"] = dict(self.table)
         fp = fingerprint(identity)
         if fresh:
             self.tree = self.store.require().tree
@@ -243,6 +261,20 @@ class Planner:
         )
 
 
+def _hash_cached(root: Path, spec: Spec, cache: Any) -> bool:
+    """Whether the hash cache knows every input of a table as it is now (nothing to read)."""
+    if spec.data.source != "table" or cache is None:
+        return True
+    for relpath in spec.data.inputs():
+        path = Path(root) / relpath
+        try:
+            if cache.get(path, path.stat()) is None:
+                return False
+        except OSError:
+            return True  # missing: hashing reports it
+    return True
+
+
 def make_plan(
     store: Store,
     spec: Spec,
@@ -250,9 +282,13 @@ def make_plan(
     staged: bool = False,
     code: CodeState | None = None,
     max_points: int = DEFAULT_MAX_POINTS,
+    preload: bool = False,
 ) -> Plan:
     """Fingerprint every point of ``spec`` and find the journal's earlier runs of each; a grid
-    of more than ``max_points`` is refused before anything is hashed."""
+    of more than ``max_points`` is refused before anything is hashed.
+
+    ``preload``: a table not hashed before is read in a thread while it is hashed, for this
+    process's next load of it (a run that trains here, or `check`'s table checks)."""
     points = spec.points(max_points)  # a spec it cannot expand fails before any data is hashed
-    planner = Planner(store, spec, staged=staged, code=code)
+    planner = Planner(store, spec, staged=staged, code=code, preload=preload)
     return planner.as_plan([planner.plan(point) for point in points])

@@ -27,6 +27,11 @@ CHECKS: Mapping[str, str] = {
     "JP005": "sigmoid or tanh in the hidden layers of a deep network",
     "JP006": "far fewer training samples than model parameters",
     "JP007": "batch size larger than the training set",
+    "JP008": "a feature column that is an id (a different value in every row)",
+    "JP009": "a feature column that leaks the target (equal to it, or a recoding of it)",
+    "JP010": "a categorical column with more levels than one per 10 rows",
+    "JP011": "a feature column with one value in every row",
+    "JP012": "a feature column missing in more than half of the rows",
 }
 
 SCALE_RATIO = 100.0  # JP004: largest feature magnitude over the smallest
@@ -36,6 +41,10 @@ SORTED_CORRELATION = 0.9  # JP001: |rank correlation| of a numeric target with i
 DUPLICATE_FRACTION = 0.01  # JP003: held-out rows with a copy in training, at least 2 of them
 PARAMS_PER_SAMPLE = 10.0  # JP006
 DEEP_HIDDEN_LAYERS = 3  # JP005: a network with this many hidden layers is deep
+TABLE_MIN_ROWS = 20  # JP008, JP009, JP010: fewer rows say too little about a column
+ROWS_PER_LEVEL = 10  # JP010: a categorical column's levels, at most one per this many rows
+MISSING_FRACTION = 0.5  # JP012
+LEVELS_SAMPLE = 2000  # rows a numeric column's distinct values are first counted on
 
 SCALE_SENSITIVE = (
     "sklearn.svm.",
@@ -200,6 +209,131 @@ def batch_size(size: int | None, samples: int) -> Finding | None:
     )
 
 
+def table_checks(X: Any, y: Any) -> list[Finding]:
+    """JP008-JP012 on the feature columns of a table (a pandas DataFrame): an id, a leak of
+    the target, a categorical column with too many levels, a constant column, a column more
+    than half missing. Anything but a DataFrame has no columns to judge: no findings."""
+    if not hasattr(X, "columns") or not hasattr(X, "dtypes"):
+        return []
+    cached = _TABLE_CACHE.get("last")
+    if cached is not None and cached[0] is X and cached[1] is y:
+        return list(cached[2])
+    found = _table_checks(X, np.asarray(y))
+    _TABLE_CACHE["last"] = (X, y, tuple(found))  # one table per process; grids reuse it
+    return found
+
+
+_TABLE_CACHE: dict[str, tuple[Any, Any, tuple[Finding, ...]]] = {}
+
+
+def _table_checks(X: Any, y: Any) -> list[Finding]:
+    import pandas as pd
+
+    n = len(X)
+    out: list[Finding] = []
+    if n == 0:
+        return out
+    target = pd.Series(y, index=X.index)
+    target_codes, target_values = pd.factorize(target, use_na_sentinel=False)
+    target_levels = len(target_values)
+    discrete_target = n >= TABLE_MIN_ROWS and target_levels <= n // 2
+    for raw, dtype in X.dtypes.items():
+        name = str(raw)
+        column = X[raw]
+        drop = f"drop it (data: drop: [{name}])"
+        missing = int(column.isna().sum())
+        text = (
+            pd.api.types.is_object_dtype(dtype)
+            or pd.api.types.is_string_dtype(dtype)
+            or isinstance(dtype, pd.CategoricalDtype)
+        )
+        levels = _levels(column, text, target_levels)
+        if missing == n:
+            out.append(Finding("JP012", f"column {name!r} is missing in every row: {drop}"))
+            continue
+        if levels == 1:
+            value = column.dropna().iloc[0] if missing == 0 else None
+            shown = f" ({_label(value)})" if value is not None else ""
+            out.append(
+                Finding("JP011", f"column {name!r} has one value{shown} in every row: {drop}")
+            )
+            continue
+        if missing > MISSING_FRACTION * n:
+            out.append(
+                Finding(
+                    "JP012",
+                    f"column {name!r} is missing in {missing} of {n} rows: impute it with a "
+                    "missing-value indicator (SimpleImputer with add_indicator: true), or " + drop,
+                )
+            )
+        identifies = (
+            n >= TABLE_MIN_ROWS
+            and missing == 0
+            and levels == n
+            and (text or pd.api.types.is_integer_dtype(dtype))
+        )
+        if identifies:
+            out.append(
+                Finding(
+                    "JP008",
+                    f"column {name!r} has a different value in every row ({n}): an id, not a "
+                    f"feature; {drop}",
+                )
+            )
+        if _leaks(column, target, target_codes, levels, discrete_target):
+            out.append(
+                Finding(
+                    "JP009",
+                    f"column {name!r} is the target written another way (one value of it per "
+                    f"class, {levels} in all): it leaks the answer into the features; {drop}",
+                )
+            )
+            continue
+        if text and not identifies and n >= TABLE_MIN_ROWS and levels > n / ROWS_PER_LEVEL:
+            out.append(
+                Finding(
+                    "JP010",
+                    f"column {name!r} has {levels} categories for {n} rows (more than one per "
+                    f"{ROWS_PER_LEVEL}): most are too rare to learn from; group the rare ones "
+                    "(OneHotEncoder with min_frequency or max_categories), or " + drop,
+                )
+            )
+    return out
+
+
+def _levels(column: Any, text: bool, target_levels: int) -> int:
+    """The column's distinct values (missing counted as one), exactly when a check needs it:
+    always for text; for numbers only when a sample of rows leaves it in doubt (a constant, an
+    id, or few enough values to recode the target), else the sample's count, at least 2."""
+    if text or len(column) <= LEVELS_SAMPLE:
+        return int(column.nunique(dropna=False))
+    head = int(column.iloc[:LEVELS_SAMPLE].nunique(dropna=False))
+    if head == 1 or head == LEVELS_SAMPLE or head <= target_levels:
+        return int(column.nunique(dropna=False))
+    return head
+
+
+def _leaks(column: Any, target: Any, target_codes: Any, levels: int, discrete_target: bool) -> bool:
+    """The column equals the target, or (for a target with repeated values) holds exactly one
+    value per target value: a recoding of the target."""
+    import pandas as pd
+
+    if (
+        pd.api.types.is_numeric_dtype(column.dtype)
+        and pd.api.types.is_numeric_dtype(target.dtype)
+        and not pd.api.types.is_bool_dtype(column.dtype)
+        and bool((column.to_numpy() == target.to_numpy()).all())
+    ):
+        return True
+    target_levels = int(target_codes.max()) + 1 if len(target_codes) else 0
+    # a function of the target has at most as many values as the target
+    if not discrete_target or levels < 2 or levels > target_levels:
+        return False
+    codes, _ = pd.factorize(column, use_na_sentinel=False)
+    pairs = np.unique(target_codes.astype(np.int64) * (levels + 1) + codes.astype(np.int64))
+    return len(pairs) == target_levels
+
+
 # --- the checks of one back end's point ------------------------------------------------------
 
 
@@ -225,6 +359,7 @@ def sklearn_findings(
         out.append(duplicates(X, None, held="cross-validation"))
     if _scale_sensitive(final) and not _has_scaler(estimator):
         out.append(scales(X, model=name))
+    out.extend(table_checks(X, y))
     if name.startswith("MLP"):
         hidden = _hidden_sizes(getattr(final, "hidden_layer_sizes", ()))
         activation = str(getattr(final, "activation", "relu"))

@@ -307,6 +307,7 @@ def validate(
     from sklearn.metrics import get_scorer_names
 
     estimator = build_estimator(model, params, evaluation.seed, root)
+    refuse_text_columns(model, estimator, X)
     known = set(get_scorer_names())
     classifier = is_classifier(estimator)
     labels: list[Any] = []
@@ -430,6 +431,8 @@ def evaluate(estimator: Any, X: Any, y: Any, evaluation: EvaluationSpec) -> Resu
     files = {}
     if result[1]:
         files["folds.json"] = (json.dumps(result[1], indent=2) + "\n").encode()
+    if result[2] is not None:
+        files["classes.json"] = (json.dumps(result[2], indent=2) + "\n").encode()
     return Result(
         # a ConvergenceWarning keeps the scores; its text stays in the warnings
         status="ok" if converged else "not-converged",
@@ -440,11 +443,43 @@ def evaluate(estimator: Any, X: Any, y: Any, evaluation: EvaluationSpec) -> Resu
     )
 
 
+def per_class(truth: Any, predicted: Any, y: Any) -> dict[str, Any]:
+    """Precision, recall, F1 and support of each class (labels as the data has them: strings
+    stay strings), over the held-out predictions."""
+    from sklearn.metrics import precision_recall_fscore_support
+
+    labels = np.unique(np.asarray(y))
+    precision, recall, f1, support = precision_recall_fscore_support(
+        truth, predicted, labels=labels, zero_division=0
+    )
+    return {
+        "labels": [label.item() for label in labels],
+        "classes": [
+            {
+                "label": label.item(),
+                "precision": float(p),
+                "recall": float(r),
+                "f1": float(f),
+                "support": int(n),
+            }
+            for label, p, r, f, n in zip(labels, precision, recall, f1, support, strict=True)
+        ],
+    }
+
+
+def _rows(X: Any, index: Any) -> Any:
+    """Rows ``index`` of a DataFrame or an array."""
+    return X.iloc[index] if hasattr(X, "iloc") else np.asarray(X)[index]
+
+
 def _cross_validate(
     estimator: Any, X: Any, y: Any, evaluation: EvaluationSpec, scoring: tuple[str, ...]
-) -> tuple[dict[str, float], dict[str, list[float]]]:
+) -> tuple[dict[str, float], dict[str, list[float]], dict[str, Any] | None]:
+    from sklearn.base import is_classifier
     from sklearn.model_selection import cross_validate
 
+    classifier = bool(is_classifier(estimator))
+    classes: dict[str, Any] | None = None
     scores = cross_validate(
         estimator,
         X,
@@ -452,7 +487,16 @@ def _cross_validate(
         cv=splitter(estimator, y, evaluation),
         scoring=list(scoring),
         error_score="raise",
+        return_estimator=classifier,
+        return_indices=classifier,
     )
+    if classifier:
+        # each fold's fitted model predicts its own held-out part: nothing is fit again
+        truth, predicted = [], []
+        for fitted, held in zip(scores["estimator"], scores["indices"]["test"], strict=True):
+            truth.append(np.asarray(y)[held])
+            predicted.append(np.asarray(fitted.predict(_rows(X, held))))
+        classes = per_class(np.concatenate(truth), np.concatenate(predicted), y)
     metrics: dict[str, float] = {}
     folds: dict[str, list[float]] = {}
     for name in scoring:
@@ -463,12 +507,12 @@ def _cross_validate(
     metrics["fit_time"] = float(np.mean(scores["fit_time"]))
     metrics["score_time"] = float(np.mean(scores["score_time"]))
     folds["fit_time"] = [float(v) for v in scores["fit_time"]]
-    return metrics, folds
+    return metrics, folds, classes
 
 
 def _holdout(
     estimator: Any, X: Any, y: Any, evaluation: EvaluationSpec, scoring: tuple[str, ...]
-) -> tuple[dict[str, float], dict[str, list[float]]]:
+) -> tuple[dict[str, float], dict[str, list[float]], dict[str, Any] | None]:
     from sklearn.base import is_classifier
     from sklearn.metrics import get_scorer
     from sklearn.model_selection import train_test_split
@@ -491,8 +535,23 @@ def _holdout(
     for name in scoring:
         metrics[name] = float(get_scorer(name)(estimator, X_test, y_test))
     metrics["fit_time"] = fit_time
+    classes = None
+    if is_classifier(estimator):
+        classes = per_class(np.asarray(y_test), np.asarray(estimator.predict(X_test)), y)
     metrics["score_time"] = time.perf_counter() - start
-    return metrics, {}
+    return metrics, {}, classes
+
+
+def refuse_text_columns(model: ModelSpec, estimator: Any, X: Any) -> None:
+    """Stop before training when a table's text column reaches a step taking numbers only
+    (every point would fail alike)."""
+    from gitlab_journal.train import columns
+
+    found = columns.blocked(estimator, X)
+    if found is None:
+        return
+    message, hint = columns.describe(found, columns.text_columns(X), X)
+    raise JournalError(f"{model.located()}: {message}", hint=hint)
 
 
 def train(
@@ -512,6 +571,7 @@ def train(
 
     options = options or TrainOptions()
     estimator = build_estimator(model, params, evaluation.seed, options.root)
+    refuse_text_columns(model, estimator, X)
     found = preflight.sklearn_findings(
         estimator, X, y, evaluation, classifier=bool(is_classifier(estimator))
     )

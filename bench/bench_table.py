@@ -1,0 +1,114 @@
+"""Loading a large CSV table for a run against `pandas.read_csv` alone, in the same run.
+
+Writes a table of ``--rows`` rows (default 1,000,000) and 20 columns (16 floats, 2 string
+columns, a small integer column and a 0/1 label) under bench/out/, then times, alternating,
+``--repeats`` times:
+
+- `pandas.read_csv` of the file, alone;
+- what `git journal run` does with that table once per run, whatever the grid's size: hash it
+  (no cache: every byte read) while a thread reads it, check the spec's columns against its
+  header, make the model's DataFrame and target, and run the table's pre-flight checks
+  (JP008-JP012).
+
+The page cache is warm for both. Printed: the median of each and the ratio of medians, ours /
+read_csv (target: at most 1.3x). The file is deleted afterwards.
+
+    python bench/bench_table.py                  # 1,000,000 rows, 3 rounds
+    python bench/bench_table.py --rows 200000    # a quick run
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from benchlib import load_average, machine, table
+
+from gitlab_journal.data.hashing import data_hashes
+from gitlab_journal.data.header import read_header
+from gitlab_journal.data.loaders import load_data, preload_table
+from gitlab_journal.spec.model import DataSpec
+from gitlab_journal.train.preflight import table_checks
+
+OUT = Path(__file__).resolve().parent / "out"
+TARGET = 1.3
+
+
+def write_table(path: Path, rows: int) -> None:
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    columns = {f"x{i}": rng.normal(size=rows).round(4) for i in range(16)}
+    columns["port"] = rng.choice(["S", "C", "Q"], rows)
+    columns["deck"] = rng.choice(["A", "B", "C", "D", "E"], rows)
+    columns["k"] = rng.integers(0, 10, rows)
+    columns["label"] = rng.integers(0, 2, rows)
+    pd.DataFrame(columns).to_csv(path, index=False)
+
+
+def time_read_csv(root: Path, data: DataSpec) -> float:
+    import pandas as pd
+
+    started = time.perf_counter()
+    pd.read_csv(root / str(data.path))
+    return time.perf_counter() - started
+
+
+def time_ours(root: Path, data: DataSpec) -> float:
+    started = time.perf_counter()
+    reading = preload_table(root, data)  # as the plan of a run does: read while hashing
+    data_hashes(root, data, None)
+    if reading is not None:
+        reading.join()
+    read_header(root, str(data.path))
+    X, y = load_data(root, data)
+    table_checks(X, y)
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    OUT.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="bench-table-", dir=OUT))
+    try:
+        write_table(work / "table.csv", args.rows)
+        data = DataSpec(source="table", path="table.csv", target="label")
+        size = (work / "table.csv").stat().st_size
+        time_read_csv(work, data)  # warm the page cache
+        times: dict[str, list[float]] = {"pandas.read_csv": [], "gitlab-journal": []}
+        for round_ in range(args.repeats):
+            order = [time_read_csv, time_ours] if round_ % 2 == 0 else [time_ours, time_read_csv]
+            for timer in order:
+                name = "pandas.read_csv" if timer is time_read_csv else "gitlab-journal"
+                times[name].append(timer(work, data))
+        base = statistics.median(times["pandas.read_csv"])
+        ours = statistics.median(times["gitlab-journal"])
+        print(machine())
+        print(f"load average {load_average()}")
+        print(f"table: {args.rows:,} rows, 20 columns, {size / 1e6:.0f} MB")
+        print(
+            table(
+                ["", "median s", "best s"],
+                [
+                    [name, f"{statistics.median(values):.2f}", f"{min(values):.2f}"]
+                    for name, values in times.items()
+                ],
+            )
+        )
+        ratio = ours / base
+        verdict = "meets" if ratio <= TARGET else "misses"
+        print(f"ratio of medians {ratio:.2f}x ({verdict} the target of {TARGET}x)")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

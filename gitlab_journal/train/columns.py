@@ -1,0 +1,188 @@
+"""Follow a table's text columns through a scikit-learn model to the first step that takes
+numbers only, so such a spec stops before training with the column and the step named, instead
+of recording a failed run for every point.
+
+A column is followed through pipelines, column transformers (by column name), feature unions,
+ensembles and wrappers; an encoder (``OneHotEncoder``, ``OrdinalEncoder``, ``TargetEncoder``, a
+vectorizer or hasher) ends it, as does a step outside scikit-learn (which may take text). Only
+scikit-learn's own steps are judged, and only when the route is known: a column selector that
+is not a list of names ends the walk without a verdict.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+ENCODING = ("Encoder", "Vectorizer", "Hasher")
+PASSING_IMPUTES = frozenset({"most_frequent", "constant"})  # SimpleImputer keeps text then
+TAKES_ANYTHING = ("sklearn.dummy.",)
+# steps that may do anything with text (a user's function, a mask of the missing cells)
+NO_VERDICT = frozenset({"FunctionTransformer", "MissingIndicator"})
+
+
+@dataclass(frozen=True)
+class Blocked:
+    """Text columns that reach ``step`` (its dotted name; empty: the model itself), of class
+    ``kind``, which takes numbers only."""
+
+    columns: tuple[str, ...]
+    step: str
+    kind: str
+
+
+def text_columns(X: Any) -> dict[str, str]:
+    """Column -> ``strings`` or ``categories`` for the columns of a DataFrame that hold neither
+    numbers nor booleans (a category column counts when its categories are not numbers)."""
+    import pandas as pd
+
+    out: dict[str, str] = {}
+    for name, dtype in X.dtypes.items():
+        if isinstance(dtype, pd.CategoricalDtype):
+            if not pd.api.types.is_numeric_dtype(dtype.categories.dtype):
+                out[str(name)] = "categories"
+        elif pd.api.types.is_object_dtype(dtype) or pd.api.types.is_string_dtype(dtype):
+            out[str(name)] = "strings"
+    return out
+
+
+def blocked(estimator: Any, X: Any) -> Blocked | None:
+    """The first step of ``estimator`` that text columns of ``X`` reach, or None."""
+    if not hasattr(X, "dtypes") or not hasattr(X, "columns"):
+        return None
+    kinds = text_columns(X)
+    if not kinds:
+        return None
+    found, _ = _flow(estimator, list(kinds), kinds, [str(c) for c in X.columns], "")
+    return found
+
+
+def _flow(
+    est: Any, cols: list[str], kinds: dict[str, str], every: list[str], path: str
+) -> tuple[Blocked | None, list[str]]:
+    """What ``est`` does with the text columns ``cols``: a step they block on, or the text
+    columns still raw in its output."""
+    if not cols or est is None or (isinstance(est, str) and est == "passthrough"):
+        return None, cols
+    if isinstance(est, str):  # "drop"
+        return None, []
+    cls = type(est)
+    name = cls.__name__
+    module = f"{cls.__module__}."
+    if not module.startswith("sklearn.") or module.startswith(TAKES_ANYTHING):
+        return None, []  # not scikit-learn's: it may well take text
+    if any(part in name for part in ENCODING) or name in NO_VERDICT:
+        return None, []
+    if name == "SimpleImputer" and getattr(est, "strategy", None) in PASSING_IMPUTES:
+        return None, cols
+    steps = getattr(est, "steps", None)
+    if name == "Pipeline" and isinstance(steps, list):
+        for step_name, step in steps:
+            found, cols = _flow(step, cols, kinds, every, _join(path, step_name))
+            if found is not None:
+                return found, []
+        return None, cols
+    if name == "ColumnTransformer":
+        return _columns(est, cols, kinds, every, path)
+    if name == "FeatureUnion":
+        out: list[str] = []
+        for part_name, part in getattr(est, "transformer_list", []):
+            found, rest = _flow(part, cols, kinds, every, _join(path, part_name))
+            if found is not None:
+                return found, []
+            out.extend(c for c in rest if c not in out)
+        return None, out
+    members = getattr(est, "estimators", None)
+    if isinstance(members, list) and members and isinstance(members[0], tuple):
+        for member_name, member in members:
+            found, _ = _flow(member, cols, kinds, every, _join(path, member_name))
+            if found is not None:
+                return found, []
+        return None, []
+    inner = _wrapped(est)
+    if inner is not None:
+        key, wrapped = inner
+        found, _ = _flow(wrapped, cols, kinds, every, _join(path, key))
+        return found, []
+    if name.startswith("HistGradientBoosting"):
+        if getattr(est, "categorical_features", None) == "from_dtype":
+            cols = [c for c in cols if kinds[c] != "categories"]
+        if not cols:
+            return None, []
+    return Blocked(tuple(cols), path, name), []
+
+
+def _join(path: str, name: str) -> str:
+    return f"{path}__{name}" if path else str(name)
+
+
+def _columns(
+    est: Any, cols: list[str], kinds: dict[str, str], every: list[str], path: str
+) -> tuple[Blocked | None, list[str]]:
+    out: list[str] = []
+    taken: set[str] = set()
+    for part_name, part, selector in getattr(est, "transformers", []):
+        names = _names(selector, every)
+        if names is None:
+            return None, []  # a selector this walk cannot follow: no verdict
+        taken.update(names)
+        chosen = [c for c in cols if c in names]
+        found, rest = _flow(part, chosen, kinds, every, _join(path, part_name))
+        if found is not None:
+            return found, []
+        out.extend(rest)
+    left = [c for c in cols if c not in taken]
+    remainder = getattr(est, "remainder", "drop")
+    found, rest = _flow(remainder, left, kinds, every, _join(path, "remainder"))
+    if found is not None:
+        return found, []
+    return None, out + rest
+
+
+def _names(selector: Any, every: Sequence[str]) -> set[str] | None:
+    if isinstance(selector, str):
+        return {selector}
+    if isinstance(selector, list | tuple) and all(isinstance(s, str) for s in selector):
+        return set(selector)
+    if isinstance(selector, list | tuple) and all(
+        isinstance(s, int) and not isinstance(s, bool) for s in selector
+    ):
+        return {every[i] for i in selector if -len(every) <= i < len(every)}
+    return None
+
+
+def _wrapped(est: Any) -> tuple[str, Any] | None:
+    """The estimator a scikit-learn wrapper hands the data to (``estimator``, ``regressor``)."""
+    try:
+        params = est.get_params(deep=False)
+    except Exception:  # not a well-behaved estimator: no verdict
+        return None
+    for key in ("estimator", "regressor", "base_estimator", "classifier"):
+        value = params.get(key)
+        if value is not None and hasattr(value, "get_params"):
+            return key, value
+    return None
+
+
+def describe(found: Blocked, kinds: dict[str, str], X: Any) -> tuple[str, str]:
+    """The error's message and hint for text columns reaching a numbers-only step."""
+    first = found.columns[0]
+    sample = next((v for v in X[first].tolist() if isinstance(v, str) and v.strip()), None)
+    example = f", e.g. {sample!r}" if sample is not None else ""
+    others = f" (and {', '.join(repr(c) for c in found.columns[1:])})" if found.columns[1:] else ""
+    step = f"step {found.step!r} ({found.kind})" if found.step else found.kind
+    message = (
+        f"column {first!r}{others} holds {kinds[first]}{example} and reaches {step}, "
+        "which takes numbers only"
+    )
+    listed = ", ".join(found.columns)
+    if found.kind.startswith("HistGradientBoosting"):
+        typed = ", ".join(f"{c}: category" for c in found.columns)
+        return message, f"make it a category, which {found.kind} takes: data: dtypes: {{{typed}}}"
+    hint = (
+        "encode it first: a sklearn.compose.ColumnTransformer step whose block for "
+        f"[{listed}] is a sklearn.preprocessing.OneHotEncoder (see the README's Tabular data), "
+        f"or leave it out with data: drop: [{listed}]"
+    )
+    return message, hint

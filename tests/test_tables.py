@@ -1,0 +1,844 @@
+"""Tables with strings, blanks and missing values, run through `git journal` end to end: named
+column transformers, encoders, constructor lists and repository factories built from YAML, and
+bad tables refused before anything trains."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import git
+
+import gitlab_journal
+
+# The issue's spec, verbatim (the README shows it too).
+SPEC = """\
+data:
+  path: data/passengers.csv
+  target: survived
+model:
+  estimator: sklearn.pipeline.Pipeline
+  steps:
+    - prep:
+        estimator: sklearn.compose.ColumnTransformer
+        transformers:
+          - name: numbers
+            columns: [age, fare]
+            steps:
+              - impute: {estimator: sklearn.impute.SimpleImputer, params: {strategy: median}}
+              - scale: sklearn.preprocessing.StandardScaler
+          - name: categories
+            columns: [sex, embarked, pclass]
+            estimator: sklearn.preprocessing.OneHotEncoder
+            params: {handle_unknown: ignore}
+    - clf: sklearn.linear_model.LogisticRegression
+  params:
+    clf__C: [0.1, 1.0, 10.0]
+    prep__numbers__impute__strategy: [mean, median]
+evaluation:
+  cv: 5
+  scoring: [accuracy, roc_auc]
+  seed: 0
+"""
+
+COLUMNS = ["sex", "embarked", "age", "fare", "pclass", "survived"]
+
+
+def passengers(n: int = 80, seed: int = 0) -> list[list[Any]]:
+    """Rows of a small passenger table: strings, blank ``embarked`` cells, missing ages."""
+    rng = np.random.default_rng(seed)
+    rows: list[list[Any]] = []
+    for _ in range(n):
+        sex = str(rng.choice(["male", "female"]))
+        pclass = int(rng.choice([1, 2, 3]))
+        embarked = str(rng.choice(["S", "C", "Q", ""]))
+        age = "" if rng.random() < 0.2 else f"{rng.uniform(1, 70):.1f}"
+        fare = f"{rng.gamma(2, 15) * (4 - pclass):.2f}"
+        chance = 0.2 + 0.5 * (sex == "female") + 0.1 * (pclass == 1)
+        rows.append([sex, embarked, age, fare, pclass, int(rng.random() < chance)])
+    return rows
+
+
+def write_table(path: Path, header: list[str], rows: list[list[Any]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        writer.writerows(rows)
+
+
+def setup(repo: Path, cli: Any, spec: str = SPEC, rows: list[list[Any]] | None = None) -> None:
+    write_table(repo / "data" / "passengers.csv", COLUMNS, rows or passengers())
+    (repo / "journal.yaml").write_text(spec)
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "Add the passenger table and its spec")
+    assert cli("init")[0] == 0
+
+
+def logged(cli: Any) -> list[dict[str, Any]]:
+    code, out, err = cli("log", "--json")
+    assert code == 0, err
+    runs = json.loads(out)
+    assert isinstance(runs, list)
+    return runs
+
+
+def planned(cli: Any, *args: str) -> list[str]:
+    """The fingerprints `check` plans for the spec."""
+    code, out, err = cli("check", "--json", *args)
+    assert code in (0, 1), err
+    return [p["fingerprint"] for p in json.loads(out)["points"]]
+
+
+def reference_scores(repo: Path, C: float, strategy: str) -> dict[str, Any]:
+    """scikit-learn's own cross_validate of the spec's pipeline on the same DataFrame."""
+    from sklearn.model_selection import StratifiedKFold, cross_validate
+
+    frame = pd.read_csv(repo / "data" / "passengers.csv")
+    X, y = frame.drop(columns="survived"), frame["survived"].to_numpy()
+    model = _passenger_pipeline(C, strategy)
+    return cross_validate(model, X, y, cv=StratifiedKFold(5), scoring=["accuracy", "roc_auc"])
+
+
+def _passenger_pipeline(C: float, strategy: str) -> Any:
+    """The spec's pipeline, written in Python."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    numbers = Pipeline([("impute", SimpleImputer(strategy=strategy)), ("scale", StandardScaler())])
+    prep = ColumnTransformer(
+        [
+            ("numbers", numbers, ["age", "fare"]),
+            ("categories", OneHotEncoder(handle_unknown="ignore"), ["sex", "embarked", "pclass"]),
+        ]
+    )
+    return Pipeline([("prep", prep), ("clf", LogisticRegression(C=C, random_state=0))])
+
+
+# --- the issue's spec, verbatim ----------------------------------------------------------------
+
+
+def test_the_issue_spec_scores_as_cross_validate_and_reruns_nothing(repo: Path, cli) -> None:
+    setup(repo, cli)
+
+    code, _, err = cli("run", "-q")
+
+    assert code == 0, err
+    runs = logged(cli)
+    assert len(runs) == 6
+    assert {
+        (r["params"]["clf__C"], r["params"]["prep__numbers__impute__strategy"]) for r in runs
+    } == {(c, s) for c in (0.1, 1.0, 10.0) for s in ("mean", "median")}
+    for run in runs:
+        assert run["status"] == "ok", run
+        params = run["params"]
+        want = reference_scores(repo, params["clf__C"], params["prep__numbers__impute__strategy"])
+        for name in ("accuracy", "roc_auc"):
+            folds = np.asarray(want[f"test_{name}"], dtype=float)
+            assert run["metrics"][name] == float(folds.mean())  # to the last digit
+            assert run["metrics"][f"{name}_std"] == float(folds.std())
+
+    before = git(repo, "rev-parse", "journal")
+    code, out, err = cli("run", "-q")
+    assert code == 0, err
+    assert "Nothing to run" in out
+    assert git(repo, "rev-parse", "journal") == before
+    assert cli("check")[0] == 1  # every point already ran
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ("columns: [sex, embarked, pclass]", "columns: [sex, pclass]"),  # a transformer's columns
+        ("{handle_unknown: ignore}", "{handle_unknown: ignore, min_frequency: 2}"),  # an encoder
+        (  # the table view
+            "  target: survived\n",
+            "  target: survived\n  columns: [age, fare, sex, embarked, pclass]\n",
+        ),
+        ("  target: survived\n", "  target: survived\n  dtypes: {pclass: category}\n"),
+    ],
+)
+def test_a_changed_column_list_or_encoder_param_is_a_new_experiment(
+    repo: Path, cli, old: str, new: str
+) -> None:
+    setup(repo, cli, SPEC.replace("clf__C: [0.1, 1.0, 10.0]", "clf__C: 1.0"))
+    assert cli("run", "-q")[0] == 0
+    ran = {r["fingerprint"] for r in logged(cli)}
+    assert len(ran) == 2
+
+    (repo / "journal.yaml").write_text(
+        SPEC.replace("clf__C: [0.1, 1.0, 10.0]", "clf__C: 1.0").replace(old, new)
+    )
+
+    now = planned(cli)
+    assert len(now) == 2 and not set(now) & ran
+    code, _, err = cli("run", "-q")
+    assert code == 0, err
+    runs = logged(cli)
+    assert len(runs) == 4 and all(r["status"] == "ok" for r in runs)
+
+
+def test_another_target_column_is_a_new_experiment(repo: Path, cli) -> None:
+    spec = SPEC.replace("clf__C: [0.1, 1.0, 10.0]", "clf__C: 1.0").replace(
+        "columns: [sex, embarked, pclass]", "columns: [embarked, pclass]"
+    )
+    setup(repo, cli, spec)
+    assert cli("run", "-q")[0] == 0
+    ran = {r["fingerprint"] for r in logged(cli)}
+
+    (repo / "journal.yaml").write_text(spec.replace("target: survived", "target: sex"))
+
+    assert not set(planned(cli)) & ran
+
+
+def test_a_parquet_table_scores_as_its_csv(repo: Path, cli) -> None:
+    spec = SPEC.replace("clf__C: [0.1, 1.0, 10.0]", "clf__C: 1.0")
+    setup(repo, cli, spec)
+    assert cli("run", "-q")[0] == 0
+    from_csv = {r["params"]["prep__numbers__impute__strategy"]: r["metrics"] for r in logged(cli)}
+    import pyarrow  # the dev extra installs it: a missing pyarrow fails this test
+
+    assert pyarrow.__version__
+    pd.read_csv(repo / "data" / "passengers.csv").to_parquet(repo / "data" / "passengers.parquet")
+    (repo / "journal.yaml").write_text(spec.replace("passengers.csv", "passengers.parquet"))
+
+    code, _, err = cli("run", "-q")
+
+    assert code == 0, err
+    runs = [r for r in logged(cli) if "data/passengers.parquet" in r["data"]]
+    assert len(runs) == 2
+    for run in runs:
+        want = from_csv[run["params"]["prep__numbers__impute__strategy"]]
+        for name in ("accuracy", "accuracy_std", "roc_auc", "roc_auc_std"):
+            assert run["metrics"][name] == want[name]
+
+
+# --- constructor lists and factories ---------------------------------------------------------
+
+NUMERIC_HEADER = ["a", "b", "c", "d", "label"]
+
+
+def numeric_rows(n: int = 90, seed: int = 1) -> list[list[Any]]:
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 4))
+    y = (X[:, 0] + 0.5 * X[:, 1] + rng.normal(scale=0.5, size=n) > 0).astype(int)
+    return [[f"{v:.6f}" for v in row] + [int(label)] for row, label in zip(X, y, strict=True)]
+
+
+def numeric_setup(repo: Path, cli: Any, spec: str) -> None:
+    write_table(repo / "data" / "train.csv", NUMERIC_HEADER, numeric_rows())
+    (repo / "journal.yaml").write_text(spec)
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "Add a numeric table and its spec")
+    assert cli("init")[0] == 0
+
+
+def numeric_reference(repo: Path, model: Any, scoring: str = "accuracy") -> float:
+    from sklearn.model_selection import StratifiedKFold, cross_validate
+
+    frame = pd.read_csv(repo / "data" / "train.csv")
+    X, y = frame.drop(columns="label"), frame["label"].to_numpy()
+    scores = cross_validate(model, X, y, cv=StratifiedKFold(5), scoring=[scoring])
+    return float(np.asarray(scores[f"test_{scoring}"], dtype=float).mean())
+
+
+DATA = "data:\n  path: data/train.csv\n  target: label\n"
+EVALUATION = "evaluation:\n  cv: 5\n  scoring: [accuracy]\n  seed: 0\n"
+
+
+def _feature_union() -> Any:
+    from sklearn.decomposition import PCA
+    from sklearn.feature_selection import SelectKBest
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import FeatureUnion, Pipeline
+
+    union = FeatureUnion([("pca", PCA(n_components=2, random_state=0)), ("best", SelectKBest(k=1))])
+    return Pipeline([("features", union), ("clf", LogisticRegression(C=0.5, random_state=0))])
+
+
+def _voting() -> Any:
+    from sklearn.ensemble import VotingClassifier
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.naive_bayes import GaussianNB
+    from sklearn.tree import DecisionTreeClassifier
+
+    return VotingClassifier(
+        [
+            ("linear", LogisticRegression(random_state=0)),
+            ("tree", DecisionTreeClassifier(max_depth=3, random_state=0)),
+            ("bayes", GaussianNB()),
+        ],
+        voting="soft",
+    )
+
+
+def _stacking() -> Any:
+    from sklearn.ensemble import StackingClassifier
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.tree import DecisionTreeClassifier
+
+    return StackingClassifier(
+        [
+            ("knn", KNeighborsClassifier(n_neighbors=7)),
+            ("tree", DecisionTreeClassifier(max_depth=2, random_state=0)),
+        ],
+        final_estimator=LogisticRegression(random_state=0),
+    )
+
+
+CONSTRUCTOR_LISTS = {
+    "FeatureUnion": (
+        """\
+model:
+  estimator: sklearn.pipeline.Pipeline
+  steps:
+    - features:
+        estimator: sklearn.pipeline.FeatureUnion
+        transformer_list:
+          - name: pca
+            estimator: sklearn.decomposition.PCA
+            params: {n_components: 2}
+          - name: best
+            estimator: sklearn.feature_selection.SelectKBest
+            params: {k: 1}
+    - clf: sklearn.linear_model.LogisticRegression
+  params:
+    clf__C: 0.5
+""",
+        _feature_union,
+        "sklearn.pipeline.Pipeline",
+    ),
+    "VotingClassifier": (
+        """\
+model:
+  estimator: sklearn.ensemble.VotingClassifier
+  estimators:
+    - name: linear
+      estimator: sklearn.linear_model.LogisticRegression
+    - name: tree
+      estimator: sklearn.tree.DecisionTreeClassifier
+      params: {max_depth: 3}
+    - name: bayes
+      estimator: sklearn.naive_bayes.GaussianNB
+  params:
+    voting: soft
+""",
+        _voting,
+        "sklearn.ensemble.VotingClassifier",
+    ),
+    "StackingClassifier": (
+        """\
+model:
+  estimator: sklearn.ensemble.StackingClassifier
+  estimators:
+    - name: knn
+      estimator: sklearn.neighbors.KNeighborsClassifier
+      params: {n_neighbors: 7}
+    - name: tree
+      estimator: sklearn.tree.DecisionTreeClassifier
+      params: {max_depth: 2}
+  params:
+    final_estimator: {estimator: sklearn.linear_model.LogisticRegression}
+""",
+        _stacking,
+        "sklearn.ensemble.StackingClassifier",
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(CONSTRUCTOR_LISTS))
+def test_a_constructor_list_is_one_argument_built_from_named_blocks(
+    repo: Path, cli, kind: str
+) -> None:
+    block, reference, model = CONSTRUCTOR_LISTS[kind]
+    numeric_setup(repo, cli, DATA + block + EVALUATION)
+
+    assert len(planned(cli)) == 1  # a list of blocks is never a grid axis
+    code, _, err = cli("run", "-q")
+
+    assert code == 0, err
+    (run,) = logged(cli)
+    assert run["status"] == "ok", run
+    assert run["model"] == model
+    assert run["metrics"]["accuracy"] == numeric_reference(repo, reference())
+
+
+def test_the_column_transformer_is_one_argument_too(repo: Path, cli) -> None:
+    setup(repo, cli)
+    assert len(planned(cli)) == 6  # the two axes of the model's params, not the transformers
+
+
+FACTORY = """\
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+
+def make_model(C=1.0):
+    return make_pipeline(StandardScaler(), LogisticRegression(C=C, random_state=0))
+"""
+
+
+def test_a_factory_in_the_repository_imports_without_pythonpath(repo: Path, cli) -> None:
+    (repo / "models").mkdir()
+    (repo / "models" / "__init__.py").write_text("")
+    (repo / "models" / "linear.py").write_text(FACTORY)
+    spec = DATA + "model:\n  estimator: models.linear:make_model\n  params:\n    C: [0.5, 2.0]\n"
+    numeric_setup(repo, cli, spec + EVALUATION)
+    # A fresh interpreter whose path holds the package under test but not the repository (-P:
+    # not even the working directory), as `git journal` runs from an installed entry point.
+    package_root = str(Path(gitlab_journal.__file__).resolve().parent.parent)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["PYTHONPATH"] = package_root
+    assert package_root != str(repo.resolve())
+
+    done = subprocess.run(
+        [sys.executable, "-P", "-m", "gitlab_journal", "run", "-q"],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    assert done.returncode == 0, done.stderr
+    runs = logged(cli)
+    assert sorted(r["point"]["C"] for r in runs) == [0.5, 2.0]
+    namespace: dict[str, Any] = {}
+    exec(FACTORY, namespace)
+    for run in runs:
+        assert run["status"] == "ok", run
+        want = numeric_reference(repo, namespace["make_model"](C=run["point"]["C"]))
+        assert run["metrics"]["accuracy"] == want
+    # The factory's module is code the experiment depends on: editing it is a new experiment.
+    ran = {r["fingerprint"] for r in runs}
+    (repo / "models" / "linear.py").write_text(FACTORY.replace("C=C,", "C=C * 2,"))
+    assert not set(planned(cli)) & ran
+
+
+# --- numeric tables keep their identity ------------------------------------------------------
+
+PINNED_SPEC = """\
+data:
+  path: data/train.csv
+  target: label
+model:
+  estimator: sklearn.linear_model.LogisticRegression
+  params:
+    C: 1.0
+evaluation:
+  cv: 5
+  scoring: [accuracy]
+  seed: 0
+"""
+PINNED_CSV = "a,b,label\n" + "".join(f"{i % 7}.5,{(i * 3) % 11},{i % 2}\n" for i in range(40))
+
+
+def test_a_numeric_table_keeps_the_fingerprint_it_had(repo: Path, cli) -> None:
+    (repo / "data").mkdir()
+    (repo / "data" / "train.csv").write_text(PINNED_CSV)
+    (repo / "journal.yaml").write_text(PINNED_SPEC)
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "Add a numeric table")
+    assert cli("init")[0] == 0
+
+    # Pins the identity of a plain numeric table (path, an explicit target that is the last
+    # column, no column options) with a numeric-only estimator, as the journal recorded it
+    # before tables learned column selection, encoders and string labels: a journal written
+    # then must still find its runs. (The value moves with scikit-learn's defaults, which are
+    # part of the identity, and with this repository's code files: train.py, from make_repo.)
+    assert planned(cli) == ["e04a3d07a928f894390a630d63c2e810ecbc74841f900f89b26c7b8657ca4e72"]
+
+
+# --- bad tables ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "where", "named"),
+    [
+        (
+            "  target: survived\n",
+            "  target: survived\n  columns: [age, fare, cabin]\n",
+            "journal.yaml:4: data.columns",
+            "'cabin'",
+        ),
+        (
+            "  target: survived\n",
+            "  target: survived\n  drop: [cabin]\n",
+            "journal.yaml:4: data.drop",
+            "'cabin'",
+        ),
+        (
+            "  target: survived\n",
+            "  target: survived\n  dtypes:\n    pclass: notatype\n",
+            "journal.yaml:5: data.dtypes.pclass",
+            "'notatype'",
+        ),
+        ("target: survived", "target: survival", "journal.yaml:3: data.target", "'survival'"),
+        (
+            "columns: [age, fare]",
+            "columns: [age, fares]",
+            "journal.yaml:11: model.steps.0.prep.transformers.0.columns",
+            "'fares'",
+        ),
+        (  # a column the transformer takes but the table view drops
+            "  target: survived\n",
+            "  target: survived\n  drop: [embarked]\n",
+            "journal.yaml:17: model.steps.0.prep.transformers.1.columns",
+            "'embarked'",
+        ),
+    ],
+)
+def test_a_bad_table_option_stops_before_training_naming_the_spec_line(
+    repo: Path, cli, old: str, new: str, where: str, named: str
+) -> None:
+    setup(repo, cli)
+    (repo / "journal.yaml").write_text(SPEC.replace(old, new))
+    before = git(repo, "rev-parse", "journal")
+
+    for command in ("run", "check"):
+        code, _, err = cli(command, "-q") if command == "run" else cli(command)
+
+        assert code == 2, err
+        first = err.strip().splitlines()[0]
+        assert first.startswith(f"error: {where}: "), err
+        assert named in first
+        assert "Traceback" not in err
+    assert git(repo, "rev-parse", "journal") == before
+    assert logged(cli) == []
+
+
+def test_a_string_column_reaching_a_numeric_estimator_is_refused(repo: Path, cli) -> None:
+    spec = """\
+data:
+  path: data/passengers.csv
+  target: survived
+  columns: [sex, fare]
+model:
+  estimator: sklearn.linear_model.LogisticRegression
+  params:
+    C: [0.1, 1.0]
+evaluation:
+  cv: 5
+  seed: 0
+"""
+    setup(repo, cli, spec)
+    before = git(repo, "rev-parse", "journal")
+
+    code, _, err = cli("run", "-q")
+
+    assert code == 2, err
+    first = err.strip().splitlines()[0]
+    assert "'sex'" in first and "LogisticRegression" in first
+    assert "OneHotEncoder" in err and "ColumnTransformer" in err
+    assert git(repo, "rev-parse", "journal") == before
+    assert logged(cli) == []
+
+
+def test_a_string_column_left_to_a_pipeline_step_is_refused_too(repo: Path, cli) -> None:
+    spec = SPEC.replace("columns: [sex, embarked, pclass]", "columns: [embarked, pclass]")
+    spec = spec.replace(
+        "    - prep:\n        estimator: sklearn.compose.ColumnTransformer\n",
+        "    - prep:\n        estimator: sklearn.compose.ColumnTransformer\n"
+        "        params: {remainder: passthrough}\n",
+    )
+    setup(repo, cli, spec)
+
+    code, _, err = cli("run", "-q")
+
+    assert code == 2, err
+    first = err.strip().splitlines()[0]
+    assert "'sex'" in first and "'clf'" in first
+    assert logged(cli) == []
+
+
+HGB_SPEC = """\
+data:
+  path: data/passengers.csv
+  target: survived
+  dtypes: {sex: category, embarked: category}
+model:
+  estimator: sklearn.ensemble.HistGradientBoostingClassifier
+  params: {max_iter: 20, categorical_features: from_dtype}
+evaluation:
+  cv: 5
+  seed: 0
+"""
+
+
+def test_category_columns_reach_a_gradient_booster_that_takes_them(repo: Path, cli) -> None:
+    setup(repo, cli, HGB_SPEC)
+
+    code, _, err = cli("run", "-q")
+
+    assert code == 0, err
+    (run,) = logged(cli)
+    assert run["status"] == "ok", run
+    # Left as strings, the same column is refused, with the dtype that would do.
+    (repo / "journal.yaml").write_text(HGB_SPEC.replace("sex: category, ", ""))
+    code, _, err = cli("run", "-q")
+    assert code == 2
+    assert "'sex'" in err.splitlines()[0]
+    assert "dtypes: {sex: category}" in err
+    assert len(logged(cli)) == 1
+
+
+LABELS_SPEC = (
+    SPEC.replace("target: survived", "target: outcome")
+    .replace("clf__C: [0.1, 1.0, 10.0]", "clf__C: 1.0")
+    .replace(
+        "prep__numbers__impute__strategy: [mean, median]", "prep__numbers__impute__strategy: mean"
+    )
+)
+
+
+def run_file(repo: Path, run: dict[str, Any], name: str) -> Any:
+    fp = run["fingerprint"]
+    return json.loads(git(repo, "show", f"journal:runs/{fp[:2]}/{fp[2:]}/{run['id']}/{name}"))
+
+
+@pytest.mark.parametrize("split", ["cv: 5", "split: {test_size: 0.25}"])
+def test_string_class_labels_stay_strings_in_the_record(repo: Path, cli, split: str) -> None:
+    rows = [[*row[:5], "yes" if row[5] else "no"] for row in passengers()]
+    header = [*COLUMNS[:5], "outcome"]
+    write_table(repo / "data" / "passengers.csv", header, rows)
+    (repo / "journal.yaml").write_text(LABELS_SPEC.replace("cv: 5", split))
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "Add a table with string labels")
+    assert cli("init")[0] == 0
+
+    code, _, err = cli("run", "-q")
+
+    assert code == 0, err
+    (run,) = logged(cli)
+    assert run["status"] == "ok", run
+    classes = run_file(repo, run, "classes.json")
+    assert classes["labels"] == ["no", "yes"]
+    assert [c["label"] for c in classes["classes"]] == ["no", "yes"]
+    truth = [row[5] for row in rows]
+    held = len(truth) if split.startswith("cv") else 20
+    assert sum(c["support"] for c in classes["classes"]) == held
+    if split.startswith("cv"):
+        # the out-of-fold predictions of scikit-learn's own folds, scored per class
+        from sklearn.metrics import precision_recall_fscore_support
+        from sklearn.model_selection import StratifiedKFold, cross_val_predict
+
+        frame = pd.read_csv(repo / "data" / "passengers.csv")
+        model = _passenger_pipeline(1.0, "mean")
+        X, y = frame.drop(columns="outcome"), frame["outcome"].to_numpy()
+        predicted = cross_val_predict(model, X, y, cv=StratifiedKFold(5))
+        precision, recall, f1, support = precision_recall_fscore_support(
+            y, predicted, labels=["no", "yes"], zero_division=0
+        )
+        for i, entry in enumerate(classes["classes"]):
+            assert entry["recall"] == float(recall[i])
+            assert entry["precision"] == float(precision[i])
+            assert entry["f1"] == float(f1[i])
+            assert entry["support"] == int(support[i])
+        assert truth.count("yes") == classes["classes"][1]["support"]
+
+
+# --- pre-flight checks of a table's columns --------------------------------------------------
+
+
+def _frame(**extra: Any) -> tuple[pd.DataFrame, np.ndarray]:
+    """The passenger table's features and target, with ``extra`` columns added."""
+    frame = pd.DataFrame(passengers(), columns=COLUMNS).replace("", np.nan)
+    frame["age"] = pd.to_numeric(frame["age"])
+    frame["fare"] = pd.to_numeric(frame["fare"])
+    y = frame.pop("survived").to_numpy()
+    for name, values in extra.items():
+        frame[name] = values(y) if callable(values) else values
+    return frame, y
+
+
+def table_codes(X: pd.DataFrame, y: np.ndarray) -> list[tuple[str, str]]:
+    from gitlab_journal.train.preflight import table_checks
+
+    return [(f.code, f.message.split("'")[1]) for f in table_checks(X, y)]
+
+
+def test_the_passenger_table_has_no_findings() -> None:
+    assert table_codes(*_frame()) == []
+
+
+@pytest.mark.parametrize(
+    ("column", "values", "code"),
+    [
+        ("ticket", [f"T{i:03d}" for i in range(80)], "JP008"),  # an id, as strings
+        ("passenger_id", list(range(1000, 1080)), "JP008"),  # an id, as integers
+        ("rescued", lambda y: np.where(y == 1, "yes", "no"), "JP009"),  # a recoding
+        ("copy", lambda y: y.copy(), "JP009"),  # the target itself
+        ("cabin", [f"C{i % 20}" for i in range(80)], "JP010"),  # 20 levels for 80 rows
+        ("ship", ["Titanic"] * 80, "JP011"),
+        ("boat", [np.nan] * 50 + ["A"] * 30, "JP012"),
+        ("body", [np.nan] * 80, "JP012"),
+    ],
+)
+def test_each_table_check_names_the_column(column: str, values: Any, code: str) -> None:
+    X, y = _frame(**{column: values})
+    assert table_codes(X, y) == [(code, column)]
+
+
+def test_table_checks_need_a_table() -> None:
+    from gitlab_journal.train.preflight import table_checks
+
+    assert table_checks(np.zeros((30, 2)), np.zeros(30)) == []
+
+
+def test_table_findings_are_printed_by_check_and_recorded_by_run(repo: Path, cli) -> None:
+    rows = [[*row[:5], row[5], f"P{i:03d}"] for i, row in enumerate(passengers())]
+    header = [*COLUMNS, "ticket"]
+    write_table(repo / "data" / "passengers.csv", header, rows)
+    spec = SPEC.replace("clf__C: [0.1, 1.0, 10.0]", "clf__C: 1.0").replace(
+        "impute__strategy: [mean, median]", "impute__strategy: mean"
+    )
+    (repo / "journal.yaml").write_text(spec)
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "Add a table with a ticket id")
+    assert cli("init")[0] == 0
+
+    code, _, err = cli("check")
+    assert code == 0
+    assert "warning: JP008: column 'ticket' has a different value in every row" in err
+    assert "data: drop: [ticket]" in err
+    code, out, _ = cli("check", "--json")
+    assert [f.split(":")[0] for f in json.loads(out)["findings"]] == ["JP008"]
+
+    code, _, err = cli("run", "-q")
+    assert code == 0, err
+    (run,) = logged(cli)
+    recorded = run_file(repo, run, "run.json")["findings"]
+    assert [f.split(":")[0] for f in recorded] == ["JP008"]
+
+    (repo / "journal.yaml").write_text(spec + "checks:\n  ignore: [JP008]\n")
+    assert "JP008" not in cli("check")[2]
+    code, _, err = cli("run", "-q", "--strict", "--force")
+    assert code == 0, err
+
+
+def test_strict_refuses_a_leaking_column_before_training(repo: Path, cli) -> None:
+    rows = [[*row, "yes" if row[5] else "no"] for row in passengers()]
+    write_table(repo / "data" / "passengers.csv", [*COLUMNS, "rescued"], rows)
+    spec = SPEC.replace("clf__C: [0.1, 1.0, 10.0]", "clf__C: 1.0").replace(
+        "columns: [sex, embarked, pclass]", "columns: [sex, embarked, pclass, rescued]"
+    )
+    (repo / "journal.yaml").write_text(spec)
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "Add a table with a leak")
+    assert cli("init")[0] == 0
+
+    code, _, err = cli("run", "-q", "--strict")
+
+    assert code == 1
+    assert "JP009: column 'rescued'" in err
+    assert logged(cli) == []
+
+
+def test_the_readme_shows_the_spec_verbatim() -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme.split("### Tabular data", 1)[1].split("\n### ", 1)[0]
+    assert f"```yaml\n{SPEC}```" in section
+    for key in ("columns:", "drop:", "dtypes:", "na_values:", "target:"):
+        assert f"`{key}" in section
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "problem"),
+    [
+        ("passengers.csv", b"", "the file is empty"),
+        ("passengers.csv", b"sex,age,survived\n", "the table has no rows"),
+        ("passengers.csv", b"\xff\xfe\x00garbage\x81\n1,2\n", "cannot read as a table"),
+        ("passengers.parquet", b"PAR1 not really parquet", "cannot read as Parquet"),
+    ],
+)
+def test_an_empty_or_unreadable_table_stops_before_training(
+    repo: Path, cli, name: str, content: bytes, problem: str
+) -> None:
+    (repo / "data").mkdir()
+    (repo / "data" / name).write_bytes(content)
+    (repo / "journal.yaml").write_text(SPEC.replace("passengers.csv", name))
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "Add a bad table")
+    assert cli("init")[0] == 0
+
+    for command in ("check", "run"):
+        code, _, err = cli(command)
+
+        assert code == 2, err
+        first = err.strip().splitlines()[0]
+        assert first.startswith(f"error: journal.yaml:2: data.path: data/{name}: {problem}"), err
+    assert logged(cli) == []
+
+
+def test_a_tables_meta_features_count_its_text_columns_and_blanks() -> None:
+    from gitlab_journal.data.metafeatures import metafeatures
+
+    X, y = _frame()
+    doc = metafeatures(X, y)
+
+    # sex and embarked (strings) and pclass (three integer values) are categorical
+    assert doc["categorical_share"] == round(3 / 5, 6)
+    blanks = int(X["embarked"].isna().sum() + X["age"].isna().sum())
+    assert blanks > 0
+    assert doc["missing_share"] == round(blanks / (80 * 5), 6)
+    numeric = metafeatures(X[["age", "fare", "pclass"]], y)
+    assert numeric == metafeatures(X[["age", "fare", "pclass"]].to_numpy(), y)
+
+
+def test_the_header_names_columns_as_pandas_does(tmp_path: Path) -> None:
+    from gitlab_journal.data.header import read_header
+
+    (tmp_path / "t.csv").write_text("\ufeffa, b ,a,,a\n1,2,3,4,5\n")
+    (tmp_path / "t.tsv").write_text("x\ty\n1\t2\n")
+
+    pandas = list(pd.read_csv(tmp_path / "t.csv", encoding="utf-8-sig").columns.str.strip())
+    assert read_header(tmp_path, "t.csv") == pandas == ["a", "b", "a.1", "Unnamed: 3", "a.2"]
+    assert read_header(tmp_path, "t.tsv") == ["x", "y"]
+
+
+def test_text_columns_are_followed_to_the_step_that_takes_numbers_only() -> None:
+    from sklearn.compose import ColumnTransformer, make_column_selector
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.multiclass import OneVsRestClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer, OrdinalEncoder, StandardScaler
+
+    from gitlab_journal.train.columns import blocked
+
+    X, _ = _frame()
+    allowed = [
+        _passenger_pipeline(1.0, "mean"),
+        make_pipeline(SimpleImputer(strategy="most_frequent"), OrdinalEncoder(), StandardScaler()),
+        make_pipeline(FunctionTransformer(lambda frame: frame), LogisticRegression()),
+        OneVsRestClassifier(_passenger_pipeline(1.0, "mean")),
+        make_pipeline(
+            ColumnTransformer([("n", "passthrough", make_column_selector(dtype_include="number"))]),
+            LogisticRegression(),
+        ),
+    ]
+    for model in allowed:
+        assert blocked(model, X) is None, model
+    assert blocked(LogisticRegression(), X[["age", "fare", "pclass"]]) is None
+    assert blocked(LogisticRegression(), X.to_numpy()) is None  # arrays are not followed
+
+    found = blocked(make_pipeline(SimpleImputer(strategy="mean"), LogisticRegression()), X)
+    assert found is not None and found.step == "simpleimputer"
+    assert found.columns == ("sex", "embarked")
+    found = blocked(OneVsRestClassifier(RandomForestClassifier()), X)
+    assert found is not None and found.step == "estimator"
+    assert found.kind == "RandomForestClassifier"
