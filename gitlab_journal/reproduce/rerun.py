@@ -119,6 +119,8 @@ def foreign_patch(store: Store, run: Run) -> ForeignPatch | None:
     host = run.environment.get("host")
     if host is not None and str(host) != socket.gethostname():
         reasons.append(f"it was made on host {host!r}")
+    if not reasons and not _recorded_here(store, run):
+        reasons.append("this clone did not record it (it came in through sync or a fetch)")
     if not reasons:
         return None
     where = f"run {run.id}"
@@ -146,6 +148,27 @@ def spec_location(worktree: Path, run: Run) -> Path:
     """Where the run's spec sat, in ``worktree`` (its relative data paths resolve from there);
     refused when the record names a path out of ``worktree``."""
     return confined(worktree, run.spec or DEFAULT_SPEC, where=f"run {run.id}, run.json spec")
+
+
+def _recorded_here(store: Store, run: Run) -> bool:
+    """Whether this clone's own journal reflog holds the commit that recorded ``run`` (a run
+    merged in by sync or fetched arrives in a merge or fast-forward, never as its own entry)."""
+    try:
+        entries = list(store.repo.lookup_reference(store.ref_name).log())
+    except (KeyError, pygit2.GitError):
+        return False
+    trailer = f"{fmt.TRAILER_RUN}: {run.id}"
+    for entry in entries:
+        message = entry.message or ""
+        if message.startswith(("journal: merge", "journal: fast-forward")):
+            continue
+        try:
+            commit = store.repo[entry.oid_new]
+        except (KeyError, ValueError):
+            continue
+        if isinstance(commit, pygit2.Commit) and trailer in commit.message.splitlines():
+            return True
+    return False
 
 
 def untrusted_error(foreign: ForeignPatch) -> JournalError:
