@@ -4,6 +4,7 @@ The repository lives on a small tmpfs filled to the brim (mounting needs root, w
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -70,3 +71,41 @@ def test_a_full_disk_is_one_line_exit_2_and_the_journal_intact(
     )
     assert again.returncode == 0, again.stderr
     assert len(git(repo, "log", "--format=%H", "journal").split()) == 4
+
+
+def test_a_read_only_repository_is_exit_2_and_still_readable(small_disk: Path) -> None:
+    repo = make_repo(small_disk / "project")
+    (repo / "journal.yaml").write_text(IRIS_SPEC)
+    env = {**os.environ, "TMPDIR": "/tmp"}
+    subprocess.run(["git-journal", "init"], cwd=repo, check=True, capture_output=True, env=env)
+    done = subprocess.run(["git-journal", "run", "-q"], cwd=repo, capture_output=True, env=env)
+    assert done.returncode == 0, done.stderr
+    tip = git(repo, "rev-parse", "journal").strip()
+    subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
+    try:
+        again = subprocess.run(
+            ["git-journal", "run", "-q", "--force"],
+            cwd=repo,
+            capture_output=True,
+            text=True,
+            env=env,
+        )
+        assert again.returncode == 2, (again.stdout, again.stderr)
+        assert "read-only" in again.stderr and "Traceback" not in again.stderr
+        shown = subprocess.run(
+            ["git-journal", "log", "--json"], cwd=repo, capture_output=True, text=True, env=env
+        )
+        assert shown.returncode == 0, shown.stderr
+        assert len(json.loads(shown.stdout)) == 3
+        report = subprocess.run(
+            ["git-journal", "report", "--md", str(small_disk / "report.md")],
+            cwd=repo,
+            capture_output=True,
+            text=True,
+            env=env,
+        )
+        assert report.returncode == 2, report.stderr
+        assert len(report.stderr.strip().splitlines()) <= 2 and "Traceback" not in report.stderr
+    finally:
+        subprocess.run(["mount", "-o", "remount,rw", str(small_disk)], check=True)
+    assert git(repo, "rev-parse", "journal").strip() == tip
