@@ -31,8 +31,8 @@ from pathlib import Path
 import pygit2
 
 from gitlab_journal.codestate import SKIPPED_DIRS, matches
+from gitlab_journal.journal.format import PATCH_FILE
 
-PATCH_FILE = "code.patch"
 UNTRACKED_MAX_FILES = 200
 UNTRACKED_MAX_BYTES = 1024 * 1024
 

@@ -26,14 +26,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gitlab_journal.data.dvc import RECORD_FILE, parse_record, record_paths, restore
+    from gitlab_journal.data.dvc import parse_record, record_paths, restore
+    from gitlab_journal.journal.format import DVC_RECORD_FILE
     from gitlab_journal.journal.index import open_index
 
     store = open_store()
     console = make_console()
     with open_index(store) as index:
         target = index.resolve(args.run)
-    blob = store.files(target).get(RECORD_FILE)
+    blob = store.files(target).get(DVC_RECORD_FILE)
     if blob is None:
         data = ", ".join(f"{name} {md5}" for name, md5 in sorted(target.data.items()))
         raise JournalError(

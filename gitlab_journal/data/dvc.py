@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from gitlab_journal.errors import CheckFailed, JournalError
+from gitlab_journal.journal.format import DVC_RECORD_FILE
 from gitlab_journal.pathsafe import check_relative, confined
 
 if TYPE_CHECKING:
@@ -36,7 +37,6 @@ if TYPE_CHECKING:
 DVC_FILE_SUFFIX = ".dvc"
 LOCK_FILE = "dvc.lock"
 CONFIG_FILES = (".dvc/config", ".dvc/config.local")
-RECORD_FILE = "dvc.json"
 INSTALL_HINT = "pip install 'gitlab-journal[dvc]'"
 
 _SECTION = re.compile(r"^\s*\[\s*'?(?P<name>[^\]']+?)'?\s*\]\s*$")
@@ -231,7 +231,7 @@ def dvc_record(root: Path, data: DataSpec) -> dict[str, bytes]:
         "inputs": dict(sorted(inputs.items())),
         "files": dict(sorted(files.items())),
     }
-    return {RECORD_FILE: (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode()}
+    return {DVC_RECORD_FILE: (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode()}
 
 
 # --- bringing a run's data back -----------------------------------------------------------------
@@ -251,9 +251,9 @@ def parse_record(blob: bytes, where: str) -> dict[str, Any]:
     try:
         doc = json.loads(blob)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise JournalError(f"{where}: unreadable {RECORD_FILE}: {exc}") from exc
+        raise JournalError(f"{where}: unreadable {DVC_RECORD_FILE}: {exc}") from exc
     if not isinstance(doc, dict) or not isinstance(doc.get("files"), dict):
-        raise JournalError(f"{where}: malformed {RECORD_FILE}")
+        raise JournalError(f"{where}: malformed {DVC_RECORD_FILE}")
     return doc
 
 
@@ -264,17 +264,17 @@ def record_paths(root: Path, doc: Mapping[str, Any], where: str) -> tuple[list[s
     files = doc.get("files") or {}
     inputs = doc.get("inputs") or {}
     if not isinstance(files, Mapping) or not isinstance(inputs, Mapping):
-        raise JournalError(f"{where}: malformed {RECORD_FILE}")
+        raise JournalError(f"{where}: malformed {DVC_RECORD_FILE}")
     for relpath, text in files.items():
-        confined(root, relpath, where=f"{where}, {RECORD_FILE} files")
+        confined(root, relpath, where=f"{where}, {DVC_RECORD_FILE} files")
         if not isinstance(text, str):
-            raise JournalError(f"{where}: malformed {RECORD_FILE}: {relpath!r} is not text")
+            raise JournalError(f"{where}: malformed {DVC_RECORD_FILE}: {relpath!r} is not text")
     targets: set[str] = set()
     for name, spec in inputs.items():
-        check_relative(name, where=f"{where}, {RECORD_FILE} inputs")
+        check_relative(name, where=f"{where}, {DVC_RECORD_FILE} inputs")
         out = spec.get("out") if isinstance(spec, Mapping) else None
         target = str(out) if out else name
-        confined(root, target, where=f"{where}, {RECORD_FILE} inputs")
+        confined(root, target, where=f"{where}, {DVC_RECORD_FILE} inputs")
         targets.add(target)
     return sorted(files), sorted(targets)
 
@@ -300,7 +300,7 @@ def restore(
     dirty: Iterable[str] = (),
     force: bool = False,
     pull: bool = True,
-    where: str = RECORD_FILE,
+    where: str = DVC_RECORD_FILE,
 ) -> Restored:
     """Write a run's ``.dvc``/``dvc.lock`` files back and check its data out with DVC.
 

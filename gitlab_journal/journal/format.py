@@ -31,6 +31,10 @@ HISTORY_FILE = "history.json"  # per-epoch metrics (Keras runs)
 FOLDS_FILE = "folds.json"  # per-fold scores (cross-validated runs)
 CLASSES_FILE = "classes.json"  # per-class precision, recall, F1 and support (classifiers)
 DVC_RECORD_FILE = "dvc.json"  # the DVC files that tracked the run's data
+CURVE_FILE = "curve.png"  # the learning curve (Keras runs, command runs with a history)
+SUMMARY_FILE = "summary.txt"  # a Keras model's summary
+MODEL_FILE = "model.keras"  # a Keras model, when the spec asks to save it
+OUTPUT_FILE = "output.log"  # the last lines of a command run's stdout and stderr
 
 TRAILER_FINGERPRINT = "Journal-Fingerprint"
 TRAILER_RUN = "Journal-Run"

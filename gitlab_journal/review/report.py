@@ -27,7 +27,6 @@ TOP = 10
 EFFECTS = 6
 PARAM_PLOTS = 4
 CURVE_RUNS = 8
-HISTORY_FILE = "history.json"
 
 
 @dataclass(frozen=True)
@@ -205,7 +204,7 @@ def read_history(index: Index, row: Row) -> dict[str, list[float]] | None:
     """A run's per-epoch metrics: ``history.json`` as ``{metric: [values]}`` (or a list of
     per-epoch objects), when the run has one."""
     try:
-        blob = index.tree()[f"{fmt.run_dir(row.fingerprint, row.id)}/{HISTORY_FILE}"]
+        blob = index.tree()[f"{fmt.run_dir(row.fingerprint, row.id)}/{fmt.HISTORY_FILE}"]
     except KeyError:
         return None
     if not isinstance(blob, pygit2.Blob):

@@ -6,10 +6,10 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any, NamedTuple
 
-from gitlab_journal.codepatch import PATCH_FILE
+from gitlab_journal.journal.format import PATCH_FILE, SPEC_FILE
 from gitlab_journal.journal.records import Run, new_run_id
 from gitlab_journal.run.plan import Plan, Planned
-from gitlab_journal.run.pointspec import SPEC_FILE, dump_spec, point_document
+from gitlab_journal.run.pointspec import dump_spec, point_document
 from gitlab_journal.run.provenance import Provenance, seeds
 from gitlab_journal.train.backend import Result
 

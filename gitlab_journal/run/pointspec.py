@@ -19,8 +19,6 @@ from ruamel.yaml import YAML
 from gitlab_journal.spec.load import PLAIN_LISTS
 from gitlab_journal.spec.model import Point, Spec
 
-SPEC_FILE = "spec.yaml"
-
 
 def point_document(spec: Spec, point: Point) -> dict[str, Any]:
     """``spec.document`` with the model narrowed to ``point`` (see the module's docstring)."""

@@ -38,7 +38,6 @@ from gitlab_journal.spec.command import placeholders, substitute
 from gitlab_journal.spec.model import EvaluationSpec, ModelSpec
 from gitlab_journal.train.backend import Resolved, Result, TrainOptions
 
-OUTPUT_FILE = "output.log"  # the last lines of the command's stdout and stderr
 OUTPUT_LINES = 200
 ERROR_LINES = 20
 MAX_RUN_BYTES = 20 * 1024 * 1024  # what a run's folder may keep in the journal
@@ -52,8 +51,8 @@ RESERVED = frozenset(
         fmt.HISTORY_FILE,
         fmt.FOLDS_FILE,
         fmt.DVC_RECORD_FILE,
-        OUTPUT_FILE,
-        "curve.png",
+        fmt.OUTPUT_FILE,
+        fmt.CURVE_FILE,
     }
 )
 
@@ -283,12 +282,12 @@ def _result(
         problem = exc.message
     files, too_big = _files(run_dir, source)
     if output:
-        files[OUTPUT_FILE] = output.encode()
+        files[fmt.OUTPUT_FILE] = output.encode()
     if history:
         files[fmt.HISTORY_FILE] = _history_file(history, steps)
         curve = _curve(history, model_name(model.estimator))
         if curve is not None:
-            files["curve.png"] = curve
+            files[fmt.CURVE_FILE] = curve
     status = "ok"
     error: str | None = None
     if ran.interrupted:
@@ -314,9 +313,9 @@ def _result(
             error = f"the command wrote no {name} (in $JOURNAL_RUN_DIR or the repository root)"
     if too_big is not None and status == "ok":
         status, error = "failed", too_big
-        files = {k: v for k, v in files.items() if k == OUTPUT_FILE}
+        files = {k: v for k, v in files.items() if k == fmt.OUTPUT_FILE}
     elif too_big is not None:
-        files = {k: v for k, v in files.items() if k == OUTPUT_FILE}
+        files = {k: v for k, v in files.items() if k == fmt.OUTPUT_FILE}
     return Result(
         status=status,
         metrics=metrics,

@@ -22,14 +22,11 @@ import numpy as np
 
 from gitlab_journal.errors import JournalError
 from gitlab_journal.identity import normalise
+from gitlab_journal.journal.format import CURVE_FILE, HISTORY_FILE, MODEL_FILE, SUMMARY_FILE
 from gitlab_journal.spec.model import EvaluationSpec, ModelSpec
 from gitlab_journal.train.backend import Resolved, Result, TrainOptions
 
 TRACEBACK_LINES = 15
-HISTORY_FILE = "history.json"
-CURVE_FILE = "curve.png"
-SUMMARY_FILE = "summary.txt"
-MODEL_FILE = "model.keras"
 
 FIT_KEYS = (
     "epochs",

@@ -21,6 +21,7 @@ import numpy as np
 
 from gitlab_journal.errors import JournalError
 from gitlab_journal.identity import normalise, public_path
+from gitlab_journal.journal.format import CLASSES_FILE
 from gitlab_journal.spec.model import EvaluationSpec, ModelSpec, StepSpec
 from gitlab_journal.train.backend import Resolved, Result, TrainOptions
 
@@ -432,7 +433,7 @@ def evaluate(estimator: Any, X: Any, y: Any, evaluation: EvaluationSpec) -> Resu
     if result[1]:
         files["folds.json"] = (json.dumps(result[1], indent=2) + "\n").encode()
     if result[2] is not None:
-        files["classes.json"] = (json.dumps(result[2], indent=2) + "\n").encode()
+        files[CLASSES_FILE] = (json.dumps(result[2], indent=2) + "\n").encode()
     return Result(
         # a ConvergenceWarning keeps the scores; its text stays in the warnings
         status="ok" if converged else "not-converged",
