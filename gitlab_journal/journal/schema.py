@@ -40,9 +40,10 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _TEXT_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _DRIVE = re.compile(r"^[A-Za-z]:")
 # In a JSON text, what could make a string or key break the rules of plain() and mapping():
-# a NUL (another encoding), any escape (a control character comes in as one), DEL, a C1
-# control in UTF-8, or an empty string (an empty key).
-_UNCLEAN = re.compile(rb'[\x00\\\x7f]|\xc2[\x80-\x9f]|""')
+# a NUL (another encoding), any escape (a control character comes in as one), DEL, an empty
+# string (an empty key), or a C1 control in UTF-8 (after its lead byte 0xc2).
+_UNCLEAN_BYTES = (b"\x00", b"\\", b"\x7f", b'""')
+_C1 = re.compile(rb"\xc2[\x80-\x9f]")
 
 
 class InvalidRecord(JournalError):
@@ -89,7 +90,8 @@ def is_clean(blob: bytes) -> bool:
     return (
         len(blob) <= MAX_TEXT
         and blob.lstrip()[:1] == b"{"
-        and _UNCLEAN.search(blob) is None
+        and not any(b in blob for b in _UNCLEAN_BYTES)
+        and (b"\xc2" not in blob or _C1.search(blob) is None)
         and blob.count(b"{") + blob.count(b"[") < MAX_DEPTH
     )
 
