@@ -42,7 +42,15 @@ from gitlab_journal.errors import CheckFailed, JournalError
 from gitlab_journal.journal import format as fmt
 from gitlab_journal.journal import index_read
 from gitlab_journal.journal import where as where_lang
-from gitlab_journal.journal.index_read import Bad, Entry, Job, dump, json_safe, unpack_metrics
+from gitlab_journal.journal.index_read import (
+    Bad,
+    Entry,
+    Job,
+    dump,
+    json_safe,
+    unpack_metrics,
+    unpack_values,
+)
 from gitlab_journal.journal.records import REPRODUCTION_STATUSES, STATUSES, Run
 from gitlab_journal.journal.store import ADDED, CHANGED, REMOVED, Store, run_changes
 
@@ -120,7 +128,10 @@ _COLUMNS = (
     'r.seq, r.id, r.fp, r."commit", r.created, r.status, r.model, r.name, r.params, r.data, '
     "r.code, r.metrics, r.mnames, r.reproduction"
 )
-_INSERT = f"INSERT INTO runs ({_COLUMNS.replace('r.', '')}) VALUES ({', '.join('?' * 14)})"
+_INSERT = (
+    'INSERT INTO runs (seq, id, fp, "commit", created, status, model, name, params, data, code, '
+    "metrics, mnames, reproduction) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
 
 _TRAILER_RUN = re.compile(rf"^{fmt.TRAILER_RUN}:\s*(\S+)\s*$", re.MULTILINE)
 _HEX = re.compile(r"^[0-9a-f]{4,40}$")
@@ -443,6 +454,7 @@ class _Values:
         self.docs: dict[tuple[str, int], Any] = {}  # (table, id) -> parsed document
         self.models: dict[int, tuple[str, str | None]] = {}
         self.keys: dict[str, int] = {}
+        self.texts: dict[str, str] = {}
         self.new_params: list[tuple[int, str]] = []  # params sets added, for param_values
 
     def clear(self) -> None:
@@ -477,6 +489,10 @@ class _Values:
             found = self.conn.execute(f"SELECT doc FROM {table} WHERE id = ?", (doc_id,)).fetchone()
             self.docs[key] = json.loads(found[0]) if found is not None else {}
         return self.docs[key]
+
+    def text(self, text: str) -> str:
+        """One object per distinct short text (statuses, names): many rows, little memory."""
+        return self.texts.setdefault(text, text)
 
     def model_id(self, model: str, kind: str | None) -> int:
         found = self.ids.get(("models", (model, kind)))
@@ -524,15 +540,9 @@ class _Values:
         self.conn.executemany("INSERT OR IGNORE INTO param_values VALUES (?, ?, ?)", rows)
 
 
-@dataclass
-class _Pending:
-    """A run ready for insert: its row without seq, and what its metric_values need."""
-
-    id: str
-    created: str
-    pos: int
-    row: tuple[Any, ...]  # the columns after seq
-    metrics: Mapping[str, Any]
+# A run ready for insert, before its place (seq) and commit are known:
+# (created, id, pos, fp, status, model, name, params, data, code, metrics, mnames, reproduction)
+_Pending = tuple[Any, ...]
 
 
 class Index:
@@ -745,58 +755,49 @@ class Index:
 
     # -- reading runs into rows ----------------------------------------------------------------
 
-    def _pending(self, entry: Entry, commit: str | None) -> _Pending:
+    def _pending(self, entry: Entry) -> _Pending:
         v = self.values
-        names = None if entry.metric_names is None else v.doc_id("mnames", entry.metric_names)
-        metrics = unpack_metrics(entry.metrics, v.doc("mnames", names))
-        row = (
-            entry.id,
-            bytes.fromhex(entry.fingerprint),
-            None if commit is None else bytes.fromhex(commit),
+        return (
             entry.created,
-            entry.status,
+            entry.id,
+            entry.pos,
+            bytes.fromhex(entry.fingerprint),
+            v.text(entry.status),
             v.model_id(entry.model, entry.kind),
-            entry.name,
+            entry.name and v.text(entry.name),
             v.doc_id("psets", entry.params),
             v.doc_id("datas", entry.data),
             v.doc_id("codes", entry.code),
             entry.metrics,
-            names,
+            None if entry.metric_names is None else v.doc_id("mnames", entry.metric_names),
             entry.reproduction,
         )
-        return _Pending(entry.id, entry.created, entry.pos, row, metrics)
 
     def _read(
         self, jobs: Sequence[Job], trailers: tuple[pygit2.Oid, pygit2.Oid | None] | None
-    ) -> tuple[dict[str, Entry], list[Bad], dict[str, str]]:
-        """The runs of ``jobs``: the valid ones by id (the later of two folders of one id
-        wins), the bad ones, and the trailer map asked for."""
-        entries: dict[str, Entry] = {}
+    ) -> tuple[dict[str, _Pending], list[Bad], dict[str, str]]:
+        """The runs of ``jobs`` ready for insert, by id (of two folders of one id, the later
+        wins), the bad ones, and the trailer map asked for. Texts become ids as they come."""
+        pending: dict[str, _Pending] = {}
         bad: list[Bad] = []
-        names: dict[str, str] = {}
 
         def consume(batch: list[Entry | Bad]) -> None:
             for item in batch:
                 if isinstance(item, Bad):
                     bad.append(item)
                     continue
-                seen = entries.get(item.id)
-                if seen is None or seen.pos < item.pos:
-                    # one object per distinct text keeps the many rows small
-                    item = item._replace(
-                        status=names.setdefault(item.status, item.status),
-                        name=item.name and names.setdefault(item.name, item.name),
-                    )
-                    entries[item.id] = item
+                seen = pending.get(item.id)
+                if seen is None or seen[2] < item.pos:
+                    pending[item.id] = self._pending(item)
 
         def reset() -> None:
-            entries.clear()
+            pending.clear()
             bad.clear()
 
         found = index_read.read_all(
             self.store.repo, jobs, consume, reset, trailers=trailers, workers=self.workers
         )
-        return entries, bad, found
+        return pending, bad, found
 
     def _rebuild(self, tip: pygit2.Commit) -> None:
         """Every run of the tip's tree; commits from the ``Journal-Run`` trailers."""
@@ -811,33 +812,45 @@ class Index:
             *_DOC_TABLES,
         ):
             self.conn.execute(f"DELETE FROM {table}")
-        entries, bad, commits = self._read(index_read.shard_jobs(tip.tree), (tip.id, None))
+        pending, bad, commits = self._read(index_read.shard_jobs(tip.tree), (tip.id, None))
         for item in bad:
             self._note_invalid(item.where, item.run_id, item.problem)
-        # A row holds ids, not texts: turn the entries into rows as they leave memory.
-        ordered = sorted((e.created, run_id) for run_id, e in entries.items())
-        pending: list[_Pending] = []
-        for _, run_id in ordered:
-            pending.append(self._pending(entries.pop(run_id), commits.get(run_id)))
-        commits.clear()
-        self._insert(pending, [(i + 1) * GAP for i in range(len(pending))])
+        ordered = sorted(pending.values())  # by (created, id)
+        pending.clear()
+        self._insert(ordered, [(i + 1) * GAP for i in range(len(ordered))], commits.get)
         self.values.flush_params()
 
-    def _insert(self, pending: Sequence[_Pending], seqs: Sequence[int]) -> None:
+    def _insert(
+        self,
+        pending: Sequence[_Pending],
+        seqs: Sequence[int],
+        commit_of: Callable[[str], str | None],
+    ) -> None:
         """Runs not in the index yet, at the given places; their metric values beside."""
-        self.conn.executemany(_INSERT, ((s, *p.row) for s, p in zip(seqs, pending, strict=True)))
+
+        def rows() -> Iterator[tuple[Any, ...]]:
+            for s, p in zip(seqs, pending, strict=True):
+                commit = commit_of(p[1])
+                yield (s, p[1], p[3], commit and bytes.fromhex(commit), *p[:1], *p[4:])
+
+        self.conn.executemany(_INSERT, rows())
+        v = self.values
         by_key: dict[int, list[tuple[Any, int]]] = {}
         for s, p in zip(seqs, pending, strict=True):
-            for key, value in _value_pairs(p.metrics):
-                key_id = self.values.key_id(key, create=True)
-                assert key_id is not None
-                by_key.setdefault(key_id, []).append((value, s))
+            names = v.doc("mnames", p[11])
+            if names is not None:  # packed doubles: NaN is null
+                for key, value in zip(names, unpack_values(p[10], len(names)), strict=True):
+                    if value == value:
+                        by_key.setdefault(v.key_id(key, create=True) or 0, []).append((value, s))
+                continue
+            for key, value in _value_pairs(json.loads(p[10])):
+                by_key.setdefault(v.key_id(key, create=True) or 0, []).append((value, s))
         for key_id in sorted(by_key):
-            values = by_key[key_id]
+            values = by_key.pop(key_id)
             with contextlib.suppress(TypeError):  # mixed types: SQLite orders them itself
                 values.sort()
             self.conn.executemany(
-                "INSERT OR IGNORE INTO metric_values VALUES (?, ?, ?)",
+                "INSERT INTO metric_values VALUES (?, ?, ?)",
                 ((key_id, value, s) for value, s in values),
             )
 
@@ -873,7 +886,7 @@ class Index:
         last = self.conn.execute(
             "SELECT seq, created, id FROM runs ORDER BY seq DESC LIMIT 1"
         ).fetchone()
-        keys = [(p.created, p.id) for p in pending]
+        keys = [(p[0], p[1]) for p in pending]
         if last is None or min(keys) > (last[1], last[2]):
             start = 0 if last is None else int(last[0])
             order = sorted(range(len(pending)), key=lambda i: keys[i])
@@ -920,24 +933,27 @@ class Index:
             self._delete(run_id)
         if not jobs:
             return
-        entries, bad, commits = self._read(jobs, (tip.id, old_commit.id))
+        by_id, bad, commits = self._read(jobs, (tip.id, old_commit.id))
         for job in jobs:
             self.conn.execute("DELETE FROM invalid WHERE run_dir = ?", (job.path,))
         for item in bad:
             # A record that became bad: its old row goes, the problem is kept.
-            self._delete(item.run_id, item.where.split("/")[1] + item.where.split("/")[2])
+            _, shard, rest, _ = item.where.split("/")
+            self._delete(item.run_id, shard + rest)
             self._note_invalid(item.where, item.run_id, item.problem)
-        pending: list[_Pending] = []
         trailers: dict[str, str] | None = None
-        for run_id, entry in entries.items():
-            commit = self._delete(run_id) or commits.get(run_id)
-            if commit is None:
+        for run_id in by_id:
+            known = self._delete(run_id)  # a run re-read keeps its recording commit
+            if known is not None:
+                commits[run_id] = known
+            elif run_id not in commits:
                 # Rare (a run that came without a trailer): one walk of the whole history.
                 if trailers is None:
                     trailers = index_read.trailer_map(repo, tip.id)
-                commit = trailers.get(run_id)
-            pending.append(self._pending(entry, commit))
-        self._insert(pending, self._place(pending))
+                if run_id in trailers:
+                    commits[run_id] = trailers[run_id]
+        pending = list(by_id.values())
+        self._insert(pending, self._place(pending), commits.get)
         self.values.flush_params()
 
     def _note_invalid(self, run_dir: str, run_id: str, problem: str) -> None:
@@ -998,9 +1014,9 @@ class Index:
                 if self.stored_tip() != parent or self._stored_branch() != self.store.branch:
                     self.conn.execute("ROLLBACK")
                     return False
-                commit_hex = self._delete(run.id) or new
-                pending = [self._pending(index_read.entry_of(run), commit_hex)]
-                self._insert(pending, self._place(pending))
+                recorded = self._delete(run.id) or new
+                pending = [self._pending(index_read.entry_of(run))]
+                self._insert(pending, self._place(pending), lambda _: recorded)
                 self.values.flush_params()
                 self._set_meta("tip", new)
                 self.conn.execute("COMMIT")

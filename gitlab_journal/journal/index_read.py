@@ -93,6 +93,10 @@ def pack_metrics(metrics: Mapping[str, Any]) -> tuple[bytes | str, str | None]:
     return dump(safe), None
 
 
+def unpack_values(packed: bytes, count: int) -> tuple[float, ...]:
+    return struct.unpack(f"<{count}d", packed)
+
+
 def unpack_metrics(metrics: bytes | str, names: Sequence[str] | None) -> dict[str, Any]:
     if isinstance(metrics, str) or names is None:
         loaded: dict[str, Any] = json.loads(metrics)
