@@ -94,9 +94,7 @@ CREATE TABLE runs (
     reproduction TEXT
 );
 CREATE UNIQUE INDEX runs_id ON runs (id);
-CREATE INDEX runs_fp ON runs (fp);
-CREATE INDEX runs_commit ON runs ("commit");
-CREATE INDEX runs_model ON runs (model);
+CREATE INDEX runs_fp ON runs (substr(fp, 1, 8));
 CREATE INDEX runs_params ON runs (params);
 CREATE TABLE models (
     id INTEGER PRIMARY KEY,
@@ -135,6 +133,7 @@ _INSERT = (
 
 _TRAILER_RUN = re.compile(rf"^{fmt.TRAILER_RUN}:\s*(\S+)\s*$", re.MULTILINE)
 _HEX = re.compile(r"^[0-9a-f]{4,40}$")
+_FINGERPRINT = re.compile(r"[0-9a-f]{64}")
 
 
 # -- rows ------------------------------------------------------------------------------------
@@ -313,6 +312,11 @@ class _Sql:
 
     def clause(self, clause: where_lang.Clause, expression: str) -> tuple[str, list[Any]]:
         f = _field(clause.field, expression)
+        if f.name == "fingerprint" and clause.op == "==" and _FINGERPRINT.fullmatch(clause.raw):
+            # Whatever the literal parses as, only the text equal to it matches: look it up
+            # in the index of the fingerprints' first bytes.
+            fp = bytes.fromhex(clause.raw)
+            return "(substr(r.fp, 1, 8) = ? AND r.fp = ?)", [fp[:8], fp]
         if f.group == "plain":
             return _compare(f.column, (), clause, expression)
         if f.group == "model":
@@ -348,11 +352,22 @@ class _Sql:
         parts: list[str] = []
         args: list[Any] = []
         for expression in where:
+            node = parse_where(expression)
             sql, clause_args = where_lang.to_sql(
-                parse_where(expression), functools.partial(self.clause, expression=expression)
+                node, functools.partial(self.clause, expression=expression)
             )
             parts.append(sql)
             args.extend(clause_args)
+            for term in node.operands if isinstance(node, where_lang.And) else (node,):
+                if (
+                    isinstance(term, where_lang.Clause)
+                    and term.field == "fingerprint"
+                    and term.op == "=="
+                    and _FINGERPRINT.fullmatch(term.raw)
+                ):
+                    # implied by the clause; bare, so that the fingerprint index answers it
+                    parts.append("substr(r.fp, 1, 8) = ?")
+                    args.append(bytes.fromhex(term.raw)[:8])
         if model:
             # An import path has dots, a class name none.
             column = "model" if "." in model else "model_class"

@@ -227,6 +227,10 @@ def _worker(
 ) -> None:
     gc.disable()  # a short-lived reader that makes no cycles: no collections to pay for
     try:
+        settings = pygit2.settings
+        settings.mwindow_size = min(settings.mwindow_size, _WINDOW)
+        settings.mwindow_mapped_limit = min(settings.mwindow_mapped_limit, _MAPPED // 2)
+        settings.cache_max_size(_OBJECT_CACHE)
         repo = pygit2.Repository(path)
         if trailers is not None:
             tip, hide = trailers
@@ -257,6 +261,30 @@ def _worker(
 
 
 Consume = Callable[[list[Entry | Bad]], None]
+
+
+_WINDOW = 32 << 20  # pack bytes mapped at a time while reading every run
+_MAPPED = 96 << 20  # at most this much of the packs mapped: the RSS of a reader stays small
+_OBJECT_CACHE = 32 << 20
+_DEFAULT_OBJECT_CACHE = 256 << 20  # libgit2's
+
+
+@contextlib.contextmanager
+def bounded_memory() -> Iterator[None]:
+    """libgit2 maps small windows of the packs and caches few objects while every run is read:
+    a walk over the whole journal would otherwise keep the packs it touched mapped (and
+    counted in the process's memory)."""
+    settings = pygit2.settings
+    window, mapped = settings.mwindow_size, settings.mwindow_mapped_limit
+    settings.mwindow_size = min(window, _WINDOW)
+    settings.mwindow_mapped_limit = min(mapped, _MAPPED)
+    settings.cache_max_size(_OBJECT_CACHE)
+    try:
+        yield
+    finally:
+        settings.mwindow_size = window
+        settings.mwindow_mapped_limit = mapped
+        settings.cache_max_size(_DEFAULT_OBJECT_CACHE)
 
 
 @contextlib.contextmanager
@@ -291,7 +319,8 @@ def read_all(
             return _read_forked(repo, jobs, consume, trailers, workers)
         except _WorkerFailed:
             reset()
-    return _read_here(repo, jobs, consume, trailers)
+    with bounded_memory():
+        return _read_here(repo, jobs, consume, trailers)
 
 
 def _read_here(
