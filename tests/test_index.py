@@ -827,3 +827,20 @@ def test_the_clean_text_shortcut_never_accepts_what_the_full_check_refuses(
         except schema.InvalidRecord as exc:
             fast = exc.message
         assert fast == full
+
+
+def test_an_index_open_while_another_process_rebuilds_reads_the_new_values(
+    repo: Path, store: Store
+) -> None:
+    record_all(store, [make_run("old00001", params={"C": 1, "solver": "lbfgs"})])
+    long_lived = open_index(store)
+    assert rows_of(long_lived)[0].params == {"C": 1, "solver": "lbfgs"}
+    git(repo, "branch", "-D", "journal")
+    store.init()
+    record_all(store, [make_run("new00001", params={"C": 2, "kernel": "rbf"})])
+    with open_index(store) as other:  # rebuilds: the ids of the tables of values start again
+        assert [r.id for r in rows_of(other)] == ["new00001"]
+    long_lived.sync()
+    assert rows_of(long_lived) == fresh_rows(store)
+    assert [r.id for r in long_lived.query(["params.kernel == rbf"])] == ["new00001"]
+    long_lived.close()

@@ -27,6 +27,7 @@ import functools
 import hashlib
 import json
 import math
+import os
 import re
 import sqlite3
 import sys
@@ -183,7 +184,17 @@ def _hash(text: str) -> int:
     )
 
 
-_VALUES = sqlite3.connect(":memory:")  # json_extract for the odd value, and clause constants
+_scratch: dict[int, sqlite3.Connection] = {}
+
+
+def _evaluate(sql: str, args: Sequence[Any]) -> Any:
+    """One value computed by SQLite itself (json_extract of an odd value, a clause's outcome
+    on NULL), on this process's private in-memory connection."""
+    conn = _scratch.get(os.getpid())
+    if conn is None:
+        _scratch.clear()  # a forked child does not use its parent's
+        conn = _scratch[os.getpid()] = sqlite3.connect(":memory:", check_same_thread=False)
+    return conn.execute(sql, args).fetchone()[0]
 
 
 def sql_value(value: Any) -> Any:
@@ -196,8 +207,7 @@ def sql_value(value: Any) -> Any:
         return value if math.isfinite(value) else None
     if isinstance(value, int) and _INT64[0] <= value <= _INT64[1]:
         return value
-    found = _VALUES.execute("SELECT json_extract(?, '$')", (dump(value),)).fetchone()
-    return found[0]
+    return _evaluate("SELECT json_extract(?, '$')", (dump(value),))
 
 
 def _value_pairs(doc: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
@@ -332,9 +342,7 @@ class _Sql:
         sql, args = _compare("value", (), clause, expression)
         # A run without the key, or with null there, compares as NULL does: one constant.
         null_sql, null_args = _compare("NULL", (), clause, expression)
-        holds_for_null = bool(
-            _VALUES.execute(f"SELECT COALESCE({null_sql}, 0)", null_args).fetchone()[0]
-        )
+        holds_for_null = bool(_evaluate(f"SELECT COALESCE({null_sql}, 0)", null_args))
         key = self.key_id(f.key)
         if key is None:
             return ("1" if holds_for_null else "0"), []
@@ -572,6 +580,7 @@ class Index:
         self.skipped: list[str] = []  # malformed records left out, with why
         self.values = _Values(conn)
         self.workers: int | None = None  # processes that read runs (None: as the work pays)
+        self._data_version: int | None = None
 
     # -- opening ---------------------------------------------------------------------------
 
@@ -706,6 +715,15 @@ class Index:
     def _use(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
         self.values = _Values(conn)
+        self._data_version = None
+
+    def _fresh(self) -> None:
+        """Forget the ids and documents read so far when another connection wrote since:
+        a rebuild elsewhere hands out the same ids for other values."""
+        version = self.conn.execute("PRAGMA data_version").fetchone()[0]
+        if version != self._data_version:
+            self.values.clear()
+            self._data_version = version
 
     def _fall_back_to_memory(self) -> None:
         with contextlib.suppress(sqlite3.Error):
@@ -724,6 +742,7 @@ class Index:
             return tip
         self.conn.execute("BEGIN IMMEDIATE")
         try:
+            self._fresh()
             # Read again under the lock: another process may have synced, or recorded, since.
             tip_commit = self.store.require()
             tip = str(tip_commit.id)
@@ -1026,6 +1045,7 @@ class Index:
                 return False
             self.conn.execute("BEGIN IMMEDIATE")
             try:
+                self._fresh()
                 if self.stored_tip() != parent or self._stored_branch() != self.store.branch:
                     self.conn.execute("ROLLBACK")
                     return False
@@ -1050,6 +1070,7 @@ class Index:
     def _ensure_synced(self) -> None:
         if self.tip is None:
             self.sync()
+        self._fresh()
 
     def _row(self, record: Sequence[Any]) -> Row:
         v = self.values
@@ -1160,8 +1181,8 @@ class Index:
         model: str | None = None,
         status: str | None = None,
     ) -> int:
+        self._ensure_synced()  # first: the where SQL names the index's key ids
         parts, args = self._sql().where(where, model, status)
-        self._ensure_synced()
         filters = " WHERE " + " AND ".join(parts) if parts else ""
         found = self.conn.execute(f"SELECT count(*) FROM runs r{filters}", args).fetchone()
         return int(found[0])
