@@ -24,7 +24,13 @@ from typing import Any, NamedTuple
 import pygit2
 
 from gitlab_journal.journal import format as fmt
-from gitlab_journal.journal.records import Run
+from gitlab_journal.journal.records import (
+    IRREPRODUCIBLE,
+    REPRODUCED,
+    REPRODUCED_RESULTS,
+    CodeState,
+    Run,
+)
 from gitlab_journal.journal.schema import InvalidRecord
 
 _TREE = pygit2.enums.FileMode.TREE
@@ -82,15 +88,27 @@ class Bad:
     problem: str
 
 
+_NAMES: dict[tuple[str, ...], str] = {}  # metric names -> their JSON list, made once
+
+
 def pack_metrics(metrics: Mapping[str, Any]) -> tuple[bytes | str, str | None]:
     """Metric values as doubles (null, NaN and infinities as NaN: all read back as None)
     when every value is a float or null; otherwise their JSON."""
-    safe = json_safe(dict(metrics))
-    values = list(safe.values())
-    if all(v is None or type(v) is float for v in values):
-        packed = struct.pack(f"<{len(values)}d", *(math.nan if v is None else v for v in values))
-        return packed, json.dumps(list(safe), ensure_ascii=False)
-    return dump(safe), None
+    values = list(metrics.values())
+    if not all(v is None or type(v) is float for v in values):
+        return dump(json_safe(dict(metrics))), None
+    keys = tuple(metrics)
+    names = _NAMES.get(keys)
+    if names is None:
+        if len(_NAMES) > 1000:
+            _NAMES.clear()
+        if not all(type(k) is str for k in keys):
+            return dump(json_safe(dict(metrics))), None
+        names = _NAMES.setdefault(keys, json.dumps(list(keys), ensure_ascii=False))
+    packed = struct.pack(
+        f"<{len(values)}d", *(v if v is not None and math.isfinite(v) else math.nan for v in values)
+    )
+    return packed, names
 
 
 def unpack_values(packed: bytes, count: int) -> tuple[float, ...]:
@@ -140,14 +158,44 @@ class Job(NamedTuple):
 
 def read_run(tree: pygit2.Tree, where: str, fingerprint: str, run_id: str, pos: int) -> Entry | Bad:
     files: dict[str, bytes] = {}
-    for entry in tree:
-        if entry.name in fmt.REQUIRED_FILES and isinstance(entry, pygit2.Blob):
-            files[entry.name] = entry.data
+    for name in fmt.REQUIRED_FILES:  # by name: faster than walking the folder's entries
+        try:
+            entry = tree[name]
+        except KeyError:
+            continue
+        if isinstance(entry, pygit2.Blob):
+            files[name] = entry.data
     try:
-        run = fmt.decode_run(files, where=where, fingerprint=fingerprint, run_id=run_id)
+        doc, metrics, identity = fmt.check_run_files(
+            files, where=where, fingerprint=fingerprint, run_id=run_id
+        )
     except InvalidRecord as exc:
         return Bad(pos, where, run_id, exc.message)
-    return entry_of(run, pos)
+    # What decode_run would make of these records, without building the whole Run.
+    code_files = (identity.get("code") or {}).get("files") or {}
+    code = CodeState.from_dict(doc.get("code") or {}, code_files)
+    packed, names = pack_metrics(metrics)
+    reproductions = doc.get("reproductions") or ()
+    reproduction = None
+    if reproductions:
+        result = reproductions[-1].get("result")
+        reproduction = REPRODUCED if result in REPRODUCED_RESULTS else IRREPRODUCIBLE
+    return Entry(
+        pos,
+        doc["id"],
+        doc["fingerprint"],
+        doc["created"],
+        doc.get("status", "ok"),
+        doc["model"],
+        doc.get("kind", "sklearn"),
+        doc.get("name"),
+        dump(doc.get("params") or {}),
+        dump(doc.get("data") or {}),
+        dump(code.to_dict()),
+        packed,
+        names,
+        reproduction,
+    )
 
 
 def _read_jobs(repo: pygit2.Repository, jobs: Sequence[Job]) -> Iterator[Entry | Bad]:
@@ -227,10 +275,7 @@ def _worker(
 ) -> None:
     gc.disable()  # a short-lived reader that makes no cycles: no collections to pay for
     try:
-        settings = pygit2.settings
-        settings.mwindow_size = min(settings.mwindow_size, _WINDOW)
-        settings.mwindow_mapped_limit = min(settings.mwindow_mapped_limit, _MAPPED // 2)
-        settings.cache_max_size(_OBJECT_CACHE)
+        pygit2.settings.cache_max_size(_OBJECT_CACHE)
         repo = pygit2.Repository(path)
         if trailers is not None:
             tip, hide = trailers
@@ -263,28 +308,33 @@ def _worker(
 Consume = Callable[[list[Entry | Bad]], None]
 
 
-_WINDOW = 32 << 20  # pack bytes mapped at a time while reading every run
-_MAPPED = 96 << 20  # at most this much of the packs mapped: the RSS of a reader stays small
+_WINDOW = 32 << 20  # pack bytes mapped at a time
+_MAPPED = 128 << 20  # at most this much of the packs mapped at once
 _OBJECT_CACHE = 32 << 20
 _DEFAULT_OBJECT_CACHE = 256 << 20  # libgit2's
 
 
+def bound_pack_maps() -> None:
+    """Map packs in small windows, at most ``_MAPPED`` bytes at once: reading every run of a
+    large journal touches all of its packs, and with libgit2's default (one window of up to
+    1 GiB a pack) all of it stays mapped and counted in the process's memory. Windows are
+    sized when mapped, so this runs when this module is imported, before the packs are read."""
+    settings = pygit2.settings
+    settings.mwindow_size = min(settings.mwindow_size, _WINDOW)
+    settings.mwindow_mapped_limit = min(settings.mwindow_mapped_limit, _MAPPED)
+
+
+bound_pack_maps()
+
+
 @contextlib.contextmanager
 def bounded_memory() -> Iterator[None]:
-    """libgit2 maps small windows of the packs and caches few objects while every run is read:
-    a walk over the whole journal would otherwise keep the packs it touched mapped (and
-    counted in the process's memory)."""
-    settings = pygit2.settings
-    window, mapped = settings.mwindow_size, settings.mwindow_mapped_limit
-    settings.mwindow_size = min(window, _WINDOW)
-    settings.mwindow_mapped_limit = min(mapped, _MAPPED)
-    settings.cache_max_size(_OBJECT_CACHE)
+    """Few objects cached by libgit2 while every run is read (they are read once)."""
+    pygit2.settings.cache_max_size(_OBJECT_CACHE)
     try:
         yield
     finally:
-        settings.mwindow_size = window
-        settings.mwindow_mapped_limit = mapped
-        settings.cache_max_size(_DEFAULT_OBJECT_CACHE)
+        pygit2.settings.cache_max_size(_DEFAULT_OBJECT_CACHE)
 
 
 @contextlib.contextmanager
