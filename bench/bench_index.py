@@ -41,8 +41,30 @@ QUERIES = (
     ("sort params.max_iter -n 10, ascending", (), "params.max_iter+", 10),
     ("where metrics.accuracy > 0.9 -n 20", ("metrics.accuracy > 0.9",), None, 20),
     ("where params.C >= 100 -n 20", ("params.C >= 100",), None, 20),
-    ("where params.max_iter == 100, sort metrics.f1_macro", ("params.max_iter == 100",), "metrics.f1_macro", 10),
-    ("where not params.solver == lbfgs -n 20 (no match)", ("not params.solver == lbfgs",), None, 20),
+    (
+        "where params.max_iter == 100, sort metrics.f1_macro",
+        ("params.max_iter == 100",),
+        "metrics.f1_macro",
+        10,
+    ),
+    (
+        "where not params.solver == lbfgs -n 20 (no match)",
+        ("not params.solver == lbfgs",),
+        None,
+        20,
+    ),
+    (
+        "where params.C == 1000 and params.max_iter == 100 -n 20",
+        ("params.C == 1000 and params.max_iter == 100",),
+        None,
+        20,
+    ),
+    (
+        "where params.C == 1000 and status == failed",
+        ("params.C == 1000 and status == failed",),
+        None,
+        20,
+    ),
 )
 
 
@@ -158,7 +180,12 @@ def main() -> None:
             f"{base_up:.2f} s (read their run.json, pygit2)",
             ratio(ours_up, base_up),
         ],
-        ["index.sqlite", f"{size:.1f} MB", f"{pack:.1f} MB (the journal's pack files)", ratio(size, pack)],
+        [
+            "index.sqlite",
+            f"{size:.1f} MB",
+            f"{pack:.1f} MB (the journal's pack files)",
+            ratio(size, pack),
+        ],
     ]
     print(table(["operation", "ours", "baseline", "ratio"], rows))
     print(f"\ncold build: CPU {cpu:.1f} s (the process and its readers), max RSS {rss:.0f} MiB")

@@ -317,8 +317,9 @@ class _Sql:
     """Turns ``--where``, ``--model``, ``--status`` and ``--sort`` into SQL over this schema;
     ``key_id`` names a metric or param key's id (None: no run has it)."""
 
-    def __init__(self, key_id: Callable[[str], int | None]):
+    def __init__(self, key_id: Callable[[str], int | None], params_ref: str = "r.params"):
         self.key_id = key_id
+        self.params_ref = params_ref  # the params set a param comparison looks at
 
     def clause(self, clause: where_lang.Clause, expression: str) -> tuple[str, list[Any]]:
         f = _field(clause.field, expression)
@@ -346,13 +347,12 @@ class _Sql:
         key = self.key_id(f.key)
         if key is None:
             return ("1" if holds_for_null else "0"), []
+        ref = self.params_ref if owner == "params" else f"r.{owner}"
         if not holds_for_null:
-            return f"r.{owner} IN (SELECT {owner} FROM {table} WHERE key = ? AND {sql})", [
-                key,
-                *args,
-            ]
-        holds = f"SELECT {owner} FROM {table} WHERE key = ? AND NOT COALESCE({sql}, 0)"
-        return f"r.{owner} NOT IN ({holds})", [key, *args]
+            holds = f"SELECT {owner} FROM {table} WHERE key = ? AND {sql}"
+            return f"{ref} IN ({holds})", [key, *args]
+        fails = f"SELECT {owner} FROM {table} WHERE key = ? AND NOT COALESCE({sql}, 0)"
+        return f"{ref} NOT IN ({fails})", [key, *args]
 
     def where(
         self, where: Iterable[str], model: str | None = None, status: str | None = None
@@ -1105,6 +1105,43 @@ class Index:
     def _sql(self) -> _Sql:
         return _Sql(self.values.key_id)
 
+    def _param_sets(self, where: Sequence[str]) -> set[int] | None:
+        """The params sets every ``--where`` that compares only params holds for (None: no
+        such ``--where``). Each run has one params set, so such a filter is that set's."""
+        found: set[int] | None = None
+        sets = _Sql(self.values.key_id, params_ref="p.id")
+        for expression in where:
+            node = parse_where(expression)
+            if not all(c.field.startswith("params.") for c in where_lang.clauses(node)):
+                continue
+            sql, args = where_lang.to_sql(
+                node, functools.partial(sets.clause, expression=expression)
+            )
+            ids = {
+                int(r[0]) for r in self.conn.execute(f"SELECT p.id FROM psets p WHERE {sql}", args)
+            }
+            found = ids if found is None else found & ids
+        return found
+
+    def _driving(self, where: Sequence[str]) -> tuple[str, list[str], list[Any]] | None:
+        """For a filter on params that few runs pass: the runs to read through the index of
+        params sets instead of every run newest first; ``("0", ...)`` when none passes."""
+        sets = self._param_sets(where)
+        if sets is None:
+            return None
+        if not sets:
+            return "", ["0"], []
+        if len(sets) > 500:
+            return None
+        marks = ", ".join("?" * len(sets))
+        listed = sorted(sets)
+        found = self.conn.execute(
+            f"SELECT count(*) FROM runs INDEXED BY runs_params WHERE params IN ({marks})", listed
+        ).fetchone()
+        if int(found[0]) > 5000:
+            return None
+        return " INDEXED BY runs_params", [f"r.params IN ({marks})"], listed
+
     def query(
         self,
         where: Sequence[str] = (),
@@ -1122,10 +1159,17 @@ class Index:
         parts, args = self._sql().where(where, model, status)
         order = _order(sort)
         direction = "ASC" if ascending else "DESC"
+        driving = self._driving(where) if where else None
+        if driving is not None and driving[1] == ["0"]:
+            return []  # no params set passes: no run does
         if order.side is None:
+            hint = ""
+            if driving is not None:  # the implied, bare term first: it selects by index
+                hint, extra, extra_args = driving
+                parts, args = [*extra, *parts], [*extra_args, *args]
             filters = " WHERE " + " AND ".join(parts) if parts else ""
             by = f"{order.sql} {direction} NULLS LAST, " if order.sql else ""
-            sql = f"SELECT r.seq FROM runs r{filters} ORDER BY {by}r.seq {direction}"
+            sql = f"SELECT r.seq FROM runs r{hint}{filters} ORDER BY {by}r.seq {direction}"
             all_args = [*args, *order.args]
             if limit is not None:
                 sql += " LIMIT ?"
@@ -1183,6 +1227,8 @@ class Index:
     ) -> int:
         self._ensure_synced()  # first: the where SQL names the index's key ids
         parts, args = self._sql().where(where, model, status)
+        if where and self._param_sets(where) == set():
+            return 0
         filters = " WHERE " + " AND ".join(parts) if parts else ""
         found = self.conn.execute(f"SELECT count(*) FROM runs r{filters}", args).fetchone()
         return int(found[0])
