@@ -308,8 +308,8 @@ def _worker(
 Consume = Callable[[list[Entry | Bad]], None]
 
 
-_WINDOW = 32 << 20  # pack bytes mapped at a time
-_MAPPED = 128 << 20  # at most this much of the packs mapped at once
+_WINDOW = 16 << 20  # pack bytes mapped at a time
+_MAPPED = 64 << 20  # at most this much of the packs mapped at once
 _OBJECT_CACHE = 32 << 20
 _DEFAULT_OBJECT_CACHE = 256 << 20  # libgit2's
 
