@@ -113,8 +113,12 @@ def catch_up(path: Path, new: int) -> tuple[float, float, int]:
         t = time.perf_counter()
         fresh = pygit2.Repository(str(path))
         for change in changed:
+            assert change.tree_id is not None
             run_tree = fresh[change.tree_id]
-            _ = fresh[run_tree["run.json"].id].data
+            assert isinstance(run_tree, pygit2.Tree)
+            blob = fresh[run_tree["run.json"].id]
+            assert isinstance(blob, pygit2.Blob)
+            _ = blob.data
         base = time.perf_counter() - t
     finally:
         repo.references.delete(ref)
