@@ -844,3 +844,26 @@ def test_an_index_open_while_another_process_rebuilds_reads_the_new_values(
     assert rows_of(long_lived) == fresh_rows(store)
     assert [r.id for r in long_lived.query(["params.kernel == rbf"])] == ["new00001"]
     long_lived.close()
+
+
+def test_a_reader_that_fails_leaves_the_work_to_this_process(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    record_all(store, [make_run(f"fail{i:04d}", params={"C": i}, second=i) for i in range(6)])
+    parent = os.getpid()
+    real = index_read._read_jobs
+
+    def broken_in_children(repo: pygit2.Repository, jobs: Any) -> Any:
+        if os.getpid() != parent:
+            raise RuntimeError("a reader died")
+        return real(repo, jobs)
+
+    monkeypatch.setattr(index_read, "_read_jobs", broken_in_children)
+    forked = Index._memory(store)
+    forked.workers = 2
+    try:
+        forked.sync()
+        assert rows_of(forked) == fresh_rows(store)
+        assert len(rows_of(forked)) == 6
+    finally:
+        forked.close()
