@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import subprocess
@@ -19,6 +20,8 @@ from gitlab_journal.errors import JournalError
 from gitlab_journal.identity import fingerprint
 from gitlab_journal.journal import format as fmt
 from gitlab_journal.journal import index as index_module
+from gitlab_journal.journal import index_read, schema
+from gitlab_journal.journal import where as where_lang
 from gitlab_journal.journal.index import INDEX_FILE, Index, Row, open_index, resolve_run
 from gitlab_journal.journal.records import CodeState, Run
 from gitlab_journal.journal.store import Store
@@ -539,3 +542,328 @@ def test_concurrent_processes_share_the_index(store: Store, repo: Path) -> None:
     with open_index(store) as index:
         assert index.count() == 35
         assert index.get("more0004").commit == more[-1].commit  # type: ignore[union-attr]
+
+
+# -- the compact schema: side tables, forked readers, seq order, old files ---------------------
+
+
+def reference_ids(runs: list[Run], expression: str) -> list[str]:
+    """What a ``--where`` meant on the JSON of each run (json_extract over params, metrics,
+    data and code), computed apart from the index's side tables."""
+    conn = sqlite3.connect(":memory:")
+    conn.execute("CREATE TABLE r (id, params, metrics, data, code)")
+    for run in runs:
+        conn.execute(
+            "INSERT INTO r VALUES (?, ?, ?, ?, ?)",
+            (
+                run.id,
+                index_read.dump(dict(run.params)),
+                index_read.dump(dict(run.metrics)),
+                index_read.dump(dict(run.data)),
+                index_read.dump(run.code.to_dict()),
+            ),
+        )
+
+    def clause(c: Any) -> tuple[str, list[Any]]:
+        head, _, key = c.field.partition(".")
+        if head in ("params", "metrics", "data", "code"):
+            return index_module._compare(f"json_extract({head}, ?)", (f'$."{key}"',), c, expression)
+        return index_module._compare(head, (), c, expression)
+
+    sql, args = where_lang.to_sql(index_module.parse_where(expression), clause)
+    return sorted(str(r[0]) for r in conn.execute(f"SELECT id FROM r WHERE {sql}", args))
+
+
+ODD_RUNS = [
+    make_run("odd00001", params={"h": [10, 20], "flag": True, "c": 1, "s": "rbf", "n": None}),
+    make_run("odd00002", params={"h": [10], "flag": False, "c": 1.0, "s": "10"}, second=1),
+    make_run("odd00003", params={"h": {"a": 1}, "c": 2**70, "s": "linear"}, second=2),
+    make_run("odd00004", params={"c": -0.5, "s": ""}, metrics={"m": 3}, second=3),
+    make_run("odd00005", params={}, metrics={"m": float("inf"), "k": 0.5}, second=4),
+    make_run("odd00006", params={"c": "1", "flag": 1}, metrics={"m": -1.0}, second=5),
+]
+ODD_WHERE = [
+    "params.c == 1",
+    "params.c == '1'",
+    "params.c != 1",
+    "not params.c == 1",
+    "params.c > 0",
+    "params.c < 2",
+    "params.c >= 1e20",
+    "params.c == null",
+    "not params.c != null",
+    "params.flag == true",
+    "params.flag == 1",
+    "params.flag != false",
+    "params.h == '[10,20]'",
+    "params.h ~ 10",
+    "params.h ~ '*a*'",
+    "params.s > l",
+    "params.s == 10",
+    "params.s in [rbf, linear]",
+    "params.s not in [rbf, linear]",
+    "params.n == null",
+    "params.n != null",
+    "params.nothing == null",
+    "not params.nothing == 1",
+    "metrics.m > 0",
+    "metrics.m == null",
+    "not metrics.m < 0",
+    "metrics.k ~ 0.5",
+    "metrics.accuracy >= 0.9 or params.c == 2",
+    "data.train ~ 000",
+    "code.dirty == false",
+    "not (params.s == rbf or metrics.m == 3)",
+]
+
+
+@pytest.mark.parametrize("expression", ODD_WHERE)
+def test_filters_on_side_tables_mean_what_they_meant_on_the_json(
+    store: Store, expression: str
+) -> None:
+    recorded = record_all(store, ODD_RUNS)
+    with open_index(store) as index:
+        assert ids(index, expression) == reference_ids(recorded, expression)
+        assert index.count([expression]) == len(reference_ids(recorded, expression))
+
+
+def test_sorts_on_side_tables_order_like_the_json(store: Store) -> None:
+    record_all(store, ODD_RUNS)
+    with open_index(store) as index:
+        # SQLite's order of json_extract values: numbers (by value), then text; NULLs last.
+        by_c = [r.id for r in index.query(sort="params.c")]
+        assert by_c == ["odd00006", "odd00003", "odd00002", "odd00001", "odd00004", "odd00005"]
+        by_c_up = [r.id for r in index.query(sort="params.c", ascending=True)]
+        assert by_c_up == ["odd00004", "odd00001", "odd00002", "odd00003", "odd00006", "odd00005"]
+        assert [r.id for r in index.query(sort="params.c", limit=2)] == ["odd00006", "odd00003"]
+        by_m = [r.id for r in index.query(sort="metrics.m")]
+        assert by_m == ["odd00004", "odd00006", "odd00005", "odd00003", "odd00002", "odd00001"]
+        assert [r.id for r in index.query(sort="params.nothing", limit=3)] == [
+            "odd00006",
+            "odd00005",
+            "odd00004",
+        ]
+        filtered = index.query(["params.s ~ in"], sort="params.h")
+        assert [r.id for r in filtered] == ["odd00003"]
+        rows = {r.id: r for r in index.query()}
+    assert rows["odd00001"].params == {"h": [10, 20], "flag": True, "c": 1, "s": "rbf", "n": None}
+    assert rows["odd00003"].params["c"] == 2**70
+    assert rows["odd00004"].metrics == {"m": 3}
+    assert rows["odd00005"].metrics == {"m": None, "k": 0.5}
+
+
+def test_forked_readers_build_what_one_process_builds(
+    repo: Path, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runs = [
+        make_run(f"fork{i:04d}", params={"C": i % 7, "k": f"v{i % 3}"}, second=i % 60)
+        for i in range(40)
+    ]
+    record_all(store, runs)
+    path, files = _bad_files(store, "bad00001")
+    _commit_files(repo, store, path, files)
+    serial = Index._memory(store)
+    serial.workers = 1
+    forked = Index._memory(store)
+    forked.workers = 2
+    try:
+        serial.sync()
+        forked.sync()
+        assert rows_of(forked) == rows_of(serial)
+        assert forked.invalid() == serial.invalid()
+        assert [p for _, p, _ in forked.invalid()] == ["bad00001"]
+        assert [r.id for r in forked.query(limit=5)] == [r.id for r in serial.query(limit=5)]
+    finally:
+        serial.close()
+        forked.close()
+
+
+def _bad_files(store: Store, run_id: str) -> tuple[str, dict[str, bytes]]:
+    run = make_run(run_id, params={"C": 99})
+    files = fmt.encode_run(run)
+    doc = json.loads(files[fmt.RUN_FILE])
+    doc["params"] = [1, 2]
+    files[fmt.RUN_FILE] = json.dumps(doc).encode()
+    return fmt.run_dir(run.fingerprint, run.id), files
+
+
+def _commit_files(repo: Path, store: Store, where: str, files: dict[str, bytes]) -> None:
+    """A run folder committed with plain pygit2, as a clone without the hook would get it."""
+    r = store.repo
+    tip = store.require()
+    assert isinstance(tip, pygit2.Commit)
+    index = pygit2.Index()
+    index.read_tree(tip.tree)
+    for name, data in files.items():
+        index.add(
+            pygit2.IndexEntry(f"{where}/{name}", r.create_blob(data), pygit2.enums.FileMode.BLOB)
+        )
+    tree = index.write_tree(r)
+    sig = pygit2.Signature("t", "t@example.com")
+    r.create_commit(f"refs/heads/{store.branch}", sig, sig, "Crafted\n", tree, [tip.id])
+
+
+def test_a_cold_build_then_catch_up_equals_a_rebuild_with_runs_arriving_out_of_order(
+    repo: Path, store: Store
+) -> None:
+    record_all(store, [make_run(f"late{i:04d}", params={"C": i}, second=30 + i) for i in range(5)])
+    with open_index(store) as index:
+        index.workers = 2
+        index.sync()
+    # Runs made earlier, elsewhere: they land between the runs already indexed, and after.
+    early = [make_run(f"early{i:03d}", params={"C": 50 + i}, second=i * 7) for i in range(6)]
+    record_all(store, early)
+    path, files = _bad_files(store, "bad00002")
+    _commit_files(repo, store, path, files)
+    with open_index(store, warn=False) as index:
+        index.workers = 2
+        index.sync()
+        caught_up = rows_of(index)
+        newest = [r.id for r in index.query()]
+        assert [b for _, b, _ in index.invalid()] == ["bad00002"]
+    assert caught_up == fresh_rows(store)
+    expected = sorted(caught_up, key=lambda r: (r.created, r.id), reverse=True)
+    assert newest == [r.id for r in expected]
+
+
+def test_many_arrivals_in_one_gap_rebuild_instead(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(index_module, "GAP", 4)  # seq 4 and 8: room for 3 runs between
+    edges = [make_run("edge0001", second=0), make_run("edge0002", params={"C": 2}, second=59)]
+    record_all(store, edges)
+    open_index(store).close()
+    rebuilt: list[str] = []
+    real = Index._rebuild
+
+    def counting(self: Index, tip: pygit2.Commit) -> None:
+        rebuilt.append(str(tip.id))
+        real(self, tip)
+
+    monkeypatch.setattr(Index, "_rebuild", counting)
+
+    def middle(first: int, last: int) -> list[Run]:
+        return [
+            make_run(f"mid{i:05d}", params={"C": 10 + i}, second=10 + i) for i in range(first, last)
+        ]
+
+    record_all(store, middle(0, 2))
+    with open_index(store) as index:
+        assert rebuilt == []  # two fit between 4 and 8
+    record_all(store, middle(2, 9))
+    with open_index(store) as index:
+        assert len(rebuilt) == 1  # seven more do not: a rebuild spreads them out again
+        order = [r.id for r in index.query(ascending=True)]
+    assert order == ["edge0001", *[f"mid{i:05d}" for i in range(9)], "edge0002"]
+    assert rows_of(Index._memory(store).sync()) == fresh_rows(store)
+
+
+def test_an_index_file_of_the_old_schema_rebuilds(store: Store) -> None:
+    record_all(store, [make_run("run0001"), make_run("run0002", params={"C": 2}, second=1)])
+    path = store.cache_dir() / INDEX_FILE
+    with sqlite3.connect(path) as conn:  # what schema 4 wrote: the whole JSON in every row
+        conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)")
+        conn.execute("INSERT INTO meta VALUES ('schema', '4'), ('tip', ?)", (str(store.tip()),))
+        conn.execute("INSERT INTO meta VALUES ('branch', 'journal')")
+        conn.execute("CREATE TABLE runs (id TEXT PRIMARY KEY, params TEXT, metrics TEXT)")
+        conn.execute("INSERT INTO runs VALUES ('stale001', '{}', '{}')")
+    with open_index(store) as index:
+        assert [r.id for r in rows_of(index)] == ["run0001", "run0002"]
+        assert index.query(["params.C == 2"])[0].id == "run0002"
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone() == (
+            str(index_module.SCHEMA_VERSION),
+        )
+        columns = [r[1] for r in conn.execute("PRAGMA table_info(runs)")]
+        assert "seq" in columns and "params" in columns
+
+
+def test_note_recorded_keeps_side_tables_in_step(store: Store) -> None:
+    index = open_index(store)
+    first = store.record(make_run("warm0101", metrics={"accuracy": 0.5}))
+    assert index.note_recorded(first) is True
+    again = replace(first, commit=None, metrics={"accuracy": 0.7})
+    assert index.note_recorded(store.record(replace(again, id="warm0102"))) is True
+    assert [r.id for r in index.query(["metrics.accuracy > 0.6"])] == ["warm0102"]
+    assert [r.id for r in index.query(sort="metrics.accuracy")] == ["warm0102", "warm0101"]
+    assert rows_of(index) == fresh_rows(store)
+    index.close()
+
+
+DEEP: Any = 1
+for _ in range(33):
+    DEEP = [DEEP]
+HOSTILE_DOCS = [
+    {"params": {"C\n": 1}},
+    {"params": {"": 1}},
+    {"params": {"a": "x\u0085y"}},
+    {"params": {"a": "x\x7fy"}},
+    {"params": {"a": "\x1b[31m"}},
+    {"params": {"a": "t" * 10_001}},
+    {"params": {"a": DEEP}},
+    {"environment": {"k": "\u0000"}},
+    {"notes": {"hypothesis": "line\nbreak"}},
+    {"params": {"a": "ok"}},
+]
+
+
+@pytest.mark.parametrize("change", HOSTILE_DOCS)
+def test_the_clean_text_shortcut_never_accepts_what_the_full_check_refuses(
+    change: dict[str, Any],
+) -> None:
+    files = fmt.encode_run(make_run("case0001"))
+    doc = json.loads(files[fmt.RUN_FILE])
+    doc.update(change)
+    for blob in (json.dumps(doc).encode(), json.dumps(doc, ensure_ascii=False).encode()):
+        parsed = json.loads(blob)
+        try:
+            schema.check_run_document(parsed)
+            full = None
+        except schema.InvalidRecord as exc:
+            full = exc.message
+        try:
+            schema.check_run_document(parsed, clean=schema.is_clean(blob))
+            fast = None
+        except schema.InvalidRecord as exc:
+            fast = exc.message
+        assert fast == full
+
+
+def test_an_index_open_while_another_process_rebuilds_reads_the_new_values(
+    repo: Path, store: Store
+) -> None:
+    record_all(store, [make_run("old00001", params={"C": 1, "solver": "lbfgs"})])
+    long_lived = open_index(store)
+    assert rows_of(long_lived)[0].params == {"C": 1, "solver": "lbfgs"}
+    git(repo, "branch", "-D", "journal")
+    store.init()
+    record_all(store, [make_run("new00001", params={"C": 2, "kernel": "rbf"})])
+    with open_index(store) as other:  # rebuilds: the ids of the tables of values start again
+        assert [r.id for r in rows_of(other)] == ["new00001"]
+    long_lived.sync()
+    assert rows_of(long_lived) == fresh_rows(store)
+    assert [r.id for r in long_lived.query(["params.kernel == rbf"])] == ["new00001"]
+    long_lived.close()
+
+
+def test_a_reader_that_fails_leaves_the_work_to_this_process(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    record_all(store, [make_run(f"fail{i:04d}", params={"C": i}, second=i) for i in range(6)])
+    parent = os.getpid()
+    real = index_read._read_jobs
+
+    def broken_in_children(repo: pygit2.Repository, jobs: Any) -> Any:
+        if os.getpid() != parent:
+            raise RuntimeError("a reader died")
+        return real(repo, jobs)
+
+    monkeypatch.setattr(index_read, "_read_jobs", broken_in_children)
+    forked = Index._memory(store)
+    forked.workers = 2
+    try:
+        forked.sync()
+        assert rows_of(forked) == fresh_rows(store)
+        assert len(rows_of(forked)) == 6
+    finally:
+        forked.close()

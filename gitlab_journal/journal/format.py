@@ -191,17 +191,15 @@ def encode_run(run: Run) -> dict[str, bytes]:
     }
 
 
-def decode_run(
+def check_run_files(
     files: Mapping[str, bytes],
     *,
     where: str,
-    commit: str | None = None,
     fingerprint: str | None = None,
     run_id: str | None = None,
-) -> Run:
-    """Read a run back from its files, checked against the schema (journal/schema.py) and,
-    when given, against the ``fingerprint`` and ``run_id`` of its path. A bad record is an
-    :class:`InvalidRecord` naming ``where`` and the problem; nothing from it is used."""
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """The three records of a run folder (run.json, metrics.json, identity.json) parsed and
+    checked as :func:`decode_run` checks them; a bad record is an :class:`InvalidRecord`."""
     missing = [name for name in REQUIRED_FILES if name not in files]
     if missing:
         raise InvalidRecord(f"malformed run record: missing {', '.join(missing)}", where)
@@ -223,15 +221,33 @@ def decode_run(
     if isinstance(version, int) and version > FORMAT_VERSION:
         check_format(str(version).encode())
     try:
-        schema.check_run_document(doc)
-        schema.check_metrics(metrics)
-        schema.check_identity(identity)
+        # A clean text (nearly every record) cannot fail the walks over its values: skip them.
+        schema.check_run_document(doc, clean=schema.is_clean(files[RUN_FILE]))
+        schema.check_metrics(metrics, clean=schema.is_clean(files[METRICS_FILE]))
+        schema.check_identity(identity, clean=schema.is_clean(files[IDENTITY_FILE]))
         if fingerprint is not None and run_id is not None:
             if fingerprint_of_text(identity_text.rstrip("\n")) != fingerprint:
                 raise InvalidRecord("identity.json does not hash to the fingerprint of its path")
             schema.agrees_with_path(doc, fingerprint=fingerprint, run_id=run_id)
     except InvalidRecord as exc:
         raise InvalidRecord(f"invalid run record: {exc.problem}", where) from exc
+    return doc, metrics, identity
+
+
+def decode_run(
+    files: Mapping[str, bytes],
+    *,
+    where: str,
+    commit: str | None = None,
+    fingerprint: str | None = None,
+    run_id: str | None = None,
+) -> Run:
+    """Read a run back from its files, checked against the schema (journal/schema.py) and,
+    when given, against the ``fingerprint`` and ``run_id`` of its path. A bad record is an
+    :class:`InvalidRecord` naming ``where`` and the problem; nothing from it is used."""
+    doc, metrics, identity = check_run_files(
+        files, where=where, fingerprint=fingerprint, run_id=run_id
+    )
     code = doc.get("code") or {}
     code_files = (identity.get("code") or {}).get("files") or {}
     return Run(

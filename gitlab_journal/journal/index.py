@@ -1,22 +1,37 @@
 """The derived SQLite index of the journal, for log, filter, sort and run look-up.
 
 It lives at ``<git dir>/journal/index.sqlite`` and is never the source of truth: it records the
-journal tip it reflects, catches up from there by walking only the new commits, and rebuilds
-itself from the tip's tree whenever it is missing, corrupt, of another schema, or reflects a
-history the branch no longer extends. When another process holds it locked for longer than the
-busy timeout, a private in-memory index built from the store answers instead.
+journal tip it reflects, catches up from there by reading only the run folders that changed,
+and rebuilds itself from the tip's tree whenever it is missing, corrupt, of another schema, or
+reflects a history the branch no longer extends. When another process holds it locked for longer
+than the busy timeout, a private in-memory index built from the store answers instead.
+
+It keeps only what queries and table rows use (the full records stay in git, read with
+:meth:`Index.load`), compactly:
+
+- ``runs``: one row per run. Its ``seq`` (the rowid) follows the order of (created, id), with
+  gaps for runs that arrive later, so "newest first" and every tie of a sort read ``seq``.
+  Fingerprint and journal commit are binary; model, params, data and code state point into
+  tables of distinct values (a grid shares them); metrics are packed doubles.
+- ``metric_values`` (metric, value, seq) and ``param_values`` (param, value, params set): the
+  value of each metric of each run and of each param of each distinct params set, as
+  ``json_extract`` reads it from the record's JSON, so filters and sorts on any metric or param
+  are index range scans with exactly the meaning they had on the JSON.
 """
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import functools
+import hashlib
 import json
 import math
+import os
 import re
 import sqlite3
 import sys
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -26,65 +41,100 @@ import pygit2
 
 from gitlab_journal.errors import CheckFailed, JournalError
 from gitlab_journal.journal import format as fmt
+from gitlab_journal.journal import index_read
 from gitlab_journal.journal import where as where_lang
+from gitlab_journal.journal.index_read import (
+    Bad,
+    Entry,
+    Job,
+    dump,
+    json_safe,
+    unpack_metrics,
+    unpack_values,
+)
 from gitlab_journal.journal.records import REPRODUCTION_STATUSES, STATUSES, Run
-from gitlab_journal.journal.schema import InvalidRecord
-from gitlab_journal.journal.store import Store
+from gitlab_journal.journal.store import ADDED, CHANGED, REMOVED, Store, run_changes
 
-SCHEMA_VERSION = 4
+__all__ = [
+    "FIELDS_HINT",
+    "INDEX_FILE",
+    "Index",
+    "Row",
+    "json_safe",
+    "model_class",
+    "open_index",
+    "parse_where",
+    "resolve_run",
+]
+
+SCHEMA_VERSION = 5
 SHOWN_INVALID = 10  # warning lines for bad records, then one line counting the rest
 INDEX_FILE = "index.sqlite"
 BUSY_TIMEOUT_S = 5.0
 MIN_PREFIX = 4
-_NULLS_LAST = sqlite3.sqlite_version_info >= (3, 30, 0)
+GAP = 1024  # between the seq of neighbouring runs at a rebuild: room for later arrivals
+_INT64 = (-(1 << 63), (1 << 63) - 1)
 
+_DOC_TABLES = ("psets", "datas", "codes", "mnames")
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
-CREATE TABLE IF NOT EXISTS runs (
-    id TEXT PRIMARY KEY,
-    fingerprint TEXT NOT NULL,
-    "commit" TEXT,
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE runs (
+    seq INTEGER PRIMARY KEY,
+    id TEXT NOT NULL,
+    fp BLOB NOT NULL,
+    "commit" BLOB,
     created TEXT NOT NULL,
     status TEXT NOT NULL,
-    model TEXT NOT NULL,
-    model_class TEXT NOT NULL COLLATE NOCASE,
-    kind TEXT,
+    model INTEGER NOT NULL,
     name TEXT,
-    params TEXT NOT NULL,
-    metrics TEXT NOT NULL,
-    data TEXT NOT NULL,
-    code TEXT NOT NULL,
+    params INTEGER NOT NULL,
+    data INTEGER NOT NULL,
+    code INTEGER NOT NULL,
+    metrics BLOB NOT NULL,
+    mnames INTEGER,
     reproduction TEXT
 );
-CREATE INDEX IF NOT EXISTS runs_created ON runs (created, id);
-CREATE INDEX IF NOT EXISTS runs_fingerprint ON runs (fingerprint);
-CREATE INDEX IF NOT EXISTS runs_commit ON runs ("commit");
-CREATE INDEX IF NOT EXISTS runs_model_class ON runs (model_class, status);
-CREATE INDEX IF NOT EXISTS runs_model ON runs (model, status);
-CREATE INDEX IF NOT EXISTS runs_status ON runs (status, created);
-CREATE TABLE IF NOT EXISTS invalid (run_dir TEXT PRIMARY KEY, id TEXT NOT NULL, problem TEXT);
-CREATE INDEX IF NOT EXISTS invalid_id ON invalid (id);
+CREATE UNIQUE INDEX runs_id ON runs (id);
+CREATE INDEX runs_fp ON runs (substr(fp, 1, 8));
+CREATE INDEX runs_params ON runs (params);
+CREATE TABLE models (
+    id INTEGER PRIMARY KEY,
+    model TEXT NOT NULL,
+    model_class TEXT NOT NULL COLLATE NOCASE,
+    kind TEXT
+);
+CREATE TABLE psets (id INTEGER PRIMARY KEY, hash INTEGER NOT NULL, doc TEXT NOT NULL);
+CREATE INDEX psets_hash ON psets (hash);
+CREATE TABLE datas (id INTEGER PRIMARY KEY, hash INTEGER NOT NULL, doc TEXT NOT NULL);
+CREATE INDEX datas_hash ON datas (hash);
+CREATE TABLE codes (id INTEGER PRIMARY KEY, hash INTEGER NOT NULL, doc TEXT NOT NULL);
+CREATE INDEX codes_hash ON codes (hash);
+CREATE TABLE mnames (id INTEGER PRIMARY KEY, hash INTEGER NOT NULL, doc TEXT NOT NULL);
+CREATE INDEX mnames_hash ON mnames (hash);
+CREATE TABLE keys (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+CREATE TABLE metric_values (
+    key INTEGER NOT NULL, value NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (key, value, seq)
+) WITHOUT ROWID;
+CREATE TABLE param_values (
+    key INTEGER NOT NULL, value NOT NULL, params INTEGER NOT NULL,
+    PRIMARY KEY (key, value, params)
+) WITHOUT ROWID;
+CREATE TABLE invalid (run_dir TEXT PRIMARY KEY, id TEXT NOT NULL, problem TEXT);
+CREATE INDEX invalid_id ON invalid (id);
 """
 
 _COLUMNS = (
-    'id, fingerprint, "commit", created, status, model, model_class, kind, name, '
-    "params, metrics, data, code, reproduction"
+    'r.seq, r.id, r.fp, r."commit", r.created, r.status, r.model, r.name, r.params, r.data, '
+    "r.code, r.metrics, r.mnames, r.reproduction"
 )
-_UPSERT = f"""
-INSERT INTO runs ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (id) DO UPDATE SET
-    fingerprint = excluded.fingerprint,
-    "commit" = COALESCE(runs."commit", excluded."commit"),
-    created = excluded.created, status = excluded.status, model = excluded.model,
-    model_class = excluded.model_class, kind = excluded.kind, name = excluded.name,
-    params = excluded.params, metrics = excluded.metrics, data = excluded.data,
-    code = excluded.code, reproduction = excluded.reproduction
-"""
+_INSERT = (
+    'INSERT INTO runs (seq, id, fp, "commit", created, status, model, name, params, data, code, '
+    "metrics, mnames, reproduction) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
 
-# runs/<fp[:2]>/<fp[2:]>/<run-id>/<file>: the run directory is the first four components.
-_RUN_PATH = re.compile(r"^(runs/[0-9a-f]{2}/[0-9a-f]{62}/[^/]+)/")
 _TRAILER_RUN = re.compile(rf"^{fmt.TRAILER_RUN}:\s*(\S+)\s*$", re.MULTILINE)
 _HEX = re.compile(r"^[0-9a-f]{4,40}$")
+_FINGERPRINT = re.compile(r"[0-9a-f]{64}")
 
 
 # -- rows ------------------------------------------------------------------------------------
@@ -128,75 +178,63 @@ def model_class(model: str) -> str:
     return model.rsplit(".", 1)[-1]
 
 
-def json_safe(value: Any) -> Any:
-    """Plain JSON data with NaN and infinities as null, so any JSON reader accepts it."""
+def _hash(text: str) -> int:
+    return int.from_bytes(
+        hashlib.blake2b(text.encode(), digest_size=8).digest(), "big", signed=True
+    )
+
+
+_scratch: dict[int, sqlite3.Connection] = {}
+
+
+def _evaluate(sql: str, args: Sequence[Any]) -> Any:
+    """One value computed by SQLite itself (json_extract of an odd value, a clause's outcome
+    on NULL), on this process's private in-memory connection."""
+    conn = _scratch.get(os.getpid())
+    if conn is None:
+        _scratch.clear()  # a forked child does not use its parent's
+        conn = _scratch[os.getpid()] = sqlite3.connect(":memory:", check_same_thread=False)
+    return conn.execute(sql, args).fetchone()[0]
+
+
+def sql_value(value: Any) -> Any:
+    """What ``json_extract`` returns for ``value`` inside a record's JSON (None: SQL NULL)."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return int(value)
     if isinstance(value, float):
         return value if math.isfinite(value) else None
-    if isinstance(value, Mapping):
-        return {str(k): json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_safe(v) for v in value]
-    return value
+    if isinstance(value, int) and _INT64[0] <= value <= _INT64[1]:
+        return value
+    return _evaluate("SELECT json_extract(?, '$')", (dump(value),))
 
 
-def _dump(value: Any) -> str:
-    return json.dumps(json_safe(value), ensure_ascii=False, allow_nan=False, default=str)
-
-
-def _values(run: Run, commit: str | None) -> tuple[Any, ...]:
-    return (
-        run.id,
-        run.fingerprint,
-        commit,
-        run.created,
-        run.status,
-        run.model,
-        model_class(run.model),
-        run.kind,
-        run.name,
-        _dump(dict(run.params)),
-        _dump(dict(run.metrics)),
-        _dump(dict(run.data)),
-        _dump(run.code.to_dict()),
-        run.reproduction,
-    )
-
-
-def _row(record: Sequence[Any]) -> Row:
-    return Row(
-        id=record[0],
-        fingerprint=record[1],
-        commit=record[2],
-        created=record[3],
-        status=record[4],
-        model=record[5],
-        kind=record[7],
-        name=record[8],
-        params=json.loads(record[9]),
-        metrics=json.loads(record[10]),
-        data=json.loads(record[11]),
-        code=json.loads(record[12]),
-        reproduction=record[13],
-    )
+def _value_pairs(doc: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
+    """(key, SQL value) of each top-level entry that is not null."""
+    for key, value in doc.items():
+        found = sql_value(value)
+        if found is not None:
+            yield str(key), found
 
 
 # -- filters: --where, --sort ---------------------------------------------------------------
 
-_JSON_FIELDS = ("params", "metrics", "data", "code")
+_SIDE_FIELDS = {"params": ("param_values", "params"), "metrics": ("metric_values", "seq")}
+_DOC_FIELDS = {"data": "datas", "code": "codes"}
+_MODEL_FIELDS = {"model": "model", "kind": "kind"}
 _PLAIN_FIELDS = {
-    "id": "id",
-    "fingerprint": "fingerprint",
-    "commit": '"commit"',
-    "created": "created",
-    "status": "status",
-    "model": "model",
-    "kind": "kind",
-    "name": "name",
-    "reproduction": "reproduction",
+    "id": "r.id",
+    "fingerprint": "lower(hex(r.fp))",
+    "commit": 'CASE WHEN r."commit" IS NULL THEN NULL ELSE lower(hex(r."commit")) END',
+    "created": "r.created",
+    "status": "r.status",
+    "name": "r.name",
+    "reproduction": "r.reproduction",
 }
 FIELDS_HINT = (
     "fields: params.NAME, metrics.NAME, data.NAME, code.NAME, "
-    + ", ".join(sorted(_PLAIN_FIELDS))
+    + ", ".join(sorted([*_PLAIN_FIELDS, *_MODEL_FIELDS]))
     + "; operators: == = != > >= < <= ~, FIELD in [A, B]; join with and, or, not, ( )"
 )
 
@@ -205,19 +243,24 @@ _FIELD_RE = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*(?:\.[^\s=!<>~\"']*)?)\s*")
 
 @dataclass(frozen=True)
 class _Field:
-    sql: str  # an SQL expression with zero or one '?' (the JSON path)
-    args: tuple[Any, ...]
+    group: str  # "plain", "model", "side", "doc"
     name: str
+    column: str = ""  # plain: the SQL expression; model: the models column; doc: the table
+    key: str = ""  # side and doc fields: the key inside the record's object
 
 
 def _field(name: str, expression: str) -> _Field:
     if name in _PLAIN_FIELDS:
-        return _Field(_PLAIN_FIELDS[name], (), name)
+        return _Field("plain", name, _PLAIN_FIELDS[name])
+    if name in _MODEL_FIELDS:
+        return _Field("model", name, _MODEL_FIELDS[name])
     head, dot, key = name.partition(".")
-    if dot and head in _JSON_FIELDS and key:
+    if dot and key and (head in _SIDE_FIELDS or head in _DOC_FIELDS):
         if '"' in key:
             raise JournalError(f"bad field {name!r} in {expression!r}: it holds a quote")
-        return _Field(f"json_extract({head}, ?)", (f'$."{key}"',), name)
+        if head in _SIDE_FIELDS:
+            return _Field("side", name, head, key)
+        return _Field("doc", name, head, key)
     raise JournalError(f"unknown field {name!r} in {expression!r}", hint=FIELDS_HINT)
 
 
@@ -226,13 +269,14 @@ def parse_where(expression: str) -> where_lang.Node:
     return where_lang.parse(expression, lambda name: _field(name, expression))
 
 
-def _clause_sql(clause: where_lang.Clause, expression: str) -> tuple[str, list[Any]]:
-    f = _field(clause.field, expression)
-    x, xa = f.sql, list(f.args)
+def _compare(
+    x: str, xa: Sequence[Any], clause: where_lang.Clause, expression: str
+) -> tuple[str, list[Any]]:
+    """The comparison ``clause`` of the value ``x`` (an SQL expression, bound with ``xa``)."""
     op, value = clause.op, clause.value
 
     def twice(n: int) -> list[Any]:
-        return xa * n
+        return list(xa) * n
 
     if op == "~":
         pattern = clause.raw
@@ -269,50 +313,147 @@ def _clause_sql(clause: where_lang.Clause, expression: str) -> tuple[str, list[A
     return f"(typeof({x}) = 'text' AND {x} {op} ?)", [*xa, *xa, value]
 
 
+class _Sql:
+    """Turns ``--where``, ``--model``, ``--status`` and ``--sort`` into SQL over this schema;
+    ``key_id`` names a metric or param key's id (None: no run has it)."""
+
+    def __init__(self, key_id: Callable[[str], int | None], params_ref: str = "r.params"):
+        self.key_id = key_id
+        self.params_ref = params_ref  # the params set a param comparison looks at
+
+    def clause(self, clause: where_lang.Clause, expression: str) -> tuple[str, list[Any]]:
+        f = _field(clause.field, expression)
+        if f.name == "fingerprint" and clause.op == "==" and _FINGERPRINT.fullmatch(clause.raw):
+            # Whatever the literal parses as, only the text equal to it matches: look it up
+            # in the index of the fingerprints' first bytes.
+            fp = bytes.fromhex(clause.raw)
+            return "(substr(r.fp, 1, 8) = ? AND r.fp = ?)", [fp[:8], fp]
+        if f.group == "plain":
+            return _compare(f.column, (), clause, expression)
+        if f.group == "model":
+            sql, args = _compare(f.column, (), clause, expression)
+            return f"r.model IN (SELECT id FROM models WHERE {sql})", args
+        if f.group == "doc":
+            # Each run points at one document of the table: the comparison on that document's
+            # JSON, as it was on the run's own.
+            sql, args = _compare("json_extract(doc, ?)", (f'$."{f.key}"',), clause, expression)
+            table = _DOC_FIELDS[f.column]
+            return f"r.{f.column} IN (SELECT id FROM {table} WHERE {sql})", args
+        table, owner = _SIDE_FIELDS[f.column]
+        sql, args = _compare("value", (), clause, expression)
+        # A run without the key, or with null there, compares as NULL does: one constant.
+        null_sql, null_args = _compare("NULL", (), clause, expression)
+        holds_for_null = bool(_evaluate(f"SELECT COALESCE({null_sql}, 0)", null_args))
+        key = self.key_id(f.key)
+        if key is None:
+            return ("1" if holds_for_null else "0"), []
+        ref = self.params_ref if owner == "params" else f"r.{owner}"
+        if not holds_for_null:
+            holds = f"SELECT {owner} FROM {table} WHERE key = ? AND {sql}"
+            return f"{ref} IN ({holds})", [key, *args]
+        fails = f"SELECT {owner} FROM {table} WHERE key = ? AND NOT COALESCE({sql}, 0)"
+        return f"{ref} NOT IN ({fails})", [key, *args]
+
+    def where(
+        self, where: Iterable[str], model: str | None = None, status: str | None = None
+    ) -> tuple[list[str], list[Any]]:
+        parts: list[str] = []
+        args: list[Any] = []
+        for expression in where:
+            node = parse_where(expression)
+            sql, clause_args = where_lang.to_sql(
+                node, functools.partial(self.clause, expression=expression)
+            )
+            parts.append(sql)
+            args.extend(clause_args)
+            for term in node.operands if isinstance(node, where_lang.And) else (node,):
+                if (
+                    isinstance(term, where_lang.Clause)
+                    and term.field == "fingerprint"
+                    and term.op == "=="
+                    and _FINGERPRINT.fullmatch(term.raw)
+                ):
+                    # implied by the clause; bare, so that the fingerprint index answers it
+                    parts.append("substr(r.fp, 1, 8) = ?")
+                    args.append(bytes.fromhex(term.raw)[:8])
+        if model:
+            # An import path has dots, a class name none.
+            column = "model" if "." in model else "model_class"
+            parts.append(f"r.model IN (SELECT id FROM models WHERE {column} = ?)")
+            args.append(model)
+        if status:
+            if status in REPRODUCTION_STATUSES:
+                # what the latest `git journal rerun` of a run found
+                parts.append("r.reproduction = ?")
+            elif status in STATUSES:
+                parts.append("r.status = ?")
+            else:
+                known = (*STATUSES, *REPRODUCTION_STATUSES)
+                raise JournalError(f"unknown status {status!r}", hint="one of: " + ", ".join(known))
+            args.append(status)
+        return parts, args
+
+
 def where_sql(
-    where: Iterable[str], model: str | None = None, status: str | None = None
+    where: Iterable[str],
+    model: str | None = None,
+    status: str | None = None,
+    key_id: Callable[[str], int | None] = lambda key: None,
 ) -> tuple[str, list[Any]]:
-    """The SQL ``WHERE`` text (or ``''``) and its bound arguments."""
-    parts: list[str] = []
-    args: list[Any] = []
-    for expression in where:
-        sql, clause_args = where_lang.to_sql(
-            parse_where(expression), functools.partial(_clause_sql, expression=expression)
-        )
-        parts.append(sql)
-        args.extend(clause_args)
-    if model:
-        # An import path has dots, a class name none: each is one indexed equality.
-        parts.append("model = ?" if "." in model else "model_class = ?")
-        args.append(model)
-    if status:
-        if status in REPRODUCTION_STATUSES:
-            # what the latest `git journal rerun` of a run found
-            parts.append("reproduction = ?")
-        elif status in STATUSES:
-            parts.append("status = ?")
-        else:
-            known = (*STATUSES, *REPRODUCTION_STATUSES)
-            raise JournalError(f"unknown status {status!r}", hint="one of: " + ", ".join(known))
-        args.append(status)
+    """The SQL ``WHERE`` text (or ``''``) over ``runs r`` and its bound arguments."""
+    parts, args = _Sql(key_id).where(where, model, status)
     return (" WHERE " + " AND ".join(parts) if parts else ""), args
 
 
-def order_sql(sort: str | None, ascending: bool) -> tuple[str, list[Any]]:
-    """``ORDER BY``: a key best (largest) first with NULLs last, ``ascending`` flips it."""
-    direction = "ASC" if ascending else "DESC"
-    tail = f"created {direction}, id {direction}"
+@dataclass(frozen=True)
+class _Order:
+    """``--sort``: ``side`` (metric or param, table and owner) when it reads a side table,
+    else ``sql``, an expression over ``runs r`` (empty: by (created, id), that is ``seq``)."""
+
+    sql: str = ""
+    args: tuple[Any, ...] = ()
+    side: tuple[str, str] | None = None
+    key: str = ""
+
+
+def _order(sort: str | None) -> _Order:
     if not sort:
-        return f" ORDER BY {tail}", []
+        return _Order()
     name = sort.strip()
     if not _FIELD_RE.fullmatch(name):
         raise JournalError(f"malformed --sort {sort!r}", hint=FIELDS_HINT)
     f = _field(name, sort)
-    if f.sql == "created":
+    if f.name == "created":
+        return _Order()
+    if f.group == "plain":
+        return _Order(f.column)
+    if f.group == "model":
+        return _Order(f"(SELECT {f.column} FROM models WHERE id = r.model)")
+    if f.group == "doc":
+        return _Order(
+            f"(SELECT json_extract(doc, ?) FROM {_DOC_FIELDS[f.column]} WHERE id = r.{f.column})",
+            (f'$."{f.key}"',),
+        )
+    return _Order(side=_SIDE_FIELDS[f.column], key=f.key)
+
+
+def order_sql(sort: str | None, ascending: bool) -> tuple[str, list[Any]]:
+    """``ORDER BY``: a key best (largest) first with NULLs last, then (created, id) the same
+    way; ``ascending`` flips both. A metric or param sort reads its side table in
+    :meth:`Index.query` instead; here it is the same order as one (slower) expression."""
+    direction = "ASC" if ascending else "DESC"
+    order = _order(sort)
+    tail = f"r.seq {direction}"
+    if order.side is not None:
+        table, owner = order.side
+        value = (
+            f"(SELECT value FROM {table} WHERE key = (SELECT id FROM keys WHERE name = ?) "
+            f"AND {owner} = r.{owner})"
+        )
+        return f" ORDER BY {value} {direction} NULLS LAST, {tail}", [order.key]
+    if not order.sql:
         return f" ORDER BY {tail}", []
-    if _NULLS_LAST:
-        return f" ORDER BY {f.sql} {direction} NULLS LAST, {tail}", [*f.args]
-    return f" ORDER BY ({f.sql}) IS NULL, {f.sql} {direction}, {tail}", [*f.args, *f.args]
+    return f" ORDER BY {order.sql} {direction} NULLS LAST, {tail}", list(order.args)
 
 
 # -- the index ------------------------------------------------------------------------------
@@ -321,6 +462,110 @@ def order_sql(sort: str | None, ascending: bool) -> tuple[str, list[Any]]:
 def _is_locked(exc: sqlite3.Error) -> bool:
     text = str(exc).lower()
     return isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text)
+
+
+class _NoRoom(Exception):
+    """Runs arrived between two whose seq are too close: the index is rebuilt instead."""
+
+
+class _Values:
+    """The tables of distinct values (models, documents, keys): ids by content, and back."""
+
+    def __init__(self, conn: sqlite3.Connection):
+        self.conn = conn
+        self.ids: dict[tuple[str, Any], int] = {}
+        self.docs: dict[tuple[str, int], Any] = {}  # (table, id) -> parsed document
+        self.models: dict[int, tuple[str, str | None]] = {}
+        self.keys: dict[str, int] = {}
+        self.texts: dict[str, str] = {}
+        self.new_params: list[tuple[int, str]] = []  # params sets added, for param_values
+
+    def clear(self) -> None:
+        self.ids.clear()
+        self.docs.clear()
+        self.models.clear()
+        self.keys.clear()
+        self.new_params.clear()
+
+    def doc_id(self, table: str, text: str) -> int:
+        found = self.ids.get((table, text))
+        if found is not None:
+            return found
+        digest = _hash(text)
+        for row in self.conn.execute(f"SELECT id, doc FROM {table} WHERE hash = ?", (digest,)):
+            if row[1] == text:
+                self.ids[(table, text)] = int(row[0])
+                return int(row[0])
+        cursor = self.conn.execute(f"INSERT INTO {table} (hash, doc) VALUES (?, ?)", (digest, text))
+        new = int(cursor.lastrowid or 0)
+        self.ids[(table, text)] = new
+        self.docs[(table, new)] = json.loads(text)
+        if table == "psets":
+            self.new_params.append((new, text))
+        return new
+
+    def doc(self, table: str, doc_id: int | None) -> Any:
+        if doc_id is None:
+            return None
+        key = (table, doc_id)
+        if key not in self.docs:
+            found = self.conn.execute(f"SELECT doc FROM {table} WHERE id = ?", (doc_id,)).fetchone()
+            self.docs[key] = json.loads(found[0]) if found is not None else {}
+        return self.docs[key]
+
+    def text(self, text: str) -> str:
+        """One object per distinct short text (statuses, names): many rows, little memory."""
+        return self.texts.setdefault(text, text)
+
+    def model_id(self, model: str, kind: str | None) -> int:
+        found = self.ids.get(("models", (model, kind)))
+        if found is not None:
+            return found
+        row = self.conn.execute(
+            "SELECT id FROM models WHERE model = ? AND kind IS ?", (model, kind)
+        ).fetchone()
+        if row is None:
+            cursor = self.conn.execute(
+                "INSERT INTO models (model, model_class, kind) VALUES (?, ?, ?)",
+                (model, model_class(model), kind),
+            )
+            row = (cursor.lastrowid,)
+        self.ids[("models", (model, kind))] = int(row[0])
+        return int(row[0])
+
+    def model(self, model_id: int) -> tuple[str, str | None]:
+        if model_id not in self.models:
+            found = self.conn.execute(
+                "SELECT model, kind FROM models WHERE id = ?", (model_id,)
+            ).fetchone()
+            self.models[model_id] = (str(found[0]), found[1]) if found else ("", None)
+        return self.models[model_id]
+
+    def key_id(self, name: str, create: bool = False) -> int | None:
+        found = self.keys.get(name)
+        if found is not None:
+            return found
+        row = self.conn.execute("SELECT id FROM keys WHERE name = ?", (name,)).fetchone()
+        if row is None:
+            if not create:
+                return None
+            row = (self.conn.execute("INSERT INTO keys (name) VALUES (?)", (name,)).lastrowid,)
+        self.keys[name] = int(row[0])
+        return int(row[0])
+
+    def flush_params(self) -> None:
+        """The param_values of the params sets added since the last flush."""
+        rows = []
+        for pset, text in self.new_params:
+            for key, value in _value_pairs(json.loads(text)):
+                rows.append((self.key_id(key, create=True), value, pset))
+        self.new_params.clear()
+        self.conn.executemany("INSERT OR IGNORE INTO param_values VALUES (?, ?, ?)", rows)
+
+
+# A run ready for insert, before its place (seq) and commit are known:
+# (created, id, pos, fp, status, model, name, params, data, code, metrics, mnames, reproduction)
+_Pending = tuple[Any, ...]
 
 
 class Index:
@@ -333,6 +578,9 @@ class Index:
         self.path = path  # None: a private in-memory index
         self.tip: str | None = None  # the journal tip this index reflects, after sync()
         self.skipped: list[str] = []  # malformed records left out, with why
+        self.values = _Values(conn)
+        self.workers: int | None = None  # processes that read runs (None: as the work pays)
+        self._data_version: int | None = None
 
     # -- opening ---------------------------------------------------------------------------
 
@@ -387,6 +635,7 @@ class Index:
                 return None if found is None else str(found[0])
             return None
 
+        conn.execute("PRAGMA cache_size = -32000")  # 32 MiB: a rebuild's indexes fit
         if version() == str(SCHEMA_VERSION):
             return
         conn.execute("BEGIN IMMEDIATE")
@@ -394,9 +643,15 @@ class Index:
             if version() == str(SCHEMA_VERSION):  # another process set it up meanwhile
                 conn.execute("COMMIT")
                 return
-            conn.execute("DROP TABLE IF EXISTS runs")
-            conn.execute("DROP TABLE IF EXISTS invalid")
-            conn.execute("DROP TABLE IF EXISTS meta")
+            tables = [
+                str(r[0])
+                for r in conn.execute(
+                    "SELECT name FROM sqlite_master WHERE type = 'table' "
+                    "AND name NOT LIKE 'sqlite_%'"
+                )
+            ]
+            for table in tables:  # whatever an older schema had
+                conn.execute(f'DROP TABLE IF EXISTS "{table}"')
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
                     conn.execute(statement)
@@ -442,6 +697,7 @@ class Index:
                 self.tip = self._sync()
                 return self
             except sqlite3.Error as exc:
+                self.values.clear()
                 if self.path is None:
                     raise
                 if _is_locked(exc) or attempt >= 1:
@@ -451,16 +707,30 @@ class Index:
                 self.conn.close()
                 _remove(self.path)
                 try:
-                    self.conn = self._connect(self.path)
+                    self._use(self._connect(self.path))
                 except (sqlite3.Error, OSError):
                     self._fall_back_to_memory()
         raise JournalError("could not build the journal index")  # pragma: no cover
+
+    def _use(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self.values = _Values(conn)
+        self._data_version = None
+
+    def _fresh(self) -> None:
+        """Forget the ids and documents read so far when another connection wrote since:
+        a rebuild elsewhere hands out the same ids for other values."""
+        version = self.conn.execute("PRAGMA data_version").fetchone()[0]
+        if version != self._data_version:
+            self.values.clear()
+            self._data_version = version
 
     def _fall_back_to_memory(self) -> None:
         with contextlib.suppress(sqlite3.Error):
             self.conn.close()
         memory = self._memory(self.store)
-        self.conn, self.path = memory.conn, None
+        self._use(memory.conn)
+        self.path = None
 
     def _current(self, tip: str) -> bool:
         return self.stored_tip() == tip and self._stored_branch() == self.store.branch
@@ -472,6 +742,7 @@ class Index:
             return tip
         self.conn.execute("BEGIN IMMEDIATE")
         try:
+            self._fresh()
             # Read again under the lock: another process may have synced, or recorded, since.
             tip_commit = self.store.require()
             tip = str(tip_commit.id)
@@ -479,19 +750,24 @@ class Index:
             if self._current(tip):
                 self.conn.execute("COMMIT")
                 return tip
-            if (
-                old is not None
-                and self._stored_branch() == self.store.branch
-                and self._is_ancestor(old, tip_commit)
-            ):
-                self._catch_up(old, tip_commit)
-            else:
-                self._rebuild(tip_commit)
+            with index_read.no_collections():
+                if (
+                    old is not None
+                    and self._stored_branch() == self.store.branch
+                    and self._is_ancestor(old, tip_commit)
+                ):
+                    try:
+                        self._catch_up(old, tip_commit)
+                    except _NoRoom:
+                        self._rebuild(tip_commit)
+                else:
+                    self._rebuild(tip_commit)
             self._set_meta("tip", tip)
             self._set_meta("branch", self.store.branch)
             self.conn.execute("COMMIT")
             return tip
         except BaseException:
+            self.values.clear()  # ids handed out in the rolled-back transaction are void
             with contextlib.suppress(sqlite3.Error):
                 self.conn.execute("ROLLBACK")
             raise
@@ -511,89 +787,215 @@ class Index:
             (key, value),
         )
 
-    def _catch_up(self, old: str, tip: pygit2.Commit) -> None:
-        """Walk the commits after ``old``, oldest first, and re-read the runs they touched."""
-        repo = self.store.repo
-        walker = repo.walk(
-            tip.id, pygit2.enums.SortMode.TOPOLOGICAL | pygit2.enums.SortMode.REVERSE
+    # -- reading runs into rows ----------------------------------------------------------------
+
+    def _pending(self, entry: Entry) -> _Pending:
+        v = self.values
+        return (
+            entry.created,
+            entry.id,
+            entry.pos,
+            bytes.fromhex(entry.fingerprint),
+            v.text(entry.status),
+            v.model_id(entry.model, entry.kind),
+            entry.name and v.text(entry.name),
+            v.doc_id("psets", entry.params),
+            v.doc_id("datas", entry.data),
+            v.doc_id("codes", entry.code),
+            entry.metrics,
+            None if entry.metric_names is None else v.doc_id("mnames", entry.metric_names),
+            entry.reproduction,
         )
-        walker.hide(pygit2.Oid(hex=old))
-        touched: dict[str, str | None] = {}  # run dir -> the oldest new commit that added it
-        for commit in walker:
-            if commit.parents:
-                diff = commit.parents[0].tree.diff_to_tree(commit.tree)
-            else:
-                diff = commit.tree.diff_to_tree(swap=True)
-            for delta in diff.deltas:
-                for path in (delta.new_file.path, delta.old_file.path):
-                    match = _RUN_PATH.match(path)
-                    if not match:
-                        continue
-                    run_dir = match.group(1)
-                    added = (
-                        delta.status == pygit2.enums.DeltaStatus.ADDED
-                        and path.endswith("/" + fmt.RUN_FILE)
-                        and path.count("/") == 4
-                    )
-                    if touched.get(run_dir) is None:
-                        touched[run_dir] = str(commit.id) if added else None
-        trailers: dict[str, str] | None = None
-        for run_dir, added_in in touched.items():
-            _, shard, rest, run_id = run_dir.split("/")
-            try:
-                obj = tip.tree[run_dir]
-            except KeyError:
-                self.conn.execute("DELETE FROM runs WHERE id = ?", (run_id,))
-                self.conn.execute("DELETE FROM invalid WHERE run_dir = ?", (run_dir,))
-                continue
-            self.conn.execute("DELETE FROM invalid WHERE run_dir = ?", (run_dir,))
-            try:
-                run = self.store.read_tree(obj.id, run_dir, shard + rest, run_id)
-            except InvalidRecord as exc:
-                # A record that became bad: its old row goes, the problem is kept.
-                self.conn.execute(
-                    "DELETE FROM runs WHERE id = ? AND fingerprint = ?", (run_id, shard + rest)
-                )
-                self._note_invalid(run_dir, run_id, exc)
-                continue
-            commit_id = added_in
-            if commit_id is None:
-                known = self.conn.execute(
-                    'SELECT "commit" FROM runs WHERE id = ?', (run_id,)
-                ).fetchone()
-                if known is None or not known[0]:
-                    # Rare (a run that came without its run.json being added): one history walk.
-                    if trailers is None:
-                        trailers = _trailer_map(self.store.repo, tip)
-                    commit_id = trailers.get(run_id)
-            self.conn.execute(_UPSERT, _values(run, commit_id))
+
+    def _read(
+        self, jobs: Sequence[Job], trailers: tuple[pygit2.Oid, pygit2.Oid | None] | None
+    ) -> tuple[dict[str, _Pending], list[Bad], dict[str, str]]:
+        """The runs of ``jobs`` ready for insert, by id (of two folders of one id, the later
+        wins), the bad ones, and the trailer map asked for. Texts become ids as they come."""
+        pending: dict[str, _Pending] = {}
+        bad: list[Bad] = []
+
+        def consume(batch: list[Entry | Bad]) -> None:
+            for item in batch:
+                if isinstance(item, Bad):
+                    bad.append(item)
+                    continue
+                seen = pending.get(item.id)
+                if seen is None or seen[2] < item.pos:
+                    pending[item.id] = self._pending(item)
+
+        def reset() -> None:
+            pending.clear()
+            bad.clear()
+
+        found = index_read.read_all(
+            self.store.repo, jobs, consume, reset, trailers=trailers, workers=self.workers
+        )
+        return pending, bad, found
 
     def _rebuild(self, tip: pygit2.Commit) -> None:
         """Every run of the tip's tree; commits from the ``Journal-Run`` trailers."""
-        commits = _trailer_map(self.store.repo, tip)
-        self.conn.execute("DELETE FROM runs")
-        self.conn.execute("DELETE FROM invalid")
-        batch: list[tuple[Any, ...]] = []
-        for fingerprint, run_id, tree_id in self.store.run_paths(tip.tree):
-            where = fmt.run_dir(fingerprint, run_id)
-            try:
-                run = self.store.read_tree(tree_id, where, fingerprint, run_id)
-            except InvalidRecord as exc:
-                self._note_invalid(where, run_id, exc)
-                continue
-            batch.append(_values(run, commits.get(run.id)))
-            if len(batch) >= 1000:
-                self.conn.executemany(_UPSERT, batch)
-                batch.clear()
-        if batch:
-            self.conn.executemany(_UPSERT, batch)
+        self.values.clear()
+        for table in (
+            "runs",
+            "metric_values",
+            "param_values",
+            "invalid",
+            "keys",
+            "models",
+            *_DOC_TABLES,
+        ):
+            self.conn.execute(f"DELETE FROM {table}")
+        pending, bad, commits = self._read(index_read.shard_jobs(tip.tree), (tip.id, None))
+        for item in bad:
+            self._note_invalid(item.where, item.run_id, item.problem)
+        ordered = sorted(pending.values())  # by (created, id)
+        pending.clear()
+        self._insert(ordered, [(i + 1) * GAP for i in range(len(ordered))], commits.get)
+        self.values.flush_params()
 
-    def _note_invalid(self, run_dir: str, run_id: str, problem: InvalidRecord) -> None:
-        self.skipped.append(problem.message)
+    def _insert(
+        self,
+        pending: Sequence[_Pending],
+        seqs: Sequence[int],
+        commit_of: Callable[[str], str | None],
+    ) -> None:
+        """Runs not in the index yet, at the given places; their metric values beside."""
+
+        def rows() -> Iterator[tuple[Any, ...]]:
+            for s, p in zip(seqs, pending, strict=True):
+                commit = commit_of(p[1])
+                yield (s, p[1], p[3], commit and bytes.fromhex(commit), *p[:1], *p[4:])
+
+        self.conn.executemany(_INSERT, rows())
+        v = self.values
+        by_key: dict[int, list[tuple[Any, int]]] = {}
+        for s, p in zip(seqs, pending, strict=True):
+            names = v.doc("mnames", p[11])
+            if names is not None:  # packed doubles: NaN is null
+                for key, value in zip(names, unpack_values(p[10], len(names)), strict=True):
+                    if value == value:
+                        by_key.setdefault(v.key_id(key, create=True) or 0, []).append((value, s))
+                continue
+            for key, value in _value_pairs(json.loads(p[10])):
+                by_key.setdefault(v.key_id(key, create=True) or 0, []).append((value, s))
+        for key_id in sorted(by_key):
+            values = by_key.pop(key_id)
+            with contextlib.suppress(TypeError):  # mixed types: SQLite orders them itself
+                values.sort()
+            self.conn.executemany(
+                "INSERT INTO metric_values VALUES (?, ?, ?)",
+                ((key_id, value, s) for value, s in values),
+            )
+
+    def _delete(self, run_id: str, fingerprint: str | None = None) -> str | None:
+        """Remove a run's row and metric values; returns its recording commit (hex)."""
+        sql = f"SELECT {_COLUMNS} FROM runs r WHERE r.id = ?"
+        args: list[Any] = [run_id]
+        if fingerprint is not None:
+            sql += " AND r.fp = ?"
+            args.append(bytes.fromhex(fingerprint))
+        found = self.conn.execute(sql, args).fetchone()
+        if found is None:
+            return None
+        seq = found[0]
+        for key, value in _value_pairs(self._metrics_of(found)):
+            key_id = self.values.key_id(key)
+            self.conn.execute(
+                "DELETE FROM metric_values WHERE key = ? AND value = ? AND seq = ?",
+                (key_id, value, seq),
+            )
+        self.conn.execute("DELETE FROM runs WHERE seq = ?", (seq,))
+        return None if found[3] is None else bytes(found[3]).hex()
+
+    def _metrics_of(self, record: Sequence[Any]) -> dict[str, Any]:
+        names = self.values.doc("mnames", record[12])
+        return unpack_metrics(record[11], names)
+
+    def _place(self, pending: list[_Pending]) -> list[int]:
+        """Seqs for new runs that keep seq in (created, id) order: after the last run, or in
+        the gaps between runs (spread out in each); _NoRoom when a gap is too narrow."""
+        if not pending:
+            return []
+        last = self.conn.execute(
+            "SELECT seq, created, id FROM runs ORDER BY seq DESC LIMIT 1"
+        ).fetchone()
+        keys = [(p[0], p[1]) for p in pending]
+        if last is None or min(keys) > (last[1], last[2]):
+            start = 0 if last is None else int(last[0])
+            order = sorted(range(len(pending)), key=lambda i: keys[i])
+            seqs = [0] * len(pending)
+            for rank, i in enumerate(order, 1):
+                seqs[i] = start + rank * GAP
+            return seqs
+        # Some arrive among the runs already indexed: place each between its neighbours.
+        existing = self.conn.execute("SELECT created, id, seq FROM runs ORDER BY seq").fetchall()
+        known = [(str(c), str(i)) for c, i, _ in existing]
+        places = [int(s) for _, _, s in existing]
+        groups: dict[int, list[int]] = {}
+        for i, key in enumerate(keys):
+            groups.setdefault(bisect.bisect_left(known, key), []).append(i)
+        seqs = [0] * len(pending)
+        for at, members in groups.items():
+            members.sort(key=lambda i: keys[i])
+            low = places[at - 1] if at > 0 else 0
+            high = places[at] if at < len(places) else low + (len(members) + 1) * GAP
+            step = (high - low) // (len(members) + 1)
+            if step < 1:
+                raise _NoRoom
+            for rank, i in enumerate(members, 1):
+                seqs[i] = low + rank * step
+        return seqs
+
+    def _catch_up(self, old: str, tip: pygit2.Commit) -> None:
+        """Re-read the run folders that differ between the indexed tip and ``tip``; commits
+        from the trailers of the new commits (the oldest that names a run recorded it)."""
+        repo = self.store.repo
+        old_commit = repo.get(old)
+        assert isinstance(old_commit, pygit2.Commit)
+        jobs: list[Job] = []
+        gone: list[tuple[str, str]] = []
+        for change in run_changes(repo, old_commit.tree, tip.tree):
+            if change.kind in (ADDED, CHANGED) and change.tree_id is not None:
+                jobs.append(
+                    Job(len(jobs), change.path, change.tree_id, change.fingerprint, change.run_id)
+                )
+            elif change.kind == REMOVED:
+                gone.append((change.path, change.run_id))
+        for run_dir, run_id in gone:
+            self.conn.execute("DELETE FROM invalid WHERE run_dir = ?", (run_dir,))
+            self._delete(run_id)
+        if not jobs:
+            return
+        by_id, bad, commits = self._read(jobs, (tip.id, old_commit.id))
+        for job in jobs:
+            self.conn.execute("DELETE FROM invalid WHERE run_dir = ?", (job.path,))
+        for item in bad:
+            # A record that became bad: its old row goes, the problem is kept.
+            _, shard, rest, _ = item.where.split("/")
+            self._delete(item.run_id, shard + rest)
+            self._note_invalid(item.where, item.run_id, item.problem)
+        trailers: dict[str, str] | None = None
+        for run_id in by_id:
+            known = self._delete(run_id)  # a run re-read keeps its recording commit
+            if known is not None:
+                commits[run_id] = known
+            elif run_id not in commits:
+                # Rare (a run that came without a trailer): one walk of the whole history.
+                if trailers is None:
+                    trailers = index_read.trailer_map(repo, tip.id)
+                if run_id in trailers:
+                    commits[run_id] = trailers[run_id]
+        pending = list(by_id.values())
+        self._insert(pending, self._place(pending), commits.get)
+        self.values.flush_params()
+
+    def _note_invalid(self, run_dir: str, run_id: str, problem: str) -> None:
+        self.skipped.append(problem)
         self.conn.execute(
             "INSERT INTO invalid VALUES (?, ?, ?) ON CONFLICT (run_dir) DO UPDATE SET "
             "id = excluded.id, problem = excluded.problem",
-            (run_dir, run_id, problem.message),
+            (run_dir, run_id, problem),
         )
 
     def invalid(self) -> list[tuple[str, str, str]]:
@@ -643,19 +1045,24 @@ class Index:
                 return False
             self.conn.execute("BEGIN IMMEDIATE")
             try:
+                self._fresh()
                 if self.stored_tip() != parent or self._stored_branch() != self.store.branch:
                     self.conn.execute("ROLLBACK")
                     return False
-                self.conn.execute(_UPSERT, _values(run, new))
+                recorded = self._delete(run.id) or new
+                pending = [self._pending(index_read.entry_of(run))]
+                self._insert(pending, self._place(pending), lambda _: recorded)
+                self.values.flush_params()
                 self._set_meta("tip", new)
                 self.conn.execute("COMMIT")
             except BaseException:
+                self.values.clear()
                 with contextlib.suppress(sqlite3.Error):
                     self.conn.execute("ROLLBACK")
                 raise
             self.tip = new
             return True
-        except (sqlite3.Error, ValueError, pygit2.GitError):
+        except (sqlite3.Error, ValueError, pygit2.GitError, _NoRoom):
             return False
 
     # -- queries: each syncs first when this index has not been synced yet ---------------------
@@ -663,6 +1070,77 @@ class Index:
     def _ensure_synced(self) -> None:
         if self.tip is None:
             self.sync()
+        self._fresh()
+
+    def _row(self, record: Sequence[Any]) -> Row:
+        v = self.values
+        model, kind = v.model(record[6])
+        return Row(
+            id=record[1],
+            fingerprint=bytes(record[2]).hex(),
+            commit=None if record[3] is None else bytes(record[3]).hex(),
+            created=record[4],
+            status=record[5],
+            model=model,
+            kind=kind,
+            name=record[7],
+            params=dict(v.doc("psets", record[8])),
+            metrics=self._metrics_of(record),
+            data=dict(v.doc("datas", record[9])),
+            code=dict(v.doc("codes", record[10])),
+            reproduction=record[13],
+        )
+
+    def _rows(self, seqs: Sequence[int]) -> list[Row]:
+        found: dict[int, Row] = {}
+        for start in range(0, len(seqs), 500):
+            chunk = seqs[start : start + 500]
+            marks = ", ".join("?" * len(chunk))
+            for record in self.conn.execute(
+                f"SELECT {_COLUMNS} FROM runs r WHERE r.seq IN ({marks})", chunk
+            ):
+                found[record[0]] = self._row(record)
+        return [found[s] for s in seqs]
+
+    def _sql(self) -> _Sql:
+        return _Sql(self.values.key_id)
+
+    def _param_sets(self, where: Sequence[str]) -> set[int] | None:
+        """The params sets every ``--where`` that compares only params holds for (None: no
+        such ``--where``). Each run has one params set, so such a filter is that set's."""
+        found: set[int] | None = None
+        sets = _Sql(self.values.key_id, params_ref="p.id")
+        for expression in where:
+            node = parse_where(expression)
+            if not all(c.field.startswith("params.") for c in where_lang.clauses(node)):
+                continue
+            sql, args = where_lang.to_sql(
+                node, functools.partial(sets.clause, expression=expression)
+            )
+            ids = {
+                int(r[0]) for r in self.conn.execute(f"SELECT p.id FROM psets p WHERE {sql}", args)
+            }
+            found = ids if found is None else found & ids
+        return found
+
+    def _driving(self, where: Sequence[str]) -> tuple[str, list[str], list[Any]] | None:
+        """For a filter on params that few runs pass: the runs to read through the index of
+        params sets instead of every run newest first; ``("0", ...)`` when none passes."""
+        sets = self._param_sets(where)
+        if sets is None:
+            return None
+        if not sets:
+            return "", ["0"], []
+        if len(sets) > 500:
+            return None
+        marks = ", ".join("?" * len(sets))
+        listed = sorted(sets)
+        found = self.conn.execute(
+            f"SELECT count(*) FROM runs INDEXED BY runs_params WHERE params IN ({marks})", listed
+        ).fetchone()
+        if int(found[0]) > 5000:
+            return None
+        return " INDEXED BY runs_params", [f"r.params IN ({marks})"], listed
 
     def query(
         self,
@@ -678,26 +1156,68 @@ class Index:
         if limit is not None and limit < 0:
             raise JournalError(f"-n must be 0 or more, not {limit}")
         self._ensure_synced()
-        filters, args = where_sql(where, model, status)
-        order, order_args = order_sql(sort, ascending)
-        args = [*args, *order_args]
-        if sort and limit is not None and limit <= 1000:
-            # Sort the row ids only (a top-N sort that carries no records), then fetch those.
-            found = self.conn.execute(
-                f"SELECT rowid FROM runs{filters}{order} LIMIT ?", [*args, limit]
-            )
-            rowids = [r[0] for r in found]
-            marks = ", ".join("?" * len(rowids))
-            fetched = self.conn.execute(
-                f"SELECT rowid, {_COLUMNS} FROM runs WHERE rowid IN ({marks})", rowids
-            )
-            by_rowid = {r[0]: _row(r[1:]) for r in fetched}
-            return [by_rowid[r] for r in rowids]
-        sql = f"SELECT {_COLUMNS} FROM runs{filters}{order}"
+        parts, args = self._sql().where(where, model, status)
+        order = _order(sort)
+        direction = "ASC" if ascending else "DESC"
+        driving = self._driving(where) if where else None
+        if driving is not None and driving[1] == ["0"]:
+            return []  # no params set passes: no run does
+        if order.side is None:
+            hint = ""
+            if driving is not None:  # the implied, bare term first: it selects by index
+                hint, extra, extra_args = driving
+                parts, args = [*extra, *parts], [*extra_args, *args]
+            filters = " WHERE " + " AND ".join(parts) if parts else ""
+            by = f"{order.sql} {direction} NULLS LAST, " if order.sql else ""
+            sql = f"SELECT r.seq FROM runs r{hint}{filters} ORDER BY {by}r.seq {direction}"
+            all_args = [*args, *order.args]
+            if limit is not None:
+                sql += " LIMIT ?"
+                all_args.append(limit)
+            return self._rows([r[0] for r in self.conn.execute(sql, all_args)])
+        return self._rows(self._side_sorted(order, parts, args, direction, limit))
+
+    def _side_sorted(
+        self, order: _Order, parts: list[str], args: list[Any], direction: str, limit: int | None
+    ) -> list[int]:
+        """The seqs of a metric or param sort: the runs with a value, in the order of the side
+        table's index (ties by seq), then those without one (NULLs last), by seq."""
+        assert order.side is not None
+        table, owner = order.side
+        key = self.values.key_id(order.key)
+        extra = "".join(f" AND {p}" for p in parts)
+        seqs: list[int] = []
+        if key is not None:
+            if owner == "seq":
+                sql = (
+                    f"SELECT r.seq FROM {table} s CROSS JOIN runs r ON r.seq = s.seq "
+                    f"WHERE s.key = ?{extra} ORDER BY s.value {direction}, s.seq {direction}"
+                )
+            else:
+                sql = (
+                    f"SELECT r.seq FROM {table} s CROSS JOIN runs r ON r.{owner} = s.{owner} "
+                    f"WHERE s.key = ?{extra} ORDER BY s.value {direction}, r.seq {direction}"
+                )
+            part_args = [key, *args]
+            if limit is not None:
+                sql += " LIMIT ?"
+                part_args.append(limit)
+            seqs = [r[0] for r in self.conn.execute(sql, part_args)]
+        if limit is not None and len(seqs) >= limit:
+            return seqs
+        if key is None:
+            missing = ""
+            rest_args = list(args)
+        else:
+            missing = f" AND r.{owner} NOT IN (SELECT {owner} FROM {table} WHERE key = ?)"
+            rest_args = [*args, key]
+        where = " AND ".join(parts) if parts else "1"
+        sql = f"SELECT r.seq FROM runs r WHERE {where}{missing} ORDER BY r.seq {direction}"
         if limit is not None:
             sql += " LIMIT ?"
-            args.append(limit)
-        return [_row(r) for r in self.conn.execute(sql, args)]
+            rest_args.append(limit - len(seqs))
+        seqs.extend(r[0] for r in self.conn.execute(sql, rest_args))
+        return seqs
 
     def count(
         self,
@@ -705,9 +1225,12 @@ class Index:
         model: str | None = None,
         status: str | None = None,
     ) -> int:
-        filters, args = where_sql(where, model, status)
-        self._ensure_synced()
-        found = self.conn.execute(f"SELECT count(*) FROM runs{filters}", args).fetchone()
+        self._ensure_synced()  # first: the where SQL names the index's key ids
+        parts, args = self._sql().where(where, model, status)
+        if where and self._param_sets(where) == set():
+            return 0
+        filters = " WHERE " + " AND ".join(parts) if parts else ""
+        found = self.conn.execute(f"SELECT count(*) FROM runs r{filters}", args).fetchone()
         return int(found[0])
 
     def runs(
@@ -726,18 +1249,32 @@ class Index:
     def get(self, run_id: str) -> Row | None:
         """The row of one run id (exactly), or None."""
         self._ensure_synced()
-        found = self.conn.execute(f"SELECT {_COLUMNS} FROM runs WHERE id = ?", (run_id,))
+        found = self.conn.execute(f"SELECT {_COLUMNS} FROM runs r WHERE r.id = ?", (run_id,))
         record = found.fetchone()
-        return None if record is None else _row(record)
+        return None if record is None else self._row(record)
 
     def _prefixed(self, column: str, prefix: str, limit: int = 20) -> list[Row]:
         # A range on the column's index: prefix <= value < prefix with its last char bumped.
-        upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
-        sql = (
-            f"SELECT {_COLUMNS} FROM runs WHERE {column} >= ? AND {column} < ? "
-            f"ORDER BY created DESC, id DESC LIMIT ?"
-        )
-        return [_row(r) for r in self.conn.execute(sql, (prefix, upper, limit))]
+        low: Any
+        high: Any
+        if column == "id":
+            low, high = prefix, prefix[:-1] + chr(ord(prefix[-1]) + 1)
+        else:  # a commit, stored as bytes: the range of the hex prefix
+            pad = "0" * (len(prefix) % 2)
+            low = bytes.fromhex(prefix + pad)
+            bumped = int(prefix, 16) + 1
+            high = None
+            if bumped < 16 ** len(prefix):
+                high = bytes.fromhex(f"{bumped:0{len(prefix)}x}" + pad)
+        column_sql = 'r."commit"' if column != "id" else "r.id"
+        sql = f"SELECT {_COLUMNS} FROM runs r WHERE {column_sql} >= ?"
+        args: list[Any] = [low]
+        if high is not None:
+            sql += f" AND {column_sql} < ?"
+            args.append(high)
+        sql += " ORDER BY r.seq DESC LIMIT ?"
+        args.append(limit)
+        return [self._row(r) for r in self.conn.execute(sql, args)]
 
     def tree(self) -> pygit2.Tree:
         """The tree of the tip this index reflects (the journal's tip if not yet synced)."""
@@ -828,18 +1365,6 @@ class Index:
             return None
         match = _TRAILER_RUN.search(obj.message)
         return None if match is None else self.get(match.group(1))
-
-
-def _trailer_map(repo: pygit2.Repository, tip: pygit2.Commit) -> dict[str, str]:
-    """``Journal-Run`` id -> the oldest commit that names it (the one that recorded it)."""
-    found: dict[str, str] = {}
-    for commit in repo.walk(tip.id, pygit2.enums.SortMode.TOPOLOGICAL):
-        message = commit.message
-        if fmt.TRAILER_RUN not in message:
-            continue
-        for match in _TRAILER_RUN.finditer(message):
-            found[match.group(1)] = str(commit.id)  # newest first: the oldest wins
-    return found
 
 
 def _remove(path: Path) -> None:

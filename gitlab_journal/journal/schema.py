@@ -39,6 +39,10 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 # In free text, newlines and tabs are text; every other control character is not.
 _TEXT_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _DRIVE = re.compile(r"^[A-Za-z]:")
+# In a JSON text, what could make a string or key break the rules of plain() and mapping():
+# a NUL (another encoding), any escape (a control character comes in as one), DEL, an empty
+# string (an empty key), or a C1 control in UTF-8 (after its lead byte 0xc2).
+_C1 = re.compile(rb"\xc2[\x80-\x9f]")
 
 
 class InvalidRecord(JournalError):
@@ -73,6 +77,25 @@ def _type_name(value: Any) -> str:
 
 def _shown(text: str) -> str:
     return repr(text if len(text) <= 40 else text[:37] + "...")
+
+
+def is_clean(blob: bytes) -> bool:
+    """True when no value of the JSON text ``blob`` can fail :func:`plain` or a key check of
+    :func:`mapping` (with the default bounds), so a reader may skip those walks: the text is
+    UTF-8 (an object, no NUL byte), at most ``MAX_TEXT`` bytes (no string, list or object
+    can pass a bound), has no escape sequence, DEL or C1 control (JSON forbids raw controls in
+    strings), no empty string, and fewer than ``MAX_DEPTH`` brackets in all. A conservative
+    test: a False only means the full walk decides."""
+    return (
+        len(blob) <= MAX_TEXT
+        and blob.lstrip()[:1] == b"{"
+        and b"\\" not in blob
+        and b'""' not in blob
+        and b"\x00" not in blob
+        and b"\x7f" not in blob
+        and (b"\xc2" not in blob or _C1.search(blob) is None)
+        and blob.count(b"{") + blob.count(b"[") < MAX_DEPTH
+    )
 
 
 # -- scalars ---------------------------------------------------------------------------------
@@ -160,14 +183,18 @@ def data_name(value: Any, field: str) -> str:
 # -- containers ------------------------------------------------------------------------------
 
 
-def mapping(value: Any, field: str, *, limit: int = MAX_ENTRIES) -> dict[str, Any]:
-    """An object with at most ``limit`` keys, each a name."""
+def mapping(
+    value: Any, field: str, *, limit: int = MAX_ENTRIES, clean: bool = False
+) -> dict[str, Any]:
+    """An object with at most ``limit`` keys, each a name (``clean``: the text it was parsed
+    from passed :func:`is_clean`, so its keys are names)."""
     if not isinstance(value, dict):
         raise _fail(field, f"must be an object, not {_type_name(value)}")
     if len(value) > limit:
         raise _fail(field, f"has {len(value)} entries; at most {limit}")
-    for key in value:
-        name(key, f"{field} key")
+    if not clean:
+        for key in value:
+            name(key, f"{field} key")
     return value
 
 
@@ -204,8 +231,11 @@ def plain(value: Any, field: str, depth: int = 0) -> None:
 # -- the records -----------------------------------------------------------------------------
 
 
-def check_run_document(doc: Any) -> dict[str, Any]:
-    """``run.json``: every field of docs/journal-format.md with its type and bounds."""
+def check_run_document(doc: Any, *, clean: bool = False) -> dict[str, Any]:
+    """``run.json``: every field of docs/journal-format.md with its type and bounds.
+
+    ``clean``: its text passed :func:`is_clean`, so the walks of :func:`plain` and the key
+    checks are skipped (they cannot fail); every other check runs."""
     if not isinstance(doc, dict):
         raise _fail("run.json", f"must be an object, not {_type_name(doc)}")
     fmt_version = doc.get("format", 1)
@@ -226,26 +256,30 @@ def check_run_document(doc: Any) -> dict[str, Any]:
     name(doc.get("kind", "sklearn"), "kind", limit=100)
     optional(doc.get("name"), "name", name)
     for key in ("params", "point", "evaluation", "environment", "seeds"):
-        plain(mapping(_or_empty(doc.get(key)), key), key)
-    data = mapping(_or_empty(doc.get("data")), "data")
+        value = mapping(_or_empty(doc.get(key)), key, clean=clean)
+        if not clean:
+            plain(value, key)
+    data = mapping(_or_empty(doc.get("data")), "data", clean=clean)
     for key, value in data.items():
         data_name(key, "data key")
         pattern(value, f"data.{key}", DATA_HASH, "an md5 (32 hex digits, '.dir' for a folder)")
-    _check_code(mapping(_or_empty(doc.get("code")), "code"))
-    notes = mapping(_or_empty(doc.get("notes")), "notes", limit=100)
+    _check_code(mapping(_or_empty(doc.get("code")), "code", clean=clean))
+    notes = mapping(_or_empty(doc.get("notes")), "notes", limit=100, clean=clean)
     for key, value in notes.items():
         optional(value, f"notes.{key}", text)
     optional(doc.get("error"), "error", text)
     optional(doc.get("spec"), "spec", relpath)
-    sources = mapping(_or_empty(doc.get("data_sources")), "data_sources")
+    sources = mapping(_or_empty(doc.get("data_sources")), "data_sources", clean=clean)
     for key, source in sources.items():
         data_name(key, "data_sources key")
-        _check_source(mapping(source, f"data_sources.{key}"), f"data_sources.{key}")
+        where = f"data_sources.{key}"
+        _check_source(mapping(source, where, clean=clean), where, clean)
     optional(doc.get("reproduces"), "reproduces", pattern, RUN_ID, "a run id")
     for i, item in enumerate(listing(_or_list(doc.get("reproductions")), "reproductions")):
         where = f"reproductions[{i}]"
-        entry = mapping(item, where)
-        plain(entry, where)
+        entry = mapping(item, where, clean=clean)
+        if not clean:
+            plain(entry, where)
         optional(entry.get("result"), f"{where}.result", name)
         optional(entry.get("by"), f"{where}.by", pattern, RUN_ID, "a run id")
     for key in ("warnings", "findings"):
@@ -272,29 +306,35 @@ def _check_code(code: dict[str, Any]) -> None:
         relpath(item, f"code.untracked[{i}]")
 
 
-def _check_source(source: dict[str, Any], field: str) -> None:
-    plain(source, field)
+def _check_source(source: dict[str, Any], field: str, clean: bool = False) -> None:
+    if not clean:
+        plain(source, field)
     if "source" in source:
         name(source["source"], f"{field}.source", limit=100)
     if "file" in source:
         relpath(source["file"], f"{field}.file")
 
 
-def check_metrics(doc: Any) -> dict[str, Any]:
+def check_metrics(doc: Any, *, clean: bool = False) -> dict[str, Any]:
     """``metrics.json``: an object, metric name -> number (or null)."""
-    metrics = mapping(doc, "metrics.json")
+    metrics = mapping(doc, "metrics.json", clean=clean)
     for key, value in metrics.items():
         number(value, f"metrics.{key}")
     return metrics
 
 
-def check_identity(doc: Any) -> dict[str, Any]:
+def check_identity(doc: Any, *, clean: bool = False) -> dict[str, Any]:
     """``identity.json``: bounded JSON; its code files repository paths -> git blob ids."""
-    identity = mapping(doc, "identity.json", limit=100)
-    plain(identity, "identity")
+    identity = mapping(doc, "identity.json", limit=100, clean=clean)
+    if not clean:
+        plain(identity, "identity")
     code = identity.get("code")
     if code is not None:
-        files = mapping(mapping(code, "identity.code").get("files") or {}, "identity.code.files")
+        files = mapping(
+            mapping(code, "identity.code", clean=clean).get("files") or {},
+            "identity.code.files",
+            clean=clean,
+        )
         for path, blob in files.items():
             relpath(path, "identity.code.files key")
             pattern(blob, f"identity.code.files.{path}", OBJECT_ID, "a git blob id")
