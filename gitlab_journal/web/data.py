@@ -1,0 +1,127 @@
+"""The browser view's data: the journal's runs as JSON pages plus a manifest, and one run's
+details (notes, learning curves, files), all read through the derived index.
+
+The same bytes serve both `git journal site` (written to files) and `git journal ui` (served from
+memory): ``manifest.json``, ``runs-0000.json``, ``runs-0001.json``, ... of :data:`PAGE_SIZE` runs
+each, newest first, and ``runs/<run-id>.json`` per run. Everything here is data from the journal,
+possibly from other people: the page renders it as text, never as markup.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pygit2
+
+from gitlab_journal.journal import format as fmt
+from gitlab_journal.journal.index import Index, Row, json_safe
+from gitlab_journal.review.report import read_history
+
+PAGE_SIZE = 1000
+MANIFEST = "manifest.json"
+DETAILS_DIR = "runs"
+FORMAT = 1
+# Run ids as the journal format allows them; anything else gets no detail file of its own.
+_SAFE_ID = re.compile(r"^[0-9a-z][0-9a-z._-]{3,63}$")
+
+
+def page_name(number: int) -> str:
+    return f"runs-{number:04d}.json"
+
+
+def detail_name(run_id: str) -> str | None:
+    """``runs/<run-id>.json``, or None for an id that is not safe as a file name."""
+    return f"{DETAILS_DIR}/{run_id}.json" if _SAFE_ID.match(run_id) and ".." not in run_id else None
+
+
+def dumps(value: Any) -> bytes:
+    """Compact JSON, NaN and infinities as null."""
+    return json.dumps(
+        json_safe(value), ensure_ascii=False, allow_nan=False, separators=(",", ":"), default=str
+    ).encode("utf-8")
+
+
+def run_record(row: Row) -> dict[str, Any]:
+    """What the table, the filter and the charts know of one run."""
+    return {
+        "id": row.id,
+        "fingerprint": row.fingerprint,
+        "commit": row.commit,
+        "created": row.created,
+        "status": row.status,
+        "model": row.model,
+        "model_class": row.model_class,
+        "kind": row.kind,
+        "name": row.name,
+        "reproduction": row.reproduction,
+        "params": dict(row.params),
+        "metrics": dict(row.metrics),
+        "data": dict(row.data),
+        "code": dict(row.code),
+    }
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The runs of one journal tip as the files the page loads."""
+
+    tip: str | None
+    count: int
+    files: Mapping[str, bytes]  # manifest.json and runs-NNNN.json
+
+
+def _keys(rows: Sequence[Row], group: str) -> list[str]:
+    seen: dict[str, None] = {}
+    for row in rows:
+        for key in getattr(row, group):
+            seen.setdefault(str(key), None)
+    return sorted(seen)
+
+
+def snapshot(index: Index, *, live: bool = False) -> Snapshot:
+    """Every run of the index's journal, newest first, as pages and a manifest."""
+    rows = index.query()
+    tip = index.tip
+    pages: dict[str, bytes] = {}
+    for number, start in enumerate(range(0, len(rows), PAGE_SIZE)):
+        pages[page_name(number)] = dumps([run_record(r) for r in rows[start : start + PAGE_SIZE]])
+    manifest = {
+        "format": FORMAT,
+        "tip": tip,
+        "count": len(rows),
+        "page_size": PAGE_SIZE,
+        "pages": list(pages),
+        "columns": {"params": _keys(rows, "params"), "metrics": _keys(rows, "metrics")},
+        "families": sorted({r.name for r in rows if r.name}),
+        "live": live,
+    }
+    return Snapshot(tip, len(rows), {MANIFEST: dumps(manifest), **pages})
+
+
+def run_files(index: Index, row: Row) -> list[str]:
+    """The names of the files in a run's folder (its records, history, plots), sorted."""
+    try:
+        obj = index.tree()[fmt.run_dir(row.fingerprint, row.id)]
+    except KeyError:
+        return []
+    tree = index.store.repo[obj.id]
+    if not isinstance(tree, pygit2.Tree):
+        return []
+    return sorted(str(entry.name) for entry in tree if entry.type_str == "blob")
+
+
+def run_detail(index: Index, row: Row) -> dict[str, Any]:
+    """One run's notes, error, grid point, learning curves and file names."""
+    run = index.load(row)
+    return {
+        "id": row.id,
+        "notes": dict(run.notes),
+        "error": run.error,
+        "point": dict(run.point),
+        "history": read_history(index, row),
+        "files": run_files(index, row),
+    }
