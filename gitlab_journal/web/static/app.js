@@ -322,6 +322,23 @@ function sortValue(a, b) {
   return sa < sb ? -1 : sa > sb ? 1 : 0;
 }
 
+const PLOT_CONFIG = { displaylogo: false, responsive: true };
+
+function showEmpty(node, text) {
+  Plotly.purge(node);
+  node.bound = false;  // purge drops the chart's event handlers
+  node.replaceChildren(el("p", { class: "empty", text }));
+}
+
+/** Draw (or update) a chart; ``bind(node)`` adds its event handlers once per fresh chart. */
+function plot(node, traces, layout, bind) {
+  const message = node.querySelector(":scope > p.empty");
+  if (message) message.remove();
+  return Plotly.react(node, traces, layout, PLOT_CONFIG).then(() => {
+    if (bind && !node.bound) { bind(node); node.bound = true; }
+  }).catch((error) => showEmpty(node, `cannot draw this chart: ${error.message}`));
+}
+
 function isNumber(v) { return typeof v === "number" && Number.isFinite(v); }
 
 const FIXED_COLUMNS = ["id", "created", "status", "model", "name"];
@@ -507,6 +524,16 @@ function fillSelect(select, options, keep) {
 function dimensionFor(label, values) {
   const present = values.filter((v) => v !== null && v !== undefined);
   if (present.length && present.length === values.length && present.every(isNumber)) {
+    if (wide(values)) {
+      // a log axis: parcoords has none, so the values are log10 with ticks at the decades
+      const logs = values.map(Math.log10);
+      const lo = Math.floor(Math.min(...logs));
+      const hi = Math.ceil(Math.max(...logs));
+      const ticks = [];
+      for (let k = lo; k <= hi; k++) ticks.push(k);
+      return { label: plotText(`${label} (log)`), values: logs, tickvals: ticks,
+        ticktext: ticks.map((k) => String(Number((10 ** k).toPrecision(3)))), range: [lo, hi], kind: "log" };
+    }
     return { label: plotText(label), values, kind: "number" };
   }
   const texts = values.map((v) => (v === null || v === undefined ? "(none)" : shown(v)));
@@ -516,7 +543,7 @@ function dimensionFor(label, values) {
     label: plotText(label),
     values: texts.map((t) => code.get(t)),
     tickvals: categories.map((_, i) => i),
-    ticktext: categories.map(plotText),
+    ticktext: categories,  // parcoords writes tick labels as plain text (labels are parsed)
     range: [0, Math.max(categories.length - 1, 1)],
     kind: "category",
   };
@@ -529,8 +556,7 @@ function renderParcoords() {
   const runs = state.filtered.filter((r) => metric && isNumber(r.metrics[metric]));
   state.pcRuns = runs;
   if (!runs.length) {
-    Plotly.purge(node);
-    node.replaceChildren(el("p", { class: "empty", text: "No run in the filter has this metric." }));
+    showEmpty(node, "No run in the filter has this metric.");
     state.pcDims = [];
     return;
   }
@@ -539,19 +565,14 @@ function renderParcoords() {
   const metricValues = runs.map((r) => r.metrics[metric]);
   dims.push({ label: plotText(metric), values: metricValues, kind: "number" });
   state.pcDims = dims;
-  node.replaceChildren();
   const trace = {
     type: "parcoords",
     line: { color: metricValues, colorscale: "Viridis", showscale: true },
     dimensions: dims.map(({ kind, ...d }) => d),
     labelangle: -15,
   };
-  Plotly.react(node, [trace], { margin: { l: 60, r: 60, t: 60, b: 30 }, height: 360 },
-    { displaylogo: false, responsive: true }).catch(() => {});
-  if (!node.dataset.bound) {
-    node.dataset.bound = "1";
-    node.on("plotly_restyle", () => onBrush());
-  }
+  plot(node, [trace], { margin: { l: 60, r: 60, t: 60, b: 30 }, height: 360 },
+    (gd) => gd.on("plotly_restyle", () => onBrush()));
 }
 
 function varyingIn(runs) {
@@ -601,11 +622,9 @@ function renderScatter() {
   const runs = (state.brushed ? state.filtered.filter((r) => state.brushed.has(r.id)) : state.filtered)
     .filter((r) => y && isNumber(r.metrics[y]) && x && r.params[x] !== undefined && r.params[x] !== null);
   if (!runs.length) {
-    Plotly.purge(node);
-    node.replaceChildren(el("p", { class: "empty", text: "No run in the filter has both values." }));
+    showEmpty(node, "No run in the filter has both values.");
     return;
   }
-  node.replaceChildren();
   const families = new Map();
   for (const run of runs) {
     const family = run.name || "(no family)";
@@ -613,7 +632,7 @@ function renderScatter() {
     families.get(family).push(run);
   }
   const type = runs.length > 20000 ? "scattergl" : "scatter";
-  const traces = [...families].map(([family, members]) => ({
+  const traces = [...families].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([family, members]) => ({
     type,
     mode: "markers",
     name: plotText(family),
@@ -623,20 +642,26 @@ function renderScatter() {
     hovertemplate: "%{customdata}<br>%{x}, %{y}<extra></extra>",
     marker: { size: 8, opacity: 0.8 },
   }));
-  Plotly.react(node, traces, {
+  plot(node, traces, {
     margin: { l: 60, r: 20, t: 20, b: 50 },
     height: 360,
-    xaxis: { title: { text: plotText(x) } },
+    xaxis: { title: { text: plotText(x) }, type: logScale(traces) ? "log" : "-" },
     yaxis: { title: { text: plotText(y) } },
     showlegend: true,
-  }, { displaylogo: false, responsive: true }).catch(() => {});
-  if (!node.dataset.bound) {
-    node.dataset.bound = "1";
-    node.on("plotly_click", (event) => {
-      const id = event.points && event.points[0] && event.points[0].customdata;
-      if (id && state.byId.has(id)) toggleSelected(id, !state.selected.includes(id));
-    });
-  }
+  }, (gd) => gd.on("plotly_click", (event) => {
+    const id = event.points && event.points[0] && event.points[0].customdata;
+    if (id && state.byId.has(id)) toggleSelected(id, !state.selected.includes(id));
+  }));
+}
+
+function wide(values) {
+  // positive numbers over two decades or more read better on a log scale
+  if (!values.length || !values.every((v) => isNumber(v) && v > 0)) return false;
+  return Math.max(...values) / Math.min(...values) >= 100;
+}
+
+function logScale(traces) {
+  return wide(traces.flatMap((t) => t.x));
 }
 
 // -- selected runs: curves, diff, notes ----------------------------------------------------
@@ -719,18 +744,16 @@ function renderCurves(ids, details) {
   });
   node.dataset.traces = String(traces.length);
   if (!traces.length) {
-    Plotly.purge(node);
-    node.replaceChildren(el("p", { class: "empty", text: "The selected runs have no learning curves (history.json)." }));
+    showEmpty(node, "The selected runs have no learning curves (history.json).");
     return;
   }
-  node.replaceChildren();
-  Plotly.react(node, traces, {
+  plot(node, traces, {
     margin: { l: 60, r: 20, t: 20, b: 50 },
     height: 320,
     xaxis: { title: { text: "epoch" } },
     yaxis: { title: { text: plotText(key) } },
     showlegend: true,
-  }, { displaylogo: false, responsive: true }).catch(() => {});
+  });
 }
 
 function renderDetails(ids, details) {
