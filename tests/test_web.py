@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from conftest import git
 from playwright.sync_api import expect
-from test_review import make_run
+from test_review import LOGREG, make_run
 
 from gitlab_journal.journal.index import open_index
 from gitlab_journal.journal.store import Store
@@ -30,6 +30,7 @@ XSS_NAME = "<img src=x onerror=window.__pwned=1>"
 XSS_KEY = "<b onmouseover=window.__pwned=2>key</b>"
 ARTIFACTS = Path(os.environ.get("WEB_ARTIFACTS") or Path.cwd() / "web-artifacts")
 DOC_IMAGES = ROOT / "docs" / "images"
+SVC = "sklearn.svm.SVC"
 
 
 def _chromium() -> str:
@@ -434,3 +435,92 @@ def test_ui_shows_points_local_runs_have_claimed(ui: UiServer, journal: Store, p
         assert "abababab" in page.locator("#running").text_content()
     finally:
         claims.finish()
+
+
+# -- the filter language: the page's and the index's agree ----------------------------------
+
+WHERE_CASES = [
+    "params.C > 1",
+    "params.C == 1",
+    "params.C = 1.0",
+    "params.C != 1",
+    "params.C >= 0.5 and params.C <= 10",
+    "params.kernel == rbf",
+    "params.kernel ~ RB",
+    "params.kernel ~ 'r*f'",
+    "params.kernel > m",
+    "params.kernel in [rbf, poly]",
+    "params.kernel not in [rbf]",
+    "params.fit == true",
+    "params.fit == 1",
+    "params.fit != false",
+    "params.opt == null",
+    "params.opt != null",
+    "params.tag == 1",
+    "params.tag == '1'",
+    "params.tag > 0",
+    "params.layers ~ 64",
+    "params.missing == null",
+    "not params.C > 1",
+    "params.C > 1 or params.kernel == linear",
+    "not (params.C > 1 or params.kernel == linear) and status == ok",
+    "model == LogisticRegression",
+    "model == logisticregression",
+    "model != SVC",
+    "model == sklearn.svm.SVC",
+    "status == failed",
+    "not status == failed",
+    "name ~ iris",
+    "name == null",
+    "metrics.accuracy >= 0.9 and (params.C < 10 or params.kernel == 'linear')",
+    "metrics.accuracy > 0.8",
+    "created > '2024-05-01T10:00:02Z'",
+    "code.dirty == false",
+    "data.train ~ 111",
+    "kind == sklearn",
+    "reproduction == null",
+    "id ~ 'run0001[1-3]'",
+    "id ~ 'run0001?'",
+    "fingerprint != null and commit != null",
+]
+
+
+def test_the_page_filters_exactly_as_log_where_does(
+    journal: Store, cli, tmp_path: Path, page: Any
+) -> None:
+    varied = [
+        ("run00011", {"C": 1, "kernel": "rbf", "fit": True, "opt": None, "tag": "1"}, LOGREG),
+        ("run00012", {"C": 2.5, "kernel": "poly", "fit": False, "tag": 1, "layers": [64, 32]}, SVC),
+        ("run00013", {"C": 1.0, "kernel": "linear", "opt": "adam", "tag": "x"}, SVC),
+    ]
+    for second, (run_id, params, model) in enumerate(varied, start=10):
+        run = make_run(run_id, params, metrics={"accuracy": 0.5 + second / 100}, second=second)
+        journal.record(replace(run, model=model, name=None))
+    target = tmp_path / "public"
+    assert cli("site", str(target))[0] == 0
+    server, url = serve_directory(target)
+    try:
+        open_app(page, url)
+        with open_index(journal, warn=False) as index:
+            for expression in WHERE_CASES:
+                expected = sorted(row.id for row in index.query([expression]))
+                found = page.evaluate(
+                    "e => journal.runs().filter(journal.where(e)).map(r => r.id).sort()",
+                    expression,
+                )
+                assert found == expected, expression
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_the_page_rejects_what_log_where_rejects(journal: Store, cli, site: str, page: Any) -> None:
+    open_app(page, site)
+    for expression in ["params.C >", "bogus.C > 1", "params.C > 1 and", "(params.C > 1", "x == 1"]:
+        code, _, _ = cli("log", "--where", expression)
+        assert code == 2, expression
+        error = page.evaluate(
+            "e => { try { journal.where(e); return null } catch (x) { return x.message } }",
+            expression,
+        )
+        assert error, expression

@@ -919,5 +919,6 @@ async function main() {
   if (state.live) poll();
 }
 
-window.journalWhere = compileWhere;  // for tests and the console: journalWhere("...")(run)
+// For tests and the console: journal.where("params.C > 1")(run), journal.runs()
+window.journal = { where: compileWhere, runs: () => state.runs, shown: () => state.shownRuns };
 document.addEventListener("DOMContentLoaded", main);
