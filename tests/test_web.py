@@ -524,3 +524,56 @@ def test_the_page_rejects_what_log_where_rejects(journal: Store, cli, site: str,
             expression,
         )
         assert error, expression
+
+
+# -- the commands as users start them -------------------------------------------------------
+
+
+def test_ui_command_prints_a_tokened_address_and_serves_until_interrupted(
+    journal: Store,
+) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    repo = Path(journal.workdir or ".")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    command = [sys.executable, "-m", "gitlab_journal", "ui", "--port", "0", "--no-browser"]
+    proc = subprocess.Popen(command, cwd=repo, env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        assert first.startswith("Serving the journal at http://127.0.0.1:"), first
+        address = first.rsplit(" ", 1)[1].strip()
+        base, token = address.split("#token=")
+        with urllib.request.urlopen(base + "manifest.json", timeout=10) as response:
+            assert json.loads(response.read())["count"] == 6
+        with urllib.request.urlopen(base, timeout=10) as response:
+            assert "Content-Security-Policy" in response.headers
+            assert b"vendor/plotly.min.js" in response.read()
+        body = {"run": "run00003", "key": "inference", "text": "linear is enough"}
+        headers = {"Content-Type": "application/json", TOKEN_HEADER: token}
+        code, text = _post(base + "api/note", body, headers)
+        assert code == 200, text
+    finally:
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=20) == 130
+    assert "linear is enough" in git(repo, "log", "-1", "--format=%b", "journal")
+
+
+def test_ui_command_fails_clearly_without_a_journal_or_on_a_busy_port(
+    repo: Path, cli, tmp_path: Path
+) -> None:
+    import socket
+
+    code, _, err = cli("ui", "--no-browser", "--port", "0")
+    assert code == 2 and "error:" in err
+    Store.discover(repo).init()
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        code, _, err = cli("ui", "--no-browser", "--port", str(busy.getsockname()[1]))
+    assert code == 2 and "cannot listen on 127.0.0.1" in err
+    code, _, err = cli("site", str(tmp_path / "empty-site"))
+    assert code == 0
+    assert json.loads((tmp_path / "empty-site" / "manifest.json").read_text())["count"] == 0
