@@ -219,6 +219,9 @@ def test_site_table_shows_the_runs_and_the_filter_narrows_it(site: str, page: An
     page.wait_for_function("document.querySelectorAll('#runs tbody tr').length === 3")
     assert sorted(table_ids(page)) == ["run00003", "run00004", "run00006"]
     assert page.locator("#count").text_content() == "3 of 6 runs"
+    page.fill("#filter", "params.C > 1e6")
+    expect(page.locator("#table-empty")).to_have_text("No runs match.")
+    assert table_ids(page) == []
     page.fill("#filter", "not params.kernel in [rbf, linear]")
     page.wait_for_function("document.querySelectorAll('#runs tbody tr').length === 1")
     assert table_ids(page) == ["run00005"]
@@ -560,7 +563,9 @@ def test_ui_command_prints_a_tokened_address_and_serves_until_interrupted(
             assert json.loads(response.read())["count"] == 6
         with urllib.request.urlopen(base, timeout=10) as response:
             assert "Content-Security-Policy" in response.headers
-            assert b"vendor/plotly.min.js" in response.read()
+            assert b'src="app.js"' in response.read()
+        with urllib.request.urlopen(base + "vendor/plotly.min.js", timeout=10) as response:
+            assert b"plotly.js v2.35.2" in response.read(200)
         body = {"run": "run00003", "key": "inference", "text": "linear is enough"}
         headers = {"Content-Type": "application/json", TOKEN_HEADER: token}
         code, text = _post(base + "api/note", body, headers)

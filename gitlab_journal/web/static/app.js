@@ -324,8 +324,24 @@ function sortValue(a, b) {
 
 const PLOT_CONFIG = { displaylogo: false, responsive: true };
 
+// Plotly (4.5 MB) loads after the table is on screen; charts wait for it.
+let plotlyLoaded = null;
+function plotly() {
+  if (!plotlyLoaded) {
+    plotlyLoaded = new Promise((resolve, reject) => {
+      const script = document.createElement("script");
+      script.src = "vendor/plotly.min.js";
+      script.onload = () => resolve(window.Plotly);
+      script.onerror = () => reject(new Error("vendor/plotly.min.js did not load"));
+      document.head.append(script);
+    });
+  }
+  return plotlyLoaded;
+}
+
 function showEmpty(node, text) {
-  Plotly.purge(node);
+  node.plotSerial = (node.plotSerial || 0) + 1;  // drop a drawing still waiting for Plotly
+  if (window.Plotly) Plotly.purge(node);
   node.bound = false;  // purge drops the chart's event handlers
   node.replaceChildren(el("p", { class: "empty", text }));
 }
@@ -334,8 +350,13 @@ function showEmpty(node, text) {
 function plot(node, traces, layout, bind) {
   const message = node.querySelector(":scope > p.empty");
   if (message) message.remove();
-  return Plotly.react(node, traces, layout, PLOT_CONFIG).then(() => {
-    if (bind && !node.bound) { bind(node); node.bound = true; }
+  const serial = (node.plotSerial || 0) + 1;
+  node.plotSerial = serial;
+  return plotly().then((P) => {
+    if (node.plotSerial !== serial) return undefined;  // a newer drawing was asked for
+    return P.react(node, traces, layout, PLOT_CONFIG).then(() => {
+      if (bind && !node.bound) { bind(node); node.bound = true; }
+    });
   }).catch((error) => showEmpty(node, `cannot draw this chart: ${error.message}`));
 }
 
@@ -506,6 +527,10 @@ function renderTable() {
   const total = state.runs.length;
   const showing = state.shownRuns.length;
   $("count").textContent = showing === total ? `${total} runs` : `${showing} of ${total} runs`;
+  const empty = $("table-empty");
+  empty.hidden = showing > 0;
+  empty.textContent = total === 0 ? "The journal has no runs yet: record some with `git journal run`."
+    : "No runs match.";
   $("clear-brush").hidden = !state.brushed;
 }
 
