@@ -26,6 +26,7 @@ from gitlab_journal.journal.store import Store
 from gitlab_journal.web.server import TOKEN_HEADER, UiServer, make_server
 
 ROOT = Path(__file__).resolve().parents[1]
+PNG = b"\x89PNG\r\n\x1a\n"
 XSS_NAME = "<img src=x onerror=window.__pwned=1>"
 XSS_KEY = "<b onmouseover=window.__pwned=2>key</b>"
 ARTIFACTS = Path(os.environ.get("WEB_ARTIFACTS") or Path.cwd() / "web-artifacts")
@@ -45,6 +46,12 @@ def _history(start: float, rate: float, epochs: int = 6) -> bytes:
     return (json.dumps(doc) + "\n").encode()
 
 
+def _curve_png(history: bytes) -> bytes:
+    from gitlab_journal.train.plots import learning_curve
+
+    return learning_curve(json.loads(history)["history"], title="iris-svc")
+
+
 def record_runs(store: Store) -> list[str]:
     """Six runs of two families (two with learning curves, one failed), newest last."""
     ids = []
@@ -57,6 +64,14 @@ def record_runs(store: Store) -> list[str]:
     ]
     for second, (run_id, params, accuracy, name) in enumerate(points):
         files = {"history.json": _history(1.0 + second / 10, 0.7)} if second < 2 else None
+        if second == 0:
+            assert files is not None
+            files["curve.png"] = _curve_png(files["history.json"])
+        if second == 4:  # files a page must not serve: they would run as pages of the app
+            files = {
+                "evil.html": b"<script>window.__pwned = 3</script>",
+                "evil.svg": b"<svg xmlns='http://www.w3.org/2000/svg'><script>1</script></svg>",
+            }
         run = make_run(
             run_id,
             params,
@@ -201,6 +216,13 @@ def test_site_writes_pages_a_manifest_and_details(journal: Store, cli, tmp_path:
     assert detail["history"]["loss"][0] == 1.0
     assert detail["notes"] == {"hypothesis": "More C, less regularisation"}
     assert "history.json" in detail["files"] and "run.json" in detail["files"]
+    # images and text files are copied; HTML and SVG (which would run as pages) are not
+    assert (target / "runs" / "run00001" / "curve.png").read_bytes().startswith(PNG)
+    assert (target / "runs" / "run00001" / "history.json").is_file()
+    evil = json.loads((target / "runs" / "run00005.json").read_text())
+    assert "evil.html" in evil["files"] and "evil.html" not in evil["served"]
+    assert not (target / "runs" / "run00005" / "evil.html").exists()
+    assert not (target / "runs" / "run00005" / "evil.svg").exists()
     for name in ("index.html", "app.js", "app.css", "vendor/plotly.min.js"):
         assert (target / name).is_file()
     html = (target / "index.html").read_text()
@@ -273,6 +295,15 @@ def test_site_two_selected_runs_show_overlaid_curves_and_their_diff(site: str, p
     assert "params.kernel" not in differs  # both rbf
     row = page.locator("#diff tr[data-key='params.C'] td")
     assert row.all_text_contents() == ["0.1", "1"]
+    image = page.locator(".run-detail[data-id='run00001'] .images img")
+    expect(image).to_have_count(1)
+    image.scroll_into_view_if_needed()
+    page.wait_for_function(
+        "() => { const i = document.querySelector(\".run-detail[data-id='run00001'] .images img\");"
+        " return i.complete && i.naturalWidth > 100 }"
+    )
+    links = page.locator(".run-detail[data-id='run00001'] .files a").all_text_contents()
+    assert "curve.png" in links and "history.json" in links
     notes = page.locator(".run-detail[data-id='run00001'] .notes dd").all_text_contents()
     assert notes == ["More C, less regularisation"]
     page.locator("#selected").scroll_into_view_if_needed()
@@ -343,6 +374,12 @@ def test_untrusted_names_and_keys_show_as_text_and_run_no_script(
         # The charts show the name as text too (Plotly reads a little HTML in labels).
         expect(page.locator("#parcoords .tick text", has_text=XSS_NAME)).to_have_count(1)
         assert page.locator("#charts svg image, #charts svg a").count() == 0
+        page.locator("#runs tr[data-id='run00005'] input[type=checkbox]").check()
+        page.wait_for_selector("body[data-selected='run00099,run00001,run00005']")
+        files = page.locator(".run-detail[data-id='run00005'] .files li")
+        expect(files.filter(has_text="evil.html")).to_have_count(1)
+        links = page.locator(".run-detail[data-id='run00005'] .files a").all_text_contents()
+        assert links == ["identity.json", "metrics.json", "run.json"]  # no link to HTML, SVG
         assert page.evaluate("() => window.__pwned === undefined")
         expect(page.locator("#scatter .legendtext").first).to_be_visible()
         assert XSS_NAME in page.locator("#scatter .legendtext").all_text_contents()
@@ -413,6 +450,14 @@ def test_ui_refuses_a_note_without_the_token_or_from_another_origin(
     rebound = {**json_type, TOKEN_HEADER: ui.token, "Host": f"evil.example:{ui.port}"}
     assert _post(url, body, rebound)[0] == 403
     assert _post(url, body, {"Content-Type": "text/plain", TOKEN_HEADER: ui.token})[0] == 415
+    base = ui.url(with_token=False)
+    with urllib.request.urlopen(base + "runs/run00001/curve.png", timeout=10) as response:
+        assert response.headers["Content-Type"] == "image/png"
+        assert response.read().startswith(PNG)
+    for missing in ["runs/run00005/evil.html", "runs/run00005/evil.svg", "runs/run00001/../x"]:
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(base + missing, timeout=10)
+        assert refused.value.code == 404, missing
     assert journal.tip() == before  # nothing written
     code, text = _post(url, body, {**json_type, TOKEN_HEADER: ui.token})
     assert code == 200, text

@@ -27,6 +27,24 @@ DETAILS_DIR = "runs"
 FORMAT = 1
 # Run ids as the journal format allows them; anything else gets no detail file of its own.
 _SAFE_ID = re.compile(r"^[0-9a-z][0-9a-z._-]{3,63}$")
+_SAFE_FILE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+# The run files the page links to, by suffix: images and text only. Never HTML or SVG, which a
+# browser would run as a page of the app's own origin.
+FILE_TYPES = {
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".gif": "image/gif",
+    ".webp": "image/webp",
+    ".json": "application/json",
+    ".txt": "text/plain; charset=utf-8",
+    ".log": "text/plain; charset=utf-8",
+    ".md": "text/plain; charset=utf-8",
+    ".csv": "text/plain; charset=utf-8",
+    ".yaml": "text/plain; charset=utf-8",
+    ".yml": "text/plain; charset=utf-8",
+    ".patch": "text/plain; charset=utf-8",
+}
 
 
 def page_name(number: int) -> str:
@@ -36,6 +54,20 @@ def page_name(number: int) -> str:
 def detail_name(run_id: str) -> str | None:
     """``runs/<run-id>.json``, or None for an id that is not safe as a file name."""
     return f"{DETAILS_DIR}/{run_id}.json" if _SAFE_ID.match(run_id) and ".." not in run_id else None
+
+
+def file_type(name: str) -> str | None:
+    """The content type a run file is served with, or None when it is not served."""
+    if not _SAFE_FILE.match(name) or ".." in name or "." not in name:
+        return None
+    return FILE_TYPES.get("." + name.rsplit(".", 1)[1].lower())
+
+
+def file_path(run_id: str, name: str) -> str | None:
+    """``runs/<run-id>/<name>``: where a served run file sits, or None."""
+    if detail_name(run_id) is None or file_type(name) is None:
+        return None
+    return f"{DETAILS_DIR}/{run_id}/{name}"
 
 
 def dumps(value: Any) -> bytes:
@@ -114,14 +146,29 @@ def run_files(index: Index, row: Row) -> list[str]:
     return sorted(str(entry.name) for entry in tree if entry.type_str == "blob")
 
 
+def run_file(index: Index, row: Row, name: str) -> bytes | None:
+    """The bytes of one served file of a run's folder, or None."""
+    if file_type(name) is None:
+        return None
+    try:
+        obj = index.tree()[f"{fmt.run_dir(row.fingerprint, row.id)}/{name}"]
+    except KeyError:
+        return None
+    blob = index.store.repo[obj.id]
+    return blob.data if isinstance(blob, pygit2.Blob) else None
+
+
 def run_detail(index: Index, row: Row) -> dict[str, Any]:
-    """One run's notes, error, grid point, learning curves and file names."""
+    """One run's notes, error, grid point, learning curves and file names (``served``: those
+    the page links to, at :func:`file_path`)."""
     run = index.load(row)
+    files = run_files(index, row)
     return {
         "id": row.id,
         "notes": dict(run.notes),
         "error": run.error,
         "point": dict(run.point),
         "history": read_history(index, row),
-        "files": run_files(index, row),
+        "files": files,
+        "served": [name for name in files if file_path(row.id, name) is not None],
     }

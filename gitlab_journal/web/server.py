@@ -87,6 +87,13 @@ class Journal:
             row = index.get(run_id)
             return None if row is None else data.run_detail(index, row)
 
+    def file(self, run_id: str, name: str) -> bytes | None:
+        if data.file_path(run_id, name) is None:
+            return None
+        with self.lock, open_index(self.store(), warn=False) as index:
+            row = index.get(run_id)
+            return None if row is None else data.run_file(index, row, name)
+
     def note(self, run_id: str, key: str, text: str) -> str:
         with self.lock:
             store = self.store()
@@ -192,6 +199,15 @@ class Handler(BaseHTTPRequestHandler):
                 self._error(HTTPStatus.NOT_FOUND, "no such page")
             else:
                 self._send(HTTPStatus.OK, body, "application/json")
+            return
+        if name.startswith(f"{data.DETAILS_DIR}/") and name.count("/") == 2:
+            _, run_id, file_name = name.split("/")
+            content_type = data.file_type(file_name)
+            body = self.server.journal.file(run_id, file_name) if content_type else None
+            if content_type is None or body is None:
+                self._error(HTTPStatus.NOT_FOUND, "no such file")
+            else:
+                self._send(HTTPStatus.OK, body, content_type)
             return
         if name.startswith(f"{data.DETAILS_DIR}/") and name.endswith(".json"):
             run_id = name[len(data.DETAILS_DIR) + 1 : -len(".json")]

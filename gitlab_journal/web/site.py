@@ -1,7 +1,8 @@
 """`git journal site DIR`: the browser view as static files any static server serves.
 
 DIR gets the app (``index.html``, ``app.js``, ``app.css``, ``vendor/``), the runs as JSON pages
-with their manifest (see web/data.py) and one ``runs/<run-id>.json`` of details per run. A site
+with their manifest (see web/data.py), one ``runs/<run-id>.json`` of details per run and the
+run's images and text files under ``runs/<run-id>/`` (never HTML or SVG). A site
 written before into DIR is replaced: its old pages and details go, other files stay.
 """
 
@@ -79,6 +80,15 @@ def write_site(index: Index, target: Path) -> Written:
         detail = data.detail_name(row.id)
         if detail is None:
             continue
-        (target / detail).write_bytes(data.dumps(data.run_detail(index, row)))
+        found = data.run_detail(index, row)
+        (target / detail).write_bytes(data.dumps(found))
         details += 1
+        for name in found["served"]:
+            where = data.file_path(row.id, name)
+            content = data.run_file(index, row, name)
+            if where is None or content is None:
+                continue
+            path = target / where
+            path.parent.mkdir(exist_ok=True)
+            path.write_bytes(content)
     return Written(snap.count, len(snap.files) - 1, details)

@@ -797,7 +797,17 @@ function renderDetails(ids, details) {
     block.append(el("h4", { text: "Notes" }), notes);
     if (state.live && state.token) block.append(noteForm(id));
     if (d.files && d.files.length) {
-      block.append(el("h4", { text: "Files" }), el("ul", { class: "files" }, ...d.files.map((f) => el("li", { text: f }))));
+      const served = new Set(d.served || []);
+      const url = (name) => `runs/${encodeURIComponent(id)}/${encodeURIComponent(name)}`;
+      const items = d.files.map((name) => el("li", {}, served.has(name)
+        ? el("a", { href: url(name), target: "_blank", rel: "noopener noreferrer", text: name })
+        : name));
+      block.append(el("h4", { text: "Files" }), el("ul", { class: "files" }, ...items));
+      const images = d.files.filter((name) => served.has(name) && /\.(png|jpe?g|gif|webp)$/i.test(name));
+      if (images.length) {
+        block.append(el("div", { class: "images" }, ...images.map((name) =>
+          el("figure", {}, el("img", { src: url(name), alt: name, loading: "lazy" }), el("figcaption", { text: name })))));
+      }
     }
     return block;
   });
