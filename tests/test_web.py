@@ -212,17 +212,21 @@ def test_site_writes_pages_a_manifest_and_details(journal: Store, cli, tmp_path:
     assert "accuracy" in manifest["columns"]["metrics"]
     runs = json.loads((target / "runs-0000.json").read_text())
     assert [r["id"] for r in runs] == [f"run0000{n}" for n in range(6, 0, -1)]  # newest first
-    detail = json.loads((target / "runs" / "run00001.json").read_text())
+    assert manifest["details"] == "pages"
+    details = json.loads((target / "details-0000.json").read_text())
+    assert sorted(details) == sorted(r["id"] for r in runs)
+    detail = details["run00001"]
     assert detail["history"]["loss"][0] == 1.0
     assert detail["notes"] == {"hypothesis": "More C, less regularisation"}
     assert "history.json" in detail["files"] and "run.json" in detail["files"]
-    # images and text files are copied; HTML and SVG (which would run as pages) are not
+    assert details["run00006"]["error"] == "ValueError: the optimiser exploded"
+    # the runs' images are copied (text files are listed, shown by `ui`); HTML and SVG,
+    # which would run as pages of the site, never are
+    assert detail["served"] == ["curve.png"]
     assert (target / "runs" / "run00001" / "curve.png").read_bytes().startswith(PNG)
-    assert (target / "runs" / "run00001" / "history.json").is_file()
-    evil = json.loads((target / "runs" / "run00005.json").read_text())
-    assert "evil.html" in evil["files"] and "evil.html" not in evil["served"]
-    assert not (target / "runs" / "run00005" / "evil.html").exists()
-    assert not (target / "runs" / "run00005" / "evil.svg").exists()
+    evil = details["run00005"]
+    assert "evil.html" in evil["files"] and evil["served"] == []
+    assert not (target / "runs" / "run00005").exists()
     for name in ("index.html", "app.js", "app.css", "vendor/plotly.min.js"):
         assert (target / name).is_file()
     html = (target / "index.html").read_text()
@@ -303,7 +307,7 @@ def test_site_two_selected_runs_show_overlaid_curves_and_their_diff(site: str, p
         " return i.complete && i.naturalWidth > 100 }"
     )
     links = page.locator(".run-detail[data-id='run00001'] .files a").all_text_contents()
-    assert "curve.png" in links and "history.json" in links
+    assert links == ["curve.png"]  # a site copies images; `ui` serves the text files too
     notes = page.locator(".run-detail[data-id='run00001'] .notes dd").all_text_contents()
     assert notes == ["More C, less regularisation"]
     page.locator("#selected").scroll_into_view_if_needed()
@@ -379,7 +383,7 @@ def test_untrusted_names_and_keys_show_as_text_and_run_no_script(
         files = page.locator(".run-detail[data-id='run00005'] .files li")
         expect(files.filter(has_text="evil.html")).to_have_count(1)
         links = page.locator(".run-detail[data-id='run00005'] .files a").all_text_contents()
-        assert links == ["identity.json", "metrics.json", "run.json"]  # no link to HTML, SVG
+        assert links == []  # a site links images only, and never HTML or SVG
         assert page.evaluate("() => window.__pwned === undefined")
         expect(page.locator("#scatter .legendtext").first).to_be_visible()
         assert XSS_NAME in page.locator("#scatter .legendtext").all_text_contents()

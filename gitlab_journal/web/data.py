@@ -19,7 +19,7 @@ import pygit2
 
 from gitlab_journal.journal import format as fmt
 from gitlab_journal.journal.index import Index, Row, json_safe
-from gitlab_journal.review.report import read_history
+from gitlab_journal.review.report import parse_history
 
 PAGE_SIZE = 1000
 MANIFEST = "manifest.json"
@@ -51,6 +51,10 @@ def page_name(number: int) -> str:
     return f"runs-{number:04d}.json"
 
 
+def details_page_name(number: int) -> str:
+    return f"details-{number:04d}.json"
+
+
 def detail_name(run_id: str) -> str | None:
     """``runs/<run-id>.json``, or None for an id that is not safe as a file name."""
     return f"{DETAILS_DIR}/{run_id}.json" if _SAFE_ID.match(run_id) and ".." not in run_id else None
@@ -72,6 +76,12 @@ def file_path(run_id: str, name: str) -> str | None:
 
 def dumps(value: Any) -> bytes:
     """Compact JSON, NaN and infinities as null."""
+    try:  # the index's rows hold no NaN (it stores them as null): the fast path
+        return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode(
+            "utf-8"
+        )
+    except (ValueError, TypeError):
+        pass
     return json.dumps(
         json_safe(value), ensure_ascii=False, allow_nan=False, separators=(",", ":"), default=str
     ).encode("utf-8")
@@ -130,20 +140,33 @@ def snapshot(index: Index, *, live: bool = False) -> Snapshot:
         "columns": {"params": _keys(rows, "params"), "metrics": _keys(rows, "metrics")},
         "families": sorted({r.name for r in rows if r.name}),
         "live": live,
+        # where a run's details are: one runs/<id>.json each (ui) or details-NNNN.json per page
+        "details": "runs" if live else "pages",
     }
     return Snapshot(tip, len(rows), {MANIFEST: dumps(manifest), **pages})
 
 
-def run_files(index: Index, row: Row) -> list[str]:
-    """The names of the files in a run's folder (its records, history, plots), sorted."""
+def _run_tree(index: Index, row: Row, tree: pygit2.Tree | None = None) -> pygit2.Tree | None:
     try:
-        obj = index.tree()[fmt.run_dir(row.fingerprint, row.id)]
+        obj = (tree if tree is not None else index.tree())[fmt.run_dir(row.fingerprint, row.id)]
     except KeyError:
-        return []
-    tree = index.store.repo[obj.id]
-    if not isinstance(tree, pygit2.Tree):
-        return []
-    return sorted(str(entry.name) for entry in tree if entry.type_str == "blob")
+        return None
+    found = index.store.repo[obj.id]
+    return found if isinstance(found, pygit2.Tree) else None
+
+
+def _blob(index: Index, folder: pygit2.Tree, name: str) -> bytes | None:
+    try:
+        obj = index.store.repo[folder[name].id]
+    except KeyError:
+        return None
+    return obj.data if isinstance(obj, pygit2.Blob) else None
+
+
+def _text_map(value: Any) -> dict[str, str]:
+    if not isinstance(value, Mapping):
+        return {}
+    return {str(k): v for k, v in value.items() if isinstance(v, str)}
 
 
 def run_file(index: Index, row: Row, name: str) -> bytes | None:
@@ -158,17 +181,52 @@ def run_file(index: Index, row: Row, name: str) -> bytes | None:
     return blob.data if isinstance(blob, pygit2.Blob) else None
 
 
-def run_detail(index: Index, row: Row) -> dict[str, Any]:
-    """One run's notes, error, grid point, learning curves and file names (``served``: those
-    the page links to, at :func:`file_path`)."""
-    run = index.load(row)
-    files = run_files(index, row)
+def run_detail(
+    index: Index, row: Row, tree: pygit2.Tree | None = None, *, served: bool = True
+) -> dict[str, Any]:
+    """One run's notes, error, grid point, learning curves and file names; ``served``: the
+    files the page links to (at :func:`file_path`), all servable ones unless ``served`` is
+    False (then images only, as the site copies).
+
+    The index has checked this run's record already (it leaves invalid ones out), so its
+    ``run.json`` is read as plain JSON here: the page shows every value as text."""
+    folder = _run_tree(index, row, tree)
+    if folder is None:
+        return {
+            "id": row.id,
+            "notes": {},
+            "error": None,
+            "point": {},
+            "history": None,
+            "files": [],
+            "served": [],
+        }
+    files = sorted(str(entry.name) for entry in folder if entry.type_str == "blob")
+    doc: Any = None
+    raw = _blob(index, folder, fmt.RUN_FILE)
+    if raw is not None:
+        try:
+            doc = json.loads(raw)
+        except (ValueError, UnicodeDecodeError):
+            doc = None
+    doc = doc if isinstance(doc, Mapping) else {}
+    history_blob = _blob(index, folder, fmt.HISTORY_FILE) if fmt.HISTORY_FILE in files else None
+    error = doc.get("error")
+    point = doc.get("point")
     return {
         "id": row.id,
-        "notes": dict(run.notes),
-        "error": run.error,
-        "point": dict(run.point),
-        "history": read_history(index, row),
+        "notes": _text_map(doc.get("notes")),
+        "error": error if isinstance(error, str) else None,
+        "point": dict(point) if isinstance(point, Mapping) else {},
+        "history": None if history_blob is None else parse_history(history_blob),
         "files": files,
-        "served": [name for name in files if file_path(row.id, name) is not None],
+        "served": [
+            name
+            for name in files
+            if file_path(row.id, name) is not None and (served or is_image(name))
+        ],
     }
+
+
+def is_image(name: str) -> bool:
+    return (file_type(name) or "").startswith("image/")

@@ -1,8 +1,8 @@
 """`git journal site DIR`: the browser view as static files any static server serves.
 
 DIR gets the app (``index.html``, ``app.js``, ``app.css``, ``vendor/``), the runs as JSON pages
-with their manifest (see web/data.py), one ``runs/<run-id>.json`` of details per run and the
-run's images and text files under ``runs/<run-id>/`` (never HTML or SVG). A site
+with their manifest (see web/data.py), the runs' details (notes, curves, file names) in
+``details-NNNN.json`` beside each page, and the runs' images under ``runs/<run-id>/``. A site
 written before into DIR is replaced: its old pages and details go, other files stay.
 """
 
@@ -54,8 +54,9 @@ def static_file(relative: str) -> bytes | None:
 
 
 def _clear_old(target: Path) -> None:
-    for old in target.glob("runs-*.json"):
-        old.unlink()
+    for pattern in ("runs-*.json", "details-*.json"):
+        for old in target.glob(pattern):
+            old.unlink()
     details = target / data.DETAILS_DIR
     if details.is_dir():
         shutil.rmtree(details)
@@ -74,21 +75,21 @@ def write_site(index: Index, target: Path) -> Written:
     snap = data.snapshot(index, live=False)
     for name, body in snap.files.items():
         (target / name).write_bytes(body)
-    (target / data.DETAILS_DIR).mkdir()
-    details = 0
-    for row in index.query():
-        detail = data.detail_name(row.id)
-        if detail is None:
-            continue
-        found = data.run_detail(index, row)
-        (target / detail).write_bytes(data.dumps(found))
-        details += 1
-        for name in found["served"]:
-            where = data.file_path(row.id, name)
-            content = data.run_file(index, row, name)
-            if where is None or content is None:
-                continue
-            path = target / where
-            path.parent.mkdir(exist_ok=True)
-            path.write_bytes(content)
-    return Written(snap.count, len(snap.files) - 1, details)
+    rows = index.query()
+    tree = index.tree()
+    pages = 0
+    for number, start in enumerate(range(0, len(rows), data.PAGE_SIZE)):
+        chunk = rows[start : start + data.PAGE_SIZE]
+        found = {row.id: data.run_detail(index, row, tree, served=False) for row in chunk}
+        (target / data.details_page_name(number)).write_bytes(data.dumps(found))
+        pages += 1
+        for row in chunk:
+            for name in found[row.id]["served"]:  # images only
+                where = data.file_path(row.id, name)
+                content = data.run_file(index, row, name)
+                if where is None or content is None:
+                    continue
+                path = target / where
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(content)
+    return Written(snap.count, len(snap.files) - 1, pages)

@@ -410,6 +410,8 @@ async function loadData() {
   state.manifest = manifest;
   state.runs = runs;
   state.byId = new Map(runs.map((r) => [r.id, r]));
+  state.position = new Map(runs.map((r, i) => [r.id, i]));
+  detailPages.clear();
   state.live = Boolean(manifest.live);
   state.tip = manifest.tip;
   state.selected = state.selected.filter((id) => state.byId.has(id));
@@ -698,13 +700,24 @@ function toggleSelected(id, on) {
   renderSelected();
 }
 
-function detailUrl(id) {
-  return `runs/${encodeURIComponent(id)}.json`;
+// A run's details: one runs/<id>.json each from `git journal ui`; from a site, the
+// details-NNNN.json beside the page of runs that holds it (one fetch serves 1,000 runs).
+const detailPages = new Map();
+
+function fetchDetail(id) {
+  if (state.manifest.details !== "pages") return fetchJson(`runs/${encodeURIComponent(id)}.json`);
+  const page = Math.floor(state.position.get(id) / state.manifest.page_size);
+  const name = `details-${String(page).padStart(4, "0")}.json`;
+  if (!detailPages.has(name)) detailPages.set(name, fetchJson(name));
+  return detailPages.get(name).then((found) => {
+    if (!Object.prototype.hasOwnProperty.call(found, id)) throw new Error(`no details of ${id}`);
+    return found[id];
+  });
 }
 
 async function detail(id) {
   if (!state.details.has(id)) {
-    state.details.set(id, fetchJson(detailUrl(id)).catch((error) => ({ id, error: String(error), failed: true })));
+    state.details.set(id, fetchDetail(id).catch((error) => ({ id, error: String(error), failed: true })));
   }
   return state.details.get(id);
 }
@@ -950,6 +963,7 @@ async function main() {
     }
   }
   renderAll();
+  document.body.dataset.firstScreenMs = String(Math.round(performance.now()));
   document.body.dataset.ready = "1";
   if (state.live) poll();
 }
