@@ -274,6 +274,12 @@ def test_site_sorts_by_any_column(site: str, page: Any) -> None:
     ]
     sort_by(page, "metrics.accuracy", ascending=True)
     assert table_ids(page)[:2] == ["run00005", "run00001"] and table_ids(page)[-1] == "run00006"
+    # a column chosen from the metrics appears, and sorts like the others
+    page.click("#columns summary")
+    page.locator("#column-list label", has_text="metrics.fit_time").locator("input").check()
+    page.click("#columns summary")  # closed again
+    sort_by(page, "metrics.fit_time", ascending=False)
+    assert table_ids(page)[:2] == ["run00005", "run00004"]
     sort_by(page, "params.kernel", ascending=True)
     assert [
         page.locator(f"#runs tr[data-id='{i}'] td.params").nth(1).text_content()
@@ -403,6 +409,10 @@ def test_ui_serves_the_app_and_a_note_added_in_the_page_is_on_the_journal_branch
     page.fill("#filter", "metrics.accuracy > 0.9")
     page.wait_for_function("document.querySelectorAll('#runs tbody tr').length === 2")
     select_runs(page, "run00002")
+    # `ui` links a run's text files too (a site copies images only)
+    expect(page.locator(".run-detail[data-id='run00002'] .files a")).to_have_text(
+        ["history.json", "identity.json", "metrics.json", "run.json"]
+    )
     form = page.locator(".run-detail[data-id='run00002'] .note-form")
     form.locator(".note-text").fill("C=1 is enough; rbf wins.")
     form.locator("button").click()

@@ -658,7 +658,7 @@ function renderScatter() {
     if (!families.has(family)) families.set(family, []);
     families.get(family).push(run);
   }
-  const type = runs.length > 20000 ? "scattergl" : "scatter";
+  const type = runs.length > 1000 ? "scattergl" : "scatter";  // SVG is slow past a few thousand
   const traces = [...families].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([family, members]) => ({
     type,
     mode: "markers",
