@@ -225,6 +225,7 @@ class Handler(BaseHTTPRequestHandler):
         self._send(HTTPStatus.OK, body, CONTENT_TYPES.get(suffix, "application/octet-stream"))
 
     def do_POST(self) -> None:
+        self.close_connection = True  # a refused request's body is never read: no keep-alive
         if not self._host_ok():
             self._error(HTTPStatus.FORBIDDEN, "unknown Host")
             return

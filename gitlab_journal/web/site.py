@@ -77,10 +77,16 @@ def write_site(index: Index, target: Path) -> Written:
         (target / name).write_bytes(body)
     rows = index.query()
     tree = index.tree()
+    folders = data.run_folders(index)
     pages = 0
     for number, start in enumerate(range(0, len(rows), data.PAGE_SIZE)):
         chunk = rows[start : start + data.PAGE_SIZE]
-        found = {row.id: data.run_detail(index, row, tree, served=False) for row in chunk}
+        found = {
+            row.id: data.run_detail(
+                index, row, tree, served=False, folder=folders.get((row.fingerprint, row.id))
+            )
+            for row in chunk
+        }
         (target / data.details_page_name(number)).write_bytes(data.dumps(found))
         pages += 1
         for row in chunk:
