@@ -353,6 +353,36 @@ def test_site_parallel_coordinates_brushing_filters_the_table(site: str, page: A
     page.wait_for_function("document.querySelectorAll('#runs tbody tr').length === 6")
 
 
+def test_site_in_several_pages_loads_every_page_and_its_details(
+    journal: Store, cli, tmp_path: Path, page: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gitlab_journal.web import data
+
+    monkeypatch.setattr(data, "PAGE_SIZE", 2)
+    target = tmp_path / "public"
+    assert cli("site", str(target))[0] == 0
+    manifest = json.loads((target / "manifest.json").read_text())
+    assert manifest["pages"] == ["runs-0000.json", "runs-0001.json", "runs-0002.json"]
+    assert sorted(json.loads((target / "details-0002.json").read_text())) == [
+        "run00001",
+        "run00002",
+    ]
+    server, url = serve_directory(target)
+    try:
+        open_app(page, url)
+        page.wait_for_selector("body[data-loaded='1']")
+        expect(page.locator("#count")).to_have_text("6 runs")
+        assert table_ids(page) == [f"run0000{n}" for n in range(6, 0, -1)]
+        select_runs(page, "run00001", "run00006")  # details from the last and the first page
+        expect(page.locator("#curves .scatterlayer .trace")).to_have_count(1)
+        expect(page.locator(".run-detail[data-id='run00006'] pre.error")).to_have_text(
+            "ValueError: the optimiser exploded"
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 def test_untrusted_names_and_keys_show_as_text_and_run_no_script(
     journal: Store, cli, tmp_path: Path, page: Any
 ) -> None:

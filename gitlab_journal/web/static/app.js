@@ -402,11 +402,7 @@ async function fetchJson(url) {
   return response.json();
 }
 
-async function loadData() {
-  const manifest = await fetchJson("manifest.json");
-  const pages = await Promise.all(manifest.pages.map((name) => fetchJson(name)));
-  const runs = [];
-  for (const page of pages) for (const run of page) runs.push(run);
+function useRuns(manifest, runs, complete) {
   state.manifest = manifest;
   state.runs = runs;
   state.byId = new Map(runs.map((r) => [r.id, r]));
@@ -418,8 +414,36 @@ async function loadData() {
   if (!state.columnsChosen) state.columns = defaultColumns();
   document.body.dataset.tip = manifest.tip || "";
   document.body.dataset.runs = String(runs.length);
+  document.body.dataset.loaded = complete ? "1" : "0";
   const tip = manifest.tip ? ` · journal ${manifest.tip.slice(0, 10)}` : "";
-  setStatus(`${runs.length} run${runs.length === 1 ? "" : "s"}${tip}${state.live ? " · live" : ""}`);
+  const count = complete ? `${runs.length} run${runs.length === 1 ? "" : "s"}`
+    : `the newest ${runs.length} of ${manifest.count} runs (loading the rest…)`;
+  setStatus(`${count}${tip}${state.live ? " · live" : ""}`);
+}
+
+let loadSerial = 0;
+
+/** Load the manifest and the pages of runs. With ``progressive``, the newest page is shown
+ * first and the returned ``{rest}`` promise brings the rest (null when there is no rest). */
+async function loadData(progressive = false) {
+  const serial = ++loadSerial;
+  const manifest = await fetchJson("manifest.json");
+  if (!progressive || manifest.pages.length <= 1) {
+    const pages = await Promise.all(manifest.pages.map((name) => fetchJson(name)));
+    if (serial === loadSerial) useRuns(manifest, pages.flat(), true);
+    return null;
+  }
+  const rest = Promise.all(manifest.pages.slice(1).map((name) => fetchJson(name)));
+  const first = await fetchJson(manifest.pages[0]);
+  useRuns(manifest, first, false);
+  // wrapped: an async function's returned promise would be awaited with it
+  return {
+    rest: rest.then((pages) => {
+      if (serial !== loadSerial) return false;  // newer data came meanwhile
+      useRuns(manifest, [first, ...pages].flat(), true);
+      return true;
+    }),
+  };
 }
 
 function varying(group) {
@@ -939,8 +963,9 @@ function setFilter(text) {
 
 async function main() {
   state.token = readToken();
+  let rest = null;
   try {
-    await loadData();
+    rest = await loadData(true);
   } catch (error) {
     setStatus(`cannot load the journal: ${error.message}`);
     return;
@@ -965,6 +990,10 @@ async function main() {
   renderAll();
   document.body.dataset.firstScreenMs = String(Math.round(performance.now()));
   document.body.dataset.ready = "1";
+  if (rest) {
+    rest.rest.then((fresh) => { if (fresh) renderAll(); })
+      .catch((error) => setStatus(`cannot load every page of runs: ${error.message}`));
+  }
   if (state.live) poll();
 }
 
