@@ -433,9 +433,11 @@ async function loadData(progressive = false) {
     if (serial === loadSerial) useRuns(manifest, pages.flat(), true);
     return null;
   }
-  const rest = Promise.all(manifest.pages.slice(1).map((name) => fetchJson(name)));
   const first = await fetchJson(manifest.pages[0]);
   useRuns(manifest, first, false);
+  // the other pages after the first screen: their parsing would hold it up
+  const rest = new Promise((resolve) => setTimeout(resolve, 0))
+    .then(() => Promise.all(manifest.pages.slice(1).map((name) => fetchJson(name))));
   // wrapped: an async function's returned promise would be awaited with it
   return {
     rest: rest.then((pages) => {
@@ -446,16 +448,24 @@ async function loadData(progressive = false) {
   };
 }
 
-function varying(group) {
+function comparable(value) {
+  if (value === undefined || value === null) return null;
+  return typeof value === "object" ? JSON.stringify(value) : value;
+}
+
+/** The keys of ``group`` whose value is not the same in every run of ``runs``. */
+function varyingKeys(runs, group) {
   const keys = state.manifest.columns[group] || [];
   return keys.filter((key) => {
-    const seen = new Set();
-    for (const run of state.runs) {
-      seen.add(JSON.stringify(run[group][key] === undefined ? null : run[group][key]));
-      if (seen.size > 1) return true;
-    }
+    if (!runs.length) return false;
+    const first = comparable(runs[0][group][key]);
+    for (const run of runs) if (comparable(run[group][key]) !== first) return true;
     return false;
   });
+}
+
+function varying(group) {
+  return varyingKeys(state.runs, group);
 }
 
 function defaultColumns() {
@@ -477,16 +487,16 @@ function applyView() {
   if (state.brushed) runs = runs.filter((r) => state.brushed.has(r.id));
   const { key, ascending } = state.sort;
   const sign = ascending ? 1 : -1;
-  runs = runs.map((run, i) => [run, i]);
-  runs.sort(([a, ia], [b, ib]) => {
-    const va = valueAt(a, key);
-    const vb = valueAt(b, key);
-    const na = va === null || (typeof va === "number" && Number.isNaN(va));
-    const nb = vb === null || (typeof vb === "number" && Number.isNaN(vb));
+  // each run's value read once, not once per comparison
+  const keyed = runs.map((run, i) => {
+    const v = valueAt(run, key);
+    return [run, i, v, v === null || (typeof v === "number" && Number.isNaN(v))];
+  });
+  keyed.sort(([, ia, va, na], [, ib, vb, nb]) => {
     if (na || nb) return na === nb ? ia - ib : (na ? 1 : -1);
     return sign * sortValue(va, vb) || ia - ib;
   });
-  state.shownRuns = runs.map(([run]) => run);
+  state.shownRuns = keyed.map(([run]) => run);
   const pages = Math.max(1, Math.ceil(state.shownRuns.length / PAGE_ROWS));
   state.page = Math.min(state.page, pages - 1);
 }
@@ -578,8 +588,9 @@ function dimensionFor(label, values) {
     if (wide(values)) {
       // a log axis: parcoords has none, so the values are log10 with ticks at the decades
       const logs = values.map(Math.log10);
-      const lo = Math.floor(Math.min(...logs));
-      const hi = Math.ceil(Math.max(...logs));
+      const [low, high] = extent(logs);
+      const lo = Math.floor(low);
+      const hi = Math.ceil(high);
       const ticks = [];
       for (let k = lo; k <= hi; k++) ticks.push(k);
       return { label: plotText(`${label} (log)`), values: logs, tickvals: ticks,
@@ -627,15 +638,7 @@ function renderParcoords() {
 }
 
 function varyingIn(runs) {
-  const keys = state.manifest.columns.params || [];
-  return keys.filter((key) => {
-    const seen = new Set();
-    for (const run of runs) {
-      seen.add(JSON.stringify(run.params[key] ?? null));
-      if (seen.size > 1) return true;
-    }
-    return false;
-  });
+  return varyingKeys(runs, "params");
 }
 
 function inRange(value, range) {
@@ -705,10 +708,19 @@ function renderScatter() {
   }));
 }
 
+function extent(values) {
+  // Math.min(...values) overflows the call stack for large arrays
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (const v of values) { if (v < lo) lo = v; if (v > hi) hi = v; }
+  return [lo, hi];
+}
+
 function wide(values) {
   // positive numbers over two decades or more read better on a log scale
   if (!values.length || !values.every((v) => isNumber(v) && v > 0)) return false;
-  return Math.max(...values) / Math.min(...values) >= 100;
+  const [lo, hi] = extent(values);
+  return hi / lo >= 100;
 }
 
 function logScale(traces) {
