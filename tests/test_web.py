@@ -1,5 +1,8 @@
 """The browser view in Debian's headless Chromium (through Playwright, no browser download):
-`git journal site DIR` served by a plain static server, and `git journal ui` live."""
+`git journal site DIR` served by a plain static server, and `git journal ui` live.
+
+Screenshots go to $WEB_ARTIFACTS (default: <tmp>/gitlab-journal-web); WEB_DOC_IMAGES=1 takes
+the README's again into docs/images/."""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ import http.server
 import json
 import os
 import shutil
+import tempfile
 import threading
 import urllib.error
 import urllib.request
@@ -29,7 +33,11 @@ ROOT = Path(__file__).resolve().parents[1]
 PNG = b"\x89PNG\r\n\x1a\n"
 XSS_NAME = "<img src=x onerror=window.__pwned=1>"
 XSS_KEY = "<b onmouseover=window.__pwned=2>key</b>"
-ARTIFACTS = Path(os.environ.get("WEB_ARTIFACTS") or Path.cwd() / "web-artifacts")
+# A screenshot of every test's page at its end (CI keeps them as artifacts); with
+# WEB_DOC_IMAGES=1, the README's screenshots in docs/images/ are taken again too.
+ARTIFACTS = Path(
+    os.environ.get("WEB_ARTIFACTS") or Path(tempfile.gettempdir()) / "gitlab-journal-web"
+)
 DOC_IMAGES = ROOT / "docs" / "images"
 SVC = "sklearn.svm.SVC"
 
@@ -195,9 +203,10 @@ def select_runs(page: Any, *ids: str) -> None:
 
 
 def shot(page: Any, name: str) -> None:
-    """One view for the README."""
-    DOC_IMAGES.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(DOC_IMAGES / name), full_page=False)
+    """One view: for the README (docs/images/) with WEB_DOC_IMAGES=1, else among the artifacts."""
+    folder = DOC_IMAGES if os.environ.get("WEB_DOC_IMAGES") == "1" else ARTIFACTS
+    folder.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(folder / name), full_page=False)
 
 
 # -- site ----------------------------------------------------------------------------------
