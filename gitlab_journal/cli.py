@@ -33,6 +33,8 @@ COMMANDS = (
     "report",
     "export",
     "verify",
+    "ui",
+    "site",
 )
 
 

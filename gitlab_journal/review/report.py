@@ -209,8 +209,13 @@ def read_history(index: Index, row: Row) -> dict[str, list[float]] | None:
         return None
     if not isinstance(blob, pygit2.Blob):
         return None
+    return parse_history(blob.data)
+
+
+def parse_history(data: bytes) -> dict[str, list[float]] | None:
+    """The per-epoch metrics a ``history.json`` holds (see :func:`read_history`), or None."""
     try:
-        doc = json.loads(blob.data)
+        doc = json.loads(data)
     except (ValueError, UnicodeDecodeError):
         return None
     if isinstance(doc, list):

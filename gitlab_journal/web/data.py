@@ -1,0 +1,247 @@
+"""The browser view's data: the journal's runs as JSON pages plus a manifest, and one run's
+details (notes, learning curves, files), all read through the derived index.
+
+The same bytes serve both `git journal site` (written to files) and `git journal ui` (served from
+memory): ``manifest.json``, ``runs-0000.json``, ``runs-0001.json``, ... of :data:`PAGE_SIZE` runs
+each, newest first, and ``runs/<run-id>.json`` per run. Everything here is data from the journal,
+possibly from other people: the page renders it as text, never as markup.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pygit2
+
+from gitlab_journal.journal import format as fmt
+from gitlab_journal.journal.index import Index, Row, json_safe
+from gitlab_journal.review.report import parse_history
+
+PAGE_SIZE = 1000
+MANIFEST = "manifest.json"
+DETAILS_DIR = "runs"
+FORMAT = 1
+# Run ids as the journal format allows them; anything else gets no detail file of its own.
+_SAFE_ID = re.compile(r"^[0-9a-z][0-9a-z._-]{3,63}$")
+_SAFE_FILE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+# The run files the page links to, by suffix: images and text only. Never HTML or SVG, which a
+# browser would run as a page of the app's own origin.
+FILE_TYPES = {
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".gif": "image/gif",
+    ".webp": "image/webp",
+    ".json": "application/json",
+    ".txt": "text/plain; charset=utf-8",
+    ".log": "text/plain; charset=utf-8",
+    ".md": "text/plain; charset=utf-8",
+    ".csv": "text/plain; charset=utf-8",
+    ".yaml": "text/plain; charset=utf-8",
+    ".yml": "text/plain; charset=utf-8",
+    ".patch": "text/plain; charset=utf-8",
+}
+
+
+def page_name(number: int) -> str:
+    return f"runs-{number:04d}.json"
+
+
+def details_page_name(number: int) -> str:
+    return f"details-{number:04d}.json"
+
+
+def detail_name(run_id: str) -> str | None:
+    """``runs/<run-id>.json``, or None for an id that is not safe as a file name."""
+    return f"{DETAILS_DIR}/{run_id}.json" if _SAFE_ID.match(run_id) and ".." not in run_id else None
+
+
+def file_type(name: str) -> str | None:
+    """The content type a run file is served with, or None when it is not served."""
+    if not _SAFE_FILE.match(name) or ".." in name or "." not in name:
+        return None
+    return FILE_TYPES.get("." + name.rsplit(".", 1)[1].lower())
+
+
+def file_path(run_id: str, name: str) -> str | None:
+    """``runs/<run-id>/<name>``: where a served run file sits, or None."""
+    if detail_name(run_id) is None or file_type(name) is None:
+        return None
+    return f"{DETAILS_DIR}/{run_id}/{name}"
+
+
+def dumps(value: Any) -> bytes:
+    """Compact JSON, NaN and infinities as null."""
+    try:  # the index's rows hold no NaN (it stores them as null): the fast path
+        return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode(
+            "utf-8"
+        )
+    except (ValueError, TypeError):
+        pass
+    return json.dumps(
+        json_safe(value), ensure_ascii=False, allow_nan=False, separators=(",", ":"), default=str
+    ).encode("utf-8")
+
+
+def run_record(row: Row) -> dict[str, Any]:
+    """What the table, the filter and the charts know of one run."""
+    return {
+        "id": row.id,
+        "fingerprint": row.fingerprint,
+        "commit": row.commit,
+        "created": row.created,
+        "status": row.status,
+        "model": row.model,
+        "model_class": row.model_class,
+        "kind": row.kind,
+        "name": row.name,
+        "reproduction": row.reproduction,
+        "params": dict(row.params),
+        "metrics": dict(row.metrics),
+        "data": dict(row.data),
+        "code": dict(row.code),
+    }
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The runs of one journal tip as the files the page loads."""
+
+    tip: str | None
+    count: int
+    files: Mapping[str, bytes]  # manifest.json and runs-NNNN.json
+
+
+def _keys(rows: Sequence[Row], group: str) -> list[str]:
+    seen: dict[str, None] = {}
+    for row in rows:
+        for key in getattr(row, group):
+            seen.setdefault(str(key), None)
+    return sorted(seen)
+
+
+def snapshot(index: Index, *, live: bool = False) -> Snapshot:
+    """Every run of the index's journal, newest first, as pages and a manifest."""
+    rows = index.query()
+    tip = index.tip
+    pages: dict[str, bytes] = {}
+    for number, start in enumerate(range(0, len(rows), PAGE_SIZE)):
+        pages[page_name(number)] = dumps([run_record(r) for r in rows[start : start + PAGE_SIZE]])
+    manifest = {
+        "format": FORMAT,
+        "tip": tip,
+        "count": len(rows),
+        "page_size": PAGE_SIZE,
+        "pages": list(pages),
+        "columns": {"params": _keys(rows, "params"), "metrics": _keys(rows, "metrics")},
+        "families": sorted({r.name for r in rows if r.name}),
+        "live": live,
+        # where a run's details are: one runs/<id>.json each (ui) or details-NNNN.json per page
+        "details": "runs" if live else "pages",
+    }
+    return Snapshot(tip, len(rows), {MANIFEST: dumps(manifest), **pages})
+
+
+def _run_tree(
+    index: Index, row: Row, tree: pygit2.Tree | None = None, folder: pygit2.Oid | None = None
+) -> pygit2.Tree | None:
+    if folder is None:
+        try:
+            path = fmt.run_dir(row.fingerprint, row.id)
+            folder = (tree if tree is not None else index.tree())[path].id
+        except KeyError:
+            return None
+    found = index.store.repo[folder]
+    return found if isinstance(found, pygit2.Tree) else None
+
+
+def run_folders(index: Index) -> dict[tuple[str, str], pygit2.Oid]:
+    """(fingerprint, run id) -> the tree id of the run's folder, for every run of the index's
+    tip: one walk of the tree, far cheaper than a path look-up per run."""
+    return {(p.fingerprint, p.run_id): p.tree_id for p in index.store.run_paths(index.tree())}
+
+
+def _blob(index: Index, folder: pygit2.Tree, name: str) -> bytes | None:
+    try:
+        obj = index.store.repo[folder[name].id]
+    except KeyError:
+        return None
+    return obj.data if isinstance(obj, pygit2.Blob) else None
+
+
+def _text_map(value: Any) -> dict[str, str]:
+    if not isinstance(value, Mapping):
+        return {}
+    return {str(k): v for k, v in value.items() if isinstance(v, str)}
+
+
+def run_file(index: Index, row: Row, name: str) -> bytes | None:
+    """The bytes of one served file of a run's folder, or None."""
+    if file_type(name) is None:
+        return None
+    try:
+        obj = index.tree()[f"{fmt.run_dir(row.fingerprint, row.id)}/{name}"]
+    except KeyError:
+        return None
+    blob = index.store.repo[obj.id]
+    return blob.data if isinstance(blob, pygit2.Blob) else None
+
+
+def run_detail(
+    index: Index,
+    row: Row,
+    tree: pygit2.Tree | None = None,
+    *,
+    served: bool = True,
+    folder: pygit2.Oid | None = None,
+) -> dict[str, Any]:
+    """One run's notes, error, grid point, learning curves and file names; ``served``: the
+    files the page links to (at :func:`file_path`), all servable ones unless ``served`` is
+    False (then images only, as the site copies).
+
+    The index has checked this run's record already (it leaves invalid ones out), so its
+    ``run.json`` is read as plain JSON here: the page shows every value as text."""
+    run_tree = _run_tree(index, row, tree, folder)
+    if run_tree is None:
+        return {
+            "id": row.id,
+            "notes": {},
+            "error": None,
+            "point": {},
+            "history": None,
+            "files": [],
+            "served": [],
+        }
+    files = sorted(str(entry.name) for entry in run_tree if entry.type_str == "blob")
+    doc: Any = None
+    raw = _blob(index, run_tree, fmt.RUN_FILE)
+    if raw is not None:
+        try:
+            doc = json.loads(raw)
+        except (ValueError, UnicodeDecodeError):
+            doc = None
+    doc = doc if isinstance(doc, Mapping) else {}
+    history_blob = _blob(index, run_tree, fmt.HISTORY_FILE) if fmt.HISTORY_FILE in files else None
+    error = doc.get("error")
+    point = doc.get("point")
+    return {
+        "id": row.id,
+        "notes": _text_map(doc.get("notes")),
+        "error": error if isinstance(error, str) else None,
+        "point": dict(point) if isinstance(point, Mapping) else {},
+        "history": None if history_blob is None else parse_history(history_blob),
+        "files": files,
+        "served": [
+            name
+            for name in files
+            if file_path(row.id, name) is not None and (served or is_image(name))
+        ],
+    }
+
+
+def is_image(name: str) -> bool:
+    return (file_type(name) or "").startswith("image/")
