@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pygit2
 import pytest
+from helpers import GIT_ENV, CliResult, git, make_repo
 
 from gitlab_journal.cli import main
 
-GIT_ENV = {
-    "GIT_AUTHOR_NAME": "Ada Lovelace",
-    "GIT_AUTHOR_EMAIL": "ada@example.com",
-    "GIT_COMMITTER_NAME": "Ada Lovelace",
-    "GIT_COMMITTER_EMAIL": "ada@example.com",
-}
+__all__ = ["GIT_ENV", "CliResult", "git", "make_repo"]  # what tests import from here
 
 
 @pytest.fixture(autouse=True)
@@ -49,42 +43,12 @@ def isolated_home(
         pygit2.settings.search_path[level] = path
 
 
-def git(cwd: Path, *args: str, check: bool = True) -> str:
-    """Run the real git program and return its stdout."""
-    out = subprocess.run(
-        ["git", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        env={**os.environ, **GIT_ENV},
-        check=False,
-    )
-    if check and out.returncode != 0:
-        raise AssertionError(f"git {' '.join(args)} failed: {out.stderr}")
-    return out.stdout
-
-
-def make_repo(path: Path) -> Path:
-    path.mkdir(parents=True, exist_ok=True)
-    git(path, "init", "-q", "-b", "main")
-    git(path, "config", "user.name", "Ada Lovelace")
-    git(path, "config", "user.email", "ada@example.com")
-    (path / "train.py").write_text("SEED = 0\n")
-    (path / "README.md").write_text("# project\n")
-    git(path, "add", ".")
-    git(path, "commit", "-q", "-m", "Start the project")
-    return path
-
-
 @pytest.fixture
 def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """A git repository with one commit, as the working directory."""
     path = make_repo(tmp_path / "project")
     monkeypatch.chdir(path)
     yield path
-
-
-CliResult = tuple[int, str, str]
 
 
 @pytest.fixture

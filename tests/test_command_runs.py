@@ -12,13 +12,12 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import git
-
-Cli = Callable[..., tuple[int, str, str]]
+from helpers import Cli
 
 NUMPY_SCRIPT = """\
 import argparse, json, os
@@ -61,7 +60,7 @@ def _project(repo: Path, script: str = NUMPY_SCRIPT, spec: str = SPEC) -> None:
     (repo / ".gitignore").write_text("calls.log\n")
 
 
-def _runs(repo: Path) -> list[dict[str, object]]:
+def _runs(repo: Path) -> list[dict[str, Any]]:
     """Every run.json on the journal branch, with its metrics.json as ``metrics``."""
     listing = git(repo, "ls-tree", "-r", "--name-only", "journal").split()
     out = []
@@ -94,8 +93,8 @@ def test_a_command_spec_runs_each_point_once(repo: Path, cli: Cli) -> None:
     run = next(r for r in runs if r["point"] == {"lr": 0.1, "depth": 3})
     assert run["kind"] == "command" and run["status"] == "ok"
     assert run["model"] == "command.train" and run["name"] == "boosted-trees"
-    assert set(run["metrics"]) == {"loss", "train.rows"}  # type: ignore[arg-type]
-    assert list(run["data"]) == ["data/train.csv"]  # type: ignore[call-overload]
+    assert set(run["metrics"]) == {"loss", "train.rows"}
+    assert list(run["data"]) == ["data/train.csv"]
     folder = next(
         p.rsplit("/", 1)[0]
         for p in git(repo, "ls-tree", "-r", "--name-only", "journal").split()
@@ -131,7 +130,7 @@ def test_an_adhoc_command_is_one_run_skipped_when_repeated(repo: Path, cli: Cli)
     assert code == 0, (out, err)
     (run,) = _runs(repo)
     assert run["point"] == {"lr": 0.1, "depth": 3}
-    assert list(run["data"]) == ["data/train.csv"]  # type: ignore[call-overload]
+    assert list(run["data"]) == ["data/train.csv"]
     code, out, _ = cli(*argv, "--depth=3")
     assert code == 0
     assert f"Already run: {run['id']}" in out and "loss" in out
@@ -236,7 +235,7 @@ def test_a_command_past_its_timeout_is_failed_and_ended(repo: Path, cli: Cli) ->
     assert code == 1, (out, err)
     (run,) = _runs(repo)
     assert run["status"] == "failed" and "timeout of 2 s" in str(run["error"])
-    assert any("timeout" in w for w in run["warnings"])  # type: ignore[union-attr]
+    assert any("timeout" in w for w in run["warnings"])
     _assert_gone(int((repo / "child.pid").read_text()))
 
 
@@ -376,7 +375,7 @@ def test_a_dvclive_script_records_unchanged(repo: Path, cli: Cli) -> None:
     assert code == 0, (out, err)
     (run,) = _runs(repo)
     assert run["status"] == "ok", run["error"]
-    assert run["metrics"]["accuracy"] == 0.9  # type: ignore[index]
+    assert run["metrics"]["accuracy"] == 0.9
     paths = git(repo, "ls-tree", "-r", "--name-only", "journal").split()
     history = next(p for p in paths if p.endswith("history.json"))
     record = json.loads(git(repo, "show", f"journal:{history}"))
@@ -413,8 +412,8 @@ def test_an_xgboost_script_runs_as_a_grid_in_two_workers(repo: Path, cli: Cli) -
     code, out, err = cli("run", "--jobs", "2")
     assert code == 0, (out, err)
     runs = _runs(repo)
-    assert sorted(r["point"]["depth"] for r in runs) == [2, 4]  # type: ignore[index]
-    assert all(0.8 < r["metrics"]["accuracy"] <= 1.0 for r in runs)  # type: ignore[index]
+    assert sorted(r["point"]["depth"] for r in runs) == [2, 4]
+    assert all(0.8 < r["metrics"]["accuracy"] <= 1.0 for r in runs)
 
 
 GATED = """\

@@ -10,13 +10,15 @@ import sys
 import time
 from pathlib import Path
 
+import pygit2
 from conftest import IRIS_SPEC, git
+from helpers import Cli
 
 from gitlab_journal.journal import format as fmt
 from gitlab_journal.journal.store import Store
 
 
-def test_new_writes_a_template_and_refuses_to_overwrite(repo: Path, cli) -> None:
+def test_new_writes_a_template_and_refuses_to_overwrite(repo: Path, cli: Cli) -> None:
     code, out, _ = cli("new", "--list")
     assert code == 0
     assert {"sklearn-classifier", "sklearn-regressor", "sklearn-pipeline"} <= {
@@ -34,7 +36,7 @@ def test_new_writes_a_template_and_refuses_to_overwrite(repo: Path, cli) -> None
     assert code == 0 and "to run" in out
 
 
-def test_note_adds_an_inference_as_a_new_commit(repo: Path, cli) -> None:
+def test_note_adds_an_inference_as_a_new_commit(repo: Path, cli: Cli) -> None:
     (repo / "journal.yaml").write_text(IRIS_SPEC.replace("[0.1, 1.0, 10.0]", "1.0"))
     cli("init")
     cli("run", "-q")
@@ -86,7 +88,13 @@ def test_ctrl_c_mid_grid_leaves_complete_runs_and_the_next_run_goes_on(repo: Pat
     recorded = list(store.run_paths())
     assert 2 <= len(recorded) < 12
     for fingerprint, run_id, tree_id in recorded:
-        files = {e.name: store.repo[e.id].data for e in store.repo[tree_id]}
+        tree = store.repo[tree_id]
+        assert isinstance(tree, pygit2.Tree)
+        files = {}
+        for entry in tree:
+            blob = store.repo[entry.id]
+            assert isinstance(blob, pygit2.Blob) and entry.name is not None
+            files[entry.name] = blob.data
         fmt.validate_files(files, fingerprint=fingerprint, run_id=run_id, where=run_id)
     assert subprocess.run(["git", "fsck", "--strict"], cwd=repo, check=False).returncode == 0
 

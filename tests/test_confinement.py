@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import git
@@ -58,7 +59,7 @@ def test_restore_writes_nothing_outside_for_a_hostile_dvc_record(
     outside.mkdir()
     (outside / "x").write_text("mine\n")
     (repo / ".dvc").mkdir()
-    hostile = [
+    hostile: list[dict[str, Any]] = [
         {"files": {"../outside/x": "overwritten\n"}, "inputs": {}},
         {"files": {str(outside / "x"): "overwritten\n"}, "inputs": {}},
         {"files": {}, "inputs": {"--force": {"md5": "0" * 32}, "../outside/x": {}}},

@@ -15,14 +15,13 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
-from conftest import GIT_ENV, IRIS_SPEC, CliResult, git
+from conftest import GIT_ENV, IRIS_SPEC, git
+from helpers import Cli
 
 from gitlab_journal.journal.store import Store
 
-Cli = Callable[..., CliResult]
 POINTS = 32
 MAX_KILLS = 8
 MAX_SECONDS = 60.0

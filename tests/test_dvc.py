@@ -7,18 +7,16 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import CliResult, git
+from conftest import git
+from helpers import Cli
 from ruamel.yaml import YAML
 
 from gitlab_journal.data.dvc import tracking
 from gitlab_journal.data.hashing import HashCache, hash_input
 from gitlab_journal.journal.store import Store
-
-Cli = Callable[..., CliResult]
 
 
 def dvc(repo: Path, *args: str) -> str:

@@ -9,7 +9,7 @@ import re
 from pathlib import Path
 
 from conftest import git
-from test_review import make_run
+from helpers import Cli, make_run
 
 from gitlab_journal.journal.store import Store
 
@@ -39,7 +39,7 @@ def test_readme_leaderboard_escapes_hostile_names(repo: Path) -> None:
     assert len(rows) == 1 and len(re.findall(r"(?<!\\)\|", rows[0])) == 7  # six cells
 
 
-def test_report_md_and_terminal_output_escape_hostile_names(repo: Path, cli) -> None:
+def test_report_md_and_terminal_output_escape_hostile_names(repo: Path, cli: Cli) -> None:
     _journal(repo)
     code, out, err = cli("report", "--md", "-")
     assert code == 0, err

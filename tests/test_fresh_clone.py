@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import git, make_repo
+from helpers import Cli
 
 from gitlab_journal.api import Journal
 
@@ -39,7 +41,7 @@ def member(tmp_path: Path, name: str, remote: Path) -> Path:
     return path
 
 
-def logged(cli) -> list[dict[str, object]]:
+def logged(cli: Cli) -> list[dict[str, Any]]:
     code, out, err = cli("log", "--json")
     assert code == 0, err
     runs = json.loads(out)
@@ -52,7 +54,7 @@ def has_local_journal(repo: Path) -> bool:
 
 
 def test_a_fresh_clone_reads_the_team_journal_and_writes_on_top_of_it(
-    tmp_path: Path, cli, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, cli: Cli, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     shared = bare(tmp_path, "shared")
     first = member(tmp_path, "first", shared)
@@ -95,7 +97,7 @@ def test_a_fresh_clone_reads_the_team_journal_and_writes_on_top_of_it(
 
 
 def test_sync_in_a_fresh_clone_takes_the_remote_journal(
-    tmp_path: Path, cli, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, cli: Cli, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     shared = bare(tmp_path, "shared")
     first = member(tmp_path, "first", shared)
@@ -112,7 +114,7 @@ def test_sync_in_a_fresh_clone_takes_the_remote_journal(
 
 
 def test_a_plain_git_fetch_brings_a_journal_pushed_after_the_clone(
-    tmp_path: Path, cli, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, cli: Cli, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     shared = bare(tmp_path, "shared")
     first = member(tmp_path, "first", shared)
@@ -128,7 +130,7 @@ def test_a_plain_git_fetch_brings_a_journal_pushed_after_the_clone(
 
 
 def test_two_remotes_with_journals_the_upstream_or_journal_remote_chooses(
-    tmp_path: Path, cli, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, cli: Cli, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ours, theirs = bare(tmp_path, "ours"), bare(tmp_path, "theirs")
     for name, remote, model in (("a", ours, "ours.Model"), ("b", theirs, "theirs.Model")):

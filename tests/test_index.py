@@ -12,58 +12,33 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import helpers
 import pygit2
 import pytest
 from conftest import git
 
 from gitlab_journal.errors import JournalError
-from gitlab_journal.identity import fingerprint
 from gitlab_journal.journal import format as fmt
 from gitlab_journal.journal import index as index_module
 from gitlab_journal.journal import index_read, schema
 from gitlab_journal.journal import where as where_lang
 from gitlab_journal.journal.index import INDEX_FILE, Index, Row, open_index, resolve_run
-from gitlab_journal.journal.records import CodeState, Run
+from gitlab_journal.journal.records import Run
 from gitlab_journal.journal.store import Store
 
 LOGREG = "sklearn.linear_model.LogisticRegression"
 SVC_PIPE = "sklearn.pipeline.Pipeline"
 
 
-def make_run(
-    run_id: str,
-    *,
-    model: str = LOGREG,
-    params: dict[str, Any] | None = None,
-    metrics: dict[str, Any] | None = None,
-    status: str = "ok",
-    second: int = 0,
-    name: str | None = None,
-    data: dict[str, str] | None = None,
-) -> Run:
-    params = {"C": 1.0, "max_iter": 100} if params is None else params
-    data = {"train": "0" * 32} if data is None else data
-    identity = {
-        "model": {"estimator": model, "params": params},
-        "data": data,
+def make_run(run_id: str, **fields: Any) -> Run:
+    """A run as the index tests make them: two metrics, one data input, five folds."""
+    defaults: dict[str, Any] = {
+        "metrics": {"accuracy": 0.9, "accuracy_std": 0.01},
+        "data": {"train": "0" * 32},
         "evaluation": {"cv": 5},
-        "code": {"files": {"train.py": "a" * 40}},
     }
-    return Run(
-        id=run_id,
-        fingerprint=fingerprint(identity),
-        identity=identity,
-        model=model,
-        params=params,
-        point=params,
-        data=data,
-        evaluation={"cv": 5},
-        code=CodeState(commit="c" * 40, branch="main", dirty=False, files={"train.py": "a" * 40}),
-        metrics={"accuracy": 0.9, "accuracy_std": 0.01} if metrics is None else metrics,
-        status=status,
-        created=f"2024-05-01T10:00:{second:02d}Z",
-        name=name,
-    )
+    given = {key: value for key, value in fields.items() if value is not None}
+    return helpers.make_run(run_id, **{**defaults, **given})
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from conftest import make_repo
+from helpers import Cli
 
 from gitlab_journal.cli import main
 from gitlab_journal.journal.store import Store
@@ -81,7 +82,7 @@ def test_insights_names_the_one_param_that_matters_first(knn: Store) -> None:
     assert sorted(set(first.values)) == [1, 5, 15, 40, 80]
 
 
-def test_insights_prints_a_table_and_json(knn: Store, cli) -> None:  # type: ignore[no-untyped-def]
+def test_insights_prints_a_table_and_json(knn: Store, cli: Cli) -> None:
 
     code, out, err = cli("insights")
 

@@ -9,10 +9,12 @@ import subprocess
 import sys
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 from conftest import git
+from helpers import Cli
 
 from gitlab_journal.errors import JournalError
 
@@ -82,13 +84,13 @@ def keras_repo(repo: Path, spec: str) -> Path:
     return repo
 
 
-def runs(cli: object, *args: str) -> list[dict[str, object]]:
+def runs(cli: object, *args: str) -> list[dict[str, Any]]:
     code, out, err = cli("log", "--json", *args)  # type: ignore[operator]
     assert code == 0, err
     return json.loads(out)  # type: ignore[no-any-return]
 
 
-def run_file(repo: Path, run: dict[str, object], name: str) -> bytes:
+def run_file(repo: Path, run: dict[str, Any], name: str) -> bytes:
     fp = str(run["fingerprint"])
     path = f"runs/{fp[:2]}/{fp[2:]}/{run['id']}/{name}"
     out = subprocess.run(
@@ -97,7 +99,9 @@ def run_file(repo: Path, run: dict[str, object], name: str) -> bytes:
     return out.stdout
 
 
-def test_a_grid_of_four_mlps_records_history_and_plots_and_reruns_nothing(repo: Path, cli) -> None:
+def test_a_grid_of_four_mlps_records_history_and_plots_and_reruns_nothing(
+    repo: Path, cli: Cli
+) -> None:
     keras_repo(repo, KERAS_SPEC)
     assert cli("init")[0] == 0
 
@@ -108,8 +112,7 @@ def test_a_grid_of_four_mlps_records_history_and_plots_and_reruns_nothing(repo: 
     assert len(recorded) == 4
     assert len({r["fingerprint"] for r in recorded}) == 4
     points = sorted(
-        (r["point"]["units"], r["point"]["compile.optimizer.learning_rate"])  # type: ignore[index]
-        for r in recorded
+        (r["point"]["units"], r["point"]["compile.optimizer.learning_rate"]) for r in recorded
     )
     assert points == [(32, 0.001), (32, 0.01), (64, 0.001), (64, 0.01)]
     for run in recorded:
@@ -121,7 +124,7 @@ def test_a_grid_of_four_mlps_records_history_and_plots_and_reruns_nothing(repo: 
         assert 0.0 <= metrics["accuracy"] <= 1.0 and metrics["loss"] > 0
         assert 0.0 <= metrics["val_accuracy"] <= 1.0
         assert metrics["epochs"] == 5 and 1 <= metrics["best_epoch"] <= 5
-        units = run["point"]["units"]  # type: ignore[index]
+        units = run["point"]["units"]
         assert metrics["param_count"] == 64 * units + units + units * 10 + 10
         history = json.loads(run_file(repo, run, "history.json"))
         assert set(history["history"]) == {"accuracy", "loss", "val_accuracy", "val_loss"}
@@ -136,8 +139,8 @@ def test_a_grid_of_four_mlps_records_history_and_plots_and_reruns_nothing(repo: 
         assert identity["compile"]["optimizer"]["config"]["beta_1"] == 0.9  # a default
         assert identity["fit"]["fail_fast"]["stall"]["monitor"] == "val_loss"
     # The better learning rate wins on this budget, and training is reproducible per seed.
-    best = max(recorded, key=lambda r: r["metrics"]["accuracy"])  # type: ignore[index]
-    assert best["metrics"]["accuracy"] > 0.85  # type: ignore[index]
+    best = max(recorded, key=lambda r: r["metrics"]["accuracy"])
+    assert best["metrics"]["accuracy"] > 0.85
 
     code, out, _ = cli("run")
     assert code == 0 and "Nothing to run" in out
@@ -145,7 +148,7 @@ def test_a_grid_of_four_mlps_records_history_and_plots_and_reruns_nothing(repo: 
     assert cli("check")[0] == 1
 
 
-def test_a_huge_learning_rate_diverges_within_the_first_epoch(repo: Path, cli) -> None:
+def test_a_huge_learning_rate_diverges_within_the_first_epoch(repo: Path, cli: Cli) -> None:
     keras_repo(repo, KERAS_SPEC)
     cli("init")
 
@@ -167,7 +170,7 @@ def test_a_huge_learning_rate_diverges_within_the_first_epoch(repo: Path, cli) -
     history = json.loads(run_file(repo, run, "history.json"))
     assert history["stopped"]["status"] == "diverged"
     assert "loss" in history["stopped"]["reason"]
-    assert any(str(w).startswith("diverged: ") for w in run["warnings"])  # type: ignore[union-attr]
+    assert any(str(w).startswith("diverged: ") for w in run["warnings"])
     assert run_file(repo, run, "curve.png").startswith(b"\x89PNG")
     # The same setting is a duplicate: check names the diverged run and its date.
     code, out, _ = cli(
@@ -181,7 +184,7 @@ def test_a_huge_learning_rate_diverges_within_the_first_epoch(repo: Path, cli) -
     assert "diverged" in out and str(run["id"]) in out
 
 
-def test_stalled_training_stops_keeps_its_history_and_saves_the_model(repo: Path, cli) -> None:
+def test_stalled_training_stops_keeps_its_history_and_saves_the_model(repo: Path, cli: Cli) -> None:
     spec = SMALL_SPEC.replace(
         "fit: {epochs: 2, batch_size: 128, validation_split: 0.2}",
         "fit:\n    epochs: 8\n    batch_size: 128\n    validation_split: 0.2\n"
@@ -233,7 +236,7 @@ def test_identity_normalises_layer_names_and_sees_a_changed_width(repo: Path) ->
     assert [layer["config"]["name"] for layer in layers] == ["layer_0", "layer_1", "layer_2"]
 
 
-def test_a_changed_builder_is_a_new_experiment(repo: Path, cli) -> None:
+def test_a_changed_builder_is_a_new_experiment(repo: Path, cli: Cli) -> None:
     keras_repo(repo, SMALL_SPEC)
     cli("init")
     assert cli("run", "-q")[0] == 0
@@ -257,7 +260,7 @@ def _digits() -> tuple[np.ndarray, np.ndarray]:
     return X / 16.0, y
 
 
-def _user_fit(journal: object, *, epochs: int = 2, extra: tuple = (), **kwargs: object) -> object:
+def _user_fit(journal: Any, *, epochs: int = 2, extra: tuple[Any, ...] = (), **kwargs: Any) -> Any:
     import keras
 
     from gitlab_journal.keras import JournalCallback
@@ -286,7 +289,7 @@ def _user_fit(journal: object, *, epochs: int = 2, extra: tuple = (), **kwargs: 
 class _Epochs:
     """Counts the epochs a fit began (a Keras callback, built lazily)."""
 
-    def __new__(cls) -> object:
+    def __new__(cls) -> Any:
         import keras
 
         class Counter(keras.callbacks.Callback):  # type: ignore[misc]
@@ -300,7 +303,7 @@ class _Epochs:
         return Counter()
 
 
-def test_journal_callback_records_one_run_and_catches_a_repeat(repo: Path, cli) -> None:
+def test_journal_callback_records_one_run_and_catches_a_repeat(repo: Path, cli: Cli) -> None:
     from gitlab_journal import Journal
     from gitlab_journal.keras import DuplicateRunWarning
 
@@ -308,10 +311,10 @@ def test_journal_callback_records_one_run_and_catches_a_repeat(repo: Path, cli) 
     first = _user_fit(journal)
 
     (run,) = runs(cli)
-    assert run["id"] == first.run.id  # type: ignore[attr-defined]
+    assert run["id"] == first.run.id
     assert run["status"] == "ok" and run["kind"] == "keras"
     assert run["params"] == {"seed": 0, "units": 16}
-    assert run["metrics"]["epochs"] == 2  # type: ignore[index]
+    assert run["metrics"]["epochs"] == 2
     assert len(json.loads(run_file(repo, run, "history.json"))["history"]["val_loss"]) == 2
     assert run_file(repo, run, "curve.png").startswith(b"\x89PNG")
 
@@ -325,14 +328,14 @@ def test_journal_callback_records_one_run_and_catches_a_repeat(repo: Path, cli) 
         warnings.simplefilter("always")
         repeat = _user_fit(journal, on_duplicate="warn")
     assert any(w.category is DuplicateRunWarning for w in seen)
-    assert repeat.run.fingerprint == run["fingerprint"]  # type: ignore[attr-defined]
+    assert repeat.run.fingerprint == run["fingerprint"]
     assert len(runs(cli)) == 2
 
     _user_fit(journal, epochs=3)  # more epochs: another experiment
     assert len(runs(cli)) == 3
 
 
-def test_an_interrupted_fit_is_recorded_with_the_epochs_it_reached(repo: Path, cli) -> None:
+def test_an_interrupted_fit_is_recorded_with_the_epochs_it_reached(repo: Path, cli: Cli) -> None:
     import keras
 
     from gitlab_journal import Journal
@@ -348,14 +351,14 @@ def test_an_interrupted_fit_is_recorded_with_the_epochs_it_reached(repo: Path, c
 
     assert signal.getsignal(signal.SIGINT) is before
     (run,) = runs(cli, "--status", "interrupted")
-    assert run["metrics"]["epochs"] == 2  # type: ignore[index]
+    assert run["metrics"]["epochs"] == 2
     assert json.loads(run_file(repo, run, "history.json"))["stopped"]["status"] == "interrupted"
     # An interrupted run does not block the fit that finishes.
     done = _user_fit(Journal(repo), epochs=20 - 17)
-    assert done.run.status == "ok"  # type: ignore[attr-defined]
+    assert done.run.status == "ok"
 
 
-def test_log_show_and_check_never_import_tensorflow_or_sklearn(repo: Path, cli) -> None:
+def test_log_show_and_check_never_import_tensorflow_or_sklearn(repo: Path, cli: Cli) -> None:
     keras_repo(repo, SMALL_SPEC)
     cli("init")
     assert cli("run", "-q")[0] == 0
@@ -376,7 +379,7 @@ def test_log_show_and_check_never_import_tensorflow_or_sklearn(repo: Path, cli) 
     assert result == ["RESULT [0, 0, 1] []"], out.stdout + out.stderr
 
 
-def test_keras_spec_errors_are_one_line_and_train_nothing(repo: Path, cli) -> None:
+def test_keras_spec_errors_are_one_line_and_train_nothing(repo: Path, cli: Cli) -> None:
     keras_repo(repo, SMALL_SPEC.replace("split: {test_size: 0.2}", "cv: 5"))
     cli("init")
     code, _, err = cli("run")
@@ -393,7 +396,9 @@ def test_keras_spec_errors_are_one_line_and_train_nothing(repo: Path, cli) -> No
     assert runs(cli) == []
 
 
-def test_the_keras_mlp_template_runs_with_the_builder_its_comments_hold(repo: Path, cli) -> None:
+def test_the_keras_mlp_template_runs_with_the_builder_its_comments_hold(
+    repo: Path, cli: Cli
+) -> None:
     cli("init")
     assert cli("new", "--template", "keras-mlp")[0] == 0
     template = (repo / "journal.yaml").read_text()
@@ -410,7 +415,7 @@ def test_the_keras_mlp_template_runs_with_the_builder_its_comments_hold(repo: Pa
     assert all("findings" not in r for r in recorded)  # Rescaling first: no scale warning
 
 
-def test_validation_data_from_a_file_is_used_and_part_of_identity(repo: Path, cli) -> None:
+def test_validation_data_from_a_file_is_used_and_part_of_identity(repo: Path, cli: Cli) -> None:
     X, y = _digits()
     np.savez(repo / "val.npz", X=X[:200] * 16.0, y=y[:200])
     spec = SMALL_SPEC.replace(
@@ -424,7 +429,7 @@ def test_validation_data_from_a_file_is_used_and_part_of_identity(repo: Path, cl
     identity = json.loads(run_file(repo, run, "identity.json"))["model"]
     assert identity["fit"]["validation_data"]["path"] == "val.npz"
     assert identity["fit"]["fail_fast"] == {"diverge": False, "stall": False}
-    assert "val_loss" in run["metrics"]  # type: ignore[operator]
+    assert "val_loss" in run["metrics"]
 
     np.savez(repo / "val.npz", X=X[:100] * 16.0, y=y[:100])
     code, out, _ = cli("check")

@@ -7,12 +7,14 @@ import functools
 import io
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 from conftest import git, make_repo
+from helpers import Cli
 from rich.console import Console
 from sklearn.datasets import load_digits, load_iris, load_wine
 
@@ -77,8 +79,12 @@ def _entropy(y: np.ndarray) -> float:
         (load_digits, (1797, 64), 10, 0.95, 0.75),
     ],
 )
-def test_metafeatures_of_bundled_data_sets(  # type: ignore[no-untyped-def]
-    loader, shape, classes, nn_at_least, nb_at_least
+def test_metafeatures_of_bundled_data_sets(
+    loader: Callable[..., Any],
+    shape: tuple[int, int],
+    classes: int,
+    nn_at_least: float,
+    nb_at_least: float,
 ) -> None:
     X, y = loader(return_X_y=True)
     doc = _bundled(loader.__name__.removeprefix("load_"))
@@ -132,7 +138,7 @@ def test_the_nearest_data_set_is_the_one_it_was_drawn_from() -> None:
     assert nearest(metafeatures(X[::2], y[::2]), docs, 1)[0][0] == "wine"
 
 
-def test_a_data_set_is_described_once_in_the_journal(repo: Path, cli) -> None:  # type: ignore[no-untyped-def]
+def test_a_data_set_is_described_once_in_the_journal(repo: Path, cli: Cli) -> None:
     (repo / "journal.yaml").write_text(SVC_GRID.format(name="iris", c="1.0", gamma="0.1"))
     assert cli("init")[0] == 0
     store = Store.discover(repo)
@@ -151,7 +157,7 @@ def test_a_data_set_is_described_once_in_the_journal(repo: Path, cli) -> None:  
     assert stored["samples"] == 150 and stored["landmarkers"]["nearest_neighbour"] > 0.9
 
 
-def _record_grids(repo: Path, cli, names: tuple[str, ...]) -> Store:  # type: ignore[no-untyped-def]
+def _record_grids(repo: Path, cli: Cli, names: tuple[str, ...]) -> Store:
     store = Store.discover(repo)
     for name in names:
         c, gamma = GRIDS[name]
@@ -174,7 +180,7 @@ def _best_settings(store: Store, name: str) -> list[dict[str, float]]:
     ]
 
 
-def _write_like(repo: Path, loader, seed: int) -> None:  # type: ignore[no-untyped-def]
+def _write_like(repo: Path, loader: Callable[..., Any], seed: int) -> None:
     X, y = loader(return_X_y=True)
     X = X + np.random.default_rng(seed).normal(0, 0.02 * X.std(axis=0), X.shape)
     (repo / "data").mkdir(exist_ok=True)
@@ -192,7 +198,9 @@ def _close(values: dict[str, float], options: list[dict[str, float]]) -> bool:
     )
 
 
-def test_a_new_data_set_starts_from_the_best_settings_of_the_most_similar(repo: Path, cli) -> None:  # type: ignore[no-untyped-def]
+def test_a_new_data_set_starts_from_the_best_settings_of_the_most_similar(
+    repo: Path, cli: Cli
+) -> None:
     assert cli("init")[0] == 0
     store = _record_grids(repo, cli, ("iris", "wine", "digits"))
     iris_best = _best_settings(store, "iris")
@@ -224,8 +232,8 @@ def test_a_new_data_set_starts_from_the_best_settings_of_the_most_similar(repo: 
     assert prepare(store, load_spec(repo / "new.yaml")).blocks[0].proposals == []
 
 
-def test_another_teams_journal_teaches_through_from(  # type: ignore[no-untyped-def]
-    tmp_path: Path, repo: Path, cli, monkeypatch: pytest.MonkeyPatch
+def test_another_teams_journal_teaches_through_from(
+    tmp_path: Path, repo: Path, cli: Cli, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     other = make_repo(tmp_path / "other-team")
     monkeypatch.chdir(other)

@@ -5,13 +5,11 @@ called; the canary file proves nothing was."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from conftest import git
-
-Cli = Callable[..., tuple[int, str, str]]
+from helpers import Cli
 
 
 def _journal_tip(repo: Path) -> str:

@@ -13,15 +13,15 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-from conftest import GIT_ENV, IRIS_SPEC, CliResult, git
+from conftest import GIT_ENV, IRIS_SPEC, git
+from helpers import Cli, fsck
 
 from gitlab_journal.journal.store import Store
-
-Cli = Callable[..., CliResult]
 
 # Estimators in the user's repository: one that kills its own process when asked, one that
 # sleeps (so a grid lasts long enough to lose a worker in the middle of it), and one that edits
@@ -81,24 +81,18 @@ class Tamper(_Base):
 TIMES = {"fit_time", "score_time"}
 
 
-def scores(run: dict[str, object]) -> dict[str, float]:
+def scores(run: dict[str, Any]) -> dict[str, float]:
     metrics = run["metrics"]
     assert isinstance(metrics, dict)
     return {k: v for k, v in metrics.items() if k not in TIMES}
 
 
-def log_json(cli: Cli) -> list[dict[str, object]]:
+def log_json(cli: Cli) -> list[dict[str, Any]]:
     code, out, err = cli("log", "--json")
     assert code == 0, err
     runs = json.loads(out)
     assert isinstance(runs, list)
     return runs
-
-
-def fsck(repo: Path) -> None:
-    done = subprocess.run(["git", "fsck", "--strict"], cwd=repo, capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
-    assert "error" not in done.stderr.lower() and "missing" not in done.stdout.lower()
 
 
 def one_commit_per_run(repo: Path, runs: int) -> None:
@@ -159,7 +153,7 @@ def test_a_failure_in_a_worker_is_a_recorded_failed_run(repo: Path, cli: Cli) ->
     runs = log_json(cli)
     assert len(runs) == 6
     failed = [r for r in runs if r["status"] == "failed"]
-    assert {r["params"]["penalty"] for r in failed} == {"l1"}  # type: ignore[index]
+    assert {r["params"]["penalty"] for r in failed} == {"l1"}
     assert all(r["status"] == "ok" for r in runs if r not in failed)
     store = Store.discover(repo)
     for run in store.iter_runs():

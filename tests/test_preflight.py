@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 from conftest import git
+from helpers import Cli
 
 from gitlab_journal.errors import JournalError
 from gitlab_journal.spec.model import EvaluationSpec
@@ -55,7 +57,7 @@ def spec_repo(repo: Path, spec: str) -> None:
     git(repo, "add", "journal.yaml")
 
 
-def runs(cli: object, *args: str) -> list[dict[str, object]]:
+def runs(cli: object, *args: str) -> list[dict[str, Any]]:
     code, out, err = cli("log", "--json", *args)  # type: ignore[operator]
     assert code == 0, err
     return json.loads(out)  # type: ignore[no-any-return]
@@ -65,7 +67,7 @@ def codes(findings: object) -> list[str]:
     return sorted(str(f).split(":", 1)[0] for f in findings or [])  # type: ignore[attr-defined]
 
 
-def test_an_mlp_on_unscaled_wine_is_flagged_recorded_and_printed(repo: Path, cli) -> None:
+def test_an_mlp_on_unscaled_wine_is_flagged_recorded_and_printed(repo: Path, cli: Cli) -> None:
     spec_repo(repo, MLP_WINE)
     cli("init")
 
@@ -76,19 +78,19 @@ def test_an_mlp_on_unscaled_wine_is_flagged_recorded_and_printed(repo: Path, cli
     (run,) = runs(cli)
     assert codes(run["findings"]) == ["JP004"]
     assert "MLPClassifier is sensitive to scale" in str(run["findings"])
-    assert run["metrics"]["accuracy"] > 0  # type: ignore[index]
+    assert run["metrics"]["accuracy"] > 0
 
 
-def test_a_scaler_in_the_pipeline_clears_the_scale_check(repo: Path, cli) -> None:
+def test_a_scaler_in_the_pipeline_clears_the_scale_check(repo: Path, cli: Cli) -> None:
     spec_repo(repo, SCALED_MLP_WINE)
     cli("init")
     assert cli("run", "-q")[0] == 0
     (run,) = runs(cli)
     assert "findings" not in run or not run["findings"]
-    assert run["metrics"]["accuracy"] > 0.9  # type: ignore[index]
+    assert run["metrics"]["accuracy"] > 0.9
 
 
-def test_strict_makes_a_finding_fatal_and_ignore_silences_it(repo: Path, cli) -> None:
+def test_strict_makes_a_finding_fatal_and_ignore_silences_it(repo: Path, cli: Cli) -> None:
     spec_repo(repo, MLP_WINE)
     cli("init")
 
@@ -106,14 +108,16 @@ def test_strict_makes_a_finding_fatal_and_ignore_silences_it(repo: Path, cli) ->
     assert "findings" not in run or not run["findings"]
 
 
-def test_a_bad_check_code_in_the_spec_is_an_input_error(repo: Path, cli) -> None:
+def test_a_bad_check_code_in_the_spec_is_an_input_error(repo: Path, cli: Cli) -> None:
     spec_repo(repo, MLP_WINE + "checks: {ignore: [scale]}\n")
     cli("init")
     code, _, err = cli("run")
     assert code == 2 and "'scale' is not a check code like JP003" in err
 
 
-def test_sgd_with_one_iteration_is_recorded_not_converged_with_its_scores(repo: Path, cli) -> None:
+def test_sgd_with_one_iteration_is_recorded_not_converged_with_its_scores(
+    repo: Path, cli: Cli
+) -> None:
     spec_repo(repo, SGD_IRIS)
     cli("init")
 
@@ -122,8 +126,8 @@ def test_sgd_with_one_iteration_is_recorded_not_converged_with_its_scores(repo: 
     assert code == 0, err
     (run,) = runs(cli, "--status", "not-converged")
     assert run["status"] == "not-converged"
-    assert any("ConvergenceWarning" in str(w) for w in run["warnings"])  # type: ignore[union-attr]
-    assert 0.0 < run["metrics"]["accuracy"] <= 1.0  # type: ignore[index]
+    assert any("ConvergenceWarning" in str(w) for w in run["warnings"])
+    assert 0.0 < run["metrics"]["accuracy"] <= 1.0
     # The status counts as a run: the same setting is a duplicate.
     assert cli("check")[0] == 1
     assert "not-converged" in cli("log")[1]

@@ -11,7 +11,7 @@ from pathlib import Path
 import pygit2
 import pytest
 from conftest import GIT_ENV, git, make_repo
-from test_review import make_run
+from helpers import make_run
 
 from gitlab_journal.journal import format as fmt
 from gitlab_journal.journal.store import Store
@@ -87,7 +87,7 @@ def _commit_on_journal(clone: Path, path: str, files: dict[str, bytes]) -> None:
     index.read_tree(parent.tree)
     for name, data in files.items():
         index.add(
-            pygit2.IndexEntry(f"{path}/{name}", repo.create_blob(data), pygit2.GIT_FILEMODE_BLOB)
+            pygit2.IndexEntry(f"{path}/{name}", repo.create_blob(data), pygit2.enums.FileMode.BLOB)
         )
     tree = index.write_tree(repo)
     sig = pygit2.Signature("Ada Lovelace", "ada@example.com")

@@ -7,12 +7,13 @@ import json
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 from conftest import git
+from helpers import Cli, make_run
 from ruamel.yaml import YAML
-from test_review import make_run
 
 from gitlab_journal.journal import leaderboard
 from gitlab_journal.journal.index import open_index
@@ -33,7 +34,7 @@ PNG = b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.fixture
-def journal(repo: Path, cli) -> Path:
+def journal(repo: Path, cli: Cli) -> Path:
     """Four iris points recorded (C=-1 fails: a failed run), the spec committed."""
     (repo / "journal.yaml").write_text(GRID)
     git(repo, "add", "journal.yaml")
@@ -43,15 +44,18 @@ def journal(repo: Path, cli) -> Path:
     return repo
 
 
-def runs(cli) -> list[dict]:
-    return json.loads(cli("log", "--json")[1])
+def runs(cli: Cli) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = json.loads(cli("log", "--json")[1])
+    return found
 
 
-def by_c(cli) -> dict[float, dict]:
+def by_c(cli: Cli) -> dict[float, dict[str, Any]]:
     return {r["params"]["C"]: r for r in runs(cli)}
 
 
-def test_report_markdown_has_leaderboard_effects_plots_and_failures(journal: Path, cli) -> None:
+def test_report_markdown_has_leaderboard_effects_plots_and_failures(
+    journal: Path, cli: Cli
+) -> None:
     found = by_c(cli)
     ok = [r for r in found.values() if r["status"] == "ok"]
     ranked = sorted(ok, key=lambda r: (-r["metrics"]["accuracy"], r["created"], r["id"]))
@@ -76,7 +80,7 @@ def test_report_markdown_has_leaderboard_effects_plots_and_failures(journal: Pat
     assert code == 0 and "iris-lr" in out and ranked[0]["id"] in out
 
 
-def test_report_since_a_journal_revision_and_since_a_code_branch(journal: Path, cli) -> None:
+def test_report_since_a_journal_revision_and_since_a_code_branch(journal: Path, cli: Cli) -> None:
     before = git(journal, "rev-parse", "journal").strip()
     ok = [r for r in runs(cli) if r["status"] == "ok"]
     best_before = min(ok, key=lambda r: (-r["metrics"]["accuracy"], r["created"], r["id"]))
@@ -107,7 +111,7 @@ def _chromium() -> str:
 
 
 def test_html_report_draws_tables_and_plots_in_headless_chromium(
-    journal: Path, cli, tmp_path: Path
+    journal: Path, cli: Cli, tmp_path: Path
 ) -> None:
     from PIL import Image
 
@@ -157,7 +161,7 @@ def test_html_report_draws_tables_and_plots_in_headless_chromium(
     assert len(np.unique(pixels.reshape(-1, 3), axis=0)) > 50 and (width, height) == (1200, 1600)
 
 
-def test_learning_curves_come_from_run_history(repo: Path, cli) -> None:
+def test_learning_curves_come_from_run_history(repo: Path, cli: Cli) -> None:
     store = Store.discover(repo)
     store.init()
     for i, lr in enumerate((0.1, 0.01)):
@@ -177,7 +181,7 @@ def test_learning_curves_come_from_run_history(repo: Path, cli) -> None:
     assert all(plot.png.startswith(PNG) for plot in family.plots)
 
 
-def test_export_round_trips_into_pandas(journal: Path, cli, tmp_path: Path) -> None:
+def test_export_round_trips_into_pandas(journal: Path, cli: Cli, tmp_path: Path) -> None:
     import pandas as pd
 
     expected = {r["id"]: r for r in runs(cli)}
@@ -207,7 +211,7 @@ def test_export_round_trips_into_pandas(journal: Path, cli, tmp_path: Path) -> N
     assert len(filtered.strip().splitlines()) == 2  # header + C=100
 
 
-def test_openmetrics_file_parses_and_holds_the_best_per_family(journal: Path, cli) -> None:
+def test_openmetrics_file_parses_and_holds_the_best_per_family(journal: Path, cli: Cli) -> None:
     from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
     best = max(r["metrics"]["accuracy"] for r in runs(cli) if r["status"] == "ok")
@@ -226,7 +230,7 @@ def test_openmetrics_file_parses_and_holds_the_best_per_family(journal: Path, cl
     assert all(" " not in line.split(" ")[0] for line in out.splitlines())
 
 
-def test_compare_shows_only_what_varies(journal: Path, cli) -> None:
+def test_compare_shows_only_what_varies(journal: Path, cli: Cli) -> None:
     ids = [r["id"] for r in runs(cli) if r["status"] == "ok"]
 
     code, out, _ = cli("compare", *ids, "--json")

@@ -4,14 +4,15 @@ and `log --status`. Real repositories, real git, real training."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import tempfile
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import git
+from helpers import Cli, snapshot
 
 from gitlab_journal.identity import fingerprint
 from gitlab_journal.journal.records import CodeState, Run
@@ -52,30 +53,6 @@ notes:
 """
 
 
-def snapshot(repo: Path) -> dict[str, str]:
-    """HEAD, the index file, the refs but the journal, the worktrees, and every file of the work
-    tree (ignored and untracked ones included), hashed byte for byte."""
-    state = {
-        "HEAD": git(repo, "rev-parse", "HEAD").strip(),
-        "symbolic HEAD": git(repo, "symbolic-ref", "-q", "HEAD", check=False).strip(),
-        "index": hashlib.sha256((repo / ".git" / "index").read_bytes()).hexdigest(),
-        "status": git(repo, "status", "--porcelain=v1", "--untracked-files=all", "--ignored"),
-        "refs": "\n".join(
-            line
-            for line in git(repo, "for-each-ref", "--format=%(refname) %(objectname)").splitlines()
-            if not line.startswith("refs/heads/journal ")
-        ),
-        "worktrees": git(repo, "worktree", "list", "--porcelain"),
-        "stash": git(repo, "stash", "list"),
-    }
-    for path in sorted(repo.rglob("*")):
-        rel = path.relative_to(repo)
-        if rel.parts[0] == ".git" or not path.is_file():
-            continue
-        state[str(rel)] = hashlib.sha256(path.read_bytes()).hexdigest()
-    return state
-
-
 def leftover_worktrees(run_id: object) -> list[str]:
     """Temporary worktree folders of a rerun of ``run_id`` still on disk."""
     return sorted(p.name for p in Path(tempfile.gettempdir()).glob(f"journal-rerun-{run_id}-*"))
@@ -97,23 +74,23 @@ def wine_project(repo: Path) -> None:
     git(repo, "commit", "-q", "-m", "Load wine")
 
 
-def runs_by_id(cli) -> dict[str, dict[str, object]]:  # type: ignore[no-untyped-def]
+def runs_by_id(cli: Cli) -> dict[str, dict[str, Any]]:
     code, out, err = cli("log", "--json")
     assert code == 0, err
     return {run["id"]: run for run in json.loads(out)}
 
 
-def only_run(cli, **params: object) -> dict[str, object]:  # type: ignore[no-untyped-def]
+def only_run(cli: Cli, **params: object) -> dict[str, Any]:
     found = [
         run
         for run in runs_by_id(cli).values()
-        if all(run["params"].get(k) == v for k, v in params.items())  # type: ignore[attr-defined]
+        if all(run["params"].get(k) == v for k, v in params.items())
     ]
     assert len(found) == 1, found
     return found[0]
 
 
-def run_files(repo: Path, run: dict[str, object]) -> dict[str, bytes]:
+def run_files(repo: Path, run: dict[str, Any]) -> dict[str, bytes]:
     store = Store.discover(repo)
     record = store.read(str(run["fingerprint"]), str(run["id"]))
     return store.files(record)
@@ -122,7 +99,7 @@ def run_files(repo: Path, run: dict[str, object]) -> dict[str, bytes]:
 # -- what every run records ----------------------------------------------------------------------
 
 
-def test_a_run_records_its_spec_patch_data_sources_seeds_and_versions(repo: Path, cli) -> None:
+def test_a_run_records_its_spec_patch_data_sources_seeds_and_versions(repo: Path, cli: Cli) -> None:
     wine_project(repo)
     (repo / "blob.bin").write_bytes(b"\x00\x01\x02 committed")
     git(repo, "add", "blob.bin")
@@ -147,12 +124,12 @@ def test_a_run_records_its_spec_patch_data_sources_seeds_and_versions(repo: Path
     assert spec.notes == {"hypothesis": "Fewer features are enough for wine."}
     assert run["spec"] == "journal.yaml"
     # code.patch: binary-safe, applies with git apply to the commit, and gives back the tree.
-    assert run["code"]["patch"] == "code.patch"  # type: ignore[index]
-    assert run["code"]["untracked"] == ["helpers.py"]  # type: ignore[index]
+    assert run["code"]["patch"] == "code.patch"
+    assert run["code"]["untracked"] == ["helpers.py"]
     assert b"GIT binary patch" in files["code.patch"]
     clone = repo.parent / "clone"
     git(repo.parent, "clone", "-q", str(repo), str(clone))
-    git(clone, "checkout", "-q", str(run["code"]["commit"]))  # type: ignore[index]
+    git(clone, "checkout", "-q", str(run["code"]["commit"]))
     (clone / "code.patch").write_bytes(files["code.patch"])
     git(clone, "apply", "--binary", "--index", "code.patch")
     for name in ("prep.py", "blob.bin", "helpers.py"):
@@ -161,11 +138,11 @@ def test_a_run_records_its_spec_patch_data_sources_seeds_and_versions(repo: Path
     assert run["data_sources"] == {"data/points.csv": {"source": "path"}}
     assert run["seeds"] == {"clf__random_state": 0, "evaluation": 0}
     env = run["environment"]
-    assert set(env["packages"]) >= {"numpy", "scikit-learn", "gitlab-journal"}  # type: ignore[index]
-    assert env["python"] and env["machine"]  # type: ignore[index]
+    assert set(env["packages"]) >= {"numpy", "scikit-learn", "gitlab-journal"}
+    assert env["python"] and env["machine"]
 
 
-def test_a_clean_tree_records_no_patch_and_committed_data_is_from_git(repo: Path, cli) -> None:
+def test_a_clean_tree_records_no_patch_and_committed_data_is_from_git(repo: Path, cli: Cli) -> None:
     (repo / "data").mkdir()
     (repo / "data" / "train.csv").write_text(
         "a,b,label\n" + "".join(f"{i % 7},{i % 3},{i % 2}\n" for i in range(60))
@@ -180,7 +157,7 @@ def test_a_clean_tree_records_no_patch_and_committed_data_is_from_git(repo: Path
     assert cli("init")[0] == 0
     assert cli("run", "-q")[0] == 0
     run = only_run(cli, max_depth=2)
-    assert "patch" not in run["code"]  # type: ignore[operator]
+    assert "patch" not in run["code"]
     assert "code.patch" not in run_files(repo, run)
     assert run["data_sources"] == {"data/train.csv": {"source": "git"}}
     assert run["seeds"] == {"evaluation": 1, "random_state": 1}
@@ -254,7 +231,9 @@ evaluation: {split: {test_size: 0.25}, seed: 3}
 # -- rerun -----------------------------------------------------------------------------------
 
 
-def test_a_dirty_run_reproduces_identically_after_its_change_is_reverted(repo: Path, cli) -> None:
+def test_a_dirty_run_reproduces_identically_after_its_change_is_reverted(
+    repo: Path, cli: Cli
+) -> None:
     wine_project(repo)
     # An uncommitted change to the loader that builds the model's inputs, then run, then revert.
     (repo / "prep.py").write_text(LOADER.replace("return X, y", "return X[:, :6], y"))
@@ -274,11 +253,11 @@ def test_a_dirty_run_reproduces_identically_after_its_change_is_reverted(repo: P
     runs = runs_by_id(cli)
     (new,) = [r for r in runs.values() if r.get("reproduces") == original["id"]]
     assert new["fingerprint"] == original["fingerprint"]  # a repeat of the same experiment
-    assert new["metrics"]["accuracy"] == original["metrics"]["accuracy"]  # type: ignore[index]
-    assert new["code"]["commit"] == original["code"]["commit"]  # type: ignore[index]
+    assert new["metrics"]["accuracy"] == original["metrics"]["accuracy"]
+    assert new["code"]["commit"] == original["code"]["commit"]
     # Two journal commits: the new run, then the outcome noted on the original.
     assert git(repo, "rev-list", "--count", f"{tip}..journal").strip() == "2"
-    assert runs[str(original["id"])]["reproductions"][0]["result"] == "identical"  # type: ignore[index]
+    assert runs[str(original["id"])]["reproductions"][0]["result"] == "identical"
     code, out, _ = cli("show", str(original["id"]))
     assert code == 0 and "✓ reproduced" in out and f"identical by run {new['id']}" in out
     code, out, _ = cli("log", "--status", "reproduced", "--json")
@@ -290,7 +269,7 @@ def test_a_dirty_run_reproduces_identically_after_its_change_is_reverted(repo: P
     assert code == 0 and "2 to run, 0 to skip." in out
 
 
-def test_a_changed_data_file_is_named_and_nothing_is_recorded(repo: Path, cli) -> None:
+def test_a_changed_data_file_is_named_and_nothing_is_recorded(repo: Path, cli: Cli) -> None:
     wine_project(repo)
     assert cli("init")[0] == 0
     assert cli("run", "-q")[0] == 0
@@ -322,7 +301,7 @@ def test_a_changed_data_file_is_named_and_nothing_is_recorded(repo: Path, cli) -
     assert git(repo, "rev-parse", "journal").strip() == tip
 
 
-def test_an_unseeded_estimator_differs_names_the_cause_and_is_marked(repo: Path, cli) -> None:
+def test_an_unseeded_estimator_differs_names_the_cause_and_is_marked(repo: Path, cli: Cli) -> None:
     (repo / "journal.yaml").write_text(
         "data: sklearn:diabetes\n"
         "model:\n"
@@ -351,7 +330,7 @@ def test_an_unseeded_estimator_differs_names_the_cause_and_is_marked(repo: Path,
 
 
 def test_ctrl_c_during_a_rerun_removes_the_worktree_and_records_nothing(
-    repo: Path, cli, monkeypatch: pytest.MonkeyPatch
+    repo: Path, cli: Cli, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     wine_project(repo)
     stop = LOADER.replace(
@@ -376,7 +355,7 @@ def test_ctrl_c_during_a_rerun_removes_the_worktree_and_records_nothing(
     assert Path.cwd().resolve() == repo.resolve()
 
 
-def test_rerun_refuses_what_it_cannot_reproduce(repo: Path, cli) -> None:
+def test_rerun_refuses_what_it_cannot_reproduce(repo: Path, cli: Cli) -> None:
     from gitlab_journal import Journal
 
     api_run = Journal(repo).record(model="my.Net", params={"lr": 0.1}, metrics={"loss": 1.0})
@@ -406,7 +385,7 @@ def test_rerun_refuses_what_it_cannot_reproduce(repo: Path, cli) -> None:
 # -- checkout --------------------------------------------------------------------------------
 
 
-def test_checkout_materialises_the_code_and_spec_of_a_run(repo: Path, cli) -> None:
+def test_checkout_materialises_the_code_and_spec_of_a_run(repo: Path, cli: Cli) -> None:
     wine_project(repo)
     (repo / "prep.py").write_text(LOADER.replace("return X, y", "return X[:, :6], y"))
     (repo / "helpers.py").write_text("FACTOR = 2\n")
@@ -425,7 +404,7 @@ def test_checkout_materialises_the_code_and_spec_of_a_run(repo: Path, cli) -> No
     assert {k: v for k, v in after.items() if k not in kept} == {
         k: v for k, v in before.items() if k not in kept
     }
-    assert git(target, "rev-parse", "HEAD").strip() == original["code"]["commit"]  # type: ignore[index]
+    assert git(target, "rev-parse", "HEAD").strip() == original["code"]["commit"]
     assert git(target, "symbolic-ref", "--short", "HEAD").strip() == "wine-6"
     assert (target / "prep.py").read_text() == (repo / "prep.py").read_text()
     assert sorted(git(target, "status", "--porcelain=v1").splitlines()) == [
@@ -501,7 +480,7 @@ evaluation:
 
 
 @pytest.mark.slow
-def test_a_seeded_keras_run_with_a_dirty_builder_reproduces_to_1e_6(repo: Path, cli) -> None:
+def test_a_seeded_keras_run_with_a_dirty_builder_reproduces_to_1e_6(repo: Path, cli: Cli) -> None:
     (repo / "net.py").write_text(NET)
     (repo / "journal.yaml").write_text(KERAS_SPEC)
     git(repo, "add", ".")
@@ -520,9 +499,9 @@ def test_a_seeded_keras_run_with_a_dirty_builder_reproduces_to_1e_6(repo: Path, 
     assert "identical" in out or "close" in out
     new = next(r for r in runs_by_id(cli).values() if r.get("reproduces") == original["id"])
     assert new["fingerprint"] == original["fingerprint"]
-    for name, value in original["metrics"].items():  # type: ignore[attr-defined]
+    for name, value in original["metrics"].items():
         if not name.endswith("_time"):
-            assert abs(new["metrics"][name] - value) <= 1e-6, name  # type: ignore[index]
+            assert abs(new["metrics"][name] - value) <= 1e-6, name
     assert snapshot(repo) == before and leftover_worktrees(original["id"]) == []
 
 

@@ -6,61 +6,18 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import pytest
+from helpers import Cli, make_run
 
-from gitlab_journal.identity import fingerprint
-from gitlab_journal.journal.records import CodeState, Run
+from gitlab_journal.journal.records import CodeState
 from gitlab_journal.journal.store import Store
 from gitlab_journal.review.diff import diff_runs
 from gitlab_journal.review.table import varying_params
 
-Cli = Callable[..., tuple[int, str, str]]
 LOGREG = "sklearn.linear_model.LogisticRegression"
 JSON_FIELDS = {"id", "fingerprint", "commit", "created", "status", "model", "params", "data"}
-
-
-def make_run(
-    run_id: str,
-    params: dict[str, Any],
-    *,
-    metrics: dict[str, Any] | None = None,
-    second: int = 0,
-    status: str = "ok",
-    model: str = LOGREG,
-    files: dict[str, str] | None = None,
-    **fields: Any,
-) -> Run:
-    files = {"train.py": "a" * 40} if files is None else files
-    identity = {
-        "model": {"estimator": model, "params": params},
-        "data": {"train": "1" * 32},
-        "evaluation": {"cv": 5, "seed": 0},
-        "code": {"files": files},
-    }
-    run = Run(
-        id=run_id,
-        fingerprint=fingerprint(identity),
-        identity=identity,
-        model=model,
-        params=params,
-        point=params,
-        data={"train": "1" * 32},
-        evaluation={"cv": 5, "seed": 0},
-        code=CodeState(commit="c" * 40, branch="main", dirty=False, files=files),
-        metrics={"accuracy": 0.9, "accuracy_std": 0.01, "fit_time": 0.5}
-        if metrics is None
-        else metrics,
-        status=status,
-        created=f"2024-05-01T10:00:{second:02d}Z",
-        environment={"python": "3.11.9", "packages": {"scikit-learn": "1.5.0"}},
-        notes={"hypothesis": "More C, less regularisation"},
-    )
-    return replace(run, **fields) if fields else run
 
 
 @pytest.fixture

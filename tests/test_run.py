@@ -7,27 +7,17 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 from conftest import IRIS_SPEC, PIPELINE_SPEC, CliResult, git
+from helpers import Cli, snapshot
 
 from gitlab_journal.journal.store import Store
 
 
-def snapshot(repo: Path) -> dict[str, str]:
-    """HEAD, the index file and every work-tree file, hashed byte for byte."""
-    state = {"HEAD": git(repo, "rev-parse", "HEAD").strip()}
-    state["index"] = hashlib.sha256((repo / ".git" / "index").read_bytes()).hexdigest()
-    state["status"] = git(repo, "status", "--porcelain=v1", "--untracked-files=all")
-    for path in sorted(repo.rglob("*")):
-        if ".git" in path.relative_to(repo).parts or not path.is_file():
-            continue
-        state[str(path.relative_to(repo))] = hashlib.sha256(path.read_bytes()).hexdigest()
-    return state
-
-
-def journal_runs(cli: object) -> list[dict[str, object]]:
+def journal_runs(cli: object) -> list[dict[str, Any]]:
     code, out, _ = cli("log", "--json")  # type: ignore[operator]
     assert code == 0
     runs = json.loads(out)
@@ -35,7 +25,7 @@ def journal_runs(cli: object) -> list[dict[str, object]]:
     return runs
 
 
-def test_iris_grid_is_recorded_without_touching_the_work_tree(repo: Path, cli) -> None:
+def test_iris_grid_is_recorded_without_touching_the_work_tree(repo: Path, cli: Cli) -> None:
     (repo / "journal.yaml").write_text(IRIS_SPEC)
     (repo / "train.py").write_text("SEED = 1  # an uncommitted change\n")
     git(repo, "add", "journal.yaml")
@@ -47,16 +37,16 @@ def test_iris_grid_is_recorded_without_touching_the_work_tree(repo: Path, cli) -
     assert code == 0, err
     assert snapshot(repo) == before
     runs = journal_runs(cli)
-    assert sorted(r["params"]["C"] for r in runs) == [0.1, 1.0, 10.0]  # type: ignore[index]
+    assert sorted(r["params"]["C"] for r in runs) == [0.1, 1.0, 10.0]
     for run in runs:
         assert run["status"] == "ok"
         assert run["model"] == "sklearn.linear_model.LogisticRegression"
-        assert run["params"]["max_iter"] == 500  # type: ignore[index]
+        assert run["params"]["max_iter"] == 500
         assert run["params"]["random_state"] == 0  # the spec's seed  # type: ignore[index]
-        assert set(run["metrics"]) >= {"accuracy", "accuracy_std", "f1_macro", "f1_macro_std"}  # type: ignore[arg-type]
+        assert set(run["metrics"]) >= {"accuracy", "accuracy_std", "f1_macro", "f1_macro_std"}
         assert run["data"] == {"sklearn:iris": _iris_md5()}
-        assert run["code"]["dirty"] is True  # type: ignore[index]
-        assert run["code"]["commit"] == before["HEAD"]  # type: ignore[index]
+        assert run["code"]["dirty"] is True
+        assert run["code"]["commit"] == before["HEAD"]
     # Plain git reads the journal: one commit per run on top of the init commit.
     log = git(repo, "log", "--format=%s", "journal").splitlines()
     assert len(log) == 4 and log[-1] == "Start the experiment journal"
@@ -77,7 +67,7 @@ def _iris_md5() -> str:
     return hashlib.md5(bundled_files("iris")[0].read_bytes()).hexdigest()
 
 
-def test_scores_match_gridsearchcv_and_log_sort_names_its_best(repo: Path, cli) -> None:
+def test_scores_match_gridsearchcv_and_log_sort_names_its_best(repo: Path, cli: Cli) -> None:
     from sklearn.datasets import load_iris
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import GridSearchCV
@@ -93,21 +83,21 @@ def test_scores_match_gridsearchcv_and_log_sort_names_its_best(repo: Path, cli) 
         scoring=["accuracy", "f1_macro"],
         refit="f1_macro",
     ).fit(X, y)
-    by_c = {r["params"]["C"]: r for r in journal_runs(cli)}  # type: ignore[index]
+    by_c = {r["params"]["C"]: r for r in journal_runs(cli)}
     for i, params in enumerate(search.cv_results_["params"]):
         run = by_c[params["C"]]
         for scorer in ("accuracy", "f1_macro"):
             expected = search.cv_results_[f"mean_test_{scorer}"][i]
-            assert abs(run["metrics"][scorer] - expected) <= 1e-12  # type: ignore[index]
+            assert abs(run["metrics"][scorer] - expected) <= 1e-12
             std = search.cv_results_[f"std_test_{scorer}"][i]
-            assert abs(run["metrics"][f"{scorer}_std"] - std) <= 1e-12  # type: ignore[index]
+            assert abs(run["metrics"][f"{scorer}_std"] - std) <= 1e-12
     code, out, _ = cli("log", "--json", "--sort", "metrics.f1_macro", "-n", "1")
     best = json.loads(out)[0]
     assert code == 0
     assert best["params"]["C"] == search.best_params_["C"]
 
 
-def test_rerun_trains_nothing_and_a_new_value_trains_only_it(repo: Path, cli) -> None:
+def test_rerun_trains_nothing_and_a_new_value_trains_only_it(repo: Path, cli: Cli) -> None:
     (repo / "journal.yaml").write_text(IRIS_SPEC)
     cli("init")
     cli("run", "-q")
@@ -122,15 +112,15 @@ def test_rerun_trains_nothing_and_a_new_value_trains_only_it(repo: Path, cli) ->
     code, out, _ = cli("run", "-q")
     assert code == 0
     assert "Recorded 1 run(s), skipped 2 already run" in out
-    assert sorted(r["params"]["C"] for r in journal_runs(cli)) == [0.1, 1.0, 10.0, 100.0]  # type: ignore[index]
+    assert sorted(r["params"]["C"] for r in journal_runs(cli)) == [0.1, 1.0, 10.0, 100.0]
 
     code, out, _ = cli("run", "-q", "--force", "--set", "model.params.C=0.1")
     assert code == 0
-    repeats = [r for r in journal_runs(cli) if r["params"]["C"] == 0.1]  # type: ignore[index]
+    repeats = [r for r in journal_runs(cli) if r["params"]["C"] == 0.1]
     assert len(repeats) == 2 and repeats[0]["fingerprint"] == repeats[1]["fingerprint"]
 
 
-def test_default_params_are_the_same_experiment_as_explicit_ones(repo: Path, cli) -> None:
+def test_default_params_are_the_same_experiment_as_explicit_ones(repo: Path, cli: Cli) -> None:
     spec = "data: sklearn:iris\nmodel:\n  estimator: sklearn.linear_model.LogisticRegression\n"
     spec += "  params: {max_iter: 300}\nevaluation: {cv: 3, seed: 0}\n"
     (repo / "journal.yaml").write_text(spec)
@@ -144,7 +134,9 @@ def test_default_params_are_the_same_experiment_as_explicit_ones(repo: Path, cli
     assert "Nothing to run" in out
 
 
-def test_data_and_code_changes_make_new_experiments_but_readme_does_not(repo: Path, cli) -> None:
+def test_data_and_code_changes_make_new_experiments_but_readme_does_not(
+    repo: Path, cli: Cli
+) -> None:
     rng = np.random.default_rng(0)
     (repo / "data").mkdir()
     rows = ["a,b,label"] + [
@@ -175,10 +167,10 @@ def test_data_and_code_changes_make_new_experiments_but_readme_does_not(repo: Pa
     assert cli("run", "-q")[0] == 0
     runs = journal_runs(cli)
     assert len(runs) == 4
-    assert len({r["data"]["data/train.csv"] for r in runs}) == 2  # type: ignore[index]
+    assert len({r["data"]["data/train.csv"] for r in runs}) == 2
 
 
-def test_pipeline_on_a_csv_with_a_holdout_split(repo: Path, cli) -> None:
+def test_pipeline_on_a_csv_with_a_holdout_split(repo: Path, cli: Cli) -> None:
     from sklearn.datasets import load_wine
 
     X, y = load_wine(return_X_y=True)
@@ -194,13 +186,13 @@ def test_pipeline_on_a_csv_with_a_holdout_split(repo: Path, cli) -> None:
     assert len(runs) == 4
     for run in runs:
         metrics = run["metrics"]
-        assert 0.5 < metrics["accuracy"] <= 1.0  # type: ignore[index]
-        assert "accuracy_std" not in metrics  # type: ignore[operator]
-        assert run["params"]["scale__with_mean"] is True  # type: ignore[index]
+        assert 0.5 < metrics["accuracy"] <= 1.0
+        assert "accuracy_std" not in metrics
+        assert run["params"]["scale__with_mean"] is True
         assert run["data"] == {
             "data/train.csv": hashlib.md5((repo / "data" / "train.csv").read_bytes()).hexdigest()
         }
-    assert {(r["params"]["svc__C"], r["params"]["svc__kernel"]) for r in runs} == {  # type: ignore[index]
+    assert {(r["params"]["svc__C"], r["params"]["svc__kernel"]) for r in runs} == {
         (0.5, "rbf"),
         (0.5, "linear"),
         (5.0, "rbf"),
@@ -208,7 +200,7 @@ def test_pipeline_on_a_csv_with_a_holdout_split(repo: Path, cli) -> None:
     }
 
 
-def test_a_failing_point_is_recorded_and_the_grid_goes_on(repo: Path, cli) -> None:
+def test_a_failing_point_is_recorded_and_the_grid_goes_on(repo: Path, cli: Cli) -> None:
     spec = (
         "data: sklearn:iris\nmodel:\n  estimator: sklearn.svm.SVC\n"
         "  params: {kernel: [linear, no-such-kernel]}\n"
@@ -218,7 +210,7 @@ def test_a_failing_point_is_recorded_and_the_grid_goes_on(repo: Path, cli) -> No
     cli("init")
     code, out, _ = cli("run", "-q")
     assert code == 1, out
-    runs = {r["params"]["kernel"]: r for r in journal_runs(cli)}  # type: ignore[index]
+    runs = {r["params"]["kernel"]: r for r in journal_runs(cli)}
     assert runs["linear"]["status"] == "ok"
     assert runs["no-such-kernel"]["status"] == "failed"
     code, out, _ = cli("show", str(runs["no-such-kernel"]["id"]), "--json")
@@ -227,7 +219,7 @@ def test_a_failing_point_is_recorded_and_the_grid_goes_on(repo: Path, cli) -> No
     assert "Nothing to run" in cli("run", "-q")[1]
 
 
-def test_recording_works_mid_rebase_with_a_dirty_tree(repo: Path, cli) -> None:
+def test_recording_works_mid_rebase_with_a_dirty_tree(repo: Path, cli: Cli) -> None:
     (repo / "journal.yaml").write_text(IRIS_SPEC.replace("[0.1, 1.0, 10.0]", "0.5"))
     git(repo, "add", "journal.yaml")
     git(repo, "commit", "-q", "-m", "Add a spec")
@@ -288,7 +280,7 @@ def test_git_journal_is_a_git_subcommand(repo: Path) -> None:
     assert "LogisticRegression" in out
 
 
-def test_dry_run_lists_what_would_run_and_trains_nothing(repo: Path, cli) -> None:
+def test_dry_run_lists_what_would_run_and_trains_nothing(repo: Path, cli: Cli) -> None:
     (repo / "journal.yaml").write_text(IRIS_SPEC)
     cli("init")
     cli("run", "-q", "--set", "model.params.C=1.0")
@@ -320,7 +312,7 @@ def _result(cli: object, *args: str) -> CliResult:
 def test_error_paths_say_what_and_write_nothing(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
-    cli,
+    cli: Cli,
     setup: str,
     args: tuple[str, ...],
     message: str,

@@ -6,13 +6,13 @@ from __future__ import annotations
 import io
 import json
 import math
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import optuna
 import pytest
-from conftest import CliResult, git
+from conftest import git
+from helpers import Cli
 from rich.console import Console
 
 from gitlab_journal.journal.store import Store
@@ -57,9 +57,6 @@ evaluation:
   cv: 5
   seed: 0
 """
-
-
-Cli = Callable[..., CliResult]
 
 
 def _quiet() -> Console:

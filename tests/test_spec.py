@@ -9,6 +9,7 @@ import sys
 import textwrap
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import IRIS_SPEC, PIPELINE_SPEC
@@ -227,7 +228,7 @@ def test_keras_block_flattens_lists_into_the_grid(repo: Path) -> None:
 def test_data_forms_and_paths(repo: Path) -> None:
     (repo / "data" / "images").mkdir(parents=True)
     exp = repo / "exp"
-    cases = {
+    cases: dict[str, tuple[str, dict[str, Any]]] = {
         "{sklearn: wine}": ("sklearn", {"name": "wine"}),
         "../data/t.parquet": ("table", {"path": "data/t.parquet", "target": None}),
         "t.tsv": ("table", {"path": "exp/t.tsv"}),
@@ -385,7 +386,7 @@ def test_set_errors_point_at_the_key(repo: Path) -> None:
 
 
 def test_apply_overrides_on_plain_dict() -> None:
-    doc: dict[str, object] = {"a": {"b": [1, 2]}}
+    doc: dict[str, Any] = {"a": {"b": [1, 2]}}
     keys = apply_overrides(doc, ["a.b.0=x", "a.c.d=3"], "spec")
     assert doc == {"a": {"b": ["x", 2], "c": {"d": 3}}}
     assert keys == ("a.b.0", "a.c.d")

@@ -21,7 +21,7 @@ print(len(spec.points()), "ruamel.yaml" in sys.modules)
 """
 
 
-def _probe(spec: Path, cache: Path) -> str:
+def _probe(spec: Path, cache: Path) -> list[str]:
     return subprocess.run(
         [sys.executable, "-c", PROBE, str(spec), str(cache)],
         capture_output=True,

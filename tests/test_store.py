@@ -6,26 +6,23 @@ import json
 import subprocess
 from pathlib import Path
 
+import helpers
 import pygit2
 import pytest
 from conftest import git
 
 from gitlab_journal.errors import JournalError
-from gitlab_journal.identity import fingerprint
 from gitlab_journal.journal import format as fmt
 from gitlab_journal.journal.records import Run
 from gitlab_journal.journal.store import Store
 
 
 def make_run(run_id: str = "0123456789ab", c: float = 1.0) -> Run:
-    identity = {"model": {"class": "demo.M", "params": {"c": c}}, "data": {}, "code": {}}
-    return Run(
-        id=run_id,
-        fingerprint=fingerprint(identity),
-        identity=identity,
+    """A run of the made-up model ``demo.M`` with one param."""
+    return helpers.make_run(
+        run_id,
+        {"c": c},
         model="demo.M",
-        params={"c": c},
-        point={"c": c},
         metrics={"score": 0.5, "score_std": 0.1},
         notes={"hypothesis": "c matters"},
     )

@@ -10,19 +10,18 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import GIT_ENV, IRIS_SPEC, CliResult, git, make_repo
+from conftest import GIT_ENV, IRIS_SPEC, git, make_repo
+from helpers import Cli, fsck
 
 from gitlab_journal.api import Journal
 from gitlab_journal.journal.store import Store
 from gitlab_journal.remote.claims import CLAIMS_PREFIX
 from gitlab_journal.run.plan import make_plan
 from gitlab_journal.spec.load import load_spec
-
-Cli = Callable[..., CliResult]
 
 
 def free_port() -> int:
@@ -93,11 +92,6 @@ def runs_of(repo: Path) -> dict[str, str]:
         if parts[0] == "runs" and len(parts) == 5 and parts[4] == "run.json":
             found[parts[3]] = parts[1] + parts[2]
     return found
-
-
-def fsck(path: Path) -> None:
-    done = subprocess.run(["git", "fsck", "--strict"], cwd=path, capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
 
 
 def sync(cli: Cli, path: Path, monkeypatch: pytest.MonkeyPatch, *args: str) -> str:

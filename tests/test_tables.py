@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import git
+from helpers import Cli
 
 import gitlab_journal
 
@@ -105,7 +106,10 @@ def reference_scores(repo: Path, C: float, strategy: str) -> dict[str, Any]:
     frame = pd.read_csv(repo / "data" / "passengers.csv")
     X, y = frame.drop(columns="survived"), frame["survived"].to_numpy()
     model = _passenger_pipeline(C, strategy)
-    return cross_validate(model, X, y, cv=StratifiedKFold(5), scoring=["accuracy", "roc_auc"])
+    scores: dict[str, Any] = cross_validate(
+        model, X, y, cv=StratifiedKFold(5), scoring=["accuracy", "roc_auc"]
+    )
+    return scores
 
 
 def _passenger_pipeline(C: float, strategy: str) -> Any:
@@ -129,7 +133,7 @@ def _passenger_pipeline(C: float, strategy: str) -> Any:
 # --- the issue's spec, verbatim ----------------------------------------------------------------
 
 
-def test_the_issue_spec_scores_as_cross_validate_and_reruns_nothing(repo: Path, cli) -> None:
+def test_the_issue_spec_scores_as_cross_validate_and_reruns_nothing(repo: Path, cli: Cli) -> None:
     setup(repo, cli)
 
     code, _, err = cli("run", "-q")
@@ -170,7 +174,7 @@ def test_the_issue_spec_scores_as_cross_validate_and_reruns_nothing(repo: Path, 
     ],
 )
 def test_a_changed_column_list_or_encoder_param_is_a_new_experiment(
-    repo: Path, cli, old: str, new: str
+    repo: Path, cli: Cli, old: str, new: str
 ) -> None:
     setup(repo, cli, SPEC.replace("clf__C: [0.1, 1.0, 10.0]", "clf__C: 1.0"))
     assert cli("run", "-q")[0] == 0
@@ -189,7 +193,7 @@ def test_a_changed_column_list_or_encoder_param_is_a_new_experiment(
     assert len(runs) == 4 and all(r["status"] == "ok" for r in runs)
 
 
-def test_another_target_column_is_a_new_experiment(repo: Path, cli) -> None:
+def test_another_target_column_is_a_new_experiment(repo: Path, cli: Cli) -> None:
     spec = SPEC.replace("clf__C: [0.1, 1.0, 10.0]", "clf__C: 1.0").replace(
         "columns: [sex, embarked, pclass]", "columns: [embarked, pclass]"
     )
@@ -202,7 +206,7 @@ def test_another_target_column_is_a_new_experiment(repo: Path, cli) -> None:
     assert not set(planned(cli)) & ran
 
 
-def test_a_parquet_table_scores_as_its_csv(repo: Path, cli) -> None:
+def test_a_parquet_table_scores_as_its_csv(repo: Path, cli: Cli) -> None:
     spec = SPEC.replace("clf__C: [0.1, 1.0, 10.0]", "clf__C: 1.0")
     setup(repo, cli, spec)
     assert cli("run", "-q")[0] == 0
@@ -360,7 +364,7 @@ model:
 
 @pytest.mark.parametrize("kind", sorted(CONSTRUCTOR_LISTS))
 def test_a_constructor_list_is_one_argument_built_from_named_blocks(
-    repo: Path, cli, kind: str
+    repo: Path, cli: Cli, kind: str
 ) -> None:
     block, reference, model = CONSTRUCTOR_LISTS[kind]
     numeric_setup(repo, cli, DATA + block + EVALUATION)
@@ -375,7 +379,7 @@ def test_a_constructor_list_is_one_argument_built_from_named_blocks(
     assert run["metrics"]["accuracy"] == numeric_reference(repo, reference())
 
 
-def test_the_column_transformer_is_one_argument_too(repo: Path, cli) -> None:
+def test_the_column_transformer_is_one_argument_too(repo: Path, cli: Cli) -> None:
     setup(repo, cli)
     assert len(planned(cli)) == 6  # the two axes of the model's params, not the transformers
 
@@ -391,7 +395,7 @@ def make_model(C=1.0):
 """
 
 
-def test_a_factory_in_the_repository_imports_without_pythonpath(repo: Path, cli) -> None:
+def test_a_factory_in_the_repository_imports_without_pythonpath(repo: Path, cli: Cli) -> None:
     (repo / "models").mkdir()
     (repo / "models" / "__init__.py").write_text("")
     (repo / "models" / "linear.py").write_text(FACTORY)
@@ -446,7 +450,7 @@ evaluation:
 PINNED_CSV = "a,b,label\n" + "".join(f"{i % 7}.5,{(i * 3) % 11},{i % 2}\n" for i in range(40))
 
 
-def test_a_numeric_table_keeps_the_fingerprint_it_had(repo: Path, cli) -> None:
+def test_a_numeric_table_keeps_the_fingerprint_it_had(repo: Path, cli: Cli) -> None:
     (repo / "data").mkdir()
     (repo / "data" / "train.csv").write_text(PINNED_CSV)
     (repo / "journal.yaml").write_text(PINNED_SPEC)
@@ -502,7 +506,7 @@ def test_a_numeric_table_keeps_the_fingerprint_it_had(repo: Path, cli) -> None:
     ],
 )
 def test_a_bad_table_option_stops_before_training_naming_the_spec_line(
-    repo: Path, cli, old: str, new: str, where: str, named: str
+    repo: Path, cli: Cli, old: str, new: str, where: str, named: str
 ) -> None:
     setup(repo, cli)
     (repo / "journal.yaml").write_text(SPEC.replace(old, new))
@@ -520,7 +524,7 @@ def test_a_bad_table_option_stops_before_training_naming_the_spec_line(
     assert logged(cli) == []
 
 
-def test_a_string_column_reaching_a_numeric_estimator_is_refused(repo: Path, cli) -> None:
+def test_a_string_column_reaching_a_numeric_estimator_is_refused(repo: Path, cli: Cli) -> None:
     spec = """\
 data:
   path: data/passengers.csv
@@ -547,7 +551,7 @@ evaluation:
     assert logged(cli) == []
 
 
-def test_a_string_column_left_to_a_pipeline_step_is_refused_too(repo: Path, cli) -> None:
+def test_a_string_column_left_to_a_pipeline_step_is_refused_too(repo: Path, cli: Cli) -> None:
     spec = SPEC.replace("columns: [sex, embarked, pclass]", "columns: [embarked, pclass]")
     spec = spec.replace(
         "    - prep:\n        estimator: sklearn.compose.ColumnTransformer\n",
@@ -578,7 +582,7 @@ evaluation:
 """
 
 
-def test_category_columns_reach_a_gradient_booster_that_takes_them(repo: Path, cli) -> None:
+def test_category_columns_reach_a_gradient_booster_that_takes_them(repo: Path, cli: Cli) -> None:
     setup(repo, cli, HGB_SPEC)
 
     code, _, err = cli("run", "-q")
@@ -610,7 +614,7 @@ def run_file(repo: Path, run: dict[str, Any], name: str) -> Any:
 
 
 @pytest.mark.parametrize("split", ["cv: 5", "split: {test_size: 0.25}"])
-def test_string_class_labels_stay_strings_in_the_record(repo: Path, cli, split: str) -> None:
+def test_string_class_labels_stay_strings_in_the_record(repo: Path, cli: Cli, split: str) -> None:
     rows = [[*row[:5], "yes" if row[5] else "no"] for row in passengers()]
     header = [*COLUMNS[:5], "outcome"]
     write_table(repo / "data" / "passengers.csv", header, rows)
@@ -698,7 +702,7 @@ def test_table_checks_need_a_table() -> None:
     assert table_checks(np.zeros((30, 2)), np.zeros(30)) == []
 
 
-def test_table_findings_are_printed_by_check_and_recorded_by_run(repo: Path, cli) -> None:
+def test_table_findings_are_printed_by_check_and_recorded_by_run(repo: Path, cli: Cli) -> None:
     rows = [[*row[:5], row[5], f"P{i:03d}"] for i, row in enumerate(passengers())]
     header = [*COLUMNS, "ticket"]
     write_table(repo / "data" / "passengers.csv", header, rows)
@@ -729,7 +733,7 @@ def test_table_findings_are_printed_by_check_and_recorded_by_run(repo: Path, cli
     assert code == 0, err
 
 
-def test_strict_refuses_a_leaking_column_before_training(repo: Path, cli) -> None:
+def test_strict_refuses_a_leaking_column_before_training(repo: Path, cli: Cli) -> None:
     rows = [[*row, "yes" if row[5] else "no"] for row in passengers()]
     write_table(repo / "data" / "passengers.csv", [*COLUMNS, "rescued"], rows)
     spec = SPEC.replace("clf__C: [0.1, 1.0, 10.0]", "clf__C: 1.0").replace(
@@ -765,7 +769,7 @@ def test_the_readme_shows_the_spec_verbatim() -> None:
     ],
 )
 def test_an_empty_or_unreadable_table_stops_before_training(
-    repo: Path, cli, name: str, content: bytes, problem: str
+    repo: Path, cli: Cli, name: str, content: bytes, problem: str
 ) -> None:
     (repo / "data").mkdir()
     (repo / "data" / name).write_bytes(content)

@@ -6,9 +6,11 @@ from __future__ import annotations
 import json
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pygit2
 from conftest import git
+from helpers import Cli
 
 from gitlab_journal.api import Journal
 from gitlab_journal.codestate import MAX_CODE_FILES, code_files, notebook_code
@@ -32,7 +34,7 @@ def project(repo: Path, code: str = '"*.py"') -> None:
     git(repo, "commit", "-q", "-m", "Add the experiment")
 
 
-def runs(cli) -> list[dict[str, object]]:
+def runs(cli: Cli) -> list[dict[str, Any]]:
     code, out, _ = cli("log", "--json")
     assert code == 0
     found = json.loads(out)
@@ -53,7 +55,9 @@ def text_id(repo: Path, text: str) -> str:
     return out.stdout.strip()
 
 
-def test_an_untracked_loader_edit_is_new_and_git_add_of_it_trains_nothing(repo: Path, cli) -> None:
+def test_an_untracked_loader_edit_is_new_and_git_add_of_it_trains_nothing(
+    repo: Path, cli: Cli
+) -> None:
     project(repo)
     (repo / "prep.py").write_text("def load():\n    return 1\n")  # never added
     assert cli("init")[0] == 0
@@ -69,7 +73,7 @@ def test_an_untracked_loader_edit_is_new_and_git_add_of_it_trains_nothing(repo: 
     assert code == 0, out
     recorded = runs(cli)
     assert len(recorded) == 4
-    assert {r["code"]["files"]["prep.py"] for r in recorded} == {  # type: ignore[index]
+    assert {r["code"]["files"]["prep.py"] for r in recorded} == {
         text_id(repo, "def load():\n    return 1\n"),
         blob_id(repo, "prep.py"),
     }
@@ -83,7 +87,7 @@ def test_an_untracked_loader_edit_is_new_and_git_add_of_it_trains_nothing(repo: 
     assert len(runs(cli)) == 4
 
 
-def test_stash_and_pop_of_unchanged_code_change_no_fingerprint(repo: Path, cli) -> None:
+def test_stash_and_pop_of_unchanged_code_change_no_fingerprint(repo: Path, cli: Cli) -> None:
     project(repo)
     (repo / "train.py").write_text("SEED = 5  # uncommitted\n")
     (repo / "helper.py").write_text("K = 3\n")
@@ -131,7 +135,7 @@ def test_virtual_environments_build_output_and_ignored_files_are_not_code(repo: 
     assert "build/lib/pkg/mod.py" in listed
 
 
-def test_more_code_files_than_the_limit_is_an_error_naming_the_glob(repo: Path, cli) -> None:
+def test_more_code_files_than_the_limit_is_an_error_naming_the_glob(repo: Path, cli: Cli) -> None:
     project(repo)
     cli("init")
     (repo / "generated").mkdir()
@@ -161,18 +165,18 @@ NOTEBOOK = {
 }
 
 
-def write_notebook(path: Path, doc: dict[str, object]) -> None:
+def write_notebook(path: Path, doc: dict[str, Any]) -> None:
     path.write_text(json.dumps(doc, indent=1) + "\n")
 
 
-def test_a_notebook_counts_by_its_code_cells_only(repo: Path, cli) -> None:
+def test_a_notebook_counts_by_its_code_cells_only(repo: Path, cli: Cli) -> None:
     project(repo, code='"*.py", "*.ipynb"')
     write_notebook(repo / "explore.ipynb", NOTEBOOK)
     cli("init")
     assert cli("run", "-q")[0] == 0
     text = "# %%\nimport prep\nprint(prep.load())\n"
     assert notebook_code((repo / "explore.ipynb").read_bytes()) == text
-    recorded = runs(cli)[0]["code"]["files"]["explore.ipynb"]  # type: ignore[index]
+    recorded = runs(cli)[0]["code"]["files"]["explore.ipynb"]
     assert recorded == text_id(repo, text)
 
     rerun = json.loads(json.dumps(NOTEBOOK))
@@ -208,12 +212,12 @@ def test_staged_code_is_the_index_for_tracked_files_and_the_work_tree_for_untrac
     assert files["train.py"] == git(repo, "rev-parse", ":train.py").strip()
 
 
-def check_staged(repo: Path, cli) -> tuple[int, str]:
+def check_staged(repo: Path, cli: Cli) -> tuple[int, str]:
     code, out, err = cli("check", "--staged")
     return code, out + err
 
 
-def test_the_hook_stays_quiet_on_edit_run_add_commit(repo: Path, cli) -> None:
+def test_the_hook_stays_quiet_on_edit_run_add_commit(repo: Path, cli: Cli) -> None:
     project(repo)
     cli("init")
     (repo / "prep.py").write_text("def load():\n    return 1\n")
@@ -227,7 +231,9 @@ def test_the_hook_stays_quiet_on_edit_run_add_commit(repo: Path, cli) -> None:
     git(repo, "commit", "-q", "-m", "Add the loader")
 
 
-def test_the_hook_stays_quiet_when_a_commit_adds_a_file_runs_already_read(repo: Path, cli) -> None:
+def test_the_hook_stays_quiet_when_a_commit_adds_a_file_runs_already_read(
+    repo: Path, cli: Cli
+) -> None:
     project(repo)
     cli("init")
     (repo / "prep.py").write_text("def load():\n    return 1\n")

@@ -8,19 +8,18 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import GIT_ENV, CliResult, git, make_repo
-from test_review import make_run
+from conftest import GIT_ENV, git, make_repo
+from helpers import Cli, make_run
 
 from gitlab_journal.journal import format as fmt
+from gitlab_journal.journal.schema import InvalidRecord
 from gitlab_journal.journal.store import Store
 
 BIN = str(Path(sys.executable).parent)
 ENV = {**os.environ, **GIT_ENV, "PATH": BIN + os.pathsep + os.environ.get("PATH", "")}
-Cli = Callable[..., CliResult]
 
 
 def run_git(cwd: Path, *args: str, stdin: bytes | None = None) -> str:
@@ -212,7 +211,7 @@ def test_each_wrong_field_is_refused_by_the_schema(case: str, change: object, me
         doc = json.loads(files[fmt.RUN_FILE])
         doc.update(change)
         files[fmt.RUN_FILE] = json.dumps(doc).encode()
-    with pytest.raises(fmt.InvalidRecord) as caught:
+    with pytest.raises(InvalidRecord) as caught:
         fmt.validate_files(files, fingerprint=run.fingerprint, run_id=run.id, where="here")
     assert caught.value.message.startswith("here: ")
     assert message in caught.value.message, caught.value.message
@@ -223,14 +222,14 @@ def test_oversize_records_and_hostile_patch_paths_are_refused() -> None:
     files = fmt.encode_run(run)
     big = dict(files)
     big[fmt.RUN_FILE] = files[fmt.RUN_FILE] + b" " * (1 << 20)
-    with pytest.raises(fmt.InvalidRecord, match=r"run\.json is .* bytes; at most"):
+    with pytest.raises(InvalidRecord, match=r"run\.json is .* bytes; at most"):
         fmt.validate_files(big, fingerprint=run.fingerprint, run_id=run.id, where="x")
     patched = dict(files)
     patched[fmt.PATCH_FILE] = b"diff --git a/../../etc/x b/../../etc/x\n--- a/../../etc/x\n"
-    with pytest.raises(fmt.InvalidRecord, match=r"code\.patch entry: must stay inside"):
+    with pytest.raises(InvalidRecord, match=r"code\.patch entry: must stay inside"):
         fmt.validate_files(patched, fingerprint=run.fingerprint, run_id=run.id, where="x")
     named = dict(files)
     named["../escape"] = b"x"
-    with pytest.raises(fmt.InvalidRecord, match="file name: must stay inside"):
+    with pytest.raises(InvalidRecord, match="file name: must stay inside"):
         fmt.validate_files(named, fingerprint=run.fingerprint, run_id=run.id, where="x")
     assert fmt.validate_files(files, fingerprint=run.fingerprint, run_id=run.id, where="x")

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from conftest import git
+from helpers import Cli
 
-Cli = Callable[..., tuple[int, str, str]]
 COMMANDS = [("check",), ("run", "--dry-run"), ("run",)]
 
 

@@ -22,8 +22,8 @@ from typing import Any
 
 import pytest
 from conftest import git
+from helpers import LOGREG, Cli, make_run
 from playwright.sync_api import expect
-from test_review import LOGREG, make_run
 
 from gitlab_journal.journal.index import open_index
 from gitlab_journal.journal.store import Store
@@ -131,10 +131,13 @@ def page(browser: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
     opened = context.new_page()
     problems: list[str] = []
     opened.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
-    opened.on(
-        "dialog", lambda dialog: (problems.append(f"dialog: {dialog.message}"), dialog.dismiss())
-    )
-    opened.problems = problems  # type: ignore[attr-defined]
+
+    def on_dialog(dialog: Any) -> None:
+        problems.append(f"dialog: {dialog.message}")
+        dialog.dismiss()
+
+    opened.on("dialog", on_dialog)
+    opened.problems = problems
     yield opened
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     opened.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
@@ -156,7 +159,7 @@ def serve_directory(directory: Path) -> tuple[http.server.ThreadingHTTPServer, s
 
 
 @pytest.fixture
-def site(journal: Store, cli, tmp_path: Path) -> Iterator[str]:
+def site(journal: Store, cli: Cli, tmp_path: Path) -> Iterator[str]:
     target = tmp_path / "public"
     code, out, err = cli("site", str(target))
     assert code == 0, err
@@ -183,7 +186,10 @@ def open_app(page: Any, url: str) -> None:
 
 
 def table_ids(page: Any) -> list[str]:
-    return page.locator("#runs tbody tr").evaluate_all("rows => rows.map(r => r.dataset.id)")
+    ids: list[str] = page.locator("#runs tbody tr").evaluate_all(
+        "rows => rows.map(r => r.dataset.id)"
+    )
+    return ids
 
 
 def sort_by(page: Any, key: str, ascending: bool) -> None:
@@ -212,7 +218,7 @@ def shot(page: Any, name: str) -> None:
 # -- site ----------------------------------------------------------------------------------
 
 
-def test_site_writes_pages_a_manifest_and_details(journal: Store, cli, tmp_path: Path) -> None:
+def test_site_writes_pages_a_manifest_and_details(journal: Store, cli: Cli, tmp_path: Path) -> None:
     target = tmp_path / "public"
     assert cli("site", str(target))[0] == 0
     manifest = json.loads((target / "manifest.json").read_text())
@@ -363,7 +369,7 @@ def test_site_parallel_coordinates_brushing_filters_the_table(site: str, page: A
 
 
 def test_site_in_several_pages_loads_every_page_and_its_details(
-    journal: Store, cli, tmp_path: Path, page: Any, monkeypatch: pytest.MonkeyPatch
+    journal: Store, cli: Cli, tmp_path: Path, page: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from gitlab_journal.web import data
 
@@ -393,7 +399,7 @@ def test_site_in_several_pages_loads_every_page_and_its_details(
 
 
 def test_untrusted_names_and_keys_show_as_text_and_run_no_script(
-    journal: Store, cli, tmp_path: Path, page: Any
+    journal: Store, cli: Cli, tmp_path: Path, page: Any
 ) -> None:
     run = make_run(
         "run00099",
@@ -597,7 +603,7 @@ WHERE_CASES = [
 
 
 def test_the_page_filters_exactly_as_log_where_does(
-    journal: Store, cli, tmp_path: Path, page: Any
+    journal: Store, cli: Cli, tmp_path: Path, page: Any
 ) -> None:
     varied = [
         ("run00011", {"C": 1, "kernel": "rbf", "fit": True, "opt": None, "tag": "1"}, LOGREG),
@@ -625,7 +631,9 @@ def test_the_page_filters_exactly_as_log_where_does(
         server.server_close()
 
 
-def test_the_page_rejects_what_log_where_rejects(journal: Store, cli, site: str, page: Any) -> None:
+def test_the_page_rejects_what_log_where_rejects(
+    journal: Store, cli: Cli, site: str, page: Any
+) -> None:
     open_app(page, site)
     for expression in ["params.C >", "bogus.C > 1", "params.C > 1 and", "(params.C > 1", "x == 1"]:
         code, _, _ = cli("log", "--where", expression)
@@ -675,7 +683,7 @@ def test_ui_command_prints_a_tokened_address_and_serves_until_interrupted(
 
 
 def test_ui_command_fails_clearly_without_a_journal_or_on_a_busy_port(
-    repo: Path, cli, tmp_path: Path
+    repo: Path, cli: Cli, tmp_path: Path
 ) -> None:
     import socket
 

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from helpers import Cli
 from test_index import SVC_PIPE, make_run
 
 from gitlab_journal.journal import where
 from gitlab_journal.journal.store import Store
 
-Cli = Callable[..., tuple[int, str, str]]
 ALL = ["fail0001", "lr000001", "lr000002", "lr000003", "svc00001"]
 
 

@@ -1,0 +1,132 @@
+"""What many test modules share: the `cli` fixture's type, runs made up for the journal, and
+read-backs with real git (fsck, a byte-for-byte snapshot of a work tree)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from gitlab_journal.identity import fingerprint
+from gitlab_journal.journal.records import CodeState, Run
+
+CliResult = tuple[int, str, str]
+Cli = Callable[..., CliResult]  # the `cli` fixture: `git journal ARGS...` in this process
+LOGREG = "sklearn.linear_model.LogisticRegression"
+
+
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "Ada Lovelace",
+    "GIT_AUTHOR_EMAIL": "ada@example.com",
+    "GIT_COMMITTER_NAME": "Ada Lovelace",
+    "GIT_COMMITTER_EMAIL": "ada@example.com",
+}
+
+
+def git(cwd: Path, *args: str, check: bool = True) -> str:
+    """Run the real git program and return its stdout."""
+    out = subprocess.run(
+        ["git", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **GIT_ENV},
+        check=False,
+    )
+    if check and out.returncode != 0:
+        raise AssertionError(f"git {' '.join(args)} failed: {out.stderr}")
+    return out.stdout
+
+
+def make_repo(path: Path) -> Path:
+    """A git repository at ``path`` with one commit (train.py, README.md)."""
+    path.mkdir(parents=True, exist_ok=True)
+    git(path, "init", "-q", "-b", "main")
+    git(path, "config", "user.name", "Ada Lovelace")
+    git(path, "config", "user.email", "ada@example.com")
+    (path / "train.py").write_text("SEED = 0\n")
+    (path / "README.md").write_text("# project\n")
+    git(path, "add", ".")
+    git(path, "commit", "-q", "-m", "Start the project")
+    return path
+
+
+def make_run(
+    run_id: str = "0123456789ab",
+    params: dict[str, Any] | None = None,
+    *,
+    model: str = LOGREG,
+    metrics: dict[str, Any] | None = None,
+    status: str = "ok",
+    second: int = 0,
+    data: dict[str, str] | None = None,
+    evaluation: dict[str, Any] | None = None,
+    files: dict[str, str] | None = None,
+    **fields: Any,
+) -> Run:
+    """A made-up run whose fingerprint is the sha256 of its identity, as the runner's are;
+    ``second`` sets its creation time (2024-05-01T10:00:SS), ``fields`` any other field."""
+    params = {"C": 1.0, "max_iter": 100} if params is None else params
+    data = {"train": "1" * 32} if data is None else data
+    evaluation = {"cv": 5, "seed": 0} if evaluation is None else evaluation
+    files = {"train.py": "a" * 40} if files is None else files
+    identity = {
+        "model": {"estimator": model, "params": params},
+        "data": data,
+        "evaluation": evaluation,
+        "code": {"files": files},
+    }
+    run = Run(
+        id=run_id,
+        fingerprint=fingerprint(identity),
+        identity=identity,
+        model=model,
+        params=params,
+        point=params,
+        data=data,
+        evaluation=evaluation,
+        code=CodeState(commit="c" * 40, branch="main", dirty=False, files=files),
+        metrics={"accuracy": 0.9, "accuracy_std": 0.01, "fit_time": 0.5}
+        if metrics is None
+        else metrics,
+        status=status,
+        created=f"2024-05-01T10:00:{second:02d}Z",
+        environment={"python": "3.11.9", "packages": {"scikit-learn": "1.5.0"}},
+        notes={"hypothesis": "More C, less regularisation"},
+    )
+    return replace(run, **fields) if fields else run
+
+
+def fsck(repo: Path) -> None:
+    """`git fsck --strict` finds nothing wrong."""
+    done = subprocess.run(["git", "fsck", "--strict"], cwd=repo, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "error" not in done.stderr.lower() and "missing" not in done.stdout.lower()
+
+
+def snapshot(repo: Path) -> dict[str, str]:
+    """HEAD, the index file, the refs but the journal, the worktrees, and every file of the work
+    tree (ignored and untracked ones included), hashed byte for byte."""
+    state = {
+        "HEAD": git(repo, "rev-parse", "HEAD").strip(),
+        "symbolic HEAD": git(repo, "symbolic-ref", "-q", "HEAD", check=False).strip(),
+        "index": hashlib.sha256((repo / ".git" / "index").read_bytes()).hexdigest(),
+        "status": git(repo, "status", "--porcelain=v1", "--untracked-files=all", "--ignored"),
+        "refs": "\n".join(
+            line
+            for line in git(repo, "for-each-ref", "--format=%(refname) %(objectname)").splitlines()
+            if not line.startswith("refs/heads/journal ")
+        ),
+        "worktrees": git(repo, "worktree", "list", "--porcelain"),
+        "stash": git(repo, "stash", "list"),
+    }
+    for path in sorted(repo.rglob("*")):
+        rel = path.relative_to(repo)
+        if rel.parts[0] == ".git" or not path.is_file():
+            continue
+        state[str(rel)] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return state
