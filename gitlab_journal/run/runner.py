@@ -8,6 +8,7 @@ half-written one.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
@@ -24,6 +25,7 @@ from gitlab_journal.run import training
 from gitlab_journal.run.executors import Job, make_executor
 from gitlab_journal.run.maintenance import pack_if_needed
 from gitlab_journal.run.plan import Plan, Planned
+from gitlab_journal.train import progress as train_progress
 from gitlab_journal.train.backend import Result
 
 DATA_CHANGED = "data changed while training"
@@ -141,9 +143,14 @@ def execute(
     lines = not quiet and not console.is_terminal  # a CI log, a pipe: one line per point
     progress = progress_bar(console, quiet=quiet or lines)
     task = progress.add_task("training", total=len(pending), last="")
+    training_now = [0]  # the point this process trains (in-process training only)
+
+    def inside(text: str) -> None:
+        progress.update(task, last=f"point {training_now[0]}/{len(pending)}: {text}")
 
     def feed() -> Iterator[Job]:
         for key, planned in enumerate(pending):
+            training_now[0] = key + 1
             if coordinator is not None:
                 reason = coordinator.acquire(planned.fingerprint)
                 if reason is None:
@@ -156,8 +163,10 @@ def execute(
                     continue
             yield training.job(ctx, planned, key)
 
+    here = jobs <= 1 and executor is None and console.is_terminal and not quiet
+    listen = train_progress.listening(inside) if here else contextlib.nullcontext()
     try:
-        with progress, runner:
+        with progress, runner, listen:
             for outcome in runner.run(feed()):
                 outcome.raise_fatal()
                 planned = pending[outcome.key]

@@ -16,6 +16,8 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+from gitlab_journal.train import progress
+
 DEFAULT_FACTOR = 10.0
 DEFAULT_PATIENCE = 10
 
@@ -93,6 +95,10 @@ class EpochLog(Callback):  # type: ignore[misc]
             except (TypeError, ValueError):
                 continue
             self.history.setdefault(key, []).append(number)
+        total = (self.params or {}).get("epochs")
+        loss = self.history.get("loss", [None])[-1]
+        shown = f"epoch {epoch + 1}" + (f"/{total}" if total else "")
+        progress.say(shown + (f" loss {loss:.4g}" if loss is not None else ""))
 
     @property
     def epochs(self) -> int:

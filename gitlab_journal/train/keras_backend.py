@@ -491,9 +491,14 @@ def _train(
     options: TrainOptions,
     start: float,
 ) -> Result:
+    import sys
+
     from sklearn.model_selection import train_test_split
 
-    from gitlab_journal.train import preflight
+    from gitlab_journal.train import preflight, progress
+
+    if "tensorflow" not in sys.modules and "keras" not in sys.modules:
+        progress.say("importing TensorFlow (once per process)")
     from gitlab_journal.train.callbacks import (
         EpochLog,
         StopOnDivergence,

@@ -481,11 +481,14 @@ def _cross_validate(
 
     classifier = bool(is_classifier(estimator))
     classes: dict[str, Any] | None = None
+    from gitlab_journal.train import progress
+
+    cv = splitter(estimator, y, evaluation)
     scores = cross_validate(
         estimator,
         X,
         y,
-        cv=splitter(estimator, y, evaluation),
+        cv=progress.Folds(cv) if progress.is_listening() else cv,
         scoring=list(scoring),
         error_score="raise",
         return_estimator=classifier,
