@@ -4,8 +4,8 @@ and the line while TensorFlow is imported; the scores are the same whether anyon
 from __future__ import annotations
 
 import os
-import re
 import pty
+import re
 import select
 import subprocess
 import time
