@@ -51,19 +51,13 @@ def note_committed(store: Store, commit: str | None = None) -> Noted | None:
     runs = dirty_runs_of(store, parent, str(target.tree_id))
     if not runs:
         return Noted(commit=sha, runs=(), journal_commit=None)
-    updates = {}
-    for run in runs:
-        noted = replace(run, code=replace(run.code, committed=sha))
-        updates[fmt.run_dir(run.fingerprint, run.id)] = {
-            fmt.RUN_FILE: fmt.encode_run(noted)[fmt.RUN_FILE]
-        }
+    noted = [replace(run, code=replace(run.code, committed=sha)) for run in runs]
     count = f"{len(runs)} run{'s' if len(runs) != 1 else ''}"
     base = parent[:10] if parent else "an unborn branch"
     message = (
         f"Code of {count} committed as {sha[:10]}\n\n"
         f"{'These runs were' if len(runs) != 1 else 'This run was'} made from uncommitted "
-        f"changes on {base}; commit {sha[:10]} holds exactly that tree.\n\n"
-        f"{fmt.TRAILER_CODE}: {sha}\n" + "".join(f"{fmt.TRAILER_RUN}: {run.id}\n" for run in runs)
+        f"changes on {base}; commit {sha[:10]} holds exactly that tree."
     )
-    journal_commit = store.update_runs(updates, message)
+    journal_commit = store.update_run_records(noted, message, first=[f"{fmt.TRAILER_CODE}: {sha}"])
     return Noted(commit=sha, runs=tuple(runs), journal_commit=journal_commit)

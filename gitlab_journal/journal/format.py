@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from gitlab_journal.errors import CheckFailed, JournalError
@@ -331,6 +331,19 @@ def _short(value: Any) -> str:
         return f"{value:g}"
     text = json.dumps(value) if not isinstance(value, str) else value
     return text if len(text) <= 30 else text[:27] + "..."
+
+
+def update_message(
+    text: str, runs: Sequence[Run], *, fingerprints: bool = True, first: Sequence[str] = ()
+) -> str:
+    """The message of a commit that changes recorded runs: ``text`` (a summary line, then a
+    body), ended with the trailers naming each run (``first``: trailers to put before them)."""
+    trailers = list(first)
+    for run in runs:
+        if fingerprints:
+            trailers.append(f"{TRAILER_FINGERPRINT}: {run.fingerprint}")
+        trailers.append(f"{TRAILER_RUN}: {run.id}")
+    return text.rstrip("\n") + "\n\n" + "\n".join(trailers) + "\n"
 
 
 def commit_message(run: Run) -> str:

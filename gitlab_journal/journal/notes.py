@@ -6,7 +6,6 @@ from __future__ import annotations
 from dataclasses import replace
 
 from gitlab_journal.errors import JournalError
-from gitlab_journal.journal import format as fmt
 from gitlab_journal.journal import schema
 from gitlab_journal.journal.index import Index
 from gitlab_journal.journal.records import Run
@@ -34,10 +33,5 @@ def add_note(
     notes = dict(target.notes)
     notes[key] = message
     updated = replace(target, notes=notes)
-    files = {fmt.RUN_FILE: fmt.encode_run(updated)[fmt.RUN_FILE]}
-    text = (
-        f"Note {key} on run {target.id}\n\n{message}\n\n"
-        f"{fmt.TRAILER_FINGERPRINT}: {target.fingerprint}\n{fmt.TRAILER_RUN}: {target.id}\n"
-    )
-    commit = store.update_files(updated, files, text)
+    commit = store.update_run(updated, f"Note {key} on run {target.id}\n\n{message}")
     return target, commit

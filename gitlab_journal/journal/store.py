@@ -15,7 +15,7 @@ import random
 import re
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -409,6 +409,24 @@ class Store:
             return _insert(self.repo, tree, path.split("/"), _write_files(self.repo, current))
 
         return str(self._commit(build, message))
+
+    def update_run(self, run: Run, message: str, files: Mapping[str, bytes] | None = None) -> str:
+        """Rewrite a recorded run's ``run.json`` from ``run`` (and add ``files``) in one commit
+        whose message is ``message`` ended with the run's trailers."""
+        written = {fmt.RUN_FILE: fmt.encode_run(run)[fmt.RUN_FILE], **(files or {})}
+        return self.update_files(run, written, fmt.update_message(message, [run]))
+
+    def update_run_records(
+        self, runs: Sequence[Run], message: str, *, first: Sequence[str] = ()
+    ) -> str:
+        """Rewrite several recorded runs' ``run.json`` in one commit, its message ended with
+        ``first`` and each run's ``Journal-Run`` trailer."""
+        updates = {
+            fmt.run_dir(run.fingerprint, run.id): {fmt.RUN_FILE: fmt.encode_run(run)[fmt.RUN_FILE]}
+            for run in runs
+        }
+        text = fmt.update_message(message, runs, fingerprints=False, first=first)
+        return self.update_runs(updates, text)
 
     def update_runs(self, updates: Mapping[str, Mapping[str, bytes]], message: str) -> str:
         """One commit that adds or replaces files in several recorded runs' directories:

@@ -293,14 +293,10 @@ def note_reproduction(store: Store, run: Run, entry: dict[str, Any]) -> str:
     """Append ``entry`` to the run's ``reproductions`` in a new journal commit."""
     current = store.read(run.fingerprint, run.id)
     updated = replace(current, reproductions=(*current.reproductions, entry))
-    files = {fmt.RUN_FILE: fmt.encode_run(updated)[fmt.RUN_FILE]}
     by = entry.get("by")
     lines = [f"Reproduce run {run.id}: {entry['result']}" + (f" (run {by})" if by else ""), ""]
     for name, (before, now) in (entry.get("differences") or {}).items():
         lines.append(f"{name}: {before!r} -> {now!r}")
     for cause in entry.get("causes") or ():
         lines.append(f"Likely cause: {cause}")
-    if lines[-1]:
-        lines.append("")
-    lines += [f"{fmt.TRAILER_FINGERPRINT}: {run.fingerprint}", f"{fmt.TRAILER_RUN}: {run.id}"]
-    return store.update_files(updated, files, "\n".join(lines) + "\n")
+    return store.update_run(updated, "\n".join(lines))
