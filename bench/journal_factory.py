@@ -40,8 +40,8 @@ from typing import Any
 
 import pygit2
 
-from gitlab_journal.identity import fingerprint
 from gitlab_journal.journal import format as fmt
+from gitlab_journal.journal.identity import fingerprint
 from gitlab_journal.journal.records import CodeState, Run
 from gitlab_journal.journal.store import Store
 from gitlab_journal.spec.model import ModelSpec

@@ -22,8 +22,8 @@ from gitlab_journal.codepatch import working_patch
 from gitlab_journal.codestate import code_state
 from gitlab_journal.data.hashing import hash_cache, hash_input
 from gitlab_journal.errors import CheckFailed, JournalError
-from gitlab_journal.identity import fingerprint, normalise, public_path
 from gitlab_journal.journal.format import PATCH_FILE
+from gitlab_journal.journal.identity import fingerprint, normalise, public_path
 from gitlab_journal.journal.records import Run, new_run_id
 from gitlab_journal.journal.store import Store
 from gitlab_journal.spec.model import DEFAULT_CODE_GLOBS

@@ -29,7 +29,7 @@ from typing import Any, Literal
 
 from gitlab_journal.api import Journal
 from gitlab_journal.errors import CheckFailed, JournalError
-from gitlab_journal.identity import public_path
+from gitlab_journal.journal.identity import public_path
 from gitlab_journal.journal.records import Run
 from gitlab_journal.spec.model import DEFAULT_CODE_GLOBS
 from gitlab_journal.train.callbacks import Callback, EpochLog, StopOnDivergence

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from gitlab_journal.errors import JournalError
-from gitlab_journal.identity import canonical_json, fingerprint, normalise, public_path
+from gitlab_journal.journal.identity import canonical_json, fingerprint, normalise, public_path
 
 IDENTITY_SCRIPT = r"""
 import json, sys
@@ -20,7 +20,7 @@ import numpy as np
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
-from gitlab_journal.identity import canonical_json, fingerprint
+from gitlab_journal.journal.identity import canonical_json, fingerprint
 pipe = Pipeline([("scale", StandardScaler()), ("svc", SVC(C=0.5, class_weight={0: 1, 1: 2.0}))])
 identity = {
     "model": {"class": "sklearn.pipeline.Pipeline", "params": pipe.get_params(deep=True)},

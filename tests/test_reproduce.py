@@ -14,7 +14,7 @@ import pytest
 from conftest import git
 from helpers import Cli, snapshot
 
-from gitlab_journal.identity import fingerprint
+from gitlab_journal.journal.identity import fingerprint
 from gitlab_journal.journal.records import CodeState, Run
 from gitlab_journal.journal.store import Store
 from gitlab_journal.spec.load import load_spec_text

@@ -13,8 +13,8 @@ import sys
 from gitlab_journal.commands.common import add_spec_arguments, open_store, spec_from_args
 from gitlab_journal.errors import EXIT_CHECK_FAILED
 from gitlab_journal.run.earlier import EARLIER_COLUMNS, earlier_rows
-from gitlab_journal.run.plan import Plan, Planned, make_plan
-from gitlab_journal.run.validate import validate
+from gitlab_journal.run.plan import Planned, make_plan
+from gitlab_journal.run.validate import table_findings, validate
 from gitlab_journal.textable import text_table
 
 HELP = "exit 1 if every point of the spec was already run"
@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     done = plan.done()
     pending = plan.pending()
     all_ran = bool(plan.points) and not pending
-    findings = _table_findings(plan)
+    findings = table_findings(plan)
     if args.json:
         print(
             json.dumps(
@@ -89,17 +89,6 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_CHECK_FAILED
     print(f"{len(pending)} of {len(plan.points)} points are new and would be trained.")
     return 0
-
-
-def _table_findings(plan: Plan) -> list[str]:
-    """The pre-flight checks of a table's columns (docs/checks.md), as `run` records them."""
-    if plan.spec.data.source != "table":
-        return []
-    from gitlab_journal.data.loaders import load_data
-    from gitlab_journal.train.preflight import enforce, table_checks
-
-    X, y = load_data(plan.root, plan.spec.data)
-    return list(enforce(table_checks(X, y), ignore=plan.spec.ignore_checks, strict=False))
 
 
 def _run_staged(args: argparse.Namespace) -> int:

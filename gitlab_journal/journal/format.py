@@ -11,8 +11,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from gitlab_journal.errors import CheckFailed, JournalError
-from gitlab_journal.identity import canonical_json, fingerprint_of_text, normalise
 from gitlab_journal.journal import schema
+from gitlab_journal.journal.identity import canonical_json, fingerprint_of_text, normalise
 from gitlab_journal.journal.records import STATUSES, CodeState, Run
 from gitlab_journal.journal.schema import InvalidRecord
 

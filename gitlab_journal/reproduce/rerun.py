@@ -28,9 +28,9 @@ import pygit2
 from gitlab_journal.codepatch import PatchEntry, diffstat, patch_entries
 from gitlab_journal.data.hashing import hash_cache
 from gitlab_journal.errors import CheckFailed, JournalError
-from gitlab_journal.identity import normalise
 from gitlab_journal.journal import format as fmt
 from gitlab_journal.journal.format import PATCH_FILE, SPEC_FILE
+from gitlab_journal.journal.identity import normalise
 from gitlab_journal.journal.records import Run
 from gitlab_journal.journal.store import Store
 from gitlab_journal.pathsafe import confined

@@ -21,7 +21,12 @@ from typing import Any
 from gitlab_journal.codestate import code_state
 from gitlab_journal.data.hashing import data_hashes, hash_cache
 from gitlab_journal.data.header import table_target
-from gitlab_journal.identity import canonical_json, fingerprint, fingerprint_of_text, normalise
+from gitlab_journal.journal.identity import (
+    canonical_json,
+    fingerprint,
+    fingerprint_of_text,
+    normalise,
+)
 from gitlab_journal.journal.records import CodeState, Run
 from gitlab_journal.journal.store import Store
 from gitlab_journal.spec.model import DEFAULT_MAX_POINTS, EvaluationSpec, ModelSpec, Point, Spec

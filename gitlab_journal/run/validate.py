@@ -18,7 +18,7 @@ from pathlib import Path
 
 from gitlab_journal import __version__
 from gitlab_journal.errors import JournalError
-from gitlab_journal.identity import fingerprint
+from gitlab_journal.journal.identity import fingerprint
 from gitlab_journal.journal.store import Store
 from gitlab_journal.run.plan import Plan
 
@@ -91,3 +91,14 @@ def _remember(marker: Path) -> None:
         fd, tmp = tempfile.mkstemp(dir=marker.parent, prefix=".tmp-")
         os.close(fd)
         os.replace(tmp, marker)
+
+
+def table_findings(plan: Plan) -> list[str]:
+    """The pre-flight checks of a table's columns (docs/checks.md), as `run` records them."""
+    if plan.spec.data.source != "table":
+        return []
+    from gitlab_journal.data.loaders import load_data
+    from gitlab_journal.train.preflight import enforce, table_checks
+
+    X, y = load_data(plan.root, plan.spec.data)
+    return list(enforce(table_checks(X, y), ignore=plan.spec.ignore_checks, strict=False))

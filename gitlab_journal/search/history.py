@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from gitlab_journal.identity import canonical_json, normalise
+from gitlab_journal.journal.identity import canonical_json, normalise
 from gitlab_journal.journal.index import Index, Row
 from gitlab_journal.journal.records import Run
 from gitlab_journal.run.plan import Planner

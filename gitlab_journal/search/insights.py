@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gitlab_journal.data.metafeatures import data_key
-from gitlab_journal.identity import canonical_json, normalise
+from gitlab_journal.journal.identity import canonical_json, normalise
 from gitlab_journal.journal.index import open_index
 from gitlab_journal.journal.records import Run
 from gitlab_journal.journal.store import Store

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gitlab_journal.errors import JournalError
-from gitlab_journal.identity import canonical_json, normalise
+from gitlab_journal.journal.identity import canonical_json, normalise
 from gitlab_journal.spec.model import Distribution, ModelSpec
 
 _PLAIN = (str, int, float, bool, type(None))

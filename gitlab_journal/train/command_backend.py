@@ -31,8 +31,8 @@ from types import FrameType
 from typing import IO, Any
 
 from gitlab_journal.errors import JournalError
-from gitlab_journal.identity import normalise
 from gitlab_journal.journal import format as fmt
+from gitlab_journal.journal.identity import normalise
 from gitlab_journal.journal.records import new_run_id
 from gitlab_journal.spec.command import placeholders, substitute
 from gitlab_journal.spec.model import EvaluationSpec, ModelSpec

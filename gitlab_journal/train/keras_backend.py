@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 
 from gitlab_journal.errors import JournalError
-from gitlab_journal.identity import normalise
 from gitlab_journal.journal.format import CURVE_FILE, HISTORY_FILE, MODEL_FILE, SUMMARY_FILE
+from gitlab_journal.journal.identity import normalise
 from gitlab_journal.spec.model import EvaluationSpec, ModelSpec
 from gitlab_journal.train.backend import Resolved, Result, TrainOptions
 

@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 
 from gitlab_journal.errors import JournalError
-from gitlab_journal.identity import normalise, public_path
 from gitlab_journal.journal.format import CLASSES_FILE
+from gitlab_journal.journal.identity import normalise, public_path
 from gitlab_journal.spec.model import EvaluationSpec, ModelSpec, StepSpec
 from gitlab_journal.train.backend import Resolved, Result, TrainOptions
 

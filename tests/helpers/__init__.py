@@ -11,7 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from gitlab_journal.identity import fingerprint
+from gitlab_journal.journal.identity import fingerprint
 from gitlab_journal.journal.records import CodeState, Run
 
 CliResult = tuple[int, str, str]
