@@ -18,8 +18,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from gitlab_journal.codepatch import working_patch
-from gitlab_journal.codestate import code_state
+from gitlab_journal.code.patch import working_patch
+from gitlab_journal.code.state import code_state
 from gitlab_journal.data.hashing import hash_cache, hash_input
 from gitlab_journal.errors import CheckFailed, JournalError
 from gitlab_journal.journal.format import PATCH_FILE

@@ -15,7 +15,7 @@ import pytest
 from conftest import GIT_ENV, git
 
 from gitlab_journal.cli import main
-from gitlab_journal.codestate import worktree_tree
+from gitlab_journal.code.state import worktree_tree
 from gitlab_journal.journal.index import open_index
 from gitlab_journal.journal.records import Run
 from gitlab_journal.journal.store import Store

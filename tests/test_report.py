@@ -115,7 +115,7 @@ def test_html_report_draws_tables_and_plots_in_headless_chromium(
 ) -> None:
     from PIL import Image
 
-    from gitlab_journal.review.plots import MEAN_COLOR, POINT_COLOR
+    from gitlab_journal.review.report_plots import MEAN_COLOR, POINT_COLOR
     from gitlab_journal.review.report_render import HEADER_COLOR
 
     page = tmp_path / "report.html"

@@ -13,7 +13,7 @@ from conftest import git
 from helpers import Cli
 
 from gitlab_journal.api import Journal
-from gitlab_journal.codestate import MAX_CODE_FILES, code_files, notebook_code
+from gitlab_journal.code.state import MAX_CODE_FILES, code_files, notebook_code
 
 SPEC = """\
 data: {path: data.csv, target: label}

@@ -55,7 +55,7 @@ def _history(start: float, rate: float, epochs: int = 6) -> bytes:
 
 
 def _curve_png(history: bytes) -> bytes:
-    from gitlab_journal.train.plots import learning_curve
+    from gitlab_journal.train.curve import learning_curve
 
     return learning_curve(json.loads(history)["history"], title="iris-svc")
 

@@ -22,7 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from gitlab_journal.reproduce.checkout import checkout
-    from gitlab_journal.reproduce.report import print_checkout
+    from gitlab_journal.reproduce.summary import print_checkout
 
     store = open_store()
     target = resolve_run(store, None, args.run)

@@ -27,7 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from gitlab_journal.search.insights import collect_insights
-    from gitlab_journal.search.report import insights_json, print_insights
+    from gitlab_journal.search.summary import insights_json, print_insights
 
     groups = collect_insights(open_store(), model=args.model, min_runs=args.min_runs)
     if args.json:

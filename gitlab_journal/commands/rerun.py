@@ -41,8 +41,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gitlab_journal.reproduce.report import print_rerun
     from gitlab_journal.reproduce.rerun import foreign_patch, rerun, untrusted_error
+    from gitlab_journal.reproduce.summary import print_rerun
 
     if args.tolerance < 0:
         raise JournalError("--tolerance must be 0 or more")

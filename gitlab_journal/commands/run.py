@@ -13,7 +13,7 @@ from gitlab_journal.journal.records import STATUSES
 from gitlab_journal.journal.store import Store
 from gitlab_journal.run.claims_local import DEFAULT_TIMEOUT as DEFAULT_LOCAL_TIMEOUT
 from gitlab_journal.run.plan import make_plan
-from gitlab_journal.run.report import print_dry_run, print_report
+from gitlab_journal.run.summary import print_dry_run, print_report
 from gitlab_journal.run.validate import validate
 from gitlab_journal.spec.model import Spec
 

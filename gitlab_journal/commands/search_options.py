@@ -72,8 +72,8 @@ def run_search(args: argparse.Namespace, store: Store, spec: Spec, console: Cons
         raise JournalError(f"--trials must be at least 1, not {args.trials}")
     if getattr(args, "jobs", 1) != 1:
         raise JournalError("--search trains one trial at a time: --jobs does not go with it")
-    from gitlab_journal.search.report import print_search
     from gitlab_journal.search.study import prepare, require_optuna, search
+    from gitlab_journal.search.summary import print_search
 
     require_optuna()
     setup = prepare(store, spec, sources=args.sources, similar=args.similar)

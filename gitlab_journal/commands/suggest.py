@@ -47,9 +47,9 @@ def run(args: argparse.Namespace) -> int:
     n, args.spec = _split(args.words)
     store = open_store()
     spec = spec_from_args(args, store)
-    from gitlab_journal.search.report import print_suggestions, suggestions_json
     from gitlab_journal.search.study import prepare, require_optuna
     from gitlab_journal.search.suggest import suggest
+    from gitlab_journal.search.summary import print_suggestions, suggestions_json
 
     require_optuna()
     setup = prepare(store, spec, sources=args.sources, similar=args.similar)

@@ -20,7 +20,7 @@ HEAD's code) already had is not news, so an unrelated commit stays silent.
 The staged code is the code as it will be committed: a tracked file counts by its index entry,
 an untracked one that git does not ignore by its work-tree content (it is not part of the
 commit, but stays in the work tree as an input of what is committed; see
-:mod:`gitlab_journal.codestate`). So "edit, run, commit" stays quiet whether or not the files
+:mod:`gitlab_journal.code.state`). So "edit, run, commit" stays quiet whether or not the files
 were added before the run.
 
 Nothing is trained, and scikit-learn is imported only when an estimator's defaults are not yet
@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 import pygit2
 
-from gitlab_journal.codestate import (
+from gitlab_journal.code.state import (
     blob_code_id,
     code_state,
     current_index,
@@ -367,7 +367,7 @@ def warn_staged(console: Console, found: StagedCheck, mode: str) -> None:
     """Nothing when there is nothing to say; else the earlier runs and what the mode does."""
     if not found.duplicates:
         return
-    from gitlab_journal.run.report import earlier_table
+    from gitlab_journal.run.summary import earlier_table
 
     count = len(found.duplicates)
     runs = sum(len(p.earlier) for p in found.duplicates)

@@ -25,7 +25,7 @@ from typing import Any
 
 import pygit2
 
-from gitlab_journal.codepatch import PatchEntry, diffstat, patch_entries
+from gitlab_journal.code.patch import PatchEntry, diffstat, patch_entries
 from gitlab_journal.data.hashing import hash_cache
 from gitlab_journal.errors import CheckFailed, JournalError
 from gitlab_journal.journal import format as fmt
@@ -34,8 +34,8 @@ from gitlab_journal.journal.identity import normalise
 from gitlab_journal.journal.records import Run
 from gitlab_journal.journal.store import Store
 from gitlab_journal.pathsafe import confined
-from gitlab_journal.reproduce.compare import Comparison, compare_runs
 from gitlab_journal.reproduce.inputs import InputCheck, check_inputs, data_error
+from gitlab_journal.reproduce.verdict import Comparison, compare_runs
 from gitlab_journal.reproduce.worktree import apply_patch, interrupts_deferred, temporary_worktree
 from gitlab_journal.spec.load import load_spec_text
 from gitlab_journal.spec.model import DEFAULT_SPEC, Spec

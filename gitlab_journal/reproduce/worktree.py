@@ -95,7 +95,7 @@ def temporary_worktree(root: Path, commit: str, *, label: str) -> Iterator[Path]
 def confine_patch(worktree: Path, patch: bytes, untracked: Sequence[str], *, where: str) -> None:
     """Refuse a ``code.patch`` that touches a path outside ``worktree`` (or in ``.git``), writes
     a symbolic link that points out of it, or names untracked files that are not its own."""
-    from gitlab_journal.codepatch import patch_entries
+    from gitlab_journal.code.patch import patch_entries
     from gitlab_journal.journal.format import PATCH_FILE
 
     label = f"{where}, {PATCH_FILE}"

@@ -247,7 +247,7 @@ def build_family(
     plots: bool,
     used: set[str],
 ) -> Family:
-    from gitlab_journal.review import plots as draw
+    from gitlab_journal.review import report_plots as draw
 
     higher = higher_is_better(metric)
     ranked = _ranked(rows, higher)

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from gitlab_journal.codestate import code_state
+from gitlab_journal.code.state import code_state
 from gitlab_journal.data.hashing import data_hashes, hash_cache
 from gitlab_journal.data.header import table_target
 from gitlab_journal.journal.identity import (

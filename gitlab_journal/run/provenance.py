@@ -16,7 +16,7 @@ from typing import Any
 
 import pygit2
 
-from gitlab_journal.codepatch import CodePatch, is_excluded, work_status, working_patch
+from gitlab_journal.code.patch import CodePatch, is_excluded, work_status, working_patch
 from gitlab_journal.data.dvc import tracking
 from gitlab_journal.journal.store import Store
 from gitlab_journal.run.plan import Plan

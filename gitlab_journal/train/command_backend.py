@@ -498,6 +498,6 @@ def _history_file(
 def _curve(history: Mapping[str, list[float]], title: str) -> bytes | None:
     if not any(len(values) > 1 for values in history.values()):
         return None
-    from gitlab_journal.train.plots import learning_curve
+    from gitlab_journal.train.curve import learning_curve
 
     return learning_curve({k: list(v) for k, v in history.items()}, title=title)

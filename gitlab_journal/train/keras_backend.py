@@ -640,7 +640,7 @@ def outputs(
     if built.built:
         files[SUMMARY_FILE] = _summary(built).encode()
     if history:
-        from gitlab_journal.train.plots import learning_curve
+        from gitlab_journal.train.curve import learning_curve
 
         stopped = f"{status}: {reason}" if reason else None
         files[CURVE_FILE] = learning_curve(history, title=title, best_epoch=best, stopped=stopped)

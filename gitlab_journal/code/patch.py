@@ -30,7 +30,7 @@ from pathlib import Path
 
 import pygit2
 
-from gitlab_journal.codestate import SKIPPED_DIRS, matches
+from gitlab_journal.code.state import SKIPPED_DIRS, matches
 from gitlab_journal.journal.format import PATCH_FILE
 
 UNTRACKED_MAX_FILES = 200

@@ -9,9 +9,9 @@ from rich.table import Table
 from rich.text import Text
 
 from gitlab_journal.reproduce.checkout import CheckedOut
-from gitlab_journal.reproduce.compare import CLOSE, IDENTICAL, MetricRow
 from gitlab_journal.reproduce.inputs import InputCheck
 from gitlab_journal.reproduce.rerun import Rerun
+from gitlab_journal.reproduce.verdict import CLOSE, IDENTICAL, MetricRow
 
 
 def exact(value: float | None) -> str:
