@@ -179,3 +179,40 @@ def test_gitlab_ci_template_on_a_real_runner(gitlab_ci_local: str, tmp_path: Pat
     manifest = json.loads((project / "public" / "manifest.json").read_text())
     assert index.exists() and manifest["count"] == 3 and manifest["families"] == ["iris-ci"]
     assert (project / ".git" / "config").read_bytes() == config
+
+
+def test_gitlab_ci_template_without_a_push_token_says_what_to_set(
+    gitlab_ci_local: str, tmp_path: Path
+) -> None:
+    origin = tmp_path / "origin.git"
+    git(tmp_path, "init", "-q", "--bare", str(origin))
+    project = tmp_path / "project"
+    project.mkdir()
+    git(project, "init", "-q", "-b", "main")
+    shutil.copy(TEMPLATE, project / ".gitlab-ci.yml")
+    (project / "journal.yaml").write_text(SPEC.format(grid="[1.0]"))
+    git(project, "add", ".")
+    git(project, "commit", "-q", "-m", "Run the experiments in CI")
+    git(project, "remote", "add", "origin", str(origin))
+    git(project, "push", "-q", "origin", "main")
+    args = [gitlab_ci_local, "--force-shell-executor", "--variable"]
+    out = subprocess.run(
+        [
+            *args,
+            "JOURNAL_INSTALL=git journal --version",
+            "--variable",
+            "CI_PIPELINE_SOURCE=merge_request_event",
+            "--variable",
+            "CI_MERGE_REQUEST_TARGET_BRANCH_NAME=main",
+            "journal",
+        ],
+        cwd=project,
+        env=ci_env(tmp_path),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    log = out.stdout + out.stderr
+    assert out.returncode != 0 and "FAIL  journal" in log, log
+    assert "set JOURNAL_PUSH_TOKEN" in log and "Recorded" not in log
+    assert git(origin, "branch", "--list", "journal") == ""
