@@ -286,10 +286,15 @@ def test_ci_templates_run_push_and_publish_metrics() -> None:
     yaml = YAML(typ="safe")
     gitlab = yaml.load((ROOT / "templates" / "gitlab-ci.yml").read_text())
     job = gitlab["journal"]
-    script = "\n".join(job["before_script"] + job["script"])
+    script = "\n".join(gitlab[job["extends"]]["before_script"] + job["script"])
     assert "git journal run" in script and "export --openmetrics" in script
-    assert "JOURNAL_PUSH_TOKEN" in script and "git push" in script
+    assert "JOURNAL_PUSH_TOKEN" in script and "journal sync origin" in script
+    # Git is configured for the job only, never in the repository's config (tests/
+    # test_ci_template.py runs the template and compares .git/config).
+    assert "git config" not in script and "set-url" not in script
     assert job["artifacts"]["reports"]["metrics"] == "metrics.txt"
+    assert "metrics.txt" in job["artifacts"]["paths"]
+    assert gitlab["pages"]["script"] == ["git journal site public"]
     assert any("merge_request_event" in str(rule) for rule in job["rules"])
     github = yaml.load((ROOT / "templates" / "github-actions.yml").read_text())
     steps = "\n".join(str(step.get("run", "")) for step in github["jobs"]["journal"]["steps"])
