@@ -206,8 +206,14 @@ def _patch_class(state: _State, cls: type) -> None:
         _set(state, cls, "fit", _fit_wrapper(fit))
     for name in PREDICT_METHODS:
         method = inspect.getattr_static(cls, name, None)
-        if inspect.isfunction(method) and not getattr(method, _MARK, False):
+        if method is None or getattr(method, _MARK, False):
+            continue
+        if inspect.isfunction(method):
             _set(state, cls, name, _predict_wrapper(method))
+        elif hasattr(method, "__get__") and not isinstance(
+            method, staticmethod | classmethod | property
+        ):  # a method behind a descriptor, such as scikit-learn's `available_if`
+            _set(state, cls, name, _TrackingDescriptor(method))
 
 
 def _fit_wrapper(fit: Callable[..., Any]) -> Callable[..., Any]:
@@ -225,18 +231,39 @@ def _fit_wrapper(fit: Callable[..., Any]) -> Callable[..., Any]:
 def _predict_wrapper(method: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(method)
     def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
-        result = method(self, *args, **kwargs)
         state = _state
-        if state is not None and not state.busy and not state.depth:
-            tracked = state.tracked
-            if tracked is not None and tracked.estimator is self:
-                if len(tracked.predictions) >= MAX_TRACKED:
-                    tracked.predictions.pop(next(iter(tracked.predictions)))
-                tracked.predictions[id(result)] = result  # kept, so the id is not reused
+        if state is None or state.busy or state.depth:
+            return method(self, *args, **kwargs)
+        state.depth += 1
+        try:
+            result = method(self, *args, **kwargs)
+        finally:
+            state.depth -= 1
+        tracked = state.tracked
+        if tracked is not None and tracked.estimator is self:
+            if len(tracked.predictions) >= MAX_TRACKED:
+                tracked.predictions.pop(next(iter(tracked.predictions)))
+            tracked.predictions[id(result)] = result  # kept, so the id is not reused
         return result
 
     setattr(wrapper, _MARK, True)
     return wrapper
+
+
+class _TrackingDescriptor:
+    """A predict method behind a descriptor (absent when the descriptor says so), tracked."""
+
+    def __init__(self, descriptor: Any) -> None:
+        self.descriptor = descriptor
+        setattr(self, _MARK, True)
+        functools.update_wrapper(self, descriptor)  # type: ignore[arg-type]
+
+    def __get__(self, obj: Any, owner: type | None = None) -> Any:
+        bound = self.descriptor.__get__(obj, owner)  # AttributeError where unavailable
+        if obj is None:
+            return bound
+        tracked = _predict_wrapper(lambda _self, *args, **kwargs: bound(*args, **kwargs))
+        return functools.partial(tracked, obj)
 
 
 def _patch_metrics(state: _State) -> None:
@@ -264,8 +291,14 @@ def _patch_metrics(state: _State) -> None:
 def _metric_wrapper(func: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        result = func(*args, **kwargs)
         state = _state
+        if state is None:
+            return func(*args, **kwargs)
+        state.depth += 1  # a metric's own use of estimators (a LabelEncoder) is no run
+        try:
+            result = func(*args, **kwargs)
+        finally:
+            state.depth -= 1
         if state is not None and state.tracked is not None and not (state.busy or state.depth):
             _metric_called(state, func.__name__, args, kwargs, result)
         return result
