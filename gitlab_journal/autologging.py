@@ -338,6 +338,8 @@ def _md5(value: Any) -> str:
 def _autologged_fit(
     state: _State, fit: Callable[..., Any], estimator: Any, args: Any, kwargs: Any
 ) -> Any:
+    if _is_search(estimator):
+        return _search_fit(state, fit, estimator, args, kwargs)
     state.tracked = None
     prepared = None
     try:
@@ -370,18 +372,10 @@ class _Prepared:
 
 
 def _prepare(state: _State, estimator: Any, args: Any, kwargs: Any) -> _Prepared:
-    from gitlab_journal.data.values import Digest
     from gitlab_journal.identity import public_path
 
     journal = _journal(state)
-    X, y = _fit_data(args, kwargs)
-    data: dict[str, Any] = {}
-    y_md5 = None
-    if X is not None:
-        data["X"] = Digest(_md5(X))
-    if y is not None:
-        y_md5 = _md5(y)
-        data["y"] = Digest(y_md5)
+    data, y_md5 = _digests(args, kwargs)
     prepared = _Prepared(
         journal=journal,
         model=public_path(type(estimator)),
@@ -400,6 +394,21 @@ def _prepare(state: _State, estimator: Any, args: Any, kwargs: Any) -> _Prepared
             )
         warnings.warn(message, DuplicateRunWarning, stacklevel=4)
     return prepared
+
+
+def _digests(args: Any, kwargs: Any) -> tuple[dict[str, Any], str | None]:
+    """The fit's X and y, each hashed once; and y's md5."""
+    from gitlab_journal.data.values import Digest
+
+    X, y = _fit_data(args, kwargs)
+    data: dict[str, Any] = {}
+    y_md5 = None
+    if X is not None:
+        data["X"] = Digest(_md5(X))
+    if y is not None:
+        y_md5 = _md5(y)
+        data["y"] = Digest(y_md5)
+    return data, y_md5
 
 
 def _identity(prepared: _Prepared) -> dict[str, Any]:
@@ -482,6 +491,151 @@ def _update_metric(tracked: _Tracked, metric: str, value: float) -> None:
     )
     commit = tracked.journal.store.update_files(updated, fmt.encode_run(updated), message)
     tracked.run = updated.with_commit(commit)
+
+
+# -- GridSearchCV and RandomizedSearchCV: a run per candidate ------------------------------
+
+
+def _is_search(estimator: Any) -> bool:
+    try:
+        from sklearn.model_selection._search import BaseSearchCV
+    except ImportError:  # pragma: no cover - a scikit-learn that moved it
+        return False
+    return isinstance(estimator, BaseSearchCV)
+
+
+@dataclass(frozen=True)
+class _SearchPlan:
+    journal: Any
+    data: dict[str, Any]
+    caller: dict[str, str]
+    y_md5: str | None
+    evaluation: dict[str, Any]
+
+
+def _search_fit(state: _State, fit: Callable[..., Any], search: Any, args: Any, kwargs: Any) -> Any:
+    state.tracked = None
+    plan = None
+    try:
+        plan = _prepare_search(state, search, args, kwargs)
+    except DuplicateRunError:
+        raise
+    except Exception as exc:
+        warnings.warn(f"autolog: this search is not recorded: {exc}", AutologWarning, stacklevel=4)
+    state.depth += 1
+    try:
+        result = fit(search, *args, **kwargs)
+    finally:
+        state.depth -= 1
+    if plan is not None:
+        try:
+            _record_search(state, search, plan)
+        except Exception as exc:
+            warnings.warn(
+                f"autolog: this search is not recorded: {exc}", AutologWarning, stacklevel=4
+            )
+    return result
+
+
+def _candidate(search: Any, params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """A candidate's model and resolved params, as a fit of it alone would have them."""
+    from sklearn.base import clone
+
+    from gitlab_journal.identity import public_path
+
+    base = clone(search.estimator).set_params(**params)
+    return public_path(type(base)), dict(base.get_params(deep=True))
+
+
+def _candidates(search: Any) -> list[dict[str, Any]]:
+    """The candidates a search will fit, when they are known before it runs (a grid, or a
+    randomized search with an integer ``random_state``)."""
+    from sklearn.model_selection import ParameterGrid, ParameterSampler
+
+    if hasattr(search, "param_grid"):
+        return list(ParameterGrid(search.param_grid))
+    seed = getattr(search, "random_state", None)
+    if hasattr(search, "param_distributions") and isinstance(seed, int):
+        return list(ParameterSampler(search.param_distributions, search.n_iter, random_state=seed))
+    return []
+
+
+def _prepare_search(state: _State, search: Any, args: Any, kwargs: Any) -> _SearchPlan:
+    data, y_md5 = _digests(args, kwargs)
+    plan = _SearchPlan(
+        journal=_journal(state),
+        data=data,
+        caller=caller_code(),
+        y_md5=y_md5,
+        evaluation={"cv": search.cv, "scoring": search.scoring},
+    )
+    if state.on_duplicate == "ignore":
+        return plan
+    candidates = _candidates(search)
+    found: list[str] = []
+    for params in candidates:
+        model, resolved = _candidate(search, params)
+        fp = plan.journal.fingerprint(**_search_identity(plan, model, resolved))
+        earlier = [r for r in plan.journal.find(fp) if r.status not in NOT_DUPLICATES]
+        if earlier:
+            shown = ", ".join(f"{k}={v!r}" for k, v in sorted(params.items()))
+            found.append(f"({shown}): {duplicate_message(model, earlier)}")
+    if found:
+        message = (
+            f"{len(found)} of {len(candidates)} candidates of this {type(search).__name__} "
+            "already ran:\n  " + "\n  ".join(found)
+        )
+        if state.on_duplicate == "raise":
+            raise DuplicateRunError(
+                message, hint="narrow the search, or autolog(on_duplicate='warn')"
+            )
+        warnings.warn(message, DuplicateRunWarning, stacklevel=5)
+    return plan
+
+
+def _search_identity(plan: _SearchPlan, model: str, params: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "model": model,
+        "params": params,
+        "data": plan.data,
+        "evaluation": plan.evaluation,
+        "caller": plan.caller,
+    }
+
+
+SEARCH_METRICS = ("mean_test_", "std_test_", "split", "mean_train_", "mean_fit_time")
+
+
+def _record_search(state: _State, search: Any, plan: _SearchPlan) -> None:
+    import math
+
+    results = search.cv_results_
+    runs = []
+    for i, params in enumerate(results["params"]):
+        model, resolved = _candidate(search, params)
+        metrics: dict[str, float] = {}
+        for key, values in results.items():
+            if not key.startswith(SEARCH_METRICS) or ("_train_" in key and key.startswith("split")):
+                continue
+            try:
+                value = float(values[i])
+            except (TypeError, ValueError):
+                continue
+            if math.isfinite(value):
+                metrics[key] = value
+        runs.append(
+            plan.journal.record(
+                **_search_identity(plan, model, resolved), metrics=metrics, kind=KIND
+            )
+        )
+    try:
+        best = int(search.best_index_)  # a numpy integer
+    except (AttributeError, TypeError, ValueError):
+        return  # no refit: nothing predicts
+    if 0 <= best < len(runs) and hasattr(search, "best_estimator_"):
+        state.tracked = _Tracked(
+            estimator=search, run=runs[best], journal=plan.journal, y_md5=plan.y_md5
+        )
 
 
 # -- the calling code -----------------------------------------------------------------------

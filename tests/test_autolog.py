@@ -33,11 +33,18 @@ print("accuracy", accuracy_score(y_test, model.predict(X_test)))
 """
 
 
-def python(repo: Path, script: str, name: str = "train.py") -> subprocess.CompletedProcess[str]:
+def python(
+    repo: Path, script: str, name: str = "train.py", *args: str
+) -> subprocess.CompletedProcess[str]:
     (repo / name).write_text(script)
     env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONWARNINGS": "default"}
     out = subprocess.run(
-        [sys.executable, name], cwd=repo, env=env, capture_output=True, text=True, check=False
+        [sys.executable, name, *args],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert out.returncode == 0, out.stderr
     return out
@@ -294,3 +301,51 @@ for _ in range(2):
     assert first.fingerprint == second.fingerprint
     assert "DuplicateRunWarning" in out.stderr
     assert first.id in out.stderr
+
+
+SEARCH_SCRIPT = """\
+import json, sys
+import gitlab_journal
+gitlab_journal.autolog(on_duplicate=sys.argv[2])
+from sklearn.datasets import load_iris
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import accuracy_score
+from sklearn.model_selection import GridSearchCV, train_test_split
+
+X, y = load_iris(return_X_y=True)
+X_train, X_test, y_train, y_test = train_test_split(X, y, random_state=0)
+grid = {"C": json.loads(sys.argv[1])}
+search = GridSearchCV(LogisticRegression(max_iter=500), grid, cv=3).fit(X_train, y_train)
+print("best", search.best_params_["C"])
+print("accuracy", accuracy_score(y_test, search.predict(X_test)))
+"""
+
+
+def test_a_grid_search_is_a_run_per_candidate_and_warns_of_those_that_ran(repo: Path) -> None:
+    python(repo, SEARCH_SCRIPT, "search.py", "[0.1, 1.0]", "warn")
+    recorded = runs(repo)
+    assert sorted(run.params["C"] for run in recorded) == [0.1, 1]
+    for run in recorded:
+        assert run.model == "sklearn.linear_model.LogisticRegression"
+        assert {"split0_test_score", "split2_test_score", "mean_test_score"} <= set(run.metrics)
+    best = max(recorded, key=lambda run: run.metrics["mean_test_score"])
+    assert "accuracy_score_test" in best.metrics  # the refit best estimator's predictions
+
+    out = python(repo, SEARCH_SCRIPT, "search.py", "[0.1, 1.0, 10.0]", "warn")
+    assert "2 of 3 candidates of this GridSearchCV already ran" in out.stderr
+    assert all(run.id in out.stderr for run in recorded)
+    assert len(runs(repo)) == 5
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    raised = subprocess.run(
+        [sys.executable, "search.py", "[0.1]", "raise"],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert raised.returncode != 0
+    assert "DuplicateRunError" in raised.stderr
+    assert "best" not in raised.stdout  # the search never ran
+    assert len(runs(repo)) == 5
