@@ -39,6 +39,8 @@ __all__ = ["DuplicateRunWarning", "JournalCallback"]
 
 # earlier runs with these statuses do not make a new fit a duplicate: they never finished
 NOT_DUPLICATES = frozenset({"interrupted"})
+# the earlier run's metrics a duplicate's message shows
+SHOWN_METRICS = frozenset({"train_loss", "val_loss", "train_accuracy", "val_accuracy", "epochs"})
 
 
 class JournalCallback(Callback):  # type: ignore[misc]
@@ -129,10 +131,14 @@ class JournalCallback(Callback):  # type: ignore[misc]
         ]
         if self.earlier and self.on_duplicate != "ignore":
             last = self.earlier[-1]
+            shown = ", ".join(
+                f"{k}={v:.4g}" for k, v in sorted(last.metrics.items()) if k in SHOWN_METRICS
+            )
             message = (
                 f"this experiment already ran: run {last.id}, {last.status} on "
                 f"{last.created[:10]}"
-                + (f" ({len(self.earlier)} runs)" if len(self.earlier) > 1 else "")
+                + (f" ({shown})" if shown else "")
+                + (f"; {len(self.earlier)} runs in all" if len(self.earlier) > 1 else "")
             )
             if self.on_duplicate == "raise":
                 raise DuplicateRunError(

@@ -301,6 +301,7 @@ for _ in range(2):
     assert first.fingerprint == second.fingerprint
     assert "DuplicateRunWarning" in out.stderr
     assert first.id in out.stderr
+    assert "train_loss=" in out.stderr  # the earlier run's metrics
 
 
 SEARCH_SCRIPT = """\
