@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import git
 
 from gitlab_journal.api import Journal
 from gitlab_journal.journal.store import Store
@@ -51,7 +52,13 @@ def python(
 
 
 def runs(repo: Path) -> list[Any]:
-    return sorted(Journal(repo).store.iter_runs(), key=lambda run: run.created)
+    """The journal's runs in the order they were recorded (the order of the commits that
+    recorded them: several runs of one script share a second of `created`)."""
+    log = git(repo, "log", "--reverse", "--format=%(trailers:key=Journal-Run,valueonly)", "journal")
+    order: dict[str, int] = {}
+    for run_id in log.split():
+        order.setdefault(run_id, len(order))  # a later commit that updates a run is not it
+    return sorted(Journal(repo).store.iter_runs(), key=lambda run: order.get(run.id, -1))
 
 
 def test_a_script_records_its_fit_and_warns_when_it_runs_again(repo: Path) -> None:
@@ -350,3 +357,28 @@ def test_a_grid_search_is_a_run_per_candidate_and_warns_of_those_that_ran(repo: 
     assert "DuplicateRunError" in raised.stderr
     assert "best" not in raised.stdout  # the search never ran
     assert len(runs(repo)) == 5
+
+
+def test_in_memory_data_is_hashed_by_dtype_shape_and_bytes() -> None:
+    import numpy as np
+    import pandas as pd
+    import scipy.sparse
+
+    from gitlab_journal.data.values import value_md5
+
+    dense = np.arange(12, dtype="float64").reshape(3, 4)
+    assert value_md5(dense) == value_md5(dense.copy(order="F"))
+    assert value_md5(dense) != value_md5(dense.astype("float32"))
+    assert value_md5(dense) != value_md5(dense.reshape(4, 3))
+    # sparse: the same matrix in any format, duplicates summed, is the same data
+    csr = scipy.sparse.csr_matrix(dense)
+    assert value_md5(csr) == value_md5(scipy.sparse.coo_matrix(dense))
+    changed = csr.copy()
+    changed[0, 1] = 99.0
+    assert value_md5(csr) != value_md5(changed)
+    # pandas: values and column names count, text columns included
+    frame = pd.DataFrame({"a": [1.0, 2.0], "b": ["x", "y"]})
+    assert value_md5(frame) == value_md5(frame.copy())
+    assert value_md5(frame) != value_md5(frame.rename(columns={"a": "c"}))
+    assert value_md5(frame) != value_md5(frame.assign(b=["x", "z"]))
+    assert value_md5(frame["a"]) != value_md5(frame["a"] * 2)

@@ -33,7 +33,7 @@ def value_md5(value: Any) -> str:
 
 def _update(digest: Any, item: Any) -> None:
     module = type(item).__module__
-    if module.startswith("pandas."):
+    if module == "pandas" or module.startswith("pandas."):
         _pandas(digest, item)
         return
     if module.startswith("scipy.sparse"):
