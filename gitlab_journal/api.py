@@ -287,8 +287,24 @@ class Journal:
 
 
 def _arrays_md5(value: Any) -> str:
-    """The md5 of in-memory data: an array, a DataFrame or Series, a sparse matrix, or a tuple
-    or list of them, by dtype, shape and bytes."""
-    from gitlab_journal.data.values import value_md5
+    """The md5 of in-memory data: an array, or a tuple or list of arrays, by dtype, shape and
+    bytes. What numpy cannot turn into an array of numbers (a DataFrame with text columns, a
+    sparse matrix) is hashed by :func:`gitlab_journal.data.values.value_md5`; what it can keeps
+    the hash it always had, so recorded runs keep their fingerprints."""
+    import hashlib
 
-    return value_md5(value)
+    import numpy as np
+
+    from gitlab_journal.data.values import Digest, value_md5
+
+    if isinstance(value, Digest):
+        return value.md5
+    items = value if isinstance(value, tuple | list) else (value,)
+    arrays = [np.ascontiguousarray(np.asarray(item)) for item in items]
+    if any(array.dtype.kind == "O" for array in arrays):
+        return value_md5(value)
+    digest = hashlib.md5()
+    for array in arrays:
+        digest.update(f"{array.dtype.str}{array.shape}".encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()
