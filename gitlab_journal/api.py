@@ -100,9 +100,12 @@ class Journal:
         evaluation: Mapping[str, Any] | None = None,
         code: Sequence[str] = DEFAULT_CODE_GLOBS,
         settings: Mapping[str, Any] | None = None,
+        caller: Mapping[str, str] | None = None,
     ) -> tuple[str, dict[str, Any], dict[str, Any], dict[str, str], Any]:
         """``settings``: more of the model's identity that is not a param to show (a Keras
-        model's architecture, compile and fit configuration)."""
+        model's architecture, compile and fit configuration). ``caller``: code outside the
+        ``code`` globs that ran the experiment (an autologged script or notebook's cells), name
+        -> content id."""
         path, resolved = self._model(model, params)
         hashes = self._data(data)
         state = code_state(self.store.repo, code)
@@ -119,6 +122,8 @@ class Journal:
             "evaluation": normalise(dict(evaluation or {})),
             "code": {"files": dict(state.files)},
         }
+        if caller:
+            identity["code"]["caller"] = dict(caller)
         return path, resolved, identity, hashes, state
 
     def fingerprint(self, **kwargs: Any) -> str:
@@ -144,6 +149,7 @@ class Journal:
         settings: Mapping[str, Any] | None = None,
         kind: str = "custom",
         warnings: Sequence[str] = (),
+        caller: Mapping[str, str] | None = None,
     ) -> Run:
         """Record one run made by the caller's own code; returns it with its journal commit."""
         path, resolved, identity, hashes, state = self.identity(
@@ -153,6 +159,7 @@ class Journal:
             evaluation=evaluation,
             code=code,
             settings=settings,
+            caller=caller,
         )
         from gitlab_journal.run.environment import environment
 
@@ -281,16 +288,23 @@ class Journal:
 
 def _arrays_md5(value: Any) -> str:
     """The md5 of in-memory data: an array, or a tuple or list of arrays, by dtype, shape and
-    bytes."""
+    bytes. What numpy cannot turn into an array of numbers (a DataFrame with text columns, a
+    sparse matrix) is hashed by :func:`gitlab_journal.data.values.value_md5`; what it can keeps
+    the hash it always had, so recorded runs keep their fingerprints."""
     import hashlib
 
     import numpy as np
 
+    from gitlab_journal.data.values import Digest, value_md5
+
+    if isinstance(value, Digest):
+        return value.md5
+    items = value if isinstance(value, tuple | list) else (value,)
+    arrays = [np.ascontiguousarray(np.asarray(item)) for item in items]
+    if any(array.dtype.kind == "O" for array in arrays):
+        return value_md5(value)
     digest = hashlib.md5()
-    for item in value if isinstance(value, tuple | list) else (value,):
-        array = np.ascontiguousarray(np.asarray(item))
-        if array.dtype.kind == "O":
-            raise JournalError("data: arrays of Python objects cannot be hashed; pass numbers")
+    for array in arrays:
         digest.update(f"{array.dtype.str}{array.shape}".encode())
         digest.update(array.tobytes())
     return digest.hexdigest()

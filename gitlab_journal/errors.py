@@ -38,6 +38,15 @@ class CheckFailed(JournalError):
     default_exit_code = EXIT_CHECK_FAILED
 
 
+class DuplicateRunError(CheckFailed):
+    """The journal already holds this experiment (``on_duplicate="raise"``): raised before
+    training starts."""
+
+
+class DuplicateRunWarning(UserWarning):
+    """The journal already holds this experiment (``on_duplicate="warn"``)."""
+
+
 # errno -> what to tell the user; the journal is never half-written, whatever the fault.
 FAULTS = {
     errno.ENOSPC: "no space left on the device",

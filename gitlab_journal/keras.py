@@ -28,7 +28,7 @@ from types import FrameType
 from typing import Any, Literal
 
 from gitlab_journal.api import Journal
-from gitlab_journal.errors import CheckFailed, JournalError
+from gitlab_journal.errors import DuplicateRunError, DuplicateRunWarning, JournalError
 from gitlab_journal.journal.identity import public_path
 from gitlab_journal.journal.records import Run
 from gitlab_journal.spec.model import DEFAULT_CODE_GLOBS
@@ -39,10 +39,8 @@ __all__ = ["DuplicateRunWarning", "JournalCallback"]
 
 # earlier runs with these statuses do not make a new fit a duplicate: they never finished
 NOT_DUPLICATES = frozenset({"interrupted"})
-
-
-class DuplicateRunWarning(UserWarning):
-    """The journal already holds this experiment (``on_duplicate="warn"``)."""
+# the earlier run's metrics a duplicate's message shows
+SHOWN_METRICS = frozenset({"train_loss", "val_loss", "train_accuracy", "val_accuracy", "epochs"})
 
 
 class JournalCallback(Callback):  # type: ignore[misc]
@@ -59,6 +57,8 @@ class JournalCallback(Callback):  # type: ignore[misc]
     is the recorded run.
     """
 
+    kind = "keras"  # the kind of run it records
+
     def __init__(
         self,
         *,
@@ -69,14 +69,16 @@ class JournalCallback(Callback):  # type: ignore[misc]
         evaluation: Mapping[str, Any] | None = None,
         notes: Mapping[str, str] | None = None,
         name: str | None = None,
-        on_duplicate: Literal["raise", "warn"] = "raise",
+        on_duplicate: Literal["raise", "warn", "ignore"] = "raise",
         diverge_factor: float | None = 10.0,
         save_model: bool = False,
         code: Sequence[str] = DEFAULT_CODE_GLOBS,
     ) -> None:
         super().__init__()
-        if on_duplicate not in ("raise", "warn"):
-            raise JournalError(f"on_duplicate must be 'raise' or 'warn', not {on_duplicate!r}")
+        if on_duplicate not in ("raise", "warn", "ignore"):
+            raise JournalError(
+                f"on_duplicate must be 'raise', 'warn' or 'ignore', not {on_duplicate!r}"
+            )
         self.journal = journal if isinstance(journal, Journal) else Journal(journal or ".")
         self.user_params = dict(params or {})
         self.data = dict(data or {})
@@ -127,15 +129,19 @@ class JournalCallback(Callback):  # type: ignore[misc]
         self.earlier = [
             run for run in self.journal.find(fingerprint) if run.status not in NOT_DUPLICATES
         ]
-        if self.earlier:
+        if self.earlier and self.on_duplicate != "ignore":
             last = self.earlier[-1]
+            shown = ", ".join(
+                f"{k}={v:.4g}" for k, v in sorted(last.metrics.items()) if k in SHOWN_METRICS
+            )
             message = (
                 f"this experiment already ran: run {last.id}, {last.status} on "
                 f"{last.created[:10]}"
-                + (f" ({len(self.earlier)} runs)" if len(self.earlier) > 1 else "")
+                + (f" ({shown})" if shown else "")
+                + (f"; {len(self.earlier)} runs in all" if len(self.earlier) > 1 else "")
             )
             if self.on_duplicate == "raise":
-                raise CheckFailed(
+                raise DuplicateRunError(
                     message,
                     hint="change a param, or pass on_duplicate='warn' to record a repeat",
                 )
@@ -193,7 +199,7 @@ class JournalCallback(Callback):  # type: ignore[misc]
             notes=self.notes,
             name=self.name,
             files=files,
-            kind="keras",
+            kind=self.kind,
             warnings=(f"{status}: {reason}",) if reason else (),
         )
         if self._interrupted:

@@ -5,6 +5,7 @@ A reproduction compares these with its own to name the likely cause of a differe
 
 from __future__ import annotations
 
+import functools
 import platform
 import socket
 from collections.abc import Iterable
@@ -34,10 +35,9 @@ def environment(modules: Iterable[str] = ()) -> dict[str, Any]:
     for name in (*PACKAGES, *_distributions(modules)):
         if name in packages:
             continue
-        try:
-            packages[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
+        version = _version(name)
+        if version is not None:
+            packages[name] = version
     return {
         "python": platform.python_version(),
         "platform": platform.platform(terse=True),
@@ -45,6 +45,16 @@ def environment(modules: Iterable[str] = ()) -> dict[str, Any]:
         "host": socket.gethostname(),
         "packages": packages,
     }
+
+
+@functools.cache
+def _version(name: str) -> str | None:
+    """An installed distribution's version (read once a process: reading the metadata takes
+    milliseconds, and an autologged script records many runs)."""
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
 
 
 def _distributions(modules: Iterable[str]) -> list[str]:

@@ -1,0 +1,749 @@
+"""Autologging: every scikit-learn ``fit`` and Keras ``Model.fit`` of a script or notebook is a
+journal run, with one line.
+
+    import gitlab_journal
+    gitlab_journal.autolog()
+
+Only the outermost ``fit`` is a run (a Pipeline's steps, a meta-estimator's inner fits and a
+``super().fit`` are part of it). Each is a run of kind ``autolog``: params from
+``get_params(deep=True)``, data hashed by value (:mod:`gitlab_journal.data.values`), code = the
+repository's ``code`` globs plus the calling script (or the notebook's code cells run so far).
+Before it trains, its fingerprint is looked up: an experiment already in the journal warns
+(:class:`DuplicateRunWarning`, naming the earlier run, its date and metrics), raises
+:class:`DuplicateRunError`, or is ignored, as ``on_duplicate`` says. The run records the
+training score; a ``sklearn.metrics`` function called afterwards on that estimator's
+predictions (until the next fit) adds its value, named as the function is, ``_test`` appended
+when the true labels differ from the training ones.
+
+Patching happens only when :func:`autolog` is called, and for a library not imported yet, when
+it is imported; ``autolog(disable=True)`` undoes all of it. Anything the journal cannot do (no
+repository, data it cannot hash) is a warning: the fit itself always runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import importlib.abc
+import importlib.machinery
+import inspect
+import sys
+import threading
+import types
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal
+
+from gitlab_journal.errors import DuplicateRunError, DuplicateRunWarning, JournalError
+
+__all__ = ["AutologWarning", "DuplicateRunError", "DuplicateRunWarning", "autolog"]
+
+OnDuplicate = Literal["warn", "raise", "ignore"]
+KIND = "autolog"
+PREDICT_METHODS = ("predict", "predict_proba", "predict_log_proba", "decision_function")
+# sklearn.metrics arguments that hold the predictions, after y_true
+PREDICTION_ARGS = ("y_pred", "y_score", "y_prob", "y_proba", "probas_pred", "pred_decision")
+NOT_DUPLICATES = frozenset({"interrupted"})  # runs that never finished
+MAX_TRACKED = 64  # predictions of the last fitted estimator kept to match metric calls
+_MARK = "__journal_autolog__"
+
+
+class AutologWarning(UserWarning):
+    """A fit that autolog could not record (it still ran)."""
+
+
+@dataclass
+class _Tracked:
+    """The last outermost fit: its run, and the predictions its estimator gave since."""
+
+    estimator: Any
+    run: Any  # gitlab_journal.journal.records.Run
+    journal: Any  # gitlab_journal.api.Journal
+    y_md5: str | None
+    predictions: dict[int, Any] = field(default_factory=dict)
+
+
+@dataclass
+class _State:
+    on_duplicate: OnDuplicate = "warn"
+    patches: list[tuple[Any, str, Any]] = field(default_factory=list)  # (owner, name, before)
+    depth: int = 0  # fits in progress, all threads together
+    busy: bool = False  # autolog's own calls (the training score) are not tracked
+    tracked: _Tracked | None = None
+    journals: dict[str, Any] = field(default_factory=dict)
+    hook: _ImportHook | None = None
+    lock: threading.RLock = field(default_factory=threading.RLock)
+
+
+_NONE = object()
+_state: _State | None = None
+
+
+def autolog(on_duplicate: OnDuplicate = "warn", disable: bool = False) -> None:
+    """Record every outermost scikit-learn ``fit`` and Keras ``Model.fit`` from now on (see the
+    module's docstring); ``disable=True`` undoes the patching."""
+    global _state
+    if on_duplicate not in ("warn", "raise", "ignore"):
+        raise JournalError(
+            f"on_duplicate must be 'warn', 'raise' or 'ignore', not {on_duplicate!r}"
+        )
+    if _state is not None:
+        _unpatch(_state)
+        _state = None
+    if disable:
+        return
+    _state = _State(on_duplicate=on_duplicate)
+    hook = _ImportHook(_state)
+    _state.hook = hook
+    sys.meta_path.insert(0, hook)
+    for module in ("sklearn.base", "sklearn.metrics", "keras"):
+        if module in sys.modules:
+            hook.patch(module)
+
+
+# -- patching ---------------------------------------------------------------------------------
+
+
+def _set(state: _State, owner: Any, name: str, value: Any) -> None:
+    before = owner.__dict__.get(name, _NONE) if hasattr(owner, "__dict__") else _NONE
+    state.patches.append((owner, name, before))
+    setattr(owner, name, value)
+
+
+def _unpatch(state: _State) -> None:
+    if state.hook is not None and state.hook in sys.meta_path:
+        sys.meta_path.remove(state.hook)
+    for owner, name, before in reversed(state.patches):
+        if before is _NONE:
+            with contextlib.suppress(AttributeError):
+                delattr(owner, name)
+        else:
+            setattr(owner, name, before)
+    state.patches.clear()
+    state.tracked = None
+
+
+class _ImportHook(importlib.abc.MetaPathFinder):
+    """Patches scikit-learn and Keras when they are imported after :func:`autolog`."""
+
+    def __init__(self, state: _State) -> None:
+        self.state = state
+        self.done: set[str] = set()
+
+    def find_spec(
+        self, fullname: str, path: Sequence[str] | None, target: types.ModuleType | None = None
+    ) -> importlib.machinery.ModuleSpec | None:
+        if fullname not in ("sklearn.base", "sklearn.metrics", "keras") or fullname in self.done:
+            return None
+        for finder in sys.meta_path:
+            if finder is self or not hasattr(finder, "find_spec"):
+                continue
+            spec = finder.find_spec(fullname, path, target)
+            if spec is not None and spec.loader is not None:
+                loader = spec.loader
+                original = loader.exec_module
+
+                def exec_module(
+                    module: types.ModuleType, original: Callable[..., Any] = original
+                ) -> None:
+                    original(module)
+                    self.patch(fullname)
+
+                loader.exec_module = exec_module  # type: ignore[method-assign]
+                return spec
+        return None
+
+    def patch(self, module: str) -> None:
+        if module in self.done:
+            return
+        self.done.add(module)
+        if module == "sklearn.base":
+            _patch_sklearn(self.state)
+        elif module == "sklearn.metrics":
+            _patch_metrics(self.state)
+        elif module == "keras":
+            _patch_keras(self.state)
+
+
+def _subclasses(cls: type) -> Iterator[type]:
+    seen: set[type] = set()
+    stack = [cls]
+    while stack:
+        current = stack.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        yield current
+        stack.extend(current.__subclasses__())
+
+
+def _patch_sklearn(state: _State) -> None:
+    from sklearn.base import BaseEstimator
+
+    for cls in _subclasses(BaseEstimator):
+        _patch_class(state, cls)
+    # classes defined later (a module imported later, the user's own subclasses)
+    own = BaseEstimator.__dict__.get("__init_subclass__")
+
+    def init_subclass(cls: type, /, **kwargs: Any) -> None:
+        if own is None:
+            super(BaseEstimator, cls).__init_subclass__(**kwargs)
+        else:
+            own.__func__(cls, **kwargs)
+        if _state is state:
+            _patch_class(state, cls)
+
+    _set(state, BaseEstimator, "__init_subclass__", classmethod(init_subclass))
+
+
+def _patch_class(state: _State, cls: type) -> None:
+    """Wrap the ``fit`` and predict methods ``cls`` has, its own or inherited (from a mixin
+    too), on ``cls`` itself."""
+    fit = inspect.getattr_static(cls, "fit", None)
+    if inspect.isfunction(fit) and not getattr(fit, _MARK, False):
+        _set(state, cls, "fit", _fit_wrapper(fit))
+    for name in PREDICT_METHODS:
+        method = inspect.getattr_static(cls, name, None)
+        if method is None or getattr(method, _MARK, False):
+            continue
+        if inspect.isfunction(method):
+            _set(state, cls, name, _predict_wrapper(method))
+        elif hasattr(method, "__get__") and not isinstance(
+            method, staticmethod | classmethod | property
+        ):  # a method behind a descriptor, such as scikit-learn's `available_if`
+            _set(state, cls, name, _TrackingDescriptor(method))
+
+
+def _fit_wrapper(fit: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(fit)
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        state = _state
+        if state is None or state.depth or state.busy:
+            return fit(self, *args, **kwargs)
+        return _autologged_fit(state, fit, self, args, kwargs)
+
+    setattr(wrapper, _MARK, True)
+    return wrapper
+
+
+def _predict_wrapper(method: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(method)
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        state = _state
+        if state is None or state.busy or state.depth:
+            return method(self, *args, **kwargs)
+        state.depth += 1
+        try:
+            result = method(self, *args, **kwargs)
+        finally:
+            state.depth -= 1
+        tracked = state.tracked
+        if tracked is not None and tracked.estimator is self:
+            if len(tracked.predictions) >= MAX_TRACKED:
+                tracked.predictions.pop(next(iter(tracked.predictions)))
+            tracked.predictions[id(result)] = result  # kept, so the id is not reused
+        return result
+
+    setattr(wrapper, _MARK, True)
+    return wrapper
+
+
+class _TrackingDescriptor:
+    """A predict method behind a descriptor (absent when the descriptor says so), tracked."""
+
+    def __init__(self, descriptor: Any) -> None:
+        self.descriptor = descriptor
+        setattr(self, _MARK, True)
+        functools.update_wrapper(self, descriptor)  # type: ignore[arg-type]
+
+    def __get__(self, obj: Any, owner: type | None = None) -> Any:
+        bound = self.descriptor.__get__(obj, owner)  # AttributeError where unavailable
+        if obj is None:
+            return bound
+        tracked = _predict_wrapper(lambda _self, *args, **kwargs: bound(*args, **kwargs))
+        return functools.partial(tracked, obj)
+
+
+def _patch_metrics(state: _State) -> None:
+    import sklearn.metrics as metrics
+
+    originals: dict[int, Callable[..., Any]] = {}
+    for name in getattr(metrics, "__all__", dir(metrics)):
+        func = getattr(metrics, name, None)
+        if not inspect.isfunction(func) or getattr(func, _MARK, False):
+            continue
+        wrapped = _metric_wrapper(func)
+        originals[id(func)] = wrapped
+        _set(state, metrics, name, wrapped)
+        home = sys.modules.get(func.__module__)
+        if home is not None and getattr(home, name, None) is func:
+            _set(state, home, name, wrapped)
+    # names the calling script imported before autolog() was called
+    main = sys.modules.get("__main__")
+    if main is not None:
+        for key, value in list(vars(main).items()):
+            if inspect.isfunction(value) and id(value) in originals:
+                _set(state, main, key, originals[id(value)])
+
+
+def _metric_wrapper(func: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        state = _state
+        if state is None:
+            return func(*args, **kwargs)
+        state.depth += 1  # a metric's own use of estimators (a LabelEncoder) is no run
+        try:
+            result = func(*args, **kwargs)
+        finally:
+            state.depth -= 1
+        if state is not None and state.tracked is not None and not (state.busy or state.depth):
+            _metric_called(state, func.__name__, args, kwargs, result)
+        return result
+
+    setattr(wrapper, _MARK, True)
+    return wrapper
+
+
+# -- one autologged sklearn fit -----------------------------------------------------------
+
+
+def _journal(state: _State) -> Any:
+    from gitlab_journal.api import Journal
+
+    key = str(Path.cwd())
+    if key not in state.journals:
+        state.journals[key] = Journal(key)
+    return state.journals[key]
+
+
+def _fit_data(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, Any]:
+    X = args[0] if args else kwargs.get("X", kwargs.get("x"))
+    y = args[1] if len(args) > 1 else kwargs.get("y", kwargs.get("Y"))
+    return X, y
+
+
+def _md5(value: Any) -> str:
+    from gitlab_journal.data.values import value_md5
+
+    if isinstance(value, list | tuple):
+        import numpy as np
+
+        value = np.asarray(value)
+    return value_md5(value)
+
+
+def _autologged_fit(
+    state: _State, fit: Callable[..., Any], estimator: Any, args: Any, kwargs: Any
+) -> Any:
+    if _is_search(estimator):
+        return _search_fit(state, fit, estimator, args, kwargs)
+    state.tracked = None
+    prepared = None
+    try:
+        prepared = _prepare(state, estimator, args, kwargs)
+    except DuplicateRunError:
+        raise
+    except Exception as exc:  # the journal's trouble never stops the fit
+        warnings.warn(f"autolog: this fit is not recorded: {exc}", AutologWarning, stacklevel=3)
+    state.depth += 1
+    try:
+        result = fit(estimator, *args, **kwargs)
+    finally:
+        state.depth -= 1
+    if prepared is not None:
+        try:
+            _record(state, estimator, args, kwargs, prepared)
+        except Exception as exc:
+            warnings.warn(f"autolog: this fit is not recorded: {exc}", AutologWarning, stacklevel=3)
+    return result
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    journal: Any
+    model: str
+    params: dict[str, Any]
+    data: dict[str, Any]
+    caller: dict[str, str]
+    y_md5: str | None
+
+
+def _prepare(state: _State, estimator: Any, args: Any, kwargs: Any) -> _Prepared:
+    from gitlab_journal.journal.identity import public_path
+
+    journal = _journal(state)
+    data, y_md5 = _digests(args, kwargs)
+    prepared = _Prepared(
+        journal=journal,
+        model=public_path(type(estimator)),
+        params=dict(estimator.get_params(deep=True)),
+        data=data,
+        caller=caller_code(),
+        y_md5=y_md5,
+    )
+    fp = journal.fingerprint(**_identity(prepared))
+    earlier = [run for run in journal.find(fp) if run.status not in NOT_DUPLICATES]
+    if earlier and state.on_duplicate != "ignore":
+        message = duplicate_message(prepared.model, earlier)
+        if state.on_duplicate == "raise":
+            raise DuplicateRunError(
+                message, hint="change a param or the data, or autolog(on_duplicate='warn')"
+            )
+        warnings.warn(message, DuplicateRunWarning, stacklevel=4)
+    return prepared
+
+
+def _digests(args: Any, kwargs: Any) -> tuple[dict[str, Any], str | None]:
+    """The fit's X and y, each hashed once; and y's md5."""
+    from gitlab_journal.data.values import Digest
+
+    X, y = _fit_data(args, kwargs)
+    data: dict[str, Any] = {}
+    y_md5 = None
+    if X is not None:
+        data["X"] = Digest(_md5(X))
+    if y is not None:
+        y_md5 = _md5(y)
+        data["y"] = Digest(y_md5)
+    return data, y_md5
+
+
+def _identity(prepared: _Prepared) -> dict[str, Any]:
+    return {
+        "model": prepared.model,
+        "params": prepared.params,
+        "data": prepared.data,
+        "caller": prepared.caller,
+    }
+
+
+def duplicate_message(model: str, earlier: Sequence[Any]) -> str:
+    """What a duplicate fit is told: the last earlier run, its date and its metrics."""
+    last = earlier[-1]
+    shown = ", ".join(f"{k}={v:.4g}" for k, v in sorted(last.metrics.items()))
+    return (
+        f"{model}: this experiment already ran: run {last.id}, {last.status} on "
+        f"{last.created[:10]}"
+        + (f" ({shown})" if shown else "")
+        + (f"; {len(earlier)} runs in all" if len(earlier) > 1 else "")
+    )
+
+
+def _record(state: _State, estimator: Any, args: Any, kwargs: Any, prepared: _Prepared) -> None:
+    X, y = _fit_data(args, kwargs)
+    metrics: dict[str, float] = {}
+    score = getattr(estimator, "score", None)
+    if callable(score) and X is not None:
+        state.busy = True
+        try:
+            value = score(X, y) if y is not None else score(X)
+            if isinstance(value, int | float) or hasattr(value, "item"):
+                metrics["score"] = float(value)
+        except Exception:  # an estimator that cannot score itself has no score
+            pass
+        finally:
+            state.busy = False
+    run = prepared.journal.record(**_identity(prepared), metrics=metrics, kind=KIND)
+    state.tracked = _Tracked(
+        estimator=estimator, run=run, journal=prepared.journal, y_md5=prepared.y_md5
+    )
+
+
+def _metric_called(
+    state: _State, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], result: Any
+) -> None:
+    tracked = state.tracked
+    if tracked is None:
+        return
+    predicted = args[1] if len(args) > 1 else None
+    for key in PREDICTION_ARGS:
+        if predicted is None:
+            predicted = kwargs.get(key)
+    if predicted is None or tracked.predictions.get(id(predicted)) is not predicted:
+        return
+    try:
+        value = float(result)
+    except (TypeError, ValueError):
+        return  # a report or a matrix, not one number
+    y_true = args[0] if args else kwargs.get("y_true")
+    try:
+        same = y_true is not None and _md5(y_true) == tracked.y_md5
+    except Exception:
+        same = False
+    metric = name if same else f"{name}_test"
+    try:
+        _update_metric(tracked, metric, value)
+    except Exception as exc:
+        warnings.warn(f"autolog: {metric} is not recorded: {exc}", AutologWarning, stacklevel=4)
+
+
+def _update_metric(tracked: _Tracked, metric: str, value: float) -> None:
+    from gitlab_journal.journal import format as fmt
+
+    run = tracked.run
+    updated = replace(run, metrics={**run.metrics, metric: value})
+    message = (
+        f"Metric {metric} of run {run.id}\n\n{metric} = {value:.6g}\n\n"
+        f"{fmt.TRAILER_FINGERPRINT}: {run.fingerprint}\n{fmt.TRAILER_RUN}: {run.id}\n"
+    )
+    commit = tracked.journal.store.update_files(updated, fmt.encode_run(updated), message)
+    tracked.run = updated.with_commit(commit)
+
+
+# -- GridSearchCV and RandomizedSearchCV: a run per candidate ------------------------------
+
+
+def _is_search(estimator: Any) -> bool:
+    try:
+        from sklearn.model_selection._search import BaseSearchCV
+    except ImportError:  # pragma: no cover - a scikit-learn that moved it
+        return False
+    return isinstance(estimator, BaseSearchCV)
+
+
+@dataclass(frozen=True)
+class _SearchPlan:
+    journal: Any
+    data: dict[str, Any]
+    caller: dict[str, str]
+    y_md5: str | None
+    evaluation: dict[str, Any]
+
+
+def _search_fit(state: _State, fit: Callable[..., Any], search: Any, args: Any, kwargs: Any) -> Any:
+    state.tracked = None
+    plan = None
+    try:
+        plan = _prepare_search(state, search, args, kwargs)
+    except DuplicateRunError:
+        raise
+    except Exception as exc:
+        warnings.warn(f"autolog: this search is not recorded: {exc}", AutologWarning, stacklevel=4)
+    state.depth += 1
+    try:
+        result = fit(search, *args, **kwargs)
+    finally:
+        state.depth -= 1
+    if plan is not None:
+        try:
+            _record_search(state, search, plan)
+        except Exception as exc:
+            warnings.warn(
+                f"autolog: this search is not recorded: {exc}", AutologWarning, stacklevel=4
+            )
+    return result
+
+
+def _candidate(search: Any, params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """A candidate's model and resolved params, as a fit of it alone would have them."""
+    from sklearn.base import clone
+
+    from gitlab_journal.journal.identity import public_path
+
+    base = clone(search.estimator).set_params(**params)
+    return public_path(type(base)), dict(base.get_params(deep=True))
+
+
+def _candidates(search: Any) -> list[dict[str, Any]]:
+    """The candidates a search will fit, when they are known before it runs (a grid, or a
+    randomized search with an integer ``random_state``)."""
+    from sklearn.model_selection import ParameterGrid, ParameterSampler
+
+    if hasattr(search, "param_grid"):
+        return list(ParameterGrid(search.param_grid))
+    seed = getattr(search, "random_state", None)
+    if hasattr(search, "param_distributions") and isinstance(seed, int):
+        return list(ParameterSampler(search.param_distributions, search.n_iter, random_state=seed))
+    return []
+
+
+def _prepare_search(state: _State, search: Any, args: Any, kwargs: Any) -> _SearchPlan:
+    data, y_md5 = _digests(args, kwargs)
+    plan = _SearchPlan(
+        journal=_journal(state),
+        data=data,
+        caller=caller_code(),
+        y_md5=y_md5,
+        evaluation={"cv": search.cv, "scoring": search.scoring},
+    )
+    if state.on_duplicate == "ignore":
+        return plan
+    candidates = _candidates(search)
+    found: list[str] = []
+    for params in candidates:
+        model, resolved = _candidate(search, params)
+        fp = plan.journal.fingerprint(**_search_identity(plan, model, resolved))
+        earlier = [r for r in plan.journal.find(fp) if r.status not in NOT_DUPLICATES]
+        if earlier:
+            shown = ", ".join(f"{k}={v!r}" for k, v in sorted(params.items()))
+            found.append(f"({shown}): {duplicate_message(model, earlier)}")
+    if found:
+        message = (
+            f"{len(found)} of {len(candidates)} candidates of this {type(search).__name__} "
+            "already ran:\n  " + "\n  ".join(found)
+        )
+        if state.on_duplicate == "raise":
+            raise DuplicateRunError(
+                message, hint="narrow the search, or autolog(on_duplicate='warn')"
+            )
+        warnings.warn(message, DuplicateRunWarning, stacklevel=5)
+    return plan
+
+
+def _search_identity(plan: _SearchPlan, model: str, params: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "model": model,
+        "params": params,
+        "data": plan.data,
+        "evaluation": plan.evaluation,
+        "caller": plan.caller,
+    }
+
+
+SEARCH_METRICS = ("mean_test_", "std_test_", "split", "mean_train_", "mean_fit_time")
+
+
+def _record_search(state: _State, search: Any, plan: _SearchPlan) -> None:
+    import math
+
+    results = search.cv_results_
+    runs = []
+    for i, params in enumerate(results["params"]):
+        model, resolved = _candidate(search, params)
+        metrics: dict[str, float] = {}
+        for key, values in results.items():
+            if not key.startswith(SEARCH_METRICS) or ("_train_" in key and key.startswith("split")):
+                continue
+            try:
+                value = float(values[i])
+            except (TypeError, ValueError):
+                continue
+            if math.isfinite(value):
+                metrics[key] = value
+        runs.append(
+            plan.journal.record(
+                **_search_identity(plan, model, resolved), metrics=metrics, kind=KIND
+            )
+        )
+    try:
+        best = int(search.best_index_)  # a numpy integer
+    except (AttributeError, TypeError, ValueError):
+        return  # no refit: nothing predicts
+    if 0 <= best < len(runs) and hasattr(search, "best_estimator_"):
+        state.tracked = _Tracked(
+            estimator=search, run=runs[best], journal=plan.journal, y_md5=plan.y_md5
+        )
+
+
+# -- the calling code -----------------------------------------------------------------------
+
+
+def caller_code() -> dict[str, str]:
+    """The code that called ``fit``, name -> content id: a notebook's code cells run so far
+    (IPython's ``In``), or the ``__main__`` script. Empty for an interactive interpreter."""
+    import pygit2
+
+    from gitlab_journal.code.state import NOTEBOOK_CELL
+
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    cells = getattr(shell, "user_ns", {}).get("In") if shell is not None else None
+    if isinstance(cells, list):
+        text = "".join(
+            NOTEBOOK_CELL + cell + ("" if cell.endswith("\n") else "\n")
+            for cell in cells
+            if isinstance(cell, str) and cell.strip()
+        )
+        return {"notebook": str(pygit2.hash(text.encode("utf-8")))}
+    main = sys.modules.get("__main__")
+    file = getattr(main, "__file__", None)
+    if not file:
+        return {}
+    try:
+        return {"script": str(pygit2.hashfile(str(file)))}
+    except (OSError, ValueError, pygit2.GitError):
+        return {}
+
+
+# -- Keras ----------------------------------------------------------------------------------
+
+
+def _patch_keras(state: _State) -> None:
+    import keras
+
+    model = keras.Model
+    fit = model.fit
+
+    @functools.wraps(fit)
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        current = _state
+        if current is None or current.depth or current.busy:
+            return fit(self, *args, **kwargs)
+        return _keras_fit(current, fit, self, list(args), dict(kwargs))
+
+    setattr(wrapper, _MARK, True)
+    _set(state, model, "fit", wrapper)
+
+
+KERAS_FIT_ARGS = ("x", "y", "batch_size", "epochs", "verbose", "callbacks")
+KERAS_PARAMS = ("batch_size", "validation_split", "shuffle", "class_weight", "initial_epoch")
+
+
+def _keras_fit(
+    state: _State, fit: Callable[..., Any], model: Any, args: list[Any], kwargs: dict[str, Any]
+) -> Any:
+    bound = dict(zip(KERAS_FIT_ARGS, args, strict=False))
+    bound.update({k: v for k, v in kwargs.items() if k in KERAS_FIT_ARGS})
+    callbacks = list(bound.get("callbacks") or [])
+    from gitlab_journal.keras import JournalCallback
+
+    if not any(isinstance(c, JournalCallback) for c in callbacks):
+        try:
+            callback = _keras_callback(state, bound, kwargs)
+        except Exception as exc:
+            warnings.warn(f"autolog: this fit is not recorded: {exc}", AutologWarning, stacklevel=3)
+        else:
+            callbacks.append(callback)
+            if len(args) > 5:
+                args[5] = callbacks
+            else:
+                kwargs["callbacks"] = callbacks
+    state.depth += 1
+    try:
+        return fit(model, *args, **kwargs)
+    finally:
+        state.depth -= 1
+
+
+def _keras_callback(state: _State, bound: dict[str, Any], kwargs: dict[str, Any]) -> Any:
+    from gitlab_journal.data.values import Digest
+    from gitlab_journal.keras import JournalCallback
+
+    x, y = bound.get("x"), bound.get("y")
+    data: dict[str, Any] = {}
+    for name, value in (("x", x), ("y", y)):
+        if value is None:
+            continue
+        if not (hasattr(value, "shape") and hasattr(value, "dtype")) and not isinstance(
+            value, list | tuple
+        ):
+            raise JournalError(f"cannot hash {name} of type {type(value).__qualname__}")
+        data[name] = Digest(_md5(value))
+    params = {k: bound.get(k, kwargs.get(k)) for k in KERAS_PARAMS if k in {**bound, **kwargs}}
+    caller = caller_code()
+
+    class AutologCallback(JournalCallback):
+        kind = KIND
+
+        def _identity_args(self) -> dict[str, Any]:
+            return {**super()._identity_args(), "caller": caller}
+
+    return AutologCallback(
+        params=params,
+        data=data,
+        journal=_journal(state),
+        on_duplicate=state.on_duplicate,
+    )

@@ -1,0 +1,384 @@
+"""Autologging end to end: real scikit-learn, Keras and Jupyter (nbclient) fits in real git
+repositories, each script run as its own Python process."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import git
+
+from gitlab_journal.api import Journal
+from gitlab_journal.journal.store import Store
+
+ROOT = Path(__file__).resolve().parents[1]
+
+IRIS_SCRIPT = """\
+import gitlab_journal
+gitlab_journal.autolog({options})
+
+from sklearn.datasets import load_iris
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import accuracy_score
+from sklearn.model_selection import train_test_split
+
+X, y = load_iris(return_X_y=True)
+X_train, X_test, y_train, y_test = train_test_split(X, y, random_state=0)
+model = LogisticRegression(max_iter=500).fit(X_train, y_train)
+print("accuracy", accuracy_score(y_test, model.predict(X_test)))
+"""
+
+
+def python(
+    repo: Path, script: str, name: str = "train.py", *args: str
+) -> subprocess.CompletedProcess[str]:
+    (repo / name).write_text(script)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONWARNINGS": "default"}
+    out = subprocess.run(
+        [sys.executable, name, *args],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    return out
+
+
+def runs(repo: Path) -> list[Any]:
+    """The journal's runs in the order they were recorded (the order of the commits that
+    recorded them: several runs of one script share a second of `created`)."""
+    log = git(repo, "log", "--reverse", "--format=%(trailers:key=Journal-Run,valueonly)", "journal")
+    order: dict[str, int] = {}
+    for run_id in log.split():
+        order.setdefault(run_id, len(order))  # a later commit that updates a run is not it
+    return sorted(Journal(repo).store.iter_runs(), key=lambda run: order.get(run.id, -1))
+
+
+def test_a_script_records_its_fit_and_warns_when_it_runs_again(repo: Path) -> None:
+    first = python(repo, IRIS_SCRIPT.format(options=""))
+    assert "DuplicateRunWarning" not in first.stderr
+    [run] = runs(repo)
+    assert run.kind == "autolog"
+    assert run.model == "sklearn.linear_model.LogisticRegression"
+    assert run.params["max_iter"] == 500
+    assert set(run.data) == {"X", "y"}
+    assert "script" in run.identity["code"]["caller"]
+    assert 0.9 < run.metrics["score"] <= 1.0
+    # accuracy_score on the test split's predictions, after the fit
+    accuracy = float(first.stdout.split()[-1])
+    assert run.metrics["accuracy_score_test"] == pytest.approx(accuracy)
+
+    second = python(repo, IRIS_SCRIPT.format(options=""))
+    assert "DuplicateRunWarning" in second.stderr
+    assert run.id in second.stderr
+    assert run.created[:10] in second.stderr
+    assert "accuracy_score_test=" in second.stderr
+    assert len(runs(repo)) == 2  # "warn" records the repeat
+
+
+def test_changed_data_or_script_is_a_new_experiment(repo: Path) -> None:
+    python(repo, IRIS_SCRIPT.format(options=""))
+    other = IRIS_SCRIPT.format(options="").replace("random_state=0", "random_state=1")
+    out = python(repo, other)
+    assert "DuplicateRunWarning" not in out.stderr
+    first, second = runs(repo)
+    assert first.data["X"] != second.data["X"]
+    assert first.fingerprint != second.fingerprint
+
+
+def test_raise_stops_a_duplicate_before_it_trains(repo: Path) -> None:
+    script = """\
+import gitlab_journal
+from gitlab_journal.errors import DuplicateRunError
+gitlab_journal.autolog(on_duplicate="raise")
+
+from sklearn.datasets import load_iris
+from sklearn.linear_model import LogisticRegression
+
+FITS = []
+
+class Counted(LogisticRegression):
+    def fit(self, X, y):
+        FITS.append(1)
+        return super().fit(X, y)
+
+X, y = load_iris(return_X_y=True)
+Counted(max_iter=500).fit(X, y)
+try:
+    Counted(max_iter=500).fit(X, y)
+except DuplicateRunError as exc:
+    print("raised:", exc)
+print("fits", len(FITS))
+"""
+    out = python(repo, script)
+    assert "raised: __main__.Counted: this experiment already ran" in out.stdout
+    assert "fits 1" in out.stdout  # the second fit never trained
+    [run] = runs(repo)
+    assert run.model == "__main__.Counted"
+    assert run.id in out.stdout
+
+
+def test_ignore_trains_without_a_warning(repo: Path) -> None:
+    python(repo, IRIS_SCRIPT.format(options="on_duplicate='ignore'"))
+    out = python(repo, IRIS_SCRIPT.format(options="on_duplicate='ignore'"))
+    assert "DuplicateRunWarning" not in out.stderr
+    assert len(runs(repo)) == 2
+
+
+def test_a_pipeline_fit_is_one_run(repo: Path) -> None:
+    script = """\
+import gitlab_journal
+gitlab_journal.autolog()
+from sklearn.datasets import load_iris
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.metrics import f1_score
+
+X, y = load_iris(return_X_y=True)
+pipe = make_pipeline(StandardScaler(), LogisticRegression()).fit(X, y)
+print(f1_score(y, pipe.predict(X), average="macro"))
+"""
+    python(repo, script)
+    [run] = runs(repo)
+    assert run.model == "sklearn.pipeline.Pipeline"
+    assert run.params["logisticregression__C"] == 1
+    # the same y as the fit's: no _test suffix
+    assert "f1_score" in run.metrics
+    assert "f1_score_test" not in run.metrics
+
+
+def test_pandas_data_is_hashed_by_value(repo: Path) -> None:
+    script = """\
+import gitlab_journal
+gitlab_journal.autolog()
+from sklearn.datasets import load_iris
+from sklearn.tree import DecisionTreeClassifier
+
+frame = load_iris(as_frame=True).frame
+X, y = frame.drop(columns="target"), frame["target"]
+DecisionTreeClassifier(random_state=0).fit(X, y)
+DecisionTreeClassifier(random_state=0).fit(X.copy(), y.copy())
+DecisionTreeClassifier(random_state=0).fit(X.iloc[:100], y.iloc[:100])
+"""
+    out = python(repo, script)
+    assert out.stderr.count("DuplicateRunWarning") == 1  # a copy is the same data
+    first, second, third = runs(repo)
+    assert first.data == second.data != third.data
+
+
+def test_nothing_is_patched_without_the_call_and_disable_undoes_it(repo: Path) -> None:
+    import sklearn.metrics
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import accuracy_score
+
+    import gitlab_journal
+
+    bare_fit, bare_predict = LogisticRegression.fit, LogisticRegression.predict
+    X, y = load_iris(return_X_y=True)
+    LogisticRegression(max_iter=300).fit(X, y)
+    assert not Store.discover(repo).exists()
+
+    gitlab_journal.autolog()
+    try:
+        assert LogisticRegression.fit is not bare_fit
+        LogisticRegression(max_iter=300).fit(X, y)
+        assert len(runs(repo)) == 1
+    finally:
+        gitlab_journal.autolog(disable=True)
+    assert LogisticRegression.fit is bare_fit
+    assert LogisticRegression.predict is bare_predict
+    assert sklearn.metrics.accuracy_score is accuracy_score
+    LogisticRegression(max_iter=301).fit(X, y)
+    assert len(runs(repo)) == 1
+
+
+def test_outside_a_repository_the_fit_runs_with_a_warning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+
+    import gitlab_journal
+    from gitlab_journal.autologging import AutologWarning
+
+    monkeypatch.chdir(tmp_path)
+    X, y = load_iris(return_X_y=True)
+    gitlab_journal.autolog()
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            model = LogisticRegression(max_iter=300).fit(X, y)
+    finally:
+        gitlab_journal.autolog(disable=True)
+    assert hasattr(model, "coef_")
+    assert any(issubclass(w.category, AutologWarning) for w in caught)
+
+
+NOTEBOOK_CELLS = [
+    "import gitlab_journal\ngitlab_journal.autolog()",
+    "from sklearn.datasets import load_iris\n"
+    "from sklearn.linear_model import LogisticRegression\n"
+    "from sklearn.svm import SVC\n"
+    "X, y = load_iris(return_X_y=True)",
+    "LogisticRegression(max_iter=400).fit(X, y)",
+    "SVC(C=2.0).fit(X, y)",
+]
+
+
+def _execute_notebook(repo: Path, path: Path) -> Any:
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(path, as_version=4)
+    NotebookClient(
+        nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(repo)}}
+    ).execute()
+    return nb
+
+
+def _stderr(cell: Any) -> str:
+    return "".join(o.get("text", "") for o in cell.outputs if o.get("name") == "stderr")
+
+
+def test_a_notebook_warns_of_each_duplicate_when_run_again(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import nbformat
+
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))
+    path = repo / "explore.ipynb"
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(source) for source in NOTEBOOK_CELLS]
+    nbformat.write(nb, path)
+
+    first = _execute_notebook(repo, path)
+    assert not any("DuplicateRunWarning" in _stderr(cell) for cell in first.cells)
+    logistic, svc = runs(repo)
+    assert {logistic.model, svc.model} == {
+        "sklearn.linear_model.LogisticRegression",
+        "sklearn.svm.SVC",
+    }
+    assert all(
+        run.kind == "autolog" and "notebook" in run.identity["code"]["caller"]
+        for run in (logistic, svc)
+    )
+
+    second = _execute_notebook(repo, path)
+    by_model = {run.model: run for run in (logistic, svc)}
+    warned_logistic = _stderr(second.cells[2])
+    warned_svc = _stderr(second.cells[3])
+    assert "DuplicateRunWarning" in warned_logistic
+    assert by_model["sklearn.linear_model.LogisticRegression"].id in warned_logistic
+    assert "DuplicateRunWarning" in warned_svc
+    assert by_model["sklearn.svm.SVC"].id in warned_svc
+    assert len(runs(repo)) == 4
+
+
+@pytest.mark.slow
+def test_a_keras_fit_under_autolog_is_a_run(repo: Path) -> None:
+    script = """\
+import gitlab_journal
+gitlab_journal.autolog()
+import numpy as np
+import keras
+from sklearn.datasets import load_digits
+
+X, y = load_digits(return_X_y=True)
+X = (X / 16.0).astype("float32")
+for _ in range(2):
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(8, activation="relu"),
+                              keras.layers.Dense(10, activation="softmax")])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    model.fit(X, y, epochs=1, batch_size=256, verbose=0)
+"""
+    out = python(repo, script)
+    first, second = runs(repo)
+    assert first.kind == second.kind == "autolog"
+    assert first.metrics["train_loss"] > 0
+    assert first.fingerprint == second.fingerprint
+    assert "DuplicateRunWarning" in out.stderr
+    assert first.id in out.stderr
+    assert "train_loss=" in out.stderr  # the earlier run's metrics
+
+
+SEARCH_SCRIPT = """\
+import json, sys
+import gitlab_journal
+gitlab_journal.autolog(on_duplicate=sys.argv[2])
+from sklearn.datasets import load_iris
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import accuracy_score
+from sklearn.model_selection import GridSearchCV, train_test_split
+
+X, y = load_iris(return_X_y=True)
+X_train, X_test, y_train, y_test = train_test_split(X, y, random_state=0)
+grid = {"C": json.loads(sys.argv[1])}
+search = GridSearchCV(LogisticRegression(max_iter=500), grid, cv=3).fit(X_train, y_train)
+print("best", search.best_params_["C"])
+print("accuracy", accuracy_score(y_test, search.predict(X_test)))
+"""
+
+
+def test_a_grid_search_is_a_run_per_candidate_and_warns_of_those_that_ran(repo: Path) -> None:
+    python(repo, SEARCH_SCRIPT, "search.py", "[0.1, 1.0]", "warn")
+    recorded = runs(repo)
+    assert sorted(run.params["C"] for run in recorded) == [0.1, 1]
+    for run in recorded:
+        assert run.model == "sklearn.linear_model.LogisticRegression"
+        assert {"split0_test_score", "split2_test_score", "mean_test_score"} <= set(run.metrics)
+    best = max(recorded, key=lambda run: run.metrics["mean_test_score"])
+    assert "accuracy_score_test" in best.metrics  # the refit best estimator's predictions
+
+    out = python(repo, SEARCH_SCRIPT, "search.py", "[0.1, 1.0, 10.0]", "warn")
+    assert "2 of 3 candidates of this GridSearchCV already ran" in out.stderr
+    assert all(run.id in out.stderr for run in recorded)
+    assert len(runs(repo)) == 5
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    raised = subprocess.run(
+        [sys.executable, "search.py", "[0.1]", "raise"],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert raised.returncode != 0
+    assert "DuplicateRunError" in raised.stderr
+    assert "best" not in raised.stdout  # the search never ran
+    assert len(runs(repo)) == 5
+
+
+def test_in_memory_data_is_hashed_by_dtype_shape_and_bytes() -> None:
+    import numpy as np
+    import pandas as pd
+    import scipy.sparse
+
+    from gitlab_journal.data.values import value_md5
+
+    dense = np.arange(12, dtype="float64").reshape(3, 4)
+    assert value_md5(dense) == value_md5(dense.copy(order="F"))
+    assert value_md5(dense) != value_md5(dense.astype("float32"))
+    assert value_md5(dense) != value_md5(dense.reshape(4, 3))
+    # sparse: the same matrix in any format, duplicates summed, is the same data
+    csr = scipy.sparse.csr_matrix(dense)
+    assert value_md5(csr) == value_md5(scipy.sparse.coo_matrix(dense))
+    changed = csr.copy()
+    changed[0, 1] = 99.0
+    assert value_md5(csr) != value_md5(changed)
+    # pandas: values and column names count, text columns included
+    frame = pd.DataFrame({"a": [1.0, 2.0], "b": ["x", "y"]})
+    assert value_md5(frame) == value_md5(frame.copy())
+    assert value_md5(frame) != value_md5(frame.rename(columns={"a": "c"}))
+    assert value_md5(frame) != value_md5(frame.assign(b=["x", "z"]))
+    assert value_md5(frame["a"]) != value_md5(frame["a"] * 2)
