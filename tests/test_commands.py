@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pygit2
+import pytest
 from conftest import IRIS_SPEC, git
 from helpers import Cli
 
@@ -64,6 +65,7 @@ evaluation: {cv: 3, seed: 0}
 """
 
 
+@pytest.mark.slow
 def test_ctrl_c_mid_grid_leaves_complete_runs_and_the_next_run_goes_on(repo: Path) -> None:
     (repo / "journal.yaml").write_text(SLOW_SPEC)
     Store.discover(repo).init()

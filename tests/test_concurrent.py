@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 from conftest import git
 
+pytestmark = pytest.mark.slow  # see the README: `pytest -m "not slow"` skips these locally
+
 GRID = """\
 data: sklearn:iris
 model:

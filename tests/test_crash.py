@@ -17,10 +17,13 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from conftest import GIT_ENV, IRIS_SPEC, git
 from helpers import Cli
 
 from gitlab_journal.journal.store import Store
+
+pytestmark = pytest.mark.slow  # see the README: `pytest -m "not slow"` skips these locally
 
 POINTS = 32
 MAX_KILLS = 8

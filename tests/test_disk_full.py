@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 from conftest import IRIS_SPEC, git, make_repo
 
+pytestmark = pytest.mark.slow  # see the README: `pytest -m "not slow"` skips these locally
+
 
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:

@@ -18,6 +18,8 @@ from gitlab_journal.data.dvc import tracking
 from gitlab_journal.data.hashing import HashCache, hash_input
 from gitlab_journal.journal.store import Store
 
+pytestmark = pytest.mark.slow  # see the README: `pytest -m "not slow"` skips these locally
+
 
 def dvc(repo: Path, *args: str) -> str:
     """Run the real DVC (no analytics, no update check: no network)."""

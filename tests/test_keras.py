@@ -21,6 +21,8 @@ from gitlab_journal.errors import JournalError
 MODELS_PY = """\
 import keras
 
+pytestmark = pytest.mark.slow  # see the README: `pytest -m "not slow"` skips these locally
+
 
 def build_mlp(units, dropout):
     return keras.Sequential(

@@ -25,6 +25,8 @@ from gitlab_journal.search.metalearn import describe_data
 from gitlab_journal.search.study import prepare, search
 from gitlab_journal.spec.load import load_spec
 
+pytestmark = pytest.mark.slow  # see the README: `pytest -m "not slow"` skips these locally
+
 SVC_GRID = """\
 data: sklearn:{name}
 model:

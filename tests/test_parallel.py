@@ -35,6 +35,8 @@ from pathlib import Path
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
 
+pytestmark = pytest.mark.slow  # see the README: `pytest -m "not slow"` skips these locally
+
 
 class _Base(ClassifierMixin, BaseEstimator):
     def _fit(self, X, y):

@@ -11,6 +11,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
 from conftest import IRIS_SPEC
 
 from gitlab_journal.spec.model import EvaluationSpec, ModelSpec
@@ -35,6 +36,7 @@ def test_listening_to_the_folds_changes_no_score() -> None:
     }
 
 
+@pytest.mark.slow
 def test_a_keras_fit_says_each_epoch_and_its_loss() -> None:
     import keras
     from sklearn.datasets import load_digits
@@ -82,6 +84,7 @@ def _terminal_output(argv: list[str], cwd: Path, timeout: float = 120) -> str:
     return b"".join(chunks).decode("utf-8", errors="replace")
 
 
+@pytest.mark.slow
 def test_the_terminal_shows_the_fold_being_trained(repo: Path) -> None:
     (repo / "journal.yaml").write_text(IRIS_SPEC)
     subprocess.run(["git-journal", "init"], cwd=repo, check=True, capture_output=True)

@@ -67,6 +67,7 @@ def _iris_md5() -> str:
     return hashlib.md5(bundled_files("iris")[0].read_bytes()).hexdigest()
 
 
+@pytest.mark.slow
 def test_scores_match_gridsearchcv_and_log_sort_names_its_best(repo: Path, cli: Cli) -> None:
     from sklearn.datasets import load_iris
     from sklearn.linear_model import LogisticRegression

@@ -20,6 +20,8 @@ from gitlab_journal.search.study import BlockReport, Setup, new_study, prepare, 
 from gitlab_journal.spec.load import load_spec
 from gitlab_journal.spec.model import Distribution
 
+pytestmark = pytest.mark.slow  # see the README: `pytest -m "not slow"` skips these locally
+
 WINE_GRID = """\
 data: sklearn:wine
 model:

@@ -23,6 +23,8 @@ from gitlab_journal.remote.claims import CLAIMS_PREFIX
 from gitlab_journal.run.plan import make_plan
 from gitlab_journal.spec.load import load_spec
 
+pytestmark = pytest.mark.slow  # see the README: `pytest -m "not slow"` skips these locally
+
 
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:

@@ -389,6 +389,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+pytestmark = pytest.mark.slow  # see the README: `pytest -m "not slow"` skips these locally
+
 
 def make_model(C=1.0):
     return make_pipeline(StandardScaler(), LogisticRegression(C=C, random_state=0))

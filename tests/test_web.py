@@ -29,6 +29,8 @@ from gitlab_journal.journal.index import open_index
 from gitlab_journal.journal.store import Store
 from gitlab_journal.web.server import TOKEN_HEADER, UiServer, make_server
 
+pytestmark = pytest.mark.slow  # see the README: `pytest -m "not slow"` skips these locally
+
 ROOT = Path(__file__).resolve().parents[1]
 PNG = b"\x89PNG\r\n\x1a\n"
 XSS_NAME = "<img src=x onerror=window.__pwned=1>"
