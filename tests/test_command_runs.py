@@ -444,3 +444,40 @@ def test_piped_output_has_a_line_per_point_as_it_finishes(repo: Path) -> None:
     rest = proc.stdout.read()
     assert proc.wait(timeout=60) == 0
     assert "[2/2]" in rest
+
+
+FLAKY = """\
+import argparse, json, os, sys
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--n", type=int)
+n = parser.parse_args().n
+if n == 2 and not os.path.exists("fixed"):
+    sys.exit("point 2 is broken")
+json.dump({"n": n}, open(os.path.join(os.environ["JOURNAL_RUN_DIR"], "metrics.json"), "w"))
+"""
+
+
+def test_retry_and_checkout_work_on_command_runs(repo: Path, cli: Cli) -> None:
+    _project(repo, script=FLAKY, spec="command: python train.py --n {n}\nparams: {n: [1, 2]}\n")
+    (repo / ".gitignore").write_text("fixed\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "Add the script")
+    cli("init")
+    assert cli("run", "-q")[0] == 1
+    assert sorted(str(r["status"]) for r in _runs(repo)) == ["failed", "ok"]
+    (repo / "fixed").write_text("")
+    code, out, err = cli("run", "-q", "--retry", "failed")
+    assert code == 0, (out, err)
+    runs = _runs(repo)
+    assert len(runs) == 3  # only the failed point trained again
+    retried = [r for r in runs if r["point"] == {"n": 2}]
+    assert sorted(str(r["status"]) for r in retried) == ["failed", "ok"]
+
+    ok = next(r for r in runs if r["point"] == {"n": 1})
+    target = repo.parent / "continued"
+    code, out, err = cli("checkout", str(ok["id"]), str(target))
+    assert code == 0, (out, err)
+    assert (target / "train.py").read_text() == FLAKY
+    assert "--n {n}" in (target / "journal.yaml").read_text()
+    assert "n: 1" in (target / "journal.yaml").read_text()
