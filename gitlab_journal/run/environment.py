@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import platform
 import socket
+import sys
 from collections.abc import Iterable
 from importlib import metadata
 from typing import Any
@@ -57,10 +58,23 @@ def _version(name: str) -> str | None:
         return None
 
 
+# The top-level packages of the distributions above (and of this one): their versions are
+# recorded anyway, so a model from them needs no search of the installed distributions.
+_KNOWN_TOPS = frozenset(
+    {"numpy", "scipy", "sklearn", "keras", "tensorflow", "pandas", "pyarrow", "gitlab_journal"}
+)
+
+
 def _distributions(modules: Iterable[str]) -> list[str]:
     """The installed distributions whose top-level packages ``modules`` come from (a module of
-    the repository or the standard library has none)."""
-    tops = sorted({path.partition(":")[0].split(".")[0] for path in modules if path})
+    the repository or the standard library has none). Mapping packages to distributions reads
+    every installed distribution's file list (about a second in a large environment), so it is
+    done only for a package neither the standard library nor ``PACKAGES`` provides."""
+    tops = sorted(
+        {path.partition(":")[0].split(".")[0] for path in modules if path}
+        - _KNOWN_TOPS
+        - sys.stdlib_module_names
+    )
     if not tops:
         return []
     provided = metadata.packages_distributions()

@@ -23,7 +23,7 @@ from gitlab_journal.journal.records import Run
 from gitlab_journal.journal.store import Store
 from gitlab_journal.run import training
 from gitlab_journal.run.executors import Job, make_executor
-from gitlab_journal.run.maintenance import pack_if_needed
+from gitlab_journal.run.maintenance import pack_if_needed, pack_runs
 from gitlab_journal.run.plan import Plan, Planned
 from gitlab_journal.train import progress as train_progress
 from gitlab_journal.train.backend import Result
@@ -194,6 +194,7 @@ def execute(
         if coordinator is not None:
             coordinator.finish()
         if report.recorded:
+            pack_runs(store, [run.commit for run in report.recorded if run.commit])
             pack_if_needed(store)
     return report
 

@@ -446,26 +446,35 @@ def evaluate(estimator: Any, X: Any, y: Any, evaluation: EvaluationSpec) -> Resu
 
 def per_class(truth: Any, predicted: Any, y: Any) -> dict[str, Any]:
     """Precision, recall, F1 and support of each class (labels as the data has them: strings
-    stay strings), over the held-out predictions."""
-    from sklearn.metrics import precision_recall_fscore_support
+    stay strings), over the held-out predictions.
 
+    The figures are scikit-learn's ``precision_recall_fscore_support(..., zero_division=0)``
+    (F1 as ``2 tp / (2 tp + fp + fn)``, 0 where a denominator is 0), counted here with numpy:
+    the library call validates its inputs again at every point and cost more than a cheap fit."""
     labels = np.unique(np.asarray(y))
-    precision, recall, f1, support = precision_recall_fscore_support(
-        truth, predicted, labels=labels, zero_division=0
-    )
-    return {
-        "labels": [label.item() for label in labels],
-        "classes": [
+    truth = np.asarray(truth)
+    predicted = np.asarray(predicted)
+    classes = []
+    for label in labels:
+        is_true = truth == label
+        is_predicted = predicted == label
+        tp = int(np.count_nonzero(is_true & is_predicted))
+        true_sum = int(np.count_nonzero(is_true))
+        pred_sum = int(np.count_nonzero(is_predicted))
+        classes.append(
             {
                 "label": label.item(),
-                "precision": float(p),
-                "recall": float(r),
-                "f1": float(f),
-                "support": int(n),
+                "precision": _ratio(tp, pred_sum),
+                "recall": _ratio(tp, true_sum),
+                "f1": _ratio(2 * tp, true_sum + pred_sum),
+                "support": true_sum,
             }
-            for label, p, r, f, n in zip(labels, precision, recall, f1, support, strict=True)
-        ],
-    }
+        )
+    return {"labels": [label.item() for label in labels], "classes": classes}
+
+
+def _ratio(numerator: int, denominator: int) -> float:
+    return float(np.float64(numerator) / np.float64(denominator)) if denominator else 0.0
 
 
 def _rows(X: Any, index: Any) -> Any:
