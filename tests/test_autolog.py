@@ -16,6 +16,8 @@ from conftest import git
 from gitlab_journal.api import Journal
 from gitlab_journal.journal.store import Store
 
+pytestmark = pytest.mark.slow  # see the README: `pytest -m "not slow"` skips these locally
+
 ROOT = Path(__file__).resolve().parents[1]
 
 IRIS_SCRIPT = """\
@@ -320,7 +322,6 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score
 from sklearn.model_selection import GridSearchCV, train_test_split
 
-pytestmark = pytest.mark.slow  # see the README: `pytest -m "not slow"` skips these locally
 
 X, y = load_iris(return_X_y=True)
 X_train, X_test, y_train, y_test = train_test_split(X, y, random_state=0)

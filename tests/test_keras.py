@@ -18,10 +18,11 @@ from helpers import Cli
 
 from gitlab_journal.errors import JournalError
 
+pytestmark = pytest.mark.slow  # see the README: `pytest -m "not slow"` skips these locally
+
 MODELS_PY = """\
 import keras
 
-pytestmark = pytest.mark.slow  # see the README: `pytest -m "not slow"` skips these locally
 
 
 def build_mlp(units, dropout):

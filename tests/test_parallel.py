@@ -23,6 +23,8 @@ from helpers import Cli, fsck
 
 from gitlab_journal.journal.store import Store
 
+pytestmark = pytest.mark.slow  # see the README: `pytest -m "not slow"` skips these locally
+
 # Estimators in the user's repository: one that kills its own process when asked, one that
 # sleeps (so a grid lasts long enough to lose a worker in the middle of it), and one that edits
 # the data file while it trains.
@@ -35,7 +37,6 @@ from pathlib import Path
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
 
-pytestmark = pytest.mark.slow  # see the README: `pytest -m "not slow"` skips these locally
 
 
 class _Base(ClassifierMixin, BaseEstimator):

@@ -20,6 +20,8 @@ from helpers import Cli
 
 import gitlab_journal
 
+pytestmark = pytest.mark.slow  # see the README: `pytest -m "not slow"` skips these locally
+
 # The issue's spec, verbatim (the README shows it too).
 SPEC = """\
 data:
@@ -389,7 +391,6 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-pytestmark = pytest.mark.slow  # see the README: `pytest -m "not slow"` skips these locally
 
 
 def make_model(C=1.0):
