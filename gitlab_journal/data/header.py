@@ -43,13 +43,7 @@ def read_header(root: Path, relpath: str) -> list[str]:
         if first is None:
             raise JournalError(f"{relpath}: the table has no rows")
         return _deduplicated([name.strip() or f"Unnamed: {i}" for i, name in enumerate(row)])
-    try:
-        import pyarrow.parquet as pq
-    except ImportError as exc:
-        raise JournalError(
-            f"{relpath}: reading Parquet needs pyarrow",
-            hint="pip install 'gitlab-journal[parquet]'",
-        ) from exc
+    pq = parquet(relpath)
     try:
         schema = pq.read_schema(path)
         rows = pq.read_metadata(path).num_rows
@@ -63,6 +57,18 @@ def read_header(root: Path, relpath: str) -> list[str]:
         if isinstance(column, str):
             index.add(column)
     return [str(name).strip() for name in schema.names if name not in index]
+
+
+def parquet(relpath: str) -> Any:
+    """``pyarrow.parquet``, or an error naming the table that needs it."""
+    try:
+        import pyarrow.parquet as pq
+    except ImportError as exc:
+        raise JournalError(
+            f"{relpath}: reading Parquet needs pyarrow",
+            hint="pip install 'gitlab-journal[parquet]'",
+        ) from exc
+    return pq
 
 
 def _deduplicated(names: list[str]) -> list[str]:

@@ -246,13 +246,9 @@ def _read_csv(path: Path, relpath: str, delimiter: str, view: TableView) -> Any:
 
 
 def _read_parquet(path: Path, relpath: str) -> Any:
-    try:
-        import pyarrow.parquet as pq
-    except ImportError as exc:
-        raise JournalError(
-            f"{relpath}: reading Parquet needs pyarrow",
-            hint="pip install 'gitlab-journal[parquet]'",
-        ) from exc
+    from gitlab_journal.data.header import parquet
+
+    pq = parquet(relpath)
     try:
         return pq.read_table(path).to_pandas()
     except (OSError, ValueError) as exc:

@@ -191,20 +191,12 @@ class ModelSpec:
     def factories(self) -> tuple[str, ...]:
         """The repository modules (``pkg/mod.py``) of the block's estimator factories
         (``estimator: module:function``), anywhere in its steps and constructor lists."""
-        found: list[str] = []
-
-        def visit(path: str | None, steps: tuple[StepSpec, ...], lists: Any) -> None:
-            if path and ":" in path:
-                found.append(path.partition(":")[0].replace(".", "/") + ".py")
-            for step in steps:
-                visit(step.estimator, step.steps, step.lists)
-            for blocks in lists.values():
-                for block in blocks:
-                    visit(block.estimator, block.steps, block.lists)
-
-        if self.kind == "sklearn":
-            visit(self.estimator, self.steps, self.lists)
-        return tuple(dict.fromkeys(found))
+        modules = (
+            path.partition(":")[0].replace(".", "/") + ".py"
+            for path in self.import_paths()
+            if ":" in path
+        )
+        return tuple(dict.fromkeys(modules))
 
     def points(self) -> list[dict[str, Any]]:
         """Every grid point, in ``ParameterGrid`` order within each grid (keys sorted)."""
