@@ -226,6 +226,13 @@ def preload_table(root: Path, data: DataSpec) -> threading.Thread | None:
     return thread
 
 
+def _encoding(path: Path) -> str:
+    """UTF-8, with its byte-order mark dropped when the file starts with one: pandas reads
+    plain ``utf-8`` on a faster path than ``utf-8-sig``, for the same text."""
+    with path.open("rb") as handle:
+        return "utf-8-sig" if handle.read(3) == b"\xef\xbb\xbf" else "utf-8"
+
+
 def _read_csv(path: Path, relpath: str, delimiter: str, view: TableView) -> Any:
     import pandas as pd
 
@@ -233,7 +240,7 @@ def _read_csv(path: Path, relpath: str, delimiter: str, view: TableView) -> Any:
         frame = pd.read_csv(
             path,
             sep=delimiter,
-            encoding="utf-8-sig",
+            encoding=_encoding(path),
             na_values=list(view.na_values) or None,
             skipinitialspace=False,
         )
