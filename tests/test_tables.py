@@ -816,6 +816,24 @@ def test_the_header_names_columns_as_pandas_does(tmp_path: Path) -> None:
     assert read_header(tmp_path, "t.tsv") == ["x", "y"]
 
 
+def test_a_csv_with_a_byte_order_mark_loads_as_the_same_table(tmp_path: Path) -> None:
+    from gitlab_journal.data.loaders import load_data
+    from gitlab_journal.spec.model import DataSpec
+
+    text = "städt,x,label\nKöln,1.5,0\n,2.5,1\nBonn,,0\n"
+    (tmp_path / "plain.csv").write_text(text, encoding="utf-8")
+    (tmp_path / "marked.csv").write_text("\ufeff" + text, encoding="utf-8")
+    loaded = {
+        name: load_data(tmp_path, DataSpec(source="table", path=f"{name}.csv", target="label"))
+        for name in ("plain", "marked")
+    }
+    X, y = loaded["marked"]
+    assert list(X.columns) == ["städt", "x"]
+    assert X["städt"].tolist()[0] == "Köln" and pd.isna(X["städt"].tolist()[1])
+    pd.testing.assert_frame_equal(X, loaded["plain"][0])
+    assert np.array_equal(y, loaded["plain"][1]) and list(y) == [0, 1, 0]
+
+
 def test_text_columns_are_followed_to_the_step_that_takes_numbers_only() -> None:
     from sklearn.compose import ColumnTransformer, make_column_selector
     from sklearn.ensemble import RandomForestClassifier
