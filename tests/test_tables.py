@@ -656,6 +656,15 @@ def test_string_class_labels_stay_strings_in_the_record(repo: Path, cli: Cli, sp
             assert entry["support"] == int(support[i])
         assert truth.count("yes") == classes["classes"][1]["support"]
 
+    code, shown, err = cli("show", run["id"])
+    assert code == 0, err
+    lines = shown.splitlines()
+    at = lines.index("per class (held-out predictions)")
+    assert lines[at + 1].split() == ["class", "precision", "recall", "F1", "support"]
+    for line, entry in zip(lines[at + 2 : at + 4], classes["classes"], strict=True):
+        figures = [f"{entry[k]:.4f}" for k in ("precision", "recall", "f1")]
+        assert line.split() == [entry["label"], *figures, str(entry["support"])]
+
 
 # --- pre-flight checks of a table's columns --------------------------------------------------
 

@@ -109,6 +109,55 @@ def push(clone: Path, remote: str = "origin") -> subprocess.CompletedProcess[str
     )
 
 
+@pytest.mark.parametrize(
+    ("classes", "shown"),
+    [
+        (b"{not json", "classes.json is not JSON: not shown"),
+        (
+            json.dumps({"classes": [{"label": "a", "precision": "1; rm -rf /"}]}).encode(),
+            "classes.json is not a list of per-class figures: not shown",
+        ),
+        (
+            json.dumps(
+                {
+                    "classes": [
+                        {
+                            "label": "\x1b[2Jx",
+                            "precision": 1,
+                            "recall": 0.5,
+                            "f1": 0.25,
+                            "support": 3,
+                        }
+                    ]
+                }
+            ).encode(),
+            "\\x1b[2Jx  1  0.5000  0.2500  3",
+        ),
+    ],
+)
+def test_show_renders_a_crafted_classes_file_as_data(
+    clones: tuple[Path, Path, Path],
+    cli: Cli,
+    monkeypatch: pytest.MonkeyPatch,
+    classes: bytes,
+    shown: str,
+) -> None:
+    _, _, b = clones
+    run = make_run("pcls0001", {"C": 9.0})
+    files = {**fmt.encode_run(run), fmt.CLASSES_FILE: classes}
+    craft_run(b, fmt.run_dir(run.fingerprint, run.id), files)
+    monkeypatch.chdir(b)
+
+    code, out, err = cli("show", "pcls0001")
+
+    assert code == 0, err
+    assert "\x1b" not in out
+    lines = out.splitlines()
+    section = lines.index("per class (held-out predictions)")
+    body = [" ".join(line.split()) for line in lines[section + 1 : section + 3]]
+    assert " ".join(shown.split()) in body
+
+
 def test_the_hook_refuses_a_hostile_record_naming_it(clones: tuple[Path, Path, Path]) -> None:
     bare, _, b = clones
     before = run_git(bare, "rev-parse", "journal")

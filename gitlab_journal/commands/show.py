@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from gitlab_journal.console import make_console
+from gitlab_journal.journal import format as fmt
 from gitlab_journal.journal.index import open_index
 from gitlab_journal.journal.store import Store
 from gitlab_journal.review.render import print_json, run_files, run_json, show_run
@@ -22,9 +23,11 @@ def run(args: argparse.Namespace) -> int:
     store = Store.discover(Path.cwd())
     with open_index(store) as index:
         target = index.resolve(args.run)
-        files = run_files(index.tree(), target)
+        tree = index.tree()
+        files = run_files(tree, target)
+        classes = store.file(target.fingerprint, target.id, fmt.CLASSES_FILE, tree)
     if getattr(args, "json", False):
         print_json(run_json(target))
     else:
-        show_run(make_console(), target, files, store.branch)
+        show_run(make_console(), target, files, store.branch, classes)
     return 0

@@ -276,6 +276,19 @@ class Store:
         assert isinstance(obj, pygit2.Tree)
         return self._read_dir(obj, where, fingerprint, run_id)
 
+    def file(
+        self, fingerprint: str, run_id: str, name: str, tree: pygit2.Tree | None = None
+    ) -> bytes | None:
+        """The bytes of the file ``name`` (a path inside the run's folder) of one run, or None
+        when the run has no such file."""
+        tree = tree if tree is not None else self.require().tree
+        try:
+            entry = tree[f"{fmt.run_dir(fingerprint, run_id)}/{name}"]
+        except KeyError:
+            return None
+        obj = self.repo[entry.id]
+        return obj.data if isinstance(obj, pygit2.Blob) else None
+
     def files(self, run: Run, tree: pygit2.Tree | None = None) -> dict[str, bytes]:
         """Every file of a run's directory (records, history, plots), by name."""
         tree = tree if tree is not None else self.require().tree

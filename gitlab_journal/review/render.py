@@ -252,6 +252,46 @@ def run_files(tree: pygit2.Tree, run: Run) -> list[str]:
     return sorted(out)
 
 
+PER_CLASS_FIGURES = ("precision", "recall", "f1", "support")
+PER_CLASS_LIMIT = 50  # classes shown; a target with more is summarised by its file
+
+
+def per_class_table(raw: bytes | None) -> Table | str | None:
+    """classes.json (per-class precision, recall, F1 and support over the held-out
+    predictions) as a table; a note when the file is not that shape (a record from elsewhere
+    is data: nothing in it is trusted); None without the file."""
+    if raw is None:
+        return None
+    try:
+        doc = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        return f"{fmt.CLASSES_FILE} is not JSON: not shown"
+    classes = doc.get("classes") if isinstance(doc, dict) else None
+    if not isinstance(classes, list) or not all(_per_class_row(c) for c in classes):
+        return f"{fmt.CLASSES_FILE} is not a list of per-class figures: not shown"
+    table = Table(box=None, padding=(0, 2), show_edge=False, header_style="bold")
+    table.add_column("  class", style="cyan", overflow="fold")
+    for name in ("precision", "recall", "F1", "support"):
+        table.add_column(name, justify="right")
+    for entry in classes[:PER_CLASS_LIMIT]:
+        figures = [number(entry[name]) for name in PER_CLASS_FIGURES]
+        table.add_row(cell("  " + value_text(entry["label"], width=40)), *figures)
+    if len(classes) > PER_CLASS_LIMIT:
+        table.add_row(cell(f"  … {len(classes) - PER_CLASS_LIMIT} more in {fmt.CLASSES_FILE}"))
+    return table
+
+
+def _per_class_row(entry: object) -> bool:
+    def figure(value: object) -> bool:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+    return (
+        isinstance(entry, dict)
+        and isinstance(entry.get("label"), (str, int, float, bool))
+        and all(figure(entry.get(name)) for name in PER_CLASS_FIGURES)
+    )
+
+
 def _files_rows(files: list[str], branch: str) -> list[tuple[str, Any]]:
     rows: list[tuple[str, Any]] = []
     for path in files:
@@ -261,10 +301,14 @@ def _files_rows(files: list[str], branch: str) -> list[tuple[str, Any]]:
 
 
 def show_run(
-    console: Console, run: Run, files: list[str] | None = None, branch: str = "journal"
+    console: Console,
+    run: Run,
+    files: list[str] | None = None,
+    branch: str = "journal",
+    classes: bytes | None = None,
 ) -> None:
     """One run in full, readable; ``files``: the paths of its files on the journal branch,
-    each shown with the command that reads it."""
+    each shown with the command that reads it; ``classes``: the bytes of its classes.json."""
     head = Text.assemble(
         ("run ", "bold"), (terminal(run.id), "bold yellow"), "  ", status_text(run.status)
     )
@@ -296,6 +340,12 @@ def show_run(
     parts += _section("data", {k: _data_text(run, k, v) for k, v in run.data.items()})
     parts += _section("evaluation", {k: value_text(v) for k, v in flatten(run.evaluation).items()})
     parts += _section("metrics", metrics_rows(run.metrics))
+    per_class = per_class_table(classes)
+    if per_class is not None:
+        parts += [Text(""), Text("per class (held-out predictions)", style="bold")]
+        parts.append(
+            cell("  " + per_class, style="dim") if isinstance(per_class, str) else per_class
+        )
     parts += _section("reproductions", _reproduction_rows(run))
     parts += _section("notes", {k: Text(terminal_lines(v)) for k, v in run.notes.items() if v})
     warnings = getattr(run, "warnings", ())

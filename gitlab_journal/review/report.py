@@ -203,13 +203,8 @@ def _slug(text: str) -> str:
 def read_history(index: Index, row: Row) -> dict[str, list[float]] | None:
     """A run's per-epoch metrics: ``history.json`` as ``{metric: [values]}`` (or a list of
     per-epoch objects), when the run has one."""
-    try:
-        blob = index.tree()[f"{fmt.run_dir(row.fingerprint, row.id)}/{fmt.HISTORY_FILE}"]
-    except KeyError:
-        return None
-    if not isinstance(blob, pygit2.Blob):
-        return None
-    return parse_history(blob.data)
+    data = index.store.file(row.fingerprint, row.id, fmt.HISTORY_FILE, index.tree())
+    return parse_history(data) if data is not None else None
 
 
 def parse_history(data: bytes) -> dict[str, list[float]] | None:

@@ -183,12 +183,7 @@ def run_file(index: Index, row: Row, name: str) -> bytes | None:
     """The bytes of one served file of a run's folder, or None."""
     if file_type(name) is None:
         return None
-    try:
-        obj = index.tree()[f"{fmt.run_dir(row.fingerprint, row.id)}/{name}"]
-    except KeyError:
-        return None
-    blob = index.store.repo[obj.id]
-    return blob.data if isinstance(blob, pygit2.Blob) else None
+    return index.store.file(row.fingerprint, row.id, name, index.tree())
 
 
 def run_detail(
