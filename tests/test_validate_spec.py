@@ -3,6 +3,7 @@ file, line and key, and nothing recorded (never a `failed` run that counts as an
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -186,6 +187,42 @@ def test_a_plan_that_passed_is_not_checked_again(repo: Path, cli: Cli) -> None:
     (repo / "journal.yaml").write_text(REGRESSION.format(scoring="rmse"))
     code, _, err = cli("check")
     assert code == 2 and "'rmse' is not a scikit-learn scorer" in err
+
+
+def test_a_plan_is_checked_again_once_a_package_is_installed(
+    tmp_path: Path, repo: Path, cli: Cli
+) -> None:
+    (repo / "journal.yaml").write_text(REGRESSION.format(scoring="r2"))
+    cli("init")
+    site = tmp_path / "site"
+    site.mkdir()
+    probe = (
+        "import sys\nfrom gitlab_journal.cli import main\ncode = main(['check'])\n"
+        "print('SKLEARN', 'sklearn' in sys.modules)\nsys.exit(code)\n"
+    )
+
+    paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+
+    def check() -> str:
+        done = subprocess.run(
+            [sys.executable, "-c", probe],
+            cwd=repo,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, "PYTHONPATH": os.pathsep.join([str(site), *paths])},
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    assert "SKLEARN True" in check()  # validated, then remembered
+    assert "SKLEARN False" in check()
+    # what pip leaves on sys.path when it installs (or upgrades) a distribution
+    metadata = site / "scikit_learn-99.0.dist-info"
+    metadata.mkdir()
+    (metadata / "METADATA").write_text("Metadata-Version: 2.1\nName: scikit-learn\nVersion: 99.0\n")
+    assert "SKLEARN True" in check()
+    assert "SKLEARN False" in check()
 
 
 def test_only_what_fails_while_training_is_a_failed_run(repo: Path, cli: Cli) -> None:

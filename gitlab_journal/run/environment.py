@@ -6,6 +6,7 @@ A reproduction compares these with its own to name the likely cause of a differe
 from __future__ import annotations
 
 import functools
+import os
 import platform
 import socket
 import sys
@@ -56,6 +57,33 @@ def _version(name: str) -> str | None:
         return metadata.version(name)
     except metadata.PackageNotFoundError:
         return None
+
+
+@functools.cache
+def installed() -> tuple[str, ...]:
+    """The names of the installed distributions' metadata folders (``scikit_learn-1.9.1.dist-info``
+    ...) in the site directories and on ``PYTHONPATH``: they carry each version, so installing,
+    removing or upgrading any package changes them. The current directory and a script's own
+    folder, also on ``sys.path``, are not where packages are installed. Listing the folders
+    takes about a millisecond, where reading every version through :mod:`importlib.metadata`
+    takes tens."""
+    import site
+
+    places = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    places += getattr(site, "getsitepackages", list)()
+    places.append(site.getusersitepackages())
+    names: list[str] = []
+    for place in dict.fromkeys(places):
+        try:
+            with os.scandir(place) as found:
+                names.extend(
+                    f"{place}/{item.name}"
+                    for item in found
+                    if item.name.endswith((".dist-info", ".egg-info"))
+                )
+        except OSError:
+            continue
+    return tuple(sorted(names))
 
 
 # The top-level packages of the distributions above (and of this one): their versions are

@@ -5,8 +5,9 @@ versus class counts). A problem is an input error naming the spec's file, line a
 is recorded. Only what fails *while training* becomes a ``failed`` run.
 
 A plan that passed is remembered under ``.git/journal/validated/`` by its points' fingerprints
-(data, code, params and evaluation) and this package's version, so `check` on an unchanged spec
-neither loads the data nor imports scikit-learn again.
+(data, code, params and evaluation), this package's version and the installed distributions
+(an upgraded scikit-learn may refuse a scorer it took), so `check` on an unchanged spec neither
+loads the data nor imports scikit-learn again.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from gitlab_journal import __version__
 from gitlab_journal.errors import JournalError
 from gitlab_journal.journal.identity import fingerprint
 from gitlab_journal.journal.store import Store
+from gitlab_journal.run.environment import installed
 from gitlab_journal.run.plan import Plan
 
 VALIDATED_DIR = "validated"
@@ -41,6 +43,7 @@ def _key(plan: Plan) -> str:
     return fingerprint(
         {
             "package": __version__,
+            "installed": list(installed()),
             "points": sorted(planned.fingerprint for planned in plan.points),
         }
     )
