@@ -4,12 +4,31 @@ from __future__ import annotations
 
 import errno
 import os
+import signal
 
 EXIT_OK = 0
 EXIT_CHECK_FAILED = 1  # a check failed: a duplicate was found, a run failed
 EXIT_USAGE = 2  # usage or input error
 EXIT_BUG = 3  # an unexpected error: a bug in gitlab-journal
 EXIT_INTERRUPTED = 130  # Ctrl-C, as a shell reports SIGINT
+
+
+def describe_exit(code: int | None) -> str:
+    """A child process's exit status in words: ``killed by SIGKILL``, ``exit code 3``; a shell
+    reports a child killed by signal N as exit code 128 + N, named too."""
+    if code is None:
+        return "no exit code"
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    if code > 128:
+        try:
+            return f"exit code {code} ({signal.Signals(code - 128).name}, as a shell reports it)"
+        except ValueError:
+            pass
+    return f"exit code {code}"
 
 
 class JournalError(Exception):

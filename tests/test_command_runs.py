@@ -175,6 +175,23 @@ def test_a_failing_command_is_a_failed_run_with_its_stderr(repo: Path, cli: Cli)
     assert "exit code 3" in str(run["error"]) and "epoch 3" in str(run["error"])
 
 
+def test_a_command_killed_by_a_signal_is_a_failed_run_naming_it(repo: Path, cli: Cli) -> None:
+    script = (
+        "import os, signal\nprint('training', flush=True)\nos.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    _project(repo, script=script, spec="command: python train.py\n")
+    cli("init")
+    code, out, err = cli("run")
+    assert code == 1, (out, err)
+    (run,) = _runs(repo)
+    assert run["status"] == "failed"
+    # killed directly, or through the shell that ran it (which then reports 128 + 9)
+    assert str(run["error"]).splitlines()[0].rstrip(":") in {
+        "the command ended: killed by SIGKILL",
+        "the command ended: exit code 137 (SIGKILL, as a shell reports it)",
+    }, run["error"]
+
+
 @pytest.mark.parametrize(
     ("metrics", "expected"),
     [

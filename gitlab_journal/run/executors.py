@@ -36,7 +36,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol
 
-from gitlab_journal.errors import EXIT_USAGE, CheckFailed, JournalError
+from gitlab_journal.errors import EXIT_USAGE, CheckFailed, JournalError, describe_exit
 from gitlab_journal.spec.model import DataSpec, EvaluationSpec, ModelSpec
 from gitlab_journal.train.backend import Result, TrainOptions
 
@@ -193,18 +193,6 @@ class InProcess(_Closing):
     def run(self, jobs: Iterator[Job]) -> Iterator[Outcome]:
         for job in jobs:
             yield run_job(job)
-
-
-def describe_exit(code: int | None) -> str:
-    """A worker's exit code in words: ``killed by SIGKILL``, ``exit code 3``."""
-    if code is None:
-        return "no exit code"
-    if code < 0:
-        try:
-            return f"killed by {signal.Signals(-code).name}"
-        except ValueError:
-            return f"killed by signal {-code}"
-    return f"exit code {code}"
 
 
 _limits: list[Any] = []  # keeps the worker's thread-pool limits in force

@@ -30,7 +30,7 @@ from pathlib import Path
 from types import FrameType
 from typing import IO, Any
 
-from gitlab_journal.errors import JournalError
+from gitlab_journal.errors import JournalError, describe_exit
 from gitlab_journal.journal import format as fmt
 from gitlab_journal.journal.identity import normalise
 from gitlab_journal.journal.records import new_run_id
@@ -298,7 +298,7 @@ def _result(
         warnings.append(f"timeout: stopped after {timeout:g} s")
     elif ran.code != 0:
         status = "failed"
-        error = f"the command ended with {_exit(ran.code)}"
+        error = f"the command ended: {describe_exit(ran.code)}"
         if ran.errors:
             error += ":\n" + "\n".join(ran.errors)
     elif problem is not None:
@@ -325,15 +325,6 @@ def _result(
         seconds=seconds,
         run_id=run_id,
     )
-
-
-def _exit(code: int | None) -> str:
-    if code is not None and code < 0:
-        try:
-            return f"signal {signal.Signals(-code).name}"
-        except ValueError:
-            return f"signal {-code}"
-    return f"exit code {code}"
 
 
 def _read_metrics(
