@@ -481,15 +481,10 @@ def _metric_called(
 
 
 def _update_metric(tracked: _Tracked, metric: str, value: float) -> None:
-    from gitlab_journal.journal import format as fmt
-
     run = tracked.run
     updated = replace(run, metrics={**run.metrics, metric: value})
-    message = (
-        f"Metric {metric} of run {run.id}\n\n{metric} = {value:.6g}\n\n"
-        f"{fmt.TRAILER_FINGERPRINT}: {run.fingerprint}\n{fmt.TRAILER_RUN}: {run.id}\n"
-    )
-    commit = tracked.journal.store.update_files(updated, fmt.encode_run(updated), message)
+    message = f"Metric {metric} of run {run.id}\n\n{metric} = {value:.6g}"
+    commit = tracked.journal.store.update_run(updated, message)
     tracked.run = updated.with_commit(commit)
 
 

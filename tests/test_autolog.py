@@ -3,6 +3,7 @@ repositories, each script run as its own Python process."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -14,6 +15,7 @@ import pytest
 from conftest import git
 
 from gitlab_journal.api import Journal
+from gitlab_journal.journal import format as fmt
 from gitlab_journal.journal.store import Store
 
 pytestmark = pytest.mark.slow  # see the README: `pytest -m "not slow"` skips these locally
@@ -83,6 +85,37 @@ def test_a_script_records_its_fit_and_warns_when_it_runs_again(repo: Path) -> No
     assert run.created[:10] in second.stderr
     assert "accuracy_score_test=" in second.stderr
     assert len(runs(repo)) == 2  # "warn" records the repeat
+
+
+UNSCORED_SCRIPT = """\
+import gitlab_journal
+gitlab_journal.autolog()
+import numpy as np
+from sklearn.ensemble import IsolationForest
+from sklearn.metrics import accuracy_score
+rng = np.random.default_rng(0)
+X = rng.normal(size=(200, 3))
+y = np.where(rng.random(200) < 0.9, 1, -1)
+model = IsolationForest(random_state=0).fit(X)
+print("accuracy", accuracy_score(y, model.predict(X)))
+"""
+
+
+def test_a_metric_computed_after_the_fit_enters_the_leaderboard(repo: Path) -> None:
+    out = python(repo, UNSCORED_SCRIPT)
+    accuracy = float(out.stdout.split()[-1])
+    [run] = runs(repo)
+    assert run.metrics == {"accuracy_score_test": pytest.approx(accuracy)}
+    board = json.loads(git(repo, "show", "journal:leaderboard.json"))
+    [family] = board["families"]
+    assert family["metric"] == "accuracy_score_test" and family["runs"] == 1
+    assert [(r["id"], r["score"]) for r in family["top"]] == [(run.id, pytest.approx(accuracy))]
+    assert f"`{run.id}`" in git(repo, "show", "journal:README.md")
+    metrics = json.loads(
+        git(repo, "show", f"journal:{fmt.run_dir(run.fingerprint, run.id)}/metrics.json")
+    )
+    assert metrics == {"accuracy_score_test": pytest.approx(accuracy)}
+    git(repo, "fsck", "--strict")
 
 
 def test_changed_data_or_script_is_a_new_experiment(repo: Path) -> None:

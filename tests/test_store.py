@@ -158,3 +158,32 @@ def test_a_merge_keeps_a_note_from_one_side_and_the_committed_sha_from_the_other
     assert record["notes"]["hypothesis"] == "c matters"
     assert record["code"]["committed"] == "c" * 40
     assert subprocess.run(["git", "fsck", "--strict"], cwd=repo, check=False).returncode == 0
+
+
+def test_updating_a_run_moves_it_on_the_leaderboard(repo: Path) -> None:
+    from dataclasses import replace
+
+    store = Store.discover(repo)
+    store.init()
+    first = store.record(helpers.make_run("run000000001", {"C": 1.0}, second=1))
+    second = store.record(
+        helpers.make_run("run000000002", {"C": 2.0}, second=2, metrics={"accuracy": 0.8})
+    )
+
+    def board() -> list[tuple[str, float]]:
+        doc = json.loads(git(repo, "show", "journal:leaderboard.json"))
+        [family] = doc["families"]
+        assert family["runs"] == len(family["top"])
+        return [(row["id"], row["score"]) for row in family["top"]]
+
+    assert board() == [(first.id, 0.9), (second.id, 0.8)]
+    store.update_run(replace(second, metrics={"accuracy": 0.95}), "Rescore run 2")
+    assert board() == [(second.id, 0.95), (first.id, 0.9)]
+    assert git(repo, "show", "journal:README.md").index(second.id) < git(
+        repo, "show", "journal:README.md"
+    ).index(first.id)
+    store.update_run(replace(first, status="failed", error="it broke"), "Fail run 1")
+    assert board() == [(second.id, 0.95)]
+    note = store.update_run(replace(first, status="failed", error="it broke"), "Same again")
+    assert git(repo, "diff", "--name-only", f"{note}~1", note) == ""  # nothing to change
+    helpers.fsck(repo)

@@ -262,6 +262,38 @@ def readme(doc: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def replaced_files(blob: bytes | None, before: Run | None, after: Run) -> dict[str, bytes] | None:
+    """The root files that rewriting the record ``before`` as ``after`` (the same run, its
+    metrics or status changed) rewrites, given the current ``leaderboard.json``; None when the
+    leaderboard stays as it is. ``before`` None: a record that could not be read, only added."""
+    doc = load(blob)
+    old = dump(doc)
+    if before is not None:
+        _remove(doc, before)
+    _add(doc, after)
+    new = dump(doc)
+    if new == old:
+        return None
+    return {LEADERBOARD_FILE: new, fmt.README_FILE: readme(doc).encode()}
+
+
+def _remove(doc: dict[str, Any], run: Run) -> None:
+    """Take ``run`` out of the leaderboard document in place: its row and its count."""
+    head = run.headline()
+    if entry(run) is None or head is None:
+        return  # never counted
+    families: list[dict[str, Any]] = doc["families"]
+    name = family_of(run)
+    for family in families:
+        if family.get("family") == name and family.get("metric") == head[0]:
+            family["runs"] = max(0, int(family.get("runs", 0)) - 1)
+            top = [r for r in family.get("top", []) if isinstance(r, dict)]
+            family["top"] = [r for r in top if r.get("id") != run.id]
+            if not family["runs"] and not family["top"]:
+                families.remove(family)
+            return
+
+
 def updated_files(blob: bytes | None, run: Run) -> dict[str, bytes] | None:
     """The root files a record of ``run`` rewrites (``leaderboard.json``, ``README.md``), given
     the current ``leaderboard.json``; None when the run does not enter the leaderboard."""

@@ -424,10 +424,29 @@ class Store:
         return str(self._commit(build, message))
 
     def update_run(self, run: Run, message: str, files: Mapping[str, bytes] | None = None) -> str:
-        """Rewrite a recorded run's ``run.json`` from ``run`` (and add ``files``) in one commit
-        whose message is ``message`` ended with the run's trailers."""
-        written = {fmt.RUN_FILE: fmt.encode_run(run)[fmt.RUN_FILE], **(files or {})}
-        return self.update_files(run, written, fmt.update_message(message, [run]))
+        """Rewrite a recorded run's ``run.json`` and ``metrics.json`` from ``run`` (and add
+        ``files``) in one commit whose message is ``message`` ended with the run's trailers; the
+        leaderboard follows the run's new metrics and status."""
+        records = fmt.encode_run(run)
+        written = {name: records[name] for name in (fmt.RUN_FILE, fmt.METRICS_FILE)}
+        written.update(files or {})
+        path = fmt.run_dir(run.fingerprint, run.id)
+
+        def build(tree: pygit2.Tree) -> pygit2.Oid:
+            folder = _subtree(tree, path)
+            try:
+                before: Run | None = self._read_dir(folder, path, run.fingerprint, run.id)
+            except InvalidRecord:
+                before = None
+            current = _read_files(self.repo, folder)
+            current.update(written)
+            board = leaderboard.replaced_files(
+                _blob_at(tree, leaderboard.LEADERBOARD_FILE), before, run
+            )
+            leaf = _write_files(self.repo, current)
+            return _insert(self.repo, tree, path.split("/"), leaf, top_files=board)
+
+        return str(self._commit(build, fmt.update_message(message, [run])))
 
     def update_run_records(
         self, runs: Sequence[Run], message: str, *, first: Sequence[str] = ()
