@@ -60,7 +60,7 @@ def test_a_bug_in_warn_mode_never_blocks_a_commit(repo: Path, tmp_path: Path) ->
     from conftest import git
 
     hooks = repo / ".git" / "hooks"
-    script = (Path(__file__).parent.parent / "hooks" / "pre-commit").read_text()
+    script = (Path(__file__).parent.parent / "hook_scripts" / "pre-commit").read_text()
     fake_bin = tmp_path / "bin"
     fake_bin.mkdir()
     # A stand-in `git-journal` that fails as a bug would: the hook's own logic is under test.
