@@ -87,9 +87,7 @@ def test_incremental_sync_equals_a_rebuild(store: Store, monkeypatch: pytest.Mon
     first = store.read(later[0].fingerprint, later[0].id)
     # A later commit that touches an earlier run (a note) must not change its recording commit.
     noted = replace(first, notes={"inference": "C=10 is enough"})
-    store.update_files(
-        noted, {fmt.RUN_FILE: fmt.encode_run(noted)[fmt.RUN_FILE]}, "Note\n\nJournal-Run: x\n"
-    )
+    store.update_run(noted, "Note\n")
 
     def no_rebuild(self: Index, tip: pygit2.Commit) -> None:
         raise AssertionError("a descendant tip must not rebuild")
@@ -441,11 +439,7 @@ def test_resolve_by_id_prefix_and_commit(store: Store, grid: Index) -> None:
 def test_resolve_a_note_commit_through_its_trailer(store: Store, grid: Index) -> None:
     run = grid.resolve("lr000001")
     noted = replace(run, notes={"inference": "too weak"}, commit=None)
-    note = store.update_files(
-        noted,
-        {fmt.RUN_FILE: fmt.encode_run(noted)[fmt.RUN_FILE]},
-        f"Note\n\n{fmt.TRAILER_RUN}: lr000001\n",
-    )
+    note = store.update_run(noted, "Note\n")
     grid.sync()
     found = grid.resolve(note[:12])
     assert found.id == "lr000001"

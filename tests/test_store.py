@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import helpers
@@ -109,11 +110,11 @@ def test_a_newer_format_is_an_error_not_a_guess(repo: Path) -> None:
         store.require()
 
 
-def test_update_files_adds_a_commit_and_keeps_history(repo: Path) -> None:
+def test_update_run_adds_a_commit_and_keeps_history(repo: Path) -> None:
     store = Store.discover(repo)
     store.init()
     run = store.record(make_run())
-    store.update_files(run, {"extra.txt": b"more\n"}, "Add a file\n")
+    store.update_run(run, "Add a file\n", files={"extra.txt": b"more\n"})
     assert git(repo, "rev-parse", "journal^").strip() == run.commit
     assert store.files(run)["extra.txt"] == b"more\n"
     assert subprocess.run(["git", "fsck", "--strict"], cwd=repo, check=False).returncode == 0
@@ -143,12 +144,10 @@ def test_a_merge_keeps_a_note_from_one_side_and_the_committed_sha_from_the_other
     path = fmt.run_dir(run.fingerprint, run.id)
     git(repo, "branch", "other", "journal")
     other = Store(store.repo, "other")
-    doc = json.loads(store.files(run)["run.json"])
-    doc["code"]["committed"] = "c" * 40
-    other.update_files(run, {"run.json": (json.dumps(doc, indent=2) + "\n").encode()}, "commit\n")
-    doc = json.loads(store.files(run)["run.json"])
-    doc["notes"]["inference"] = "C matters a little."
-    store.update_files(run, {"run.json": (json.dumps(doc, indent=2) + "\n").encode()}, "note\n")
+    other.update_run(replace(run, code=replace(run.code, committed="c" * 40)), "commit\n")
+    store.update_run(
+        replace(run, notes={**run.notes, "inference": "C matters a little."}), "note\n"
+    )
 
     merged = store.merge(str(other.tip()))
 

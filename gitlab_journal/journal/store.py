@@ -412,17 +412,6 @@ class Store:
         commit = self._commit(build, message)
         return run.with_commit(str(commit))
 
-    def update_files(self, run: Run, files: Mapping[str, bytes], message: str) -> str:
-        """A new commit that adds or replaces files in a recorded run's directory."""
-        path = fmt.run_dir(run.fingerprint, run.id)
-
-        def build(tree: pygit2.Tree) -> pygit2.Oid:
-            current = _read_files(self.repo, _subtree(tree, path))
-            current.update(files)
-            return _insert(self.repo, tree, path.split("/"), _write_files(self.repo, current))
-
-        return str(self._commit(build, message))
-
     def update_run(self, run: Run, message: str, files: Mapping[str, bytes] | None = None) -> str:
         """Rewrite a recorded run's ``run.json`` and ``metrics.json`` from ``run`` (and add
         ``files``) in one commit whose message is ``message`` ended with the run's trailers; the
