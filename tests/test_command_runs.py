@@ -157,6 +157,19 @@ def test_the_run_is_rerun_from_its_record(repo: Path, cli: Cli) -> None:
     assert len(runs) == 2 and {r.get("reproduces") for r in runs} == {None, run["id"]}
 
 
+def _failed_run(
+    repo: Path, cli: Cli, script: str, spec: str = "command: python train.py\n"
+) -> dict[str, Any]:
+    """The one run of a command spec whose command fails; ``run`` exits 1."""
+    _project(repo, script=script, spec=spec)
+    cli("init")
+    code, out, err = cli("run")
+    assert code == 1, (out, err)
+    (run,) = _runs(repo)
+    assert run["status"] == "failed"
+    return run
+
+
 FAILING = """\
 import sys
 print("loading", flush=True)
@@ -166,12 +179,7 @@ sys.exit(3)
 
 
 def test_a_failing_command_is_a_failed_run_with_its_stderr(repo: Path, cli: Cli) -> None:
-    _project(repo, script=FAILING, spec="command: python train.py\n")
-    cli("init")
-    code, out, err = cli("run")
-    assert code == 1, (out, err)
-    (run,) = _runs(repo)
-    assert run["status"] == "failed"
+    run = _failed_run(repo, cli, FAILING)
     assert "exit code 3" in str(run["error"]) and "epoch 3" in str(run["error"])
 
 
@@ -179,12 +187,7 @@ def test_a_command_killed_by_a_signal_is_a_failed_run_naming_it(repo: Path, cli:
     script = (
         "import os, signal\nprint('training', flush=True)\nos.kill(os.getpid(), signal.SIGKILL)\n"
     )
-    _project(repo, script=script, spec="command: python train.py\n")
-    cli("init")
-    code, out, err = cli("run")
-    assert code == 1, (out, err)
-    (run,) = _runs(repo)
-    assert run["status"] == "failed"
+    run = _failed_run(repo, cli, script)
     # killed directly, or through the shell that ran it (which then reports 128 + 9)
     assert str(run["error"]).splitlines()[0].rstrip(":") in {
         "the command ended: killed by SIGKILL",
@@ -210,12 +213,8 @@ def test_bad_metrics_make_a_failed_run_naming_the_problem(
         if metrics is not None
         else ""
     )
-    _project(repo, script="import os\n" + write, spec="command: python train.py\n")
-    cli("init")
-    code, out, err = cli("run")
-    assert code == 1, (out, err)
-    (run,) = _runs(repo)
-    assert run["status"] == "failed" and expected in str(run["error"])
+    run = _failed_run(repo, cli, "import os\n" + write)
+    assert expected in str(run["error"])
 
 
 def test_metrics_json_written_to_the_repository_root_counts(repo: Path, cli: Cli) -> None:
@@ -232,11 +231,8 @@ def test_a_run_folder_past_the_limit_is_refused(repo: Path, cli: Cli) -> None:
         "json.dump({'a': 1}, open(os.path.join(d, 'metrics.json'), 'w'))\n"
         "open(os.path.join(d, 'model.bin'), 'wb').write(b'0' * (21 * 1024 * 1024))\n"
     )
-    _project(repo, script=script, spec="command: python train.py\n")
-    cli("init")
-    assert cli("run")[0] == 1
-    (run,) = _runs(repo)
-    assert run["status"] == "failed" and "more than 20 MB" in str(run["error"])
+    run = _failed_run(repo, cli, script)
+    assert "more than 20 MB" in str(run["error"])
 
 
 def test_a_command_past_its_timeout_is_failed_and_ended(repo: Path, cli: Cli) -> None:
@@ -246,12 +242,8 @@ def test_a_command_past_its_timeout_is_failed_and_ended(repo: Path, cli: Cli) ->
         "open('child.pid', 'w').write(str(child.pid))\n"
         "time.sleep(60)\n"
     )
-    _project(repo, script=script, spec="command: python train.py\ntimeout: 2\n")
-    cli("init")
-    code, out, err = cli("run")
-    assert code == 1, (out, err)
-    (run,) = _runs(repo)
-    assert run["status"] == "failed" and "timeout of 2 s" in str(run["error"])
+    run = _failed_run(repo, cli, script, spec="command: python train.py\ntimeout: 2\n")
+    assert "timeout of 2 s" in str(run["error"])
     assert any("timeout" in w for w in run["warnings"])
     _assert_gone(int((repo / "child.pid").read_text()))
 
