@@ -13,18 +13,13 @@ from __future__ import annotations
 
 import traceback
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field, replace
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gitlab_journal.code.patch import working_patch
-from gitlab_journal.code.state import code_state
-from gitlab_journal.data.hashing import hash_cache, hash_input
-from gitlab_journal.errors import CheckFailed, JournalError
-from gitlab_journal.journal.format import PATCH_FILE
-from gitlab_journal.journal.identity import fingerprint, normalise, public_path
-from gitlab_journal.journal.records import Run, new_run_id
+from gitlab_journal.errors import CheckFailed
+from gitlab_journal.journal.records import Run
 from gitlab_journal.journal.store import Store
 from gitlab_journal.spec.model import DEFAULT_CODE_GLOBS
 
@@ -62,75 +57,13 @@ class Journal:
             self.store.init()
         self.root = self.store.workdir or Path(path)
 
-    # -- identity --------------------------------------------------------------------------
+    # -- identity and writing (built in run/observed.py, as every observed fit is) ----------
 
-    def _model(self, model: Any, params: Mapping[str, Any] | None) -> tuple[str, dict[str, Any]]:
-        if isinstance(model, str):
-            return model, dict(params or {})
-        if hasattr(model, "get_params"):
-            resolved = dict(model.get_params(deep=True))
-            resolved.update(params or {})
-            return public_path(type(model)), resolved
-        raise JournalError("model must be an import path or an object with get_params()")
-
-    def _data(self, data: Mapping[str, Any] | None) -> dict[str, str]:
-        """Each input's md5: a repository path (file or folder), or in-memory arrays such as
-        ``(X, y)`` (hashed by dtype, shape and bytes)."""
-        cache = hash_cache(self.store.cache_dir())
-        out: dict[str, str] = {}
-        for name, path in (data or {}).items():
-            if not isinstance(path, str | Path):
-                out[name] = _arrays_md5(path)
-                continue
-            rel = Path(path)
-            if rel.is_absolute():
-                try:
-                    rel = rel.relative_to(self.root)
-                except ValueError as exc:
-                    raise JournalError(f"data {name}: {path} is outside the repository") from exc
-            out[name] = hash_input(self.root, rel.as_posix(), cache)
-        return out
-
-    def identity(
-        self,
-        *,
-        model: Any,
-        params: Mapping[str, Any] | None = None,
-        data: Mapping[str, Any] | None = None,
-        evaluation: Mapping[str, Any] | None = None,
-        code: Sequence[str] = DEFAULT_CODE_GLOBS,
-        settings: Mapping[str, Any] | None = None,
-        caller: Mapping[str, str] | None = None,
-    ) -> tuple[str, dict[str, Any], dict[str, Any], dict[str, str], Any]:
-        """``settings``: more of the model's identity that is not a param to show (a Keras
-        model's architecture, compile and fit configuration). ``caller``: code outside the
-        ``code`` globs that ran the experiment (an autologged script or notebook's cells), name
-        -> content id."""
-        path, resolved = self._model(model, params)
-        hashes = self._data(data)
-        state = code_state(self.store.repo, code)
-        model_identity: dict[str, Any] = {
-            "kind": "custom",
-            "class": path,
-            "params": normalise(resolved),
-        }
-        if settings is not None:
-            model_identity["settings"] = normalise(settings)
-        identity = {
-            "model": model_identity,
-            "data": hashes,
-            "evaluation": normalise(dict(evaluation or {})),
-            "code": {"files": dict(state.files)},
-        }
-        if caller:
-            identity["code"]["caller"] = dict(caller)
-        return path, resolved, identity, hashes, state
-
-    def fingerprint(self, **kwargs: Any) -> str:
+    def fingerprint(self, **fit: Any) -> str:
         """The fingerprint of an experiment, given as for :meth:`record`."""
-        return fingerprint(self.identity(**kwargs)[2])
+        from gitlab_journal.run import observed
 
-    # -- writing ---------------------------------------------------------------------------
+        return observed.describe(self.store, self.root, observed.Fit(**fit)).fingerprint
 
     def record(
         self,
@@ -151,54 +84,29 @@ class Journal:
         warnings: Sequence[str] = (),
         caller: Mapping[str, str] | None = None,
     ) -> Run:
-        """Record one run made by the caller's own code; returns it with its journal commit."""
-        path, resolved, identity, hashes, state = self.identity(
-            model=model,
-            params=params,
-            data=data,
-            evaluation=evaluation,
-            code=code,
-            settings=settings,
-            caller=caller,
-        )
-        from gitlab_journal.run.environment import environment
+        """Record one run made by the caller's own code; returns it with its journal commit.
 
-        # The uncommitted changes, so `git journal checkout RUN` gives back the code as it ran.
-        patch = working_patch(self.store.repo, code, exclude=self._data_paths(data))
-        extra = dict(files or {})
-        if patch:
-            state = replace(state, patch=PATCH_FILE, untracked=patch.untracked)
-            extra[PATCH_FILE] = patch.data
-        run = Run(
-            id=new_run_id(),
-            fingerprint=fingerprint(identity),
-            identity=identity,
-            model=path,
-            kind=kind,
-            params=normalise(resolved),
-            point=normalise(dict(params or {})),
-            data=hashes,
-            evaluation=identity["evaluation"],
-            code=state,
-            metrics={k: float(v) for k, v in (metrics or {}).items()},
+        ``model``: an import path or an object with ``get_params``; ``data``: named inputs,
+        each a repository path (file or folder) or in-memory arrays such as ``(X, y)``;
+        ``settings``: more of the model's identity that is not a param to show (a Keras
+        model's architecture); ``caller``: code outside the ``code`` globs that ran the
+        experiment (a script or notebook's cells), name -> content id."""
+        from gitlab_journal.run import observed
+
+        fit = observed.Fit(model, params, data, evaluation, tuple(code), settings, caller)
+        return observed.record(
+            self.store,
+            self.root,
+            fit,
+            metrics=metrics,
             status=status,
-            environment=environment(),
-            notes=dict(notes or {}),
+            notes=notes,
             error=error,
             name=name,
-            warnings=tuple(warnings),
+            files=files,
+            kind=kind,
+            warnings=warnings,
         )
-        return self.store.record(run, extra)
-
-    def _data_paths(self, data: Mapping[str, Any] | None) -> list[str]:
-        """The repository paths among ``data`` (kept out of the code patch)."""
-        out: list[str] = []
-        for path in (data or {}).values():
-            if isinstance(path, str | Path):
-                full = Path(path) if Path(path).is_absolute() else self.root / path
-                with suppress(ValueError):
-                    out.append(full.relative_to(self.root).as_posix())
-        return out
 
     @contextmanager
     def run(
@@ -284,27 +192,3 @@ class Journal:
         from gitlab_journal.journal.index import Index
 
         return Index.open(self.store).resolve(run)
-
-
-def _arrays_md5(value: Any) -> str:
-    """The md5 of in-memory data: an array, or a tuple or list of arrays, by dtype, shape and
-    bytes. What numpy cannot turn into an array of numbers (a DataFrame with text columns, a
-    sparse matrix) is hashed by :func:`gitlab_journal.data.values.value_md5`; what it can keeps
-    the hash it always had, so recorded runs keep their fingerprints."""
-    import hashlib
-
-    import numpy as np
-
-    from gitlab_journal.data.values import Digest, value_md5
-
-    if isinstance(value, Digest):
-        return value.md5
-    items = value if isinstance(value, tuple | list) else (value,)
-    arrays = [np.ascontiguousarray(np.asarray(item)) for item in items]
-    if any(array.dtype.kind == "O" for array in arrays):
-        return value_md5(value)
-    digest = hashlib.md5()
-    for array in arrays:
-        digest.update(f"{array.dtype.str}{array.shape}".encode())
-        digest.update(array.tobytes())
-    return digest.hexdigest()

@@ -45,7 +45,6 @@ KIND = "autolog"
 PREDICT_METHODS = ("predict", "predict_proba", "predict_log_proba", "decision_function")
 # sklearn.metrics arguments that hold the predictions, after y_true
 PREDICTION_ARGS = ("y_pred", "y_score", "y_prob", "y_proba", "probas_pred", "pred_decision")
-NOT_DUPLICATES = frozenset({"interrupted"})  # runs that never finished
 MAX_TRACKED = 64  # predictions of the last fitted estimator kept to match metric calls
 _MARK = "__journal_autolog__"
 
@@ -384,10 +383,10 @@ def _prepare(state: _State, estimator: Any, args: Any, kwargs: Any) -> _Prepared
         caller=caller_code(),
         y_md5=y_md5,
     )
-    fp = journal.fingerprint(**_identity(prepared))
-    earlier = [run for run in journal.find(fp) if run.status not in NOT_DUPLICATES]
-    if earlier and state.on_duplicate != "ignore":
-        message = duplicate_message(prepared.model, earlier)
+    message = None
+    if state.on_duplicate != "ignore":
+        message = _duplicate(journal, _identity(prepared), prepared.model)
+    if message is not None:
         if state.on_duplicate == "raise":
             raise DuplicateRunError(
                 message, hint="change a param or the data, or autolog(on_duplicate='warn')"
@@ -420,16 +419,13 @@ def _identity(prepared: _Prepared) -> dict[str, Any]:
     }
 
 
-def duplicate_message(model: str, earlier: Sequence[Any]) -> str:
-    """What a duplicate fit is told: the last earlier run, its date and its metrics."""
-    last = earlier[-1]
-    shown = ", ".join(f"{k}={v:.4g}" for k, v in sorted(last.metrics.items()))
-    return (
-        f"{model}: this experiment already ran: run {last.id}, {last.status} on "
-        f"{last.created[:10]}"
-        + (f" ({shown})" if shown else "")
-        + (f"; {len(earlier)} runs in all" if len(earlier) > 1 else "")
-    )
+def _duplicate(journal: Any, fit: dict[str, Any], model: str) -> str | None:
+    """What a duplicate of ``fit`` (given as to ``Journal.record``) is told, or None when the
+    journal holds no finished run of it."""
+    from gitlab_journal.run import observed
+
+    earlier = observed.earlier(journal.store, journal.fingerprint(**fit))
+    return observed.duplicate_message(earlier, model=model) if earlier else None
 
 
 def _record(state: _State, estimator: Any, args: Any, kwargs: Any, prepared: _Prepared) -> None:
@@ -570,11 +566,10 @@ def _prepare_search(state: _State, search: Any, args: Any, kwargs: Any) -> _Sear
     found: list[str] = []
     for params in candidates:
         model, resolved = _candidate(search, params)
-        fp = plan.journal.fingerprint(**_search_identity(plan, model, resolved))
-        earlier = [r for r in plan.journal.find(fp) if r.status not in NOT_DUPLICATES]
-        if earlier:
+        message = _duplicate(plan.journal, _search_identity(plan, model, resolved), model)
+        if message is not None:
             shown = ", ".join(f"{k}={v!r}" for k, v in sorted(params.items()))
-            found.append(f"({shown}): {duplicate_message(model, earlier)}")
+            found.append(f"({shown}): {message}")
     if found:
         message = (
             f"{len(found)} of {len(candidates)} candidates of this {type(search).__name__} "
@@ -733,8 +728,8 @@ def _keras_callback(state: _State, bound: dict[str, Any], kwargs: dict[str, Any]
     class AutologCallback(JournalCallback):
         kind = KIND
 
-        def _identity_args(self) -> dict[str, Any]:
-            return {**super()._identity_args(), "caller": caller}
+        def _fit(self) -> Any:
+            return replace(super()._fit(), caller=caller)
 
     return AutologCallback(
         params=params,

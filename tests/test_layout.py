@@ -7,8 +7,7 @@ import ast
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "gitlab_journal"
-# A Keras callback for the user's own fit: it subclasses the training callbacks themselves.
-TRAIN_IMPORTERS = ("run", "train", "keras.py", "autologging.py")
+TRAIN_IMPORTERS = ("run", "train")
 
 
 def _imports(path: Path) -> set[str]:

@@ -5,7 +5,9 @@ recorded point) goes through here: :func:`context` gathers once what every run o
 (the environment, the work tree's provenance, DVC's tracking files, the training options),
 :func:`job` turns a planned point into the picklable job an executor trains, and
 :func:`record` turns its result into the run and files ``Store.record`` takes. A new kind of
-run is a new back end under ``train/``, not a new pipeline.
+run is a new back end under ``train/``, not a new pipeline. A fit that the user's own code runs
+(the Python API, the Keras callback, autolog) is recorded through :mod:`observed`, the same way
+for each of them.
 """
 
 from __future__ import annotations

@@ -1,0 +1,216 @@
+"""The one way a fit that the user's own code ran becomes a record.
+
+A planned point is trained by a back end and built into a record in :mod:`training`; a fit the
+journal only watches (``Journal.record`` and ``Journal.run`` of the Python API, the Keras
+``JournalCallback``, every autologged ``fit``) is described and recorded here, from what the
+caller passes: the model (an import path or an object with ``get_params``), its params, its
+inputs (repository paths or in-memory arrays), the code, and what the fit produced.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from contextlib import suppress
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from gitlab_journal.code.patch import working_patch
+from gitlab_journal.code.state import code_state
+from gitlab_journal.data.hashing import hash_cache, hash_input
+from gitlab_journal.errors import JournalError
+from gitlab_journal.journal.format import PATCH_FILE
+from gitlab_journal.journal.identity import fingerprint, normalise, public_path
+from gitlab_journal.journal.records import CodeState, Run, new_run_id
+from gitlab_journal.journal.store import Store
+from gitlab_journal.run.environment import environment
+from gitlab_journal.spec.model import DEFAULT_CODE_GLOBS
+
+# earlier runs with these statuses do not make a new fit a duplicate: they never finished
+NOT_DUPLICATES = frozenset({"interrupted"})
+
+
+@dataclass(frozen=True)
+class Fit:
+    """What identifies one observed fit: the caller's description, as :func:`describe` takes
+    it. ``settings``: more of the model's identity that is not a param to show (a Keras
+    model's architecture, compile and fit configuration); ``caller``: code outside the
+    ``code`` globs that ran the fit (an autologged script or notebook's cells), name ->
+    content id."""
+
+    model: Any
+    params: Mapping[str, Any] | None = None
+    data: Mapping[str, Any] | None = None
+    evaluation: Mapping[str, Any] | None = None
+    code: Sequence[str] = DEFAULT_CODE_GLOBS
+    settings: Mapping[str, Any] | None = None
+    caller: Mapping[str, str] | None = None
+
+
+@dataclass(frozen=True)
+class Described:
+    """An observed fit's identity, and the parts of it its record shows."""
+
+    model: str
+    params: dict[str, Any]
+    identity: dict[str, Any]
+    data: dict[str, str]
+    code: CodeState
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint(self.identity)
+
+
+def describe(store: Store, root: Path, fit: Fit) -> Described:
+    """The identity of ``fit`` in the repository at ``root``, with the code as it is now."""
+    path, resolved = _model(fit.model, fit.params)
+    hashes = _data(store, root, fit.data)
+    state = code_state(store.repo, fit.code)
+    model_identity: dict[str, Any] = {
+        "kind": "custom",
+        "class": path,
+        "params": normalise(resolved),
+    }
+    if fit.settings is not None:
+        model_identity["settings"] = normalise(fit.settings)
+    identity: dict[str, Any] = {
+        "model": model_identity,
+        "data": hashes,
+        "evaluation": normalise(dict(fit.evaluation or {})),
+        "code": {"files": dict(state.files)},
+    }
+    if fit.caller:
+        identity["code"]["caller"] = dict(fit.caller)
+    return Described(path, resolved, identity, hashes, state)
+
+
+def earlier(store: Store, fingerprint: str) -> list[Run]:
+    """The runs of one experiment that make a new fit of it a duplicate, oldest first."""
+    return [run for run in store.find(fingerprint) if run.status not in NOT_DUPLICATES]
+
+
+def duplicate_message(
+    earlier: Sequence[Run], *, model: str | None = None, shown: Collection[str] | None = None
+) -> str:
+    """What a duplicate fit is told: the last earlier run, its date and its metrics (those
+    named in ``shown``, or all), after the model's name when given."""
+    last = earlier[-1]
+    values = ", ".join(
+        f"{k}={v:.4g}" for k, v in sorted(last.metrics.items()) if shown is None or k in shown
+    )
+    return (
+        (f"{model}: " if model else "")
+        + f"this experiment already ran: run {last.id}, {last.status} on {last.created[:10]}"
+        + (f" ({values})" if values else "")
+        + (f"; {len(earlier)} runs in all" if len(earlier) > 1 else "")
+    )
+
+
+def record(
+    store: Store,
+    root: Path,
+    fit: Fit,
+    *,
+    metrics: Mapping[str, float] | None = None,
+    status: str = "ok",
+    notes: Mapping[str, str] | None = None,
+    error: str | None = None,
+    name: str | None = None,
+    files: Mapping[str, bytes] | None = None,
+    kind: str = "custom",
+    warnings: Sequence[str] = (),
+) -> Run:
+    """Record ``fit`` as one run with what it produced; returns it with its journal commit."""
+    described = describe(store, root, fit)
+    state = described.code
+    # The uncommitted changes, so `git journal checkout RUN` gives back the code as it ran.
+    patch = working_patch(store.repo, fit.code, exclude=_data_paths(root, fit.data))
+    extra = dict(files or {})
+    if patch:
+        state = replace(state, patch=PATCH_FILE, untracked=patch.untracked)
+        extra[PATCH_FILE] = patch.data
+    run = Run(
+        id=new_run_id(),
+        fingerprint=described.fingerprint,
+        identity=described.identity,
+        model=described.model,
+        kind=kind,
+        params=normalise(described.params),
+        point=normalise(dict(fit.params or {})),
+        data=described.data,
+        evaluation=described.identity["evaluation"],
+        code=state,
+        metrics={k: float(v) for k, v in (metrics or {}).items()},
+        status=status,
+        environment=environment(),
+        notes=dict(notes or {}),
+        error=error,
+        name=name,
+        warnings=tuple(warnings),
+    )
+    return store.record(run, extra)
+
+
+def _model(model: Any, params: Mapping[str, Any] | None) -> tuple[str, dict[str, Any]]:
+    if isinstance(model, str):
+        return model, dict(params or {})
+    if hasattr(model, "get_params"):
+        resolved = dict(model.get_params(deep=True))
+        resolved.update(params or {})
+        return public_path(type(model)), resolved
+    raise JournalError("model must be an import path or an object with get_params()")
+
+
+def _data(store: Store, root: Path, data: Mapping[str, Any] | None) -> dict[str, str]:
+    """Each input's md5: a repository path (file or folder), or in-memory arrays such as
+    ``(X, y)`` (hashed by dtype, shape and bytes)."""
+    cache = hash_cache(store.cache_dir())
+    out: dict[str, str] = {}
+    for name, path in (data or {}).items():
+        if not isinstance(path, str | Path):
+            out[name] = arrays_md5(path)
+            continue
+        rel = Path(path)
+        if rel.is_absolute():
+            try:
+                rel = rel.relative_to(root)
+            except ValueError as exc:
+                raise JournalError(f"data {name}: {path} is outside the repository") from exc
+        out[name] = hash_input(root, rel.as_posix(), cache)
+    return out
+
+
+def _data_paths(root: Path, data: Mapping[str, Any] | None) -> list[str]:
+    """The repository paths among ``data`` (kept out of the code patch)."""
+    out: list[str] = []
+    for path in (data or {}).values():
+        if isinstance(path, str | Path):
+            full = Path(path) if Path(path).is_absolute() else root / path
+            with suppress(ValueError):
+                out.append(full.relative_to(root).as_posix())
+    return out
+
+
+def arrays_md5(value: Any) -> str:
+    """The md5 of in-memory data: an array, or a tuple or list of arrays, by dtype, shape and
+    bytes. What numpy cannot turn into an array of numbers (a DataFrame with text columns, a
+    sparse matrix) is hashed by :func:`gitlab_journal.data.values.value_md5`; what it can keeps
+    the hash it always had, so recorded runs keep their fingerprints."""
+    import hashlib
+
+    import numpy as np
+
+    from gitlab_journal.data.values import Digest, value_md5
+
+    if isinstance(value, Digest):
+        return value.md5
+    items = value if isinstance(value, tuple | list) else (value,)
+    arrays = [np.ascontiguousarray(np.asarray(item)) for item in items]
+    if any(array.dtype.kind == "O" for array in arrays):
+        return value_md5(value)
+    digest = hashlib.md5()
+    for array in arrays:
+        digest.update(f"{array.dtype.str}{array.shape}".encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()
