@@ -23,6 +23,7 @@ repository, data it cannot hash) is a warning: the fit itself always runs.
 from __future__ import annotations
 
 import contextlib
+import copy
 import functools
 import importlib.abc
 import importlib.machinery
@@ -539,16 +540,23 @@ def _candidate(search: Any, params: dict[str, Any]) -> tuple[str, dict[str, Any]
 
 
 def _candidates(search: Any) -> list[dict[str, Any]]:
-    """The candidates a search will fit, when they are known before it runs (a grid, or a
-    randomized search with an integer ``random_state``)."""
+    """The candidates a search will fit, known before it runs: a grid's points, or what a
+    randomized search will sample, drawn from a copy of the random state it will draw from
+    (an integer seed, a ``RandomState``, or numpy's global one for ``None``), so the search
+    still samples exactly what it would have without autolog."""
     from sklearn.model_selection import ParameterGrid, ParameterSampler
+    from sklearn.utils import check_random_state
 
     if hasattr(search, "param_grid"):
         return list(ParameterGrid(search.param_grid))
-    seed = getattr(search, "random_state", None)
-    if hasattr(search, "param_distributions") and isinstance(seed, int):
-        return list(ParameterSampler(search.param_distributions, search.n_iter, random_state=seed))
-    return []
+    if not hasattr(search, "param_distributions"):
+        return []
+    try:
+        state = copy.deepcopy(check_random_state(getattr(search, "random_state", None)))
+    except ValueError:  # not a seed scikit-learn takes: the search itself will say so
+        return []
+    sampler = ParameterSampler(search.param_distributions, search.n_iter, random_state=state)
+    return list(sampler)
 
 
 def _prepare_search(state: _State, search: Any, args: Any, kwargs: Any) -> _SearchPlan:

@@ -395,6 +395,56 @@ def test_a_grid_search_is_a_run_per_candidate_and_warns_of_those_that_ran(repo: 
     assert len(runs(repo)) == 5
 
 
+RANDOM_SEARCH_SCRIPT = """\
+import sys
+import numpy as np
+import gitlab_journal
+if sys.argv[2] != "off":
+    gitlab_journal.autolog(on_duplicate=sys.argv[2])
+from scipy.stats import loguniform
+from sklearn.datasets import load_iris
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import RandomizedSearchCV
+
+X, y = load_iris(return_X_y=True)
+np.random.seed(0)
+state = {"none": None, "instance": np.random.RandomState(0)}[sys.argv[1]]
+space = {"C": loguniform(0.01, 10.0)}
+search = RandomizedSearchCV(LogisticRegression(max_iter=500), space, n_iter=3, cv=3,
+                            random_state=state).fit(X, y)
+print("C", sorted(params["C"] for params in search.cv_results_["params"]))
+"""
+
+
+@pytest.mark.parametrize("seed", ["none", "instance"])
+def test_a_randomized_search_without_an_integer_seed_warns_before_it_trains(
+    repo: Path, seed: str
+) -> None:
+    first = python(repo, RANDOM_SEARCH_SCRIPT, "search.py", seed, "warn")
+    recorded = runs(repo)
+    assert len(recorded) == 3
+    # looking ahead leaves the search drawing what it draws without autolog
+    assert python(repo, RANDOM_SEARCH_SCRIPT, "search.py", seed, "off").stdout == first.stdout
+    assert len(runs(repo)) == 3
+
+    again = python(repo, RANDOM_SEARCH_SCRIPT, "search.py", seed, "warn")
+    assert "3 of 3 candidates of this RandomizedSearchCV already ran" in again.stderr
+    assert all(run.id in again.stderr for run in recorded)
+    assert again.stdout == first.stdout
+    assert len(runs(repo)) == 6
+
+    raised = subprocess.run(
+        [sys.executable, "search.py", seed, "raise"],
+        cwd=repo,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert raised.returncode != 0 and "DuplicateRunError" in raised.stderr
+    assert "C [" not in raised.stdout  # nothing trained
+
+
 def test_in_memory_data_is_hashed_by_dtype_shape_and_bytes() -> None:
     import numpy as np
     import pandas as pd
