@@ -39,3 +39,38 @@ def test_only_run_imports_the_training_back_ends() -> None:
         if any(name.startswith("gitlab_journal.train") for name in _imports(path)):
             offenders.append(str(relative))
     assert offenders == []
+
+
+# DESIGN.md's arrows: commands -> run / review / remote / search / reproduce -> journal, spec,
+# data, identity. The layers below never reach up, and only the entry points reach commands/.
+LOWER = ("journal", "spec", "data", "code", "train")
+UPPER = (
+    *("commands", "run", "review", "remote", "search", "reproduce", "web", "hooks", "cli"),
+    *("api", "autologging", "keras", "current"),
+)
+ENTRY_POINTS = ("commands", "cli.py", "__main__.py")
+
+
+def _layer(name: str) -> str:
+    parts = name.split(".")
+    return parts[1] if len(parts) > 1 else ""
+
+
+def test_the_layers_below_never_import_the_layers_above() -> None:
+    offenders = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        relative = path.relative_to(PACKAGE)
+        if relative.parts[0] not in LOWER:
+            continue
+        offenders += [f"{relative} imports {n}" for n in _imports(path) if _layer(n) in UPPER]
+    assert offenders == []
+
+
+def test_only_the_entry_points_import_the_commands() -> None:
+    offenders = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        relative = path.relative_to(PACKAGE)
+        if relative.parts[0] in ENTRY_POINTS:
+            continue
+        offenders += [f"{relative} imports {n}" for n in _imports(path) if _layer(n) == "commands"]
+    assert offenders == []
