@@ -1,10 +1,11 @@
 """Three `git journal run` processes on one 24-point grid against one `run --jobs 2`.
 
-The local claims (`.git/journal/claims/`) split the grid between processes started at once, so
-three processes on two cores should finish no later than `--jobs 2` alone, and train every point
-exactly once. Each round starts from an empty journal (a fresh scratch repository), so every
-point trains. Timed: wall time until the last process ends. Printed: the medians, their ratio,
-and how many runs each point got (must be 1).
+The local claims (`.git/journal/claims/`) split the grid between processes started at once, and
+the training slots (`.git/journal/slots/`) keep them to the machine's cores, so three processes
+on two cores should finish no later than `--jobs 2` alone, and train every point exactly once.
+Each round starts from an empty journal (a fresh scratch repository), so every point trains.
+Timed: wall time until the last process ends. Printed: the medians, their ratio, and how many
+runs each point got (must be 1).
 
     python bench/bench_concurrent.py                # 24 points, 3 rounds
     python bench/bench_concurrent.py --points 8 --repeats 1   # a quick run

@@ -13,6 +13,7 @@ from gitlab_journal.journal.records import STATUSES
 from gitlab_journal.journal.store import Store
 from gitlab_journal.run.claims_local import DEFAULT_TIMEOUT as DEFAULT_LOCAL_TIMEOUT
 from gitlab_journal.run.plan import make_plan
+from gitlab_journal.run.slots import Slots
 from gitlab_journal.run.summary import print_dry_run, print_report
 from gitlab_journal.run.validate import validate
 from gitlab_journal.spec.model import Spec
@@ -95,45 +96,55 @@ def run(args: argparse.Namespace) -> int:
     console = make_console()
     if args.search:
         return run_search(args, store, spec, console)
-    if args.jobs > 1 and not args.dry_run:
-        from gitlab_journal.run.executors import warm_up
+    # the cores this repository's runs share on this machine: a run that finds none free
+    # plans without loading anything, and waits for one before it trains
+    slots = None if args.dry_run or args.executor else Slots.of(store, args.jobs)
+    free = slots is None or slots.try_take()
+    try:
+        if args.jobs > 1 and not args.dry_run and free:
+            from gitlab_journal.run.executors import warm_up
 
-        warm_up(args.jobs, {model.kind for model in spec.models})  # while the plan is made
-    retry = _retry_statuses(args.retry)
-    # a table is read while it is hashed when it will train in this process
-    here = args.jobs <= 1 and not args.executor and not args.dry_run
-    plan = make_plan(store, spec, max_points=args.max_points, preload=here)
-    if args.dry_run or plan.pending(args.force, retry):
-        validate(store, plan)  # an input error is exit 2 before anything trains
-    if args.dry_run:
-        print_dry_run(console, plan, force=args.force, retry=retry)
-        return 0
-    from gitlab_journal.run.claims_local import LocalClaims
-    from gitlab_journal.run.runner import Both, execute
+            warm_up(args.jobs, {model.kind for model in spec.models})  # while the plan is made
+        retry = _retry_statuses(args.retry)
+        # a table is read while it is hashed when it will train in this process
+        here = args.jobs <= 1 and not args.executor and not args.dry_run and free
+        plan = make_plan(store, spec, max_points=args.max_points, preload=here)
+        if args.dry_run or plan.pending(args.force, retry):
+            validate(store, plan)  # an input error is exit 2 before anything trains
+        if args.dry_run:
+            print_dry_run(console, plan, force=args.force, retry=retry)
+            return 0
+        from gitlab_journal.run.claims_local import LocalClaims
+        from gitlab_journal.run.runner import Both, execute
 
-    claims = None
-    if args.claim:
-        from gitlab_journal.remote.claims import DEFAULT_TIMEOUT, Claims
+        claims = None
+        if args.claim:
+            from gitlab_journal.remote.claims import DEFAULT_TIMEOUT, Claims
 
-        timeout = DEFAULT_TIMEOUT if args.claim_timeout is None else args.claim_timeout
-        if timeout <= 0:
-            raise JournalError(f"--claim-timeout must be positive, got {timeout:g}")
-        claims = Claims(store, args.claim, timeout=timeout)
-    local = LocalClaims(
-        store, timeout=DEFAULT_LOCAL_TIMEOUT if args.claim_timeout is None else args.claim_timeout
-    )
-    report = execute(
-        store,
-        plan,
-        force=args.force,
-        quiet=args.quiet,
-        console=console,
-        strict=args.strict,
-        jobs=args.jobs,
-        executor=args.executor,
-        coordinator=Both(local, claims),
-        retry=retry,
-    )
+            timeout = DEFAULT_TIMEOUT if args.claim_timeout is None else args.claim_timeout
+            if timeout <= 0:
+                raise JournalError(f"--claim-timeout must be positive, got {timeout:g}")
+            claims = Claims(store, args.claim, timeout=timeout)
+        local = LocalClaims(
+            store,
+            timeout=DEFAULT_LOCAL_TIMEOUT if args.claim_timeout is None else args.claim_timeout,
+        )
+        report = execute(
+            store,
+            plan,
+            force=args.force,
+            quiet=args.quiet,
+            console=console,
+            strict=args.strict,
+            jobs=args.jobs,
+            executor=args.executor,
+            coordinator=Both(local, claims),
+            retry=retry,
+            slots=slots,
+        )
+    finally:
+        if slots is not None:
+            slots.release()
     print_report(console, plan, report)
     for fingerprint, gone in local.taken_over:
         console.print(

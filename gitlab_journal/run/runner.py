@@ -25,6 +25,7 @@ from gitlab_journal.run import training
 from gitlab_journal.run.executors import Job, make_executor
 from gitlab_journal.run.maintenance import pack_if_needed, pack_runs
 from gitlab_journal.run.plan import Plan, Planned
+from gitlab_journal.run.slots import Slots
 from gitlab_journal.train import progress as train_progress
 from gitlab_journal.train.backend import Result
 
@@ -123,6 +124,7 @@ def execute(
     executor: str | None = None,
     coordinator: Coordinator | None = None,
     retry: frozenset[str] = frozenset(),
+    slots: Slots | None = None,
 ) -> Report:
     """Train and record every pending point of ``plan``.
 
@@ -131,6 +133,8 @@ def execute(
     ``jobs``/``executor``: where points train (:func:`.executors.make_executor`).
     ``coordinator``: claims each point before it trains (other processes, other machines).
     ``retry``: also train the points whose latest run has one of these statuses.
+    ``slots``: this machine's cores, shared with the repository's other runs: a point starts
+    only once this run holds a slot for it (points trained elsewhere, on Dask, need none).
     """
     shown: set[str] = set()
     pending = plan.pending(force, retry)
@@ -148,9 +152,20 @@ def execute(
     def inside(text: str) -> None:
         progress.update(task, last=f"point {training_now[0]}/{len(pending)}: {text}")
 
+    counts = {"fed": 0, "done": 0}  # jobs sent out, outcomes back
+    local = slots is not None and executor is None
+
+    def waiting(message: str) -> None:
+        progress.update(task, last=message)
+        if lines:
+            console.print(f"{time.strftime('%H:%M:%S')} {message}")
+
     def feed() -> Iterator[Job]:
         for key, planned in enumerate(pending):
             training_now[0] = key + 1
+            if local:
+                assert slots is not None
+                slots.hold(counts["fed"] - counts["done"] + 1, waiting)
             if coordinator is not None:
                 reason = coordinator.acquire(planned.fingerprint)
                 if reason is None:
@@ -161,6 +176,7 @@ def execute(
                     report.elsewhere.append((planned, reason))
                     progress.update(task, advance=1, last=f"skipped: {reason}")
                     continue
+            counts["fed"] += 1
             yield training.job(ctx, planned, key)
 
     here = jobs <= 1 and executor is None and console.is_terminal and not quiet
@@ -168,6 +184,7 @@ def execute(
     try:
         with progress, runner, listen:
             for outcome in runner.run(feed()):
+                counts["done"] += 1
                 outcome.raise_fatal()
                 planned = pending[outcome.key]
                 result = _checked(outcome.result, watch, strict, planned)

@@ -83,7 +83,8 @@ def print_report(console: Console, plan: Plan, report: Report) -> None:
         )
         return
     runs = list(report.recorded) + [r for p in report.skipped for r in p.earlier[-1:]]
-    console.print(best_table(runs, "Best runs of this grid"))
+    if runs:  # none when other runs trained every point
+        console.print(best_table(runs, "Best runs of this grid"))
     console.print(
         f"Recorded {len(report.recorded)} run(s), skipped {len(report.skipped)} already run, "
         f"{len(report.failed)} failed."
