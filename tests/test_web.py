@@ -531,13 +531,56 @@ def test_ui_shows_a_run_recorded_while_the_page_is_open(
     open_app(page, ui.url())
     first_tip = page.evaluate("() => document.body.dataset.tip")
     page.evaluate("() => { window.__sameDocument = true; }")
+    fetched: list[str] = []
+    page.on("request", lambda request: fetched.append(request.url))
     writer = Store.discover(Path(journal.workdir or "."))
-    new = make_run("run00007", {"C": 3.0, "kernel": "rbf"}, metrics={"accuracy": 0.97}, second=40)
+    new = make_run(
+        "run00007", {"C": 3.0, "kernel": "rbf", "gamma": 0.5}, metrics={"accuracy": 0.97}, second=40
+    )
     writer.record(replace(new, name="iris-svc"))
     page.wait_for_selector("#runs tr[data-id='run00007']")
     assert page.evaluate("() => window.__sameDocument === true")  # no reload
     assert page.evaluate("() => document.body.dataset.tip") != first_tip
     assert page.locator("#count").text_content() == "7 runs"
+    # only what changed came over: no page of runs, no manifest
+    assert [url for url in fetched if "/runs-" in url or url.endswith("manifest.json")] == []
+    assert any("/api/changes?since=" in url for url in fetched)
+    assert "gamma" in page.evaluate("() => journal.columns().params")  # a new param's column
+
+    # a run changed elsewhere (a later metric) changes in place
+    second = journal.read(*_where(journal, "run00002"))
+    writer.update_run(replace(second, metrics={**second.metrics, "accuracy": 0.5}), "Rescore\n")
+    expect(page.locator("#runs tr[data-id='run00002'] td.metrics").first).to_have_text("0.5")
+    assert page.locator("#count").text_content() == "7 runs"
+    assert [url for url in fetched if "/runs-" in url or url.endswith("manifest.json")] == []
+
+
+def _where(store: Store, run_id: str) -> tuple[str, str]:
+    (found,) = [p for p in store.run_paths(store.require().tree) if p.run_id == run_id]
+    return found.fingerprint, found.run_id
+
+
+def test_changes_name_the_runs_added_changed_and_gone(
+    journal: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gitlab_journal.web import data
+
+    before = str(journal.tip())
+    added = journal.record(make_run("run00008", {"C": 7.0, "kernel": "rbf"}, second=50))
+    first = journal.read(*_where(journal, "run00001"))
+    journal.update_run(replace(first, notes={"inference": "too weak"}), "Note\n")
+    with open_index(journal, warn=False) as index:
+        found = data.changes(index, before)
+        assert found is not None
+        assert sorted(run["id"] for run in found["runs"]) == ["run00001", added.id]
+        assert found["removed"] == [] and found["tip"] == str(journal.tip())
+        assert found["columns"]["params"] == ["C", "kernel"]
+        assert data.changes(index, str(journal.tip()))["runs"] == []  # type: ignore[index]
+        # what the page sends is only looked up
+        for since in ("", "HEAD", "not a tip", "0" * 40, before[:12], "../" + before):
+            assert data.changes(index, since) is None, since
+        monkeypatch.setattr(data, "MAX_CHANGES", 1)
+        assert data.changes(index, before) is None  # too much changed: load everything
 
 
 def test_ui_shows_points_local_runs_have_claimed(ui: UiServer, journal: Store, page: Any) -> None:

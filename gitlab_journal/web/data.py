@@ -19,9 +19,12 @@ import pygit2
 
 from gitlab_journal.journal import format as fmt
 from gitlab_journal.journal.index import Index, Row, json_safe
+from gitlab_journal.journal.schema import OBJECT_ID
+from gitlab_journal.journal.store import ADDED, CHANGED, REMOVED, run_changes
 from gitlab_journal.review.report import parse_history
 
 PAGE_SIZE = 1000
+MAX_CHANGES = 5000  # past this many changed runs, the page loads every page again
 MANIFEST = "manifest.json"
 DETAILS_DIR = "runs"
 FORMAT = 1
@@ -144,6 +147,48 @@ def snapshot(index: Index, *, live: bool = False) -> Snapshot:
         "details": "runs" if live else "pages",
     }
     return Snapshot(tip, len(rows), {MANIFEST: dumps(manifest), **pages})
+
+
+def changes(index: Index, since: str) -> dict[str, Any] | None:
+    """What changed from the journal tip ``since`` to the index's tip, for a page that holds
+    the runs of ``since``: the records of the runs added or changed (a note), the ids of the
+    runs gone, and the param and metric names of the changed runs. None when ``since`` is not
+    a commit of this repository, or when more than :data:`MAX_CHANGES` runs changed: the page
+    then loads everything again. ``since`` comes from the page: it is only looked up."""
+    repo = index.store.repo
+    if not OBJECT_ID.fullmatch(since):
+        return None
+    try:
+        old = repo[since]
+    except (KeyError, ValueError):
+        return None
+    if not isinstance(old, pygit2.Commit):
+        return None
+    ids: list[str] = []
+    removed: list[str] = []
+    for change in run_changes(repo, old.tree, index.tree()):
+        if change.kind in (ADDED, CHANGED) and change.run_id:
+            ids.append(change.run_id)
+        elif change.kind == REMOVED and change.run_id:
+            removed.append(change.run_id)
+        if len(ids) + len(removed) > MAX_CHANGES:
+            return None
+    rows: list[Row] = []
+    for run_id in ids:
+        row = index.get(run_id)
+        if row is None:  # a record the index leaves out (not valid): off the page too
+            removed.append(run_id)
+        else:
+            rows.append(row)
+    return {
+        "format": FORMAT,
+        "since": since,
+        "tip": index.tip,
+        "runs": [run_record(row) for row in rows],
+        "removed": removed,
+        "columns": {"params": _keys(rows, "params"), "metrics": _keys(rows, "metrics")},
+        "families": sorted({row.name for row in rows if row.name}),
+    }
 
 
 def _run_tree(

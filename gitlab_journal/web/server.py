@@ -1,9 +1,11 @@
 """`git journal ui`: the browser view served from the repository by a local HTTP server.
 
 The page and its data are the ones `git journal site` writes (web/site.py, web/data.py), served
-from memory and rebuilt when the journal's tip moves. Two more routes make it live:
+from memory and rebuilt when the journal's tip moves. Three more routes make it live:
 
 - ``GET /api/tip``: the journal tip and the points local runs have claimed (polled by the page);
+- ``GET /api/changes?since=TIP``: the runs added, changed or gone since the tip the page holds,
+  so a new run reaches the page without it loading every page of runs again;
 - ``POST /api/note``: add a note to a run, exactly as `git journal note` does. It needs the
   token printed at start in an ``X-Journal-Token`` header and a JSON body, and it refuses
   requests from another origin, so no other page (local or not) can write to the journal.
@@ -25,7 +27,7 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from gitlab_journal.errors import JournalError
 from gitlab_journal.journal import format as fmt
@@ -81,6 +83,10 @@ class Journal:
                 with open_index(store, warn=False) as index:
                     self._snapshot = data.snapshot(index, live=True)
             return self._snapshot
+
+    def changes(self, since: str) -> dict[str, Any] | None:
+        with self.lock, open_index(self.store(), warn=False) as index:
+            return data.changes(index, since)
 
     def detail(self, run_id: str) -> dict[str, Any] | None:
         with self.lock, open_index(self.store(), warn=False) as index:
@@ -181,11 +187,21 @@ class Handler(BaseHTTPRequestHandler):
         if not self._host_ok():
             self._error(HTTPStatus.FORBIDDEN, "unknown Host")
             return
-        path = unquote(urlsplit(self.path).path)
+        parts = urlsplit(self.path)
+        path = unquote(parts.path)
         try:
+            if path == "/api/changes":
+                self._changes(parse_qs(parts.query).get("since", [""])[0])
+                return
             self._get(path.lstrip("/") or "index.html")
         except JournalError as exc:
             self._error(HTTPStatus.INTERNAL_SERVER_ERROR, exc.message)
+
+    def _changes(self, since: str) -> None:
+        """The runs changed since the tip the page holds; ``{"reload": true}`` when the page
+        had better load everything again."""
+        found = self.server.journal.changes(since)
+        self._json(HTTPStatus.OK, found if found is not None else {"reload": True})
 
     def _get(self, name: str) -> None:
         if name == "api/tip":

@@ -374,7 +374,8 @@ const state = {
   byId: new Map(),
   filterText: "",
   filterFn: () => true,
-  filtered: [],
+  sorted: [],           // every run, in the table's sort order
+  filtered: [],         // the runs the filter keeps, in that order
   brushed: null,        // Set of run ids inside every brushed range, or null
   shownRuns: [],        // filtered and brushed, sorted: what the table pages through
   sort: { key: "created", ascending: false },
@@ -478,17 +479,13 @@ function defaultColumns() {
 
 // -- filtering and sorting -----------------------------------------------------------------
 
-function applyFilter() {
-  state.filtered = state.runs.filter(state.filterFn);
-}
-
-function applyView() {
-  let runs = state.filtered;
-  if (state.brushed) runs = runs.filter((r) => state.brushed.has(r.id));
+// Every run is sorted once (for new data or a new sort column), and a filter keeps that
+// order: a filter answers with one pass over the runs, with no sort.
+function sortRuns() {
   const { key, ascending } = state.sort;
   const sign = ascending ? 1 : -1;
   // each run's value read once, not once per comparison
-  const keyed = runs.map((run, i) => {
+  const keyed = state.runs.map((run, i) => {
     const v = valueAt(run, key);
     return [run, i, v, v === null || (typeof v === "number" && Number.isNaN(v))];
   });
@@ -496,7 +493,16 @@ function applyView() {
     if (na || nb) return na === nb ? ia - ib : (na ? 1 : -1);
     return sign * sortValue(va, vb) || ia - ib;
   });
-  state.shownRuns = keyed.map(([run]) => run);
+  state.sorted = keyed.map(([run]) => run);
+}
+
+function applyFilter() {
+  state.filtered = state.sorted.filter(state.filterFn);
+}
+
+function applyView() {
+  const runs = state.filtered;
+  state.shownRuns = state.brushed ? runs.filter((r) => state.brushed.has(r.id)) : runs;
   const pages = Math.max(1, Math.ceil(state.shownRuns.length / PAGE_ROWS));
   state.page = Math.min(state.page, pages - 1);
 }
@@ -536,6 +542,8 @@ function renderTable() {
     th.addEventListener("click", () => {
       state.sort = { key, ascending: state.sort.key === key ? !state.sort.ascending : false };
       state.page = 0;
+      sortRuns();
+      applyFilter();
       applyView();
       renderTable();
     });
@@ -883,7 +891,7 @@ function noteForm(id) {
       if (!response.ok) throw new Error(answer.error || `${response.status}`);
       state.details.delete(id);
       message.textContent = `saved (journal commit ${String(answer.commit || "").slice(0, 10)})`;
-      await refresh();
+      await update();
       await renderSelected();
     } catch (error) {
       message.textContent = `not saved: ${error.message}`;
@@ -899,6 +907,42 @@ function noteForm(id) {
 async function refresh() {
   await loadData();
   state.details.clear();
+  renderAll();
+}
+
+function merged(before, after) {
+  return [...new Set([...(before || []), ...(after || [])])].sort();
+}
+
+/** Bring the page from the tip it holds to the journal's: only the runs that changed come
+ * over the wire; everything is loaded again when the server says so. */
+async function update() {
+  const answer = state.tip ? await fetchJson(`api/changes?since=${encodeURIComponent(state.tip)}`)
+    : { reload: true };
+  if (answer.reload || answer.since !== state.tip) { await refresh(); return; }
+  const fresh = new Map(answer.runs.map((run) => [run.id, run]));
+  const gone = new Set(answer.removed);
+  const runs = [];
+  for (const run of state.runs) {
+    if (gone.has(run.id)) continue;
+    const now = fresh.get(run.id);
+    runs.push(now || run);  // a run changed in place (a note) keeps its place
+    if (now) fresh.delete(run.id);
+  }
+  const added = [...fresh.values()].sort((a, b) => (a.created < b.created ? 1 : a.created > b.created ? -1 : 0));
+  const before = state.manifest;
+  const manifest = {
+    ...before,
+    tip: answer.tip,
+    count: added.length + runs.length,
+    columns: {
+      params: merged(before.columns.params, answer.columns.params),
+      metrics: merged(before.columns.metrics, answer.columns.metrics),
+    },
+    families: merged(before.families, answer.families),
+  };
+  useRuns(manifest, [...added, ...runs], true);
+  for (const run of answer.runs) state.details.delete(run.id);
   renderAll();
 }
 
@@ -920,7 +964,7 @@ function poll() {
     try {
       const answer = await fetchJson("api/tip");
       renderRunning(answer.running);
-      if (answer.tip !== state.tip) await refresh();
+      if (answer.tip !== state.tip) await update();
     } catch (error) {
       setStatus(`lost the server: ${error.message}`);
     } finally {
@@ -936,6 +980,7 @@ function renderAll() {
   fillSelect($("sc-y"), metricChoices());
   fillSelect($("sc-x"), state.manifest.columns.params || [], $("sc-x").value || varying("params")[0]);
   renderColumnChooser();
+  sortRuns();
   applyFilter();
   renderParcoords();  // new data: the brush starts again
   applyView();
@@ -1010,5 +1055,8 @@ async function main() {
 }
 
 // For tests and the console: journal.where("params.C > 1")(run), journal.runs()
-window.journal = { where: compileWhere, runs: () => state.runs, shown: () => state.shownRuns };
+window.journal = {
+  where: compileWhere, runs: () => state.runs, shown: () => state.shownRuns,
+  columns: () => state.manifest.columns,
+};
 document.addEventListener("DOMContentLoaded", main);
