@@ -154,6 +154,9 @@ def test_gitlab_ci_template_on_a_real_runner(gitlab_ci_local: str, tmp_path: Pat
     report = (project / "journal-report.md").read_text()
     assert "iris-ci" in report and "The 2 runs" in report, report
     assert "<html" in (project / "journal-report.html").read_text().lower()
+    # the merge request's journal, as the browser view, among the artifacts
+    site = json.loads((project / "journal-site" / "manifest.json").read_text())
+    assert site["count"] == 2 and (project / "journal-site" / "index.html").exists()
     assert (project / ".git" / "config").read_bytes() == config
 
     # A fresh clone, as on the next pipeline, with one more point: only that one trains.
@@ -170,11 +173,27 @@ def test_gitlab_ci_template_on_a_real_runner(gitlab_ci_local: str, tmp_path: Pat
     assert "Nothing to run" in log and "Recorded" not in log
     assert git(origin, "rev-parse", "journal") == before
 
+    # With parallel Pages deployments on, the merge request's pipeline publishes its journal
+    # beside the default branch's, under mr-<iid>/.
+    log = run_job(
+        gitlab_ci_local,
+        project,
+        env,
+        "pages",
+        "CI_PIPELINE_SOURCE=merge_request_event",
+        "CI_MERGE_REQUEST_IID=7",
+        "JOURNAL_MR_PAGES=true",
+    )
+    assert "(Pages prefix mr-7)" in log, log
+    assert json.loads((project / "public" / "manifest.json").read_text())["count"] == 3
+    shutil.rmtree(project / "public")
+
     # The merge request is merged: the pages job of the default branch's pipeline writes the
     # browser view of the journal.
     git(project, "switch", "-q", "main")
     git(project, "merge", "-q", "--ff-only", "regularisation")
-    run_job(gitlab_ci_local, project, env, "pages", "CI_DEFAULT_BRANCH=main")
+    log = run_job(gitlab_ci_local, project, env, "pages", "CI_DEFAULT_BRANCH=main")
+    assert "Pages prefix" not in log  # the site of the default branch has no prefix
     index = project / "public" / "index.html"
     manifest = json.loads((project / "public" / "manifest.json").read_text())
     assert index.exists() and manifest["count"] == 3 and manifest["families"] == ["iris-ci"]

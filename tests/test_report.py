@@ -294,7 +294,9 @@ def test_ci_templates_run_push_and_publish_metrics() -> None:
     assert "git config" not in script and "set-url" not in script
     assert job["artifacts"]["reports"]["metrics"] == "metrics.txt"
     assert "metrics.txt" in job["artifacts"]["paths"]
-    assert gitlab["pages"]["script"] == ["git journal site public"]
+    assert gitlab["pages"]["script"][0] == "git journal site public"
+    assert gitlab["pages"]["pages"] == {"path_prefix": "$PAGES_PREFIX"}
+    assert "journal-site/" in job["artifacts"]["paths"]
     assert any("merge_request_event" in str(rule) for rule in job["rules"])
     github = yaml.load((ROOT / "templates" / "github-actions.yml").read_text())
     steps = "\n".join(str(step.get("run", "")) for step in github["jobs"]["journal"]["steps"])
