@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -130,3 +131,35 @@ def test_retry_failed_trains_only_the_failed_points(repo: Path) -> None:
     after = journal_fingerprints(repo)
     assert sum(after.values()) == 3
     assert sorted(after.values()) == [1, 2]  # only the failed point has a repeat
+
+
+SLOW_POINT = """\
+data: sklearn:digits
+model:
+  estimator: sklearn.ensemble.RandomForestClassifier
+  params: {n_estimators: [150], random_state: [0]}
+evaluation: {cv: 5}
+"""
+
+
+def test_a_point_in_training_says_its_progress_in_its_claim(repo: Path) -> None:
+    (repo / "journal.yaml").write_text(SLOW_POINT)
+    subprocess.run([sys.executable, "-m", "gitlab_journal", "init"], cwd=repo, check=True)
+    proc = subprocess.Popen(  # a pipe, not a terminal: the claim still says it
+        [sys.executable, "-m", "gitlab_journal", "run"],
+        cwd=repo,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    claims = repo / ".git" / "journal" / "claims"
+    seen: set[str] = set()
+    while proc.poll() is None:
+        for path in claims.glob("[0-9a-f]*") if claims.is_dir() else []:
+            try:
+                seen.add(str(json.loads(path.read_text()).get("progress", "")))
+            except (OSError, ValueError):
+                continue  # released or being replaced as we read it
+        time.sleep(0.02)
+    assert proc.returncode == 0, proc.stderr.read() if proc.stderr else ""
+    assert any(text.startswith("fold ") and text.endswith("/5") for text in seen), seen

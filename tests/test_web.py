@@ -595,8 +595,26 @@ def test_ui_shows_points_local_runs_have_claimed(ui: UiServer, journal: Store, p
             "document.getElementById('running').textContent.includes('1 point running')"
         )
         assert "abababab" in page.locator("#running").text_content()
+        started = claims.holder(fingerprint)
+        claims.progress(fingerprint, "fold 2/5")
+        page.wait_for_function(
+            "document.getElementById('running').textContent.includes('fold 2/5')"
+        )
+        after = claims.holder(fingerprint)
+        assert started is not None and after is not None
+        assert (after.token, after.started) == (started.token, started.started)  # still ours
     finally:
         claims.finish()
+    # a claim taken over by another process is not ours to write any more
+    other = LocalClaims(journal)
+    assert other.acquire(fingerprint) is None
+    try:
+        claims.held[fingerprint] = "stale-token"
+        claims.progress(fingerprint, "fold 9/9")
+        path = journal.git_dir / "journal" / "claims" / fingerprint
+        assert "fold 9/9" not in path.read_text()
+    finally:
+        other.finish()
 
 
 # -- the filter language: the page's and the index's agree ----------------------------------

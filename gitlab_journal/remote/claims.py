@@ -157,6 +157,10 @@ class Claims:
             raise
         self.release(fingerprint)
 
+    def progress(self, fingerprint: str, text: str) -> None:
+        """Progress inside a point is shown on this machine only (the local claim has it): a
+        push per fold would cost more than the fold."""
+
     def release(self, fingerprint: str) -> bool:
         """Delete our claim on ``fingerprint`` (only if it is still ours)."""
         mine = self.held.pop(fingerprint, None)

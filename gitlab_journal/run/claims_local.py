@@ -103,16 +103,25 @@ class LocalClaims:
             return True
         return holder.host == socket.gethostname() and holder.pid > 0 and not _alive(holder.pid)
 
-    def _write(self, fingerprint: str, *, replace: bool) -> str:
-        token = secrets.token_hex(8)
-        body = json.dumps(
-            {
-                "host": socket.gethostname(),
-                "pid": os.getpid(),
-                "started": time.time(),
-                "token": token,
-            }
-        ).encode()
+    def _write(
+        self,
+        fingerprint: str,
+        *,
+        replace: bool,
+        token: str | None = None,
+        started: float | None = None,
+        progress: str | None = None,
+    ) -> str:
+        token = token or secrets.token_hex(8)
+        doc: dict[str, object] = {
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "started": time.time() if started is None else started,
+            "token": token,
+        }
+        if progress is not None:
+            doc["progress"] = progress[:200]
+        body = json.dumps(doc).encode()
         path = self.directory / fingerprint
         if replace:
             tmp = path.with_name(f".{fingerprint}.{token}")
@@ -147,6 +156,21 @@ class LocalClaims:
             self.held[fingerprint] = self._write(fingerprint, replace=True)
             self.taken_over.append((fingerprint, holder))
             return None
+
+    def progress(self, fingerprint: str, text: str) -> None:
+        """Say in our claim on ``fingerprint`` what its training is doing (``fold 2/5``), for
+        `git journal ui`; nothing when the claim is no longer ours."""
+        token = self.held.get(fingerprint)
+        if token is None:
+            return
+        with self._locked():
+            holder = self.holder(fingerprint)
+            if holder is None or holder.token != token:
+                return  # taken over meanwhile: not ours to write
+            with contextlib.suppress(OSError):  # progress is worth no failure of the run
+                self._write(
+                    fingerprint, replace=True, token=token, started=holder.started, progress=text
+                )
 
     def release(self, fingerprint: str) -> bool:
         token = self.held.pop(fingerprint, None)

@@ -41,8 +41,14 @@ class Coordinator(Protocol):
     def recorded(self, fingerprint: str) -> None:
         """The point's run is in the local journal: publish it, then release the claim."""
 
+    def progress(self, fingerprint: str, text: str) -> None:
+        """What the point in training is doing now (``fold 2/5``), for others to see."""
+
     def finish(self) -> None:
         """Release every claim still held (after a failure or Ctrl-C)."""
+
+
+PROGRESS_EVERY = 1.0  # seconds between two progress notes in a point's claim
 
 
 @dataclass
@@ -83,6 +89,9 @@ class Both:
                 self.remote.recorded(fingerprint)
         finally:
             self.local.recorded(fingerprint)
+
+    def progress(self, fingerprint: str, text: str) -> None:
+        self.local.progress(fingerprint, text)
 
     def finish(self) -> None:
         try:
@@ -148,9 +157,18 @@ def execute(
     progress = progress_bar(console, quiet=quiet or lines)
     task = progress.add_task("training", total=len(pending), last="")
     training_now = [0]  # the point this process trains (in-process training only)
+    fingerprint_now = [""]
+    noted = [0.0]  # when the point's claim last said its progress
+    here = jobs <= 1 and executor is None  # training in this process: its progress is known
+    bar = here and console.is_terminal and not quiet
 
     def inside(text: str) -> None:
-        progress.update(task, last=f"point {training_now[0]}/{len(pending)}: {text}")
+        if bar:
+            progress.update(task, last=f"point {training_now[0]}/{len(pending)}: {text}")
+        now = time.monotonic()
+        if coordinator is not None and fingerprint_now[0] and now - noted[0] >= PROGRESS_EVERY:
+            noted[0] = now
+            coordinator.progress(fingerprint_now[0], text)
 
     counts = {"fed": 0, "done": 0}  # jobs sent out, outcomes back
     local = slots is not None and executor is None
@@ -177,9 +195,9 @@ def execute(
                     progress.update(task, advance=1, last=f"skipped: {reason}")
                     continue
             counts["fed"] += 1
+            fingerprint_now[0], noted[0] = planned.fingerprint, 0.0
             yield training.job(ctx, planned, key)
 
-    here = jobs <= 1 and executor is None and console.is_terminal and not quiet
     listen = train_progress.listening(inside) if here else contextlib.nullcontext()
     try:
         with progress, runner, listen:

@@ -1,9 +1,9 @@
 """Progress inside one point (the folds of a cross-validation, a Keras fit's epochs), for the
-terminal's progress bar.
+terminal's progress bar and the point's claim (which `git journal ui` shows).
 
-A back end says what it is doing with :func:`say`; the runner, when it trains in this process
-on a terminal, listens with :func:`listening`. Nobody listening (a worker process, a pipe, a
-test) costs one attribute read.
+A back end says what it is doing with :func:`say`; the runner, when it trains in this process,
+listens with :func:`listening`. Nobody listening (a worker process, a test) costs one attribute
+read.
 """
 
 from __future__ import annotations

@@ -124,6 +124,7 @@ class Journal:
                             "host": str(doc.get("host", "")),
                             "pid": int(doc.get("pid", 0)),
                             "started": float(doc.get("started", time.time())),
+                            "progress": str(doc.get("progress", ""))[:200],
                         }
                     )
                 except (OSError, ValueError, TypeError, AttributeError):

@@ -952,7 +952,7 @@ function renderRunning(running) {
   const now = Date.now() / 1000;
   node.replaceChildren(el("span", { class: "running", text: `${running.length} point${running.length === 1 ? "" : "s"} running: ` }),
     ...running.slice(0, 5).map((r) => el("code", {
-      text: `${String(r.fingerprint).slice(0, 10)} (pid ${r.pid} on ${r.host}, ${Math.max(0, Math.round(now - r.started))} s)`,
+      text: `${String(r.fingerprint).slice(0, 10)}${r.progress ? ` ${r.progress}` : ""} (pid ${r.pid} on ${r.host}, ${Math.max(0, Math.round(now - r.started))} s)`,
     })));
 }
 
