@@ -400,6 +400,40 @@ def test_site_in_several_pages_loads_every_page_and_its_details(
         server.server_close()
 
 
+@pytest.mark.slow
+def test_parallel_coordinates_draw_a_spread_of_a_large_journal(
+    repo: Path, cli: Cli, tmp_path: Path, page: Any
+) -> None:
+    store = Store.discover(repo)
+    store.init()
+    count = 2050  # past the 2,000 lines the chart draws
+    for i in range(count):
+        accuracy = 0.5 + (i * 7919 % count) / (2 * count)  # every value once, out of order
+        store.record(
+            make_run(f"big{i:05d}", {"C": float(i % 17) + 1}, metrics={"accuracy": accuracy})
+        )
+    target = tmp_path / "public"
+    assert cli("site", str(target))[0] == 0
+    server, url = serve_directory(target)
+    try:
+        open_app(page, url)
+        page.wait_for_selector("body[data-loaded='1']")
+        page.wait_for_function("document.getElementById('parcoords').data !== undefined")
+        expect(page.locator("#pc-note")).to_contain_text("2,000 of 2,050 runs drawn")
+        drawn = page.evaluate("() => document.getElementById('parcoords').data[0].line.color")
+        assert len(drawn) == 2000
+        assert min(drawn) == 0.5 and max(drawn) == 0.5 + (count - 1) / (2 * count)  # both ends
+        # a filter down to the limit draws every run again, and says nothing
+        page.fill("#filter", "params.C <= 16")
+        page.wait_for_function(
+            "document.getElementById('parcoords').data[0].line.color.length === 1930"
+        )
+        expect(page.locator("#pc-note")).to_be_hidden()
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 def test_untrusted_names_and_keys_show_as_text_and_run_no_script(
     journal: Store, cli: Cli, tmp_path: Path, page: Any
 ) -> None:

@@ -365,6 +365,10 @@ function isNumber(v) { return typeof v === "number" && Number.isFinite(v); }
 const FIXED_COLUMNS = ["id", "created", "status", "model", "name"];
 const PAGE_ROWS = 50;
 const MAX_PC_PARAMS = 10;
+// Parallel coordinates draw at most this many lines (WebGL: 100,000 lines take seconds to
+// draw, and again on every new run); brushing still filters every run of the filter.
+const MAX_PC_LINES = 2000;
+const POLL_MS = 1000;  // how often a live page asks for the journal's tip
 
 // -- state ---------------------------------------------------------------------------------
 
@@ -628,21 +632,39 @@ function renderParcoords() {
   if (!runs.length) {
     showEmpty(node, "No run in the filter has this metric.");
     state.pcDims = [];
+    $("pc-note").hidden = true;
     return;
   }
   const params = varyingIn(runs).slice(0, MAX_PC_PARAMS);
   const dims = params.map((key) => dimensionFor(key, runs.map((r) => r.params[key] ?? null)));
   const metricValues = runs.map((r) => r.metrics[metric]);
   dims.push({ label: plotText(metric), values: metricValues, kind: "number" });
-  state.pcDims = dims;
+  state.pcDims = dims;  // every run's values: brushing filters them all
+  const drawn = spread(runs.length, metricValues);
+  const pick = (values) => (drawn ? drawn.map((i) => values[i]) : values);
+  const note = $("pc-note");
+  note.hidden = !drawn;
+  note.textContent = drawn ? `${drawn.length.toLocaleString("en")} of ${runs.length.toLocaleString("en")} ` +
+    `runs drawn, spread evenly over ${metric}; brushing filters all of them, and a narrower filter draws every run.` : "";
   const trace = {
     type: "parcoords",
-    line: { color: metricValues, colorscale: "Viridis", showscale: true },
-    dimensions: dims.map(({ kind, ...d }) => d),
+    line: { color: pick(metricValues), colorscale: "Viridis", showscale: true },
+    // a drawn sample keeps every run's axis ranges
+    dimensions: dims.map(({ kind, values, ...d }) => (drawn && kind === "number" && !d.range
+      ? { ...d, values: pick(values), range: extent(values) } : { ...d, values: pick(values) })),
     labelangle: -15,
   };
   plot(node, [trace], { margin: { l: 60, r: 60, t: 60, b: 30 }, height: 360 },
     (gd) => gd.on("plotly_restyle", () => onBrush()));
+}
+
+/** Which of ``count`` runs to draw when they are more than MAX_PC_LINES: indices spread
+ * evenly over the runs ordered by ``metric`` (the best and the worst among them); null: all. */
+function spread(count, metric) {
+  if (count <= MAX_PC_LINES) return null;
+  const order = Array.from({ length: count }, (_, i) => i).sort((a, b) => metric[a] - metric[b]);
+  const step = (count - 1) / (MAX_PC_LINES - 1);
+  return Array.from({ length: MAX_PC_LINES }, (_, k) => order[Math.round(k * step)]);
 }
 
 function varyingIn(runs) {
@@ -970,11 +992,13 @@ function poll() {
     } finally {
       busy = false;
     }
-  }, 2000);
+  }, POLL_MS);
 }
 
 // -- wiring --------------------------------------------------------------------------------
 
+/** Everything again, for new data. The table first: the charts (seconds of WebGL on a large
+ * journal without a GPU) are drawn in a later task, once the table is on screen. */
 function renderAll() {
   fillSelect($("pc-metric"), metricChoices());
   fillSelect($("sc-y"), metricChoices());
@@ -982,12 +1006,20 @@ function renderAll() {
   renderColumnChooser();
   sortRuns();
   applyFilter();
-  renderParcoords();  // new data: the brush starts again
+  state.brushed = null;  // new data: the brush starts again
   applyView();
   renderTable();
-  renderScatter();
   renderSelected();
+  const serial = ++chartSerial;
+  setTimeout(() => {
+    if (serial !== chartSerial) return;  // newer data came meanwhile: drawn with that
+    renderParcoords();
+    renderScatter();
+    document.body.dataset.charted = String(serial);
+  }, 0);
 }
+
+let chartSerial = 0;
 
 function readToken() {
   const match = /(?:^|[#&])token=([0-9a-f]+)/.exec(location.hash);
