@@ -142,11 +142,12 @@ evaluation: {cv: 5}
 """
 
 
-def test_a_point_in_training_says_its_progress_in_its_claim(repo: Path) -> None:
+@pytest.mark.parametrize("jobs", ["1", "2"])  # in this process, and in a worker process
+def test_a_point_in_training_says_its_progress_in_its_claim(repo: Path, jobs: str) -> None:
     (repo / "journal.yaml").write_text(SLOW_POINT)
     subprocess.run([sys.executable, "-m", "gitlab_journal", "init"], cwd=repo, check=True)
     proc = subprocess.Popen(  # a pipe, not a terminal: the claim still says it
-        [sys.executable, "-m", "gitlab_journal", "run"],
+        [sys.executable, "-m", "gitlab_journal", "run", "--jobs", jobs],
         cwd=repo,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,

@@ -21,6 +21,7 @@ data that would fail every point alike) stops the grid, as it does in-process.
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 import os
 import pickle
@@ -30,7 +31,7 @@ import threading
 import time
 import traceback
 from collections import deque
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -38,6 +39,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from gitlab_journal.errors import EXIT_USAGE, CheckFailed, JournalError, describe_exit
 from gitlab_journal.spec.model import DataSpec, EvaluationSpec, ModelSpec
+from gitlab_journal.train import progress
 from gitlab_journal.train.backend import Result, TrainOptions
 
 if TYPE_CHECKING:
@@ -217,11 +219,26 @@ def _worker_main(conn: Connection, threads: int, path: list[str]) -> None:
             return  # the parent is gone
         if job is None:
             return
-        outcome = run_job(job)
+        with progress.listening(functools.partial(_tell, conn, job.key)):
+            outcome = run_job(job)
         try:
             conn.send(outcome)
         except (BrokenPipeError, OSError):
             return
+
+
+def _tell(conn: Connection, key: int, text: str) -> None:
+    """Send the parent what the worker's point is doing, for its claim (never fatal)."""
+    with contextlib.suppress(BrokenPipeError, OSError):
+        conn.send(Progress(key, text))
+
+
+@dataclass(frozen=True)
+class Progress:
+    """What a worker's point in training is doing now (``fold 2/5``)."""
+
+    key: int
+    text: str
 
 
 @dataclass
@@ -239,6 +256,8 @@ class ProcessPool(_Closing):
     workers: int
     preload: tuple[str, ...] = ()
     name: str = "processes"
+    # told what each point in training is doing, by its job's key
+    on_progress: Callable[[int, str], None] | None = None
     _pool: list[_Worker] = field(default_factory=list)
 
     def _context(self) -> Any:
@@ -313,8 +332,13 @@ class ProcessPool(_Closing):
                     outcome: Outcome | None = None
                     gone = worker.process.sentinel in ready
                     try:
-                        if worker.conn.poll():
-                            outcome = worker.conn.recv()
+                        while worker.conn.poll():
+                            message = worker.conn.recv()
+                            if not isinstance(message, Progress):
+                                outcome = message
+                                break
+                            if self.on_progress is not None:
+                                self.on_progress(message.key, message.text)
                     except (EOFError, OSError):
                         gone = True
                     if outcome is not None:

@@ -22,7 +22,7 @@ from gitlab_journal.errors import CheckFailed, JournalError
 from gitlab_journal.journal.records import Run
 from gitlab_journal.journal.store import Store
 from gitlab_journal.run import training
-from gitlab_journal.run.executors import Job, make_executor
+from gitlab_journal.run.executors import Job, ProcessPool, make_executor
 from gitlab_journal.run.maintenance import pack_if_needed, pack_runs
 from gitlab_journal.run.plan import Plan, Planned
 from gitlab_journal.run.slots import Slots
@@ -157,18 +157,27 @@ def execute(
     progress = progress_bar(console, quiet=quiet or lines)
     task = progress.add_task("training", total=len(pending), last="")
     training_now = [0]  # the point this process trains (in-process training only)
-    fingerprint_now = [""]
-    noted = [0.0]  # when the point's claim last said its progress
+    noted: dict[str, float] = {}  # fingerprint -> when its claim last said its progress
     here = jobs <= 1 and executor is None  # training in this process: its progress is known
     bar = here and console.is_terminal and not quiet
+
+    def note(key: int, text: str) -> None:
+        """Say in the point's claim what it is doing, at most every PROGRESS_EVERY seconds."""
+        fingerprint = pending[key].fingerprint
+        now = time.monotonic()
+        if coordinator is not None and now - noted.get(fingerprint, -PROGRESS_EVERY) >= (
+            PROGRESS_EVERY
+        ):
+            noted[fingerprint] = now
+            coordinator.progress(fingerprint, text)
 
     def inside(text: str) -> None:
         if bar:
             progress.update(task, last=f"point {training_now[0]}/{len(pending)}: {text}")
-        now = time.monotonic()
-        if coordinator is not None and fingerprint_now[0] and now - noted[0] >= PROGRESS_EVERY:
-            noted[0] = now
-            coordinator.progress(fingerprint_now[0], text)
+        note(training_now[0] - 1, text)
+
+    if isinstance(runner, ProcessPool):  # its workers tell what their points are doing
+        runner.on_progress = note
 
     counts = {"fed": 0, "done": 0}  # jobs sent out, outcomes back
     local = slots is not None and executor is None
@@ -195,7 +204,6 @@ def execute(
                     progress.update(task, advance=1, last=f"skipped: {reason}")
                     continue
             counts["fed"] += 1
-            fingerprint_now[0], noted[0] = planned.fingerprint, 0.0
             yield training.job(ctx, planned, key)
 
     listen = train_progress.listening(inside) if here else contextlib.nullcontext()
