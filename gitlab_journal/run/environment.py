@@ -11,7 +11,6 @@ import platform
 import socket
 import sys
 from collections.abc import Iterable
-from importlib import metadata
 from typing import Any
 
 from gitlab_journal import __version__
@@ -52,7 +51,10 @@ def environment(modules: Iterable[str] = ()) -> dict[str, Any]:
 @functools.cache
 def _version(name: str) -> str | None:
     """An installed distribution's version (read once a process: reading the metadata takes
-    milliseconds, and an autologged script records many runs)."""
+    milliseconds, and an autologged script records many runs). :mod:`importlib.metadata` is
+    imported here, not with the module: `check` never needs it, and it costs 10 ms."""
+    from importlib import metadata
+
     try:
         return metadata.version(name)
     except metadata.PackageNotFoundError:
@@ -105,5 +107,7 @@ def _distributions(modules: Iterable[str]) -> list[str]:
     )
     if not tops:
         return []
+    from importlib import metadata
+
     provided = metadata.packages_distributions()
     return [dist for top in tops for dist in provided.get(top, ())]
