@@ -260,8 +260,10 @@ def test_bad_jobs_and_executor_arguments_are_usage_errors(repo: Path, cli: Cli) 
 # --- Dask -----------------------------------------------------------------------------------------
 
 
-def _dask(*args: str, cwd: Path, log: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, **GIT_ENV, "PYTHONPATH": str(cwd)}
+def _dask(
+    *args: str, cwd: Path, log: Path, pythonpath: str | None = None
+) -> subprocess.Popen[bytes]:
+    env = {**os.environ, **GIT_ENV, "PYTHONPATH": str(cwd) if pythonpath is None else pythonpath}
     with log.open("wb") as out:
         return subprocess.Popen(
             [sys.executable, "-m", "distributed.cli.dask_" + args[0], *args[1:]],
@@ -275,7 +277,21 @@ def _dask(*args: str, cwd: Path, log: Path) -> subprocess.Popen[bytes]:
 
 @pytest.fixture
 def dask_cluster(user_models: Path, tmp_path: Path) -> Iterator[tuple[str, list[int]]]:
-    """A real scheduler and two single-threaded workers on 127.0.0.1: (address, worker pids)."""
+    """A real scheduler and two single-threaded workers on 127.0.0.1, started in the
+    repository with it on their path: (address, worker pids)."""
+    yield from _cluster(tmp_path, cwd=user_models, pythonpath=str(user_models))
+
+
+@pytest.fixture
+def remote_cluster(tmp_path: Path) -> Iterator[tuple[str, list[int]]]:
+    """The same, started in a folder of their own with nothing of the repository on their
+    path, as on machines that share no file system with the client."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    yield from _cluster(tmp_path, cwd=elsewhere, pythonpath="")
+
+
+def _cluster(tmp_path: Path, *, cwd: Path, pythonpath: str) -> Iterator[tuple[str, list[int]]]:
     from distributed import Client
 
     info = tmp_path / "scheduler.json"
@@ -289,8 +305,9 @@ def dask_cluster(user_models: Path, tmp_path: Path) -> Iterator[tuple[str, list[
             "--no-dashboard",
             "--scheduler-file",
             str(info),
-            cwd=user_models,
+            cwd=cwd,
             log=tmp_path / "scheduler.log",
+            pythonpath=pythonpath,
         )
     ]
     try:
@@ -312,8 +329,9 @@ def dask_cluster(user_models: Path, tmp_path: Path) -> Iterator[tuple[str, list[
                     "--no-dashboard",
                     "--name",
                     f"w{i}",
-                    cwd=user_models,
+                    cwd=cwd,
                     log=tmp_path / f"worker{i}.log",
+                    pythonpath=pythonpath,
                 )
             )
         address = json.loads(info.read_text())["address"]
@@ -352,6 +370,43 @@ def test_dask_runs_land_with_the_metrics_of_a_local_run(
     assert len(by_fingerprint) == 3
     assert all(len(p) == 2 and p[0] == p[1] for p in by_fingerprint.values())
     one_commit_per_run(user_models, 6)
+    fsck(user_models)
+
+
+def test_dask_workers_without_the_repository_train_its_own_models(
+    user_models: Path, cli: Cli, remote_cluster: tuple[str, list[int]]
+) -> None:
+    from sklearn.datasets import load_iris
+
+    address, _ = remote_cluster
+    (user_models / "data").mkdir()
+    load_iris(as_frame=True).frame.to_csv(user_models / "data" / "iris.csv", index=False)
+    (user_models / "journal.yaml").write_text(  # a table and a model only the repository has
+        "data:\n  path: data/iris.csv\n  target: target\nmodel:\n  estimator: models.Slow\n"
+        "  params:\n    seconds: 0.01\n    tag: [1, 2, 3]\nevaluation:\n  cv: 3\n  seed: 0\n"
+    )
+    assert cli("init")[0] == 0
+    executor = "dask://" + address.removeprefix("tcp://")
+
+    code, _, err = cli("run", "-q", "--executor", executor)
+
+    assert code == 0, err
+    remote = {str(r["fingerprint"]): scores(r) for r in log_json(cli)}
+    assert len(remote) == 3 and all(r["status"] == "ok" for r in log_json(cli))
+    code, _, err = cli("run", "-q", "--force")  # the same grid, in this process
+    assert code == 0, err
+    for run in log_json(cli):
+        assert scores(run) == remote[str(run["fingerprint"])]
+    # an edit of the repository's module reaches the workers with the next grid
+    models = user_models / "models.py"
+    models.write_text(models.read_text().replace("max_iter=500", "max_iter=500, C=0.001"))
+    code, _, err = cli("run", "-q", "--executor", executor)
+    assert code == 0, err
+    weaker = [r for r in log_json(cli) if str(r["fingerprint"]) not in remote]
+    assert len(weaker) == 3
+    assert all(
+        scores(r)["accuracy"] < min(s["accuracy"] for s in remote.values()) for r in weaker
+    ), (weaker, remote)
     fsck(user_models)
 
 

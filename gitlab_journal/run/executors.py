@@ -114,6 +114,14 @@ def _job_data(job: Job) -> tuple[Any, Any]:
         return hit
 
 
+def remember_data(job: Job, data: tuple[Any, Any]) -> None:
+    """Hold ``data`` as the job's ``(X, y)`` (sent by a client that loaded it)."""
+    key = pickle.dumps((job.root, job.data))
+    with _data_lock:
+        _data_cache.clear()
+        _data_cache[key] = data
+
+
 def forget_data() -> None:
     """Drop the data this process loaded for jobs."""
     with _data_lock:
@@ -416,7 +424,10 @@ class ProcessPool(_Closing):
 
 
 class DaskExecutor(_Closing):
-    """Send jobs to a Dask distributed scheduler; the workers load the data themselves."""
+    """Send jobs to a Dask distributed scheduler. The workers need no file of the repository:
+    this process loads the data once and sends it with the repository modules the spec imports
+    (:mod:`.shipment`), once per data block. Command runs are the exception: a command runs in
+    the repository, so their workers need it at the same path."""
 
     name = "dask"
 
@@ -450,12 +461,36 @@ class DaskExecutor(_Closing):
         keys: dict[Any, Job] = {}
         pending = distributed.as_completed(loop=client.loop)
 
+        shipped: dict[bytes, Any] = {}  # (root, data block) -> the scattered Shipment
+
+        def shipment(job: Job) -> Any:
+            from gitlab_journal.data.loaders import load_data
+            from gitlab_journal.run.shipment import Shipment, repository_modules
+
+            key = pickle.dumps((job.root, job.data))
+            if key not in shipped:
+                root = Path(job.root)
+                X, y = load_data(root, job.data)
+                # the estimators (a Keras builder is the block's estimator), and the loader
+                paths = [job.model.estimator, *job.model.import_paths()]
+                if job.data.loader:
+                    paths.append(job.data.loader)
+                files = repository_modules(root, paths)
+                shipped.clear()  # one data set on the workers at a time
+                shipped[key] = client.scatter(Shipment(X, y, files), broadcast=True)
+            return shipped[key]
+
         def submit(limit: int) -> None:
+            from gitlab_journal.run.shipment import run_shipped
+
             while len(keys) < limit:
                 job = next(jobs, None)
                 if job is None:
                     return
-                future = client.submit(run_job, job, pure=False)
+                if job.model.kind == "command":
+                    future = client.submit(run_job, job, pure=False)
+                else:
+                    future = client.submit(run_shipped, job, shipment(job), pure=False)
                 keys[future] = job
                 pending.add(future)
 
@@ -479,8 +514,8 @@ class DaskExecutor(_Closing):
                     raise JournalError(
                         f"the Dask cluster at {self.address} could not run a job: "
                         f"{type(exc).__name__}: {exc}",
-                        hint="install gitlab-journal and the spec's libraries on every worker, "
-                        "with the repository at the same path",
+                        hint="install gitlab-journal and the spec's libraries on every worker "
+                        "(command runs also need the repository at the same path)",
                     ) from exc
                 yield outcome
                 slots = max(1, sum(client.nthreads().values()))
