@@ -85,9 +85,12 @@ class Slots:
             fd = os.open(self.directory / f"slot-{slot}", os.O_CREAT | os.O_RDWR, 0o644)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
+            except BlockingIOError:  # another run holds it
                 os.close(fd)
                 continue
+            except OSError:  # a file system without locks (some NFS mounts): no limit there
+                os.close(fd)
+                return True
             with contextlib.suppress(OSError):  # who holds it: for the others' message
                 os.ftruncate(fd, 0)
                 os.pwrite(fd, str(os.getpid()).encode(), 0)
