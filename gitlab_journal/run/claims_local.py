@@ -57,11 +57,16 @@ class LocalClaims:
     held: dict[str, str] = field(default_factory=dict)  # fingerprint -> our token
     taken_over: list[tuple[str, LocalHolder]] = field(default_factory=list)
 
+    _directory: Path | None = field(default=None, repr=False)
+
     @property
     def directory(self) -> Path:
-        path = self.store.cache_dir() / CLAIMS_DIR
-        path.mkdir(exist_ok=True)
-        return path
+        """``.git/journal/claims``, made once (a claim is taken and let go per point)."""
+        if self._directory is None:
+            path = self.store.cache_dir() / CLAIMS_DIR
+            path.mkdir(exist_ok=True)
+            self._directory = path
+        return self._directory
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
