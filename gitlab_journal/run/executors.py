@@ -100,9 +100,14 @@ _data_lock = threading.Lock()
 _data_cache: dict[bytes, tuple[Any, Any]] = {}
 
 
+def data_key(job: Job) -> bytes:
+    """What identifies a job's data block: its repository and the spec's data block."""
+    return pickle.dumps((job.root, job.data))
+
+
 def _job_data(job: Job) -> tuple[Any, Any]:
     """``(X, y)`` of a job, loaded once per process (and per data block)."""
-    key = pickle.dumps((job.root, job.data))
+    key = data_key(job)
     with _data_lock:
         hit = _data_cache.get(key)
         if hit is None:
@@ -116,7 +121,7 @@ def _job_data(job: Job) -> tuple[Any, Any]:
 
 def remember_data(job: Job, data: tuple[Any, Any]) -> None:
     """Hold ``data`` as the job's ``(X, y)`` (sent by a client that loaded it)."""
-    key = pickle.dumps((job.root, job.data))
+    key = data_key(job)
     with _data_lock:
         _data_cache.clear()
         _data_cache[key] = data
@@ -467,7 +472,7 @@ class DaskExecutor(_Closing):
             from gitlab_journal.data.loaders import load_data
             from gitlab_journal.run.shipment import Shipment, repository_modules
 
-            key = pickle.dumps((job.root, job.data))
+            key = data_key(job)
             if key not in shipped:
                 root = Path(job.root)
                 X, y = load_data(root, job.data)
