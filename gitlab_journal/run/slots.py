@@ -23,7 +23,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 
 from gitlab_journal.errors import JournalError
 from gitlab_journal.journal.store import Store
@@ -138,11 +137,3 @@ class Slots:
             with contextlib.suppress(OSError):
                 os.close(fd)  # closing the file drops its lock
         self.held.clear()
-
-    def __enter__(self) -> Slots:
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.release()
