@@ -191,20 +191,16 @@ class Handler(BaseHTTPRequestHandler):
         parts = urlsplit(self.path)
         path = unquote(parts.path)
         try:
-            if path == "/api/changes":
-                self._changes(parse_qs(parts.query).get("since", [""])[0])
-                return
-            self._get(path.lstrip("/") or "index.html")
+            self._get(path.lstrip("/") or "index.html", parse_qs(parts.query))
         except JournalError as exc:
             self._error(HTTPStatus.INTERNAL_SERVER_ERROR, exc.message)
 
-    def _changes(self, since: str) -> None:
-        """The runs changed since the tip the page holds; ``{"reload": true}`` when the page
-        had better load everything again."""
-        found = self.server.journal.changes(since)
-        self._json(HTTPStatus.OK, found if found is not None else {"reload": True})
-
-    def _get(self, name: str) -> None:
+    def _get(self, name: str, query: dict[str, list[str]]) -> None:
+        if name == "api/changes":
+            # the runs changed since the tip the page holds; {"reload": true}: load them all
+            found = self.server.journal.changes(query.get("since", [""])[0])
+            self._json(HTTPStatus.OK, found if found is not None else {"reload": True})
+            return
         if name == "api/tip":
             self._json(
                 HTTPStatus.OK, {"tip": self.server.journal.tip(), "running": self.server.running()}
