@@ -4,6 +4,7 @@ else of ours, and training is reached through run/ (which every caller that trai
 from __future__ import annotations
 
 import ast
+from collections.abc import Callable
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "gitlab_journal"
@@ -30,14 +31,21 @@ def test_the_journal_package_imports_only_itself_and_the_errors() -> None:
             assert name.startswith(allowed), f"{path.name} imports {name}"
 
 
-def test_only_run_imports_the_training_back_ends() -> None:
-    offenders = []
+def _offenders(checked: Callable[[str], bool], wrong: Callable[[str], bool]) -> list[str]:
+    """``module imports name`` for each import ``wrong`` refuses in the package's modules
+    whose top folder or file ``checked`` takes."""
+    found = []
     for path in sorted(PACKAGE.rglob("*.py")):
         relative = path.relative_to(PACKAGE)
-        if relative.parts[0] in TRAIN_IMPORTERS:
-            continue
-        if any(name.startswith("gitlab_journal.train") for name in _imports(path)):
-            offenders.append(str(relative))
+        if checked(relative.parts[0]):
+            found += [f"{relative} imports {name}" for name in _imports(path) if wrong(name)]
+    return found
+
+
+def test_only_run_imports_the_training_back_ends() -> None:
+    offenders = _offenders(
+        lambda top: top not in TRAIN_IMPORTERS, lambda name: name.startswith("gitlab_journal.train")
+    )
     assert offenders == []
 
 
@@ -57,20 +65,9 @@ def _layer(name: str) -> str:
 
 
 def test_the_layers_below_never_import_the_layers_above() -> None:
-    offenders = []
-    for path in sorted(PACKAGE.rglob("*.py")):
-        relative = path.relative_to(PACKAGE)
-        if relative.parts[0] not in LOWER:
-            continue
-        offenders += [f"{relative} imports {n}" for n in _imports(path) if _layer(n) in UPPER]
-    assert offenders == []
+    assert _offenders(lambda top: top in LOWER, lambda name: _layer(name) in UPPER) == []
 
 
 def test_only_the_entry_points_import_the_commands() -> None:
-    offenders = []
-    for path in sorted(PACKAGE.rglob("*.py")):
-        relative = path.relative_to(PACKAGE)
-        if relative.parts[0] in ENTRY_POINTS:
-            continue
-        offenders += [f"{relative} imports {n}" for n in _imports(path) if _layer(n) == "commands"]
+    offenders = _offenders(lambda top: top not in ENTRY_POINTS, lambda n: _layer(n) == "commands")
     assert offenders == []
