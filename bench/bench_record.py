@@ -37,7 +37,7 @@ from gitlab_journal.journal.records import Run
 from gitlab_journal.journal.store import Store
 from gitlab_journal.run.maintenance import pack_if_needed
 
-TARGET_RATIO = 2.0
+TARGET_RATIO = 1.5
 _TREE = pygit2.enums.FileMode.TREE
 _BLOB = pygit2.enums.FileMode.BLOB
 

@@ -47,7 +47,7 @@ from gitlab_journal.journal.store import Store
 from gitlab_journal.spec.model import ModelSpec
 from gitlab_journal.train.sklearn_backend import resolve
 
-FACTORY_VERSION = 2
+FACTORY_VERSION = 3
 BENCH_DIR = Path(__file__).resolve().parent
 OUT = BENCH_DIR / "out"
 VENV_BIN = Path(sys.executable).parent
@@ -320,22 +320,26 @@ class RootFiles:
     """The root files a record rewrites beside the run (``leaderboard.json`` and the README
     built from it), computed by the package's own ``leaderboard`` module when it has one.
 
-    ``Store.record`` rewrites them in every commit, through ``leaderboard.updated_files``, at
-    about 6 ms a run (its JSON is dumped with ``indent=2``, which Python encodes in pure Python):
-    10 minutes more for 100,000 runs. So by default the leaderboard is kept in memory with
-    ``leaderboard.add`` (what ``updated_files`` does between its load and dump) and written once,
-    in the last commit: the tip tree is byte-identical to what ``Store.record`` would write (the
-    self-test checks it), only the earlier commits do not carry the leaderboard's changes.
-    ``every_commit=True`` writes it in every commit, exactly as ``Store.record`` does."""
+    ``Store.record`` rewrites them when a run enters the board. With the package's
+    ``leaderboard.files_after`` (which changes the parsed document only when it returns files)
+    the factory keeps the document in memory and writes the files in the commits where they
+    change, exactly as ``Store.record`` does, at the cost of those changes only. Packages from
+    before it rewrote them in every record, at about 6 ms a run (10 minutes more for 100,000
+    runs); for those, by default, the board is kept in memory with ``leaderboard.add`` and
+    written once, in the last commit: the tip tree is byte-identical to what ``Store.record``
+    would write (the self-test checks it), only the earlier commits lack the leaderboard's
+    changes. ``every_commit`` True or False chooses either way for any package."""
 
-    def __init__(self, repo: pygit2.Repository, parent: str, every_commit: bool = False):
-        self.every_commit = every_commit
+    def __init__(self, repo: pygit2.Repository, parent: str, every_commit: bool | None = None):
         self.changed = False
         try:
             self.board: Any = importlib.import_module("gitlab_journal.journal.leaderboard")
         except ImportError:
             self.board = None
+            self.every_commit = False
             return
+        self.incremental = hasattr(self.board, "files_after")
+        self.every_commit = self.incremental if every_commit is None else every_commit
         tree = repo[parent].peel(pygit2.Tree)
         try:
             self.blob: bytes | None = tree[self.board.LEADERBOARD_FILE].data
@@ -350,6 +354,8 @@ class RootFiles:
         if not self.every_commit:
             self.changed |= bool(self.board.add(self.doc, run))
             return {}
+        if self.incremental:
+            return dict(self.board.files_after(self.doc, run) or {})
         files = self.board.updated_files(self.blob, run)
         if files is None:
             return {}
@@ -375,7 +381,7 @@ def fast_import(
     runs: Iterator[Generated],
     parent: str,
     quiet: bool = False,
-    leaderboard_every_commit: bool = False,
+    leaderboard_every_commit: bool | None = None,
 ) -> str:
     """Append one commit per run to refs/heads/journal, starting from ``parent``.
 

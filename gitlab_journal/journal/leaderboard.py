@@ -1,9 +1,11 @@
 """The leaderboard at the journal branch's root: ``leaderboard.json`` and the README built from it.
 
-Every record updates it at a cost that does not grow with the journal: the file keeps only the
-best ``TOP_K`` runs of at most ``MAX_FAMILIES`` experiment families (the least recently active
-family is dropped first), and the README is rendered from that file alone. No run is ever read
-to rebuild it.
+A record rewrites it only when the run enters its family's best runs, at a cost that does not
+grow with the journal: the file keeps only the best ``TOP_K`` runs of at most ``MAX_FAMILIES``
+experiment families (the family whose best runs changed least recently is dropped first), and
+the README is rendered from that file alone. No run is ever read to rebuild it, and a record
+that changes no ranking leaves both files as they are, so their history is the history of the
+rankings.
 
 A family is the spec's ``name`` when the run has one, else the model's class and its data
 inputs. Runs are ranked by their headline metric (the first scorer); a metric named like a loss
@@ -71,6 +73,9 @@ def load(blob: bytes | None) -> dict[str, Any]:
         or not isinstance(doc.get("families"), list)
     ):
         return empty()
+    for family in doc["families"]:
+        if isinstance(family, dict):
+            family.pop("runs", None)  # a count earlier versions kept
     return doc
 
 
@@ -111,15 +116,15 @@ def _rank(rows: list[dict[str, Any]], higher: bool) -> list[dict[str, Any]]:
 
 def add(doc: dict[str, Any], run: Run) -> bool:
     """Add ``run`` to the leaderboard document in place; False when nothing changed."""
-    return _add(doc, run) is not None
+    return _add(doc, run)
 
 
-def _add(doc: dict[str, Any], run: Run) -> bool | None:
-    """Add ``run`` in place: None when it cannot be ranked (nothing changed), else whether a
-    family's top runs changed (False: only its counters did)."""
+def _add(doc: dict[str, Any], run: Run) -> bool:
+    """Add ``run`` in place; False (the document untouched) when it does not enter its
+    family's best runs: it cannot be ranked, or ranks below them, or below its own repeat."""
     row = entry(run)
     if row is None:
-        return None
+        return False
     head = run.headline()
     assert head is not None
     metric = head[0]
@@ -133,29 +138,26 @@ def _add(doc: dict[str, Any], run: Run) -> bool | None:
             "family": name,
             "metric": metric,
             "higher_is_better": higher_is_better(metric),
-            "runs": 0,
             "updated": run.created,
-            "top": [],
+            "top": [row],
         }
         families.append(family)
+        _trim(doc)
+        return True
     higher = bool(family.get("higher_is_better", True))
-    family["runs"] = int(family.get("runs", 0)) + 1
-    family["updated"] = max(str(family.get("updated", "")), run.created)
     top: list[dict[str, Any]] = [r for r in family.get("top", []) if isinstance(r, dict)]
     same = next((r for r in top if r.get("fingerprint") == run.fingerprint), None)
     if same is not None:
         if not _better(row, same, higher):
-            family["top"] = top
-            _trim(doc)
             return False
         top.remove(same)
-    before = [r.get("id") for r in top]
-    top.append(row)
-    family["top"] = _rank(top, higher)[: int(doc.get("top", TOP_K))]
-    families_before = len(families)
+    ranked = _rank([*top, row], higher)[: int(doc.get("top", TOP_K))]
+    if not any(r is row for r in ranked):
+        return False
+    family["top"] = ranked
+    family["updated"] = max(str(family.get("updated", "")), run.created)
     _trim(doc)
-    changed = [r.get("id") for r in family["top"]] != before
-    return changed or len(families) != families_before
+    return True
 
 
 def _trim(doc: dict[str, Any]) -> None:
@@ -167,8 +169,7 @@ def _trim(doc: dict[str, Any]) -> None:
 
 
 def merge(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
-    """The leaderboard of two journals merged: each family's top runs of both, re-ranked.
-    The run counts add up, which counts a run both journals hold twice."""
+    """The leaderboard of two journals merged: each family's top runs of both, re-ranked."""
     out = load(dump(a))
     for family in load(dump(b))["families"]:
         mine = next(
@@ -189,7 +190,6 @@ def merge(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
             if kept is None or _better(row, kept, higher):
                 best[row["fingerprint"]] = row
         mine["top"] = _rank(list(best.values()), higher)[: int(out.get("top", TOP_K))]
-        mine["runs"] = int(mine.get("runs", 0)) + int(family.get("runs", 0))
         mine["updated"] = max(str(mine.get("updated", "")), str(family.get("updated", "")))
     _trim(out)
     return out
@@ -235,8 +235,8 @@ def readme(doc: Mapping[str, Any]) -> str:
         return "\n".join(lines)
     lines += [
         f"The best {doc.get('top', TOP_K)} runs of each experiment family by its headline metric, "
-        f"updated when a record enters them (kept in `{LEADERBOARD_FILE}`, with each family's "
-        "run count; `git journal show RUN` tells the rest).",
+        f"updated when a record enters them (kept in `{LEADERBOARD_FILE}`; "
+        "`git journal show RUN` tells the rest).",
         "",
     ]
     for family in families:
@@ -278,30 +278,31 @@ def replaced_files(blob: bytes | None, before: Run | None, after: Run) -> dict[s
 
 
 def _remove(doc: dict[str, Any], run: Run) -> None:
-    """Take ``run`` out of the leaderboard document in place: its row and its count."""
+    """Take ``run``'s row out of the leaderboard document in place (its family too, when no
+    row is left)."""
     head = run.headline()
     if entry(run) is None or head is None:
-        return  # never counted
+        return  # never ranked
     families: list[dict[str, Any]] = doc["families"]
     name = family_of(run)
     for family in families:
         if family.get("family") == name and family.get("metric") == head[0]:
-            family["runs"] = max(0, int(family.get("runs", 0)) - 1)
             top = [r for r in family.get("top", []) if isinstance(r, dict)]
             family["top"] = [r for r in top if r.get("id") != run.id]
-            if not family["runs"] and not family["top"]:
+            if not family["top"]:
                 families.remove(family)
             return
 
 
 def updated_files(blob: bytes | None, run: Run) -> dict[str, bytes] | None:
     """The root files a record of ``run`` rewrites (``leaderboard.json``, ``README.md``), given
-    the current ``leaderboard.json``; None when the run does not enter the leaderboard."""
-    doc = load(blob)
-    top_changed = _add(doc, run)
-    if top_changed is None:
+    the current ``leaderboard.json``; None when the run enters no family's best runs."""
+    return files_after(load(blob), run)
+
+
+def files_after(doc: dict[str, Any], run: Run) -> dict[str, bytes] | None:
+    """``updated_files`` on a parsed document, which is changed in place only when files are
+    returned (so a caller may keep it while it is not)."""
+    if not _add(doc, run):
         return None
-    files = {LEADERBOARD_FILE: dump(doc)}
-    if top_changed:
-        files[fmt.README_FILE] = readme(doc).encode()
-    return files
+    return {LEADERBOARD_FILE: dump(doc), fmt.README_FILE: readme(doc).encode()}

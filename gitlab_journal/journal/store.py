@@ -88,6 +88,8 @@ class Store:
             )
         self.branch = branch
         self.ref_name = f"refs/heads/{branch}"
+        # The parsed leaderboard.json last read, by blob id: most records leave it as it is.
+        self._board: tuple[pygit2.Oid, dict[str, Any]] | None = None
 
     @classmethod
     def discover(cls, path: str | Path = ".", branch: str | None = None) -> Store:
@@ -405,12 +407,27 @@ class Store:
                 pass
             else:
                 raise CheckFailed(f"run {run.id} is already recorded")
-            board = leaderboard.updated_files(_blob_at(tree, leaderboard.LEADERBOARD_FILE), run)
+            doc = self._leaderboard(tree)
+            board = leaderboard.files_after(doc, run)
+            if board is not None:
+                self._board = None  # changed in place: not the blob's document any more
             leaf = _write_files(self.repo, files)
             return _insert(self.repo, tree, path.split("/"), leaf, top_files=board)
 
         commit = self._commit(build, message)
         return run.with_commit(str(commit))
+
+    def _leaderboard(self, tree: pygit2.Tree) -> dict[str, Any]:
+        """The tree's parsed ``leaderboard.json`` (kept while its blob stays the same)."""
+        try:
+            obj = tree[leaderboard.LEADERBOARD_FILE]
+        except KeyError:
+            return leaderboard.empty()
+        if self._board is not None and self._board[0] == obj.id:
+            return self._board[1]
+        doc = leaderboard.load(obj.data if isinstance(obj, pygit2.Blob) else None)
+        self._board = (obj.id, doc)
+        return doc
 
     def update_run(self, run: Run, message: str, files: Mapping[str, bytes] | None = None) -> str:
         """Rewrite a recorded run's ``run.json`` and ``metrics.json`` from ``run`` (and add
@@ -745,21 +762,14 @@ def _union(
 def _merged_leaderboard(
     base: pygit2.Tree | None, ours: pygit2.Tree, theirs: pygit2.Tree
 ) -> dict[str, bytes] | None:
-    """``leaderboard.json`` and the README rendered from it, both sides' leaderboards merged
-    (runs counted once where the merge base already had them); None when they agree."""
+    """``leaderboard.json`` and the README rendered from it, both sides' leaderboards merged;
+    None when they agree."""
     mine = _blob_at(ours, leaderboard.LEADERBOARD_FILE)
     other = _blob_at(theirs, leaderboard.LEADERBOARD_FILE)
     old = _blob_at(base, leaderboard.LEADERBOARD_FILE) if base is not None else None
     if mine is None or other is None or mine == other or old in (mine, other):
         return None  # one side only, or only one side changed it: the union took that side
     doc = leaderboard.merge(leaderboard.load(mine), leaderboard.load(other))
-    before = leaderboard.load(old)
-    counted = {
-        (f.get("family"), f.get("metric")): int(f.get("runs", 0)) for f in before["families"]
-    }
-    for family in doc["families"]:
-        shared = counted.get((family.get("family"), family.get("metric")), 0)
-        family["runs"] = max(len(family.get("top", [])), int(family.get("runs", 0)) - shared)
     return {
         leaderboard.LEADERBOARD_FILE: leaderboard.dump(doc),
         fmt.README_FILE: leaderboard.readme(doc).encode(),
