@@ -22,6 +22,7 @@ import contextlib
 import json
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import journal_factory as jf
@@ -56,17 +57,26 @@ def read_all(path: Path, names: tuple[str, ...], parse: bool) -> tuple[float, in
     repo = pygit2.Repository(str(path))
     tip = repo.references[f"refs/heads/{jf.Store(repo).branch}"].peel(pygit2.Commit)
     count = 0
-    runs = tip.tree["runs"]
-    for shard in runs:
-        for fp in repo[shard.id]:
-            for run in repo[fp.id]:
-                run_tree = repo[run.id]
-                for name in names:
-                    data = repo[run_tree[name].id].data
-                    if parse:
-                        json.loads(data)
-                count += 1
+    for fp in fingerprint_folders(repo, tip.tree):
+        for run in fp:
+            run_tree = repo[run.id]
+            for name in names:
+                data = repo[run_tree[name].id].data
+                if parse:
+                    json.loads(data)
+            count += 1
     return time.perf_counter() - t, count
+
+
+def fingerprint_folders(repo: pygit2.Repository, tree: pygit2.Tree) -> Iterator[pygit2.Tree]:
+    """Every fingerprint's folder of a journal tree, walked with bare pygit2: one level of
+    shards in a journal of format 1, two in format 2."""
+    folders = [repo[tree["runs"].id]]
+    for _ in range(1 if tree["FORMAT"].data.strip() == b"1" else 2):
+        folders = [repo[sub.id] for folder in folders for sub in folder]
+    for folder in folders:
+        for fp in folder:
+            yield repo[fp.id]
 
 
 def walk_messages(path: Path) -> float:

@@ -149,7 +149,7 @@ def bench_size(n: int, records: int, warmups: int) -> SizeResult:
     # Fresh experiments (salted data hashes): none is in the journal yet.
     fresh = [g.run for g in jf.generate_runs(3 * (records + warmups), seed=99, salt=f"rec{n}:")]
     encoded = [
-        (fmt.encode_run(r), fmt.run_dir(r.fingerprint, r.id), fmt.commit_message(r)) for r in fresh
+        (fmt.encode_run(r), jf.run_dir(r.fingerprint, r.id), fmt.commit_message(r)) for r in fresh
     ]
     with_board = board_files(fresh[0]) is not None
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import importlib
+import inspect
 import json
 import math
 import os
@@ -330,8 +331,15 @@ class RootFiles:
     would write (the self-test checks it), only the earlier commits lack the leaderboard's
     changes. ``every_commit`` True or False chooses either way for any package."""
 
-    def __init__(self, repo: pygit2.Repository, parent: str, every_commit: bool | None = None):
+    def __init__(
+        self,
+        repo: pygit2.Repository,
+        parent: str,
+        every_commit: bool | None = None,
+        version: int = fmt.FORMAT_VERSION,
+    ):
         self.changed = False
+        self.version = version
         try:
             self.board: Any = importlib.import_module("gitlab_journal.journal.leaderboard")
         except ImportError:
@@ -355,7 +363,7 @@ class RootFiles:
             self.changed |= bool(self.board.add(self.doc, run))
             return {}
         if self.incremental:
-            return dict(self.board.files_after(self.doc, run) or {})
+            return dict(self.board.files_after(self.doc, run, self.version) or {})
         files = self.board.updated_files(self.blob, run)
         if files is None:
             return {}
@@ -368,8 +376,20 @@ class RootFiles:
             return {}
         return {
             self.board.LEADERBOARD_FILE: self.board.dump(self.doc),
-            fmt.README_FILE: self.board.readme(self.doc).encode(),
+            fmt.README_FILE: (
+                self.board.readme(self.doc, self.version)
+                if self.incremental
+                else self.board.readme(self.doc)
+            ).encode(),
         }
+
+
+def run_dir(fingerprint: str, run_id: str, version: int = fmt.FORMAT_VERSION) -> str:
+    """``format.run_dir`` in a journal of format ``version`` (packages from before the journal's
+    format 2 have one layout and take no version)."""
+    if "version" in inspect.signature(fmt.run_dir).parameters:
+        return fmt.run_dir(fingerprint, run_id, version=version)
+    return fmt.run_dir(fingerprint, run_id)  # type: ignore[call-arg]
 
 
 def _file(path: str, data: bytes) -> bytes:
@@ -382,6 +402,7 @@ def fast_import(
     parent: str,
     quiet: bool = False,
     leaderboard_every_commit: bool | None = None,
+    version: int = fmt.FORMAT_VERSION,
 ) -> str:
     """Append one commit per run to refs/heads/journal, starting from ``parent``.
 
@@ -397,7 +418,7 @@ def fast_import(
     fps: list[str] = []
     out: list[bytes] = []
     started = time.perf_counter()
-    root_files = RootFiles(pygit2.Repository(str(path)), parent, leaderboard_every_commit)
+    root_files = RootFiles(pygit2.Repository(str(path)), parent, leaderboard_every_commit, version)
     commit: list[bytes] = []  # the commit being written; ended when the next one starts
     for count, gen in enumerate(runs, 1):
         if commit:
@@ -409,7 +430,7 @@ def fast_import(
         ]
         if count == 1:
             commit.append(b"from %s\n" % parent.encode())
-        where = fmt.run_dir(gen.run.fingerprint, gen.run.id)
+        where = run_dir(gen.run.fingerprint, gen.run.id, version)
         commit += [_file(f"{where}/{name}", data) for name, data in gen.files.items()]
         commit += [_file(name, data) for name, data in root_files.after(gen.run).items()]
         fps.append(gen.run.fingerprint)
@@ -432,9 +453,9 @@ def fast_import(
 # -- the cached journals --------------------------------------------------------------------
 
 
-def journal_path(n: int, seed: int = 0) -> Path:
+def journal_path(n: int, seed: int = 0, version: int = fmt.FORMAT_VERSION) -> Path:
     """Keyed by size, seed, the journal format version and this generator's version."""
-    return OUT / f"journal-{n}-seed{seed}-f{fmt.FORMAT_VERSION}-v{FACTORY_VERSION}"
+    return OUT / f"journal-{n}-seed{seed}-f{version}-v{FACTORY_VERSION}"
 
 
 def meta_path(path: Path) -> Path:
@@ -452,11 +473,13 @@ def build_journal(
     fsck: bool | None = None,
     force: bool = False,
     quiet: bool = False,
+    version: int = fmt.FORMAT_VERSION,
 ) -> Path:
-    """The cached journal of ``n`` generated runs (plus the 3 iris runs), built if missing.
+    """The cached journal of ``n`` generated runs (plus the 3 iris runs), built if missing, in
+    the journal format ``version``.
 
     ``fsck``: run `git fsck --strict` after building (default: only up to 20,000 runs)."""
-    path = journal_path(n, seed)
+    path = journal_path(n, seed, version)
     if not force and meta_path(path).exists() and path.is_dir():
         return path
     OUT.mkdir(parents=True, exist_ok=True)
@@ -466,12 +489,12 @@ def build_journal(
     shutil.rmtree(tmp, ignore_errors=True)
     shutil.rmtree(path, ignore_errors=True)
     meta_path(path).unlink(missing_ok=True)
-    self_test(quiet=quiet)  # the package's format may have moved since the last build
+    self_test(quiet=quiet, version=version)  # the package's format may have moved meanwhile
     tmp.mkdir(parents=True)
     meta: dict[str, Any] = {
         "runs_generated": n,
         "seed": seed,
-        "format_version": fmt.FORMAT_VERSION,
+        "format_version": version,
         "factory_version": FACTORY_VERSION,
         "package_commit": git(BENCH_DIR, "describe", "--always", "--dirty").strip(),
     }
@@ -484,12 +507,12 @@ def build_journal(
     git(tmp, "add", "journal.yaml")
     git(tmp, "commit", "-q", "-m", "Add the iris spec")
     store = Store.discover(tmp)
-    store.init()
+    store.init(**({} if version == fmt.FORMAT_VERSION else {"version": version}))
     parent = str(store.tip())
 
     log(f"generating and fast-importing {n} runs into {tmp.name}", quiet)
     t1 = time.perf_counter()
-    fps = fast_import(tmp, generate_runs(n, seed), parent, quiet)
+    fps = fast_import(tmp, generate_runs(n, seed), parent, quiet, version=version)
     meta["fast_import_s"] = round(time.perf_counter() - t1, 1)
     (tmp / ".git" / "bench-fingerprints.txt").write_text(fps)
     meta["distinct_fingerprints"] = len(set(fps.split()))
@@ -566,7 +589,7 @@ def fingerprints(path: Path) -> list[str]:
 # -- proving the format: fast-import and Store.record write the same trees -------------------
 
 
-def self_test(n: int = 300, quiet: bool = False) -> None:
+def self_test(n: int = 300, quiet: bool = False, version: int = fmt.FORMAT_VERSION) -> None:
     """Write the same ``n`` runs with ``Store.record`` and with fast-import. With the
     leaderboard in every commit, every commit's tree must be identical; by default (leaderboard
     written in the last commit), the tip tree; and every commit message, both ways."""
@@ -576,13 +599,20 @@ def self_test(n: int = 300, quiet: bool = False) -> None:
         path.mkdir()
         git(path, "init", "-q", "-b", "main")
         store = Store(pygit2.Repository(str(path)))
-        store.init()
+        store.init(**({} if version == fmt.FORMAT_VERSION else {"version": version}))
         if how == "record":
             for gen in runs:
                 store.record(gen.run, {k: v for k, v in gen.files.items() if k == "folds.json"})
         else:
             every = how == "fast-import, leaderboard in every commit"
-            fast_import(path, iter(runs), str(store.tip()), True, leaderboard_every_commit=every)
+            fast_import(
+                path,
+                iter(runs),
+                str(store.tip()),
+                True,
+                leaderboard_every_commit=every,
+                version=version,
+            )
         git(path, "fsck", "--strict", "--no-progress")
         trees = git(path, "log", "--format=%T", "journal").split()
         return trees, git(path, "log", "--format=%B%x00", "journal")
@@ -608,12 +638,20 @@ def main() -> None:
     parser.add_argument("--fsck", action="store_true", help="git fsck --strict at any size")
     parser.add_argument("--force", action="store_true", help="rebuild even if cached")
     parser.add_argument("--self-test", action="store_true", help="prove the format, then exit")
+    parser.add_argument(
+        "--format",
+        type=int,
+        default=fmt.FORMAT_VERSION,
+        help=f"the journal's format version (default {fmt.FORMAT_VERSION})",
+    )
     args = parser.parse_args()
     if args.self_test:
-        self_test()
+        self_test(version=args.format)
         return
     for n in args.runs or [10_000, 100_000]:
-        path = build_journal(n, args.seed, fsck=True if args.fsck else None, force=args.force)
+        path = build_journal(
+            n, args.seed, fsck=True if args.fsck else None, force=args.force, version=args.format
+        )
         print(f"{path}: {json.dumps(load_meta(path))}")
 
 

@@ -33,6 +33,7 @@ COMMANDS = (
     "report",
     "export",
     "verify",
+    "migrate",
     "ui",
     "site",
 )

@@ -111,9 +111,8 @@ def test_a_metric_computed_after_the_fit_enters_the_leaderboard(repo: Path) -> N
     assert family["metric"] == "accuracy_score_test"
     assert [(r["id"], r["score"]) for r in family["top"]] == [(run.id, pytest.approx(accuracy))]
     assert f"`{run.id}`" in git(repo, "show", "journal:README.md")
-    metrics = json.loads(
-        git(repo, "show", f"journal:{fmt.run_dir(run.fingerprint, run.id)}/metrics.json")
-    )
+    folder = fmt.run_dir(run.fingerprint, run.id, version=fmt.FORMAT_VERSION)
+    metrics = json.loads(git(repo, "show", f"journal:{folder}/metrics.json"))
     assert metrics == {"accuracy_score_test": pytest.approx(accuracy)}
     git(repo, "fsck", "--strict")
 

@@ -653,7 +653,7 @@ def _bad_files(store: Store, run_id: str) -> tuple[str, dict[str, bytes]]:
     doc = json.loads(files[fmt.RUN_FILE])
     doc["params"] = [1, 2]
     files[fmt.RUN_FILE] = json.dumps(doc).encode()
-    return fmt.run_dir(run.fingerprint, run.id), files
+    return fmt.run_dir(run.fingerprint, run.id, version=fmt.FORMAT_VERSION), files
 
 
 def _commit_files(repo: Path, store: Store, where: str, files: dict[str, bytes]) -> None:

@@ -17,6 +17,7 @@ from conftest import git
 from helpers import Cli
 
 from gitlab_journal.errors import JournalError
+from gitlab_journal.journal import format as fmt
 
 pytestmark = pytest.mark.slow  # see the README: `pytest -m "not slow"` skips these locally
 
@@ -95,7 +96,7 @@ def runs(cli: object, *args: str) -> list[dict[str, Any]]:
 
 def run_file(repo: Path, run: dict[str, Any], name: str) -> bytes:
     fp = str(run["fingerprint"])
-    path = f"runs/{fp[:2]}/{fp[2:]}/{run['id']}/{name}"
+    path = f"{fmt.run_dir(fp, run['id'], version=fmt.FORMAT_VERSION)}/{name}"
     out = subprocess.run(
         ["git", "show", f"journal:{path}"], cwd=repo, capture_output=True, check=True
     )

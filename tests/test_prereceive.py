@@ -102,7 +102,7 @@ def test_a_malformed_record_is_refused_naming_the_run(server: tuple[Path, Path])
     files = fmt.encode_run(good)
     # The record of run00004 under another experiment's path: identity does not match.
     wrong = replace(good, id="run00005")
-    wrong_path = fmt.run_dir("ab" + "c" * 62, wrong.id)
+    wrong_path = fmt.run_dir("ab" + "c" * 62, wrong.id, version=fmt.FORMAT_VERSION)
     _commit_on_journal(clone, wrong_path, fmt.encode_run(wrong))
 
     refused = push(clone, "journal")
@@ -115,7 +115,7 @@ def test_a_malformed_record_is_refused_naming_the_run(server: tuple[Path, Path])
     git(clone, "branch", "-f", "journal", before)
     broken = dict(files)
     broken[fmt.METRICS_FILE] = b"{not json"
-    path = fmt.run_dir(good.fingerprint, good.id)
+    path = fmt.run_dir(good.fingerprint, good.id, version=fmt.FORMAT_VERSION)
     _commit_on_journal(clone, path, broken)
     refused = push(clone, "journal")
     assert refused.returncode != 0 and f"{path}: malformed run record" in refused.stderr

@@ -43,7 +43,8 @@ def test_a_run_is_one_commit_under_its_fingerprint(repo: Path) -> None:
     store = Store.discover(repo)
     store.init()
     run = store.record(make_run())
-    path = f"runs/{run.fingerprint[:2]}/{run.fingerprint[2:]}/{run.id}"
+    fp = run.fingerprint
+    path = f"runs/{fp[:2]}/{fp[2:4]}/{fp[4:]}/{run.id}"  # format 2: two levels of shards
     assert git(repo, "ls-tree", "--name-only", f"journal:{path}").split() == [
         "identity.json",
         "metrics.json",
@@ -141,7 +142,7 @@ def test_a_merge_keeps_a_note_from_one_side_and_the_committed_sha_from_the_other
     store = Store.discover(repo)
     store.init()
     run = store.record(make_run())
-    path = fmt.run_dir(run.fingerprint, run.id)
+    path = fmt.run_dir(run.fingerprint, run.id, version=fmt.FORMAT_VERSION)
     git(repo, "branch", "other", "journal")
     other = Store(store.repo, "other")
     other.update_run(replace(run, code=replace(run.code, committed="c" * 40)), "commit\n")

@@ -91,8 +91,8 @@ def runs_of(repo: Path) -> dict[str, str]:
     found: dict[str, str] = {}
     for line in out.splitlines():
         parts = line.split("/")
-        if parts[0] == "runs" and len(parts) == 5 and parts[4] == "run.json":
-            found[parts[3]] = parts[1] + parts[2]
+        if parts[0] == "runs" and len(parts) == 6 and parts[5] == "run.json":  # format 2
+            found[parts[4]] = "".join(parts[1:4])
     return found
 
 
@@ -130,7 +130,7 @@ def test_two_clones_sync_in_both_orders_and_end_with_identical_journals(
     # The merge commit has both histories as parents and a readable tree.
     parents = git(a, "log", "--merges", "--format=%p", "journal").split()
     assert len(parents) == 2
-    assert git(a, "show", "journal:FORMAT").strip() == "1"
+    assert git(a, "show", "journal:FORMAT").strip() == "2"
     # The root leaderboard (and the README rendered from it) holds both sides' runs.
     (family,) = json.loads(git(a, "show", "journal:leaderboard.json"))["families"]
     assert [row["id"] for row in family["top"]] == [both_a, only_a, only_b]  # best per point

@@ -19,6 +19,7 @@ from conftest import git
 from helpers import Cli
 
 import gitlab_journal
+from gitlab_journal.journal import format as fmt
 
 pytestmark = pytest.mark.slow  # see the README: `pytest -m "not slow"` skips these locally
 
@@ -613,7 +614,11 @@ LABELS_SPEC = (
 
 def run_file(repo: Path, run: dict[str, Any], name: str) -> Any:
     fp = run["fingerprint"]
-    return json.loads(git(repo, "show", f"journal:runs/{fp[:2]}/{fp[2:]}/{run['id']}/{name}"))
+    return json.loads(
+        git(
+            repo, "show", f"journal:{fmt.run_dir(fp, run['id'], version=fmt.FORMAT_VERSION)}/{name}"
+        )
+    )
 
 
 @pytest.mark.parametrize("split", ["cv: 5", "split: {test_size: 0.25}"])

@@ -41,7 +41,7 @@ def craft_run(clone: Path, path: str, files: dict[str, bytes]) -> str:
         stdin="".join(f"100644 blob {oid}\t{name}\n" for name, oid in blobs.items()).encode(),
     )
     parent = run_git(clone, "rev-parse", "refs/heads/journal")
-    parts = path.split("/")  # runs/<fp2>/<fp62>/<id>: graft the new folder upwards
+    parts = path.split("/")  # runs/<sharded fingerprint>/<id>: graft the new folder upwards
     current = tree
     for depth in range(len(parts) - 1, 0, -1):
         above = "/".join(parts[:depth])
@@ -74,7 +74,7 @@ def bad_record(run_id: str, **changes: object) -> tuple[str, dict[str, bytes]]:
     doc = json.loads(files[fmt.RUN_FILE])
     doc.update(changes)
     files[fmt.RUN_FILE] = json.dumps(doc).encode()
-    return fmt.run_dir(run.fingerprint, run.id), files
+    return fmt.run_dir(run.fingerprint, run.id, version=fmt.FORMAT_VERSION), files
 
 
 @pytest.fixture
@@ -145,7 +145,7 @@ def test_show_renders_a_crafted_classes_file_as_data(
     _, _, b = clones
     run = make_run("pcls0001", {"C": 9.0})
     files = {**fmt.encode_run(run), fmt.CLASSES_FILE: classes}
-    craft_run(b, fmt.run_dir(run.fingerprint, run.id), files)
+    craft_run(b, fmt.run_dir(run.fingerprint, run.id, version=fmt.FORMAT_VERSION), files)
     monkeypatch.chdir(b)
 
     code, out, err = cli("show", "pcls0001")

@@ -515,7 +515,7 @@ def _run_json_path(store: Store, run_id: str) -> str:
     with open_index(store, warn=False) as index:
         row = index.get(run_id)
         assert row is not None
-        return f"{fmt.run_dir(row.fingerprint, row.id)}/run.json"
+        return f"{fmt.run_dir(row.fingerprint, row.id, version=fmt.FORMAT_VERSION)}/run.json"
 
 
 def _post(url: str, body: dict[str, str], headers: dict[str, str]) -> tuple[int, str]:

@@ -88,10 +88,21 @@ def check_update(repo: pygit2.Repository, old: str, new: str, ref: str) -> Refus
         )
     tree = new_commit.tree
     try:
-        fmt.check_format(_blob(tree, fmt.FORMAT_FILE))
+        version = fmt.check_format(_blob(tree, fmt.FORMAT_FILE))
     except JournalError as exc:
         return Refusal(ref, exc.message)
     old_commit = None if _is_zero(old) else _commit(repo, old)
+    if old_commit is not None:
+        try:
+            old_version = fmt.check_format(_blob(old_commit.tree, fmt.FORMAT_FILE))
+        except JournalError:
+            old_version = version
+        if version < old_version:
+            return Refusal(
+                ref,
+                f"the journal is in format {old_version}; a push may not take it back to "
+                f"format {version} (`git journal migrate` the clone that pushes, then sync)",
+            )
     problem = first_bad_run(repo, old_commit.tree if old_commit is not None else None, tree)
     return None if problem is None else Refusal(ref, problem)
 

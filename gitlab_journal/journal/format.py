@@ -18,7 +18,13 @@ from gitlab_journal.journal.identity import canonical_json, fingerprint_of_text,
 from gitlab_journal.journal.records import STATUSES, CodeState, Run
 from gitlab_journal.journal.schema import InvalidRecord
 
-FORMAT_VERSION = 1
+# The journal's format (its FORMAT file): version 1 shards run folders by one level of the
+# fingerprint, version 2 by two, so no shard tree grows past a few hundred entries even at
+# millions of runs. Both are read and written; `git journal migrate` moves 1 to 2.
+FORMAT_VERSION = 2
+FORMAT_VERSIONS = (1, 2)
+# The version of a run's records (run.json's "format"), which the layout does not change.
+RECORD_FORMAT = 1
 FORMAT_FILE = "FORMAT"
 README_FILE = "README.md"
 RUNS_DIR = "runs"
@@ -47,10 +53,10 @@ TRAILER_STATUS = "Status"
 _FP = re.compile(r"^[0-9a-f]{64}$")
 _RUN_ID = re.compile(r"^[0-9a-z][0-9a-z._-]{3,63}$")
 
-README_TEXT = """# Experiment journal
+_README_TEXT = """# Experiment journal
 
 This branch is a lab journal written by gitlab-journal: one commit per run, never checked out.
-Each run lives in `runs/<fingerprint[:2]>/<fingerprint[2:]>/<run-id>/`:
+Each run lives in `{layout}`:
 
 - `run.json`: what was run (model, resolved params, data hashes, evaluation, code state,
   environment, status, notes);
@@ -67,15 +73,40 @@ def is_fingerprint(text: str) -> bool:
     return bool(_FP.match(text))
 
 
-def run_dir(fingerprint: str, run_id: str) -> str:
+def shard_widths(version: int) -> tuple[int, ...]:
+    """The widths of the fingerprint's prefixes that shard ``runs/`` in a journal of this
+    format: the fingerprint's folder holds the rest of it."""
+    return (2,) if version == 1 else (2, 2)
+
+
+def layout(version: int) -> str:
+    """Where runs sit in a journal of this format, in words."""
+    parts, start = [], 0
+    for width in shard_widths(version):
+        parts.append(f"<fingerprint[{start or ''}:{start + width}]>")
+        start += width
+    return f"{RUNS_DIR}/{'/'.join(parts)}/<fingerprint[{start}:]>/<run-id>/"
+
+
+def readme_text(version: int = FORMAT_VERSION) -> str:
+    """The introduction of the journal branch's README for a journal of this format."""
+    return _README_TEXT.format(layout=layout(version))
+
+
+def run_dir(fingerprint: str, run_id: str, *, version: int) -> str:
     """Where a run's files sit: sharded by fingerprint like git's own object store."""
-    return f"{fingerprint_dir(fingerprint)}/{run_id}"
+    return f"{fingerprint_dir(fingerprint, version=version)}/{run_id}"
 
 
-def fingerprint_dir(fingerprint: str) -> str:
+def fingerprint_dir(fingerprint: str, *, version: int) -> str:
     if not is_fingerprint(fingerprint):
         raise JournalError(f"not a fingerprint: {fingerprint!r}")
-    return f"{RUNS_DIR}/{fingerprint[:2]}/{fingerprint[2:]}"
+    parts, start = [RUNS_DIR], 0
+    for width in shard_widths(version):
+        parts.append(fingerprint[start : start + width])
+        start += width
+    parts.append(fingerprint[start:])
+    return "/".join(parts)
 
 
 def check_run_id(run_id: str) -> str:
@@ -87,12 +118,13 @@ def check_run_id(run_id: str) -> str:
     return run_id
 
 
-def format_text() -> bytes:
-    return f"{FORMAT_VERSION}\n".encode()
+def format_text(version: int = FORMAT_VERSION) -> bytes:
+    return f"{version}\n".encode()
 
 
-def check_format(blob: bytes | None) -> None:
-    """Refuse a journal written by a newer, unknown format: an error, never a guess."""
+def check_format(blob: bytes | None) -> int:
+    """The journal's format version; an error for a journal written by a newer, unknown format,
+    never a guess."""
     if blob is None:
         raise JournalError(
             f"the journal has no {FORMAT_FILE} file at its root",
@@ -108,8 +140,9 @@ def check_format(blob: bytes | None) -> None:
             f"{FORMAT_VERSION}",
             hint="upgrade gitlab-journal: pip install -U gitlab-journal",
         )
-    if version < 1:
+    if version not in FORMAT_VERSIONS:
         raise JournalError(f"unknown journal format version {version}")
+    return version
 
 
 def _dumps(value: Any) -> bytes:
@@ -185,7 +218,7 @@ def _plain(value: Any) -> Any:
 def run_document(run: Run) -> dict[str, Any]:
     """The content of run.json, keys in card order."""
     doc: dict[str, Any] = {
-        "format": FORMAT_VERSION,
+        "format": RECORD_FORMAT,
         "id": run.id,
         "fingerprint": run.fingerprint,
         "created": run.created,
@@ -274,8 +307,12 @@ def check_run_files(
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise InvalidRecord(f"malformed run record: {exc}", where) from exc
     version = doc.get("format") if isinstance(doc, dict) else None
-    if isinstance(version, int) and version > FORMAT_VERSION:
-        check_format(str(version).encode())
+    if isinstance(version, int) and version > RECORD_FORMAT:
+        raise JournalError(
+            f"{where}: the record has format version {version}; this gitlab-journal reads "
+            f"up to {RECORD_FORMAT}",
+            hint="upgrade gitlab-journal: pip install -U gitlab-journal",
+        )
     try:
         # A clean text (nearly every record) cannot fail the walks over its values: skip them.
         schema.check_run_document(doc, clean=schema.is_clean(files[RUN_FILE]))

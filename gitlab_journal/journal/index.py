@@ -985,8 +985,8 @@ class Index:
             self.conn.execute("DELETE FROM invalid WHERE run_dir = ?", (job.path,))
         for item in bad:
             # A record that became bad: its old row goes, the problem is kept.
-            _, shard, rest, _ = item.where.split("/")
-            self._delete(item.run_id, shard + rest)
+            _, *parts, _ = item.where.split("/")  # runs/<the fingerprint, sharded>/<run id>
+            self._delete(item.run_id, "".join(parts))
             self._note_invalid(item.where, item.run_id, item.problem)
         trailers: dict[str, str] | None = None
         for run_id in by_id:

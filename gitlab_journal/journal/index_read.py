@@ -32,6 +32,7 @@ from gitlab_journal.journal.records import (
     Run,
 )
 from gitlab_journal.journal.schema import InvalidRecord
+from gitlab_journal.journal.store import format_version
 
 _TREE = pygit2.enums.FileMode.TREE
 PARALLEL_MIN_RUNS = 4000  # fewer runs than this: one process (starting another costs more)
@@ -154,6 +155,7 @@ class Job(NamedTuple):
     oid: pygit2.Oid
     fingerprint: str = ""
     run_id: str = ""
+    levels: int = 1  # folder levels of the fingerprint below a shard folder, down to its rest
 
 
 def read_run(tree: pygit2.Tree, where: str, fingerprint: str, run_id: str, pos: int) -> Entry | Bad:
@@ -208,17 +210,29 @@ def _read_jobs(repo: pygit2.Repository, jobs: Sequence[Job]) -> Iterator[Entry |
             continue
         shard = job.path.rsplit("/", 1)[-1]
         k = 0
-        for rest in obj:
-            if rest.filemode != _TREE or rest.name is None:
-                continue
-            assert isinstance(rest, pygit2.Tree)
-            for run_tree in rest:
+        for path, prefix, folder in _fingerprint_folders(obj, job.path, shard, job.levels):
+            for run_tree in folder:
                 if run_tree.filemode != _TREE or run_tree.name is None:
                     continue
                 assert isinstance(run_tree, pygit2.Tree)
-                where = f"{job.path}/{rest.name}/{run_tree.name}"
                 k += 1
-                yield read_run(run_tree, where, shard + rest.name, run_tree.name, job.pos + k)
+                where = f"{path}/{run_tree.name}"
+                yield read_run(run_tree, where, prefix, run_tree.name, job.pos + k)
+
+
+def _fingerprint_folders(
+    folder: pygit2.Tree, path: str, prefix: str, levels: int
+) -> Iterator[tuple[str, str, pygit2.Tree]]:
+    """(path, fingerprint, tree) of each fingerprint's folder ``levels`` below ``folder``."""
+    for sub in folder:
+        if sub.filemode != _TREE or sub.name is None:
+            continue
+        assert isinstance(sub, pygit2.Tree)
+        where, text = f"{path}/{sub.name}", prefix + sub.name
+        if levels == 1:
+            yield where, text, sub
+        else:
+            yield from _fingerprint_folders(sub, where, text, levels - 1)
 
 
 def shard_jobs(tree: pygit2.Tree) -> list[Job]:
@@ -229,8 +243,9 @@ def shard_jobs(tree: pygit2.Tree) -> list[Job]:
         return []
     if not isinstance(runs, pygit2.Tree):
         return []
+    levels = len(fmt.shard_widths(format_version(tree)))
     return [
-        Job(i << 32, f"{fmt.RUNS_DIR}/{shard.name}", shard.id)
+        Job(i << 32, f"{fmt.RUNS_DIR}/{shard.name}", shard.id, levels=levels)
         for i, shard in enumerate(runs)
         if shard.filemode == _TREE and shard.name is not None
     ]
@@ -241,8 +256,13 @@ def estimated_runs(repo: pygit2.Repository, jobs: Sequence[Job]) -> int:
         return 0
     if jobs[0].run_id:
         return len(jobs)
-    first = repo[jobs[0].oid]
-    return len(jobs) * (len(first) if isinstance(first, pygit2.Tree) else 1)
+    estimate, folder = len(jobs), repo[jobs[0].oid]
+    for _ in range(jobs[0].levels):  # the first folder's width at each level, down to runs
+        if not isinstance(folder, pygit2.Tree) or not len(folder):
+            break
+        estimate *= len(folder)
+        folder = repo[folder[0].id]
+    return estimate
 
 
 # -- trailers: which commit recorded each run --------------------------------------------------

@@ -226,9 +226,10 @@ def _score(row: Mapping[str, Any]) -> str:
     return text
 
 
-def readme(doc: Mapping[str, Any]) -> str:
-    """The branch's README.md: what the branch is, then the leaderboard."""
-    lines = [fmt.README_TEXT.rstrip("\n"), "", "## Leaderboard", ""]
+def readme(doc: Mapping[str, Any], version: int = fmt.FORMAT_VERSION) -> str:
+    """The branch's README.md (of a journal of format ``version``): what the branch is, then
+    the leaderboard."""
+    lines = [fmt.readme_text(version).rstrip("\n"), "", "## Leaderboard", ""]
     families = doc.get("families", [])
     if not families:
         lines += ["No run has finished with a score yet.", ""]
@@ -262,7 +263,9 @@ def readme(doc: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def replaced_files(blob: bytes | None, before: Run | None, after: Run) -> dict[str, bytes] | None:
+def replaced_files(
+    blob: bytes | None, before: Run | None, after: Run, version: int = fmt.FORMAT_VERSION
+) -> dict[str, bytes] | None:
     """The root files that rewriting the record ``before`` as ``after`` (the same run, its
     metrics or status changed) rewrites, given the current ``leaderboard.json``; None when the
     leaderboard stays as it is. ``before`` None: a record that could not be read, only added."""
@@ -274,7 +277,7 @@ def replaced_files(blob: bytes | None, before: Run | None, after: Run) -> dict[s
     new = dump(doc)
     if new == old:
         return None
-    return {LEADERBOARD_FILE: new, fmt.README_FILE: readme(doc).encode()}
+    return {LEADERBOARD_FILE: new, fmt.README_FILE: readme(doc, version).encode()}
 
 
 def _remove(doc: dict[str, Any], run: Run) -> None:
@@ -294,15 +297,20 @@ def _remove(doc: dict[str, Any], run: Run) -> None:
             return
 
 
-def updated_files(blob: bytes | None, run: Run) -> dict[str, bytes] | None:
-    """The root files a record of ``run`` rewrites (``leaderboard.json``, ``README.md``), given
-    the current ``leaderboard.json``; None when the run enters no family's best runs."""
-    return files_after(load(blob), run)
+def updated_files(
+    blob: bytes | None, run: Run, version: int = fmt.FORMAT_VERSION
+) -> dict[str, bytes] | None:
+    """The root files a record of ``run`` rewrites (``leaderboard.json``, ``README.md``) in a
+    journal of format ``version``, given the current ``leaderboard.json``; None when the run
+    enters no family's best runs."""
+    return files_after(load(blob), run, version)
 
 
-def files_after(doc: dict[str, Any], run: Run) -> dict[str, bytes] | None:
+def files_after(
+    doc: dict[str, Any], run: Run, version: int = fmt.FORMAT_VERSION
+) -> dict[str, bytes] | None:
     """``updated_files`` on a parsed document, which is changed in place only when files are
     returned (so a caller may keep it while it is not)."""
     if not _add(doc, run):
         return None
-    return {LEADERBOARD_FILE: dump(doc), fmt.README_FILE: readme(doc).encode()}
+    return {LEADERBOARD_FILE: dump(doc), fmt.README_FILE: readme(doc, version).encode()}

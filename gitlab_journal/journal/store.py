@@ -8,6 +8,7 @@ commit on the new tip and tries again. Nothing is ever rewritten.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -214,7 +215,7 @@ class Store:
         """Has this experiment run? One tree lookup."""
         tree = tree if tree is not None else self.require().tree
         try:
-            tree[fmt.fingerprint_dir(fingerprint)]
+            tree[fmt.fingerprint_dir(fingerprint, version=format_version(tree))]
         except KeyError:
             return False
         return True
@@ -222,13 +223,14 @@ class Store:
     def find(self, fingerprint: str, tree: pygit2.Tree | None = None) -> list[Run]:
         """Every recorded run of one experiment, oldest first."""
         tree = tree if tree is not None else self.require().tree
+        version = format_version(tree)
         try:
-            fp_tree = _subtree(tree, fmt.fingerprint_dir(fingerprint))
+            fp_tree = _subtree(tree, fmt.fingerprint_dir(fingerprint, version=version))
         except KeyError:
             return []
         runs = []
         for name in _names(fp_tree, _TREE):
-            where = fmt.run_dir(fingerprint, name)
+            where = fmt.run_dir(fingerprint, name, version=version)
             try:
                 runs.append(self._read_dir(_subtree(fp_tree, name), where, fingerprint, name))
             except InvalidRecord as exc:
@@ -238,16 +240,21 @@ class Store:
     def run_paths(self, tree: pygit2.Tree | None = None) -> Iterator[RunPath]:
         """(fingerprint, run id, tree id) of every run, without reading any record."""
         tree = tree if tree is not None else self.require().tree
+        levels = len(fmt.shard_widths(format_version(tree))) + 1  # shards, then the rest
         try:
             runs = _subtree(tree, fmt.RUNS_DIR)
         except KeyError:
             return
-        for shard in _names(runs, _TREE):
-            shard_tree = _subtree(runs, shard)
-            for rest in _names(shard_tree, _TREE):
-                fp_tree = _subtree(shard_tree, rest)
-                for run_id in _names(fp_tree, _TREE):
-                    yield RunPath(shard + rest, run_id, fp_tree[run_id].id)
+
+        def walk(folder: pygit2.Tree, level: int, prefix: str) -> Iterator[RunPath]:
+            for name in _names(folder, _TREE):
+                sub = _subtree(folder, name)
+                if level < levels:
+                    yield from walk(sub, level + 1, prefix + name)
+                else:
+                    yield from (RunPath(prefix + name, r, sub[r].id) for r in _names(sub, _TREE))
+
+        yield from walk(runs, 1, "")
 
     def runs_added(self, old: pygit2.Tree | None, new: pygit2.Tree) -> Iterator[RunPath]:
         """The runs ``new`` has and ``old`` lacks (``old`` None: every run of ``new``), without
@@ -258,7 +265,7 @@ class Store:
 
     def read(self, fingerprint: str, run_id: str, tree: pygit2.Tree | None = None) -> Run:
         tree = tree if tree is not None else self.require().tree
-        path = fmt.run_dir(fingerprint, run_id)
+        path = fmt.run_dir(fingerprint, run_id, version=format_version(tree))
         try:
             run_tree = _subtree(tree, path)
         except KeyError as exc:
@@ -285,7 +292,7 @@ class Store:
         when the run has no such file."""
         tree = tree if tree is not None else self.require().tree
         try:
-            entry = tree[f"{fmt.run_dir(fingerprint, run_id)}/{name}"]
+            entry = tree[f"{fmt.run_dir(fingerprint, run_id, version=format_version(tree))}/{name}"]
         except KeyError:
             return None
         obj = self.repo[entry.id]
@@ -294,7 +301,8 @@ class Store:
     def files(self, run: Run, tree: pygit2.Tree | None = None) -> dict[str, bytes]:
         """Every file of a run's directory (records, history, plots), by name."""
         tree = tree if tree is not None else self.require().tree
-        return _read_files(self.repo, _subtree(tree, fmt.run_dir(run.fingerprint, run.id)))
+        path = fmt.run_dir(run.fingerprint, run.id, version=format_version(tree))
+        return _read_files(self.repo, _subtree(tree, path))
 
     def _read_dir(
         self,
@@ -313,9 +321,12 @@ class Store:
 
     def iter_runs(self, tree: pygit2.Tree | None = None) -> Iterator[Run]:
         """Every valid run; a bad record is skipped with one warning line naming it."""
+        tree = tree if tree is not None else self.require().tree
+        version = format_version(tree)
         for fingerprint, run_id, tree_id in self.run_paths(tree):
+            where = fmt.run_dir(fingerprint, run_id, version=version)
             try:
-                yield self.read_tree(tree_id, fmt.run_dir(fingerprint, run_id), fingerprint, run_id)
+                yield self.read_tree(tree_id, where, fingerprint, run_id)
             except InvalidRecord as exc:
                 warn_invalid(exc)
 
@@ -332,7 +343,7 @@ class Store:
         """Why a run folder that arrived (added or changed) fails the full check, or None."""
         if change.kind == STRAY:
             return InvalidRecord(
-                "not inside a run directory (runs/<fp[:2]>/<fp[2:]>/<run-id>/)", change.path
+                f"not inside a run directory ({fmt.layout(change.version)})", change.path
             )
         if change.kind == REMOVED:
             return InvalidRecord("this run is removed; a journal only grows", change.path)
@@ -371,16 +382,17 @@ class Store:
             email = os.environ.get("GIT_COMMITTER_EMAIL", _FALLBACK_SIGNATURE[1])
             return pygit2.Signature(name, email)
 
-    def init(self) -> bool:
-        """Create the orphan journal branch. False if it already exists (here, or on a remote:
-        then the local branch starts from the remote's)."""
+    def init(self, version: int = fmt.FORMAT_VERSION) -> bool:
+        """Create the orphan journal branch (in format ``version``). False if it already exists
+        (here, or on a remote: then the local branch starts from the remote's)."""
         if self.exists():
             self.require()
             self._start_from_remote()
             return False
         tree = self.repo.TreeBuilder()
-        tree.insert(fmt.FORMAT_FILE, self.repo.create_blob(fmt.format_text()), _BLOB)
-        tree.insert(fmt.README_FILE, self.repo.create_blob(fmt.README_TEXT.encode()), _BLOB)
+        tree.insert(fmt.FORMAT_FILE, self.repo.create_blob(fmt.format_text(version)), _BLOB)
+        readme = fmt.readme_text(version).encode()
+        tree.insert(fmt.README_FILE, self.repo.create_blob(readme), _BLOB)
         sig = self.signature()
         commit = self.repo.create_commit(
             None, sig, sig, "Start the experiment journal\n", tree.write(), []
@@ -397,10 +409,10 @@ class Store:
         fmt.check_run_id(run.id)
         files = dict(extra_files or {})
         files.update(fmt.encode_run(run))
-        path = fmt.run_dir(run.fingerprint, run.id)
         message = fmt.commit_message(run)
 
         def build(tree: pygit2.Tree) -> pygit2.Oid:
+            path = fmt.run_dir(run.fingerprint, run.id, version=format_version(tree))
             try:
                 _subtree(tree, path)
             except KeyError:
@@ -408,7 +420,7 @@ class Store:
             else:
                 raise CheckFailed(f"run {run.id} is already recorded")
             doc = self._leaderboard(tree)
-            board = leaderboard.files_after(doc, run)
+            board = leaderboard.files_after(doc, run, format_version(tree))
             if board is not None:
                 self._board = None  # changed in place: not the blob's document any more
             leaf = _write_files(self.repo, files)
@@ -436,9 +448,9 @@ class Store:
         records = fmt.encode_run(run)
         written = {name: records[name] for name in (fmt.RUN_FILE, fmt.METRICS_FILE)}
         written.update(files or {})
-        path = fmt.run_dir(run.fingerprint, run.id)
 
         def build(tree: pygit2.Tree) -> pygit2.Oid:
+            path = fmt.run_dir(run.fingerprint, run.id, version=format_version(tree))
             folder = _subtree(tree, path)
             try:
                 before: Run | None = self._read_dir(folder, path, run.fingerprint, run.id)
@@ -447,7 +459,7 @@ class Store:
             current = _read_files(self.repo, folder)
             current.update(written)
             board = leaderboard.replaced_files(
-                _blob_at(tree, leaderboard.LEADERBOARD_FILE), before, run
+                _blob_at(tree, leaderboard.LEADERBOARD_FILE), before, run, format_version(tree)
             )
             leaf = _write_files(self.repo, current)
             return _insert(self.repo, tree, path.split("/"), leaf, top_files=board)
@@ -460,20 +472,24 @@ class Store:
         """Rewrite several recorded runs' ``run.json`` in one commit, its message ended with
         ``first`` and each run's ``Journal-Run`` trailer."""
         updates = {
-            fmt.run_dir(run.fingerprint, run.id): {fmt.RUN_FILE: fmt.encode_run(run)[fmt.RUN_FILE]}
+            (run.fingerprint, run.id): {fmt.RUN_FILE: fmt.encode_run(run)[fmt.RUN_FILE]}
             for run in runs
         }
         text = fmt.update_message(message, runs, fingerprints=False, first=first)
         return self.update_runs(updates, text)
 
-    def update_runs(self, updates: Mapping[str, Mapping[str, bytes]], message: str) -> str:
+    def update_runs(
+        self, updates: Mapping[tuple[str, str], Mapping[str, bytes]], message: str
+    ) -> str:
         """One commit that adds or replaces files in several recorded runs' directories:
-        ``updates`` maps a run directory (``format.run_dir``) to its new files. A run that is
-        not in the journal is an error; nothing is written then."""
+        ``updates`` maps a run's (fingerprint, run id) to its new files. A run that is not in
+        the journal is an error; nothing is written then."""
 
         def build(tree: pygit2.Tree) -> pygit2.Oid:
             root = tree.id
-            for path, files in updates.items():
+            version = format_version(tree)
+            for (fingerprint, run_id), files in updates.items():
+                path = fmt.run_dir(fingerprint, run_id, version=version)
                 current_root = self.repo[root]
                 assert isinstance(current_root, pygit2.Tree)
                 try:
@@ -557,7 +573,7 @@ class Store:
         other = self.repo.get(other_id)
         if not isinstance(other, pygit2.Commit):
             raise JournalError(f"cannot merge {other_id}: not a commit")
-        fmt.check_format(_blob_at(other.tree, fmt.FORMAT_FILE))
+        theirs = format_version(other.tree)
         if self.local_tip() is None:
             incoming = self._validated_new_runs(None, other.tree)
             # A fresh clone: start from the remote's journal being merged, tracking it.
@@ -585,6 +601,9 @@ class Store:
             if tip == other.id or self.repo.descendant_of(tip, other.id):
                 return Merged("up-to-date", str(tip))
             base_id = self.repo.merge_base(tip, other.id)
+            ours = format_version(tip_commit.tree)
+            if ours != theirs and base_id != tip:
+                raise _mixed_formats(ours, theirs)
             base = self.repo[base_id].tree if base_id is not None else None
             resolved: list[str] = []
             tree_id = _union(self.repo, base, tip_commit.tree, other.tree, "", resolved)
@@ -633,8 +652,7 @@ class Store:
         found while holding it was left by a writer killed in the middle of an update (libgit2
         writes ``<ref>.lock``, then renames it): it is removed and the next attempt goes on.
         """
-        with open(self.cache_dir() / WRITER_LOCK, "a") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
+        with self._writer_lock():
             try:
                 ref.set_target(target, log_message)
             except (pygit2.GitError, OSError) as exc:
@@ -651,6 +669,38 @@ class Store:
                     pass
                 return False
             return True
+
+    @contextlib.contextmanager
+    def _writer_lock(self) -> Iterator[None]:
+        """Held while the branch moves (``_move``), or for a whole rewrite (``rewrite``)."""
+        with open(self.cache_dir() / WRITER_LOCK, "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            yield
+
+    def rewrite(self, build: BuildTree, message: str) -> pygit2.Oid:
+        """Build a new tree from the tip and commit it, holding the writer lock throughout, so a
+        long rewrite of the whole tree (a migration) is not overtaken by records: they wait,
+        then land on top of it. A branch moved by a writer that takes no lock (plain git) is an
+        error; nothing is written then."""
+        self._start_from_remote()
+        sig = self.signature()
+        with self._writer_lock():
+            tip_commit = self.require()
+            ref = self.repo.lookup_reference(self.ref_name)
+            new_tree = build(tip_commit.tree)
+            commit = self.repo.create_commit(None, sig, sig, message, new_tree, [tip_commit.id])
+            try:
+                ref.set_target(commit, f"journal: {message.splitlines()[0]}")
+            except (pygit2.GitError, OSError) as exc:
+                fault = machine_fault(exc)
+                if fault is not None:
+                    raise fault from exc
+                raise CheckFailed(
+                    f"'{self.branch}' moved while it was rewritten",
+                    hint="a git command outside gitlab-journal moved it; run it again; "
+                    "nothing was written",
+                ) from exc
+            return commit
 
     def _write_fault(self) -> Exception:
         """Why objects just written are missing: the OSError a probe write into
@@ -759,20 +809,47 @@ def _union(
     return builder.write()
 
 
+def _mixed_formats(ours: int, theirs: int) -> JournalError:
+    """Why two journals of different formats are not merged, and what to do."""
+    if ours < theirs:
+        hint = (
+            "run `git journal migrate` here (it keeps every run), then sync again; "
+            "nothing was merged"
+        )
+    else:
+        hint = (
+            "the other clone must run `git journal migrate` and push; until then its new "
+            "runs stay there; nothing was merged"
+        )
+    return JournalError(
+        f"this journal is in format {ours} and the other in format {theirs}: "
+        "journals of two formats are not merged",
+        hint=hint,
+    )
+
+
 def _merged_leaderboard(
     base: pygit2.Tree | None, ours: pygit2.Tree, theirs: pygit2.Tree
 ) -> dict[str, bytes] | None:
     """``leaderboard.json`` and the README rendered from it, both sides' leaderboards merged;
-    None when they agree."""
+    None when they agree. Where only the READMEs differ (both sides migrated, say), the README
+    is rendered again from the leaderboard the union keeps."""
     mine = _blob_at(ours, leaderboard.LEADERBOARD_FILE)
     other = _blob_at(theirs, leaderboard.LEADERBOARD_FILE)
     old = _blob_at(base, leaderboard.LEADERBOARD_FILE) if base is not None else None
+    version = format_version(ours)
     if mine is None or other is None or mine == other or old in (mine, other):
-        return None  # one side only, or only one side changed it: the union took that side
+        # One side only, or only one side changed it: the union took that side.
+        readmes = [_blob_at(t, fmt.README_FILE) for t in (ours, theirs)]
+        old_readme = _blob_at(base, fmt.README_FILE) if base is not None else None
+        if readmes[0] == readmes[1] or old_readme in readmes:
+            return None
+        kept = other if mine is None or old == mine else mine
+        return {fmt.README_FILE: leaderboard.readme(leaderboard.load(kept), version).encode()}
     doc = leaderboard.merge(leaderboard.load(mine), leaderboard.load(other))
     return {
         leaderboard.LEADERBOARD_FILE: leaderboard.dump(doc),
-        fmt.README_FILE: leaderboard.readme(doc).encode(),
+        fmt.README_FILE: leaderboard.readme(doc, version).encode(),
     }
 
 
@@ -851,8 +928,34 @@ def _fixed_part(doc: dict[str, Any]) -> dict[str, Any]:
 
 
 ADDED, CHANGED, REMOVED, STRAY = "added", "changed", "removed", "stray"
-_SHARD = re.compile(r"[0-9a-f]{2}")
-_REST = re.compile(r"[0-9a-f]{62}")
+# The blob ids of the FORMAT files this package writes: a tree's version without a read.
+_FORMAT_BLOBS = {pygit2.hash(fmt.format_text(v)): v for v in fmt.FORMAT_VERSIONS}
+
+
+def format_version(tree: pygit2.Tree) -> int:
+    """The format version of a journal tree (its FORMAT file); an error when it has none or
+    one this package cannot read."""
+    try:
+        obj = tree[fmt.FORMAT_FILE]
+    except KeyError:
+        return fmt.check_format(None)
+    known = _FORMAT_BLOBS.get(obj.id)
+    if known is not None:
+        return known
+    return fmt.check_format(obj.data if isinstance(obj, pygit2.Blob) else None)
+
+
+def run_dir_in(tree: pygit2.Tree, fingerprint: str, run_id: str) -> str:
+    """Where a run's folder is in this journal tree (its format decides)."""
+    return fmt.run_dir(fingerprint, run_id, version=format_version(tree))
+
+
+def _shapes(version: int) -> list[re.Pattern[str]]:
+    """What the folder names under ``runs/`` look like, level by level, down to the
+    fingerprint's folder."""
+    widths = fmt.shard_widths(version)
+    rest = 64 - sum(widths)
+    return [re.compile(f"[0-9a-f]{{{w}}}") for w in (*widths, rest)]
 
 
 class RunPath(NamedTuple):
@@ -874,25 +977,76 @@ class RunChange:
     fingerprint: str = ""
     run_id: str = ""
     tree_id: pygit2.Oid | None = None
+    version: int = fmt.FORMAT_VERSION  # the format of the tree the path is in
 
 
 def run_changes(
     repo: pygit2.Repository, old: pygit2.Tree | None, new: pygit2.Tree
 ) -> Iterator[RunChange]:
     """What changed under ``runs/`` from ``old`` to ``new`` (``old`` None: everything is new),
-    one entry per run folder; subtrees equal on both sides are skipped without being read."""
-    old_runs = _entries(old).get(fmt.RUNS_DIR)
-    new_runs = _entries(new).get(fmt.RUNS_DIR)
-    before = repo[old_runs.id] if old_runs is not None and old_runs.filemode == _TREE else None
-    assert before is None or isinstance(before, pygit2.Tree)
-    if new_runs is None:
+    one entry per run folder; subtrees equal on both sides are skipped without being read.
+    Between two formats (a migration) the runs are matched by fingerprint and id instead."""
+    version = _tree_version(new)
+    old_version = _tree_version(old) if old is not None else version
+    before = _runs_tree(repo, old)
+    if old_version != version:
+        yield from _moved_changes(repo, before, old_version, new, version)
+        return
+    after = _entries(new).get(fmt.RUNS_DIR)
+    shapes = _shapes(version)
+    if after is None:
         if before is not None:
-            yield from _walk_changes(repo, before, None, 0, fmt.RUNS_DIR, "")
+            yield from _walk_changes(repo, before, None, 0, fmt.RUNS_DIR, "", shapes, version)
         return
-    if new_runs.filemode != _TREE:
-        yield RunChange(STRAY, fmt.RUNS_DIR)
+    if after.filemode != _TREE:
+        yield RunChange(STRAY, fmt.RUNS_DIR, version=version)
         return
-    yield from _walk_changes(repo, before, repo[new_runs.id], 0, fmt.RUNS_DIR, "")  # type: ignore[arg-type]
+    yield from _walk_changes(repo, before, repo[after.id], 0, fmt.RUNS_DIR, "", shapes, version)  # type: ignore[arg-type]
+
+
+def _tree_version(tree: pygit2.Tree) -> int:
+    try:
+        return format_version(tree)
+    except JournalError:
+        return fmt.FORMAT_VERSION  # no or an unknown FORMAT: whoever reads it says so
+
+
+def _runs_tree(repo: pygit2.Repository, tree: pygit2.Tree | None) -> pygit2.Tree | None:
+    entry = _entries(tree).get(fmt.RUNS_DIR)
+    found = repo[entry.id] if entry is not None and entry.filemode == _TREE else None
+    assert found is None or isinstance(found, pygit2.Tree)
+    return found
+
+
+def _moved_changes(
+    repo: pygit2.Repository,
+    before: pygit2.Tree | None,
+    old_version: int,
+    new: pygit2.Tree,
+    version: int,
+) -> Iterator[RunChange]:
+    """``run_changes`` between trees of two formats: a run folder is the same when its
+    fingerprint, id and tree are, wherever each format puts it."""
+    old_runs: dict[tuple[str, str], RunChange] = {}
+    if before is not None:
+        for change in _walk_changes(
+            repo, None, before, 0, fmt.RUNS_DIR, "", _shapes(old_version), old_version
+        ):
+            if change.kind == ADDED:
+                old_runs[(change.fingerprint, change.run_id)] = change
+    for change in run_changes(repo, None, new):
+        if change.kind != ADDED:
+            yield change
+            continue
+        seen = old_runs.pop((change.fingerprint, change.run_id), None)
+        if seen is None:
+            yield change
+        elif seen.tree_id != change.tree_id:
+            yield RunChange(
+                CHANGED, change.path, change.fingerprint, change.run_id, change.tree_id, version
+            )
+    for gone in old_runs.values():
+        yield RunChange(REMOVED, gone.path, gone.fingerprint, gone.run_id, version=old_version)
 
 
 def _walk_changes(
@@ -902,12 +1056,16 @@ def _walk_changes(
     level: int,
     path: str,
     fingerprint: str,
+    shapes: Sequence[re.Pattern[str]],
+    version: int,
 ) -> Iterator[RunChange]:
-    # level 0: runs/<fp[:2]>, level 1: runs/<fp[:2]>/<fp[2:]>, level 2: run directories
+    # levels 0 .. len(shapes) - 1: the fingerprint's shards, then the folder of its rest;
+    # level len(shapes): run directories
     if old is not None and new is not None and old.id == new.id:
         return
     before, after = _entries(old), _entries(new)
-    shape = (_SHARD, _REST)[level] if level < 2 else None
+    runs_level = len(shapes)
+    shape = shapes[level] if level < runs_level else None
     for name in sorted(set(before) | set(after)):
         seen, entry = before.get(name), after.get(name)
         if seen is not None and entry is not None and seen.id == entry.id:
@@ -915,22 +1073,31 @@ def _walk_changes(
         sub = f"{path}/{name}"
         if entry is None:
             assert seen is not None
-            if level == 2 or seen.filemode != _TREE:
-                yield RunChange(REMOVED, sub, fingerprint, name if level == 2 else "")
+            if level == runs_level or seen.filemode != _TREE:
+                run_id = name if level == runs_level else ""
+                yield RunChange(REMOVED, sub, fingerprint, run_id, version=version)
             else:
                 gone = repo[seen.id]
                 assert isinstance(gone, pygit2.Tree)
-                yield from _walk_changes(repo, gone, None, level + 1, sub, fingerprint + name)
+                yield from _walk_changes(
+                    repo, gone, None, level + 1, sub, fingerprint + name, shapes, version
+                )
             continue
         if entry.filemode != _TREE or (shape is not None and not shape.fullmatch(name)):
-            yield RunChange(STRAY, sub)
+            yield RunChange(STRAY, sub, version=version)
             continue
         old_sub = repo[seen.id] if seen is not None and seen.filemode == _TREE else None
-        if level == 2:
+        if level == runs_level:
             kind = ADDED if old_sub is None else CHANGED
-            yield RunChange(kind, sub, fingerprint, name, entry.id)
+            yield RunChange(kind, sub, fingerprint, name, entry.id, version)
             continue
-        yield from _walk_changes(repo, old_sub, repo[entry.id], level + 1, sub, fingerprint + name)  # type: ignore[arg-type]
+        newer = repo[entry.id]
+        assert isinstance(newer, pygit2.Tree) and (
+            old_sub is None or isinstance(old_sub, pygit2.Tree)
+        )
+        yield from _walk_changes(
+            repo, old_sub, newer, level + 1, sub, fingerprint + name, shapes, version
+        )
 
 
 _warned: set[str] = set()

@@ -16,6 +16,7 @@ from rich.text import Text
 from gitlab_journal.journal import format as fmt
 from gitlab_journal.journal.index import json_safe
 from gitlab_journal.journal.records import REPRODUCED, REPRODUCED_RESULTS, Run
+from gitlab_journal.journal.store import run_dir_in
 from gitlab_journal.review.escape import terminal, terminal_lines
 
 STATUS_STYLES = {
@@ -232,7 +233,7 @@ def metrics_rows(metrics: Mapping[str, Any]) -> list[tuple[str, str]]:
 def run_files(tree: pygit2.Tree, run: Run) -> list[str]:
     """The paths of the files in the run's folder of the journal ``tree`` (run.json,
     metrics.json, history.json, plots, saved models ...), sorted."""
-    folder = fmt.run_dir(run.fingerprint, run.id)
+    folder = run_dir_in(tree, run.fingerprint, run.id)
     try:
         top = tree[folder]
     except KeyError:

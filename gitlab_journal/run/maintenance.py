@@ -75,6 +75,13 @@ def pack_runs(store: Store, commits: Iterable[str]) -> int:
             objects.update(dict.fromkeys(new_objects(repo, commit)))
     except (pygit2.GitError, KeyError, ValueError):
         return 0
+    return pack_objects(store, objects)
+
+
+def pack_objects(store: Store, objects: Iterable[pygit2.Oid]) -> int:
+    """Write ``objects`` into one pack and remove their loose copies (best effort, as
+    ``pack_runs``); the number packed."""
+    objects = list(objects)
     if not objects:
         return 0
     root = store.git_dir / "objects"

@@ -20,7 +20,7 @@ import pygit2
 from gitlab_journal.journal import format as fmt
 from gitlab_journal.journal.index import Index, Row, json_safe
 from gitlab_journal.journal.schema import OBJECT_ID
-from gitlab_journal.journal.store import ADDED, CHANGED, REMOVED, run_changes
+from gitlab_journal.journal.store import ADDED, CHANGED, REMOVED, run_changes, run_dir_in
 from gitlab_journal.review.report import parse_history
 
 PAGE_SIZE = 1000
@@ -196,8 +196,8 @@ def _run_tree(
 ) -> pygit2.Tree | None:
     if folder is None:
         try:
-            path = fmt.run_dir(row.fingerprint, row.id)
-            folder = (tree if tree is not None else index.tree())[path].id
+            tree = tree if tree is not None else index.tree()
+            folder = tree[run_dir_in(tree, row.fingerprint, row.id)].id
         except KeyError:
             return None
     found = index.store.repo[folder]
