@@ -369,3 +369,24 @@ def test_the_server_hook_takes_a_migration_and_refuses_the_way_back(tmp_path: Pa
     assert refused.returncode != 0
     assert "may not take it back to format 1" in refused.stderr
     assert git(bare, "show", "journal:FORMAT") == "2\n"
+
+
+def test_a_bad_record_is_named_where_the_migration_moved_it(repo: Path, cli: Cli) -> None:
+    from gitlab_journal.journal.index import Index
+
+    good, bad = make_run("good0001", {"C": 1.0}), make_run("bad00001", {"C": 2.0})
+    broken = {**fmt.encode_run(bad), fmt.METRICS_FILE: b"{not json"}
+    craft_v1_journal(repo, [(good.fingerprint, fmt.encode_run(good)), (bad.fingerprint, broken)])
+    store = Store.discover(repo)
+
+    def invalid() -> list[str]:
+        with Index.open(store) as index:
+            index.sync()
+            return [run_dir for run_dir, _, _ in index.invalid()]
+
+    assert invalid() == [v1_path(bad.fingerprint, "bad00001")]
+    assert cli("migrate", "-q")[0] == 0
+    assert invalid() == [v2_path(bad.fingerprint, "bad00001")]
+    assert log_ids(cli) == ["good0001"]
+    code, out, _ = cli("verify")
+    assert code == 1 and v2_path(bad.fingerprint, "bad00001") in out

@@ -109,6 +109,10 @@ def fingerprint_dir(fingerprint: str, *, version: int) -> str:
     return "/".join(parts)
 
 
+def is_run_id(text: str) -> bool:
+    return bool(_RUN_ID.match(text))
+
+
 def check_run_id(run_id: str) -> str:
     if not _RUN_ID.match(run_id):
         raise JournalError(

@@ -54,7 +54,14 @@ from gitlab_journal.journal.index_read import (
     unpack_values,
 )
 from gitlab_journal.journal.records import REPRODUCTION_STATUSES, STATUSES, Run
-from gitlab_journal.journal.store import ADDED, CHANGED, REMOVED, Store, run_changes
+from gitlab_journal.journal.store import (
+    ADDED,
+    CHANGED,
+    REMOVED,
+    Store,
+    run_changes,
+    tree_format,
+)
 
 __all__ = [
     "FIELDS_HINT",
@@ -978,6 +985,9 @@ class Index:
         for run_dir, run_id in gone:
             self.conn.execute("DELETE FROM invalid WHERE run_dir = ?", (run_dir,))
             self._delete(run_id)
+        version = tree_format(tip.tree)
+        if tree_format(old_commit.tree) != version:  # migrated: the bad records moved too
+            self._move_invalid(version)
         if not jobs:
             return
         by_id, bad, commits = self._read(jobs, (tip.id, old_commit.id))
@@ -1002,6 +1012,18 @@ class Index:
         pending = list(by_id.values())
         self._insert(pending, self._place(pending), commits.get)
         self.values.flush_params()
+
+    def _move_invalid(self, version: int) -> None:
+        """The bad records' folders where a journal of format ``version`` keeps them."""
+        rows = self.conn.execute("SELECT run_dir, id FROM invalid").fetchall()
+        for run_dir, run_id in rows:
+            _, *parts, _ = str(run_dir).split("/")
+            fingerprint = "".join(parts)
+            if fmt.is_fingerprint(fingerprint) and fmt.is_run_id(str(run_id)):
+                moved = fmt.run_dir(fingerprint, str(run_id), version=version)
+                self.conn.execute(
+                    "UPDATE OR REPLACE invalid SET run_dir = ? WHERE run_dir = ?", (moved, run_dir)
+                )
 
     def _note_invalid(self, run_dir: str, run_id: str, problem: str) -> None:
         self.skipped.append(problem)

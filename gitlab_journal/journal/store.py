@@ -986,8 +986,8 @@ def run_changes(
     """What changed under ``runs/`` from ``old`` to ``new`` (``old`` None: everything is new),
     one entry per run folder; subtrees equal on both sides are skipped without being read.
     Between two formats (a migration) the runs are matched by fingerprint and id instead."""
-    version = _tree_version(new)
-    old_version = _tree_version(old) if old is not None else version
+    version = tree_format(new)
+    old_version = tree_format(old) if old is not None else version
     before = _runs_tree(repo, old)
     if old_version != version:
         yield from _moved_changes(repo, before, old_version, new, version)
@@ -1004,11 +1004,13 @@ def run_changes(
     yield from _walk_changes(repo, before, repo[after.id], 0, fmt.RUNS_DIR, "", shapes, version)  # type: ignore[arg-type]
 
 
-def _tree_version(tree: pygit2.Tree) -> int:
+def tree_format(tree: pygit2.Tree) -> int:
+    """The tree's format version; the current one when it has no readable FORMAT (whoever
+    reads the tree says so)."""
     try:
         return format_version(tree)
     except JournalError:
-        return fmt.FORMAT_VERSION  # no or an unknown FORMAT: whoever reads it says so
+        return fmt.FORMAT_VERSION
 
 
 def _runs_tree(repo: pygit2.Repository, tree: pygit2.Tree | None) -> pygit2.Tree | None:
