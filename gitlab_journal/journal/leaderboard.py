@@ -16,6 +16,7 @@ best run of each experiment (fingerprint) is kept, so repeats do not crowd the t
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from collections.abc import Iterable, Mapping
@@ -241,26 +242,42 @@ def readme(doc: Mapping[str, Any], version: int = fmt.FORMAT_VERSION) -> str:
         "",
     ]
     for family in families:
-        metric = family["metric"]
-        order = "higher is better" if family.get("higher_is_better", True) else "lower is better"
-        lines += [
-            f"### {_cell(family['family'])}",
-            "",
-            f"{_cell(metric)}, {order}.",
-            "",
-            f"| # | run | model | params | {_cell(metric)} | date |",
-            "|--:|---|---|---|--:|---|",
-        ]
-        for rank, row in enumerate(family.get("top", []), 1):
-            point = sorted(row.get("point", {}).items())
-            params = ", ".join(f"{_cell(k)}={_cell(v)}" for k, v in point)
-            model = str(row["model"]).rsplit(".", 1)[-1]
-            lines.append(
-                f"| {rank} | {md_code(row['id'])} | {_cell(model)} | "
-                f"{params or '(defaults)'} | {_score(row)} | {_cell(str(row['created'])[:10])} |"
-            )
-        lines.append("")
+        try:  # a family's section is rendered once while the family stays the same
+            key = json.dumps(family, ensure_ascii=False, allow_nan=False, sort_keys=True)
+        except (TypeError, ValueError):
+            lines += _section(family)
+        else:
+            lines += _cached_section(key)
     return "\n".join(lines)
+
+
+@functools.lru_cache(maxsize=2 * MAX_FAMILIES)
+def _cached_section(key: str) -> tuple[str, ...]:
+    return tuple(_section(json.loads(key)))
+
+
+def _section(family: Mapping[str, Any]) -> list[str]:
+    """One family's table in the README."""
+    metric = family["metric"]
+    order = "higher is better" if family.get("higher_is_better", True) else "lower is better"
+    lines = [
+        f"### {_cell(family['family'])}",
+        "",
+        f"{_cell(metric)}, {order}.",
+        "",
+        f"| # | run | model | params | {_cell(metric)} | date |",
+        "|--:|---|---|---|--:|---|",
+    ]
+    for rank, row in enumerate(family.get("top", []), 1):
+        point = sorted(row.get("point", {}).items())
+        params = ", ".join(f"{_cell(k)}={_cell(v)}" for k, v in point)
+        model = str(row["model"]).rsplit(".", 1)[-1]
+        lines.append(
+            f"| {rank} | {md_code(row['id'])} | {_cell(model)} | "
+            f"{params or '(defaults)'} | {_score(row)} | {_cell(str(row['created'])[:10])} |"
+        )
+    lines.append("")
+    return lines
 
 
 def replaced_files(
