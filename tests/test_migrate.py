@@ -56,6 +56,20 @@ def hash_blob(repo: Path, data: bytes) -> str:
     return done.stdout.decode().strip()
 
 
+def commit_tree(repo: Path, tree: str, message: str, *parents: str) -> str:
+    """`git commit-tree` of ``tree`` with ``parents``: the new commit's id."""
+    args = [arg for parent in parents for arg in ("-p", parent)]
+    done = subprocess.run(
+        ["git", "commit-tree", tree, *args, "-m", message],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        env=env(),
+        check=True,
+    )
+    return done.stdout.strip()
+
+
 def craft_v1_journal(repo: Path, runs: list[tuple[str, dict[str, bytes]]]) -> str:
     """A format 1 journal written with git plumbing alone, as an older clone left it: each
     (fingerprint, files) at runs/<fp[:2]>/<fp[2:]>/<run id>/; returns the tip."""
@@ -74,15 +88,7 @@ def craft_v1_journal(repo: Path, runs: list[tuple[str, dict[str, bytes]]]) -> st
             ("040000", "runs", runs_tree),
         ],
     )
-    done = subprocess.run(
-        ["git", "commit-tree", root, "-m", "Journal of an older clone"],
-        cwd=repo,
-        capture_output=True,
-        text=True,
-        env=env(),
-        check=True,
-    )
-    commit = done.stdout.strip()
+    commit = commit_tree(repo, root, "Journal of an older clone")
     git(repo, "update-ref", "refs/heads/journal", commit)
     return commit
 
@@ -201,14 +207,7 @@ def test_migrate_refuses_what_format_2_has_no_place_for(repo: Path, cli: Cli) ->
         if not line.endswith("\truns")
     ]
     root = mktree(repo, [*root_entries, ("040000", "runs", runs)])
-    commit = subprocess.run(
-        ["git", "commit-tree", root, "-p", tip, "-m", "A stray file"],
-        cwd=repo,
-        capture_output=True,
-        text=True,
-        env=env(),
-        check=True,
-    ).stdout.strip()
+    commit = commit_tree(repo, root, "A stray file", tip)
     git(repo, "update-ref", "refs/heads/journal", commit)
 
     code, _, err = cli("migrate", "-q")
@@ -356,14 +355,7 @@ def test_the_server_hook_takes_a_migration_and_refuses_the_way_back(tmp_path: Pa
 
     # A commit on top that puts the tree back in format 1 is refused.
     back = git(clone, "rev-parse", "journal~1^{tree}").strip()
-    commit = subprocess.run(
-        ["git", "commit-tree", back, "-p", "journal", "-m", "Back to format 1"],
-        cwd=clone,
-        capture_output=True,
-        text=True,
-        env=env(),
-        check=True,
-    ).stdout.strip()
+    commit = commit_tree(clone, back, "Back to format 1", "journal")
     git(clone, "update-ref", "refs/heads/journal", commit)
     refused = push()
     assert refused.returncode != 0
@@ -390,3 +382,16 @@ def test_a_bad_record_is_named_where_the_migration_moved_it(repo: Path, cli: Cli
     assert log_ids(cli) == ["good0001"]
     code, out, _ = cli("verify")
     assert code == 1 and v2_path(bad.fingerprint, "bad00001") in out
+
+
+def test_a_merge_never_takes_a_journal_back_to_format_1(repo: Path, cli: Cli) -> None:
+    from gitlab_journal.errors import JournalError
+
+    v1_journal(repo, 2)
+    assert cli("migrate", "-q")[0] == 0
+    tip = git(repo, "rev-parse", "journal").strip()
+    back = git(repo, "rev-parse", "journal~1^{tree}").strip()  # the tree before the migration
+    commit = commit_tree(repo, back, "Back to format 1", tip)
+    with pytest.raises(JournalError, match="format 2 and the other in format 1"):
+        Store.discover(repo).merge(commit)  # even as a fast-forward
+    assert git(repo, "rev-parse", "journal").strip() == tip

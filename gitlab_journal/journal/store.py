@@ -602,8 +602,8 @@ class Store:
                 return Merged("up-to-date", str(tip))
             base_id = self.repo.merge_base(tip, other.id)
             ours = format_version(tip_commit.tree)
-            if ours != theirs and base_id != tip:
-                raise _mixed_formats(ours, theirs)
+            if ours != theirs and (base_id != tip or theirs < ours):
+                raise _mixed_formats(ours, theirs)  # (a fast-forward may only go forward)
             base = self.repo[base_id].tree if base_id is not None else None
             resolved: list[str] = []
             tree_id = _union(self.repo, base, tip_commit.tree, other.tree, "", resolved)
@@ -692,14 +692,12 @@ class Store:
             try:
                 ref.set_target(commit, f"journal: {message.splitlines()[0]}")
             except (pygit2.GitError, OSError) as exc:
-                fault = machine_fault(exc)
+                fault: Exception | None = machine_fault(exc)
+                if fault is None and commit not in self.repo:
+                    fault = self._write_fault()
                 if fault is not None:
                     raise fault from exc
-                raise CheckFailed(
-                    f"'{self.branch}' moved while it was rewritten",
-                    hint="a git command outside gitlab-journal moved it; run it again; "
-                    "nothing was written",
-                ) from exc
+                raise self._gave_up() from exc  # a stale ref lock, or git moved it meanwhile
             return commit
 
     def _write_fault(self) -> Exception:
