@@ -5,6 +5,7 @@ docs/journal-format.md documents every file and field written here; keep the two
 
 from __future__ import annotations
 
+import functools
 import json
 import json.encoder
 import math
@@ -79,13 +80,37 @@ def shard_widths(version: int) -> tuple[int, ...]:
     return (2,) if version == 1 else (2, 2)
 
 
+@functools.cache
+def _slices(version: int) -> tuple[tuple[int, int | None], ...]:
+    """(start, end) of each folder level of the fingerprint, shards then the rest."""
+    out: list[tuple[int, int | None]] = []
+    start = 0
+    for width in shard_widths(version):
+        out.append((start, start + width))
+        start += width
+    return (*out, (start, None))
+
+
+@functools.cache
+def folder_patterns(version: int) -> tuple[re.Pattern[str], ...]:
+    """What the folder names under ``runs/`` look like, level by level, down to the
+    fingerprint's folder."""
+    return tuple(
+        re.compile(f"[0-9a-f]{{{(end or 64) - start}}}") for start, end in _slices(version)
+    )
+
+
 def layout(version: int) -> str:
     """Where runs sit in a journal of this format, in words."""
-    parts, start = [], 0
-    for width in shard_widths(version):
-        parts.append(f"<fingerprint[{start or ''}:{start + width}]>")
-        start += width
-    return f"{RUNS_DIR}/{'/'.join(parts)}/<fingerprint[{start}:]>/<run-id>/"
+    parts = [f"<fingerprint[{start or ''}:{end or ''}]>" for start, end in _slices(version)]
+    return f"{RUNS_DIR}/{'/'.join(parts)}/<run-id>/"
+
+
+def run_of_dir(path: str) -> tuple[str, str]:
+    """(fingerprint, run id) that a run folder's path names, in either format (the
+    fingerprint is not checked)."""
+    _, *parts, run_id = path.split("/")
+    return "".join(parts), run_id
 
 
 def readme_text(version: int = FORMAT_VERSION) -> str:
@@ -101,12 +126,7 @@ def run_dir(fingerprint: str, run_id: str, *, version: int) -> str:
 def fingerprint_dir(fingerprint: str, *, version: int) -> str:
     if not is_fingerprint(fingerprint):
         raise JournalError(f"not a fingerprint: {fingerprint!r}")
-    parts, start = [RUNS_DIR], 0
-    for width in shard_widths(version):
-        parts.append(fingerprint[start : start + width])
-        start += width
-    parts.append(fingerprint[start:])
-    return "/".join(parts)
+    return "/".join([RUNS_DIR, *(fingerprint[start:end] for start, end in _slices(version))])
 
 
 def is_run_id(text: str) -> bool:

@@ -995,8 +995,7 @@ class Index:
             self.conn.execute("DELETE FROM invalid WHERE run_dir = ?", (job.path,))
         for item in bad:
             # A record that became bad: its old row goes, the problem is kept.
-            _, *parts, _ = item.where.split("/")  # runs/<the fingerprint, sharded>/<run id>
-            self._delete(item.run_id, "".join(parts))
+            self._delete(item.run_id, fmt.run_of_dir(item.where)[0])
             self._note_invalid(item.where, item.run_id, item.problem)
         trailers: dict[str, str] | None = None
         for run_id in by_id:
@@ -1017,8 +1016,7 @@ class Index:
         """The bad records' folders where a journal of format ``version`` keeps them."""
         rows = self.conn.execute("SELECT run_dir, id FROM invalid").fetchall()
         for run_dir, run_id in rows:
-            _, *parts, _ = str(run_dir).split("/")
-            fingerprint = "".join(parts)
+            fingerprint = fmt.run_of_dir(str(run_dir))[0]
             if fmt.is_fingerprint(fingerprint) and fmt.is_run_id(str(run_id)):
                 moved = fmt.run_dir(fingerprint, str(run_id), version=version)
                 self.conn.execute(

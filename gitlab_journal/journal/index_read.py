@@ -32,7 +32,7 @@ from gitlab_journal.journal.records import (
     Run,
 )
 from gitlab_journal.journal.schema import InvalidRecord
-from gitlab_journal.journal.store import format_version
+from gitlab_journal.journal.store import fingerprint_folders, format_version
 
 _TREE = pygit2.enums.FileMode.TREE
 PARALLEL_MIN_RUNS = 4000  # fewer runs than this: one process (starting another costs more)
@@ -210,7 +210,7 @@ def _read_jobs(repo: pygit2.Repository, jobs: Sequence[Job]) -> Iterator[Entry |
             continue
         shard = job.path.rsplit("/", 1)[-1]
         k = 0
-        for path, prefix, folder in _fingerprint_folders(obj, job.path, shard, job.levels):
+        for path, prefix, folder in fingerprint_folders(obj, job.path, shard, job.levels):
             for run_tree in folder:
                 if run_tree.filemode != _TREE or run_tree.name is None:
                     continue
@@ -218,21 +218,6 @@ def _read_jobs(repo: pygit2.Repository, jobs: Sequence[Job]) -> Iterator[Entry |
                 k += 1
                 where = f"{path}/{run_tree.name}"
                 yield read_run(run_tree, where, prefix, run_tree.name, job.pos + k)
-
-
-def _fingerprint_folders(
-    folder: pygit2.Tree, path: str, prefix: str, levels: int
-) -> Iterator[tuple[str, str, pygit2.Tree]]:
-    """(path, fingerprint, tree) of each fingerprint's folder ``levels`` below ``folder``."""
-    for sub in folder:
-        if sub.filemode != _TREE or sub.name is None:
-            continue
-        assert isinstance(sub, pygit2.Tree)
-        where, text = f"{path}/{sub.name}", prefix + sub.name
-        if levels == 1:
-            yield where, text, sub
-        else:
-            yield from _fingerprint_folders(sub, where, text, levels - 1)
 
 
 def shard_jobs(tree: pygit2.Tree) -> list[Job]:

@@ -15,7 +15,6 @@ end); running it again starts over and finds the trees it had written already.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -24,13 +23,12 @@ import pygit2
 from gitlab_journal.errors import JournalError
 from gitlab_journal.journal import format as fmt
 from gitlab_journal.journal import leaderboard
-from gitlab_journal.journal.store import Store, format_version
+from gitlab_journal.journal.store import Store, blob_at, format_version, runs_tree
 
 TARGET = 2
 _TREE = pygit2.enums.FileMode.TREE
 _BLOB = pygit2.enums.FileMode.BLOB
-_SHARD = re.compile(r"[0-9a-f]{2}")
-_REST = re.compile(r"[0-9a-f]{62}")
+_SHARD, _REST = fmt.folder_patterns(1)
 MESSAGE = (
     f"Migrate the journal to format {TARGET}\n\n"
     f"Every run folder moves, unchanged, to {fmt.layout(TARGET)}\n"
@@ -83,7 +81,7 @@ def _in_format_2(
     """The root tree of ``tree`` (format 1) in format 2."""
     groups: dict[str, dict[str, dict[str, pygit2.Oid]]] = {}
     strays: list[str] = []
-    runs = _folder(repo, tree, fmt.RUNS_DIR)
+    runs = runs_tree(repo, tree)
     for shard in runs if runs is not None else ():
         if shard.filemode != _TREE or shard.name is None or not _SHARD.fullmatch(shard.name):
             strays.append(f"{fmt.RUNS_DIR}/{shard.name}")
@@ -123,7 +121,7 @@ def _in_format_2(
         root.insert(fmt.RUNS_DIR, written[-1], _TREE)
     written.append(repo.create_blob(fmt.format_text(TARGET)))
     root.insert(fmt.FORMAT_FILE, written[-1], _BLOB)
-    board = _folder_blob(repo, tree, leaderboard.LEADERBOARD_FILE)
+    board = blob_at(tree, leaderboard.LEADERBOARD_FILE)
     readme = (
         leaderboard.readme(leaderboard.load(board), TARGET)
         if board is not None
@@ -133,19 +131,3 @@ def _in_format_2(
     root.insert(fmt.README_FILE, written[-1], _BLOB)
     written.append(root.write())
     return written[-1]
-
-
-def _folder(repo: pygit2.Repository, tree: pygit2.Tree, name: str) -> pygit2.Tree | None:
-    try:
-        entry = tree[name]
-    except KeyError:
-        return None
-    return entry if isinstance(entry, pygit2.Tree) else None
-
-
-def _folder_blob(repo: pygit2.Repository, tree: pygit2.Tree, name: str) -> bytes | None:
-    try:
-        entry = tree[name]
-    except KeyError:
-        return None
-    return entry.data if isinstance(entry, pygit2.Blob) else None

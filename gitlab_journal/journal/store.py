@@ -208,7 +208,7 @@ class Store:
         commit = self.repo[tip]
         if not isinstance(commit, pygit2.Commit):
             raise JournalError(f"'{self.branch}' does not point at a commit")
-        fmt.check_format(_blob_at(commit.tree, fmt.FORMAT_FILE))
+        fmt.check_format(blob_at(commit.tree, fmt.FORMAT_FILE))
         return commit
 
     def has(self, fingerprint: str, tree: pygit2.Tree | None = None) -> bool:
@@ -240,21 +240,13 @@ class Store:
     def run_paths(self, tree: pygit2.Tree | None = None) -> Iterator[RunPath]:
         """(fingerprint, run id, tree id) of every run, without reading any record."""
         tree = tree if tree is not None else self.require().tree
-        levels = len(fmt.shard_widths(format_version(tree))) + 1  # shards, then the rest
-        try:
-            runs = _subtree(tree, fmt.RUNS_DIR)
-        except KeyError:
+        runs = runs_tree(self.repo, tree)
+        if runs is None:
             return
-
-        def walk(folder: pygit2.Tree, level: int, prefix: str) -> Iterator[RunPath]:
-            for name in _names(folder, _TREE):
-                sub = _subtree(folder, name)
-                if level < levels:
-                    yield from walk(sub, level + 1, prefix + name)
-                else:
-                    yield from (RunPath(prefix + name, r, sub[r].id) for r in _names(sub, _TREE))
-
-        yield from walk(runs, 1, "")
+        levels = len(fmt.shard_widths(format_version(tree))) + 1  # shards, then the rest
+        for _, fingerprint, folder in fingerprint_folders(runs, fmt.RUNS_DIR, "", levels):
+            for run_id in _names(folder, _TREE):
+                yield RunPath(fingerprint, run_id, folder[run_id].id)
 
     def runs_added(self, old: pygit2.Tree | None, new: pygit2.Tree) -> Iterator[RunPath]:
         """The runs ``new`` has and ``old`` lacks (``old`` None: every run of ``new``), without
@@ -265,7 +257,7 @@ class Store:
 
     def read(self, fingerprint: str, run_id: str, tree: pygit2.Tree | None = None) -> Run:
         tree = tree if tree is not None else self.require().tree
-        path = fmt.run_dir(fingerprint, run_id, version=format_version(tree))
+        path = run_dir_in(tree, fingerprint, run_id)
         try:
             run_tree = _subtree(tree, path)
         except KeyError as exc:
@@ -292,7 +284,7 @@ class Store:
         when the run has no such file."""
         tree = tree if tree is not None else self.require().tree
         try:
-            entry = tree[f"{fmt.run_dir(fingerprint, run_id, version=format_version(tree))}/{name}"]
+            entry = tree[f"{run_dir_in(tree, fingerprint, run_id)}/{name}"]
         except KeyError:
             return None
         obj = self.repo[entry.id]
@@ -301,7 +293,7 @@ class Store:
     def files(self, run: Run, tree: pygit2.Tree | None = None) -> dict[str, bytes]:
         """Every file of a run's directory (records, history, plots), by name."""
         tree = tree if tree is not None else self.require().tree
-        path = fmt.run_dir(run.fingerprint, run.id, version=format_version(tree))
+        path = run_dir_in(tree, run.fingerprint, run.id)
         return _read_files(self.repo, _subtree(tree, path))
 
     def _read_dir(
@@ -412,7 +404,7 @@ class Store:
         message = fmt.commit_message(run)
 
         def build(tree: pygit2.Tree) -> pygit2.Oid:
-            path = fmt.run_dir(run.fingerprint, run.id, version=format_version(tree))
+            path = run_dir_in(tree, run.fingerprint, run.id)
             try:
                 _subtree(tree, path)
             except KeyError:
@@ -450,7 +442,7 @@ class Store:
         written.update(files or {})
 
         def build(tree: pygit2.Tree) -> pygit2.Oid:
-            path = fmt.run_dir(run.fingerprint, run.id, version=format_version(tree))
+            path = run_dir_in(tree, run.fingerprint, run.id)
             folder = _subtree(tree, path)
             try:
                 before: Run | None = self._read_dir(folder, path, run.fingerprint, run.id)
@@ -459,7 +451,7 @@ class Store:
             current = _read_files(self.repo, folder)
             current.update(written)
             board = leaderboard.replaced_files(
-                _blob_at(tree, leaderboard.LEADERBOARD_FILE), before, run, format_version(tree)
+                blob_at(tree, leaderboard.LEADERBOARD_FILE), before, run, format_version(tree)
             )
             leaf = _write_files(self.repo, current)
             return _insert(self.repo, tree, path.split("/"), leaf, top_files=board)
@@ -517,7 +509,7 @@ class Store:
         message = f"{title}\n\n{TRAILER_DATASET}: {key}\n"
 
         def build(tree: pygit2.Tree) -> pygit2.Oid:
-            if _blob_at(tree, path) is not None:
+            if blob_at(tree, path) is not None:
                 raise _AlreadyRecorded(path)
             try:
                 folder: pygit2.Tree | None = _subtree(tree, DATASETS_DIR)
@@ -540,7 +532,7 @@ class Store:
     def dataset(self, key: str, tree: pygit2.Tree | None = None) -> dict[str, Any] | None:
         """The recorded meta-features of one data key, or None."""
         tree = tree if tree is not None else self.require().tree
-        return _json_doc(_blob_at(tree, f"{DATASETS_DIR}/{key}.json"))
+        return _json_doc(blob_at(tree, f"{DATASETS_DIR}/{key}.json"))
 
     def datasets(self, tree: pygit2.Tree | None = None) -> dict[str, dict[str, Any]]:
         """Every described data set: data key -> its meta-features (unreadable files skipped)."""
@@ -551,7 +543,7 @@ class Store:
             return {}
         out: dict[str, dict[str, Any]] = {}
         for name in _names(folder, _BLOB):
-            doc = _json_doc(_blob_at(folder, name))
+            doc = _json_doc(blob_at(folder, name))
             if name.endswith(".json") and doc is not None:
                 out[name.removesuffix(".json")] = doc
         return out
@@ -653,22 +645,27 @@ class Store:
         writes ``<ref>.lock``, then renames it): it is removed and the next attempt goes on.
         """
         with self._writer_lock():
+            return self._set_target(ref, target, log_message)
+
+    def _set_target(self, ref: pygit2.Reference, target: pygit2.Oid, log_message: str) -> bool:
+        """``_move``'s step, the writer lock held: False when the branch moved or a ref lock
+        stood in the way (a stale one is removed)."""
+        try:
+            ref.set_target(target, log_message)
+        except (pygit2.GitError, OSError) as exc:
+            fault: Exception | None = machine_fault(exc)
+            if fault is None and target not in self.repo:
+                fault = self._write_fault()  # libgit2 lost an object write
+            if fault is not None:  # a full disk is not another writer: say so
+                raise fault from exc
+            lock = self.git_dir / f"{self.ref_name}.lock"
             try:
-                ref.set_target(target, log_message)
-            except (pygit2.GitError, OSError) as exc:
-                fault: Exception | None = machine_fault(exc)
-                if fault is None and target not in self.repo:
-                    fault = self._write_fault()  # libgit2 lost an object write
-                if fault is not None:  # a full disk is not another writer: say so
-                    raise fault from exc
-                lock = self.git_dir / f"{self.ref_name}.lock"
-                try:
-                    if time.time() - lock.stat().st_mtime > STALE_LOCK_SECONDS:
-                        lock.unlink()
-                except FileNotFoundError:
-                    pass
-                return False
-            return True
+                if time.time() - lock.stat().st_mtime > STALE_LOCK_SECONDS:
+                    lock.unlink()
+            except FileNotFoundError:
+                pass
+            return False
+        return True
 
     @contextlib.contextmanager
     def _writer_lock(self) -> Iterator[None]:
@@ -689,15 +686,12 @@ class Store:
             ref = self.repo.lookup_reference(self.ref_name)
             new_tree = build(tip_commit.tree)
             commit = self.repo.create_commit(None, sig, sig, message, new_tree, [tip_commit.id])
-            try:
-                ref.set_target(commit, f"journal: {message.splitlines()[0]}")
-            except (pygit2.GitError, OSError) as exc:
-                fault: Exception | None = machine_fault(exc)
-                if fault is None and commit not in self.repo:
-                    fault = self._write_fault()
-                if fault is not None:
-                    raise fault from exc
-                raise self._gave_up() from exc  # a stale ref lock, or git moved it meanwhile
+            if not self._set_target(ref, commit, f"journal: {message.splitlines()[0]}"):
+                raise CheckFailed(
+                    f"could not move '{self.branch}' at the end of the rewrite",
+                    hint="a git command moved it meanwhile, or a crashed one had left its lock "
+                    "(removed if stale); run it again; nothing was written",
+                )
             return commit
 
     def _write_fault(self) -> Exception:
@@ -832,14 +826,14 @@ def _merged_leaderboard(
     """``leaderboard.json`` and the README rendered from it, both sides' leaderboards merged;
     None when they agree. Where only the READMEs differ (both sides migrated, say), the README
     is rendered again from the leaderboard the union keeps."""
-    mine = _blob_at(ours, leaderboard.LEADERBOARD_FILE)
-    other = _blob_at(theirs, leaderboard.LEADERBOARD_FILE)
-    old = _blob_at(base, leaderboard.LEADERBOARD_FILE) if base is not None else None
+    mine = blob_at(ours, leaderboard.LEADERBOARD_FILE)
+    other = blob_at(theirs, leaderboard.LEADERBOARD_FILE)
+    old = blob_at(base, leaderboard.LEADERBOARD_FILE) if base is not None else None
     version = format_version(ours)
     if mine is None or other is None or mine == other or old in (mine, other):
         # One side only, or only one side changed it: the union took that side.
-        readmes = [_blob_at(t, fmt.README_FILE) for t in (ours, theirs)]
-        old_readme = _blob_at(base, fmt.README_FILE) if base is not None else None
+        readmes = [blob_at(t, fmt.README_FILE) for t in (ours, theirs)]
+        old_readme = blob_at(base, fmt.README_FILE) if base is not None else None
         if readmes[0] == readmes[1] or old_readme in readmes:
             return None
         kept = other if mine is None or old == mine else mine
@@ -948,14 +942,6 @@ def run_dir_in(tree: pygit2.Tree, fingerprint: str, run_id: str) -> str:
     return fmt.run_dir(fingerprint, run_id, version=format_version(tree))
 
 
-def _shapes(version: int) -> list[re.Pattern[str]]:
-    """What the folder names under ``runs/`` look like, level by level, down to the
-    fingerprint's folder."""
-    widths = fmt.shard_widths(version)
-    rest = 64 - sum(widths)
-    return [re.compile(f"[0-9a-f]{{{w}}}") for w in (*widths, rest)]
-
-
 class RunPath(NamedTuple):
     """Where one run sits: ``runs/<fingerprint[:2]>/<fingerprint[2:]>/<run_id>`` (tree_id)."""
 
@@ -986,12 +972,12 @@ def run_changes(
     Between two formats (a migration) the runs are matched by fingerprint and id instead."""
     version = tree_format(new)
     old_version = tree_format(old) if old is not None else version
-    before = _runs_tree(repo, old)
+    before = runs_tree(repo, old)
     if old_version != version:
         yield from _moved_changes(repo, before, old_version, new, version)
         return
     after = _entries(new).get(fmt.RUNS_DIR)
-    shapes = _shapes(version)
+    shapes = fmt.folder_patterns(version)
     if after is None:
         if before is not None:
             yield from _walk_changes(repo, before, None, 0, fmt.RUNS_DIR, "", shapes, version)
@@ -1011,7 +997,24 @@ def tree_format(tree: pygit2.Tree) -> int:
         return fmt.FORMAT_VERSION
 
 
-def _runs_tree(repo: pygit2.Repository, tree: pygit2.Tree | None) -> pygit2.Tree | None:
+def fingerprint_folders(
+    folder: pygit2.Tree, path: str, prefix: str, levels: int
+) -> Iterator[tuple[str, str, pygit2.Tree]]:
+    """(path, fingerprint, tree) of each fingerprint's folder ``levels`` below ``folder`` (at
+    ``path``, the fingerprint's first ``prefix`` characters above it)."""
+    for sub in folder:
+        if sub.filemode != _TREE or sub.name is None:
+            continue
+        assert isinstance(sub, pygit2.Tree)
+        where, text = f"{path}/{sub.name}", prefix + sub.name
+        if levels == 1:
+            yield where, text, sub
+        else:
+            yield from fingerprint_folders(sub, where, text, levels - 1)
+
+
+def runs_tree(repo: pygit2.Repository, tree: pygit2.Tree | None) -> pygit2.Tree | None:
+    """The tree's ``runs/`` folder, if it has one."""
     entry = _entries(tree).get(fmt.RUNS_DIR)
     found = repo[entry.id] if entry is not None and entry.filemode == _TREE else None
     assert found is None or isinstance(found, pygit2.Tree)
@@ -1030,7 +1033,7 @@ def _moved_changes(
     old_runs: dict[tuple[str, str], RunChange] = {}
     if before is not None:
         for change in _walk_changes(
-            repo, None, before, 0, fmt.RUNS_DIR, "", _shapes(old_version), old_version
+            repo, None, before, 0, fmt.RUNS_DIR, "", fmt.folder_patterns(old_version), old_version
         ):
             if change.kind == ADDED:
                 old_runs[(change.fingerprint, change.run_id)] = change
@@ -1124,7 +1127,7 @@ def _names(tree: pygit2.Tree, mode: int) -> list[str]:
     return [entry.name for entry in tree if entry.filemode == mode and entry.name is not None]
 
 
-def _blob_at(tree: pygit2.Tree, name: str) -> bytes | None:
+def blob_at(tree: pygit2.Tree, name: str) -> bytes | None:
     try:
         obj = tree[name]
     except KeyError:
