@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import socket
@@ -13,6 +14,13 @@ from pathlib import Path
 
 import pytest
 from conftest import git
+from rich.console import Console
+
+from gitlab_journal.journal.store import Store
+from gitlab_journal.run.claims_local import LocalClaims
+from gitlab_journal.run.plan import make_plan
+from gitlab_journal.run.runner import execute
+from gitlab_journal.spec.load import load_spec
 
 pytestmark = pytest.mark.slow  # see the README: `pytest -m "not slow"` skips these locally
 
@@ -164,3 +172,32 @@ def test_a_point_in_training_says_its_progress_in_its_claim(repo: Path, jobs: st
         time.sleep(0.02)
     assert proc.returncode == 0, proc.stderr.read() if proc.stderr else ""
     assert any(text.startswith("fold ") and text.endswith("/5") for text in seen), seen
+
+
+class NotedClaims(LocalClaims):
+    """The real local claims, each progress note kept."""
+
+    notes: list[str]
+
+    def progress(self, fingerprint: str, text: str) -> None:
+        self.notes.append(text)
+        super().progress(fingerprint, text)
+
+
+def test_a_cheap_point_leaves_its_claim_alone(repo: Path) -> None:
+    # 8 points of 2 folds that each fit in milliseconds: a claim written at every fold would
+    # cost more than the fold; only a point training for PROGRESS_AFTER says its progress
+    (repo / "journal.yaml").write_text(
+        GRID.replace("LogisticRegression", "RidgeClassifier")
+        .replace("max_iter: [200]", "alpha: [1.0]")
+        .replace("    C:", "    tol:")
+    )
+    store = Store.discover(repo)
+    store.init()
+    plan = make_plan(store, load_spec(repo / "journal.yaml"))
+    claims = NotedClaims(store)
+    claims.notes = []
+    report = execute(store, plan, console=Console(file=io.StringIO()), coordinator=claims)
+    assert len(report.recorded) == 8
+    assert claims.notes == []
+    assert not any(claims.directory.glob("[0-9a-f]*"))  # every claim let go

@@ -36,6 +36,57 @@ def test_listening_to_the_folds_changes_no_score() -> None:
     }
 
 
+FIT_EVENTS: list[str] = []  # what the folds say and each fit, in order
+
+
+def _fit_log_class() -> type:
+    from sklearn.dummy import DummyClassifier
+
+    class FitLog(DummyClassifier):  # type: ignore[misc]
+        def fit(self, X: object, y: object, sample_weight: object = None) -> FitLog:
+            FIT_EVENTS.append("fit")
+            super().fit(X, y, sample_weight)
+            return self
+
+    return FitLog
+
+
+def test_each_fold_is_said_as_it_is_fit() -> None:
+    from sklearn.datasets import load_iris
+
+    X, y = load_iris(return_X_y=True)
+    FIT_EVENTS.clear()
+    with progress.listening(FIT_EVENTS.append):
+        result = evaluate(_fit_log_class()(), X, y, EvaluationSpec(cv=3, seed=0))
+    assert result.status == "ok"
+    # not all three said first and then fit: a point's claim tells the fold in training
+    assert FIT_EVENTS == ["fold 1/3", "fit", "fold 2/3", "fit", "fold 3/3", "fit"]
+
+
+def test_the_points_of_one_data_set_share_their_folds() -> None:
+    from sklearn.datasets import load_iris
+    from sklearn.dummy import DummyClassifier
+    from sklearn.model_selection import StratifiedKFold
+
+    from gitlab_journal.train.sklearn_backend import fold_splits
+
+    X, y = load_iris(return_X_y=True)
+    shuffled = EvaluationSpec(cv=4, shuffle=True, seed=3)
+    first = fold_splits(DummyClassifier(), X, y, shuffled)
+    assert fold_splits(DummyClassifier(strategy="uniform"), X, y, shuffled) is first
+    expected = list(StratifiedKFold(4, shuffle=True, random_state=3).split(X, y))
+    assert [(a.tolist(), b.tolist()) for a, b in first] == [
+        (a.tolist(), b.tolist()) for a, b in expected
+    ]
+    # another seed, another target (even equal) or another length: split again
+    assert (
+        fold_splits(DummyClassifier(), X, y, EvaluationSpec(cv=4, shuffle=True, seed=4))
+        is not first
+    )
+    assert fold_splits(DummyClassifier(), X, y.copy(), shuffled) is not first
+    assert len(fold_splits(DummyClassifier(), X[:100], y[:100], shuffled)[0][1]) == 25
+
+
 @pytest.mark.slow
 def test_a_keras_fit_says_each_epoch_and_its_loss() -> None:
     import keras

@@ -128,9 +128,13 @@ def remember_data(job: Job, data: tuple[Any, Any]) -> None:
 
 
 def forget_data() -> None:
-    """Drop the data this process loaded for jobs."""
+    """Drop the data this process loaded for jobs (and the folds split of it)."""
     with _data_lock:
         _data_cache.clear()
+    if "gitlab_journal.train.sklearn_backend" in sys.modules:
+        from gitlab_journal.train.sklearn_backend import forget_folds
+
+        forget_folds()
 
 
 def _tail() -> str:

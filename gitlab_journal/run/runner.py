@@ -49,6 +49,8 @@ class Coordinator(Protocol):
 
 
 PROGRESS_EVERY = 1.0  # seconds between two progress notes in a point's claim
+PROGRESS_AFTER = 0.5  # seconds a point trains before its claim says its progress (a cheap
+# point ends sooner: writing its claim at every fold would cost more than the fold)
 
 
 @dataclass
@@ -157,18 +159,19 @@ def execute(
     progress = progress_bar(console, quiet=quiet or lines)
     task = progress.add_task("training", total=len(pending), last="")
     training_now = [0]  # the point this process trains (in-process training only)
-    noted: dict[str, float] = {}  # fingerprint -> when its claim last said its progress
+    # fingerprint -> when its claim may next say its progress: PROGRESS_AFTER once the point
+    # is sent to train, then PROGRESS_EVERY after each note
+    due: dict[str, float] = {}
     here = jobs <= 1 and executor is None  # training in this process: its progress is known
     bar = here and console.is_terminal and not quiet
 
     def note(key: int, text: str) -> None:
-        """Say in the point's claim what it is doing, at most every PROGRESS_EVERY seconds."""
+        """Say in the point's claim what it is doing, at most every PROGRESS_EVERY seconds and
+        not in its first PROGRESS_AFTER."""
         fingerprint = pending[key].fingerprint
         now = time.monotonic()
-        if coordinator is not None and now - noted.get(fingerprint, -PROGRESS_EVERY) >= (
-            PROGRESS_EVERY
-        ):
-            noted[fingerprint] = now
+        if coordinator is not None and now >= due.get(fingerprint, now):
+            due[fingerprint] = now + PROGRESS_EVERY
             coordinator.progress(fingerprint, text)
 
     def inside(text: str) -> None:
@@ -204,6 +207,7 @@ def execute(
                     progress.update(task, advance=1, last=f"skipped: {reason}")
                     continue
             counts["fed"] += 1
+            due[planned.fingerprint] = time.monotonic() + PROGRESS_AFTER
             yield training.job(ctx, planned, key)
 
     listen = train_progress.listening(inside) if here else contextlib.nullcontext()

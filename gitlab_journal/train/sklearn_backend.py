@@ -402,6 +402,35 @@ def splitter(estimator: Any, y: Any, evaluation: EvaluationSpec) -> Any:
     return KFold(folds, shuffle=True, random_state=evaluation.seed)
 
 
+# The folds of the last split: (y, X's length, the split's key, the splits). Every point of
+# a grid has the same folds. One tuple, read and replaced whole: threads may share it.
+_last_folds: tuple[Any, int, tuple[Any, ...], tuple[tuple[Any, Any], ...]] | None = None
+
+
+def fold_splits(
+    estimator: Any, X: Any, y: Any, evaluation: EvaluationSpec
+) -> tuple[tuple[Any, Any], ...]:
+    """The (train, test) indices of each fold, as ``splitter(...).split(X, y)`` gives them:
+    split once for the points of one data set and evaluation (each split alike: a shuffle
+    is seeded), not once per point."""
+    global _last_folds
+    from sklearn.base import is_classifier
+
+    key = (evaluation.cv, evaluation.shuffle, evaluation.seed, bool(is_classifier(estimator)))
+    last = _last_folds
+    if last is not None and last[0] is y and last[1] == len(X) and last[2] == key:
+        return last[3]
+    splits = tuple(splitter(estimator, y, evaluation).split(X, y))
+    _last_folds = (y, len(X), key, splits)
+    return splits
+
+
+def forget_folds() -> None:
+    """Drop the folds kept for the last data set (and the reference to its target)."""
+    global _last_folds
+    _last_folds = None
+
+
 def evaluate(estimator: Any, X: Any, y: Any, evaluation: EvaluationSpec) -> Result:
     """Fit and score one estimator; an exception is a ``failed`` result, never a crash."""
     from sklearn.exceptions import ConvergenceWarning
@@ -492,21 +521,20 @@ def _cross_validate(
     classes: dict[str, Any] | None = None
     from gitlab_journal.train import progress
 
-    cv = splitter(estimator, y, evaluation)
+    splits = fold_splits(estimator, X, y, evaluation)
     scores = cross_validate(
         estimator,
         X,
         y,
-        cv=progress.Folds(cv) if progress.is_listening() else cv,
+        cv=progress.Folds(splits) if progress.is_listening() else list(splits),
         scoring=list(scoring),
         error_score="raise",
         return_estimator=classifier,
-        return_indices=classifier,
     )
     if classifier:
         # each fold's fitted model predicts its own held-out part: nothing is fit again
         truth, predicted = [], []
-        for fitted, held in zip(scores["estimator"], scores["indices"]["test"], strict=True):
+        for fitted, (_, held) in zip(scores["estimator"], splits, strict=True):
             truth.append(np.asarray(y)[held])
             predicted.append(np.asarray(fitted.predict(_rows(X, held))))
         classes = per_class(np.concatenate(truth), np.concatenate(predicted), y)
