@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import sqlite3
@@ -836,3 +837,52 @@ def test_a_reader_that_fails_leaves_the_work_to_this_process(
         assert len(rows_of(forked)) == 6
     finally:
         forked.close()
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_long_build_says_how_far_it_is(store: Store, workers: int) -> None:
+    record_all(store, [make_run(f"long{i:04d}", params={"C": i}, second=i) for i in range(6)])
+    said = io.StringIO()
+    index = Index._memory(store)
+    index.workers = workers
+    index.progress, index.progress_min = said, 1  # as if 6 runs took long to read
+    try:
+        index.sync()
+        start, done = said.getvalue().splitlines()
+        assert start == "Indexing the journal's runs (once: later commands read the index)"
+        assert done.startswith("Indexed the journal's runs: 6 in ") and done.endswith(" s.")
+        record_all(store, [make_run(f"newr{i:04d}", second=50 + i) for i in range(2)])
+        said.seek(0)
+        said.truncate()
+        index.sync()
+        assert said.getvalue().splitlines()[-1].startswith("Indexed the journal's new runs: 2 in ")
+    finally:
+        index.close()
+
+
+def test_a_build_says_its_count_on_a_terminal_and_nothing_when_quick(store: Store) -> None:
+    record_all(store, [make_run(f"term{i:04d}", second=i) for i in range(3)])
+    terminal = _Terminal()
+    index = Index._memory(store)
+    index.progress, index.progress_min = terminal, 1
+    try:
+        index.sync()
+    finally:
+        index.close()
+    text = terminal.getvalue()
+    assert text.startswith("Indexing the journal's runs (once")
+    assert text.endswith("\n") and text.count("\n") == 1  # one line, rewritten in place
+    assert "\r\x1b[KIndexed the journal's runs: 3 in " in text
+    quick = io.StringIO()
+    index = Index._memory(store)
+    index.progress = quick  # 3 runs, under PROGRESS_MIN_RUNS: read without a word
+    try:
+        index.sync()
+    finally:
+        index.close()
+    assert quick.getvalue() == ""

@@ -588,6 +588,9 @@ class Index:
         self.skipped: list[str] = []  # malformed records left out, with why
         self.values = _Values(conn)
         self.workers: int | None = None  # processes that read runs (None: as the work pays)
+        # where a long rebuild or catch-up says how far it is (None: nowhere)
+        self.progress: TextIO | None = None
+        self.progress_min = index_read.PROGRESS_MIN_RUNS
         self._data_version: int | None = None
 
     # -- opening ---------------------------------------------------------------------------
@@ -816,14 +819,26 @@ class Index:
         )
 
     def _read(
-        self, jobs: Sequence[Job], trailers: tuple[pygit2.Oid, pygit2.Oid | None] | None
+        self,
+        jobs: Sequence[Job],
+        trailers: tuple[pygit2.Oid, pygit2.Oid | None] | None,
+        what: str,
     ) -> tuple[dict[str, _Pending], list[Bad], dict[str, str]]:
         """The runs of ``jobs`` ready for insert, by id (of two folders of one id, the later
-        wins), the bad ones, and the trailer map asked for. Texts become ids as they come."""
+        wins), the bad ones, and the trailer map asked for. Texts become ids as they come.
+        Many runs: their count goes to ``self.progress`` as they come (``what`` is read)."""
         pending: dict[str, _Pending] = {}
         bad: list[Bad] = []
+        progress = None
+        if (
+            self.progress is not None
+            and index_read.estimated_runs(self.store.repo, jobs) >= self.progress_min
+        ):
+            progress = index_read.Progress(self.progress, what)
 
         def consume(batch: list[Entry | Bad]) -> None:
+            if progress is not None:
+                progress.add(len(batch))
             for item in batch:
                 if isinstance(item, Bad):
                     bad.append(item)
@@ -835,10 +850,14 @@ class Index:
         def reset() -> None:
             pending.clear()
             bad.clear()
+            if progress is not None:
+                progress.count = 0
 
         found = index_read.read_all(
             self.store.repo, jobs, consume, reset, trailers=trailers, workers=self.workers
         )
+        if progress is not None:
+            progress.done()
         return pending, bad, found
 
     def _rebuild(self, tip: pygit2.Commit) -> None:
@@ -854,7 +873,8 @@ class Index:
             *_DOC_TABLES,
         ):
             self.conn.execute(f"DELETE FROM {table}")
-        pending, bad, commits = self._read(index_read.shard_jobs(tip.tree), (tip.id, None))
+        jobs = index_read.shard_jobs(tip.tree)
+        pending, bad, commits = self._read(jobs, (tip.id, None), "the journal's runs")
         for item in bad:
             self._note_invalid(item.where, item.run_id, item.problem)
         ordered = sorted(pending.values())  # by (created, id)
@@ -990,7 +1010,7 @@ class Index:
             self._move_invalid(version)
         if not jobs:
             return
-        by_id, bad, commits = self._read(jobs, (tip.id, old_commit.id))
+        by_id, bad, commits = self._read(jobs, (tip.id, old_commit.id), "the journal's new runs")
         for job in jobs:
             self.conn.execute("DELETE FROM invalid WHERE run_dir = ?", (job.path,))
         for item in bad:
@@ -1408,9 +1428,12 @@ def _remove(path: Path) -> None:
 
 def open_index(store: Store, *, warn: bool = True) -> Index:
     """The index of ``store``, synced to the journal's tip (the store's error if none). With
-    ``warn``, each record it leaves out as invalid is one warning line on stderr."""
+    ``warn``, each record it leaves out as invalid is one warning line on stderr, and a long
+    rebuild or catch-up says how far it is there."""
     store.require()
     index = Index.open(store)
+    if warn:
+        index.progress = sys.stderr
     try:
         index.sync()
         if warn:

@@ -16,10 +16,11 @@ import os
 import re
 import struct
 import sys
+import time
 import traceback
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TextIO
 
 import pygit2
 
@@ -248,6 +249,46 @@ def estimated_runs(repo: pygit2.Repository, jobs: Sequence[Job]) -> int:
         estimate *= len(folder)
         folder = repo[folder[0].id]
     return estimate
+
+
+# -- progress: many runs take a while --------------------------------------------------------
+
+PROGRESS_MIN_RUNS = 2000  # reading fewer runs is quick: nothing said
+_PROGRESS_EVERY = 0.25  # seconds between two updates of the count on a terminal
+
+
+class Progress:
+    """What a long read says on ``stream`` (stderr): a line when it starts, on a terminal the
+    count of runs read so far, and a line when it ends. ``what``: "the journal's runs" or
+    "the journal's new runs"."""
+
+    def __init__(self, stream: TextIO, what: str):
+        self.stream = stream
+        self.what = what
+        self.count = 0
+        self.started = time.monotonic()
+        self.shown = self.started
+        isatty = getattr(stream, "isatty", None)
+        self.terminal = bool(isatty and isatty())
+        end = "" if self.terminal else "\n"
+        self._write(f"Indexing {what} (once: later commands read the index){end}")
+
+    def _write(self, text: str) -> None:
+        with contextlib.suppress(OSError, ValueError):  # a closed stream loses only the news
+            self.stream.write(text)
+            self.stream.flush()
+
+    def add(self, count: int) -> None:
+        self.count += count
+        now = time.monotonic()
+        if self.terminal and now - self.shown >= _PROGRESS_EVERY:
+            self.shown = now
+            self._write(f"\r\x1b[KIndexing {self.what}: {self.count:,} read")
+
+    def done(self) -> None:
+        seconds = time.monotonic() - self.started
+        start = "\r\x1b[K" if self.terminal else ""
+        self._write(f"{start}Indexed {self.what}: {self.count:,} in {seconds:.1f} s.\n")
 
 
 # -- trailers: which commit recorded each run --------------------------------------------------
