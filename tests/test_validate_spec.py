@@ -177,7 +177,9 @@ def test_a_plan_that_passed_is_not_checked_again(repo: Path, cli: Cli) -> None:
     probe = (
         "import sys\nfrom gitlab_journal.cli import main\ncode = main(['check'])\n"
         "print('SKLEARN', 'sklearn' in sys.modules)\n"
-        "print('METADATA', 'importlib.metadata' in sys.modules)\nsys.exit(code)\n"
+        "print('METADATA', 'importlib.metadata' in sys.modules)\n"
+        "print('DATETIME', 'datetime' in sys.modules, 'PLATFORM', 'platform' in sys.modules)\n"
+        "sys.exit(code)\n"
     )
     out2 = subprocess.run(
         [sys.executable, "-c", probe], cwd=repo, capture_output=True, text=True, timeout=120
@@ -185,6 +187,7 @@ def test_a_plan_that_passed_is_not_checked_again(repo: Path, cli: Cli) -> None:
     assert out2.returncode == 0, out2.stderr
     assert "SKLEARN False" in out2.stdout
     assert "METADATA False" in out2.stdout  # reading package metadata costs 10 ms a check
+    assert "DATETIME False PLATFORM False" in out2.stdout  # 2 ms more of imports it needs not
     # a new scorer is a new plan: checked (and refused) again
     (repo / "journal.yaml").write_text(REGRESSION.format(scoring="rmse"))
     code, _, err = cli("check")

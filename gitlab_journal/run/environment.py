@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import functools
 import os
-import platform
 import socket
 import sys
 from collections.abc import Iterable
@@ -32,6 +31,8 @@ PACKAGES = (
 def environment(modules: Iterable[str] = ()) -> dict[str, Any]:
     """Where a run ran; ``modules`` (import paths such as ``xgboost.sklearn.XGBClassifier``)
     add the versions of the distributions that provide them."""
+    import platform  # here: `check` imports this module and needs none of it
+
     packages: dict[str, str] = {"gitlab-journal": __version__}
     for name in (*PACKAGES, *_distributions(modules)):
         if name in packages:
