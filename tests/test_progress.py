@@ -64,6 +64,7 @@ def test_each_fold_is_said_as_it_is_fit() -> None:
 
 
 def test_the_points_of_one_data_set_share_their_folds() -> None:
+    from scipy.sparse import csr_matrix
     from sklearn.datasets import load_iris
     from sklearn.dummy import DummyClassifier
     from sklearn.model_selection import StratifiedKFold
@@ -74,6 +75,7 @@ def test_the_points_of_one_data_set_share_their_folds() -> None:
     shuffled = EvaluationSpec(cv=4, shuffle=True, seed=3)
     first = fold_splits(DummyClassifier(), X, y, shuffled)
     assert fold_splits(DummyClassifier(strategy="uniform"), X, y, shuffled) is first
+    assert fold_splits(DummyClassifier(), csr_matrix(X), y, shuffled) is first  # no len()
     expected = list(StratifiedKFold(4, shuffle=True, random_state=3).split(X, y))
     assert [(a.tolist(), b.tolist()) for a, b in first] == [
         (a.tolist(), b.tolist()) for a, b in expected
@@ -143,3 +145,20 @@ def test_the_terminal_shows_the_fold_being_trained(repo: Path) -> None:
     plain = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", shown)
     assert re.search(r"point [123]/3: fold [1-5]/5", plain), plain[-2000:]
     assert "Recorded 3 run(s)" in shown
+
+
+def test_every_point_records_the_warnings_of_its_folds() -> None:
+    from sklearn.datasets import load_iris
+    from sklearn.dummy import DummyClassifier
+
+    X, y = load_iris(return_X_y=True)
+    y = y.copy()
+    y[:2] = 3  # a class of 2 rows: too few for 3 stratified folds
+    evaluation = EvaluationSpec(cv=3)
+    first = evaluate(DummyClassifier(), X, y, evaluation)
+    second = evaluate(DummyClassifier(strategy="uniform", random_state=0), X, y, evaluation)
+
+    def small(warnings: tuple[str, ...]) -> list[str]:
+        return [w for w in warnings if "least populated class" in w]
+
+    assert small(first.warnings) and small(second.warnings) == small(first.warnings)

@@ -128,7 +128,7 @@ def remember_data(job: Job, data: tuple[Any, Any]) -> None:
 
 
 def forget_data() -> None:
-    """Drop the data this process loaded for jobs (and the folds split of it)."""
+    """Drop the data this process loaded for jobs, and the folds split from it."""
     with _data_lock:
         _data_cache.clear()
     if "gitlab_journal.train.sklearn_backend" in sys.modules:

@@ -402,9 +402,11 @@ def splitter(estimator: Any, y: Any, evaluation: EvaluationSpec) -> Any:
     return KFold(folds, shuffle=True, random_state=evaluation.seed)
 
 
-# The folds of the last split: (y, X's length, the split's key, the splits). Every point of
-# a grid has the same folds. One tuple, read and replaced whole: threads may share it.
-_last_folds: tuple[Any, int, tuple[Any, ...], tuple[tuple[Any, Any], ...]] | None = None
+# The folds of the last split: (y, X's row count, the split's key, the splits, the warnings
+# splitting gave). Every point of a grid has the same folds. One tuple, read and replaced
+# whole: threads may share it.
+_last_folds: tuple[Any, int, tuple[Any, ...], tuple[tuple[Any, Any], ...], tuple[Any, ...]] | None
+_last_folds = None
 
 
 def fold_splits(
@@ -412,17 +414,22 @@ def fold_splits(
 ) -> tuple[tuple[Any, Any], ...]:
     """The (train, test) indices of each fold, as ``splitter(...).split(X, y)`` gives them:
     split once for the points of one data set and evaluation (each split alike: a shuffle
-    is seeded), not once per point."""
+    is seeded), not once per point. The warnings of the split (a class too small for its
+    folds) are given again at every call, so each point's run records them."""
     global _last_folds
     from sklearn.base import is_classifier
 
+    rows = X.shape[0] if hasattr(X, "shape") else len(X)  # a sparse matrix has no len()
     key = (evaluation.cv, evaluation.shuffle, evaluation.seed, bool(is_classifier(estimator)))
     last = _last_folds
-    if last is not None and last[0] is y and last[1] == len(X) and last[2] == key:
-        return last[3]
-    splits = tuple(splitter(estimator, y, evaluation).split(X, y))
-    _last_folds = (y, len(X), key, splits)
-    return splits
+    if last is None or last[0] is not y or last[1] != rows or last[2] != key:
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("always")
+            splits = tuple(splitter(estimator, y, evaluation).split(X, y))
+        last = _last_folds = (y, rows, key, splits, tuple(w.message for w in seen))
+    for message in last[4]:
+        warnings.warn(message, stacklevel=2)
+    return last[3]
 
 
 def forget_folds() -> None:
