@@ -15,7 +15,7 @@ import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -402,11 +402,17 @@ def splitter(estimator: Any, y: Any, evaluation: EvaluationSpec) -> Any:
     return KFold(folds, shuffle=True, random_state=evaluation.seed)
 
 
-# The folds of the last split: (y, X's row count, the split's key, the splits, the warnings
-# splitting gave). Every point of a grid has the same folds. One tuple, read and replaced
-# whole: threads may share it.
-_last_folds: tuple[Any, int, tuple[Any, ...], tuple[tuple[Any, Any], ...], tuple[Any, ...]] | None
-_last_folds = None
+class _Folds(NamedTuple):
+    """The folds of the last split. Every point of a grid has the same folds."""
+
+    y: Any  # the target they were split for (compared by identity)
+    rows: int
+    key: tuple[Any, ...]  # the evaluation's folds, shuffle and seed; classifier or not
+    splits: tuple[tuple[Any, Any], ...]
+    warnings: tuple[Warning, ...]  # what splitting said (a class too small for its folds)
+
+
+_last_folds: _Folds | None = None  # read and replaced whole: threads may share it
 
 
 def fold_splits(
@@ -414,22 +420,23 @@ def fold_splits(
 ) -> tuple[tuple[Any, Any], ...]:
     """The (train, test) indices of each fold, as ``splitter(...).split(X, y)`` gives them:
     split once for the points of one data set and evaluation (each split alike: a shuffle
-    is seeded), not once per point. The warnings of the split (a class too small for its
-    folds) are given again at every call, so each point's run records them."""
+    is seeded), not once per point. The warnings of the split are given again at every
+    call, so each point's run records them."""
     global _last_folds
     from sklearn.base import is_classifier
 
     rows = X.shape[0] if hasattr(X, "shape") else len(X)  # a sparse matrix has no len()
     key = (evaluation.cv, evaluation.shuffle, evaluation.seed, bool(is_classifier(estimator)))
     last = _last_folds
-    if last is None or last[0] is not y or last[1] != rows or last[2] != key:
+    if last is None or last.y is not y or last.rows != rows or last.key != key:
         with warnings.catch_warnings(record=True) as seen:
             warnings.simplefilter("always")
             splits = tuple(splitter(estimator, y, evaluation).split(X, y))
-        last = _last_folds = (y, rows, key, splits, tuple(w.message for w in seen))
-    for message in last[4]:
+        said = tuple(w.message for w in seen if isinstance(w.message, Warning))
+        last = _last_folds = _Folds(y, rows, key, splits, said)
+    for message in last.warnings:
         warnings.warn(message, stacklevel=2)
-    return last[3]
+    return last.splits
 
 
 def forget_folds() -> None:
