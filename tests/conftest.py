@@ -33,6 +33,8 @@ def isolated_home(
     monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
     for name in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_CONFIG", "GIT_CONFIG_COUNT"):
         monkeypatch.delenv(name, raising=False)
+    for name in ("COLUMNS", "NO_COLOR", "FORCE_COLOR"):  # the width and colour of the output
+        monkeypatch.delenv(name, raising=False)
     # pygit2 reads the global configuration through libgit2's search path, not the environment.
     levels = (pygit2.enums.ConfigLevel.GLOBAL, pygit2.enums.ConfigLevel.XDG)
     before = {level: pygit2.settings.search_path[level] for level in levels}

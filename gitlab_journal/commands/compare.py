@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     from gitlab_journal.journal.index import open_index
     from gitlab_journal.journal.store import Store
     from gitlab_journal.review.compare import compare_json, compare_rows, compare_tables
-    from gitlab_journal.review.render import print_json
+    from gitlab_journal.review.values import print_json
 
     filtered = bool(args.where or args.model or args.status)
     if not args.runs and not filtered:

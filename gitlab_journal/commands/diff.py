@@ -9,7 +9,7 @@ from gitlab_journal.console import make_console
 from gitlab_journal.journal.index import open_index
 from gitlab_journal.journal.store import Store
 from gitlab_journal.review.diff import diff_runs, render_diff
-from gitlab_journal.review.render import print_json
+from gitlab_journal.review.values import print_json
 
 HELP = "what differs between two runs"
 

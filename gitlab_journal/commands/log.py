@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
-from gitlab_journal.console import make_console
 from gitlab_journal.journal.index import open_index
 from gitlab_journal.journal.store import Store
-from gitlab_journal.review.render import print_json, run_json
 from gitlab_journal.review.table import footer, log_table
+from gitlab_journal.review.values import print_json, run_json
+from gitlab_journal.textable import output_width, styled, wants_color, wrap
 
 # Without -n the table shows the newest (or best) DEFAULT_LIMIT runs; --json gives them all.
 DEFAULT_LIMIT = 50
@@ -69,21 +70,22 @@ def run(args: argparse.Namespace) -> int:
         else:
             matching = index.count(where, model, status)
 
-    console = make_console()
+    out = sys.stdout
     if not rows:
         if total == 0:
-            console.print("The journal has no runs yet: record some with `git journal run`.")
+            out.write("The journal has no runs yet: record some with `git journal run`.\n")
         elif matching == 0:
-            console.print(f"No runs match ({total} in the journal).")
+            out.write(f"No runs match ({total} in the journal).\n")
         else:
-            console.print(f"No runs shown ({matching} match; -n 0).")
+            out.write(f"No runs shown ({matching} match; -n 0).\n")
         return 0
-    table, notes = log_table(rows, console.width)
-    console.print(table)
-    for note in notes:
-        console.print(note, style="dim", markup=False)
+    width, color = output_width(out), wants_color(out)
+    table, notes = log_table(rows, width, color=color)
     text = footer(len(rows), matching, total, filtered)
     if not explicit and len(rows) < matching:
         text += f" (the first {len(rows)}; -n N shows more)"
-    console.print(text, style="dim", markup=False)
+    lines = [table] + [
+        styled(line, "dim", color) for n in [*notes, text] for line in wrap(n, width)
+    ]
+    out.write("\n".join(lines) + "\n")
     return 0

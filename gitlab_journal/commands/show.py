@@ -9,7 +9,8 @@ from gitlab_journal.console import make_console
 from gitlab_journal.journal import format as fmt
 from gitlab_journal.journal.index import open_index
 from gitlab_journal.journal.store import Store
-from gitlab_journal.review.render import print_json, run_files, run_json, show_run
+from gitlab_journal.review.render import run_files, show_run
+from gitlab_journal.review.values import print_json, run_json
 
 HELP = "one run in full"
 

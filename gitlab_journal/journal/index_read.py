@@ -17,7 +17,6 @@ import re
 import struct
 import sys
 import time
-import traceback
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple, TextIO
@@ -346,6 +345,8 @@ def _worker(
         conn.send(("items", batch))
         conn.send(("done", None))
     except BaseException:  # reported to the parent, which then reads alone
+        import traceback  # only on a reader's failure: not paid by every command
+
         conn.send(("error", traceback.format_exc()))
     finally:
         conn.close()

@@ -19,14 +19,13 @@ from gitlab_journal.journal.index import json_safe, model_class
 from gitlab_journal.journal.leaderboard import higher_is_better
 from gitlab_journal.journal.records import Run
 from gitlab_journal.review.escape import terminal
-from gitlab_journal.review.render import (
+from gitlab_journal.review.render import cell, status_text
+from gitlab_journal.review.values import (
     ABSENT,
-    cell,
     created_text,
     flatten,
     headline_metrics,
     metric_text,
-    status_text,
     value_text,
 )
 

@@ -14,7 +14,8 @@ from rich.text import Text
 from gitlab_journal.journal.index import json_safe, model_class
 from gitlab_journal.journal.records import Run
 from gitlab_journal.review.escape import terminal
-from gitlab_journal.review.render import ABSENT, cell, created_text, flatten, number, value_text
+from gitlab_journal.review.render import cell
+from gitlab_journal.review.values import ABSENT, created_text, flatten, number, value_text
 
 # The groups, in the order they print. `code` holds commit, branch, dirty and, under "files",
 # the code dependency files whose content differs ({path: [blob_a, blob_b]}, null = absent).

@@ -8,8 +8,6 @@ the user's, HTML gets entities.
 
 from __future__ import annotations
 
-import html as _html
-
 from gitlab_journal.journal.escape import controls_visible, md_cell, md_code
 
 __all__ = ["html_text", "md_cell", "md_code", "terminal", "terminal_lines"]
@@ -30,4 +28,6 @@ def terminal_lines(text: object) -> str:
 def html_text(text: object) -> str:
     """Text for HTML, attributes included: entities for ``<>&"'``, control characters
     written out."""
-    return _html.escape(controls_visible(str(text)), quote=True)
+    import html  # not paid by `log`, which escapes for the terminal only
+
+    return html.escape(controls_visible(str(text)), quote=True)

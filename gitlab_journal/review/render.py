@@ -1,10 +1,8 @@
-"""Shared pieces of review output: value formatting, the JSON form of a run, `show`."""
+"""Review output through rich: record text as styled cells, and `show`."""
 
 from __future__ import annotations
 
 import json
-import math
-import sys
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -14,130 +12,27 @@ from rich.table import Table
 from rich.text import Text
 
 from gitlab_journal.journal import format as fmt
-from gitlab_journal.journal.index import json_safe
-from gitlab_journal.journal.records import REPRODUCED, REPRODUCED_RESULTS, Run
+from gitlab_journal.journal.records import REPRODUCED_RESULTS, Run
 from gitlab_journal.journal.store import run_dir_in
 from gitlab_journal.review.escape import terminal, terminal_lines
-
-STATUS_STYLES = {
-    "ok": "green",
-    "failed": "bold red",
-    "diverged": "yellow",
-    "stalled": "yellow",
-    "not-converged": "yellow",
-    "interrupted": "dim",
-}
-ABSENT = "—"
-
-
-# -- values ---------------------------------------------------------------------------------
-
-
-def number(value: float) -> str:
-    """A metric or parameter number: 4 decimals in the usual range, else 4 significant digits;
-    a whole number above 1 (a count: epochs, trees) as an integer."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if not math.isfinite(value):
-        return str(value)
-    if value.is_integer() and 1 < abs(value) < 1e15:
-        return str(int(value))  # a count (epochs 5), recorded as a float; scores keep decimals
-    if value == 0 or 1e-3 <= abs(value) < 1e4:
-        return f"{value:.4f}"
-    return f"{value:.4g}"
-
-
-def value_text(value: Any, width: int | None = None) -> str:
-    """A parameter (or any record value) as one short line."""
-    if value is None:
-        text = "null"
-    elif isinstance(value, bool):
-        text = "true" if value else "false"
-    elif isinstance(value, float):
-        text = f"{value:g}" if math.isfinite(value) else str(value)
-    elif isinstance(value, (int, str)):
-        text = str(value)
-    else:
-        text = json.dumps(json_safe(value), ensure_ascii=False, sort_keys=True)
-    if width is not None and len(text) > width:
-        text = text[: width - 1] + "…"
-    return text
-
-
-def created_text(created: str) -> str:
-    """``2024-05-01T12:34:56Z`` -> ``2024-05-01 12:34:56`` (UTC, as recorded)."""
-    return created.replace("T", " ").removesuffix("Z")
+from gitlab_journal.review.values import (
+    created_text,
+    flatten,
+    metric_text,
+    number,
+    reproduction_mark,
+    status_style,
+    value_text,
+)
 
 
 def status_text(status: str) -> Text:
-    return Text(terminal(status), style=STATUS_STYLES.get(status, ""))
+    return Text(terminal(status), style=status_style(status))
 
 
 def cell(text: object, style: str = "") -> Text:
     """Record text for the terminal: no control character reaches it (:func:`.escape.terminal`)."""
     return Text(terminal(text), style=style)
-
-
-def headline_metrics(metrics: Mapping[str, Any]) -> list[str]:
-    """The metric names worth a column: not a ``_std`` nor a ``_time``."""
-    return [k for k in metrics if not k.endswith("_std") and not k.endswith("_time")]
-
-
-def metric_text(metrics: Mapping[str, Any], name: str) -> str:
-    """``mean ± std`` when ``<name>_std`` exists, the value alone otherwise."""
-    value = metrics.get(name)
-    if value is None:
-        return ABSENT
-    if not isinstance(value, (int, float)):
-        return value_text(value)
-    text = number(value)
-    std = metrics.get(f"{name}_std")
-    if isinstance(std, (int, float)) and not isinstance(std, bool):
-        text += f" ± {number(std)}"
-    return text
-
-
-def flatten(value: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Nested mappings as dotted keys: ``{"cv": {"folds": 5}}`` -> ``{"cv.folds": 5}``."""
-    out: dict[str, Any] = {}
-    for key, item in value.items():
-        name = f"{prefix}{key}"
-        if isinstance(item, Mapping) and item:
-            out.update(flatten(item, name + "."))
-        else:
-            out[name] = item
-    return out
-
-
-# -- JSON -----------------------------------------------------------------------------------
-
-
-def run_json(run: Run) -> dict[str, Any]:
-    """One run as `log --json` and `show --json` print it: run.json's fields, the journal
-    commit, the metrics, and the code dependency files."""
-    doc = fmt.run_document(run)
-    doc.pop("format", None)
-    out: dict[str, Any] = {
-        "id": doc.pop("id"),
-        "fingerprint": doc.pop("fingerprint"),
-        "commit": run.commit,
-    }
-    for key, value in doc.items():
-        if key == "code":
-            value = {**value, "files": dict(sorted(run.code.files.items()))}
-        out[key] = value
-        if key == "code":
-            out["metrics"] = dict(run.metrics)
-    out.setdefault("metrics", dict(run.metrics))
-    return out
-
-
-def print_json(value: Any) -> None:
-    """Valid JSON on stdout and nothing else (NaN and infinities become null)."""
-    sys.stdout.write(json.dumps(json_safe(value), indent=2, ensure_ascii=False, allow_nan=False))
-    sys.stdout.write("\n")
 
 
 # -- show -----------------------------------------------------------------------------------
@@ -180,9 +75,7 @@ def _code_line(run: Run) -> str:
 
 def reproduction_text(reproduction: str) -> Text:
     """The mark of a rerun run: reproduced (green) or irreproducible (red)."""
-    if reproduction == REPRODUCED:
-        return Text("✓ reproduced", style="green")
-    return Text("✗ irreproducible", style="bold red")
+    return Text(*reproduction_mark(reproduction))
 
 
 def _data_text(run: Run, name: str, md5: str) -> str:

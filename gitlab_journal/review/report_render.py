@@ -9,9 +9,9 @@ from typing import Any
 
 from gitlab_journal.journal.index import Row
 from gitlab_journal.review.escape import html_text, md_cell, md_code
-from gitlab_journal.review.render import created_text, value_text
 from gitlab_journal.review.report import TOP, Effect, Family, Report
 from gitlab_journal.review.table import varying_params
+from gitlab_journal.review.values import created_text, value_text
 
 PARAMS_SHOWN = 6  # varying params in a leaderboard row
 

@@ -1,4 +1,6 @@
-"""The `log` table: one row per run, the params that vary among them, the headline metrics."""
+"""The `log` table: one row per run, the params that vary among them, the headline metrics.
+
+Plain text (:func:`.textable.box_table`), styled on a terminal: `log` does not import rich."""
 
 from __future__ import annotations
 
@@ -6,21 +8,18 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from rich.table import Table
-from rich.text import Text
-
 from gitlab_journal.journal.index import Row, json_safe
 from gitlab_journal.review.escape import terminal
-from gitlab_journal.review.render import (
+from gitlab_journal.review.values import (
     ABSENT,
-    cell,
     created_text,
     headline_metrics,
     metric_text,
-    reproduction_text,
-    status_text,
+    reproduction_mark,
+    status_style,
     value_text,
 )
+from gitlab_journal.textable import Cell, Column, box_table, cell_width
 
 MAX_PARAM_COLUMNS = 8
 MAX_METRIC_COLUMNS = 6
@@ -88,9 +87,12 @@ def _fit(
     return shown, left
 
 
-def log_table(rows: Sequence[Row], width: int | None = None) -> tuple[Table, list[str]]:
-    """The table, and footnotes (columns left out). ``width``: the console's; columns that
-    would not fit are left out (and named in a footnote) rather than squeezed to nothing.
+def log_table(
+    rows: Sequence[Row], width: int | None = None, *, color: bool = False
+) -> tuple[str, list[str]]:
+    """The table as text (styled when ``color``), and footnotes (columns left out).
+    ``width``: the output's; columns that would not fit are left out (and named in a
+    footnote) rather than squeezed to nothing.
 
     Params are those that vary among the runs of one model (a forest's params do not vary
     because a linear model has none); metrics every run has come first."""
@@ -112,33 +114,35 @@ def log_table(rows: Sequence[Row], width: int | None = None) -> tuple[Table, lis
 
     param_cells = {
         name: [
-            value_text(row.params[name], PARAM_WIDTH) if name in row.params else ABSENT
+            terminal(value_text(row.params[name], PARAM_WIDTH)) if name in row.params else ABSENT
             for row in rows
         ]
         for name in params
     }
-    metric_cells = {name: [metric_text(row.metrics, name) for row in rows] for name in metrics}
-    statuses = [
-        Text.assemble(status_text(row.status), " ", reproduction_text(row.reproduction))
-        if row.reproduction is not None  # what the latest `git journal rerun` found
-        else status_text(row.status)
-        for row in rows
-    ]
+    metric_cells = {
+        name: [terminal(metric_text(row.metrics, name)) for row in rows] for name in metrics
+    }
+    statuses: list[list[tuple[str, str]]] = []
+    for row in rows:
+        status = [(terminal(row.status), status_style(row.status))]
+        if row.reproduction is not None:  # what the latest `git journal rerun` found
+            status += [(" ", ""), reproduction_mark(row.reproduction)]
+        statuses.append(status)
 
     def need(header: str, cells: Sequence[str], cap: int | None = None) -> int:
-        head = len(terminal(header)) if cap is None else min(len(terminal(header)), cap)
-        return max([head, *(len(terminal(c)) for c in cells)])
+        head = cell_width(terminal(header))
+        return max([head if cap is None else min(head, cap), *map(cell_width, cells)])
 
-    ids = [row.id for row in rows]
-    models = [row.model_class for row in rows]
+    ids = [terminal(row.id) for row in rows]
+    models = [terminal(row.model_class) for row in rows]
+    created = [terminal(created_text(row.created)) for row in rows]
     fixed = need("id", ids) + _SEPARATOR + need("model", models)
-    fixed += _SEPARATOR + need("status", [s.plain for s in statuses])
+    fixed += _SEPARATOR + need("status", ["".join(t for t, _ in s) for s in statuses])
     optional: list[tuple[str, int]] = []
     if metrics:
         fixed += _SEPARATOR + need(metrics[0], metric_cells[metrics[0]])
     optional += [(f"p:{n}", need(n, param_cells[n], PARAM_WIDTH)) for n in params]
     optional += [(f"m:{n}", need(n, metric_cells[n])) for n in metrics[1:]]
-    created = [created_text(row.created) for row in rows]
     optional.append(("created", need("created (UTC)", created)))
     shown, left = _fit(fixed, optional, width)
     if left:
@@ -148,26 +152,27 @@ def log_table(rows: Sequence[Row], width: int | None = None) -> tuple[Table, lis
     params = [n for n in params if f"p:{n}" in keep]
     metrics = metrics[:1] + [n for n in metrics[1:] if f"m:{n}" in keep]
 
-    table = Table(show_edge=False, pad_edge=False, header_style="bold")
-    table.add_column("id", style="yellow", no_wrap=True)
+    columns = [Column("id", style="yellow")]
+    cells: list[list[Cell]] = [[i] for i in ids]
     if "created" in keep:
-        table.add_column("created (UTC)", no_wrap=True)
-    table.add_column("model", no_wrap=True)
+        columns.append(Column("created (UTC)"))
+        for i, text in enumerate(created):
+            cells[i].append(text)
+    columns.append(Column("model"))
+    for i, text in enumerate(models):
+        cells[i].append(text)
     for name in params:
-        table.add_column(terminal(name), style="cyan", overflow="fold")
+        columns.append(Column(terminal(name), style="cyan", fold=PARAM_WIDTH))
+        for i, text in enumerate(param_cells[name]):
+            cells[i].append(text)
     for name in metrics:
-        table.add_column(terminal(name), justify="right", no_wrap=True)
-    table.add_column("status", no_wrap=True)
-    for i, row in enumerate(rows):
-        cells: list[Text] = [cell(row.id)]
-        if "created" in keep:
-            cells.append(cell(created[i]))
-        cells.append(cell(row.model_class))
-        cells += [cell(param_cells[name][i]) for name in params]
-        cells += [cell(metric_cells[name][i]) for name in metrics]
-        cells.append(statuses[i])
-        table.add_row(*cells)
-    return table, notes
+        columns.append(Column(terminal(name), right=True))
+        for i, text in enumerate(metric_cells[name]):
+            cells[i].append(text)
+    columns.append(Column("status"))
+    for i, status in enumerate(statuses):
+        cells[i].append(status)
+    return box_table(columns, cells, color=color), notes
 
 
 def footer(shown: int, matching: int, total: int, filtered: bool) -> str:

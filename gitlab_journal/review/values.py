@@ -1,0 +1,130 @@
+"""Record values as review output writes them: numbers, params, metrics, statuses, times, and
+the JSON form of a run. Plain text only: `log` renders through these without importing rich."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from collections.abc import Mapping
+from typing import Any
+
+from gitlab_journal.journal import format as fmt
+from gitlab_journal.journal.index_read import json_safe
+from gitlab_journal.journal.records import REPRODUCED, Run
+
+STATUS_STYLES = {
+    "ok": "green",
+    "failed": "bold red",
+    "diverged": "yellow",
+    "stalled": "yellow",
+    "not-converged": "yellow",
+    "interrupted": "dim",
+}
+ABSENT = "—"
+
+
+def number(value: float) -> str:
+    """A metric or parameter number: 4 decimals in the usual range, else 4 significant digits;
+    a whole number above 1 (a count: epochs, trees) as an integer."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if not math.isfinite(value):
+        return str(value)
+    if value.is_integer() and 1 < abs(value) < 1e15:
+        return str(int(value))  # a count (epochs 5), recorded as a float; scores keep decimals
+    if value == 0 or 1e-3 <= abs(value) < 1e4:
+        return f"{value:.4f}"
+    return f"{value:.4g}"
+
+
+def value_text(value: Any, width: int | None = None) -> str:
+    """A parameter (or any record value) as one short line."""
+    if value is None:
+        text = "null"
+    elif isinstance(value, bool):
+        text = "true" if value else "false"
+    elif isinstance(value, float):
+        text = f"{value:g}" if math.isfinite(value) else str(value)
+    elif isinstance(value, (int, str)):
+        text = str(value)
+    else:
+        text = json.dumps(json_safe(value), ensure_ascii=False, sort_keys=True)
+    if width is not None and len(text) > width:
+        text = text[: width - 1] + "…"
+    return text
+
+
+def created_text(created: str) -> str:
+    """``2024-05-01T12:34:56Z`` -> ``2024-05-01 12:34:56`` (UTC, as recorded)."""
+    return created.replace("T", " ").removesuffix("Z")
+
+
+def status_style(status: str) -> str:
+    return STATUS_STYLES.get(status, "")
+
+
+def reproduction_mark(reproduction: str) -> tuple[str, str]:
+    """The mark of a rerun run and its style: reproduced (green) or irreproducible (red)."""
+    if reproduction == REPRODUCED:
+        return "✓ reproduced", "green"
+    return "✗ irreproducible", "bold red"
+
+
+def headline_metrics(metrics: Mapping[str, Any]) -> list[str]:
+    """The metric names worth a column: not a ``_std`` nor a ``_time``."""
+    return [k for k in metrics if not k.endswith("_std") and not k.endswith("_time")]
+
+
+def metric_text(metrics: Mapping[str, Any], name: str) -> str:
+    """``mean ± std`` when ``<name>_std`` exists, the value alone otherwise."""
+    value = metrics.get(name)
+    if value is None:
+        return ABSENT
+    if not isinstance(value, (int, float)):
+        return value_text(value)
+    text = number(value)
+    std = metrics.get(f"{name}_std")
+    if isinstance(std, (int, float)) and not isinstance(std, bool):
+        text += f" ± {number(std)}"
+    return text
+
+
+def flatten(value: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested mappings as dotted keys: ``{"cv": {"folds": 5}}`` -> ``{"cv.folds": 5}``."""
+    out: dict[str, Any] = {}
+    for key, item in value.items():
+        name = f"{prefix}{key}"
+        if isinstance(item, Mapping) and item:
+            out.update(flatten(item, name + "."))
+        else:
+            out[name] = item
+    return out
+
+
+def run_json(run: Run) -> dict[str, Any]:
+    """One run as `log --json` and `show --json` print it: run.json's fields, the journal
+    commit, the metrics, and the code dependency files."""
+    doc = fmt.run_document(run)
+    doc.pop("format", None)
+    out: dict[str, Any] = {
+        "id": doc.pop("id"),
+        "fingerprint": doc.pop("fingerprint"),
+        "commit": run.commit,
+    }
+    for key, value in doc.items():
+        if key == "code":
+            value = {**value, "files": dict(sorted(run.code.files.items()))}
+        out[key] = value
+        if key == "code":
+            out["metrics"] = dict(run.metrics)
+    out.setdefault("metrics", dict(run.metrics))
+    return out
+
+
+def print_json(value: Any) -> None:
+    """Valid JSON on stdout and nothing else (NaN and infinities become null)."""
+    sys.stdout.write(json.dumps(json_safe(value), indent=2, ensure_ascii=False, allow_nan=False))
+    sys.stdout.write("\n")
