@@ -164,6 +164,55 @@ def test_the_issue_spec_scores_as_cross_validate_and_reruns_nothing(repo: Path, 
     assert cli("check")[0] == 1  # every point already ran
 
 
+def test_a_grid_reads_and_hashes_its_table_once_per_run(
+    repo: Path, cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Six points, one read of the CSV and one md5 of it; the next run finds the md5 cached
+    and reads the table once again; `check` of a changed table reads and hashes it once, for
+    its validation and its table checks both."""
+    from gitlab_journal.data import hashing
+
+    setup(repo, cli)
+    table = (repo / "data" / "passengers.csv").resolve()
+    reads: list[Path] = []
+    hashes: list[Path] = []
+    read_csv, md5_of_file = pd.read_csv, hashing._md5_of_file
+
+    def counted_read(path: Any, *args: Any, **kwargs: Any) -> Any:
+        reads.append(Path(path).resolve())
+        return read_csv(path, *args, **kwargs)
+
+    def counted_md5(path: Path) -> str:
+        hashes.append(Path(path).resolve())
+        return md5_of_file(path)
+
+    monkeypatch.setattr(pd, "read_csv", counted_read)
+    monkeypatch.setattr(hashing, "_md5_of_file", counted_md5)
+
+    code, _, err = cli("run", "-q")
+    assert code == 0, err
+    assert len(logged(cli)) == 6
+    assert reads.count(table) == 1
+    assert hashes.count(table) == 1
+
+    reads.clear()
+    hashes.clear()
+    code, _, err = cli("run", "-q", "--set", "model.params.clf__C=[0.5, 2.0]")
+    assert code == 0, err
+    assert len(logged(cli)) == 10
+    assert reads.count(table) == 1
+    assert hashes.count(table) == 0  # unchanged since the last run: its md5 is cached
+
+    reads.clear()
+    with table.open("a") as handle:  # a changed table: hashed again, and read once by check
+        handle.write("male,S,30,7.25,3,0\n")
+    code, out, err = cli("check")
+    assert code == 0, err
+    assert "6 of 6 points are new" in out
+    assert reads.count(table) == 1
+    assert hashes.count(table) == 1
+
+
 @pytest.mark.parametrize(
     ("old", "new"),
     [

@@ -166,12 +166,20 @@ def _load_table(root: Path, data: DataSpec) -> tuple[Any, Any]:
     path = _existing(root, data.path, "table")
     assert data.path is not None
     view = data.table or TableView()
-    key = _raw_key(path, view)
+    raw = _raw_key(path, view)
+    key = (raw, data.target, view)
     with _RAW_LOCK:
-        frame = _RAW.pop(key, None)  # read ahead while the table was hashed (preload_table)
+        loaded = _LOADED.get(key)
+        if loaded is not None:
+            return loaded
+        frame = _RAW.pop(raw, None)  # read ahead while the table was hashed (preload_table)
     if frame is None:
         frame = _read_table(path, data.path, view)
-    return select(frame, data.path, data.target, view)
+    loaded = select(frame, data.path, data.target, view)
+    with _RAW_LOCK:
+        _LOADED.clear()  # one table in memory at a time
+        _LOADED[key] = loaded
+    return loaded
 
 
 def _read_table(path: Path, relpath: str, view: TableView) -> Any:
@@ -188,7 +196,17 @@ def _read_table(path: Path, relpath: str, view: TableView) -> Any:
 
 # One table read ahead, by its path, stat and read options; taken by the next load of it.
 _RAW: dict[tuple[Any, ...], Any] = {}
+# The last table loaded, split into (X, y), by its path, stat, read options and target: a
+# run's checks and every point it trains share one read (a file changed since is read again).
+_LOADED: dict[tuple[Any, ...], tuple[Any, Any]] = {}
 _RAW_LOCK = threading.Lock()
+
+
+def forget_tables() -> None:
+    """Drop the tables this process read and kept."""
+    with _RAW_LOCK:
+        _RAW.clear()
+        _LOADED.clear()
 
 
 def _raw_key(path: Path, view: TableView) -> tuple[Any, ...]:

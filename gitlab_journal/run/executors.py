@@ -128,9 +128,14 @@ def remember_data(job: Job, data: tuple[Any, Any]) -> None:
 
 
 def forget_data() -> None:
-    """Drop the data this process loaded for jobs, and the folds split from it."""
+    """Drop the data this process loaded for jobs, the tables it read, and the folds split
+    from them."""
     with _data_lock:
         _data_cache.clear()
+    if "gitlab_journal.data.loaders" in sys.modules:
+        from gitlab_journal.data.loaders import forget_tables
+
+        forget_tables()
     if "gitlab_journal.train.sklearn_backend" in sys.modules:
         from gitlab_journal.train.sklearn_backend import forget_folds
 
