@@ -141,10 +141,19 @@ def box_table(columns: Sequence[Column], rows: Sequence[Sequence[Cell]], *, colo
 
 
 def _fold(text: str, width: int) -> list[str]:
-    """A header in lines of ``width`` characters."""
+    """A header in lines of at most ``width`` columns (a wide character that would not fit
+    starts the next line)."""
     if cell_width(text) <= width or width <= 0:
         return [text]
-    return [text[i : i + width] for i in range(0, len(text), width)]
+    lines, line, used = [], "", 0
+    for char in text:
+        need = cell_width(char)
+        if line and used + need > width:
+            lines.append(line)
+            line, used = "", 0
+        line += char
+        used += need
+    return [*lines, line] if line else lines
 
 
 def _pad(segments: Sequence[Segment], width: int, right: bool, color: bool) -> str:

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import os
 import re
+import select
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -161,7 +163,13 @@ def test_log_on_a_real_terminal_is_coloured_and_fits_it(journal: Store, repo: Pa
     )
     os.close(follower)
     chunks = []
-    while True:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([leader], [], [], 1.0)
+        if not ready:
+            if proc.poll() is not None:
+                break
+            continue
         try:
             chunk = os.read(leader, 65536)
         except OSError:  # the terminal closed with the process
@@ -170,7 +178,7 @@ def test_log_on_a_real_terminal_is_coloured_and_fits_it(journal: Store, repo: Pa
             break
         chunks.append(chunk)
     os.close(leader)
-    assert proc.wait(timeout=60) == 0
+    assert proc.wait(timeout=10) == 0
     out = b"".join(chunks).decode().replace("\r\n", "\n")
     assert "\x1b[33mrun00002\x1b[0m" in out
     lines = SGR.sub("", out).splitlines()
@@ -188,3 +196,5 @@ def test_a_long_header_wraps_to_its_column() -> None:
     assert lines[3] == "━━━╇━━━━━━━━━━━━╇━━━━━━"
     assert lines[4] == "r1 │ short      │   1.5"
     assert lines[5] == "r2 │ x          │ 10.25"
+    wide = box_table([Column("学習率の上限", fold=4)], [["abcd"]], color=False).splitlines()
+    assert wide[:3] == ["学習", "率の", "上限"]  # 4 columns a line: two wide characters
