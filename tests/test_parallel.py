@@ -111,6 +111,8 @@ def user_models(repo: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     git(repo, "commit", "-q", "-m", "Add models")
     monkeypatch.syspath_prepend(str(repo))
     monkeypatch.setenv("PYTHONPATH", str(repo))
+    for name in [m for m in sys.modules if m == "models" or m.startswith("models.")]:
+        monkeypatch.delitem(sys.modules, name)  # another test's repository had a `models` too
     return repo
 
 
