@@ -1,4 +1,5 @@
-"""Import the user's own code (data loaders, Keras builders) from their repository's root.
+"""Import the user's own code (data loaders, Keras builders, estimator factories and classes)
+from their repository's root.
 
 The module is imported afresh, so an edit since the last import is seen, and a module of the
 same name imported from elsewhere (another repository, earlier in the same process) is
@@ -17,11 +18,17 @@ from typing import Any
 from gitlab_journal.errors import JournalError
 
 
-def import_from_root(root: Path, path: str, *, what: str, where: str = "") -> Any:
-    """The callable ``module:attr`` from ``root``; a failure is a one-line error naming it
-    (after ``where``, e.g. the spec's line, when given)."""
+def owns(root: Path, module_name: str) -> bool:
+    """Whether ``module_name``'s top-level module is the repository's own: a ``name.py`` file
+    or a ``name/`` folder at ``root``."""
+    top = module_name.split(".")[0]
+    return top.isidentifier() and ((root / f"{top}.py").is_file() or (root / top).is_dir())
+
+
+def module_from_root(root: Path, module_name: str, *, what: str, path: str, where: str = "") -> Any:
+    """The module ``module_name`` of the repository at ``root``, imported afresh; a failure
+    is a one-line error naming ``path`` (after ``where``, e.g. the spec's line, when given)."""
     prefix = f"{where}: " if where else ""
-    module_name, _, attr = path.partition(":")
     try:
         module = _import_module(root, module_name)
     except ImportError as exc:
@@ -36,6 +43,15 @@ def import_from_root(root: Path, path: str, *, what: str, where: str = "") -> An
             f"imported from {getattr(module, '__file__', None) or 'a built-in module'}",
             hint=f"a {what} is a function in a module of this repository",
         )
+    return module
+
+
+def import_from_root(root: Path, path: str, *, what: str, where: str = "") -> Any:
+    """The callable ``module:attr`` from ``root``; a failure is a one-line error naming it
+    (after ``where``, e.g. the spec's line, when given)."""
+    prefix = f"{where}: " if where else ""
+    module_name, _, attr = path.partition(":")
+    module = module_from_root(root, module_name, what=what, path=path, where=where)
     try:
         obj: Any = module
         for part in attr.split("."):

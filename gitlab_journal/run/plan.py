@@ -145,9 +145,19 @@ class Resolver:
         )
         return fingerprint_of_text(text)
 
+    def _own_code(self, model: ModelSpec) -> bool:
+        """Whether the model names a factory, or an estimator class of the repository."""
+        if model.factories():
+            return True
+        if self.root is None:
+            return False
+        from gitlab_journal.userimport import owns
+
+        return any(owns(self.root, path.partition(":")[0]) for path in model.import_paths())
+
     def _inputs(self, model: ModelSpec) -> dict[str, Any]:
-        if model.kind == "sklearn" and not model.factories():
-            return {}  # scikit-learn estimators come from installed libraries only
+        if model.kind == "sklearn" and not self._own_code(model):
+            return {}  # estimators from installed libraries only
         from gitlab_journal.train.backend import backend_for
 
         listed = getattr(backend_for(model), "cache_inputs", None)

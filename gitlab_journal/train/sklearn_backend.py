@@ -24,14 +24,17 @@ from gitlab_journal.journal.format import CLASSES_FILE
 from gitlab_journal.journal.identity import normalise, public_path
 from gitlab_journal.spec.model import EvaluationSpec, ModelSpec, StepSpec
 from gitlab_journal.train.backend import Resolved, Result, TrainOptions
+from gitlab_journal.userimport import module_from_root, owns
 
 TRACEBACK_LINES = 15
 
 
-def import_object(path: str, *, where: str = "") -> Any:
+def import_object(path: str, *, where: str = "", root: Path | None = None) -> Any:
     """The estimator class ``a.b.C`` (or ``a.b:C``); a failure is a one-line error naming the
-    spec. Only a class with ``get_params`` and ``fit`` is returned: whatever else a spec names
-    (``os.system``, ``subprocess.Popen``, a builtin) is refused before anything calls it."""
+    spec. A class of the repository at ``root`` (its module a file or folder there) is imported
+    from the repository afresh, as factories and loaders are; any other from the installed
+    packages. Only a class with ``get_params`` and ``fit`` is returned: whatever else a spec
+    names (``os.system``, ``subprocess.Popen``, a builtin) is refused before anything calls it."""
     module_name, sep, attr = path.partition(":")
     if not sep:
         module_name, _, attr = path.rpartition(".")
@@ -40,10 +43,15 @@ def import_object(path: str, *, where: str = "") -> Any:
         raise JournalError(
             f"{prefix}not an import path: {path!r}", hint="write it as package.Class"
         )
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise JournalError(f"{prefix}cannot import {module_name!r} for {path!r}: {exc}") from exc
+    if root is not None and owns(root, module_name):
+        module = module_from_root(root, module_name, what="estimator", path=path, where=where)
+    else:
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as exc:
+            raise JournalError(
+                f"{prefix}cannot import {module_name!r} for {path!r}: {exc}"
+            ) from exc
     try:
         obj = module
         for part in attr.split("."):
@@ -66,15 +74,15 @@ def is_estimator_class(obj: Any) -> bool:
     )
 
 
-def _nested(value: Any, where: str) -> Any:
+def _nested(value: Any, where: str, root: Path | None) -> Any:
     """A param value ``{estimator: path, params: {...}}`` becomes that estimator."""
     if (
         isinstance(value, Mapping)
         and "estimator" in value
         and set(value) <= {"estimator", "params"}
     ):
-        cls = import_object(str(value["estimator"]), where=where)
-        params = {k: _nested(v, where) for k, v in dict(value.get("params") or {}).items()}
+        cls = import_object(str(value["estimator"]), where=where, root=root)
+        params = {k: _nested(v, where, root) for k, v in dict(value.get("params") or {}).items()}
         return cls(**params)
     return value
 
@@ -90,11 +98,11 @@ def _build_block(step: StepSpec, where: str, root: Path | None) -> Any:
     if step.estimator in ("passthrough", "drop"):
         return step.estimator
     here = f"{where}: {step.name}"
-    kwargs = {k: _nested(v, here) for k, v in step.params.items()}
+    kwargs = {k: _nested(v, here, root) for k, v in step.params.items()}
     kwargs.update(_lists(step.lists, here, root))
     if ":" in step.estimator:
         return _from_factory(step.estimator, kwargs, here, root)
-    cls = import_object(step.estimator, where=here)
+    cls = import_object(step.estimator, where=here, root=root)
     return cls(**kwargs)
 
 
@@ -147,11 +155,11 @@ def build_estimator(
     where = model.located()
     try:
         if ":" in model.estimator:
-            kwargs = {k: _nested(v, where) for k, v in params.items()}
+            kwargs = {k: _nested(v, where, root) for k, v in params.items()}
             kwargs.update(_lists(model.lists, where, root))
             estimator = _from_factory(model.estimator, kwargs, where, root)
         else:
-            cls = import_object(model.estimator, where=where)
+            cls = import_object(model.estimator, where=where, root=root)
             kwargs = _lists(model.lists, where, root)
             if model.steps:
                 steps = []
@@ -162,7 +170,7 @@ def build_estimator(
             else:
                 estimator = cls(**kwargs)
             _check_param_names(estimator, params, where)
-            estimator.set_params(**{k: _nested(v, where) for k, v in params.items()})
+            estimator.set_params(**{k: _nested(v, where, root) for k, v in params.items()})
     except (TypeError, ValueError) as exc:
         raise JournalError(f"{where}: {model.estimator}: {exc}") from exc
     if seed is not None:
@@ -228,8 +236,15 @@ def _holds_estimator(value: Any) -> bool:
 
 
 def cache_inputs(model: ModelSpec) -> tuple[str, ...]:
-    """The repository modules of the model's factories: a resolved identity depends on them."""
-    return model.factories()
+    """The repository files a resolved identity may depend on: the modules of the model's
+    factories, and of its estimator classes (``models.Wide``: ``models.py`` or
+    ``models/__init__.py``; the caller keeps those that exist)."""
+    files = list(model.factories())
+    for path in model.import_paths():
+        if ":" not in path and "." in path:
+            module = path.rpartition(".")[0].replace(".", "/")
+            files += [f"{module}.py", f"{module}/__init__.py"]
+    return tuple(dict.fromkeys(files))
 
 
 # Scorer names people write for scikit-learn's own (``rmse`` is ``neg_root_mean_squared_error``).
