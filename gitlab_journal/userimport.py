@@ -20,9 +20,12 @@ from gitlab_journal.errors import JournalError
 
 def owns(root: Path, module_name: str) -> bool:
     """Whether ``module_name``'s top-level module is the repository's own: a ``name.py`` file
-    or a ``name/`` folder at ``root``."""
+    or a ``name/__init__.py`` package at ``root`` (a plain folder that happens to share an
+    installed package's name, say ``xgboost/`` of results, does not count)."""
     top = module_name.split(".")[0]
-    return top.isidentifier() and ((root / f"{top}.py").is_file() or (root / top).is_dir())
+    if not top.isidentifier():
+        return False
+    return (root / f"{top}.py").is_file() or (root / top / "__init__.py").is_file()
 
 
 def module_from_root(root: Path, module_name: str, *, what: str, path: str, where: str = "") -> Any:

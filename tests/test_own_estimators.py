@@ -138,3 +138,20 @@ def test_a_models_module_from_elsewhere_does_not_shadow_the_repositorys(
 
     assert code == 0, err
     assert sorted(r["params"]["C"] for r in runs(cli)) == [0.5, 2.0]
+
+
+def test_a_folder_named_as_an_installed_package_is_not_imported(repo: Path, cli: Cli) -> None:
+    """A results folder ``sklearn/`` at the root does not hide scikit-learn's estimators."""
+    (repo / "sklearn").mkdir()
+    (repo / "sklearn" / "notes.txt").write_text("runs of last week\n")
+    (repo / "journal.yaml").write_text(
+        SPEC.replace("models.Wide", "sklearn.linear_model.LogisticRegression")
+    )
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "Keep notes beside the spec")
+    assert cli("init")[0] == 0
+
+    done = journal(repo, "run", "-q")
+
+    assert done.returncode == 0, done.stderr
+    assert {r["model"] for r in runs(cli)} == {"sklearn.linear_model.LogisticRegression"}
