@@ -44,7 +44,7 @@ def module_from_root(root: Path, module_name: str, *, what: str, path: str, wher
         raise JournalError(
             f"{prefix}the {what} {path} is not in this repository: {module_name!r} is "
             f"imported from {getattr(module, '__file__', None) or 'a built-in module'}",
-            hint=f"a {what} is a function in a module of this repository",
+            hint=f"the {what} must come from a module of this repository",
         )
     return module
 

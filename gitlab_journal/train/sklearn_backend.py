@@ -31,7 +31,7 @@ TRACEBACK_LINES = 15
 
 def import_object(path: str, *, where: str = "", root: Path | None = None) -> Any:
     """The estimator class ``a.b.C`` (or ``a.b:C``); a failure is a one-line error naming the
-    spec. A class of the repository at ``root`` (its module a file or folder there) is imported
+    spec. A class of the repository at ``root`` (its module a module or package there) is imported
     from the repository afresh, as factories and loaders are; any other from the installed
     packages. Only a class with ``get_params`` and ``fit`` is returned: whatever else a spec
     names (``os.system``, ``subprocess.Popen``, a builtin) is refused before anything calls it."""
