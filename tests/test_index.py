@@ -648,6 +648,22 @@ def test_forked_readers_build_what_one_process_builds(
         forked.close()
 
 
+def test_a_rebuild_leaves_the_runs_indexes_in_place(store: Store) -> None:
+    """A rebuild drops the runs table's indexes while it inserts, and makes them again."""
+    record_all(store, [make_run(f"idx{i:05d}", params={"C": i}, second=i) for i in range(6)])
+    with open_index(store, warn=False) as index:  # no index file yet: built from the tree
+        names = {row[1] for row in index.conn.execute("PRAGMA index_list(runs)")}
+        assert {"runs_id", "runs_fp", "runs_params"} <= names
+        plan = " ".join(
+            str(row[-1])
+            for row in index.conn.execute(
+                "EXPLAIN QUERY PLAN SELECT seq FROM runs WHERE id = ?", ("x",)
+            )
+        )
+        assert "runs_id" in plan
+        assert [r.id for r in index.query(["params.C >= 4"])] == ["idx00005", "idx00004"]
+
+
 def _bad_files(store: Store, run_id: str) -> tuple[str, dict[str, bytes]]:
     run = make_run(run_id, params={"C": 99})
     files = fmt.encode_run(run)

@@ -84,6 +84,13 @@ GAP = 1024  # between the seq of neighbouring runs at a rebuild: room for later 
 _INT64 = (-(1 << 63), (1 << 63) - 1)
 
 _DOC_TABLES = ("psets", "datas", "codes", "mnames")
+# The indexes of the runs table: a rebuild drops them, inserts every run, then creates them
+# again (one sort each, where keeping them up to date cost a B-tree insert per run and index).
+_RUN_INDEXES = {
+    "runs_id": "CREATE UNIQUE INDEX runs_id ON runs (id)",
+    "runs_fp": "CREATE INDEX runs_fp ON runs (substr(fp, 1, 8))",
+    "runs_params": "CREATE INDEX runs_params ON runs (params)",
+}
 _SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE runs (
@@ -102,9 +109,7 @@ CREATE TABLE runs (
     mnames INTEGER,
     reproduction TEXT
 );
-CREATE UNIQUE INDEX runs_id ON runs (id);
-CREATE INDEX runs_fp ON runs (substr(fp, 1, 8));
-CREATE INDEX runs_params ON runs (params);
+{run_indexes}
 CREATE TABLE models (
     id INTEGER PRIMARY KEY,
     model TEXT NOT NULL,
@@ -129,7 +134,7 @@ CREATE TABLE param_values (
 ) WITHOUT ROWID;
 CREATE TABLE invalid (run_dir TEXT PRIMARY KEY, id TEXT NOT NULL, problem TEXT);
 CREATE INDEX invalid_id ON invalid (id);
-"""
+""".replace("{run_indexes}", "".join(f"{sql};\n" for sql in _RUN_INDEXES.values()))
 
 _COLUMNS = (
     'r.seq, r.id, r.fp, r."commit", r.created, r.status, r.model, r.name, r.params, r.data, '
@@ -879,7 +884,11 @@ class Index:
             self._note_invalid(item.where, item.run_id, item.problem)
         ordered = sorted(pending.values())  # by (created, id)
         pending.clear()
+        for name in _RUN_INDEXES:
+            self.conn.execute(f"DROP INDEX IF EXISTS {name}")
         self._insert(ordered, [(i + 1) * GAP for i in range(len(ordered))], commits.get)
+        for sql in _RUN_INDEXES.values():
+            self.conn.execute(sql)
         self.values.flush_params()
 
     def _insert(

@@ -17,7 +17,7 @@ import re
 import struct
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple, TextIO
 
@@ -200,7 +200,7 @@ def read_run(tree: pygit2.Tree, where: str, fingerprint: str, run_id: str, pos: 
     )
 
 
-def _read_jobs(repo: pygit2.Repository, jobs: Sequence[Job]) -> Iterator[Entry | Bad]:
+def _read_jobs(repo: pygit2.Repository, jobs: Iterable[Job]) -> Iterator[Entry | Bad]:
     for job in jobs:
         obj = repo[job.oid]
         if not isinstance(obj, pygit2.Tree):
@@ -315,8 +315,27 @@ def trailer_map(
 # -- on one or two cores -------------------------------------------------------------------------
 
 
+class _Turns:
+    """The jobs a forked reader takes, ``grab`` at a time, from a count shared with the
+    other readers (``taken``: a ``multiprocessing.Value`` inherited through the fork)."""
+
+    def __init__(self, jobs: Sequence[Job], taken: Any, grab: int) -> None:
+        self.jobs = jobs
+        self.taken = taken
+        self.grab = grab
+
+    def __iter__(self) -> Iterator[Job]:
+        while True:
+            with self.taken.get_lock():
+                start = self.taken.value
+                self.taken.value = start + self.grab
+            if start >= len(self.jobs):
+                return
+            yield from self.jobs[start : start + self.grab]
+
+
 def _worker(
-    path: str, jobs: Sequence[Job], trailers: tuple[str, str | None] | None, conn: Any
+    path: str, jobs: Iterable[Job], trailers: tuple[str, str | None] | None, conn: Any
 ) -> None:
     gc.disable()  # a short-lived reader that makes no cycles: no collections to pay for
     try:
@@ -461,16 +480,20 @@ def _read_forked(
     from multiprocessing.connection import wait
 
     ctx = multiprocessing.get_context("fork")
-    shares: list[list[Job]] = [list(jobs[w::workers]) for w in range(workers)]
+    # The readers take the jobs in turns, a few at a time, from one shared count: the one
+    # that also walks the history (or meets bigger shards) reads fewer, and none idles
+    # while another still has a long share before it.
+    taken = ctx.Value("q", 0)
+    grab = max(1, len(jobs) // (workers * 32))
     procs = []
     conns = []
-    for w, share in enumerate(shares):
+    for w in range(workers):
         receive, send = ctx.Pipe(duplex=False)
         walk = None
         if w == workers - 1 and trailers is not None:
-            # the history walk goes with the last share, which has no more runs than the first
             walk = (str(trailers[0]), None if trailers[1] is None else str(trailers[1]))
-        proc = ctx.Process(target=_worker, args=(repo.path, share, walk, send), daemon=True)
+        turns = _Turns(jobs, taken, grab)
+        proc = ctx.Process(target=_worker, args=(repo.path, turns, walk, send), daemon=True)
         proc.start()
         send.close()
         procs.append(proc)
