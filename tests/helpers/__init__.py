@@ -4,9 +4,11 @@ read-backs with real git (fsck, a byte-for-byte snapshot of a work tree)."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import subprocess
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -40,6 +42,31 @@ def git(cwd: Path, *args: str, check: bool = True) -> str:
     if check and out.returncode != 0:
         raise AssertionError(f"git {' '.join(args)} failed: {out.stderr}")
     return out.stdout
+
+
+_MODULES_SCRIPT = """\
+import json, sys
+from gitlab_journal.cli import main
+for argv in json.loads(sys.argv[1]):
+    assert main(argv) == 0, argv
+print("MODULES", json.dumps(sorted(sys.modules)))
+"""
+
+
+def commands_modules(cwd: Path, *argvs: Sequence[str]) -> tuple[set[str], str]:
+    """Run each ``git journal`` argv in one fresh interpreter (each must exit 0): the modules it
+    then holds, and what the commands printed."""
+    done = subprocess.run(
+        [sys.executable, "-c", _MODULES_SCRIPT, json.dumps([list(a) for a in argvs])],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    printed, _, modules = done.stdout.rpartition("MODULES ")
+    return set(json.loads(modules)), printed
 
 
 def make_repo(path: Path) -> Path:
