@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from typing import TYPE_CHECKING
 
 from rich.console import Console
+
+from gitlab_journal.textable import is_terminal, output_width
 
 if TYPE_CHECKING:
     from rich.progress import Progress
@@ -14,12 +15,10 @@ if TYPE_CHECKING:
 
 def make_console(*, stderr: bool = False) -> Console:
     """A console that does not wrap tables to 80 columns when output goes to a pipe or file:
-    160 there, unless ``COLUMNS`` says otherwise (on a terminal, the terminal's width)."""
+    :data:`.textable.PIPE_WIDTH` there, unless ``COLUMNS`` says otherwise (on a terminal, the
+    terminal's width)."""
     stream = sys.stderr if stderr else sys.stdout
-    width = None
-    if not stream.isatty():
-        columns = os.environ.get("COLUMNS", "")
-        width = int(columns) if columns.isdigit() and int(columns) > 0 else 160
+    width = None if is_terminal(stream) else output_width(stream)
     return Console(file=stream, width=width, highlight=False, soft_wrap=False)
 
 

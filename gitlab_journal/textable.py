@@ -39,7 +39,7 @@ def output_width(stream: TextIO) -> int:
     columns = os.environ.get("COLUMNS", "")
     if columns.isdigit() and int(columns) > 0:
         return int(columns)
-    if not _isatty(stream):
+    if not is_terminal(stream):
         return PIPE_WIDTH
     try:
         return os.get_terminal_size(stream.fileno()).columns or 80
@@ -54,10 +54,11 @@ def wants_color(stream: TextIO) -> bool:
         return False
     if os.environ.get("FORCE_COLOR"):
         return True
-    return _isatty(stream) and os.environ.get("TERM", "") not in ("dumb", "unknown")
+    return is_terminal(stream) and os.environ.get("TERM", "") not in ("dumb", "unknown")
 
 
-def _isatty(stream: TextIO) -> bool:
+def is_terminal(stream: TextIO) -> bool:
+    """Whether ``stream`` is a terminal (a closed stream, or one without ``isatty``, is not)."""
     try:
         return stream.isatty()
     except (AttributeError, ValueError):

@@ -109,7 +109,6 @@ CREATE TABLE runs (
     mnames INTEGER,
     reproduction TEXT
 );
-{run_indexes}
 CREATE TABLE models (
     id INTEGER PRIMARY KEY,
     model TEXT NOT NULL,
@@ -134,7 +133,7 @@ CREATE TABLE param_values (
 ) WITHOUT ROWID;
 CREATE TABLE invalid (run_dir TEXT PRIMARY KEY, id TEXT NOT NULL, problem TEXT);
 CREATE INDEX invalid_id ON invalid (id);
-""".replace("{run_indexes}", "".join(f"{sql};\n" for sql in _RUN_INDEXES.values()))
+""" + "".join(f"{sql};\n" for sql in _RUN_INDEXES.values())
 
 _COLUMNS = (
     'r.seq, r.id, r.fp, r."commit", r.created, r.status, r.model, r.name, r.params, r.data, '

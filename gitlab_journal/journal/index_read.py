@@ -267,7 +267,7 @@ class Progress:
         self.count = 0
         self.started = time.monotonic()
         self.shown = self.started
-        isatty = getattr(stream, "isatty", None)
+        isatty = getattr(stream, "isatty", None)  # journal/ imports no module outside it
         self.terminal = bool(isatty and isatty())
         end = "" if self.terminal else "\n"
         self._write(f"Indexing {what} (once: later commands read the index){end}")
@@ -483,8 +483,7 @@ def _read_forked(
     # The readers take the jobs in turns, a few at a time, from one shared count: the one
     # that also walks the history (or meets bigger shards) reads fewer, and none idles
     # while another still has a long share before it.
-    taken = ctx.Value("q", 0)
-    grab = max(1, len(jobs) // (workers * 32))
+    turns = _Turns(jobs, ctx.Value("q", 0), max(1, len(jobs) // (workers * 32)))
     procs = []
     conns = []
     for w in range(workers):
@@ -492,7 +491,6 @@ def _read_forked(
         walk = None
         if w == workers - 1 and trailers is not None:
             walk = (str(trailers[0]), None if trailers[1] is None else str(trailers[1]))
-        turns = _Turns(jobs, taken, grab)
         proc = ctx.Process(target=_worker, args=(repo.path, turns, walk, send), daemon=True)
         proc.start()
         send.close()

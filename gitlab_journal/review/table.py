@@ -152,26 +152,17 @@ def log_table(
     params = [n for n in params if f"p:{n}" in keep]
     metrics = metrics[:1] + [n for n in metrics[1:] if f"m:{n}" in keep]
 
-    columns = [Column("id", style="yellow")]
-    cells: list[list[Cell]] = [[i] for i in ids]
+    shown_columns: list[tuple[Column, Sequence[Cell]]] = [(Column("id", style="yellow"), ids)]
     if "created" in keep:
-        columns.append(Column("created (UTC)"))
-        for i, text in enumerate(created):
-            cells[i].append(text)
-    columns.append(Column("model"))
-    for i, text in enumerate(models):
-        cells[i].append(text)
-    for name in params:
-        columns.append(Column(terminal(name), style="cyan", fold=PARAM_WIDTH))
-        for i, text in enumerate(param_cells[name]):
-            cells[i].append(text)
-    for name in metrics:
-        columns.append(Column(terminal(name), right=True))
-        for i, text in enumerate(metric_cells[name]):
-            cells[i].append(text)
-    columns.append(Column("status"))
-    for i, status in enumerate(statuses):
-        cells[i].append(status)
+        shown_columns.append((Column("created (UTC)"), created))
+    shown_columns.append((Column("model"), models))
+    shown_columns += [
+        (Column(terminal(n), style="cyan", fold=PARAM_WIDTH), param_cells[n]) for n in params
+    ]
+    shown_columns += [(Column(terminal(n), right=True), metric_cells[n]) for n in metrics]
+    shown_columns.append((Column("status"), statuses))
+    columns = [column for column, _ in shown_columns]
+    cells = [list(row) for row in zip(*(c for _, c in shown_columns), strict=True)]
     return box_table(columns, cells, color=color), notes
 
 
