@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import errno
 import os
-import signal
 
 EXIT_OK = 0
 EXIT_CHECK_FAILED = 1  # a check failed: a duplicate was found, a run failed
@@ -18,6 +17,8 @@ def describe_exit(code: int | None) -> str:
     reports a child killed by signal N as exit code 128 + N, named too."""
     if code is None:
         return "no exit code"
+    import signal  # only once a child has exited: not paid by every command
+
     if code < 0:
         try:
             return f"killed by {signal.Signals(-code).name}"

@@ -65,6 +65,13 @@ def test_a_full_disk_is_one_line_exit_2_and_the_journal_intact(
     assert "Traceback" not in done.stderr
     assert "no space left on the device" in done.stderr
     assert "other writers" not in done.stderr
+    # The caches that could not be written left no temporary file behind.
+    left = [
+        str(f.relative_to(repo))
+        for f in (repo / ".git" / "journal").rglob(".*")
+        if f.name != ".lock"
+    ]
+    assert not left, left
     filler.unlink()
     assert git(repo, "rev-parse", "journal").strip() == tip
     git(repo, "fsck", "--strict")

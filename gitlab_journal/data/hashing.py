@@ -10,17 +10,16 @@ scikit-learn or pandas (the data sets bundled with scikit-learn are found withou
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import importlib.util
 import json
 import os
 import stat
-import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from gitlab_journal.cachefiles import write_cache
 from gitlab_journal.errors import JournalError
 
 if TYPE_CHECKING:
@@ -120,20 +119,7 @@ class HashCache:
         merged = self._read()
         merged.update(self._new)
         text = json.dumps(merged, sort_keys=True, separators=(",", ":"))
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(
-                prefix=self.path.name + ".", suffix=".tmp", dir=self.path.parent
-            )
-        except OSError:
-            return
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(text)
-            os.replace(tmp, self.path)
-        except OSError:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
+        if not write_cache(self.path, text.encode("utf-8")):
             return
         self._entries = merged
         self._new = {}

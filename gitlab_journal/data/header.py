@@ -9,8 +9,6 @@ imported when such a table or option is there): `check` and the hooks plan.
 
 from __future__ import annotations
 
-import csv
-import difflib
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -29,6 +27,8 @@ def read_header(root: Path, relpath: str) -> list[str]:
     path = Path(root) / relpath
     suffix = path.suffix.lower()
     if suffix in CSV_DELIMITERS:
+        import csv  # only for a CSV table: most specs name none
+
         try:
             with path.open(encoding="utf-8-sig", newline="") as handle:
                 reader = csv.reader(handle, delimiter=CSV_DELIMITERS[suffix])
@@ -205,5 +205,7 @@ def _lookup(document: Any, parts: list[str]) -> tuple[bool, Any]:
 
 
 def _guess(name: str, columns: Sequence[str]) -> str:
+    import difflib  # only for an error
+
     close = difflib.get_close_matches(name, list(columns), n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""

@@ -12,7 +12,6 @@ import contextlib
 import fcntl
 import json
 import os
-import random
 import re
 import sys
 import time
@@ -70,6 +69,14 @@ def open_repository(path: str | Path = ".") -> pygit2.Repository:
             hint="run this inside a git repository, or create one with `git init`",
         )
     return pygit2.Repository(found)
+
+
+def _back_off(attempt: int) -> None:
+    """Wait a random moment before the next try to move the branch, longer after each lost
+    race (at most 50 ms), so writers that collided do not collide again."""
+    import random  # only when another writer moved the branch first
+
+    time.sleep(random.uniform(0, 0.002 * min(attempt + 1, 25)))
 
 
 class Store:
@@ -616,7 +623,7 @@ class Store:
                 kind = "merge"
                 new = self.repo.create_commit(None, sig, sig, text, tree_id, [tip, other.id])
             if not self._move(ref, new, f"journal: {kind} {str(other.id)[:12]}"):
-                time.sleep(random.uniform(0, 0.002 * min(attempt + 1, 25)))
+                _back_off(attempt)
                 continue
             return Merged(kind, str(new), incoming, outgoing, tuple(resolved))
         raise self._gave_up()
@@ -740,7 +747,7 @@ class Store:
             commit = self.repo.create_commit(None, sig, sig, message, new_tree, [tip_commit.id])
             if not self._move(ref, commit, f"journal: {message.splitlines()[0]}"):
                 # Another writer moved the branch (or holds its lock): rebuild on the new tip.
-                time.sleep(random.uniform(0, 0.002 * min(attempt + 1, 25)))
+                _back_off(attempt)
                 continue
             return commit
         raise self._gave_up()

@@ -12,12 +12,12 @@ import hashlib
 import json
 import os
 import re
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from gitlab_journal.cachefiles import write_cache
 from gitlab_journal.code.state import code_state
 from gitlab_journal.data.hashing import data_hashes, hash_cache
 from gitlab_journal.data.header import table_target
@@ -191,13 +191,7 @@ class Resolver:
     def save(self) -> None:
         if self.path is None or not self.changed:
             return
-        try:
-            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".resolved-")
-            with os.fdopen(fd, "w") as handle:
-                json.dump(self.entries, handle)
-            os.replace(tmp, self.path)
-        except OSError:
-            pass  # a cache that cannot be written only costs time
+        write_cache(self.path, json.dumps(self.entries).encode("utf-8"))
         self.changed = False
 
 

@@ -12,12 +12,10 @@ loads the data nor imports scikit-learn again.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import tempfile
 from pathlib import Path
 
 from gitlab_journal import __version__
+from gitlab_journal.cachefiles import write_cache
 from gitlab_journal.errors import JournalError
 from gitlab_journal.journal.identity import fingerprint
 from gitlab_journal.journal.store import Store
@@ -89,11 +87,7 @@ def _located(exc: JournalError, where: str) -> JournalError:
 
 def _remember(marker: Path) -> None:
     """Write the marker atomically; a cache that cannot be written only costs time."""
-    with contextlib.suppress(OSError):
-        marker.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=marker.parent, prefix=".tmp-")
-        os.close(fd)
-        os.replace(tmp, marker)
+    write_cache(marker, b"")
 
 
 def table_findings(plan: Plan) -> list[str]:

@@ -9,13 +9,12 @@ package's version, so any change reparses. A missing or unreadable entry only co
 from __future__ import annotations
 
 import hashlib
-import os
 import pickle
-import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from gitlab_journal import __version__
+from gitlab_journal.cachefiles import write_cache
 from gitlab_journal.errors import JournalError
 from gitlab_journal.spec.model import Spec
 
@@ -79,11 +78,8 @@ def _cached(cache_dir: Path, key: str, load: Callable[[], Spec]) -> Spec:
 
 def _store(folder: Path, entry: Path, spec: Spec) -> None:
     try:
-        folder.mkdir(exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".spec-")
-        with os.fdopen(fd, "wb") as handle:
-            pickle.dump(spec, handle, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(tmp, entry)
+        if not write_cache(entry, pickle.dumps(spec, protocol=pickle.HIGHEST_PROTOCOL)):
+            return
         entries = sorted(folder.iterdir(), key=lambda p: p.stat().st_mtime)
         for old in entries[:-KEEP]:
             old.unlink(missing_ok=True)
