@@ -361,6 +361,7 @@ def _worker(
             if len(batch) >= _BATCH:
                 conn.send(("items", batch))
                 batch = []
+                same.clear()  # only a batch's texts are pickled together: keep no more
         conn.send(("items", batch))
         conn.send(("done", None))
     except BaseException:  # reported to the parent, which then reads alone
