@@ -282,3 +282,92 @@ def test_oversize_records_and_hostile_patch_paths_are_refused() -> None:
     with pytest.raises(InvalidRecord, match="file name: must stay inside"):
         fmt.validate_files(named, fingerprint=run.fingerprint, run_id=run.id, where="x")
     assert fmt.validate_files(files, fingerprint=run.fingerprint, run_id=run.id, where="x")
+
+
+def craft_root_file(clone: Path, name: str, data: bytes) -> str:
+    """A commit on the clone's journal that replaces the root file ``name``, made with git
+    plumbing only (`hash-object`, `mktree`, `commit-tree`, `update-ref`)."""
+    blob = run_git(clone, "hash-object", "-w", "--stdin", stdin=data)
+    parent = run_git(clone, "rev-parse", "refs/heads/journal")
+    root = run_git(clone, "ls-tree", parent)
+    entries = [line for line in root.splitlines() if not line.endswith("\t" + name)]
+    entries.append(f"100644 blob {blob}\t{name}")
+    top = run_git(clone, "mktree", stdin=("\n".join(entries) + "\n").encode())
+    commit = run_git(clone, "commit-tree", top, "-p", parent, "-m", f"hand-made {name}")
+    run_git(clone, "update-ref", "refs/heads/journal", commit, parent)
+    return commit
+
+
+# What another clone may push as leaderboard.json: the right format, wrong everything else.
+HOSTILE_BOARD = json.dumps(
+    {
+        "format": 1,
+        "top": "ten",
+        "families": [
+            "not a family",
+            {"family": 3, "metric": "accuracy", "top": []},
+            {"family": "no rows", "metric": "accuracy", "top": "none"},
+            {
+                "family": "LogisticRegression on train",
+                "metric": "accuracy",
+                "higher_is_better": "yes",
+                "top": [
+                    {"id": "nosc0001"},
+                    {
+                        "id": "strscore",
+                        "fingerprint": "f",
+                        "model": "m",
+                        "created": "c",
+                        "score": "high",
+                    },
+                    {
+                        "id": "nanpoint",
+                        "fingerprint": "f",
+                        "model": "m",
+                        "created": "c",
+                        "score": 0.5,
+                        "point": {"C": float("nan")},
+                        "std": "wide",
+                    },
+                    {"id": 7, "fingerprint": "f", "model": "m", "created": "c", "score": 0.4},
+                ],
+            },
+        ],
+    }
+).encode()
+
+
+def test_a_crafted_leaderboard_is_rebuilt_from_what_is_well_formed(
+    tmp_path: Path, clones: tuple[Path, Path, Path], cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, a, b = clones
+    craft_root_file(b, "leaderboard.json", HOSTILE_BOARD)  # as if fetched without the hook
+    store = Store.discover(b)
+
+    store.record(make_run("after001", {"C": 3.0}, metrics={"accuracy": 0.7}, second=2))
+
+    doc = json.loads(run_git(b, "show", "journal:leaderboard.json"))
+    assert doc["top"] == 10
+    (family,) = doc["families"]
+    assert [row["id"] for row in family["top"]] == ["after001", "nanpoint"]
+    assert family["top"][1]["point"] == {} and "std" not in family["top"][1]
+    readme = run_git(b, "show", "journal:README.md")
+    assert "after001" in readme and "strscore" not in readme
+    run_git(b, "fsck", "--strict")
+    # The other clone merges that journal, leaderboard included, through sync.
+    open_bare = tmp_path / "open.git"  # a remote without the hook
+    git(tmp_path, "init", "-q", "--bare", str(open_bare))
+    git(b, "remote", "add", "open", str(open_bare))
+    assert push(b, "open").returncode == 0
+    git(a, "remote", "add", "open", str(open_bare))
+    store_a = Store.discover(a)
+    store_a.record(make_run("mine0001", {"C": 4.0}, metrics={"accuracy": 0.95}, second=3))
+    monkeypatch.chdir(a)
+
+    code, out, err = cli("sync", "open", "--no-push")
+
+    assert code == 0, (out, err)
+    merged = json.loads(run_git(a, "show", "journal:leaderboard.json"))
+    (family,) = merged["families"]
+    ids = ["mine0001", "good0001", "good0002", "after001", "nanpoint"]  # 0.95, 0.9 twice, ...
+    assert [row["id"] for row in family["top"]] == ids

@@ -20,9 +20,10 @@ import functools
 import json
 import math
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, TypeGuard
 
 from gitlab_journal.journal import format as fmt
+from gitlab_journal.journal import schema
 from gitlab_journal.journal.escape import md_cell, md_code
 from gitlab_journal.journal.records import Run
 
@@ -60,13 +61,14 @@ def empty() -> dict[str, Any]:
 
 
 def load(blob: bytes | None) -> dict[str, Any]:
-    """The leaderboard document; a missing, unreadable or newer one starts afresh (the
-    leaderboard is a summary, never a reason to refuse a record)."""
-    if not blob:
+    """The leaderboard document; a missing, unreadable, oversized or newer one starts afresh,
+    and of a readable one only the well-formed families and rows are kept (the file may come
+    from another clone: a summary to rebuild, never a reason to refuse a record)."""
+    if not blob or len(blob) > schema.MAX_RECORD_BYTES:
         return empty()
     try:
         doc = json.loads(blob)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return empty()
     if (
         not isinstance(doc, dict)
@@ -74,10 +76,81 @@ def load(blob: bytes | None) -> dict[str, Any]:
         or not isinstance(doc.get("families"), list)
     ):
         return empty()
+    families: list[dict[str, Any]] = []
+    seen: set[tuple[str, str]] = set()
     for family in doc["families"]:
-        if isinstance(family, dict):
-            family.pop("runs", None)  # a count earlier versions kept
+        kept = _family(family)
+        if kept is not None and (kept["family"], kept["metric"]) not in seen:
+            seen.add((kept["family"], kept["metric"]))
+            families.append(kept)
+    doc = {"format": LEADERBOARD_FORMAT, "top": TOP_K, "families": families}
+    _trim(doc)
     return doc
+
+
+def _family(value: Any) -> dict[str, Any] | None:
+    """A family of a loaded leaderboard as this module writes it, its rows ranked; None when
+    it is not one or has no well-formed row."""
+    if not isinstance(value, dict):
+        return None
+    name, metric = value.get("family"), value.get("metric")
+    if not isinstance(name, str) or not name or not isinstance(metric, str) or not metric:
+        return None
+    higher = value.get("higher_is_better", True)
+    higher = higher if isinstance(higher, bool) else higher_is_better(metric)
+    top = value.get("top")
+    rows = (
+        [r for r in (_row(item) for item in top) if r is not None] if isinstance(top, list) else []
+    )
+    if not rows:
+        return None
+    updated = value.get("updated")
+    return {
+        "family": name,
+        "metric": metric,
+        "higher_is_better": higher,
+        "updated": updated if isinstance(updated, str) else "",
+        "top": _rank(rows, higher)[:TOP_K],
+    }
+
+
+def _row(value: Any) -> dict[str, Any] | None:
+    """A row of a loaded leaderboard with the fields :func:`entry` writes, or None."""
+    if not isinstance(value, dict):
+        return None
+    score, std = value.get("score"), value.get("std")
+    if not _finite(score) or not all(
+        isinstance(value.get(key), str) for key in ("id", "fingerprint", "model", "created")
+    ):
+        return None
+    point, code = value.get("point"), value.get("code")
+    if not isinstance(point, dict) or not _writable(point):
+        point = {}
+    row: dict[str, Any] = {
+        "id": value["id"],
+        "fingerprint": value["fingerprint"],
+        "model": value["model"],
+        "point": point,
+        "score": float(score),
+    }
+    if _finite(std):
+        row["std"] = float(std)
+    row["created"] = value["created"]
+    row["code"] = code if isinstance(code, str) else None
+    return row
+
+
+def _writable(value: Any) -> bool:
+    """Whether :func:`dump` can write ``value`` (json reads NaN, which it must not write)."""
+    try:
+        json.dumps(value, allow_nan=False)
+    except (ValueError, RecursionError):
+        return False
+    return True
+
+
+def _finite(value: Any) -> TypeGuard[int | float]:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def entry(run: Run) -> dict[str, Any] | None:
@@ -123,17 +196,22 @@ def add(doc: dict[str, Any], run: Run) -> bool:
 def _add(doc: dict[str, Any], run: Run) -> bool:
     """Add ``run`` in place; False (the document untouched) when it does not enter its
     family's best runs: it cannot be ranked, or ranks below them, or below its own repeat."""
-    row = entry(run)
-    if row is None:
-        return False
     head = run.headline()
-    assert head is not None
+    if run.status != "ok" or head is None or not _finite(head[1]):
+        return False
     metric = head[0]
     name = family_of(run)
     families: list[dict[str, Any]] = doc["families"]
     family = next(
         (f for f in families if f.get("family") == name and f.get("metric") == metric), None
     )
+    if family is not None and not _may_enter(
+        family, run, float(head[1]), int(doc.get("top", TOP_K))
+    ):
+        return False  # most records of a long grid: decided before their row is made
+    row = entry(run)
+    if row is None:
+        return False
     if family is None:
         family = {
             "family": name,
@@ -159,6 +237,18 @@ def _add(doc: dict[str, Any], run: Run) -> bool:
     family["updated"] = max(str(family.get("updated", "")), run.created)
     _trim(doc)
     return True
+
+
+def _may_enter(family: Mapping[str, Any], run: Run, score: float, limit: int) -> bool:
+    """Whether a run of ``score`` could enter ``family``'s ranked rows: it beats its own
+    repeat there, or the last row, or the rows are not all taken."""
+    higher = bool(family.get("higher_is_better", True))
+    top = [r for r in family.get("top", []) if isinstance(r, dict)]
+    mine = {"score": score, "created": run.created, "id": run.id}
+    same = next((r for r in top if r.get("fingerprint") == run.fingerprint), None)
+    if same is not None:
+        return _better(mine, same, higher)
+    return len(top) < limit or _better(mine, _rank(top, higher)[limit - 1], higher)
 
 
 def _trim(doc: dict[str, Any]) -> None:
