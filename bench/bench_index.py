@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import gc
 import os
-import resource
 import statistics
 import sys
 import time
@@ -32,7 +31,7 @@ from pathlib import Path
 import journal_factory as jf
 import pygit2
 from bench_log import read_all, remove_index
-from benchlib import compile_package, load_average, machine, ratio, run_process, table
+from benchlib import compile_package, load_average, machine, peak_process, ratio, table
 
 QUERIES = (
     ("log -n 20 (newest first)", (), None, 20),
@@ -81,10 +80,7 @@ def index_mb(path: Path) -> float:
 def cold_build(path: Path) -> tuple[float, float, int, float]:
     """(wall s, CPU s, exit code, max RSS MiB) of a first `git journal log -n 20`."""
     remove_index(path)
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    wall, cpu, code = run_process(["git", "journal", "log", "-n", "20"], path)
-    after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return wall, cpu, code, max(before, after) / 1024
+    return peak_process(["git", "journal", "log", "-n", "20"], path)
 
 
 def catch_up(path: Path, new: int) -> tuple[float, float, int]:

@@ -18,8 +18,6 @@
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -33,6 +31,7 @@ from benchlib import (
     load_average,
     machine,
     median_ms,
+    peak_process,
     ratio,
     table,
     timed_processes,
@@ -44,23 +43,6 @@ from gitlab_journal.journal.store import Store
 PYGIT2 = 'python -c "import pygit2"'
 CHECK = "git journal check"
 SORTED = "git journal log --sort metrics.accuracy -n 10"
-
-
-def run_measured(cmd: list[str], cwd: Path) -> tuple[float, float, int, float]:
-    """One whole process: (wall s, CPU s, exit code, its max RSS in MiB, its children's
-    included, from ``wait4``)."""
-    started = time.perf_counter()
-    proc = subprocess.Popen(
-        cmd, cwd=cwd, env=jf.git_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - started
-    return (
-        wall,
-        usage.ru_utime + usage.ru_stime,
-        os.waitstatus_to_exitcode(status),
-        usage.ru_maxrss / 1024,
-    )
 
 
 def walk_fingerprints(path: Path) -> tuple[float, int]:
@@ -115,7 +97,7 @@ def main() -> None:
     v1 = jf.copy_journal(source, jf.OUT / f"scratch-million-{n}-f1")
     v2 = jf.copy_journal(source, jf.OUT / f"scratch-million-{n}-f2")
     walk_s, experiments = walk_fingerprints(v2)
-    wall, cpu, code, migrate_rss = run_measured(["git", "journal", "migrate", "-q"], v2)
+    wall, cpu, code, migrate_rss = peak_process(["git", "journal", "migrate", "-q"], v2)
     assert code == 0, "git journal migrate failed"
     assert int(Store.discover(v2).require().tree[fmt.FORMAT_FILE].data) == 2
     rows = [
@@ -141,7 +123,7 @@ def main() -> None:
 
     remove_index(v2)
     read_s, read_count = read_all(v2, ("run.json",), parse=False)
-    cold_wall, cold_cpu, code, rss = run_measured(["git", "journal", "log", "-n", "20"], v2)
+    cold_wall, cold_cpu, code, rss = peak_process(["git", "journal", "log", "-n", "20"], v2)
     assert code == 0, "git journal log failed"
     rows.append(
         [

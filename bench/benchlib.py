@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import statistics
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -39,6 +41,35 @@ def run_process(cmd: Sequence[str], cwd: Path) -> tuple[float, float, int]:
     wall = time.perf_counter() - started
     proc.returncode = os.waitstatus_to_exitcode(status)
     return wall, usage.ru_utime + usage.ru_stime, proc.returncode
+
+
+# Started by peak_process: a small interpreter that starts the command and reports, as JSON, what
+# wait4 says of it (the command and the children it waited for).
+_LAUNCHER = """
+import json, os, subprocess, sys, time
+t = time.perf_counter()
+proc = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+_, status, usage = os.wait4(proc.pid, 0)
+print(json.dumps([time.perf_counter() - t, usage.ru_utime + usage.ru_stime,
+                  os.waitstatus_to_exitcode(status), usage.ru_maxrss]))
+"""
+
+
+def peak_process(cmd: Sequence[str], cwd: Path) -> tuple[float, float, int, float]:
+    """One whole process: (wall s, CPU s, exit code, max RSS in MiB of it and the children it
+    waited for). Started from a fresh small interpreter, not from this one: a child's maximum
+    RSS counts the pages it shares with its parent between fork and exec, so a command forked
+    straight from a bench that has read a large journal would report the bench's own size."""
+    done = subprocess.run(
+        [sys.executable, "-c", _LAUNCHER, *cmd],
+        cwd=cwd,
+        env=git_env(),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    wall, cpu, code, rss_kib = json.loads(done.stdout)
+    return float(wall), float(cpu), int(code), rss_kib / 1024
 
 
 def time_process(cmd: Sequence[str], cwd: Path) -> tuple[float, int]:
