@@ -6,6 +6,7 @@ import json
 import subprocess
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import helpers
 import pygit2
@@ -202,3 +203,35 @@ def test_each_writer_ranks_on_the_leaderboard_the_tip_holds(repo: Path) -> None:
     ranked = sorted(scores, key=scores.__getitem__, reverse=True)
     assert [row["id"] for row in family["top"]] == ranked
     assert all(run_id in git(repo, "show", "journal:README.md") for run_id in ranked)
+
+
+def _nested(depth: int) -> object:
+    value: object = 1.0
+    for _ in range(depth):
+        value = {"k": value}
+    return value
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        ({"notes": {"hypothesis": "clear \x1b[2J the screen"}}, "holds a control character"),
+        ({"environment": {"": "empty key"}}, "must not be empty"),
+        ({"environment": {"deep": _nested(40)}}, "nests deeper than"),
+        ({"warnings": ("x" * 200_000,)}, "characters long"),
+    ],
+    ids=["control character", "empty key", "too deep", "too long"],
+)
+def test_record_refuses_to_write_what_a_reader_would_refuse(
+    repo: Path, change: dict[str, Any], problem: str
+) -> None:
+    store = Store.discover(repo)
+    store.init()
+    tip = git(repo, "rev-parse", "journal").strip()
+    run = replace(helpers.make_run("badrec01"), **change)
+
+    with pytest.raises(JournalError, match="not a valid record") as raised:
+        store.record(run)
+
+    assert problem in raised.value.message
+    assert git(repo, "rev-parse", "journal").strip() == tip

@@ -290,18 +290,22 @@ def encode_run(run: Run) -> dict[str, bytes]:
         )
     if run.status not in STATUSES:
         raise JournalError(f"run {run.id}: unknown status {run.status!r}")
-    doc, metrics = run_document(run), metrics_document(run.metrics)
-    try:  # never write what a reader would refuse
-        schema.check_run_document(json.loads(json.dumps(doc, allow_nan=True)))
-        schema.check_metrics(metrics)
-        schema.check_identity(json.loads(identity_text))
-    except InvalidRecord as exc:
-        raise JournalError(f"run {run.id}: not a valid record: {exc.problem}") from exc
-    return {
-        RUN_FILE: _dumps(doc),
-        METRICS_FILE: _dumps(metrics),
+    files = {
+        RUN_FILE: _dumps(run_document(run)),
+        METRICS_FILE: _dumps(metrics_document(run.metrics)),
         IDENTITY_FILE: (identity_text + "\n").encode(),
     }
+    try:  # never write what a reader would refuse: the bytes checked as a reader checks them
+        schema.check_run_document(
+            json.loads(files[RUN_FILE]), clean=schema.is_clean(files[RUN_FILE])
+        )
+        schema.check_metrics(json.loads(files[METRICS_FILE]))
+        schema.check_identity(
+            json.loads(identity_text), clean=schema.is_clean(files[IDENTITY_FILE])
+        )
+    except InvalidRecord as exc:
+        raise JournalError(f"run {run.id}: not a valid record: {exc.problem}") from exc
+    return files
 
 
 def check_run_files(
