@@ -19,13 +19,23 @@ from gitlab_journal.errors import JournalError
 
 
 def owns(root: Path, module_name: str) -> bool:
-    """Whether ``module_name``'s top-level module is the repository's own: a ``name.py`` file
-    or a ``name/__init__.py`` package at ``root`` (a plain folder that happens to share an
-    installed package's name, say ``xgboost/`` of results, does not count)."""
-    top = module_name.split(".")[0]
-    if not top.isidentifier():
+    """Whether the module ``module_name`` is a file of the repository at ``root``: ``a/b.py``
+    or ``a/b/__init__.py`` for ``a.b`` (a folder that merely shares an installed package's
+    name, say ``xgboost/`` of results or ``keras/`` of scripts, does not make ``xgboost`` or
+    ``keras.layers`` the repository's own)."""
+    parts = module_name.split(".")
+    if not all(part.isidentifier() for part in parts):
         return False
-    return (root / f"{top}.py").is_file() or (root / top / "__init__.py").is_file()
+    *folders, name = parts
+    where = root.joinpath(*folders)
+    return (where / f"{name}.py").is_file() or (where / name / "__init__.py").is_file()
+
+
+def module_of(import_path: str) -> str:
+    """The module an import path names: ``pkg.make`` of ``pkg.make:build``, ``models`` of the
+    class ``models.Wide``."""
+    module, sep, _ = import_path.partition(":")
+    return module if sep else import_path.rpartition(".")[0]
 
 
 def module_from_root(root: Path, module_name: str, *, what: str, path: str, where: str = "") -> Any:
@@ -84,15 +94,14 @@ def _import_module(root: Path, module_name: str) -> ModuleType:
     """Import ``module_name`` from ``root`` afresh, so edits since the last import are seen."""
     root = root.resolve()
     parts = module_name.split(".")
-    top = parts[0]
-    owns_top = (root / f"{top}.py").is_file() or (root / top).is_dir()
+    own = owns(root, module_name)
     sys.path.insert(0, str(root))
     old_dont_write = sys.dont_write_bytecode
     # No __pycache__ in the user's repository, and no stale bytecode from a quick re-edit.
     sys.dont_write_bytecode = True
     try:
         importlib.invalidate_caches()
-        if owns_top:
+        if own:
             # A module of this name imported from elsewhere (another repository) would shadow
             # the one in this repository: forget it.
             for i in range(len(parts), 0, -1):

@@ -151,9 +151,9 @@ class Resolver:
             return True
         if self.root is None:
             return False
-        from gitlab_journal.userimport import owns
+        from gitlab_journal.userimport import module_of, owns
 
-        return any(owns(self.root, path.partition(":")[0]) for path in model.import_paths())
+        return any(owns(self.root, module_of(path)) for path in model.import_paths())
 
     def _inputs(self, model: ModelSpec) -> dict[str, Any]:
         if model.kind == "sklearn" and not self._own_code(model):

@@ -23,6 +23,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from gitlab_journal.errors import JournalError
+from gitlab_journal.userimport import module_of, owns
 
 MAX_CODE_BYTES = 20 * 1024 * 1024  # the modules sent to each worker, all together
 SKIPPED = {"__pycache__", ".git", ".venv", "venv", "node_modules", "site-packages"}
@@ -53,9 +54,10 @@ def repository_modules(root: Path, import_paths: Iterable[str]) -> dict[str, byt
     (``models.Slow``, ``pkg.make:build``) name, by repository path."""
     files: dict[str, bytes] = {}
     for path in import_paths:
-        top = path.partition(":")[0].split(".")[0]
-        if not top.isidentifier():
-            continue
+        module = module_of(path)
+        if not owns(root, module):
+            continue  # an installed package's (sklearn.svm.SVC), whatever the root holds
+        top = module.split(".")[0]
         single = root / f"{top}.py"
         if single.is_file():
             files[f"{top}.py"] = single.read_bytes()
