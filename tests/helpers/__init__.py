@@ -3,6 +3,7 @@ read-backs with real git (fsck, a byte-for-byte snapshot of a work tree)."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -67,6 +68,23 @@ def commands_modules(cwd: Path, *argvs: Sequence[str]) -> tuple[set[str], str]:
     assert done.returncode == 0, done.stderr
     printed, _, modules = done.stdout.rpartition("MODULES ")
     return set(json.loads(modules)), printed
+
+
+@functools.cache
+def modules_of_import(module: str) -> frozenset[str]:
+    """The modules a fresh interpreter holds after ``import module`` alone: what a command
+    cannot avoid once it needs ``module`` (pygit2 1.21 brings tempfile and random, say)."""
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            f"import json, sys, {module}; print(json.dumps(sorted(sys.modules)))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return frozenset(json.loads(done.stdout))
 
 
 def make_repo(path: Path) -> Path:
