@@ -71,7 +71,7 @@ def open_repository(path: str | Path = ".") -> pygit2.Repository:
     return pygit2.Repository(found)
 
 
-def _back_off(attempt: int) -> None:
+def back_off(attempt: int) -> None:
     """Wait a random moment before the next try to move the branch, longer after each lost
     race (at most 50 ms), so writers that collided do not collide again."""
     import random  # only when another writer moved the branch first
@@ -405,6 +405,16 @@ class Store:
 
     def record(self, run: Run, extra_files: Mapping[str, bytes] | None = None) -> Run:
         """Commit one run (its records and any extra files) on top of the journal's tip."""
+        build, message = self.recording(run, extra_files)
+        commit = self._commit(build, message)
+        return run.with_commit(str(commit))
+
+    def recording(
+        self, run: Run, extra_files: Mapping[str, bytes] | None = None
+    ) -> tuple[BuildTree, str]:
+        """What recording ``run`` writes: the tree on a tip's tree (refused when the run is
+        there already), and the commit message. The records are encoded and checked here, so
+        a record the schema refuses is refused before anything is written."""
         fmt.check_run_id(run.id)
         files = dict(extra_files or {})
         files.update(fmt.encode_run(run))
@@ -425,8 +435,7 @@ class Store:
             leaf = _write_files(self.repo, files)
             return _insert(self.repo, tree, path.split("/"), leaf, top_files=board)
 
-        commit = self._commit(build, message)
-        return run.with_commit(str(commit))
+        return build, message
 
     def _leaderboard(self, tree: pygit2.Tree) -> dict[str, Any]:
         """The tree's parsed ``leaderboard.json`` (kept while its blob stays the same)."""
@@ -623,7 +632,7 @@ class Store:
                 kind = "merge"
                 new = self.repo.create_commit(None, sig, sig, text, tree_id, [tip, other.id])
             if not self._move(ref, new, f"journal: {kind} {str(other.id)[:12]}"):
-                _back_off(attempt)
+                back_off(attempt)
                 continue
             return Merged(kind, str(new), incoming, outgoing, tuple(resolved))
         raise self._gave_up()
@@ -747,7 +756,7 @@ class Store:
             commit = self.repo.create_commit(None, sig, sig, message, new_tree, [tip_commit.id])
             if not self._move(ref, commit, f"journal: {message.splitlines()[0]}"):
                 # Another writer moved the branch (or holds its lock): rebuild on the new tip.
-                _back_off(attempt)
+                back_off(attempt)
                 continue
             return commit
         raise self._gave_up()

@@ -19,6 +19,7 @@ from rich.console import Console
 from gitlab_journal.console import progress_bar
 from gitlab_journal.data.hashing import data_hashes, hash_cache
 from gitlab_journal.errors import CheckFailed, JournalError
+from gitlab_journal.journal.batch import Batch
 from gitlab_journal.journal.records import Run
 from gitlab_journal.journal.store import Store
 from gitlab_journal.run import training
@@ -210,6 +211,24 @@ def execute(
             due[planned.fingerprint] = time.monotonic() + PROGRESS_AFTER
             yield training.job(ctx, planned, key)
 
+    # Results are recorded in batches (one pack, one move of the branch for a batch): a
+    # batch is written after a point that trained for long, once its first result has waited
+    # a moment, at the end, and before anything stops the grid, so what trained is never lost
+    # to an error or Ctrl-C.
+    batch = Batch(store)
+
+    def settle(runs: list[Run]) -> None:
+        """The runs of a flushed batch are in the journal: count them, release their claims."""
+        for run in runs:
+            report.recorded.append(run)
+            if coordinator is not None:
+                coordinator.recorded(run.fingerprint)
+            progress.update(task, last=_short(run))
+            if lines:
+                done = len(report.recorded) + len(report.elsewhere)
+                stamp = time.strftime("%H:%M:%S")
+                console.print(f"{stamp} [{done}/{len(pending)}] {_short(run)}")
+
     listen = train_progress.listening(inside) if here else contextlib.nullcontext()
     try:
         with progress, runner, listen:
@@ -222,27 +241,27 @@ def execute(
                     progress.console.print(f"[yellow]warning[/yellow]: {finding}")
                 shown.update(result.findings)
                 built = training.record(ctx, planned, result)
-                run = store.record(built.run, built.files)
-                report.recorded.append(run)
-                if run.status == "interrupted":  # a command ended by Ctrl-C: stop the grid
-                    if coordinator is not None:
-                        coordinator.recorded(planned.fingerprint)
+                batch.add(built.run, built.files, seconds=result.seconds)
+                progress.update(task, advance=1)
+                if built.run.status == "interrupted":  # a command ended by Ctrl-C: stop the grid
+                    settle(batch.flush())
                     raise KeyboardInterrupt
-                if coordinator is not None:
-                    coordinator.recorded(planned.fingerprint)
-                progress.update(task, advance=1, last=_short(run))
-                if lines:
-                    done = len(report.recorded) + len(report.elsewhere)
-                    stamp = time.strftime("%H:%M:%S")
-                    console.print(f"{stamp} [{done}/{len(pending)}] {_short(run)}")
+                if batch.due():
+                    settle(batch.flush())
+            settle(batch.flush())
     except KeyboardInterrupt:
         report.interrupted = True
     finally:
-        if coordinator is not None:
-            coordinator.finish()
-        if report.recorded:
-            pack_runs(store, [run.commit for run in report.recorded if run.commit])
-            pack_if_needed(store)
+        try:
+            settle(batch.flush())  # what trained before an error or Ctrl-C
+        finally:
+            batch.close()
+            if coordinator is not None:
+                coordinator.finish()
+            if batch.loose:
+                pack_runs(store, batch.loose)
+            if report.recorded:
+                pack_if_needed(store)
     return report
 
 

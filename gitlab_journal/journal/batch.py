@@ -1,0 +1,217 @@
+"""Recording runs in batches: each run still one commit on the one before, but a batch's objects
+kept in memory, written to disk as one pack, and the branch moved once for the whole batch.
+
+A grid of cheap points records a run every few milliseconds. Written one by one, each run's
+dozen objects were as many loose files (created, then packed and deleted at the end of the
+`run`), which cost more than the record itself on a slow disk. A :class:`Batch` builds every
+commit exactly as :meth:`Store.record` does (the same trees, leaderboard and messages, through
+:meth:`Store.recording`) into an object database in memory, and :meth:`Batch.flush` writes the
+objects to disk first and only then moves the branch by compare-and-swap, as every record does:
+a process killed before that leaves an unreferenced pack and the journal as it was, never a
+branch naming a missing object. A writer that lost the race rebuilds the batch on the new tip.
+
+A batch of fewer than ``PACK_MIN_RUNS`` runs (a grid of slow points flushes after each) is
+written as loose objects instead, which the end of the `run` packs as before: a pack per slow
+point would soon make `git gc --auto` repack the whole repository.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+
+import pygit2
+
+from gitlab_journal.journal.packwrite import write_pack
+from gitlab_journal.journal.records import Run
+from gitlab_journal.journal.store import CAS_ATTEMPTS, BuildTree, Store, back_off
+
+MEMORY_PRIORITY = 1000  # above the loose (1) and pack (2) backends: every write lands in memory
+PACK_MIN_RUNS = 16  # a batch this large is written as a pack; a smaller one as loose objects
+MAX_RUNS = 1000  # a batch is due once it holds this many runs,
+MAX_SECONDS = 2.0  # or once its first run has waited this long,
+SLOW_POINT = 0.05  # or once a run took this long to train: slow points are recorded one by one
+
+
+class MemoryObjects(pygit2.OdbBackend):
+    """An object database backend that keeps what is written to it in a dict."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.objects: dict[pygit2.Oid, tuple[int, bytes]] = {}
+
+    def read_cb(self, oid: pygit2.Oid) -> tuple[int, bytes]:
+        return self.objects[oid]  # KeyError: not here, libgit2 asks the next backend
+
+    def read_prefix_cb(self, prefix: str) -> tuple[int, bytes, pygit2.Oid]:
+        oid = self._unique(prefix)
+        kind, data = self.objects[oid]
+        return kind, data, oid
+
+    def read_header_cb(self, oid: pygit2.Oid) -> tuple[int, int]:
+        kind, data = self.objects[oid]
+        return kind, len(data)
+
+    def exists_cb(self, oid: pygit2.Oid) -> bool:
+        return oid in self.objects
+
+    def exists_prefix_cb(self, prefix: str) -> pygit2.Oid:
+        return self._unique(prefix)
+
+    def write_cb(self, oid: pygit2.Oid, data: bytes, kind: int) -> None:
+        self.objects[oid] = (kind, data)
+
+    def refresh_cb(self) -> None:
+        pass
+
+    def _unique(self, prefix: str) -> pygit2.Oid:
+        if len(prefix) == 40:
+            oid = pygit2.Oid(hex=prefix)
+            if oid in self.objects:
+                return oid
+            raise KeyError(prefix)
+        found = [oid for oid in self.objects if str(oid).startswith(prefix)]
+        if len(found) == 1:
+            return found[0]
+        if not found:
+            raise KeyError(prefix)
+        raise ValueError(f"{prefix} is ambiguous")
+
+
+class _Pending:
+    """A run of the batch: how to build its tree, its message, and its commit so far."""
+
+    __slots__ = ("build", "commit", "message", "run")
+
+    def __init__(self, run: Run, build: BuildTree, message: str):
+        self.run = run
+        self.build = build
+        self.message = message
+        self.commit: pygit2.Oid | None = None
+
+
+class Batch:
+    """Runs recorded together: :meth:`add` each, :meth:`flush` when :meth:`due` (and at the
+    end: what was never flushed is not recorded)."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        max_runs: int = MAX_RUNS,
+        max_seconds: float = MAX_SECONDS,
+        slow_point: float = SLOW_POINT,
+        pack_min_runs: int = PACK_MIN_RUNS,
+    ):
+        self.store = store
+        self.max_runs = max_runs
+        self.max_seconds = max_seconds
+        self.slow_point = slow_point
+        self.slow = False  # the last run added took slow_point or longer to train
+        self.pack_min_runs = pack_min_runs
+        self.memory = MemoryObjects()
+        repo = pygit2.Repository(store.repo.path)
+        repo.odb.add_backend(self.memory, MEMORY_PRIORITY)
+        # The same branch, read and built through a repository whose writes stay in memory.
+        self.writer = Store(repo, store.branch)
+        self.pending: list[_Pending] = []
+        self.base: pygit2.Oid | None = None  # the tip the pending commits were built on
+        self.tip: pygit2.Commit | None = None  # the last pending commit
+        self.first = 0.0  # when the first pending run was added
+        self.loose: list[str] = []  # commits whose objects were written loose, to pack later
+        self.packs = 0  # packs written
+
+    def add(
+        self, run: Run, files: Mapping[str, bytes] | None = None, *, seconds: float = 0.0
+    ) -> None:
+        """Build ``run``'s commit on the batch's last one (``seconds``: how long it trained);
+        a run the journal (or the batch) holds already, or a record the schema refuses, raises
+        here and leaves the batch as it was."""
+        build, message = self.writer.recording(run, files)
+        item = _Pending(run, build, message)
+        if self.tip is None:
+            self.store._start_from_remote()
+            self.tip = self.writer.require()
+            self.base = self.tip.id
+        self.tip = self._build(item, self.tip)
+        if not self.pending:
+            self.first = time.monotonic()
+        self.pending.append(item)
+        self.slow = seconds >= self.slow_point
+
+    def due(self) -> bool:
+        """Whether to flush now. The next point may train for long, and what waits in the
+        batch meanwhile is not recorded yet: so a batch waits only while points are cheap,
+        and never longer than ``max_seconds``."""
+        return bool(self.pending) and (
+            self.slow
+            or len(self.pending) >= self.max_runs
+            or time.monotonic() - self.first >= self.max_seconds
+        )
+
+    def flush(self) -> list[Run]:
+        """Write the batch's objects, then move the branch to its last commit: the runs
+        recorded, with their commits (none when nothing was pending)."""
+        if not self.pending:
+            return []
+        assert self.tip is not None and self.base is not None
+        count = len(self.pending)
+        note = f"journal: record {count} run{'s' if count != 1 else ''}"
+        for attempt in range(CAS_ATTEMPTS):
+            loose = self._write()
+            ref = self.writer.repo.lookup_reference(self.store.ref_name)
+            if ref.target == self.base and self.writer._move(ref, self.tip.id, note):
+                recorded = [item.run.with_commit(str(item.commit)) for item in self.pending]
+                if loose:
+                    self.loose.extend(str(item.commit) for item in self.pending)
+                self.pending = []
+                self.tip = None
+                self.base = None
+                return recorded
+            back_off(attempt)  # another writer moved the branch: build again on its tip
+            self._rebuild()
+        raise self.writer._gave_up()
+
+    # -- inside ----------------------------------------------------------------------------
+
+    def _build(self, item: _Pending, parent: pygit2.Commit) -> pygit2.Commit:
+        repo = self.writer.repo
+        sig = self.writer.signature()
+        tree = item.build(parent.tree)
+        item.commit = repo.create_commit(None, sig, sig, item.message, tree, [parent.id])
+        commit = repo[item.commit]
+        assert isinstance(commit, pygit2.Commit)
+        return commit
+
+    def _rebuild(self) -> None:
+        tip = self.writer.require()
+        self.base = tip.id
+        for item in self.pending:
+            tip = self._build(item, tip)
+        self.tip = tip
+
+    def _write(self) -> bool:
+        """The objects in memory to disk: a pack, or loose objects for a small batch (True)."""
+        objects = self.memory.objects
+        loose = len(self.pending) < self.pack_min_runs or any(len(o.raw) != 20 for o in objects)
+        if not objects:
+            return loose
+        if loose:
+            odb = self.store.repo.odb  # the repository's own backends: loose objects
+            for kind, data in objects.values():
+                odb.write(kind, data)
+        else:
+            write_pack(
+                self.store.git_dir / "objects" / "pack",
+                {oid.raw: value for oid, value in objects.items()},
+            )
+            self.packs += 1
+        objects.clear()
+        return loose
+
+    def close(self) -> None:
+        """Drop what was never flushed (not recorded) and the memory it held."""
+        self.memory.objects.clear()
+        self.pending = []
+        self.tip = None
+        self.base = None

@@ -1,0 +1,229 @@
+"""Runs recorded in batches: objects in memory until the batch is written as one pack, the branch
+moved once, a lost race built again on the new tip; read back with plain git."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pygit2
+import pytest
+from conftest import git
+from helpers import Cli, fsck, make_run
+
+from gitlab_journal.errors import CheckFailed
+from gitlab_journal.journal.batch import Batch
+from gitlab_journal.journal.packwrite import pack_bytes
+from gitlab_journal.journal.records import Run
+from gitlab_journal.journal.store import Store
+
+
+def runs(count: int, first: int = 0) -> list[Run]:
+    return [
+        make_run(f"{i:012x}", {"C": float(i), "max_iter": 100}, second=i % 60)
+        for i in range(first, first + count)
+    ]
+
+
+def packs(repo: Path) -> set[str]:
+    return {path.name for path in (repo / ".git/objects/pack").glob("pack-*.pack")}
+
+
+def object_files(repo: Path) -> list[Path]:
+    """Loose object files, and the fan-out folders any loose object ever needed."""
+    return [path for path in (repo / ".git/objects").iterdir() if len(path.name) == 2]
+
+
+def packed(repo: Path) -> Store:
+    """The repository's objects in one pack, no loose object and no fan-out folder left."""
+    git(repo, "repack", "-adq")
+    git(repo, "prune-packed")
+    for folder in object_files(repo):
+        folder.rmdir()  # empty after prune-packed
+    return Store.discover(repo)
+
+
+def trailer_runs(repo: Path) -> list[str]:
+    out = git(repo, "log", "--format=%(trailers:key=Journal-Run,valueonly)", "journal")
+    return [line for line in out.split() if line]
+
+
+def test_nothing_reaches_the_disk_before_the_flush(repo: Path) -> None:
+    Store.discover(repo).init()
+    store = packed(repo)
+    tip = git(repo, "rev-parse", "journal").strip()
+    before = packs(repo)
+    batch = Batch(store, pack_min_runs=4)
+
+    for run in runs(5):
+        batch.add(run)
+
+    assert git(repo, "rev-parse", "journal").strip() == tip
+    assert packs(repo) == before and object_files(repo) == []
+    assert batch.tip is not None
+    pending = str(batch.tip.id)
+    assert subprocess.run(["git", "cat-file", "-e", pending], cwd=repo).returncode != 0
+
+    recorded = batch.flush()
+
+    assert [run.id for run in recorded] == [run.id for run in runs(5)]
+    assert git(repo, "rev-parse", "journal").strip() == recorded[-1].commit == pending
+    assert len(packs(repo)) == len(before) + 1
+    assert object_files(repo) == []  # not one loose object, nor a folder for one
+    assert trailer_runs(repo) == [run.id for run in reversed(recorded)]
+    assert git(repo, "rev-list", "--count", "--merges", "journal").strip() == "0"
+    fsck(repo)
+    new = (packs(repo) - before).pop()
+    verified = subprocess.run(
+        ["git", "verify-pack", "-v", f".git/objects/pack/{new[:-5]}.idx"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+    )
+    assert verified.returncode == 0, verified.stderr
+    assert verified.stdout.rstrip().endswith(": ok")
+    # Each commit holds its run, as Store.record writes it: the same reader reads them back.
+    for run in recorded:
+        assert [r.id for r in store.find(run.fingerprint)] == [run.id]
+
+
+def test_a_batch_that_lost_the_race_is_built_again_on_the_new_tip(repo: Path) -> None:
+    Store.discover(repo).init()
+    store = packed(repo)
+    batch = Batch(store, pack_min_runs=4)
+    for run in runs(6):
+        batch.add(run)
+    other = Store.discover(repo).record(make_run("f" * 12, {"C": 99.0, "max_iter": 100}))
+
+    recorded = batch.flush()
+
+    history = trailer_runs(repo)
+    assert history == [run.id for run in reversed(recorded)] + ["f" * 12]
+    assert git(repo, "rev-parse", f"{recorded[0].commit}^").strip() == other.commit
+    assert git(repo, "rev-parse", "journal").strip() == recorded[-1].commit
+    fsck(repo)
+    assert len(list(store.iter_runs())) == 7
+
+
+def test_a_run_the_journal_or_the_batch_holds_is_refused_and_the_batch_goes_on(
+    repo: Path,
+) -> None:
+    store = Store.discover(repo)
+    store.init()
+    first, second, third = runs(3)
+    store.record(first)
+    batch = Batch(store)
+    batch.add(second)
+
+    with pytest.raises(CheckFailed, match="already recorded"):
+        batch.add(first)
+    with pytest.raises(CheckFailed, match="already recorded"):
+        batch.add(second)
+    batch.add(third)
+
+    assert [run.id for run in batch.flush()] == [second.id, third.id]
+    assert trailer_runs(repo) == [third.id, second.id, first.id]
+    fsck(repo)
+
+
+def test_a_small_batch_is_written_as_loose_objects_to_pack_later(repo: Path) -> None:
+    Store.discover(repo).init()
+    store = packed(repo)
+    before = packs(repo)
+    batch = Batch(store, pack_min_runs=16)
+    for run in runs(2):
+        batch.add(run)
+
+    recorded = batch.flush()
+
+    assert packs(repo) == before  # no pack for two runs: `git gc --auto` counts packs
+    assert batch.loose == [run.commit for run in recorded]
+    assert git(repo, "rev-parse", "journal").strip() == recorded[-1].commit
+    fsck(repo)
+
+
+def test_a_batch_is_due_after_its_count_its_time_or_a_slow_point(repo: Path) -> None:
+    store = Store.discover(repo)
+    store.init()
+    by_count = Batch(store, max_runs=3, max_seconds=3600)
+    for run in runs(2):
+        by_count.add(run)
+    assert not by_count.due()
+    by_count.add(runs(1, first=2)[0])
+    assert by_count.due()
+    by_count.flush()
+    assert not by_count.due()  # nothing pending
+    by_time = Batch(store, max_runs=1000, max_seconds=0.0)
+    by_time.add(runs(1, first=3)[0])
+    assert by_time.due()
+    by_time.flush()
+    # After a slow point the batch is written at once: the next point may be slow too, and
+    # what waits in a batch is not recorded yet.
+    by_pace = Batch(store, max_runs=1000, max_seconds=3600, slow_point=0.05)
+    by_pace.add(runs(1, first=4)[0], seconds=0.01)
+    assert not by_pace.due()
+    by_pace.add(runs(1, first=5)[0], seconds=0.2)
+    assert by_pace.due()
+
+
+def test_the_pack_format_is_gits_own(tmp_path: Path) -> None:
+    """A pack written here is read by git: objects of every size (the size header's 4, 11 and
+    18 bits) and of each kind come back byte for byte."""
+    repo = pygit2.init_repository(str(tmp_path / "r"))
+    blobs = [b"", b"x" * 15, b"y" * 16, b"z" * 2047, bytes(range(256)) * 1024]
+    objects = {pygit2.hash(blob).raw: (3, blob) for blob in blobs}
+    body, index = pack_bytes(objects)
+    name = f"pack-{body[-20:].hex()}"
+    pack_dir = Path(repo.path) / "objects" / "pack"
+    (pack_dir / f"{name}.pack").write_bytes(body)
+    (pack_dir / f"{name}.idx").write_bytes(index)
+
+    verified = subprocess.run(
+        ["git", "verify-pack", "-v", str(pack_dir / f"{name}.idx")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert verified.returncode == 0, verified.stderr
+    for blob in blobs:
+        oid = pygit2.hash(blob)
+        shown = subprocess.run(
+            ["git", "cat-file", "blob", str(oid)], cwd=tmp_path / "r", capture_output=True
+        )
+        assert shown.stdout == blob
+
+
+GRID = """\
+data: sklearn:iris
+model:
+  estimator: sklearn.dummy.DummyClassifier
+  params:
+    strategy: [prior, stratified, uniform, most_frequent]
+    random_state: [0, 1, 2, 3, 4, 5, 6, 7]
+evaluation:
+  cv: 2
+  seed: 0
+"""
+
+
+def test_a_grid_of_cheap_points_never_writes_a_file_per_object(repo: Path, cli: Cli) -> None:
+    (repo / "journal.yaml").write_text(GRID)
+    git(repo, "add", "journal.yaml")
+    git(repo, "commit", "-q", "-m", "Add the grid")
+    assert cli("init")[0] == 0
+    packed(repo)
+    before = packs(repo)
+
+    code, out, err = cli("run", "-q")
+
+    assert code == 0, err
+    assert "Recorded 32 run(s)" in out
+    assert object_files(repo) == []  # no loose object was written, not even for a moment
+    assert len(packs(repo)) >= len(before) + 1
+    assert git(repo, "rev-list", "--count", "journal").strip() == "33"
+    assert len(set(trailer_runs(repo))) == 32
+    fsck(repo)
+    code, out, err = cli("log", "--json")
+    assert code == 0, err
+    assert out.count('"fingerprint"') == 32
+    assert cli("check")[0] == 1  # every point ran
