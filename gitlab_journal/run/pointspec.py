@@ -40,15 +40,106 @@ def point_document(spec: Spec, point: Point) -> dict[str, Any]:
 
 def dump_spec(doc: Mapping[str, Any], header: str = "") -> bytes:
     """A spec document as YAML text, in its key order, with ``header`` as a leading comment."""
-    yaml = YAML(typ="rt")  # keeps the spec's key order
+    out = io.StringIO()
+    for line in header.splitlines():
+        out.write(f"# {line}\n" if line else "#\n")
+    lines: list[str] = []
+    try:
+        _mapping(dict(doc), 0, lines)
+    except _Unusual:
+        out.write(_yaml_text(doc))
+    else:
+        out.write("".join(lines) if lines else _yaml_text(doc))
+    return out.getvalue().encode("utf-8")
+
+
+def _yaml_text(doc: Any) -> str:
+    """``doc`` as ruamel.yaml's round-trip dumper writes it (block style, key order kept)."""
+    yaml = YAML(typ="rt")
     yaml.default_flow_style = False
     yaml.width = 4096
     yaml.representer.add_representer(type(None), _null)
     out = io.StringIO()
-    for line in header.splitlines():
-        out.write(f"# {line}\n" if line else "#\n")
-    yaml.dump(dict(doc), out)
-    return out.getvalue().encode("utf-8")
+    yaml.dump(dict(doc) if isinstance(doc, Mapping) else doc, out)
+    return out.getvalue()
+
+
+# The block layout of plain data (dicts, lists and scalars), laid out here as ruamel.yaml's
+# round-trip dumper lays it out, at a hundredth of its cost (a grid writes a spec.yaml per
+# point). Each scalar is written as ruamel.yaml writes it (asked once per value: its quoting
+# and escaping are ruamel's own); anything else (another type, a scalar it would not write on
+# one line, a long key) is left to ruamel.yaml whole. tests/test_pointspec.py compares the two
+# on every kind of document.
+
+
+class _Unusual(Exception):
+    """Not plain data this layout covers: ruamel.yaml writes the document."""
+
+
+_SCALAR_TYPES = (str, int, float, bool, type(None))
+_scalars: dict[tuple[type, str | int | bool | None], str] = {}
+
+
+def _scalar(value: Any) -> str:
+    if type(value) not in _SCALAR_TYPES:
+        raise _Unusual
+    key = (type(value), repr(value) if type(value) is float else value)
+    text = _scalars.get(key)
+    if text is None:
+        line = _yaml_text({"k": value})
+        if not line.startswith("k: ") or len(line.splitlines()) != 1:
+            raise _Unusual  # a block scalar, folded, or a line break of another kind inside
+        text = line[3:-1]
+        if len(_scalars) >= 10_000:
+            _scalars.clear()
+        _scalars[key] = text
+    return text
+
+
+def _key(name: Any) -> str:
+    if type(name) is not str:
+        raise _Unusual
+    text = _scalar(name)
+    if len(text) > 100:
+        raise _Unusual  # ruamel.yaml writes a long key as a complex key
+    return text
+
+
+def _mapping(doc: dict[Any, Any], indent: int, out: list[str]) -> None:
+    pad = " " * indent
+    for name, value in doc.items():
+        key = _key(name)
+        if type(value) is dict and value:
+            out.append(f"{pad}{key}:\n")
+            _mapping(value, indent + 2, out)
+        elif type(value) is list and value:
+            out.append(f"{pad}{key}:\n")
+            _sequence(value, indent, out)
+        else:
+            out.append(f"{pad}{key}: {_leaf(value)}\n")
+
+
+def _sequence(items: list[Any], indent: int, out: list[str]) -> None:
+    pad = " " * indent
+    for item in items:
+        if (type(item) is dict or type(item) is list) and item:
+            inner: list[str] = []
+            if isinstance(item, dict):
+                _mapping(item, indent + 2, inner)
+            else:
+                _sequence(item, indent + 2, inner)
+            inner[0] = f"{pad}- {inner[0][indent + 2 :]}"  # the first line beside the dash
+            out.extend(inner)
+        else:
+            out.append(f"{pad}- {_leaf(item)}\n")
+
+
+def _leaf(value: Any) -> str:
+    if type(value) is dict:
+        return "{}"  # empty: the non-empty ones are laid out as blocks
+    if type(value) is list:
+        return "[]"
+    return _scalar(value)
 
 
 def _null(representer: Any, value: None) -> Any:
