@@ -12,7 +12,8 @@ from conftest import git
 from helpers import Cli, fsck, make_run
 
 from gitlab_journal.errors import CheckFailed
-from gitlab_journal.journal.batch import Batch
+from gitlab_journal.journal import batch as batch_module
+from gitlab_journal.journal.batch import Batch, batch_commits
 from gitlab_journal.journal.packwrite import pack_bytes
 from gitlab_journal.journal.records import Run
 from gitlab_journal.journal.store import Store
@@ -206,7 +207,14 @@ evaluation:
 """
 
 
-def test_a_grid_of_cheap_points_never_writes_a_file_per_object(repo: Path, cli: Cli) -> None:
+def test_a_grid_of_cheap_points_never_writes_a_file_per_object(
+    repo: Path, cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Every point counts as cheap and the grid makes one batch, however loaded the machine (a
+    # point of 50 ms or more, or 2 s of results, is recorded at once, and a batch of a few runs
+    # is written loose, to be packed at the end).
+    monkeypatch.setattr(batch_module, "SLOW_POINT", 60.0)
+    monkeypatch.setattr(batch_module, "MAX_SECONDS", 60.0)
     (repo / "journal.yaml").write_text(GRID)
     git(repo, "add", "journal.yaml")
     git(repo, "commit", "-q", "-m", "Add the grid")
@@ -227,3 +235,22 @@ def test_a_grid_of_cheap_points_never_writes_a_file_per_object(repo: Path, cli: 
     assert code == 0, err
     assert out.count('"fingerprint"') == 32
     assert cli("check")[0] == 1  # every point ran
+
+
+def test_the_reflog_entry_of_a_batch_names_every_run_it_recorded(repo: Path) -> None:
+    """`rerun` trusts a code.patch of a run this clone recorded: its reflog must say so for
+    every run of a batch, not only the last."""
+    store = Store.discover(repo)
+    store.init()
+    batch = Batch(store)
+    for run in runs(4):
+        batch.add(run)
+    recorded = batch.flush()
+    entry = next(iter(store.repo.lookup_reference(store.ref_name).log()))
+
+    assert entry.message == "journal: batch: 4 runs"
+    found = [str(commit.id) for commit in batch_commits(store.repo, entry)]
+    assert found == [run.commit for run in reversed(recorded)]
+    assert (
+        batch_commits(store.repo, list(store.repo.lookup_reference(store.ref_name).log())[-1]) == []
+    )

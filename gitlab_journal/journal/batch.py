@@ -26,6 +26,7 @@ from gitlab_journal.journal.packwrite import write_pack
 from gitlab_journal.journal.records import Run
 from gitlab_journal.journal.store import CAS_ATTEMPTS, BuildTree, Store, back_off
 
+REFLOG_PREFIX = "journal: batch: "  # the reflog says "journal: batch: 12 runs" for a batch
 MEMORY_PRIORITY = 1000  # above the loose (1) and pack (2) backends: every write lands in memory
 PACK_MIN_RUNS = 16  # a batch this large is written as a pack; a smaller one as loose objects
 MAX_RUNS = 1000  # a batch is due once it holds this many runs,
@@ -98,17 +99,17 @@ class Batch:
         self,
         store: Store,
         *,
-        max_runs: int = MAX_RUNS,
-        max_seconds: float = MAX_SECONDS,
-        slow_point: float = SLOW_POINT,
-        pack_min_runs: int = PACK_MIN_RUNS,
+        max_runs: int | None = None,
+        max_seconds: float | None = None,
+        slow_point: float | None = None,
+        pack_min_runs: int | None = None,
     ):
         self.store = store
-        self.max_runs = max_runs
-        self.max_seconds = max_seconds
-        self.slow_point = slow_point
+        self.max_runs = MAX_RUNS if max_runs is None else max_runs
+        self.max_seconds = MAX_SECONDS if max_seconds is None else max_seconds
+        self.slow_point = SLOW_POINT if slow_point is None else slow_point
+        self.pack_min_runs = PACK_MIN_RUNS if pack_min_runs is None else pack_min_runs
         self.slow = False  # the last run added took slow_point or longer to train
-        self.pack_min_runs = pack_min_runs
         self.memory = MemoryObjects()
         repo = pygit2.Repository(store.repo.path)
         repo.odb.add_backend(self.memory, MEMORY_PRIORITY)
@@ -156,7 +157,7 @@ class Batch:
             return []
         assert self.tip is not None and self.base is not None
         count = len(self.pending)
-        note = f"journal: record {count} run{'s' if count != 1 else ''}"
+        note = f"{REFLOG_PREFIX}{count} run{'s' if count != 1 else ''}"
         for attempt in range(CAS_ATTEMPTS):
             loose = self._write()
             ref = self.writer.repo.lookup_reference(self.store.ref_name)
@@ -215,3 +216,29 @@ class Batch:
         self.pending = []
         self.tip = None
         self.base = None
+
+
+def batch_commits(repo: pygit2.Repository, entry: pygit2.RefLogEntry) -> list[pygit2.Commit]:
+    """The commits a batch wrote, from the reflog entry that moved the branch for it (newest
+    first); none for any other entry. The entry is this clone's own: these commits were made
+    here, whatever their messages say."""
+    message = entry.message or ""
+    if not message.startswith(REFLOG_PREFIX):
+        return []
+    count = message.removeprefix(REFLOG_PREFIX).split(" ", 1)[0]
+    if not count.isdigit():
+        return []
+    out: list[pygit2.Commit] = []
+    oid = entry.oid_new
+    for _ in range(min(int(count), MAX_RUNS)):
+        if oid == entry.oid_old:
+            break
+        try:
+            commit = repo[oid]
+        except (KeyError, ValueError):
+            break
+        if not isinstance(commit, pygit2.Commit) or not commit.parent_ids:
+            break
+        out.append(commit)
+        oid = commit.parent_ids[0]
+    return out

@@ -29,6 +29,7 @@ from gitlab_journal.code.patch import PatchEntry, diffstat, patch_entries
 from gitlab_journal.data.hashing import hash_cache
 from gitlab_journal.errors import CheckFailed, JournalError
 from gitlab_journal.journal import format as fmt
+from gitlab_journal.journal.batch import batch_commits
 from gitlab_journal.journal.format import PATCH_FILE, SPEC_FILE
 from gitlab_journal.journal.identity import normalise
 from gitlab_journal.journal.records import Run
@@ -162,6 +163,9 @@ def _recorded_here(store: Store, run: Run) -> bool:
         message = entry.message or ""
         if message.startswith(("journal: merge", "journal: fast-forward")):
             continue
+        batch = batch_commits(store.repo, entry)  # a grid's runs recorded together
+        if any(trailer in commit.message.splitlines() for commit in batch):
+            return True
         try:
             commit = store.repo[entry.oid_new]
         except (KeyError, ValueError):
