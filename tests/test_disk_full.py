@@ -4,6 +4,7 @@ The repository lives on a small tmpfs filled to the brim (mounting needs root, w
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -13,6 +14,10 @@ from pathlib import Path
 
 import pytest
 from conftest import IRIS_SPEC, git, make_repo
+from helpers import make_run
+
+from gitlab_journal.journal.batch import Batch
+from gitlab_journal.journal.store import Store
 
 pytestmark = pytest.mark.slow  # see the README: `pytest -m "not slow"` skips these locally
 
@@ -118,3 +123,29 @@ def test_a_read_only_repository_is_exit_2_and_still_readable(small_disk: Path) -
     finally:
         subprocess.run(["mount", "-o", "remount,rw", str(small_disk)], check=True)
     assert git(repo, "rev-parse", "journal").strip() == tip
+
+
+def test_a_batch_that_cannot_be_written_leaves_the_journal_as_it_was(small_disk: Path) -> None:
+    """A batch's pack meets a full disk: an OSError (exit 2 through the CLI), no partial pack
+    and the branch where it was; once there is room, the same batch is written whole."""
+    repo = make_repo(small_disk / "project")
+    store = Store.discover(repo)
+    store.init()
+    tip = git(repo, "rev-parse", "journal").strip()
+    batch = Batch(store, pack_min_runs=2)
+    for i in range(4):
+        batch.add(make_run(f"{i:012x}", {"C": float(i), "max_iter": 100}, second=i))
+    filler = _fill(small_disk, 0)
+
+    with pytest.raises(OSError) as caught:
+        batch.flush()
+
+    assert caught.value.errno == errno.ENOSPC
+    assert git(repo, "rev-parse", "journal").strip() == tip
+    pack_dir = repo / ".git" / "objects" / "pack"
+    assert not [path.name for path in pack_dir.iterdir() if path.name.startswith("tmp_")]
+    filler.unlink()
+    recorded = batch.flush()
+    assert git(repo, "rev-parse", "journal").strip() == recorded[-1].commit
+    assert len(git(repo, "log", "--format=%H", "journal").split()) == 5
+    git(repo, "fsck", "--strict")
