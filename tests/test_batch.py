@@ -254,3 +254,45 @@ def test_the_reflog_entry_of_a_batch_names_every_run_it_recorded(repo: Path) -> 
     assert (
         batch_commits(store.repo, list(store.repo.lookup_reference(store.ref_name).log())[-1]) == []
     )
+
+
+def test_a_grid_in_a_linked_worktree_packs_into_the_shared_objects(
+    repo: Path, cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A linked worktree's git dir (`.git/worktrees/NAME`) holds no objects: the batch's pack
+    goes where the repository's objects are."""
+    monkeypatch.setattr(batch_module, "SLOW_POINT", 60.0)
+    monkeypatch.setattr(batch_module, "MAX_SECONDS", 60.0)
+    (repo / "journal.yaml").write_text(GRID)
+    git(repo, "add", "journal.yaml")
+    git(repo, "commit", "-q", "-m", "Add the grid")
+    assert cli("init")[0] == 0
+    packed(repo)
+    before = packs(repo)
+    other = repo.parent / "other"
+    git(repo, "worktree", "add", "-q", str(other), "-b", "other")
+    monkeypatch.chdir(other)
+
+    code, out, err = cli("run", "-q")
+
+    assert code == 0, err
+    assert "Recorded 32 run(s)" in out
+    assert len(packs(repo)) == len(before) + 1
+    assert object_files(repo) == []
+    assert git(repo, "rev-list", "--count", "journal").strip() == "33"
+    fsck(repo)
+
+
+def test_a_batch_is_due_once_its_objects_fill_its_memory(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = Store.discover(repo)
+    store.init()
+    batch = Batch(store, max_runs=1000, max_seconds=3600, slow_point=3600)
+    monkeypatch.setattr(batch_module, "MAX_BYTES", 200_000)
+    batch.add(runs(1)[0], {"big.bin": b"\0" * 150_000})
+    assert not batch.due()
+    batch.add(runs(1, first=1)[0], {"big.bin": b"\1" * 150_000})
+    assert batch.due()
+    batch.flush()
+    assert batch.memory.size == 0 and not batch.memory.objects

@@ -31,7 +31,8 @@ MEMORY_PRIORITY = 1000  # above the loose (1) and pack (2) backends: every write
 PACK_MIN_RUNS = 16  # a batch this large is written as a pack; a smaller one as loose objects
 MAX_RUNS = 1000  # a batch is due once it holds this many runs,
 MAX_SECONDS = 2.0  # or once its first run has waited this long,
-SLOW_POINT = 0.05  # or once a run took this long to train: slow points are recorded one by one
+SLOW_POINT = 0.05  # or once a run took this long to train: slow points are recorded one by one,
+MAX_BYTES = 64 * 1024 * 1024  # or once its objects take this much memory
 
 
 class MemoryObjects(pygit2.OdbBackend):
@@ -40,6 +41,7 @@ class MemoryObjects(pygit2.OdbBackend):
     def __init__(self) -> None:
         super().__init__()
         self.objects: dict[pygit2.Oid, tuple[int, bytes]] = {}
+        self.size = 0  # bytes held
 
     def read_cb(self, oid: pygit2.Oid) -> tuple[int, bytes]:
         return self.objects[oid]  # KeyError: not here, libgit2 asks the next backend
@@ -61,6 +63,11 @@ class MemoryObjects(pygit2.OdbBackend):
 
     def write_cb(self, oid: pygit2.Oid, data: bytes, kind: int) -> None:
         self.objects[oid] = (kind, data)
+        self.size += len(data)
+
+    def clear(self) -> None:
+        self.objects.clear()
+        self.size = 0
 
     def refresh_cb(self) -> None:
         pass
@@ -147,6 +154,7 @@ class Batch:
         return bool(self.pending) and (
             self.slow
             or len(self.pending) >= self.max_runs
+            or self.memory.size >= MAX_BYTES
             or time.monotonic() - self.first >= self.max_seconds
         )
 
@@ -203,16 +211,16 @@ class Batch:
                 odb.write(kind, data)
         else:
             write_pack(
-                self.store.git_dir / "objects" / "pack",
+                self.store.objects_dir() / "pack",
                 {oid.raw: value for oid, value in objects.items()},
             )
             self.packs += 1
-        objects.clear()
+        self.memory.clear()
         return loose
 
     def close(self) -> None:
         """Drop what was never flushed (not recorded) and the memory it held."""
-        self.memory.objects.clear()
+        self.memory.clear()
         self.pending = []
         self.tip = None
         self.base = None

@@ -113,6 +113,15 @@ class Store:
     def workdir(self) -> Path | None:
         return Path(self.repo.workdir) if self.repo.workdir else None
 
+    def objects_dir(self) -> Path:
+        """Where the repository's objects are: ``<git dir>/objects``, or the main repository's
+        in a linked worktree (whose own git dir names it in ``commondir``)."""
+        try:
+            common = (self.git_dir / "commondir").read_text().strip()
+        except OSError:
+            return self.git_dir / "objects"
+        return (self.git_dir / common).resolve() / "objects"
+
     def cache_dir(self) -> Path:
         """``<git dir>/journal``: derived caches (index, hashes); never the source of truth."""
         path = self.git_dir / "journal"
@@ -713,7 +722,7 @@ class Store:
     def _write_fault(self) -> Exception:
         """Why objects just written are missing: the OSError a probe write into
         ``.git/objects`` meets (a full disk, say), else an input error saying what is known."""
-        probe = self.git_dir / "objects" / f".journal-probe-{os.getpid()}"
+        probe = self.objects_dir() / f".journal-probe-{os.getpid()}"
         try:
             with open(probe, "wb") as handle:
                 handle.write(b"\0" * 65536)

@@ -84,7 +84,7 @@ def pack_objects(store: Store, objects: Iterable[pygit2.Oid]) -> int:
     objects = list(objects)
     if not objects:
         return 0
-    root = store.git_dir / "objects"
+    root = store.objects_dir()
     try:
         done = subprocess.run(
             ["git", "pack-objects", "-q", "--window=0", str(root / "pack" / "pack")],
