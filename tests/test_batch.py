@@ -207,12 +207,13 @@ evaluation:
 """
 
 
-def test_a_grid_of_cheap_points_never_writes_a_file_per_object(
-    repo: Path, cli: Cli, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # Every point counts as cheap and the grid makes one batch, however loaded the machine (a
-    # point of 50 ms or more, or 2 s of results, is recorded at once, and a batch of a few runs
-    # is written loose, to be packed at the end).
+@pytest.fixture
+def one_batch_grid(repo: Path, cli: Cli, monkeypatch: pytest.MonkeyPatch) -> set[str]:
+    """The 32-point grid committed, the journal started, every object packed: the packs.
+
+    Every point counts as cheap and the grid makes one batch, however loaded the machine (a
+    point of 50 ms or more, or 2 s of results, is recorded at once, and a batch of a few runs
+    is written loose, to be packed at the end)."""
     monkeypatch.setattr(batch_module, "SLOW_POINT", 60.0)
     monkeypatch.setattr(batch_module, "MAX_SECONDS", 60.0)
     (repo / "journal.yaml").write_text(GRID)
@@ -220,7 +221,13 @@ def test_a_grid_of_cheap_points_never_writes_a_file_per_object(
     git(repo, "commit", "-q", "-m", "Add the grid")
     assert cli("init")[0] == 0
     packed(repo)
-    before = packs(repo)
+    return packs(repo)
+
+
+def test_a_grid_of_cheap_points_never_writes_a_file_per_object(
+    repo: Path, cli: Cli, one_batch_grid: set[str]
+) -> None:
+    before = one_batch_grid
 
     code, out, err = cli("run", "-q")
 
@@ -257,18 +264,11 @@ def test_the_reflog_entry_of_a_batch_names_every_run_it_recorded(repo: Path) -> 
 
 
 def test_a_grid_in_a_linked_worktree_packs_into_the_shared_objects(
-    repo: Path, cli: Cli, monkeypatch: pytest.MonkeyPatch
+    repo: Path, cli: Cli, one_batch_grid: set[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A linked worktree's git dir (`.git/worktrees/NAME`) holds no objects: the batch's pack
     goes where the repository's objects are."""
-    monkeypatch.setattr(batch_module, "SLOW_POINT", 60.0)
-    monkeypatch.setattr(batch_module, "MAX_SECONDS", 60.0)
-    (repo / "journal.yaml").write_text(GRID)
-    git(repo, "add", "journal.yaml")
-    git(repo, "commit", "-q", "-m", "Add the grid")
-    assert cli("init")[0] == 0
-    packed(repo)
-    before = packs(repo)
+    before = one_batch_grid
     other = repo.parent / "other"
     git(repo, "worktree", "add", "-q", str(other), "-b", "other")
     monkeypatch.chdir(other)
