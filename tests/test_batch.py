@@ -4,6 +4,8 @@ moved once, a lost race built again on the new tip; read back with plain git."""
 from __future__ import annotations
 
 import subprocess
+import threading
+import time
 from pathlib import Path
 
 import pygit2
@@ -13,7 +15,7 @@ from helpers import Cli, fsck, make_run
 
 from gitlab_journal.errors import CheckFailed
 from gitlab_journal.journal import batch as batch_module
-from gitlab_journal.journal.batch import Batch, batch_commits
+from gitlab_journal.journal.batch import Batch, Timer, batch_commits
 from gitlab_journal.journal.packwrite import pack_bytes
 from gitlab_journal.journal.records import Run
 from gitlab_journal.journal.store import Store
@@ -296,3 +298,138 @@ def test_a_batch_is_due_once_its_objects_fill_its_memory(
     assert batch.due()
     batch.flush()
     assert batch.memory.size == 0 and not batch.memory.objects
+
+
+GATED_MODELS = """\
+import os
+import time
+
+from sklearn.dummy import DummyClassifier
+
+
+class Gated(DummyClassifier):
+    \"\"\"A dummy whose fit with constant=1 waits for the file `go`: the next point, slow.\"\"\"
+
+    def __init__(self, strategy="constant", constant=0):
+        super().__init__(strategy=strategy, constant=constant)
+
+    def fit(self, X, y, sample_weight=None):
+        while self.constant == 1 and not os.path.exists("go"):
+            time.sleep(0.02)
+        return super().fit(X, y, sample_weight)
+"""
+GATED_GRID = """\
+data: sklearn:iris
+model:
+  estimator: models.Gated
+  params:
+    constant: [0, 1]
+evaluation:
+  cv: 2
+  seed: 0
+"""
+GATED_SCRIPT = """\
+import json, os, sys, time
+
+n = int(sys.argv[1])
+while n == 2 and not os.path.exists("go"):  # the second point waits for the test
+    time.sleep(0.02)
+json.dump({"n": n}, open(os.path.join(os.environ["JOURNAL_RUN_DIR"], "metrics.json"), "w"))
+"""
+GATED_COMMAND = "command: python train.py {n}\nparams: {n: [1, 2]}\n"
+
+
+def recorded_while_the_next_point_waits(repo: Path, cli: Cli) -> None:
+    """Run the grid (its second point waits for `go`, written once the first point's run is in
+    the journal, or after 30 s) and check the first point's run came first."""
+    seen: list[float] = []
+    start = time.monotonic()
+
+    def watch() -> None:
+        while time.monotonic() - start < 30:
+            if trailer_runs(repo):
+                seen.append(time.monotonic() - start)
+                break
+            time.sleep(0.05)
+        (repo / "go").write_text("")
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        code, out, err = cli("run", "-q")
+    finally:
+        watcher.join()
+    assert code == 0, err
+    assert "Recorded 2 run(s)" in out
+    assert len(trailer_runs(repo)) == 2
+    fsck(repo)
+    assert seen, "the first point's run was not recorded while the next point trained"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["estimator", "command"])
+def test_a_cheap_run_is_recorded_while_the_next_point_trains_for_long(
+    repo: Path, cli: Cli, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    """A cheap point's result waits in the batch at most MAX_SECONDS, whatever the next point
+    does: a next point that trains for an hour (or hangs) neither hides it from `git log` nor
+    loses it to a kill -9. Every point counts as cheap here, however loaded the machine."""
+    monkeypatch.setattr(batch_module, "SLOW_POINT", 3600.0)
+    monkeypatch.setattr(batch_module, "MAX_SECONDS", 0.5)
+    if kind == "estimator":
+        (repo / "models.py").write_text(GATED_MODELS)
+        (repo / "journal.yaml").write_text(GATED_GRID)
+    else:
+        (repo / "train.py").write_text(GATED_SCRIPT)
+        (repo / "journal.yaml").write_text(GATED_COMMAND)
+    (repo / ".gitignore").write_text("go\n")
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "Add a grid whose second point waits")
+    assert cli("init")[0] == 0
+
+    recorded_while_the_next_point_waits(repo, cli)
+
+
+def test_the_timer_writes_a_batch_once_its_first_run_has_waited(repo: Path) -> None:
+    store = Store.discover(repo)
+    store.init()
+    batch = Batch(store, max_seconds=0.3)
+    settled: list[list[str]] = []
+    with Timer(batch, lambda recorded: settled.append([run.id for run in recorded])):
+        with batch.lock:
+            for run in runs(3):
+                batch.add(run)
+        time.sleep(0.1)
+        with batch.lock:
+            assert trailer_runs(repo) == [] and settled == []  # not waited long enough yet
+        deadline = time.monotonic() + 30
+        while not settled and time.monotonic() < deadline:
+            time.sleep(0.02)
+
+    assert settled == [[run.id for run in runs(3)]]
+    assert trailer_runs(repo) == [run.id for run in reversed(runs(3))]
+    assert batch.pending == []
+    fsck(repo)
+
+
+def test_what_stops_the_timer_waits_for_the_caller_to_raise(repo: Path) -> None:
+    """A settle that fails in the timer's thread (a remote that refuses the push) is raised in
+    the caller's, once; the runs the timer wrote are in the journal."""
+    store = Store.discover(repo)
+    store.init()
+    batch = Batch(store, max_seconds=0.05)
+
+    def settle(recorded: list[Run]) -> None:
+        raise CheckFailed(f"the remote refused {len(recorded)} run(s)")
+
+    timer = Timer(batch, settle)
+    with timer:
+        with batch.lock:
+            batch.add(runs(1)[0])
+        timer.thread.join(timeout=30)  # the error stopped it
+        assert not timer.thread.is_alive()
+        with batch.lock, pytest.raises(CheckFailed, match="refused 1 run"):
+            timer.raise_error()
+        timer.raise_error()  # once only
+
+    assert trailer_runs(repo) == [runs(1)[0].id]

@@ -10,6 +10,11 @@ objects to disk first and only then moves the branch by compare-and-swap, as eve
 a process killed before that leaves an unreferenced pack and the journal as it was, never a
 branch naming a missing object. A writer that lost the race rebuilds the batch on the new tip.
 
+A run waits in a batch at most ``MAX_SECONDS``, whatever the next point does: while the caller
+trains it (or waits for a worker's result), a :class:`Timer` thread writes a batch that has
+waited that long, so a next point that trains for an hour, or hangs, neither hides a cheap run
+from `git log` nor loses it to a kill -9.
+
 A batch of fewer than ``PACK_MIN_RUNS`` runs (a grid of slow points flushes after each) is
 written as loose objects instead, which the end of the `run` packs as before: a pack per slow
 point would soon make `git gc --auto` repack the whole repository.
@@ -17,8 +22,10 @@ point would soon make `git gc --auto` repack the whole repository.
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from types import TracebackType
 
 import pygit2
 
@@ -128,6 +135,8 @@ class Batch:
         self.first = 0.0  # when the first pending run was added
         self.loose: list[str] = []  # commits whose objects were written loose, to pack later
         self.packs = 0  # packs written
+        # held by whoever uses the batch (and the journal) while a Timer may flush it
+        self.lock = threading.RLock()
 
     def add(
         self, run: Run, files: Mapping[str, bytes] | None = None, *, seconds: float = 0.0
@@ -155,8 +164,18 @@ class Batch:
             self.slow
             or len(self.pending) >= self.max_runs
             or self.memory.size >= MAX_BYTES
-            or time.monotonic() - self.first >= self.max_seconds
+            or self.waited()
         )
+
+    def waited(self) -> bool:
+        """Whether the first pending run has waited ``max_seconds``."""
+        return bool(self.pending) and time.monotonic() - self.first >= self.max_seconds
+
+    def wait_left(self) -> float:
+        """Seconds until the first pending run will have waited ``max_seconds``."""
+        if not self.pending:
+            return self.max_seconds
+        return max(0.0, self.first + self.max_seconds - time.monotonic())
 
     def flush(self) -> list[Run]:
         """Write the batch's objects, then move the branch to its last commit: the runs
@@ -224,6 +243,58 @@ class Batch:
         self.pending = []
         self.tip = None
         self.base = None
+
+
+class Timer:
+    """Writes the batch once its first run has waited ``max_seconds``, while the caller is busy
+    elsewhere (training the next point in this thread, or waiting for a worker): ``with
+    Timer(batch, settle):`` around the grid. ``settle`` gets the runs of each batch it wrote.
+
+    The caller holds ``batch.lock`` whenever it uses the batch, the journal, or anything
+    ``settle`` touches; the timer takes it to write. What goes wrong in the timer (a full disk,
+    a remote that refuses) waits in :meth:`raise_error` for the caller to raise, and the timer
+    stops: the batch stays pending, as a failed :meth:`Batch.flush` leaves it.
+    """
+
+    def __init__(self, batch: Batch, settle: Callable[[list[Run]], None]):
+        self.batch = batch
+        self.settle = settle
+        self.stopped = threading.Event()
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._loop, name="journal-batch-timer", daemon=True)
+
+    def __enter__(self) -> Timer:
+        self.thread.start()
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stopped.set()
+        self.thread.join()  # a write under way ends first: the caller's own flush comes after
+
+    def raise_error(self) -> None:
+        """Raise what stopped the timer, once (call it holding ``batch.lock``)."""
+        error, self.error = self.error, None
+        if error is not None:
+            raise error
+
+    def _loop(self) -> None:
+        batch = self.batch
+        while not self.stopped.wait(batch.wait_left() + 0.01):
+            with batch.lock:
+                if self.stopped.is_set():
+                    return
+                if not batch.waited():
+                    continue
+                try:
+                    self.settle(batch.flush())
+                except BaseException as error:  # the caller raises it
+                    self.error = error
+                    return
 
 
 def batch_commits(repo: pygit2.Repository, entry: pygit2.RefLogEntry) -> list[pygit2.Commit]:

@@ -19,7 +19,7 @@ from rich.console import Console
 from gitlab_journal.console import progress_bar
 from gitlab_journal.data.hashing import data_hashes, hash_cache
 from gitlab_journal.errors import CheckFailed, JournalError
-from gitlab_journal.journal.batch import Batch
+from gitlab_journal.journal.batch import Batch, Timer
 from gitlab_journal.journal.records import Run
 from gitlab_journal.journal.store import Store
 from gitlab_journal.run import training
@@ -173,7 +173,8 @@ def execute(
         now = time.monotonic()
         if coordinator is not None and now >= due.get(fingerprint, now):
             due[fingerprint] = now + PROGRESS_EVERY
-            coordinator.progress(fingerprint, text)
+            with batch.lock:
+                coordinator.progress(fingerprint, text)
 
     def inside(text: str) -> None:
         if bar:
@@ -191,30 +192,39 @@ def execute(
         if lines:
             console.print(f"{time.strftime('%H:%M:%S')} {message}")
 
+    def claim(key: int, planned: Planned) -> Job | None:
+        """The point's job, or None when another run has it (or recorded it meanwhile)."""
+        if coordinator is not None:
+            reason = coordinator.acquire(planned.fingerprint)
+            if reason is None:
+                reason = _recorded_meanwhile(store, planned)
+                if reason is not None:
+                    coordinator.recorded(planned.fingerprint)  # releases the claim
+            if reason is not None:
+                report.elsewhere.append((planned, reason))
+                progress.update(task, advance=1, last=f"skipped: {reason}")
+                return None
+        counts["fed"] += 1
+        due[planned.fingerprint] = time.monotonic() + PROGRESS_AFTER
+        return training.job(ctx, planned, key)
+
     def feed() -> Iterator[Job]:
         for key, planned in enumerate(pending):
             training_now[0] = key + 1
             if local:
                 assert slots is not None
                 slots.hold(counts["fed"] - counts["done"] + 1, waiting)
-            if coordinator is not None:
-                reason = coordinator.acquire(planned.fingerprint)
-                if reason is None:
-                    reason = _recorded_meanwhile(store, planned)
-                    if reason is not None:
-                        coordinator.recorded(planned.fingerprint)  # releases the claim
-                if reason is not None:
-                    report.elsewhere.append((planned, reason))
-                    progress.update(task, advance=1, last=f"skipped: {reason}")
-                    continue
-            counts["fed"] += 1
-            due[planned.fingerprint] = time.monotonic() + PROGRESS_AFTER
-            yield training.job(ctx, planned, key)
+            with batch.lock:
+                job = claim(key, planned)
+            if job is not None:
+                yield job
 
     # Results are recorded in batches (one pack, one move of the branch for a batch): a
-    # batch is written after a point that trained for long, once its first result has waited
-    # a moment, at the end, and before anything stops the grid, so what trained is never lost
-    # to an error or Ctrl-C.
+    # batch is written after a point that trained for long, by its timer once its first result
+    # has waited a moment (while the next point trains), at the end, and before anything stops
+    # the grid, so what trained is never lost to an error or Ctrl-C. Everything below that
+    # touches the journal, the claims or the report holds the batch's lock, which the timer
+    # takes to write.
     batch = Batch(store)
 
     def settle(runs: list[Run]) -> None:
@@ -231,24 +241,28 @@ def execute(
 
     listen = train_progress.listening(inside) if here else contextlib.nullcontext()
     try:
-        with progress, runner, listen:
+        with progress, runner, listen, Timer(batch, settle) as timer:
             for outcome in runner.run(feed()):
-                counts["done"] += 1
-                outcome.raise_fatal()
-                planned = pending[outcome.key]
-                result = _checked(outcome.result, watch, strict, planned)
-                for finding in sorted(set(result.findings) - shown):
-                    progress.console.print(f"[yellow]warning[/yellow]: {finding}")
-                shown.update(result.findings)
-                built = training.record(ctx, planned, result)
-                batch.add(built.run, built.files, seconds=result.seconds)
-                progress.update(task, advance=1)
-                if built.run.status == "interrupted":  # a command ended by Ctrl-C: stop the grid
-                    settle(batch.flush())
-                    raise KeyboardInterrupt
-                if batch.due():
-                    settle(batch.flush())
-            settle(batch.flush())
+                with batch.lock:
+                    timer.raise_error()
+                    counts["done"] += 1
+                    outcome.raise_fatal()
+                    planned = pending[outcome.key]
+                    result = _checked(outcome.result, watch, strict, planned)
+                    for finding in sorted(set(result.findings) - shown):
+                        progress.console.print(f"[yellow]warning[/yellow]: {finding}")
+                    shown.update(result.findings)
+                    built = training.record(ctx, planned, result)
+                    batch.add(built.run, built.files, seconds=result.seconds)
+                    progress.update(task, advance=1)
+                    if built.run.status == "interrupted":  # a command ended by Ctrl-C: stop
+                        settle(batch.flush())
+                        raise KeyboardInterrupt
+                    if batch.due():
+                        settle(batch.flush())
+            with batch.lock:
+                timer.raise_error()
+                settle(batch.flush())
     except KeyboardInterrupt:
         report.interrupted = True
     finally:
