@@ -6,9 +6,11 @@ This module trains and returns results; it never touches git.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import importlib
 import json
+import numbers
 import time
 import traceback
 import warnings
@@ -27,6 +29,7 @@ from gitlab_journal.train.backend import Resolved, Result, TrainOptions
 from gitlab_journal.userimport import module_from_root, owns
 
 TRACEBACK_LINES = 15
+ACCURACY = "accuracy"  # counted from a classifier's held-out predictions, made once a fold
 
 
 def import_object(path: str, *, where: str = "", root: Path | None = None) -> Any:
@@ -521,14 +524,19 @@ def per_class(truth: Any, predicted: Any, y: Any) -> dict[str, Any]:
         pred_sum = int(np.count_nonzero(is_predicted))
         classes.append(
             {
-                "label": label.item(),
+                "label": _plain(label),
                 "precision": _ratio(tp, pred_sum),
                 "recall": _ratio(tp, true_sum),
                 "f1": _ratio(2 * tp, true_sum + pred_sum),
                 "support": true_sum,
             }
         )
-    return {"labels": [label.item() for label in labels], "classes": classes}
+    return {"labels": [_plain(label) for label in labels], "classes": classes}
+
+
+def _plain(label: Any) -> Any:
+    """A label as Python has it: a numpy scalar's value (an object array holds plain ones)."""
+    return label.item() if isinstance(label, np.generic) else label
 
 
 def _ratio(numerator: int, denominator: int) -> float:
@@ -543,41 +551,82 @@ def _rows(X: Any, index: Any) -> Any:
 def _cross_validate(
     estimator: Any, X: Any, y: Any, evaluation: EvaluationSpec, scoring: tuple[str, ...]
 ) -> tuple[dict[str, float], dict[str, list[float]], dict[str, Any] | None]:
-    from sklearn.base import is_classifier
-    from sklearn.model_selection import cross_validate
+    """Each fold as scikit-learn's ``cross_validate(..., error_score="raise")`` fits and scores
+    it (a fresh clone, ``_safe_split``'s rows, the same scorers), without its per-call set-up.
 
-    classifier = bool(is_classifier(estimator))
-    classes: dict[str, Any] | None = None
+    A classifier's held-out predictions are made once a fold: they give the per-class figures,
+    and ``accuracy`` is counted from them (as ``accuracy_score`` counts it) rather than by a
+    scorer that would predict again and check its inputs again, which cost more than a cheap
+    fit. Every other scorer is scikit-learn's own."""
+    from sklearn.base import clone, is_classifier
+    from sklearn.metrics import check_scoring
+    from sklearn.utils import indexable
+    from sklearn.utils.metaestimators import _safe_split
+
     from gitlab_journal.train import progress
 
+    classifier = bool(is_classifier(estimator))
+    X, y = indexable(X, y)
     splits = fold_splits(estimator, X, y, evaluation)
-    scores = cross_validate(
-        estimator,
-        X,
-        y,
-        cv=progress.Folds(splits) if progress.is_listening() else list(splits),
-        scoring=list(scoring),
-        error_score="raise",
-        return_estimator=classifier,
-    )
+    folds_of = progress.Folds(splits).split() if progress.is_listening() else iter(splits)
+    counted = classifier and np.ndim(y) == 1  # accuracy from the predictions
+    others = [name for name in scoring if not (counted and name == ACCURACY)]
+    scorer = check_scoring(estimator, scoring=others, raise_exc=True) if others else None
+    per_fold: dict[str, list[float]] = {name: [] for name in scoring}
+    fit_times: list[float] = []
+    score_times: list[float] = []
+    truth: list[Any] = []
+    predicted: list[Any] = []
+    for train_rows, test_rows in folds_of:
+        fitted = clone(estimator)
+        X_train, y_train = _safe_split(fitted, X, y, train_rows)
+        X_test, y_test = _safe_split(fitted, X, y, test_rows, train_rows)
+        start = time.perf_counter()
+        fitted.fit(X_train, y_train)
+        fit_times.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        scores: dict[str, Any] = dict(scorer(fitted, X_test, y_test)) if scorer else {}
+        if classifier:
+            held = np.asarray(y_test)
+            guess = np.asarray(fitted.predict(X_test))
+            truth.append(held)
+            predicted.append(guess)
+            if counted and ACCURACY in scoring:
+                if guess.shape != held.shape:  # scikit-learn's own check says what is wrong
+                    scores[ACCURACY] = check_scoring(estimator, scoring=ACCURACY)(
+                        fitted, X_test, y_test
+                    )
+                else:
+                    scores[ACCURACY] = float(np.mean(held == guess))
+        score_times.append(time.perf_counter() - start)
+        for name in scoring:
+            per_fold[name].append(_number(scores[name], name))
+    classes = None
     if classifier:
-        # each fold's fitted model predicts its own held-out part: nothing is fit again
-        truth, predicted = [], []
-        for fitted, (_, held) in zip(scores["estimator"], splits, strict=True):
-            truth.append(np.asarray(y)[held])
-            predicted.append(np.asarray(fitted.predict(_rows(X, held))))
         classes = per_class(np.concatenate(truth), np.concatenate(predicted), y)
     metrics: dict[str, float] = {}
     folds: dict[str, list[float]] = {}
     for name in scoring:
-        values = np.asarray(scores[f"test_{name}"], dtype=float)
+        values = np.asarray(per_fold[name], dtype=float)
         metrics[name] = float(values.mean())
         metrics[f"{name}_std"] = float(values.std())
         folds[name] = [float(v) for v in values]
-    metrics["fit_time"] = float(np.mean(scores["fit_time"]))
-    metrics["score_time"] = float(np.mean(scores["score_time"]))
-    folds["fit_time"] = [float(v) for v in scores["fit_time"]]
+    metrics["fit_time"] = float(np.mean(fit_times))
+    metrics["score_time"] = float(np.mean(score_times))
+    folds["fit_time"] = [float(v) for v in fit_times]
     return metrics, folds, classes
+
+
+def _number(score: Any, name: str) -> float:
+    """A scorer's result as a float; anything else is the scorer's error, as in scikit-learn."""
+    if hasattr(score, "item"):
+        with contextlib.suppress(ValueError):
+            score = score.item()
+    if not isinstance(score, numbers.Number) or isinstance(score, complex):
+        raise ValueError(
+            f"scoring must return a number, got {score!r} ({type(score)}) instead. (scorer={name})"
+        )
+    return float(score)  # type: ignore[arg-type]
 
 
 def _holdout(

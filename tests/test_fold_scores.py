@@ -1,0 +1,102 @@
+"""Each fold's scores are those scikit-learn's ``cross_validate`` gives for the same folds: the
+fold loop fits a fresh clone on ``_safe_split``'s rows, counts ``accuracy`` from the held-out
+predictions it keeps anyway, and calls scikit-learn's own scorers for everything else."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse
+from sklearn.datasets import load_diabetes, load_iris
+from sklearn.dummy import DummyClassifier
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.model_selection import cross_validate
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import SVC
+
+from gitlab_journal.journal.format import CLASSES_FILE
+from gitlab_journal.spec.model import EvaluationSpec
+from gitlab_journal.train.sklearn_backend import evaluate, forget_folds, splitter
+
+
+def iris() -> tuple[Any, Any]:
+    X, y = load_iris(return_X_y=True)
+    return X, y
+
+
+def iris_table() -> tuple[Any, Any]:
+    """A DataFrame and string labels, as a CSV loader gives them."""
+    data = load_iris(as_frame=True)
+    names = np.asarray(data.target_names)[data.target]
+    return data.data, pd.Series(names, name="species")
+
+
+def iris_kernel() -> tuple[Any, Any]:
+    """A precomputed kernel: a fold's test rows take the train rows' columns."""
+    X, y = load_iris(return_X_y=True)
+    return X @ X.T, y
+
+
+def iris_sparse() -> tuple[Any, Any]:
+    X, y = load_iris(return_X_y=True)
+    return scipy.sparse.csr_matrix(X), y
+
+
+def diabetes() -> tuple[Any, Any]:
+    X, y = load_diabetes(return_X_y=True)
+    return X, y
+
+
+CASES: dict[str, tuple[Callable[[], tuple[Any, Any]], Callable[[], Any], tuple[str, ...]]] = {
+    "logistic": (iris, lambda: LogisticRegression(max_iter=500), ("accuracy",)),
+    "random dummy, three scorers": (
+        iris,
+        lambda: DummyClassifier(strategy="stratified", random_state=3),
+        ("accuracy", "f1_macro", "balanced_accuracy"),
+    ),
+    "pipeline on a table with string labels": (
+        iris_table,
+        lambda: make_pipeline(StandardScaler(), LogisticRegression(max_iter=500)),
+        ("f1_macro", "accuracy", "roc_auc_ovr", "neg_log_loss"),
+    ),
+    "precomputed kernel": (iris_kernel, lambda: SVC(kernel="precomputed"), ("accuracy",)),
+    "sparse rows": (iris_sparse, lambda: LogisticRegression(max_iter=500), ("accuracy",)),
+    "regressor": (diabetes, lambda: Ridge(alpha=0.5), ("r2", "neg_mean_squared_error")),
+}
+
+
+@pytest.mark.parametrize("shuffle", [False, True])
+@pytest.mark.parametrize("case", list(CASES))
+def test_fold_scores_equal_cross_validate(case: str, shuffle: bool) -> None:
+    load, make, scoring = CASES[case]
+    X, y = load()
+    evaluation = EvaluationSpec(cv=3, shuffle=shuffle, seed=7, scoring=scoring)
+    forget_folds()
+
+    result = evaluate(make(), X, y, evaluation)
+
+    assert result.status == "ok", result.error
+    expected = cross_validate(
+        make(),
+        X,
+        y,
+        cv=splitter(make(), y, evaluation),
+        scoring=list(scoring),
+        error_score="raise",
+    )
+    folds = json.loads(result.files["folds.json"])
+    for name in scoring:
+        assert folds[name] == [float(v) for v in expected[f"test_{name}"]], name
+        assert result.metrics[name] == float(np.mean(expected[f"test_{name}"])), name
+        assert result.metrics[f"{name}_std"] == float(np.std(expected[f"test_{name}"])), name
+    assert len(folds["fit_time"]) == 3
+    assert (CLASSES_FILE in result.files) == (case != "regressor")
+    if case == "pipeline on a table with string labels":
+        classes = json.loads(result.files[CLASSES_FILE])
+        assert classes["labels"] == ["setosa", "versicolor", "virginica"]
