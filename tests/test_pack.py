@@ -6,7 +6,11 @@ import subprocess
 from pathlib import Path
 
 from conftest import git
-from helpers import Cli
+from helpers import Cli, fsck, make_run
+
+from gitlab_journal.journal.batch import Batch
+from gitlab_journal.journal.store import Store
+from gitlab_journal.run.maintenance import pack_if_needed
 
 SPEC = """\
 data: sklearn:iris
@@ -51,3 +55,32 @@ def test_a_grid_leaves_its_runs_packed_and_readable(repo: Path, cli: Cli) -> Non
     assert cli("run", "-q")[0] == 0
     assert loose_objects(repo) == 0
     assert int(git(repo, "rev-list", "--count", "journal")) == 10
+
+
+def test_too_many_packs_are_merged_by_git_gc_auto(repo: Path) -> None:
+    """After a run, `git gc --auto` (the git program) merges the packs once git's own limit
+    is passed."""
+    store = Store.discover(repo)
+    store.init()
+    git(repo, "config", "gc.autoPackLimit", "2")
+    git(repo, "config", "gc.autoDetach", "false")  # merged before it returns
+    for first in (0, 10, 20):
+        batch = Batch(store, pack_min_runs=1)
+        for number in range(first, first + 3):
+            batch.add(make_run(f"{number:012x}", {"C": float(number)}))
+        batch.flush()
+    assert len(list((repo / ".git/objects/pack").glob("pack-*.pack"))) >= 3
+
+    assert pack_if_needed(store)
+
+    assert len(list((repo / ".git/objects/pack").glob("pack-*.pack"))) == 1
+    assert git(repo, "rev-list", "--count", "journal").strip() == "10"
+    fsck(repo)
+
+
+def test_packing_is_best_effort_where_git_fails(repo: Path) -> None:
+    store = Store.discover(repo)
+    store.init()
+    (repo / ".git/config").write_text("[gc\nthis is not a config file\n")
+
+    assert pack_if_needed(store) is False

@@ -4,7 +4,7 @@ close to a million loose files.
 At the end of a ``run`` the objects its records added (each commit's new trees and blobs, found
 by comparing the commit's tree with its parent's along the paths that changed) go into one pack,
 and their loose copies are removed: a grid leaves no loose objects and gives `git gc --auto` no
-reason to start. `git gc --auto` (run by the git program, through GitPython) then still runs: it
+reason to start. `git gc --auto` (the git program) then still runs: it
 costs almost nothing below git's thresholds and merges the packs once there are too many."""
 
 from __future__ import annotations
@@ -19,14 +19,20 @@ from gitlab_journal.journal.store import Store
 
 
 def pack_if_needed(store: Store) -> bool:
-    """Run `git gc --auto --quiet`; False when git could not be run (packing is best effort)."""
-    import git
-
+    """Run `git gc --auto --quiet`; False when git could not be run or failed (packing is
+    best effort)."""
     try:
-        git.Repo(str(store.git_dir)).git.gc("--auto", "--quiet")
-    except (git.GitCommandError, git.GitCommandNotFound, OSError):
+        done = subprocess.run(
+            ["git", "gc", "--auto", "--quiet"],
+            cwd=store.git_dir,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            check=False,
+        )
+    except OSError:
         return False
-    return True
+    return done.returncode == 0
 
 
 def new_objects(repo: pygit2.Repository, commit: pygit2.Commit) -> list[pygit2.Oid]:
