@@ -48,6 +48,9 @@ class Planned:
 
 @dataclass(frozen=True)
 class Plan:
+    """A spec's grid, fingerprinted against the data and code as they are now (the work
+    tree's, or the staged ones for the hooks)."""
+
     spec: Spec
     root: Path
     data: Mapping[str, str]

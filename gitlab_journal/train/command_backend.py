@@ -156,9 +156,10 @@ def train(
             "PYTHONUNBUFFERED": "1",
         }
         timeout = model.fixed.get("timeout")
-        start = time.time()
+        start = time.time()  # files the command writes are newer than this
+        began = time.monotonic()  # how long it ran, whatever the clock does meanwhile
         ran = _run(substitute(model.estimator, params), root, env, timeout)
-        seconds = time.time() - start
+        seconds = time.monotonic() - began
         return _result(model, ran, run_dir, log_file, root, start, seconds, run_id)
 
 
