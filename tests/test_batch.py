@@ -339,7 +339,7 @@ json.dump({"n": n}, open(os.path.join(os.environ["JOURNAL_RUN_DIR"], "metrics.js
 GATED_COMMAND = "command: python train.py {n}\nparams: {n: [1, 2]}\n"
 
 
-def recorded_while_the_next_point_waits(repo: Path, cli: Cli) -> None:
+def recorded_while_the_next_point_waits(repo: Path, cli: Cli, *options: str) -> None:
     """Run the grid (its second point waits for `go`, written once the first point's run is in
     the journal, or after 30 s) and check the first point's run came first."""
     seen: list[float] = []
@@ -356,7 +356,7 @@ def recorded_while_the_next_point_waits(repo: Path, cli: Cli) -> None:
     watcher = threading.Thread(target=watch)
     watcher.start()
     try:
-        code, out, err = cli("run", "-q")
+        code, out, err = cli("run", "-q", *options)
     finally:
         watcher.join()
     assert code == 0, err
@@ -367,7 +367,7 @@ def recorded_while_the_next_point_waits(repo: Path, cli: Cli) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("kind", ["estimator", "command"])
+@pytest.mark.parametrize("kind", ["estimator", "estimator in 2 workers", "command"])
 def test_a_cheap_run_is_recorded_while_the_next_point_trains_for_long(
     repo: Path, cli: Cli, monkeypatch: pytest.MonkeyPatch, kind: str
 ) -> None:
@@ -376,7 +376,7 @@ def test_a_cheap_run_is_recorded_while_the_next_point_trains_for_long(
     loses it to a kill -9. Every point counts as cheap here, however loaded the machine."""
     monkeypatch.setattr(batch_module, "SLOW_POINT", 3600.0)
     monkeypatch.setattr(batch_module, "MAX_SECONDS", 0.5)
-    if kind == "estimator":
+    if kind.startswith("estimator"):
         (repo / "models.py").write_text(GATED_MODELS)
         (repo / "journal.yaml").write_text(GATED_GRID)
     else:
@@ -387,7 +387,7 @@ def test_a_cheap_run_is_recorded_while_the_next_point_trains_for_long(
     git(repo, "commit", "-q", "-m", "Add a grid whose second point waits")
     assert cli("init")[0] == 0
 
-    recorded_while_the_next_point_waits(repo, cli)
+    recorded_while_the_next_point_waits(repo, cli, *(["--jobs", "2"] if "workers" in kind else []))
 
 
 def test_the_timer_writes_a_batch_once_its_first_run_has_waited(repo: Path) -> None:
