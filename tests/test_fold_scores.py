@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse
+from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.datasets import load_diabetes, load_iris
 from sklearn.dummy import DummyClassifier
 from sklearn.linear_model import LogisticRegression, Ridge
@@ -100,3 +101,29 @@ def test_fold_scores_equal_cross_validate(case: str, shuffle: bool) -> None:
     if case == "pipeline on a table with string labels":
         classes = json.loads(result.files[CLASSES_FILE])
         assert classes["labels"] == ["setosa", "versicolor", "virginica"]
+
+
+class WrongLabels(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
+    """A classifier that predicts strings where the labels are numbers."""
+
+    def fit(self, X: Any, y: Any) -> WrongLabels:
+        self.classes_ = np.unique(y)
+        return self
+
+    def predict(self, X: Any) -> Any:
+        return np.array(["setosa"] * len(X))
+
+
+def test_predictions_of_another_kind_fail_as_in_cross_validate() -> None:
+    """Counting accuracy must not turn scikit-learn's refusal into a score of 0."""
+    X, y = iris()
+    evaluation = EvaluationSpec(cv=3, scoring=("accuracy",))
+    forget_folds()
+
+    result = evaluate(WrongLabels(), X, y, evaluation)
+
+    with pytest.raises(ValueError) as refused:
+        cross_validate(WrongLabels(), X, y, cv=3, scoring=["accuracy"], error_score="raise")
+    assert result.status == "failed"
+    assert result.error is not None
+    assert str(refused.value).splitlines()[0] in result.error

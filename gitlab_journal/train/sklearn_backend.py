@@ -543,11 +543,6 @@ def _ratio(numerator: int, denominator: int) -> float:
     return float(np.float64(numerator) / np.float64(denominator)) if denominator else 0.0
 
 
-def _rows(X: Any, index: Any) -> Any:
-    """Rows ``index`` of a DataFrame or an array."""
-    return X.iloc[index] if hasattr(X, "iloc") else np.asarray(X)[index]
-
-
 def _cross_validate(
     estimator: Any, X: Any, y: Any, evaluation: EvaluationSpec, scoring: tuple[str, ...]
 ) -> tuple[dict[str, float], dict[str, list[float]], dict[str, Any] | None]:
@@ -592,12 +587,12 @@ def _cross_validate(
             truth.append(held)
             predicted.append(guess)
             if counted and ACCURACY in scoring:
-                if guess.shape != held.shape:  # scikit-learn's own check says what is wrong
+                if _comparable(held, guess):
+                    scores[ACCURACY] = float(np.mean(held == guess))
+                else:  # scikit-learn's own scorer, and its own error
                     scores[ACCURACY] = check_scoring(estimator, scoring=ACCURACY)(
                         fitted, X_test, y_test
                     )
-                else:
-                    scores[ACCURACY] = float(np.mean(held == guess))
         score_times.append(time.perf_counter() - start)
         for name in scoring:
             per_fold[name].append(_number(scores[name], name))
@@ -615,6 +610,15 @@ def _cross_validate(
     metrics["score_time"] = float(np.mean(score_times))
     folds["fit_time"] = [float(v) for v in fit_times]
     return metrics, folds, classes
+
+
+def _comparable(truth: Any, predicted: Any) -> bool:
+    """Whether predictions count against the truth as ``accuracy_score`` counts them: the same
+    shape, and labels of one kind (numbers, or strings, on both sides). Anything else (a model
+    that predicts strings for numeric labels, or too few rows) goes to scikit-learn's scorer,
+    which refuses it as it always has."""
+    kinds = {truth.dtype.kind, predicted.dtype.kind}
+    return truth.shape == predicted.shape and (len(kinds) == 1 or kinds <= set("biuf"))
 
 
 def _number(score: Any, name: str) -> float:
