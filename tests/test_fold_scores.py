@@ -16,7 +16,8 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.datasets import load_diabetes, load_iris
 from sklearn.dummy import DummyClassifier
 from sklearn.linear_model import LogisticRegression, Ridge
-from sklearn.model_selection import cross_validate
+from sklearn.metrics import get_scorer
+from sklearn.model_selection import cross_validate, train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
@@ -127,3 +128,27 @@ def test_predictions_of_another_kind_fail_as_in_cross_validate() -> None:
     assert result.status == "failed"
     assert result.error is not None
     assert str(refused.value).splitlines()[0] in result.error
+
+
+# a hold-out split takes a kernel's rows with all its columns: no kernel case here
+HOLD_OUT_CASES = [case for case in CASES if case != "precomputed kernel"]
+
+
+@pytest.mark.parametrize("case", HOLD_OUT_CASES)
+def test_hold_out_scores_equal_scikit_learns_scorers(case: str) -> None:
+    """`split: {test_size: ...}`: one fit, scored by the same scorers on the same rows."""
+    load, make, scoring = CASES[case]
+    X, y = load()
+    evaluation = EvaluationSpec(cv=None, test_size=0.3, seed=5, scoring=scoring)
+
+    result = evaluate(make(), X, y, evaluation)
+
+    assert result.status == "ok", result.error
+    classifier = case != "regressor"
+    X_train, X_test, y_train, y_test = train_test_split(
+        X, y, test_size=0.3, random_state=5, stratify=y if classifier else None
+    )
+    fitted = make().fit(X_train, y_train)
+    for name in scoring:
+        assert result.metrics[name] == float(get_scorer(name)(fitted, X_test, y_test)), name
+    assert (CLASSES_FILE in result.files) == classifier

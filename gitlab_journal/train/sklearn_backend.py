@@ -543,30 +543,60 @@ def _ratio(numerator: int, denominator: int) -> float:
     return float(np.float64(numerator) / np.float64(denominator)) if denominator else 0.0
 
 
+class _HeldOut:
+    """Scores a fitted model on its held-out rows, as scikit-learn's ``cross_validate`` scores
+    a fold (the same scorers, one prediction shared by those that predict), but a classifier's
+    predictions are made once here: they give the per-class figures, and ``accuracy`` is
+    counted from them (as ``accuracy_score`` counts it) rather than by a scorer that would
+    predict again and check its inputs again, which cost more than a cheap fit."""
+
+    def __init__(self, estimator: Any, y: Any, scoring: tuple[str, ...]):
+        from sklearn.base import is_classifier
+        from sklearn.metrics import check_scoring
+
+        self.estimator = estimator
+        self.names = scoring
+        self.classifier = bool(is_classifier(estimator))
+        self.counted = self.classifier and np.ndim(y) == 1 and ACCURACY in scoring
+        others = [name for name in scoring if not (self.counted and name == ACCURACY)]
+        self.scorer = check_scoring(estimator, scoring=others, raise_exc=True) if others else None
+
+    def score(self, fitted: Any, X_test: Any, y_test: Any) -> tuple[dict[str, float], Any, Any]:
+        """Each scorer's score; the held-out labels and the predictions (None for a
+        regressor)."""
+        from sklearn.metrics import check_scoring
+
+        scores: dict[str, Any] = dict(self.scorer(fitted, X_test, y_test)) if self.scorer else {}
+        held = guess = None
+        if self.classifier:
+            held = np.asarray(y_test)
+            guess = np.asarray(fitted.predict(X_test))
+            if self.counted:
+                if _comparable(held, guess):
+                    scores[ACCURACY] = float(np.mean(held == guess))
+                else:  # scikit-learn's own scorer, and its own error
+                    scores[ACCURACY] = check_scoring(self.estimator, scoring=ACCURACY)(
+                        fitted, X_test, y_test
+                    )
+        return {name: _number(scores[name], name) for name in self.names}, held, guess
+
+
 def _cross_validate(
     estimator: Any, X: Any, y: Any, evaluation: EvaluationSpec, scoring: tuple[str, ...]
 ) -> tuple[dict[str, float], dict[str, list[float]], dict[str, Any] | None]:
     """Each fold as scikit-learn's ``cross_validate(..., error_score="raise")`` fits and scores
-    it (a fresh clone, ``_safe_split``'s rows, the same scorers), without its per-call set-up.
-
-    A classifier's held-out predictions are made once a fold: they give the per-class figures,
-    and ``accuracy`` is counted from them (as ``accuracy_score`` counts it) rather than by a
-    scorer that would predict again and check its inputs again, which cost more than a cheap
-    fit. Every other scorer is scikit-learn's own."""
-    from sklearn.base import clone, is_classifier
-    from sklearn.metrics import check_scoring
+    it (a fresh clone, ``_safe_split``'s rows, the same scorers: :class:`_HeldOut`), without
+    its per-call set-up."""
+    from sklearn.base import clone
     from sklearn.utils import indexable
     from sklearn.utils.metaestimators import _safe_split
 
     from gitlab_journal.train import progress
 
-    classifier = bool(is_classifier(estimator))
     X, y = indexable(X, y)
     splits = fold_splits(estimator, X, y, evaluation)
     folds_of = progress.Folds(splits).split() if progress.is_listening() else iter(splits)
-    counted = classifier and np.ndim(y) == 1  # accuracy from the predictions
-    others = [name for name in scoring if not (counted and name == ACCURACY)]
-    scorer = check_scoring(estimator, scoring=others, raise_exc=True) if others else None
+    held_out = _HeldOut(estimator, y, scoring)
     per_fold: dict[str, list[float]] = {name: [] for name in scoring}
     fit_times: list[float] = []
     score_times: list[float] = []
@@ -580,24 +610,15 @@ def _cross_validate(
         fitted.fit(X_train, y_train)
         fit_times.append(time.perf_counter() - start)
         start = time.perf_counter()
-        scores: dict[str, Any] = dict(scorer(fitted, X_test, y_test)) if scorer else {}
-        if classifier:
-            held = np.asarray(y_test)
-            guess = np.asarray(fitted.predict(X_test))
-            truth.append(held)
-            predicted.append(guess)
-            if counted and ACCURACY in scoring:
-                if _comparable(held, guess):
-                    scores[ACCURACY] = float(np.mean(held == guess))
-                else:  # scikit-learn's own scorer, and its own error
-                    scores[ACCURACY] = check_scoring(estimator, scoring=ACCURACY)(
-                        fitted, X_test, y_test
-                    )
+        scores, held, guess = held_out.score(fitted, X_test, y_test)
         score_times.append(time.perf_counter() - start)
         for name in scoring:
-            per_fold[name].append(_number(scores[name], name))
+            per_fold[name].append(scores[name])
+        if held_out.classifier:
+            truth.append(held)
+            predicted.append(guess)
     classes = None
-    if classifier:
+    if held_out.classifier:
         classes = per_class(np.concatenate(truth), np.concatenate(predicted), y)
     metrics: dict[str, float] = {}
     folds: dict[str, list[float]] = {}
@@ -637,7 +658,6 @@ def _holdout(
     estimator: Any, X: Any, y: Any, evaluation: EvaluationSpec, scoring: tuple[str, ...]
 ) -> tuple[dict[str, float], dict[str, list[float]], dict[str, Any] | None]:
     from sklearn.base import is_classifier
-    from sklearn.metrics import get_scorer
     from sklearn.model_selection import train_test_split
 
     stratify = evaluation.stratify
@@ -650,18 +670,15 @@ def _holdout(
         random_state=evaluation.seed,
         stratify=y if stratify else None,
     )
+    held_out = _HeldOut(estimator, y, scoring)
     start = time.perf_counter()
     estimator.fit(X_train, y_train)
     fit_time = time.perf_counter() - start
-    metrics: dict[str, float] = {}
     start = time.perf_counter()
-    for name in scoring:
-        metrics[name] = float(get_scorer(name)(estimator, X_test, y_test))
+    metrics, held, guess = held_out.score(estimator, X_test, y_test)
     metrics["fit_time"] = fit_time
-    classes = None
-    if is_classifier(estimator):
-        classes = per_class(np.asarray(y_test), np.asarray(estimator.predict(X_test)), y)
     metrics["score_time"] = time.perf_counter() - start
+    classes = per_class(held, guess, y) if held_out.classifier else None
     return metrics, {}, classes
 
 
