@@ -251,9 +251,10 @@ class Timer:
     Timer(batch, settle):`` around the grid. ``settle`` gets the runs of each batch it wrote.
 
     The caller holds ``batch.lock`` whenever it uses the batch, the journal, or anything
-    ``settle`` touches; the timer takes it to write. What goes wrong in the timer (a full disk,
-    a remote that refuses) waits in :meth:`raise_error` for the caller to raise, and the timer
-    stops: the batch stays pending, as a failed :meth:`Batch.flush` leaves it.
+    ``settle`` touches; the timer takes it to write. What goes wrong in the timer waits in
+    :meth:`raise_error` for the caller to raise, and the timer stops: after a failed write (a
+    full disk) the batch stays pending, as a failed :meth:`Batch.flush` leaves it; after a
+    failed ``settle`` (a remote that refuses) its runs are in the journal already.
     """
 
     def __init__(self, batch: Batch, settle: Callable[[list[Run]], None]):

@@ -156,6 +156,13 @@ def execute(
     runner = make_executor(jobs, executor, kinds={p.point.model.kind for p in pending})
     ctx = training.context(store, plan, strict=strict)  # before training: the plan's work tree
     watch = DataWatch(store, plan)
+    # Results are recorded in batches (one pack, one move of the branch for a batch): a
+    # batch is written after a point that trained for long, by its timer once its first result
+    # has waited a moment (while the next point trains), at the end, and before anything stops
+    # the grid, so what trained is never lost to an error or Ctrl-C. Everything below that
+    # touches the journal, the claims or the report holds the batch's lock, which the timer
+    # takes to write.
+    batch = Batch(store)
     lines = not quiet and not console.is_terminal  # a CI log, a pipe: one line per point
     progress = progress_bar(console, quiet=quiet or lines)
     task = progress.add_task("training", total=len(pending), last="")
@@ -218,14 +225,6 @@ def execute(
                 job = claim(key, planned)
             if job is not None:
                 yield job
-
-    # Results are recorded in batches (one pack, one move of the branch for a batch): a
-    # batch is written after a point that trained for long, by its timer once its first result
-    # has waited a moment (while the next point trains), at the end, and before anything stops
-    # the grid, so what trained is never lost to an error or Ctrl-C. Everything below that
-    # touches the journal, the claims or the report holds the batch's lock, which the timer
-    # takes to write.
-    batch = Batch(store)
 
     def settle(runs: list[Run]) -> None:
         """The runs of a flushed batch are in the journal: count them, release their claims."""
