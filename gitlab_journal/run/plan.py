@@ -127,6 +127,9 @@ class Resolver:
         self.code = dict(code or {})
         self.entries: dict[str, dict[str, Any]] = {}
         self.changed = False
+        # Each model block's part of the key, made once: a block holds its whole grid, and
+        # copying that for every point made planning a long axis quadratic.
+        self._blocks: dict[int, tuple[ModelSpec, dict[str, Any], dict[str, Any]]] = {}
         if path is not None:
             try:
                 loaded = json.loads(path.read_text())
@@ -136,17 +139,28 @@ class Resolver:
                 self.entries = {}
 
     def key(self, model: ModelSpec, params: Mapping[str, Any], seed: int | None) -> str:
-        block = {k: v for k, v in asdict(model).items() if k not in ("grids", "line")}
+        block, inputs = self._block(model)
         text = canonical_json(
             {
                 "block": block,
                 "point": dict(params),
                 "seed": seed,
                 "version": _library_version(model.kind),
-                "inputs": self._inputs(model),
+                "inputs": inputs,
             }
         )
         return fingerprint_of_text(text)
+
+    def _block(self, model: ModelSpec) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The model block as the key holds it (without its grids), and its code inputs: made
+        once per block (as the code is read once per plan)."""
+        known = self._blocks.get(id(model))
+        if known is not None and known[0] is model:
+            return known[1], known[2]
+        block = {k: v for k, v in asdict(model).items() if k not in ("grids", "line")}
+        inputs = self._inputs(model)
+        self._blocks[id(model)] = (model, block, inputs)
+        return block, inputs
 
     def _own_code(self, model: ModelSpec) -> bool:
         """Whether the model names a factory, or an estimator class of the repository."""

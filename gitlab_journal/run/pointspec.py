@@ -9,7 +9,6 @@ it was run, ``--set`` overrides applied.
 
 from __future__ import annotations
 
-import copy
 import io
 from collections.abc import Mapping
 from typing import Any
@@ -21,8 +20,12 @@ from gitlab_journal.spec.model import Point, Spec
 
 
 def point_document(spec: Spec, point: Point) -> dict[str, Any]:
-    """``spec.document`` with the model narrowed to ``point`` (see the module's docstring)."""
-    doc = copy.deepcopy(dict(spec.document))
+    """``spec.document`` with the model narrowed to ``point`` (see the module's docstring).
+
+    A new top level and model block; what it keeps unchanged (data, evaluation, ...) is the
+    spec's own, shared rather than copied (a copy per point of a spec with a long axis made a
+    grid quadratic): read it, do not change it."""
+    doc = dict(spec.document)
     if "command" in doc:  # a command's params are at the top
         doc.pop("params", None)
         if point.params:

@@ -150,7 +150,8 @@ def execute(
     """
     shown: set[str] = set()
     pending = plan.pending(force, retry)
-    report = Report(skipped=[p for p in plan.points if p not in pending], pending=len(pending))
+    chosen = {id(p) for p in pending}  # by identity: comparing points is slow, and was per pair
+    report = Report(skipped=[p for p in plan.points if id(p) not in chosen], pending=len(pending))
     if not pending:
         return report
     runner = make_executor(jobs, executor, kinds={p.point.model.kind for p in pending})
