@@ -11,6 +11,7 @@ the time a point, and the loose objects and packs the journal holds after the ro
 
     python bench/bench_grid.py                 # 300 points, 3 rounds
     python bench/bench_grid.py --repeats 1     # a quick run
+    python bench/bench_grid.py --states 2500 --repeats 1   # 10,000 points
 """
 
 from __future__ import annotations
