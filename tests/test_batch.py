@@ -18,7 +18,7 @@ from gitlab_journal.journal import batch as batch_module
 from gitlab_journal.journal.batch import Batch, Timer, batch_commits
 from gitlab_journal.journal.packwrite import pack_bytes
 from gitlab_journal.journal.records import Run
-from gitlab_journal.journal.store import Store
+from gitlab_journal.journal.store import Store, run_dir_in
 
 
 def runs(count: int, first: int = 0) -> list[Run]:
@@ -433,3 +433,42 @@ def test_what_stops_the_timer_waits_for_the_caller_to_raise(repo: Path) -> None:
         timer.raise_error()  # once only
 
     assert trailer_runs(repo) == [runs(1)[0].id]
+
+
+def test_a_batch_beside_many_packs_and_loose_objects_reads_them_and_writes_whole(
+    repo: Path,
+) -> None:
+    """A batch's writer never looks through the packs before a write (libgit2 did, for every
+    object, and read the pack folder again after each miss), so a file the repository holds
+    already, loose or packed, goes into the batch's pack again: git reads such a repository
+    as any other, and `git gc` keeps one copy."""
+    store = Store.discover(repo)
+    store.init()
+    first, second, third, fourth = runs(4)
+    store.record(first)  # loose objects: its metrics.json is the others' too
+    for i in range(12):  # and twelve more packs to look through
+        extra = repo / ".git" / f"extra-{i}"
+        extra.write_text(f"pack {i}\n")
+        blob = git(repo, "hash-object", "-w", str(extra)).strip()
+        git(repo, "update-ref", f"refs/extra/{i}", blob)
+        git(repo, "repack", "-q")
+    store = Store.discover(repo)
+    assert len(packs(repo)) >= 12
+    tip = store.require().tree
+    metrics = tip[f"{run_dir_in(tip, first.fingerprint, first.id)}/metrics.json"]
+
+    batch = Batch(store, pack_min_runs=2)
+    for run in (second, third, fourth):
+        batch.add(run)
+    recorded = batch.flush()
+
+    assert trailer_runs(repo) == [fourth.id, third.id, second.id, first.id]
+    fsck(repo)
+    new = max((repo / ".git/objects/pack").glob("pack-*.idx"), key=lambda p: p.stat().st_mtime)
+    listed = git(repo, "verify-pack", "-v", str(new))
+    assert str(metrics.id) in listed  # written again beside its loose copy
+    for run in recorded:
+        assert [r.id for r in store.find(run.fingerprint)] == [run.id]
+    git(repo, "gc", "-q", "--prune=now")
+    fsck(repo)
+    assert len(list(Store.discover(repo).iter_runs())) == 4

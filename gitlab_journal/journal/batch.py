@@ -22,6 +22,7 @@ point would soon make `git gc --auto` repack the whole repository.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -105,6 +106,55 @@ class _Pending:
         self.commit: pygit2.Oid | None = None
 
 
+class DiskObjects(pygit2.OdbBackend):
+    """The repository's own objects, for a batch's writer: read through the repository's object
+    database, but never found by the look-up libgit2 makes before each write.
+
+    libgit2 looks for an object in every backend before writing it, and on a miss reads the
+    pack folder again and looks once more: 28 µs an object beside one pack, 140 µs beside 61
+    (a long run of cheap points writes a pack every few seconds), where the write itself into
+    memory takes 2 µs. Answering "not here" to that look-up writes an object the repository
+    holds already into the batch's pack again, which git allows. Whether an object a record
+    names exists (a tree's entries, a commit's parents) libgit2 asks by reading its header,
+    which this answers truly."""
+
+    def __init__(self, odb: pygit2.Odb):
+        super().__init__()
+        self.odb = odb
+
+    def read_cb(self, oid: pygit2.Oid) -> tuple[int, bytes]:
+        kind, data = self.odb.read(oid)  # NotFoundError (a KeyError): not in the repository
+        return int(kind), data
+
+    def read_prefix_cb(self, prefix: str) -> tuple[int, bytes, pygit2.Oid]:
+        kind, data = self.odb.read(prefix)  # a full id, as a tree's entries are looked up
+        if len(prefix) == pygit2.GIT_OID_HEXSZ:
+            return int(kind), data, pygit2.Oid(hex=prefix)
+        return int(kind), data, _object_id(int(kind), data)
+
+    def read_header_cb(self, oid: pygit2.Oid) -> tuple[int, int]:
+        kind, size = self.odb.read_header(oid)
+        return int(kind), size
+
+    def exists_cb(self, oid: pygit2.Oid) -> bool:
+        return False
+
+    def exists_prefix_cb(self, prefix: str) -> pygit2.Oid:
+        return self.read_prefix_cb(prefix)[2]
+
+    def refresh_cb(self) -> None:
+        pass
+
+
+_TYPE_NAMES = {1: b"commit", 2: b"tree", 3: b"blob", 4: b"tag"}
+
+
+def _object_id(kind: int, data: bytes) -> pygit2.Oid:
+    """The SHA-1 id git gives an object of this type and content."""
+    header = _TYPE_NAMES[kind] + b" " + str(len(data)).encode() + b"\0"
+    return pygit2.Oid(raw=hashlib.sha1(header + data).digest())
+
+
 class Batch:
     """Runs recorded together: :meth:`add` each, :meth:`flush` when :meth:`due` (and at the
     end: what was never flushed is not recorded)."""
@@ -126,7 +176,10 @@ class Batch:
         self.slow = False  # the last run added took slow_point or longer to train
         self.memory = MemoryObjects()
         repo = pygit2.Repository(store.repo.path)
-        repo.odb.add_backend(self.memory, MEMORY_PRIORITY)
+        odb = pygit2.Odb()
+        odb.add_backend(self.memory, MEMORY_PRIORITY)
+        odb.add_backend(DiskObjects(repo.odb), 1)
+        repo.set_odb(odb)
         # The same branch, read and built through a repository whose writes stay in memory.
         self.writer = Store(repo, store.branch)
         self.pending: list[_Pending] = []

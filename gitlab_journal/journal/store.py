@@ -679,7 +679,7 @@ class Store:
             ref.set_target(target, log_message)
         except (pygit2.GitError, OSError) as exc:
             fault: Exception | None = machine_fault(exc)
-            if fault is None and target not in self.repo:
+            if fault is None and not self.holds(target):
                 fault = self._write_fault()  # libgit2 lost an object write
             if fault is not None:  # a full disk is not another writer: say so
                 raise fault from exc
@@ -718,6 +718,15 @@ class Store:
                     "(removed if stale); run it again; nothing was written",
                 )
             return commit
+
+    def holds(self, oid: pygit2.Oid) -> bool:
+        """Whether the repository holds the object ``oid`` (asked by reading its header, as
+        libgit2 checks what a tree or a commit names: a batch's writer answers that truly)."""
+        try:
+            self.repo.odb.read_header(oid)
+        except KeyError:
+            return False
+        return True
 
     def _write_fault(self) -> Exception:
         """Why objects just written are missing: the OSError a probe write into
