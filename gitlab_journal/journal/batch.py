@@ -35,7 +35,7 @@ from gitlab_journal.journal.records import Run
 from gitlab_journal.journal.store import CAS_ATTEMPTS, BuildTree, Store, back_off
 
 REFLOG_PREFIX = "journal: batch: "  # the reflog says "journal: batch: 12 runs" for a batch
-MEMORY_PRIORITY = 1000  # above the loose (1) and pack (2) backends: every write lands in memory
+MEMORY_PRIORITY = 1000  # above the writer's view of the repository (1): writes land in memory
 PACK_MIN_RUNS = 16  # a batch this large is written as a pack; a smaller one as loose objects
 MAX_RUNS = 1000  # a batch is due once it holds this many runs,
 MAX_SECONDS = 2.0  # or once its first run has waited this long,
