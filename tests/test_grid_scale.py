@@ -4,19 +4,19 @@ Three places once did work in proportion to the whole grid for every point: the 
 cache key copied the model block with all its axes, each run's ``spec.yaml`` started from a
 deep copy of the whole spec, and the runner found the skipped points by comparing every point
 with every pending one. A grid of 10,000 points spent minutes on that before it trained.
-The test counts the Python calls a real ``git journal run`` makes (deterministic, unlike a
+The test counts the Python calls a real ``git journal run`` makes (all but steady, unlike a
 time) for grids of three lengths.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from helpers import git, make_repo
 
 from gitlab_journal.journal.identity import canonical_json, fingerprint_of_text
 from gitlab_journal.run import plan as planning
@@ -27,7 +27,9 @@ import sys, threading
 from pathlib import Path
 import sklearn.dummy, sklearn.model_selection  # imported before the count: not the grid's
 from gitlab_journal.cli import main
+from gitlab_journal.journal import batch
 from gitlab_journal.journal.store import Store
+batch.MAX_SECONDS = 3600.0  # batches written by count and at the end, never by the clock
 Store.discover(Path.cwd()).init()
 calls = 0
 def count(frame, event, arg):
@@ -56,38 +58,31 @@ evaluation: {{cv: 2, seed: 0}}
 def _calls(tmp_path: Path, points: int) -> int:
     """Python calls of `git journal run` of a one-axis grid of ``points`` points, in a new
     repository of its own, in a process of its own."""
-    root = tmp_path / f"grid-{points}"
-    root.mkdir()
-    subprocess.run(["git", "init", "-q", "-b", "main"], cwd=root, check=True)
-    subprocess.run(["git", "commit", "-q", "--allow-empty", "-m", "Start"], cwd=root, check=True)
+    root = make_repo(tmp_path / f"grid-{points}")
+    git(root, "config", "gc.auto", "0")  # no background repack beside the count
     (root / "journal.yaml").write_text(SPEC.format(states=list(range(points))))
     done = subprocess.run(
-        [sys.executable, "-c", COUNT_CALLS],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "GIT_CONFIG_PARAMETERS": "'gc.auto=0'"},
-        check=False,
+        [sys.executable, "-c", COUNT_CALLS], cwd=root, capture_output=True, text=True, check=False
     )
     assert done.returncode == 0, done.stderr
     code, calls = done.stdout.split()[-2:]
     assert code == "0", done.stderr
-    log = subprocess.run(
-        ["git", "rev-list", "--count", "journal"], cwd=root, capture_output=True, text=True
-    )
-    assert int(log.stdout) == points + 1  # every point recorded, on the init commit
+    # every point recorded, on the init commit
+    assert int(git(root, "rev-list", "--count", "journal")) == points + 1
     return int(calls)
 
 
 @pytest.mark.slow
 def test_each_point_of_a_longer_grid_costs_what_it_cost_in_a_shorter_one(tmp_path: Path) -> None:
-    # Calls = fixed + per point x points (+ quadratic x points^2, which must be nil): the second
-    # difference over 100, 200 and 300 points is 2 x quadratic x 100^2. Here it is about 0.2%
-    # of the calls at 200 points (batches written by time vary a little); each of the three
-    # quadratic parts there were made it 2% to 8%.
-    calls = [_calls(tmp_path, points) for points in (100, 200, 300)]
+    # Calls = fixed + per point x points + quadratic x points^2, and the quadratic part must be
+    # nil: the second difference over 100, 300 and 500 points is 2 x quadratic x 200^2. The
+    # bound, 1.35% of the calls at 300 points, holds it under a quarter of a call per pair of
+    # points. Here the difference is about -0.5%, give or take 0.1% (which runs enter the
+    # leaderboard depends on run ids, random among equal scores); the cheapest of the three
+    # quadratic parts there were made it 4.3%.
+    calls = [_calls(tmp_path, points) for points in (100, 300, 500)]
     bend = calls[2] - 2 * calls[1] + calls[0]
-    assert abs(bend) < 0.005 * calls[1], calls
+    assert abs(bend) < 0.0135 * calls[1], calls
 
 
 def test_the_resolved_cache_keys_stay_as_they_were(repo: Path) -> None:
