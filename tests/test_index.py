@@ -776,6 +776,69 @@ def test_note_recorded_keeps_side_tables_in_step(store: Store) -> None:
     index.close()
 
 
+# Texts where a faster JSON reader may part from json.loads: integers beyond 64 bits (some
+# orjson versions read them as floats), what only json accepts, duplicate keys, errors.
+JSON_TEXTS: list[bytes | str] = [
+    b'{"seed": 123456789012345678901234567890, "n": 18446744073709551616}',
+    b'{"neg": -9999999999999999999, "max": 18446744073709551615, "min": -9223372036854775808}',
+    b'{"m": NaN, "i": -Infinity, "j": Infinity}',
+    b'{"big": 1e400, "tiny": 4.9406564584124654e-324, "z": -0.0, "e": 1E5}',
+    b'{"f": 0.0063101739246836566, "g": 12345678901234567890.5, "h": [1e+12345678901234567890]}',
+    b'{"x": [7, 12345678901234567890123], "y": "1234567890123456789012"}',
+    b'{"x":-12345678901234567890123,"y":[12345678901234567890123],"z":\t12345678901234567890}',
+    b'{"s": "\\ud800", "t": "\\u00e9\\u2028"}',
+    b'\xef\xbb\xbf{"bom": 1}',
+    b'{"a": 1, "a": 2.0}',
+    b'{"a": 1}\n',
+    b'{"a": "\xc3\xa9"}',
+    '{"text": [1, 2.5, true, null]}',
+    '\ufeff{"bom": 1}',
+    b"[" * 5000 + b"]" * 5000,
+    b'{"a": ' * 5000 + b"1" + b"}" * 5000,
+    b'{"cut": ',
+    b"{bad}",
+    b"",
+    b'{"a": "\xff"}',
+]
+
+
+@pytest.mark.parametrize("text", JSON_TEXTS, ids=range(len(JSON_TEXTS)))
+def test_the_index_reader_parses_as_json_does(text: bytes | str) -> None:
+    try:
+        expected = repr(json.loads(text))  # repr: 1 and 1.0, or two NaNs, are told apart
+    except (ValueError, RecursionError) as exc:
+        with pytest.raises(type(exc)) as caught:
+            index_read.loads(text)
+        assert str(caught.value) == str(exc)
+    else:
+        assert repr(index_read.loads(text)) == expected
+
+
+def test_a_record_with_integers_beyond_64_bits_is_indexed_exactly(store: Store) -> None:
+    huge = 123456789012345678901234567890
+    params = {"seed": huge, "C": 0.5, "n": -(2**70)}
+    record_all(store, [make_run("huge0001", params=params), make_run("small001")])
+    for workers in (1, 2):  # read here, and by forked readers
+        index = Index._memory(store)
+        index.workers = workers
+        try:
+            index.sync()
+            row = index.get("huge0001")
+            assert row is not None
+            assert {k: type(v) for k, v in row.params.items()} == {
+                "seed": int,
+                "C": float,
+                "n": int,
+            }
+            assert row.params == params
+            assert [r.id for r in index.query(["params.C == 0.5"])] == ["huge0001"]
+            assert [r.id for r in index.query([f"params.seed == {huge}"])] == ["huge0001"]
+            assert [r.id for r in index.query([f"params.n < {-(2**69)}"])] == ["huge0001"]
+            assert index.query([f"params.seed != {huge}"]) == []
+        finally:
+            index.close()
+
+
 DEEP: Any = 1
 for _ in range(33):
     DEEP = [DEEP]

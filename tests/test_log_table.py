@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from helpers import Cli, commands_modules, make_run
 
+from gitlab_journal.journal.index import open_index
 from gitlab_journal.journal.store import Store
 from gitlab_journal.textable import Column, box_table, cell_width
 
@@ -57,6 +58,19 @@ def test_log_prints_its_table_without_importing_rich(journal: Store, repo: Path)
     assert not {m for m in modules if m.split(".")[0] == "rich"}
     assert "pygit2" in modules  # the modules of the commands that ran, not of a bare start
     assert "run00002 │" in printed
+
+
+def test_log_on_a_warm_index_loads_no_bulk_json_reader(journal: Store, repo: Path) -> None:
+    open_index(journal).close()  # built: what the commands below read needs no records parsed
+    modules, printed = commands_modules(
+        repo,
+        ["log"],
+        ["log", "--sort", "metrics.accuracy", "-n", "2"],
+        ["log", "--where", "params.C >= 10", "--where", f"params.C != {2**70}"],
+        ["log", "--json"],
+    )
+    assert "orjson" not in modules  # its import is paid only where many runs are read
+    assert printed.count("run00002") == 4
 
 
 def test_the_columns_line_up_under_their_headers(journal: Store, cli: Cli) -> None:

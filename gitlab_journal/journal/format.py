@@ -10,7 +10,7 @@ import json
 import json.encoder
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from gitlab_journal.errors import CheckFailed, JournalError
@@ -314,9 +314,12 @@ def check_run_files(
     where: str,
     fingerprint: str | None = None,
     run_id: str | None = None,
+    loads: Callable[[bytes | str], Any] = json.loads,
 ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
     """The three records of a run folder (run.json, metrics.json, identity.json) parsed and
-    checked as :func:`decode_run` checks them; a bad record is an :class:`InvalidRecord`."""
+    checked as :func:`decode_run` checks them; a bad record is an :class:`InvalidRecord`.
+    ``loads``: a parser that gives ``json.loads``'s value or error (a faster one where many
+    runs are read)."""
     missing = [name for name in REQUIRED_FILES if name not in files]
     if missing:
         raise InvalidRecord(f"malformed run record: missing {', '.join(missing)}", where)
@@ -328,10 +331,10 @@ def check_run_files(
                 where,
             )
     try:
-        doc = json.loads(files[RUN_FILE])
-        metrics = json.loads(files[METRICS_FILE])
+        doc = loads(files[RUN_FILE])
+        metrics = loads(files[METRICS_FILE])
         identity_text = files[IDENTITY_FILE].decode("utf-8")
-        identity = json.loads(identity_text)
+        identity = loads(identity_text)
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise InvalidRecord(f"malformed run record: {exc}", where) from exc
     version = doc.get("format") if isinstance(doc, dict) else None

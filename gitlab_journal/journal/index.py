@@ -48,7 +48,6 @@ from gitlab_journal.journal.index_read import (
     Bad,
     Entry,
     Job,
-    dump,
     json_safe,
     unpack_metrics,
     unpack_values,
@@ -75,7 +74,7 @@ __all__ = [
     "resolve_run",
 ]
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 SHOWN_INVALID = 10  # warning lines for bad records, then one line counting the rest
 INDEX_FILE = "index.sqlite"
 BUSY_TIMEOUT_S = 5.0
@@ -219,7 +218,8 @@ def sql_value(value: Any) -> Any:
         return value if math.isfinite(value) else None
     if isinstance(value, int) and _INT64[0] <= value <= _INT64[1]:
         return value
-    return _evaluate("SELECT json_extract(?, '$')", (dump(value),))
+    text = json.dumps(json_safe(value), ensure_ascii=False, allow_nan=False, default=str)
+    return _evaluate("SELECT json_extract(?, '$')", (text,))
 
 
 def _value_pairs(doc: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
@@ -310,6 +310,8 @@ def _compare(
     numeric = not clause.quoted and not isinstance(value, str)
     if numeric:
         number = int(value) if isinstance(value, bool) else value
+        if isinstance(number, int):  # beyond 64 bits: a real, as the index keeps such values
+            number = sql_value(number)
         if op == "==":
             return f"({x} = ? OR {x} = ?)", [*xa, number, *xa, clause.raw]
         if op == "!=":
@@ -569,7 +571,7 @@ class _Values:
         """The param_values of the params sets added since the last flush."""
         rows = []
         for pset, text in self.new_params:
-            for key, value in _value_pairs(json.loads(text)):
+            for key, value in _value_pairs(index_read.loads(text)):
                 rows.append((self.key_id(key, create=True), value, pset))
         self.new_params.clear()
         self.conn.executemany("INSERT OR IGNORE INTO param_values VALUES (?, ?, ?)", rows)

@@ -9,6 +9,7 @@ is refused here too, with the same message.
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 import json
 import math
@@ -52,12 +53,65 @@ def json_safe(value: Any) -> Any:
     return value
 
 
+@functools.cache
+def _orjson() -> Any:
+    import orjson  # where many records are read or indexed: its import costs a few ms
+
+    return orjson
+
+
+# orjson refuses what only json accepts (NaN, a lone surrogate, a byte-order mark: json then
+# decides and words the error) and gives json's result for every other text, but for integers
+# beyond 64 bits, which some of its versions read as floats, and for nesting deeper than json's
+# recursion limit, which it reads where json fails: a text with many brackets, or with a run
+# of 19 digits that starts a number (perhaps such an integer), is read by json. Runs of digits
+# are looked for by `in` over the text with every digit made a 9 (much faster than a regular
+# expression over every text); the expression then keeps the runs that start where JSON starts
+# a number (after a space, ':', '[', ',' or '-'), not a fraction's or a hex digest's digits.
+_NINES = bytes.maketrans(b"0123456789", b"9" * 10)
+_LONG_RUN = b"9" * 19
+_LONG_INTEGER = re.compile(rb"(?<=[\s:\[,-])[0-9]{19}")
+_MANY_BRACKETS = 200  # records nest at most schema.MAX_DEPTH deep
+
+
+def loads(text: bytes | str) -> Any:
+    """``json.loads(text)``: the same value or the same error, about twice as fast."""
+    raw = text if isinstance(text, bytes) else text.encode("utf-8", "surrogatepass")
+    if raw.count(b"[") + raw.count(b"{") < _MANY_BRACKETS and (
+        _LONG_RUN not in raw.translate(_NINES) or _LONG_INTEGER.search(raw) is None
+    ):
+        orjson = _orjson()
+        try:
+            return orjson.loads(text)
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(text)
+
+
 def dump(value: Any) -> str:
-    """The JSON the index keeps of a record's object (NaN and infinities as null)."""
-    try:  # nearly always plain JSON data, which the C encoder writes as json_safe would
-        return json.dumps(value, ensure_ascii=False, allow_nan=False)
-    except (ValueError, TypeError):
-        return json.dumps(json_safe(value), ensure_ascii=False, allow_nan=False, default=str)
+    """The JSON the index keeps of a record's object: compact, NaN and infinities as null.
+
+    orjson writes plain JSON data; a value it would write otherwise (a datetime, a dataclass,
+    a subclass of a JSON type) or refuses (a key that is not a string, an integer beyond 64
+    bits) is written by json, with str() for what JSON has no type for. Either way a value
+    always gets the same text, which the index interns."""
+    orjson = _orjson()
+    options = (
+        orjson.OPT_PASSTHROUGH_DATETIME
+        | orjson.OPT_PASSTHROUGH_DATACLASS
+        | orjson.OPT_PASSTHROUGH_SUBCLASS
+    )
+    try:
+        text: str = orjson.dumps(value, option=options).decode()
+        return text
+    except orjson.JSONEncodeError:
+        return json.dumps(
+            json_safe(value),
+            ensure_ascii=False,
+            allow_nan=False,
+            default=str,
+            separators=(",", ":"),
+        )
 
 
 class Entry(NamedTuple):
@@ -169,7 +223,7 @@ def read_run(tree: pygit2.Tree, where: str, fingerprint: str, run_id: str, pos: 
             files[name] = entry.data
     try:
         doc, metrics, identity = fmt.check_run_files(
-            files, where=where, fingerprint=fingerprint, run_id=run_id
+            files, where=where, fingerprint=fingerprint, run_id=run_id, loads=loads
         )
     except InvalidRecord as exc:
         return Bad(pos, where, run_id, exc.message)
