@@ -33,9 +33,8 @@ from gitlab_journal.journal.records import (
     Run,
 )
 from gitlab_journal.journal.schema import InvalidRecord
-from gitlab_journal.journal.store import fingerprint_folders, format_version
+from gitlab_journal.journal.store import TREE_OBJECT, fingerprint_folders, format_version
 
-_TREE = pygit2.enums.FileMode.TREE
 PARALLEL_MIN_RUNS = 4000  # fewer runs than this: one process (starting another costs more)
 _BATCH = 500
 TRAILER_RE = re.compile(rb"^" + fmt.TRAILER_RUN.encode() + rb":\s*(\S+)\s*$", re.MULTILINE)
@@ -266,7 +265,7 @@ def _read_jobs(repo: pygit2.Repository, jobs: Iterable[Job]) -> Iterator[Entry |
         k = 0
         for path, prefix, folder in fingerprint_folders(obj, job.path, shard, job.levels):
             for run_tree in folder:
-                if run_tree.filemode != _TREE or run_tree.name is None:
+                if run_tree.type != TREE_OBJECT or run_tree.name is None:
                     continue
                 assert isinstance(run_tree, pygit2.Tree)
                 k += 1
@@ -286,7 +285,7 @@ def shard_jobs(tree: pygit2.Tree) -> list[Job]:
     return [
         Job(i << 32, f"{fmt.RUNS_DIR}/{shard.name}", shard.id, levels=levels)
         for i, shard in enumerate(runs)
-        if shard.filemode == _TREE and shard.name is not None
+        if shard.type == TREE_OBJECT and shard.name is not None
     ]
 
 
