@@ -238,6 +238,11 @@ WRONG = [
     ("absolute spec path", {"spec": "/etc/journal.yaml"}, "spec: must be a relative path"),
     ("spec path with ..", {"spec": "../../x.yaml"}, "spec: must stay inside"),
     (
+        "spec path an input may be named",  # a fine input name, not a path
+        {"data": {"s3:x/../../y.yaml": "0" * 32}, "spec": "s3:x/../../y.yaml"},
+        "spec: must stay inside",
+    ),
+    (
         "dvc file with ..",
         {"data_sources": {"d.csv": {"source": "dvc", "file": "../d.dvc"}}},
         "data_sources.d.csv.file: must stay inside",

@@ -152,8 +152,24 @@ def boolean(value: Any, field: str) -> bool:
     return value
 
 
+# The paths and input names these checks accepted: the same few (a project's code files, its
+# data) recur in every record, and reading a journal checks each again. Bounded.
+_ACCEPTED_PATHS: set[str] = set()
+_ACCEPTED_DATA_NAMES: set[str] = set()
+_ACCEPTED_MAX = 4096
+
+
+def _accept(accepted: set[str], value: str) -> str:
+    if len(accepted) >= _ACCEPTED_MAX:
+        accepted.clear()
+    accepted.add(value)
+    return value
+
+
 def relpath(value: Any, field: str) -> str:
     """A path inside the repository (or a run's folder): relative, POSIX, normalised."""
+    if type(value) is str and value in _ACCEPTED_PATHS:
+        return value
     path = name(value, field, limit=MAX_PATH)
     if path.startswith("/") or _DRIVE.match(path):
         raise _fail(field, f"must be a relative path, not {_shown(path)}")
@@ -166,18 +182,20 @@ def relpath(value: Any, field: str) -> str:
         raise _fail(field, f"must be a normalised path, not {_shown(path)}")
     if any(part.lower() == ".git" for part in parts):
         raise _fail(field, f"must not name a .git folder: {_shown(path)}")
-    return path
+    return _accept(_ACCEPTED_PATHS, path)
 
 
 def data_name(value: Any, field: str) -> str:
     """An input name: a repository path, or ``sklearn:NAME`` (any ``word:`` scheme)."""
+    if type(value) is str and value in _ACCEPTED_DATA_NAMES:
+        return value
     label = name(value, field, limit=MAX_PATH)
     scheme, colon, rest = label.partition(":")
     if colon and re.fullmatch(r"[a-z][a-z0-9+.-]*", scheme) and not _DRIVE.match(label):
         if rest:
             name(rest, field)
-        return label
-    return relpath(label, field)
+        return _accept(_ACCEPTED_DATA_NAMES, label)
+    return _accept(_ACCEPTED_DATA_NAMES, relpath(label, field))
 
 
 # -- containers ------------------------------------------------------------------------------
