@@ -689,6 +689,72 @@ def _commit_files(repo: Path, store: Store, where: str, files: dict[str, bytes])
     r.create_commit(f"refs/heads/{store.branch}", sig, sig, "Crafted\n", tree, [tip.id])
 
 
+def _remove_folder(store: Store, where: str) -> None:
+    """A run folder deleted by a plain commit, as another clone could push it."""
+    r = store.repo
+    tip = store.require()
+    index = pygit2.Index()
+    index.read_tree(tip.tree)
+    index.remove_directory(where)
+    tree = index.write_tree(r)
+    sig = pygit2.Signature("t", "t@example.com")
+    r.create_commit(f"refs/heads/{store.branch}", sig, sig, "Remove\n", tree, [tip.id])
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_catch_up_of_runs_added_noted_removed_fixed_and_broken_equals_a_rebuild(
+    repo: Path, store: Store, workers: int
+) -> None:
+    """What a sync brings, in many shard folders at once, read here or by forked readers: the
+    index ends as a rebuild from nothing would make it."""
+    old = record_all(store, [make_run(f"old{i:05d}", params={"C": i}, second=i) for i in range(12)])
+    twin = store.record(make_run("twin00001", params={"C": 1}, second=40))  # old[1]'s folder
+    assert twin.fingerprint == old[1].fingerprint
+    bad_path, bad_files = _bad_files(store, "bad00003")
+    _commit_files(repo, store, bad_path, bad_files)
+    with open_index(store, warn=False) as index:
+        index.workers = workers
+        index.sync()
+        assert [b for _, b, _ in index.invalid()] == ["bad00003"]
+
+    record_all(store, [make_run(f"new{i:05d}", params={"C": 100 + i}, second=i) for i in range(30)])
+    noted = replace(store.read(old[0].fingerprint, old[0].id), notes={"n": "a note"})
+    store.update_run(noted, "Note\n")
+    version = fmt.FORMAT_VERSION
+    _remove_folder(store, fmt.run_dir(old[1].fingerprint, old[1].id, version=version))
+    _remove_folder(store, fmt.run_dir(old[3].fingerprint, old[3].id, version=version))
+    fixed = make_run("bad00003", params={"C": 99})
+    _commit_files(repo, store, bad_path, fmt.encode_run(fixed))
+    broken = fmt.encode_run(old[2])
+    doc = json.loads(broken[fmt.RUN_FILE])
+    doc["params"] = [1, 2]
+    broken[fmt.RUN_FILE] = json.dumps(doc).encode()
+    broken_path = fmt.run_dir(old[2].fingerprint, old[2].id, version=version)
+    _commit_files(repo, store, broken_path, broken)
+
+    def no_rebuild(self: Index, tip: pygit2.Commit) -> None:
+        raise AssertionError("a descendant tip must not rebuild")
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Index, "_rebuild", no_rebuild)
+        with open_index(store, warn=False) as index:
+            index.workers = workers
+            index.sync()
+            caught_up = rows_of(index)
+            invalid = index.invalid()
+    assert caught_up == fresh_rows(store)
+    ids = {r.id for r in caught_up}
+    assert not {old[1].id, old[2].id, old[3].id} & ids
+    assert {"bad00003", twin.id} | {f"new{i:05d}" for i in range(30)} <= ids
+    assert next(r for r in caught_up if r.id == old[0].id).commit == old[0].commit
+    assert [(where, run_id) for where, run_id, _ in invalid] == [(broken_path, old[2].id)]
+    memory = Index._memory(store)
+    try:
+        assert memory.sync().invalid() == invalid
+    finally:
+        memory.close()
+
+
 def test_a_cold_build_then_catch_up_equals_a_rebuild_with_runs_arriving_out_of_order(
     repo: Path, store: Store
 ) -> None:
