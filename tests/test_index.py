@@ -665,7 +665,11 @@ def test_a_rebuild_leaves_the_runs_indexes_in_place(store: Store) -> None:
 
 
 def _bad_files(store: Store, run_id: str) -> tuple[str, dict[str, bytes]]:
-    run = make_run(run_id, params={"C": 99})
+    return _broken_files(make_run(run_id, params={"C": 99}))
+
+
+def _broken_files(run: Run) -> tuple[str, dict[str, bytes]]:
+    """The folder and files of ``run`` with a run.json the schema refuses (params a list)."""
     files = fmt.encode_run(run)
     doc = json.loads(files[fmt.RUN_FILE])
     doc["params"] = [1, 2]
@@ -673,32 +677,34 @@ def _bad_files(store: Store, run_id: str) -> tuple[str, dict[str, bytes]]:
     return fmt.run_dir(run.fingerprint, run.id, version=fmt.FORMAT_VERSION), files
 
 
-def _commit_files(repo: Path, store: Store, where: str, files: dict[str, bytes]) -> None:
-    """A run folder committed with plain pygit2, as a clone without the hook would get it."""
+def _commit_edit(store: Store, edit: Callable[[pygit2.Index], object], message: str) -> None:
+    """A commit of the journal's tip tree changed by ``edit``, made with plain pygit2, as a
+    clone without the hook could push it."""
     r = store.repo
     tip = store.require()
     assert isinstance(tip, pygit2.Commit)
     index = pygit2.Index()
     index.read_tree(tip.tree)
-    for name, data in files.items():
-        index.add(
-            pygit2.IndexEntry(f"{where}/{name}", r.create_blob(data), pygit2.enums.FileMode.BLOB)
-        )
+    edit(index)
     tree = index.write_tree(r)
     sig = pygit2.Signature("t", "t@example.com")
-    r.create_commit(f"refs/heads/{store.branch}", sig, sig, "Crafted\n", tree, [tip.id])
+    r.create_commit(f"refs/heads/{store.branch}", sig, sig, message, tree, [tip.id])
+
+
+def _commit_files(repo: Path, store: Store, where: str, files: dict[str, bytes]) -> None:
+    """A run folder committed with plain pygit2, as a clone without the hook would get it."""
+
+    def add(index: pygit2.Index) -> None:
+        for name, data in files.items():
+            blob = store.repo.create_blob(data)
+            index.add(pygit2.IndexEntry(f"{where}/{name}", blob, pygit2.enums.FileMode.BLOB))
+
+    _commit_edit(store, add, "Crafted\n")
 
 
 def _remove_folder(store: Store, where: str) -> None:
     """A run folder deleted by a plain commit, as another clone could push it."""
-    r = store.repo
-    tip = store.require()
-    index = pygit2.Index()
-    index.read_tree(tip.tree)
-    index.remove_directory(where)
-    tree = index.write_tree(r)
-    sig = pygit2.Signature("t", "t@example.com")
-    r.create_commit(f"refs/heads/{store.branch}", sig, sig, "Remove\n", tree, [tip.id])
+    _commit_edit(store, lambda index: index.remove_directory(where), "Remove\n")
 
 
 @pytest.mark.parametrize("workers", [1, 2])
@@ -725,11 +731,7 @@ def test_a_catch_up_of_runs_added_noted_removed_fixed_and_broken_equals_a_rebuil
     _remove_folder(store, fmt.run_dir(old[3].fingerprint, old[3].id, version=version))
     fixed = make_run("bad00003", params={"C": 99})
     _commit_files(repo, store, bad_path, fmt.encode_run(fixed))
-    broken = fmt.encode_run(old[2])
-    doc = json.loads(broken[fmt.RUN_FILE])
-    doc["params"] = [1, 2]
-    broken[fmt.RUN_FILE] = json.dumps(doc).encode()
-    broken_path = fmt.run_dir(old[2].fingerprint, old[2].id, version=version)
+    broken_path, broken = _broken_files(old[2])
     _commit_files(repo, store, broken_path, broken)
 
     def no_rebuild(self: Index, tip: pygit2.Commit) -> None:
