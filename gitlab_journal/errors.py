@@ -51,6 +51,17 @@ class JournalError(Exception):
         return self.message
 
 
+class MissingExtra(JournalError):
+    """What a command needs from an optional part of gitlab-journal that is not installed: an
+    input error (exit 2) whose hint names the extra that installs it (pyproject.toml)."""
+
+    def __init__(self, message: str, *, extra: str):
+        super().__init__(
+            message, hint=f"install the {extra} extra: pip install 'gitlab-journal[{extra}]'"
+        )
+        self.extra = extra
+
+
 class CheckFailed(JournalError):
     """A check that did not pass (a duplicate, a failed run, a run that does not reproduce):
     exit 1, which a hook in warn mode reports without blocking."""

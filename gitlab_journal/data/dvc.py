@@ -27,7 +27,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
-from gitlab_journal.errors import CheckFailed, JournalError
+from gitlab_journal.errors import CheckFailed, JournalError, MissingExtra
 from gitlab_journal.journal.format import DVC_RECORD_FILE
 from gitlab_journal.pathsafe import check_relative, confined
 
@@ -37,7 +37,6 @@ if TYPE_CHECKING:
 DVC_FILE_SUFFIX = ".dvc"
 LOCK_FILE = "dvc.lock"
 CONFIG_FILES = (".dvc/config", ".dvc/config.local")
-INSTALL_HINT = "pip install 'gitlab-journal[dvc]'"
 
 _SECTION = re.compile(r"^\s*\[\s*'?(?P<name>[^\]']+?)'?\s*\]\s*$")
 _REMOTE_SECTION = re.compile(r'^remote\s+"(?P<name>[^"]+)"$')
@@ -283,7 +282,7 @@ def _dvc(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
     try:
         import dvc  # noqa: F401
     except ImportError as exc:
-        raise JournalError("bringing data back needs DVC", hint=INSTALL_HINT) from exc
+        raise MissingExtra("bringing data back needs DVC", extra="dvc") from exc
     return subprocess.run(
         [sys.executable, "-m", "dvc", *args],
         cwd=root,

@@ -14,7 +14,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from gitlab_journal.errors import JournalError
+from gitlab_journal.errors import JournalError, MissingExtra
 from gitlab_journal.spec.model import Spec
 
 CSV_DELIMITERS = {".csv": ",", ".tsv": "\t"}
@@ -64,10 +64,7 @@ def parquet(relpath: str) -> Any:
     try:
         import pyarrow.parquet as pq
     except ImportError as exc:
-        raise JournalError(
-            f"{relpath}: reading Parquet needs pyarrow",
-            hint="pip install 'gitlab-journal[parquet]'",
-        ) from exc
+        raise MissingExtra(f"{relpath}: reading Parquet needs pyarrow", extra="parquet") from exc
     return pq
 
 

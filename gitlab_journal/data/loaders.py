@@ -17,11 +17,11 @@ from typing import Any
 import numpy as np
 
 from gitlab_journal.data.hashing import BUNDLED, MISSING_HINT
+from gitlab_journal.data.header import CSV_DELIMITERS
 from gitlab_journal.errors import JournalError
 from gitlab_journal.spec.model import DataSpec, TableView
 from gitlab_journal.userimport import import_from_root
 
-CSV_SUFFIXES = {".csv": ",", ".tsv": "\t"}
 PARQUET_SUFFIXES = (".parquet", ".pq")
 ENCODE_HINT = "encode non-numeric features in a loader (data: source: loader)"
 
@@ -184,8 +184,8 @@ def _load_table(root: Path, data: DataSpec) -> tuple[Any, Any]:
 
 def _read_table(path: Path, relpath: str, view: TableView) -> Any:
     suffix = path.suffix.lower()
-    if suffix in CSV_SUFFIXES:
-        return _read_csv(path, relpath, CSV_SUFFIXES[suffix], view)
+    if suffix in CSV_DELIMITERS:
+        return _read_csv(path, relpath, CSV_DELIMITERS[suffix], view)
     if suffix in PARQUET_SUFFIXES:
         return _read_parquet(path, relpath)
     raise JournalError(
@@ -233,7 +233,7 @@ def preload_table(root: Path, data: DataSpec) -> threading.Thread | None:
             frame = _read_table(path, relpath, view)
             if _raw_key(path, view) != before:
                 return
-        except (JournalError, OSError):
+        except Exception:  # that load reads the table again and reports what failed
             return
         with _RAW_LOCK:
             _RAW.clear()
@@ -319,7 +319,7 @@ def select(frame: Any, relpath: str, target: str | None, view: TableView) -> tup
     features = list(view.columns) if view.columns else [c for c in columns if c != name]
     features = [c for c in features if c not in set(view.drop)]
     X = frame[features]
-    y = _target(frame[name], relpath, name, csv=relpath.lower().endswith(tuple(CSV_SUFFIXES)))
+    y = _target(frame[name], relpath, name, csv=relpath.lower().endswith(tuple(CSV_DELIMITERS)))
     return X, y
 
 

@@ -37,7 +37,13 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol
 
-from gitlab_journal.errors import EXIT_USAGE, CheckFailed, JournalError, describe_exit
+from gitlab_journal.errors import (
+    EXIT_USAGE,
+    CheckFailed,
+    JournalError,
+    MissingExtra,
+    describe_exit,
+)
 from gitlab_journal.spec.model import DataSpec, EvaluationSpec, ModelSpec
 from gitlab_journal.train import progress
 from gitlab_journal.train.backend import Result, TrainOptions
@@ -454,10 +460,7 @@ class DaskExecutor(_Closing):
         try:
             distributed: Any = importlib.import_module("distributed")
         except ImportError as exc:
-            raise JournalError(
-                "--executor dask:// needs Dask distributed",
-                hint="pip install 'gitlab-journal[dask]'",
-            ) from exc
+            raise MissingExtra("--executor dask:// needs Dask distributed", extra="dask") from exc
         try:
             client = distributed.Client(self.address, timeout=self.timeout, set_as_default=False)
         except (OSError, TimeoutError) as exc:

@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.progress import Progress
 
 from gitlab_journal.console import progress_bar
-from gitlab_journal.errors import JournalError
+from gitlab_journal.errors import JournalError, MissingExtra
 from gitlab_journal.journal.records import Run
 from gitlab_journal.journal.store import Store
 from gitlab_journal.run.plan import Planner
@@ -43,7 +43,6 @@ from gitlab_journal.search.space import SearchSpace, show_value
 from gitlab_journal.spec.model import Point, Spec
 
 SEARCHERS = ("optuna",)
-OPTUNA_HINT = "install the optuna extra: pip install 'gitlab-journal[optuna]'"
 FREE_ANSWERS = 50  # proposals in a row the journal may answer before the space looks exhausted
 
 
@@ -105,7 +104,7 @@ def require_optuna() -> Any:
     try:
         import optuna
     except ImportError as exc:
-        raise JournalError("--search optuna needs Optuna", hint=OPTUNA_HINT) from exc
+        raise MissingExtra("--search optuna needs Optuna", extra="optuna") from exc
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     return optuna
 

@@ -8,51 +8,12 @@ only the code paths that train a Keras model import it.
 
 from __future__ import annotations
 
-import contextlib
 import math
-import os
-import sys
 import time
-from collections.abc import Iterator
 from typing import Any
 
 from gitlab_journal.train import progress
-
-DEFAULT_FACTOR = 10.0
-DEFAULT_PATIENCE = 10
-
-
-@contextlib.contextmanager
-def _quiet_stderr() -> Iterator[None]:
-    """Silence file descriptor 2: TensorFlow's C++ start-up notes bypass its log level."""
-    try:
-        sys.stderr.flush()
-        saved = os.dup(2)
-    except (OSError, ValueError):
-        yield
-        return
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
-
-
-def import_keras() -> Any:
-    """Keras, on the TensorFlow back end, with TensorFlow's start-up logging quiet (unless the
-    environment chose otherwise)."""
-    if "keras" in sys.modules:
-        return sys.modules["keras"]
-    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    quiet = os.environ["TF_CPP_MIN_LOG_LEVEL"] not in ("", "0")
-    with _quiet_stderr() if quiet else contextlib.nullcontext():
-        import keras
-    return keras
-
+from gitlab_journal.train.keras_backend import DEFAULT_FACTOR, DEFAULT_PATIENCE, import_keras
 
 keras = import_keras()
 Callback: Any = keras.callbacks.Callback

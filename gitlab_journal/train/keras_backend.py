@@ -1,32 +1,37 @@
 """The Keras back end: a model built by a ``module:function`` of the user's repository, compiled
 and fit as the spec's ``compile`` and ``fit`` say, scored on the hold-out split.
 
-Keras and TensorFlow are imported inside the functions (through :mod:`.callbacks`), never when
+Keras and TensorFlow are imported inside the functions (by :func:`import_keras`), never when
 this module is imported: planning reads only :func:`cache_inputs` without them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import difflib
 import json
+import os
+import sys
 import tempfile
 import time
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from gitlab_journal.errors import JournalError
+from gitlab_journal.errors import JournalError, MissingExtra
 from gitlab_journal.journal.format import CURVE_FILE, HISTORY_FILE, MODEL_FILE, SUMMARY_FILE
 from gitlab_journal.journal.identity import normalise
 from gitlab_journal.spec.model import EvaluationSpec, ModelSpec
 from gitlab_journal.train.backend import Resolved, Result, TrainOptions
 
 TRACEBACK_LINES = 15
+DEFAULT_FACTOR = 10.0  # fail_fast's diverge: a loss grown past this factor of its best
+DEFAULT_PATIENCE = 10  # fail_fast's stall: epochs without improvement
 
 FIT_KEYS = (
     "epochs",
@@ -94,6 +99,46 @@ class Settings:
     fit: dict[str, Any]
 
 
+@contextlib.contextmanager
+def _quiet_stderr() -> Iterator[None]:
+    """Silence file descriptor 2: TensorFlow's C++ start-up notes bypass its log level."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def import_keras(where: str = "") -> Any:
+    """Keras, on the TensorFlow back end, with TensorFlow's start-up logging quiet (unless the
+    environment chose otherwise); where it is not installed, an input error naming the Keras
+    extra (after ``where``, e.g. the spec's line, when given)."""
+    if "keras" in sys.modules:
+        return sys.modules["keras"]
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    quiet = os.environ["TF_CPP_MIN_LOG_LEVEL"] not in ("", "0")
+    try:
+        with _quiet_stderr() if quiet else contextlib.nullcontext():
+            import keras
+    except ImportError as exc:
+        prefix = f"{where}: " if where else ""
+        raise MissingExtra(
+            f"{prefix}Keras models need Keras and TensorFlow, which are not installed here: {exc}",
+            extra="keras",
+        ) from exc
+    return keras
+
+
 def _where(model: ModelSpec) -> str:
     return model.located()
 
@@ -152,8 +197,6 @@ def _plain(value: Any) -> Any:
 def fail_fast(fit: Mapping[str, Any], *, where: str) -> dict[str, Any]:
     """``fit.fail_fast`` with its defaults: ``diverge: {factor}``, ``stall: {patience, monitor,
     min_delta}``; ``false`` switches one (or, at the top, both) off."""
-    from gitlab_journal.train.callbacks import DEFAULT_FACTOR, DEFAULT_PATIENCE
-
     validated = bool(fit.get("validation_split")) or fit.get("validation_data") is not None
     defaults: dict[str, dict[str, Any]] = {
         "diverge": {"factor": DEFAULT_FACTOR},
@@ -253,9 +296,7 @@ def compile_arguments(keras: Any, compile_settings: Mapping[str, Any]) -> dict[s
 
 def build_model(model: ModelSpec, point: Settings, seed: int | None, root: Path | None) -> Any:
     """The point's Keras model, built by the user's builder (seeded) and compiled."""
-    from gitlab_journal.train.callbacks import import_keras
-
-    keras = import_keras()
+    keras = import_keras(_where(model))
     if seed is not None:
         keras.utils.set_random_seed(seed)
     function = builder_function(model, root)
@@ -491,23 +532,16 @@ def _train(
     options: TrainOptions,
     start: float,
 ) -> Result:
-    import sys
-
     from sklearn.model_selection import train_test_split
 
     from gitlab_journal.train import preflight, progress
 
     if "tensorflow" not in sys.modules and "keras" not in sys.modules:
         progress.say("importing TensorFlow (once per process)")
-    from gitlab_journal.train.callbacks import (
-        EpochLog,
-        StopOnDivergence,
-        StopOnStall,
-        import_keras,
-    )
-
-    keras = import_keras()
     where = _where(model)
+    keras = import_keras(where)
+    from gitlab_journal.train.callbacks import EpochLog, StopOnDivergence, StopOnStall
+
     point = settings(model, params)
     fit = effective_fit(point, where=where, root=options.root)
     X = np.asarray(X)

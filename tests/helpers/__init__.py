@@ -9,7 +9,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -68,6 +68,51 @@ def commands_modules(cwd: Path, *argvs: Sequence[str]) -> tuple[set[str], str]:
     assert done.returncode == 0, done.stderr
     printed, _, modules = done.stdout.rpartition("MODULES ")
     return set(json.loads(modules)), printed
+
+
+_WITHOUT_SCRIPT = """\
+import importlib.machinery, json, sys
+missing = set(json.loads(sys.argv[1]))
+
+
+class NotInstalled:
+    \"\"\"The path finder, blind to the missing packages: as where they are not installed,
+    importing one raises ModuleNotFoundError and importlib.util.find_spec gives None.\"\"\"
+
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] in missing:
+            return None
+        return importlib.machinery.PathFinder.find_spec(name, path, target)
+
+    def invalidate_caches(self):
+        importlib.machinery.PathFinder.invalidate_caches()
+
+    def find_distributions(self, *args, **kwargs):
+        return importlib.machinery.PathFinder.find_distributions(*args, **kwargs)
+
+
+sys.meta_path = [
+    NotInstalled() if finder is importlib.machinery.PathFinder else finder
+    for finder in sys.meta_path
+]
+from gitlab_journal.cli import main
+sys.exit(main(json.loads(sys.argv[2])))
+"""
+
+
+def command_without(cwd: Path, missing: Iterable[str], *args: str) -> CliResult:
+    """`git journal ARGS...` in a fresh interpreter in which the top-level modules ``missing``
+    cannot be imported, as where their packages are not installed: (exit code, stdout,
+    stderr)."""
+    done = subprocess.run(
+        [sys.executable, "-c", _WITHOUT_SCRIPT, json.dumps(sorted(missing)), json.dumps(args)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+        check=False,
+    )
+    return done.returncode, done.stdout, done.stderr
 
 
 @functools.cache
