@@ -80,7 +80,7 @@ def time_ours(root: Path, data: DataSpec) -> tuple[float, float]:
     data_hashes(root, data, None)
     if reading is not None:
         reading.join()
-    read_header(root, str(data.path))
+    read_header(root, str(data.path), data.table)
     X, y = load_data(root, data)  # validation's load, then the table checks' and training's
     for _ in range(2):
         again = load_data(root, data)

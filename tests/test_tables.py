@@ -280,6 +280,130 @@ def test_a_parquet_table_scores_as_its_csv(repo: Path, cli: Cli) -> None:
             assert run["metrics"][name] == want[name]
 
 
+EURO = (
+    "  path: data/passagiere.csv\n  sep: ';'\n  decimal: ','\n  encoding: latin-1\n  drop: [name]\n"
+)
+
+
+def write_euro(repo: Path) -> bytes:
+    """The passenger table as a spreadsheet in a European locale writes it: ';' between
+    columns, decimal commas, Latin-1 text (and a name column the spec drops)."""
+    frame = pd.read_csv(repo / "data" / "passengers.csv")
+    frame.insert(0, "name", "Zoë Ñúñez")
+    with (repo / "data" / "passagiere.csv").open("w", encoding="latin-1", newline="") as handle:
+        frame.to_csv(handle, sep=";", decimal=",", index=False)
+    return (repo / "data" / "passagiere.csv").read_bytes()
+
+
+def identity_of(repo: Path, run_id: str) -> dict[str, Any]:
+    names = git(repo, "ls-tree", "-r", "--name-only", "journal").split()
+    (path,) = [n for n in names if n.endswith(f"/{run_id}/{fmt.IDENTITY_FILE}")]
+    found: dict[str, Any] = json.loads(git(repo, "show", f"journal:{path}"))
+    return found
+
+
+def test_a_semicolon_latin1_table_with_decimal_commas_scores_as_its_plain_csv(
+    repo: Path, cli: Cli
+) -> None:
+    spec = SPEC.replace("clf__C: [0.1, 1.0, 10.0]", "clf__C: 1.0")
+    setup(repo, cli, spec)
+    assert cli("run", "-q")[0] == 0
+    from_csv = {r["params"]["prep__numbers__impute__strategy"]: r["metrics"] for r in logged(cli)}
+    raw = write_euro(repo)
+    header, first = raw.split(b"\n")[:2]
+    assert header.startswith(b"name;sex;embarked;age;fare") and b"Zo\xeb" in first
+    assert first.split(b";")[4].count(b",") == 1  # the fare, with a decimal comma
+    (repo / "journal.yaml").write_text(spec.replace("  path: data/passengers.csv\n", EURO))
+
+    code, _, err = cli("run", "-q")
+
+    assert code == 0, err
+    runs = [r for r in logged(cli) if "data/passagiere.csv" in r["data"]]
+    assert len(runs) == 2
+    for run in runs:
+        want = from_csv[run["params"]["prep__numbers__impute__strategy"]]
+        for name in ("accuracy", "accuracy_std", "roc_auc", "roc_auc_std"):
+            assert run["metrics"][name] == want[name]
+        table = identity_of(repo, run["id"])["table"]
+        assert table == {"sep": ";", "decimal": ",", "encoding": "iso8859-1", "drop": ["name"]}
+
+
+def test_the_default_separator_decimal_and_encoding_are_the_same_experiment(
+    repo: Path, cli: Cli
+) -> None:
+    setup(repo, cli)
+    plain = planned(cli)
+    defaults = "  path: data/passengers.csv\n  sep: ','\n  decimal: '.'\n  encoding: UTF8\n"
+    (repo / "journal.yaml").write_text(SPEC.replace("  path: data/passengers.csv\n", defaults))
+    assert planned(cli) == plain
+    (repo / "journal.yaml").write_text(SPEC.replace("  target: survived\n", "  sep: ';'\n"))
+    code, _, err = cli("check")
+    assert code == 2, err  # read with ';', the header is one column: no 'survived' in it
+
+
+def test_a_file_read_with_the_wrong_separator_says_which_sep_reads_it(repo: Path, cli: Cli) -> None:
+    setup(repo, cli)
+    write_euro(repo)
+    spec = SPEC.replace("passengers.csv", "passagiere.csv")
+    (repo / "journal.yaml").write_text(spec)
+
+    code, _, err = cli("check")
+
+    assert code == 2, err
+    assert "journal.yaml:2: data.path: data/passagiere.csv: cannot read as a table" in err
+    assert "hint: a file that is not UTF-8 needs its encoding: add encoding: latin-1" in err
+
+    spec = spec.replace("  target: survived\n", "  target: survived\n  encoding: latin-1\n")
+    (repo / "journal.yaml").write_text(spec)
+
+    code, _, err = cli("check")
+
+    assert code == 2, err
+    assert "journal.yaml:3: data.target: data/passagiere.csv has no column 'survived'" in err
+    assert "hint: the header reads as one column" in err and "add sep: ';'" in err
+
+
+@pytest.mark.parametrize(
+    ("option", "where", "problem"),
+    [
+        ("sep: ';;'", "data.sep", "sep must be one character"),
+        ("sep: \\t", "data.sep", 'a tab is written "\\t", in double quotes'),
+        ("sep: '\"'", "data.sep", "sep cannot be"),
+        ("decimal: ','", "data.decimal", "the decimal mark ',' is the separator of a .csv file"),
+        ("decimal: '7'", "data.decimal", "the decimal mark cannot be '7'"),
+        ("encoding: klingon", "data.encoding", "unknown encoding 'klingon'"),
+    ],
+)
+def test_a_bad_separator_decimal_or_encoding_names_its_line(
+    repo: Path, cli: Cli, option: str, where: str, problem: str
+) -> None:
+    setup(repo, cli)
+    (repo / "journal.yaml").write_text(
+        SPEC.replace("  target: survived\n", f"  target: survived\n  {option}\n")
+    )
+    before = git(repo, "rev-parse", "journal")
+
+    code, _, err = cli("run", "-q")
+
+    assert code == 2, err
+    assert err.startswith(f"error: journal.yaml:4: {where}: "), err
+    assert problem in err.splitlines()[0] + err, err
+    assert git(repo, "rev-parse", "journal") == before
+
+
+def test_a_parquet_file_takes_no_separator(repo: Path, cli: Cli) -> None:
+    setup(repo, cli)
+    pd.read_csv(repo / "data" / "passengers.csv").to_parquet(repo / "data" / "passengers.parquet")
+    (repo / "journal.yaml").write_text(
+        SPEC.replace("passengers.csv\n", "passengers.parquet\n  decimal: ','\n")
+    )
+
+    code, _, err = cli("check")
+
+    assert code == 2, err
+    assert "journal.yaml:3: data.decimal: decimal is for CSV and TSV files" in err, err
+
+
 # --- constructor lists and factories ---------------------------------------------------------
 
 NUMERIC_HEADER = ["a", "b", "c", "d", "label"]

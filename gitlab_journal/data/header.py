@@ -15,27 +15,32 @@ from pathlib import Path
 from typing import Any
 
 from gitlab_journal.errors import JournalError, MissingExtra
-from gitlab_journal.spec.model import Spec
+from gitlab_journal.spec.model import CSV_DELIMITERS, Spec, TableView
 
-CSV_DELIMITERS = {".csv": ",", ".tsv": "\t"}
+ENCODING_HINT = (
+    "a file that is not UTF-8 needs its encoding: add encoding: latin-1 (or cp1252, ...) to the "
+    "data block"
+)
 TRANSFORMER_COLUMNS = re.compile(r"\.transformers\.\d+\.columns$")
 
 
-def read_header(root: Path, relpath: str) -> list[str]:
+def read_header(root: Path, relpath: str, view: TableView | None = None) -> list[str]:
     """The column names of the table at ``relpath``, as pandas names them (an empty name in a
-    CSV header is ``Unnamed: i``)."""
+    CSV header is ``Unnamed: i``), read as ``view`` says the file is written."""
     path = Path(root) / relpath
     suffix = path.suffix.lower()
     if suffix in CSV_DELIMITERS:
         import csv  # only for a CSV table: most specs name none
 
+        sep, _, encoding = (view or TableView()).read_options(suffix)
         try:
-            with path.open(encoding="utf-8-sig", newline="") as handle:
-                reader = csv.reader(handle, delimiter=CSV_DELIMITERS[suffix])
+            with path.open(encoding=encoding or "utf-8-sig", newline="") as handle:
+                reader = csv.reader(handle, delimiter=sep)
                 row = next(reader, None)
                 first = next((r for r in reader if any(cell.strip() for cell in r)), None)
         except (OSError, UnicodeDecodeError, csv.Error) as exc:
-            raise JournalError(f"{relpath}: cannot read as a table: {exc}") from exc
+            hint = ENCODING_HINT if isinstance(exc, UnicodeDecodeError) else None
+            raise JournalError(f"{relpath}: cannot read as a table: {exc}", hint=hint) from exc
         if not row:
             raise JournalError(
                 f"{relpath}: the file is empty", hint="the first row names the columns"
@@ -87,7 +92,7 @@ def table_target(spec: Spec, root: Path) -> str | None:
     if data.source != "table" or not data.path:
         return None
     try:
-        header = read_header(root, data.path)
+        header = read_header(root, data.path, data.table)
     except JournalError as exc:
         raise JournalError(f"{spec.where('data.path')}: {exc.message}", hint=exc.hint) from exc
     target = data.target if data.target is not None else header[-1]
@@ -95,7 +100,7 @@ def table_target(spec: Spec, root: Path) -> str | None:
         raise JournalError(
             f"{spec.where('data.target')}: {data.path} has no column {target!r}"
             + _guess(target, header),
-            hint="columns: " + ", ".join(header),
+            hint=_columns_hint(header),
         )
     view = data.table
     features = [c for c in header if c != target]
@@ -113,7 +118,7 @@ def table_target(spec: Spec, root: Path) -> str | None:
                 if column not in header:
                     raise JournalError(
                         f"{where}: {data.path} has no column {column!r}{_guess(column, header)}",
-                        hint="columns: " + ", ".join(header),
+                        hint=_columns_hint(header),
                     )
                 if column == target and key != "dtypes":
                     raise JournalError(f"{where}: {column!r} is the target, not a feature")
@@ -123,6 +128,20 @@ def table_target(spec: Spec, root: Path) -> str | None:
         features = [c for c in features if c not in set(view.drop)]
     _check_transformers(spec, header, target, features)
     return None if target == header[-1] else target
+
+
+def _columns_hint(header: Sequence[str]) -> str:
+    """The table's columns; for a header read as one column that holds another separator (a
+    file written with ';' read as comma-separated), the ``sep`` that reads it."""
+    if len(header) == 1:
+        found = [c for c in (";", "|", "\t", ",") if c in header[0]]
+        if found:
+            shown = '"\\t"' if found[0] == "\t" else repr(found[0])
+            return (
+                f"the header reads as one column, {header[0]!r}: for a file whose columns are "
+                f"separated by {shown}, add sep: {shown} to the data block"
+            )
+    return "columns: " + ", ".join(header)
 
 
 def _at(spec: Spec, key: str, item: str) -> str:

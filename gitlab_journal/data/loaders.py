@@ -17,9 +17,8 @@ from typing import Any
 import numpy as np
 
 from gitlab_journal.data.hashing import BUNDLED, MISSING_HINT
-from gitlab_journal.data.header import CSV_DELIMITERS
 from gitlab_journal.errors import JournalError
-from gitlab_journal.spec.model import DataSpec, TableView
+from gitlab_journal.spec.model import CSV_DELIMITERS, DataSpec, TableView
 from gitlab_journal.userimport import import_from_root
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -185,7 +184,7 @@ def _load_table(root: Path, data: DataSpec) -> tuple[Any, Any]:
 def _read_table(path: Path, relpath: str, view: TableView) -> Any:
     suffix = path.suffix.lower()
     if suffix in CSV_DELIMITERS:
-        return _read_csv(path, relpath, CSV_DELIMITERS[suffix], view)
+        return _read_csv(path, relpath, suffix, view)
     if suffix in PARQUET_SUFFIXES:
         return _read_parquet(path, relpath)
     raise JournalError(
@@ -211,7 +210,8 @@ def forget_tables() -> None:
 
 def _raw_key(path: Path, view: TableView) -> tuple[Any, ...]:
     st = path.stat()
-    return (str(path.resolve()), st.st_size, st.st_mtime_ns, st.st_ino, view.na_values)
+    options = (view.na_values, view.sep, view.decimal, view.encoding)
+    return (str(path.resolve()), st.st_size, st.st_mtime_ns, st.st_ino, options)
 
 
 def preload_table(root: Path, data: DataSpec) -> threading.Thread | None:
@@ -251,22 +251,27 @@ def _encoding(path: Path) -> str:
         return "utf-8-sig" if handle.read(3) == b"\xef\xbb\xbf" else "utf-8"
 
 
-def _read_csv(path: Path, relpath: str, delimiter: str, view: TableView) -> Any:
+def _read_csv(path: Path, relpath: str, suffix: str, view: TableView) -> Any:
     import pandas as pd
 
+    sep, decimal, encoding = view.read_options(suffix)
     try:
         frame = pd.read_csv(
             path,
-            sep=delimiter,
-            encoding=_encoding(path),
+            sep=sep,
+            decimal=decimal,
+            encoding=encoding or _encoding(path),
             na_values=list(view.na_values) or None,
             skipinitialspace=False,
         )
     except pd.errors.EmptyDataError as exc:
         raise JournalError(f"{relpath}: the file is empty") from exc
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError) as exc:
+        from gitlab_journal.data.header import ENCODING_HINT
+
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise JournalError(f"{relpath}: cannot read as a table: {detail}") from exc
+        hint = ENCODING_HINT if isinstance(exc, UnicodeDecodeError) else None
+        raise JournalError(f"{relpath}: cannot read as a table: {detail}", hint=hint) from exc
     return frame
 
 

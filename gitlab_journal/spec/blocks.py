@@ -1,6 +1,7 @@
 """Parts of a spec that describe tables and composite estimators.
 
-- A table's options: ``columns`` (the features to keep), ``drop``, ``dtypes`` and ``na_values``.
+- A table's options: ``columns`` (the features to keep), ``drop``, ``dtypes`` and ``na_values``;
+  for a CSV/TSV file, its ``sep``, ``decimal`` and ``encoding``.
 - Constructor arguments that are lists of named blocks (:data:`LIST_KEYS`): a column
   transformer's ``transformers``, a feature union's ``transformer_list``, an ensemble's
   ``estimators``. Each item is a block ``{name: ..., estimator: ..., params: {...}}`` (or
@@ -13,10 +14,11 @@ Standard library only, like :mod:`.load`: the hooks load specs.
 
 from __future__ import annotations
 
+import codecs
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from gitlab_journal.spec.model import StepSpec, TableView
+from gitlab_journal.spec.model import CSV_DELIMITERS, StepSpec, TableView
 
 if TYPE_CHECKING:
     from gitlab_journal.spec.load import _Node
@@ -27,7 +29,8 @@ LIST_KEYS: Mapping[str, bool] = {
     "transformer_list": False,
     "estimators": False,
 }
-TABLE_KEYS = ("columns", "drop", "dtypes", "na_values")
+TEXT_KEYS = ("sep", "decimal", "encoding")  # how a CSV/TSV file is written
+TABLE_KEYS = ("columns", "drop", "dtypes", "na_values", *TEXT_KEYS)
 BLOCK_KEYS = ("name", "estimator", "params", "steps", "columns", *LIST_KEYS)
 LITERALS = ("passthrough", "drop")
 
@@ -35,8 +38,10 @@ LITERALS = ("passthrough", "drop")
 # --- tables -----------------------------------------------------------------------------------
 
 
-def table_view(node: _Node) -> TableView | None:
-    """The table options of a ``data`` mapping, or None when it gives none."""
+def table_view(node: _Node, suffix: str) -> TableView | None:
+    """The table options of a ``data`` mapping whose file ends in ``suffix``, or None when it
+    gives none. A ``sep``, ``decimal`` or ``encoding`` that is the default is left out, so it
+    is the same experiment as without it."""
     present = [key for key in TABLE_KEYS if key in node.value]
     if not present:
         return None
@@ -45,7 +50,13 @@ def table_view(node: _Node) -> TableView | None:
     for key in present:
         child = node.child(key)
         where.append((key, f"{child.ctx.shown}:{child.line}: {child.key}"))
-        if key == "dtypes":
+        if key in TEXT_KEYS and suffix not in CSV_DELIMITERS:
+            child.fail(f"{key} is for CSV and TSV files; a Parquet file keeps its own types")
+        if key in ("sep", "decimal"):
+            found[key] = _mark(child, key)
+        elif key == "encoding":
+            found[key] = _encoding(child)
+        elif key == "dtypes":
             child.mapping("a mapping of column: dtype (e.g. {pclass: category})")
             pairs = []
             for name, item in child.entries():
@@ -56,13 +67,51 @@ def table_view(node: _Node) -> TableView | None:
             found[key] = tuple(str(v) for v in _scalars(child))
         else:
             found[key] = _columns(child)
+    sep = found.get("sep", "")
+    decimal = found.get("decimal", "")
+    if sep and sep == decimal:
+        node.child("decimal").fail(f"the decimal mark {decimal!r} is also the separator")
+    if not sep and decimal == CSV_DELIMITERS.get(suffix):
+        node.child("decimal").fail(
+            f"the decimal mark {decimal!r} is the separator of a {suffix} file",
+            hint="give the file's separator too, e.g. sep: ';'",
+        )
     return TableView(
         columns=found.get("columns", ()),
         drop=found.get("drop", ()),
         dtypes=found.get("dtypes", ()),
         na_values=found.get("na_values", ()),
+        sep="" if sep == CSV_DELIMITERS.get(suffix) else sep,
+        decimal="" if decimal == "." else decimal,
+        encoding=found.get("encoding", ""),
         where=tuple(where),
     )
+
+
+def _mark(node: _Node, key: str) -> str:
+    """A one-character ``sep`` or ``decimal``."""
+    example = "';' or \"\\t\"" if key == "sep" else "','"
+    text = node.string(f"one character, e.g. {example}")
+    if text == "\\t":
+        node.fail(f'{key}: a tab is written "\\t", in double quotes')
+    if len(text) != 1:
+        node.fail(f"{key} must be one character, e.g. {example}, not {text!r}")
+    if text in ('"', "\n", "\r"):
+        node.fail(f"{key} cannot be {text!r}")
+    if key == "decimal" and (text.isdigit() or text in "+-"):
+        node.fail(f"the decimal mark cannot be {text!r}")
+    return text
+
+
+def _encoding(node: _Node) -> str:
+    """A codec Python knows, by its canonical name; UTF-8 (with or without a byte-order mark,
+    which is read either way) as the default."""
+    text = node.string("an encoding, e.g. latin-1 or cp1252")
+    try:
+        name = codecs.lookup(text).name
+    except LookupError:
+        node.fail(f"unknown encoding {text!r}", hint="e.g. utf-8, latin-1, cp1252, utf-16")
+    return "" if name in ("utf-8", "utf-8-sig") else name
 
 
 def _column_name(value: Any, node: _Node) -> str:

@@ -450,7 +450,10 @@ def _path_data(node: _Node) -> DataSpec:
         else:
             target = target_node.string("a column name")
     return DataSpec(
-        source="table", path=_repo_path(path_node, text), target=target, table=table_view(node)
+        source="table",
+        path=_repo_path(path_node, text),
+        target=target,
+        table=table_view(node, "." + lower.rpartition(".")[2]),
     )
 
 

@@ -17,6 +17,7 @@ DEFAULT_SPEC = "journal.yaml"
 DEFAULT_CODE_GLOBS: tuple[str, ...] = ("*.py",)
 DEFAULT_FOLDS = 5
 DEFAULT_MAX_POINTS = 100_000  # grid points a spec may expand to
+CSV_DELIMITERS = {".csv": ",", ".tsv": "\t"}  # a text table's separator unless ``sep`` says
 
 
 def grid_size(grids: Any) -> int:
@@ -34,14 +35,19 @@ def grid_size(grids: Any) -> int:
 @dataclass(frozen=True)
 class TableView:
     """What a ``table`` data block says beyond its path and target: the feature ``columns`` to
-    keep (empty: all), the columns to ``drop``, ``dtypes`` overrides (``{pclass: category}``) and
-    extra ``na_values``. ``where`` locates each key in the spec (``journal.yaml:4: data.drop``),
-    for errors raised while loading."""
+    keep (empty: all), the columns to ``drop``, ``dtypes`` overrides (``{pclass: category}``),
+    extra ``na_values``, and how a CSV/TSV file is written: its ``sep``arator, ``decimal`` mark
+    and ``encoding`` (empty: the defaults, ``,`` or a tab by suffix, ``.`` and UTF-8). ``where``
+    locates each key in the spec (``journal.yaml:4: data.drop``), for errors raised while
+    loading."""
 
     columns: tuple[str, ...] = ()
     drop: tuple[str, ...] = ()
     dtypes: tuple[tuple[str, str], ...] = ()
     na_values: tuple[str, ...] = ()
+    sep: str = ""
+    decimal: str = ""
+    encoding: str = ""  # a codec's canonical name (codecs.lookup)
     where: tuple[tuple[str, str], ...] = field(default=(), compare=False)
 
     def identity(self) -> dict[str, Any]:
@@ -54,7 +60,18 @@ class TableView:
             out["dtypes"] = dict(sorted(self.dtypes))
         if self.na_values:
             out["na_values"] = sorted(self.na_values)
+        for key in ("sep", "decimal", "encoding"):
+            if getattr(self, key):
+                out[key] = getattr(self, key)
         return out
+
+    def read_options(self, suffix: str) -> tuple[str, str, str | None]:
+        """(separator, decimal mark, encoding or None for UTF-8) of a CSV/TSV file."""
+        return (
+            self.sep or CSV_DELIMITERS[suffix],
+            self.decimal or ".",
+            self.encoding or None,
+        )
 
     def located(self, key: str) -> str:
         """``file:line: data.key`` for an error about ``key``, or ``data.key``."""
