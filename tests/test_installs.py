@@ -6,7 +6,6 @@ cannot be imported (helpers.command_without)."""
 
 from __future__ import annotations
 
-import csv
 import functools
 import json
 from importlib.metadata import PackageNotFoundError, distribution, packages_distributions
@@ -15,39 +14,13 @@ from pathlib import Path
 import pytest
 from conftest import git
 from helpers import command_without
+from helpers.passengers import COLUMNS, SPEC, passengers, write_table
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 pytestmark = pytest.mark.slow  # fresh interpreters that import scikit-learn
 
 KERAS = ("keras", "tensorflow")
-
-TABLE_SPEC = """\
-data:
-  path: data/passengers.csv
-  target: survived
-model:
-  estimator: sklearn.pipeline.Pipeline
-  steps:
-    - prep:
-        estimator: sklearn.compose.ColumnTransformer
-        transformers:
-          - name: numbers
-            columns: [age, fare]
-            steps:
-              - impute: {estimator: sklearn.impute.SimpleImputer, params: {strategy: median}}
-              - scale: sklearn.preprocessing.StandardScaler
-          - name: categories
-            columns: [sex, embarked]
-            estimator: sklearn.preprocessing.OneHotEncoder
-            params: {handle_unknown: ignore}
-    - clf: sklearn.linear_model.LogisticRegression
-  params:
-    clf__C: [0.1, 1.0]
-evaluation:
-  cv: 3
-  seed: 0
-"""
 
 KERAS_SPEC = """\
 data: sklearn:digits
@@ -114,19 +87,6 @@ def outside_the_core() -> frozenset[str]:
     )
 
 
-def write_passengers(path: Path) -> None:
-    """Strings, blank cells and missing ages."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["sex", "embarked", "age", "fare", "survived"])
-        for i in range(60):
-            sex = "female" if i % 3 else "male"
-            embarked = ["S", "C", "Q", ""][i % 4]
-            age = "" if i % 5 == 0 else str(20 + i % 37)
-            writer.writerow([sex, embarked, age, f"{7.25 + (i * 13) % 50:.2f}", int(i % 3 != 0)])
-
-
 def journal_tip(repo: Path) -> str:
     return git(repo, "rev-parse", "refs/heads/journal").strip()
 
@@ -134,8 +94,8 @@ def journal_tip(repo: Path) -> str:
 def test_the_core_dependencies_alone_train_a_table_and_review_it(repo: Path) -> None:
     missing = outside_the_core()
     assert "pyarrow" in missing and "keras" in missing  # extras, not in the core
-    write_passengers(repo / "data" / "passengers.csv")
-    (repo / "journal.yaml").write_text(TABLE_SPEC)
+    write_table(repo / "data" / "passengers.csv", COLUMNS, passengers())
+    (repo / "journal.yaml").write_text(SPEC.replace("clf__C: [0.1, 1.0, 10.0]", "clf__C: 1.0"))
     git(repo, "add", ".")
     git(repo, "commit", "-q", "-m", "Add the passenger table and its spec")
 
@@ -149,11 +109,14 @@ def test_the_core_dependencies_alone_train_a_table_and_review_it(repo: Path) -> 
     assert "Nothing to run" in ok("run")
     ok("check", expect=1)
     runs = json.loads(ok("log", "--json"))
-    assert sorted(r["params"]["clf__C"] for r in runs) == [0.1, 1.0]
+    assert sorted(r["params"]["prep__numbers__impute__strategy"] for r in runs) == [
+        "mean",
+        "median",
+    ]
     assert all(r["status"] == "ok" and 0 < r["metrics"]["accuracy"] <= 1 for r in runs)
     assert "accuracy" in ok("show", runs[0]["id"])
     ok("report", "--html", "report.html")
-    assert "clf__C" in ok("export", "--csv")
+    assert "prep__numbers__impute__strategy" in ok("export", "--csv")
     ok("new", "--template", "sklearn-classifier", "-o", "iris.yaml")
     ok("run", "-q", "iris.yaml")
 
@@ -197,7 +160,7 @@ def test_an_option_whose_extra_is_missing_names_it(
 ) -> None:
     import pandas as pd
 
-    write_passengers(repo / "data" / "passengers.csv")
+    write_table(repo / "data" / "passengers.csv", COLUMNS, passengers())
     pd.read_csv(repo / "data" / "passengers.csv").to_parquet(repo / "data" / "passengers.parquet")
     (repo / "journal.yaml").write_text(
         "data: sklearn:iris\nmodel:\n  estimator: sklearn.linear_model.LogisticRegression\n"
@@ -207,7 +170,7 @@ def test_an_option_whose_extra_is_missing_names_it(
         "data: sklearn:iris\nmodel:\n  estimator: sklearn.linear_model.LogisticRegression\n"
         "  params:\n    C: [0.1, 1.0]\nevaluation:\n  cv: 2\n  seed: 0\n"
     )
-    (repo / "parquet.yaml").write_text(TABLE_SPEC.replace("passengers.csv", "passengers.parquet"))
+    (repo / "parquet.yaml").write_text(SPEC.replace("passengers.csv", "passengers.parquet"))
     git(repo, "add", ".")
     git(repo, "commit", "-q", "-m", "Add specs")
     assert command_without(repo, missing, "init")[0] == 0
