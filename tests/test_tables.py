@@ -310,15 +310,34 @@ def test_a_file_read_with_the_wrong_separator_says_which_sep_reads_it(repo: Path
     assert "hint: the header reads as one column" in err and "add sep: ';'" in err
 
 
+def test_a_file_that_is_not_in_the_encoding_given_says_so(repo: Path, cli: Cli) -> None:
+    setup(repo, cli)
+    write_euro(repo)
+    euro = EURO.replace("latin-1", "ascii")
+    (repo / "journal.yaml").write_text(SPEC.replace("  path: data/passengers.csv\n", euro))
+
+    code, _, err = cli("check")
+
+    assert code == 2, err
+    assert "journal.yaml:2: data.path: data/passagiere.csv: cannot read as a table" in err
+    assert "hint: the file is not ascii: give the encoding it was written in" in err
+
+
 @pytest.mark.parametrize(
     ("option", "where", "problem"),
     [
-        ("sep: ';;'", "data.sep", "sep must be one character"),
-        ("sep: \\t", "data.sep", 'a tab is written "\\t", in double quotes'),
-        ("sep: '\"'", "data.sep", "sep cannot be"),
-        ("decimal: ','", "data.decimal", "the decimal mark ',' is the separator of a .csv file"),
-        ("decimal: '7'", "data.decimal", "the decimal mark cannot be '7'"),
-        ("encoding: klingon", "data.encoding", "unknown encoding 'klingon'"),
+        ("sep: ';;'", "4: data.sep", "sep must be one character"),
+        ("sep: \\t", "4: data.sep", 'a tab is written "\\t", in double quotes'),
+        ("sep: '\"'", "4: data.sep", "sep cannot be"),
+        ("decimal: ','", "4: data.decimal", "the decimal mark ',' is the separator of a .csv file"),
+        ("decimal: '7'", "4: data.decimal", "the decimal mark cannot be '7'"),
+        ("encoding: klingon", "4: data.encoding", "unknown encoding 'klingon'"),
+        ("sep: '.'", "4: data.sep", "the separator '.' is also the decimal mark"),
+        (
+            "sep: ';'\n  decimal: ';'",
+            "5: data.decimal",
+            "the separator ';' is also the decimal mark",
+        ),
     ],
 )
 def test_a_bad_separator_decimal_or_encoding_names_its_line(
@@ -333,7 +352,7 @@ def test_a_bad_separator_decimal_or_encoding_names_its_line(
     code, _, err = cli("run", "-q")
 
     assert code == 2, err
-    assert err.startswith(f"error: journal.yaml:4: {where}: "), err
+    assert err.startswith(f"error: journal.yaml:{where}: "), err
     assert problem in err.splitlines()[0] + err, err
     assert git(repo, "rev-parse", "journal") == before
 

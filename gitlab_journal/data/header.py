@@ -17,11 +17,17 @@ from typing import Any
 from gitlab_journal.errors import JournalError, MissingExtra
 from gitlab_journal.spec.model import CSV_DELIMITERS, Spec, TableView
 
-ENCODING_HINT = (
-    "a file that is not UTF-8 needs its encoding: add encoding: latin-1 (or cp1252, ...) to the "
-    "data block"
-)
 TRANSFORMER_COLUMNS = re.compile(r"\.transformers\.\d+\.columns$")
+
+
+def encoding_hint(encoding: str | None) -> str:
+    """What to do about a table that does not decode as ``encoding`` (None: UTF-8)."""
+    if encoding is None:
+        return (
+            "a file that is not UTF-8 needs its encoding: add encoding: latin-1 (or cp1252, ...) "
+            "to the data block"
+        )
+    return f"the file is not {encoding}: give the encoding it was written in"
 
 
 def read_header(root: Path, relpath: str, view: TableView | None = None) -> list[str]:
@@ -39,7 +45,7 @@ def read_header(root: Path, relpath: str, view: TableView | None = None) -> list
                 row = next(reader, None)
                 first = next((r for r in reader if any(cell.strip() for cell in r)), None)
         except (OSError, UnicodeDecodeError, csv.Error) as exc:
-            hint = ENCODING_HINT if isinstance(exc, UnicodeDecodeError) else None
+            hint = encoding_hint(encoding) if isinstance(exc, UnicodeDecodeError) else None
             raise JournalError(f"{relpath}: cannot read as a table: {exc}", hint=hint) from exc
         if not row:
             raise JournalError(

@@ -267,10 +267,10 @@ def _read_csv(path: Path, relpath: str, suffix: str, view: TableView) -> Any:
     except pd.errors.EmptyDataError as exc:
         raise JournalError(f"{relpath}: the file is empty") from exc
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError) as exc:
-        from gitlab_journal.data.header import ENCODING_HINT
+        from gitlab_journal.data.header import encoding_hint
 
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        hint = ENCODING_HINT if isinstance(exc, UnicodeDecodeError) else None
+        hint = encoding_hint(encoding) if isinstance(exc, UnicodeDecodeError) else None
         raise JournalError(f"{relpath}: cannot read as a table: {detail}", hint=hint) from exc
     return frame
 

@@ -69,8 +69,9 @@ def table_view(node: _Node, suffix: str) -> TableView | None:
             found[key] = _columns(child)
     sep = found.get("sep", "")
     decimal = found.get("decimal", "")
-    if sep and sep == decimal:
-        node.child("decimal").fail(f"the decimal mark {decimal!r} is also the separator")
+    if sep and sep == (decimal or "."):
+        key = "decimal" if decimal else "sep"
+        node.child(key).fail(f"the separator {sep!r} is also the decimal mark")
     if not sep and decimal == CSV_DELIMITERS.get(suffix):
         node.child("decimal").fail(
             f"the decimal mark {decimal!r} is the separator of a {suffix} file",
