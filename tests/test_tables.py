@@ -275,6 +275,81 @@ def test_a_semicolon_latin1_table_with_decimal_commas_scores_as_its_plain_csv(
         assert table == {"sep": ";", "decimal": ",", "encoding": "iso8859-1", "drop": ["name"]}
 
 
+def compress(path: Path, raw: bytes) -> None:
+    """``raw`` as a compressed file named ``path``, written with the standard library."""
+    import bz2
+    import gzip
+    import lzma
+    import zipfile
+
+    if path.suffix == ".zip":
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+            archive.writestr(path.stem, raw)
+        return
+    opener: Any = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}[path.suffix]
+    with opener(path, "wb") as handle:
+        handle.write(raw)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "passengers.csv.gz",
+        "passengers.csv.bz2",
+        "passengers.csv.xz",
+        "passengers.csv.zip",
+        "passagiere.csv.gz",
+    ],
+)
+def test_a_compressed_table_scores_as_its_csv(repo: Path, cli: Cli, name: str) -> None:
+    spec = SPEC.replace("clf__C: [0.1, 1.0, 10.0]", "clf__C: 1.0")
+    setup(repo, cli, spec)
+    assert cli("run", "-q")[0] == 0
+    from_csv = {r["params"]["prep__numbers__impute__strategy"]: r["metrics"] for r in logged(cli)}
+    if name.startswith("passagiere"):  # ';', decimal commas and Latin-1, compressed
+        raw = write_euro(repo)
+        data = EURO.replace("passagiere.csv", name)
+    else:
+        raw = (repo / "data" / "passengers.csv").read_bytes()
+        data = f"  path: data/{name}\n"
+    compress(repo / "data" / name, raw)
+    (repo / "journal.yaml").write_text(spec.replace("  path: data/passengers.csv\n", data))
+
+    code, _, err = cli("run", "-q")
+
+    assert code == 0, err
+    runs = [r for r in logged(cli) if f"data/{name}" in r["data"]]
+    assert_same_scores(runs, from_csv)
+
+
+def test_a_damaged_archive_or_a_file_of_another_kind_stops_before_training(
+    repo: Path, cli: Cli
+) -> None:
+    import zipfile
+
+    setup(repo, cli)
+    (repo / "data" / "broken.csv.gz").write_bytes(b"not gzip at all")
+    with zipfile.ZipFile(repo / "data" / "two.csv.zip", "w") as archive:
+        archive.writestr("a.csv", "x,y\n1,0\n")
+        archive.writestr("b.csv", "x,y\n2,1\n")
+    (repo / "data" / "sheet.xlsx").write_bytes(b"PK\x03\x04")
+    before = git(repo, "rev-parse", "journal")
+    for name, problem in [
+        ("broken.csv.gz", "data/broken.csv.gz: cannot read as a table: Not a gzipped file"),
+        ("two.csv.zip", "a .zip table holds one file; this one holds 2"),
+        ("sheet.xlsx", "unknown data file type 'data/sheet.xlsx'"),
+    ]:
+        (repo / "journal.yaml").write_text(SPEC.replace("passengers.csv", name))
+
+        code, _, err = cli("run", "-q")
+
+        assert code == 2, err
+        assert err.startswith("error: journal.yaml:2: data.path: ") and problem in err, err
+        assert "Traceback" not in err
+    assert "hint: read other formats in a loader of your repository" in err
+    assert git(repo, "rev-parse", "journal") == before
+
+
 def test_the_default_separator_decimal_and_encoding_are_the_same_experiment(
     repo: Path, cli: Cli
 ) -> None:

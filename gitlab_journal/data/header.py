@@ -9,13 +9,14 @@ imported when such a table or option is there): `check` and the hooks plan.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from gitlab_journal.errors import JournalError, MissingExtra
-from gitlab_journal.spec.model import CSV_DELIMITERS, Spec, TableView
+from gitlab_journal.spec.model import Spec, TableView, table_format
 
 TRANSFORMER_COLUMNS = re.compile(r"\.transformers\.\d+\.columns$")
 
@@ -30,21 +31,66 @@ def encoding_hint(encoding: str | None) -> str:
     return f"the file is not {encoding}: give the encoding it was written in"
 
 
+@contextlib.contextmanager
+def table_bytes(path: Path) -> Iterator[IO[bytes]]:
+    """A text table's bytes, decompressed as pandas decompresses them by the file's name (a
+    ``.zip`` must hold one file). A damaged archive raises OSError or ValueError."""
+    lower = path.name.lower()
+    if lower.endswith(".zip"):
+        import zipfile
+
+        try:
+            with zipfile.ZipFile(path) as archive:
+                names = archive.namelist()
+                if len(names) != 1:
+                    raise ValueError(f"a .zip table holds one file; this one holds {len(names)}")
+                with archive.open(names[0]) as member:
+                    yield member
+        except zipfile.BadZipFile as exc:
+            raise ValueError(f"not a zip file: {exc}") from exc
+        return
+    if lower.endswith((".gz", ".bz2", ".xz")):
+        import bz2
+        import gzip
+        import lzma
+
+        opener: Any = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}[path.suffix.lower()]
+        with opener(path, "rb") as handle:
+            yield handle
+        return
+    with path.open("rb") as handle:
+        yield handle
+
+
+def read_errors() -> tuple[type[Exception], ...]:
+    """What reading a text table, maybe compressed, raises for a bad file: I/O, decoding,
+    and each decompressor's own errors (zlib's and lzma's are not OSErrors)."""
+    import lzma
+    import zlib
+
+    return (OSError, ValueError, EOFError, zlib.error, lzma.LZMAError)
+
+
 def read_header(root: Path, relpath: str, view: TableView | None = None) -> list[str]:
     """The column names of the table at ``relpath``, as pandas names them (an empty name in a
     CSV header is ``Unnamed: i``), read as ``view`` says the file is written."""
     path = Path(root) / relpath
-    suffix = path.suffix.lower()
-    if suffix in CSV_DELIMITERS:
+    suffix = table_format(relpath)
+    if suffix in (".csv", ".tsv"):
         import csv  # only for a CSV table: most specs name none
+        import io
 
         sep, _, encoding = (view or TableView()).read_options(suffix)
+        failures: tuple[type[Exception], ...] = (*read_errors(), csv.Error)
         try:
-            with path.open(encoding=encoding or "utf-8-sig", newline="") as handle:
+            with (
+                table_bytes(path) as raw,
+                io.TextIOWrapper(raw, encoding=encoding or "utf-8-sig", newline="") as handle,
+            ):
                 reader = csv.reader(handle, delimiter=sep)
                 row = next(reader, None)
                 first = next((r for r in reader if any(cell.strip() for cell in r)), None)
-        except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        except failures as exc:
             hint = encoding_hint(encoding) if isinstance(exc, UnicodeDecodeError) else None
             raise JournalError(f"{relpath}: cannot read as a table: {exc}", hint=hint) from exc
         if not row:

@@ -18,10 +18,9 @@ import numpy as np
 
 from gitlab_journal.data.hashing import BUNDLED, MISSING_HINT
 from gitlab_journal.errors import JournalError
-from gitlab_journal.spec.model import CSV_DELIMITERS, DataSpec, TableView
+from gitlab_journal.spec.model import PARQUET_SUFFIXES, DataSpec, TableView, table_format
 from gitlab_journal.userimport import import_from_root
 
-PARQUET_SUFFIXES = (".parquet", ".pq")
 ENCODE_HINT = "encode non-numeric features in a loader (data: source: loader)"
 
 
@@ -182,13 +181,13 @@ def _load_table(root: Path, data: DataSpec) -> tuple[Any, Any]:
 
 
 def _read_table(path: Path, relpath: str, view: TableView) -> Any:
-    suffix = path.suffix.lower()
-    if suffix in CSV_DELIMITERS:
+    suffix = table_format(relpath)
+    if suffix in (".csv", ".tsv"):
         return _read_csv(path, relpath, suffix, view)
     if suffix in PARQUET_SUFFIXES:
         return _read_parquet(path, relpath)
     raise JournalError(
-        f"{relpath}: unknown table format {suffix or '(no suffix)'}",
+        f"{relpath}: unknown table format {path.suffix or '(no suffix)'}",
         hint="tables are .csv, .tsv, .parquet or .pq; read other formats in a loader",
     )
 
@@ -247,14 +246,19 @@ def preload_table(root: Path, data: DataSpec) -> threading.Thread | None:
 def _encoding(path: Path) -> str:
     """UTF-8, with its byte-order mark dropped when the file starts with one: pandas reads
     plain ``utf-8`` on a faster path than ``utf-8-sig``, for the same text."""
-    with path.open("rb") as handle:
+    from gitlab_journal.data.header import table_bytes
+
+    with table_bytes(path) as handle:
         return "utf-8-sig" if handle.read(3) == b"\xef\xbb\xbf" else "utf-8"
 
 
 def _read_csv(path: Path, relpath: str, suffix: str, view: TableView) -> Any:
     import pandas as pd
 
+    from gitlab_journal.data.header import encoding_hint, read_errors
+
     sep, decimal, encoding = view.read_options(suffix)
+    failures = (pd.errors.ParserError, *read_errors())
     try:
         frame = pd.read_csv(
             path,
@@ -266,9 +270,7 @@ def _read_csv(path: Path, relpath: str, suffix: str, view: TableView) -> Any:
         )
     except pd.errors.EmptyDataError as exc:
         raise JournalError(f"{relpath}: the file is empty") from exc
-    except (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError) as exc:
-        from gitlab_journal.data.header import encoding_hint
-
+    except failures as exc:
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         hint = encoding_hint(encoding) if isinstance(exc, UnicodeDecodeError) else None
         raise JournalError(f"{relpath}: cannot read as a table: {detail}", hint=hint) from exc
@@ -324,7 +326,7 @@ def select(frame: Any, relpath: str, target: str | None, view: TableView) -> tup
     features = list(view.columns) if view.columns else [c for c in columns if c != name]
     features = [c for c in features if c not in set(view.drop)]
     X = frame[features]
-    y = _target(frame[name], relpath, name, csv=relpath.lower().endswith(tuple(CSV_DELIMITERS)))
+    y = _target(frame[name], relpath, name, csv=table_format(relpath) in (".csv", ".tsv"))
     return X, y
 
 

@@ -34,11 +34,11 @@ from gitlab_journal.spec.model import (
     Spec,
     StepSpec,
     shown_path,
+    table_format,
 )
 from gitlab_journal.spec.overrides import apply_overrides
 
 TOP_KEYS = ("name", "data", "model", "evaluation", "notes", "code", "checks")
-TABLE_SUFFIXES = (".csv", ".tsv", ".parquet", ".pq")
 ARRAY_SUFFIXES = (".npz",)
 PLAIN_LISTS = frozenset({"metrics", "callbacks"})  # lists in Keras compile/fit that are values
 KERAS_TEST_SIZE = 0.2  # a Keras spec's hold-out split when its evaluation names none
@@ -388,7 +388,8 @@ def _notes(node: _Node) -> dict[str, str]:
 
 
 DATA_FORMS = (
-    "sklearn:NAME, a .csv/.tsv/.parquet/.pq/.npz path, or a mapping with sklearn, path "
+    "sklearn:NAME, a .csv/.tsv (or .csv.gz, ...)/.parquet/.pq/.npz path, or a mapping with "
+    "sklearn, path "
     "(and target), X and y, or loader"
 )
 
@@ -416,7 +417,7 @@ def _data_string(node: _Node) -> DataSpec:
     if text.startswith("sklearn:"):
         return _sklearn_data(node, text.removeprefix("sklearn:").strip())
     lower = text.lower()
-    if lower.endswith(TABLE_SUFFIXES):
+    if table_format(text):
         return DataSpec(source="table", path=_repo_path(node, text))
     if lower.endswith(ARRAY_SUFFIXES):
         return DataSpec(source="arrays", path=_repo_path(node, text))
@@ -437,8 +438,14 @@ def _path_data(node: _Node) -> DataSpec:
     if lower.endswith(ARRAY_SUFFIXES):
         node.keys_within(("path",))
         return DataSpec(source="arrays", path=_repo_path(path_node, text))
-    if not lower.endswith(TABLE_SUFFIXES):
-        path_node.fail(f"unknown data file type {text!r}; expected .csv, .tsv, .parquet, .pq, .npz")
+    suffix = table_format(text)
+    if suffix is None:
+        path_node.fail(
+            f"unknown data file type {text!r}; expected .csv or .tsv (maybe compressed: .gz, "
+            ".bz2, .xz, .zip), .parquet, .pq or .npz",
+            hint="read other formats in a loader of your repository ({loader: prep:load, deps: "
+            "[data/raw.xlsx]}); save a spreadsheet as CSV",
+        )
     from gitlab_journal.spec.blocks import TABLE_KEYS, table_view
 
     node.keys_within(("path", "target", *TABLE_KEYS))
@@ -453,7 +460,7 @@ def _path_data(node: _Node) -> DataSpec:
         source="table",
         path=_repo_path(path_node, text),
         target=target,
-        table=table_view(node, "." + lower.rpartition(".")[2]),
+        table=table_view(node, suffix),
     )
 
 

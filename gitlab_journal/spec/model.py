@@ -18,6 +18,19 @@ DEFAULT_CODE_GLOBS: tuple[str, ...] = ("*.py",)
 DEFAULT_FOLDS = 5
 DEFAULT_MAX_POINTS = 100_000  # grid points a spec may expand to
 CSV_DELIMITERS = {".csv": ",", ".tsv": "\t"}  # a text table's separator unless ``sep`` says
+COMPRESSIONS = (".gz", ".bz2", ".xz", ".zip")  # a text table compressed, as pandas reads it
+PARQUET_SUFFIXES = (".parquet", ".pq")
+
+
+def table_format(path: str) -> str | None:
+    """A table file's format by its name, compression aside: ``.csv``, ``.tsv``, ``.parquet`` or
+    ``.pq`` (``data/x.csv.gz`` is a ``.csv``), or None for a file that is not a table."""
+    lower = path.lower()
+    for compression in COMPRESSIONS:
+        if lower.endswith(compression):
+            lower = lower.removesuffix(compression)
+            return next((s for s in CSV_DELIMITERS if lower.endswith(s)), None)
+    return next((s for s in (*CSV_DELIMITERS, *PARQUET_SUFFIXES) if lower.endswith(s)), None)
 
 
 def grid_size(grids: Any) -> int:
