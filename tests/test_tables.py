@@ -769,6 +769,69 @@ evaluation:
     assert logged(cli) == []
 
 
+@pytest.mark.parametrize(
+    "dates",
+    [
+        ["2024-01-31", "2024-02-01", "", "2024-02-03"],
+        ["31/01/2024", "01/02/2024", "02/02/2024", ""],
+        ["2024-01-31T09:30:00Z", "2024-02-01 17:05:12", "2024-02-02T08:00:00+01:00", ""],
+    ],
+    ids=["iso", "slashes", "time stamps"],
+)
+def test_a_date_column_reaching_the_model_is_named_as_dates(
+    repo: Path, cli: Cli, dates: list[str]
+) -> None:
+    rows = [[*row, dates[i % len(dates)]] for i, row in enumerate(passengers())]
+    spec = """\
+data:
+  path: data/passengers.csv
+  target: survived
+  dtypes: {sex: category, embarked: category}
+model:
+  estimator: sklearn.ensemble.HistGradientBoostingClassifier
+evaluation:
+  cv: 3
+  seed: 0
+"""
+    write_table(repo / "data" / "passengers.csv", [*COLUMNS, "booked"], rows)
+    (repo / "journal.yaml").write_text(spec)
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "Add a table with a date column")
+    assert cli("init")[0] == 0
+    before = git(repo, "rev-parse", "journal")
+
+    code, _, err = cli("run", "-q")
+
+    assert code == 2, err
+    first, hint = err.strip().splitlines()[:2]
+    assert first.startswith("error: journal.yaml:5: model: column 'booked' holds dates, e.g. ")
+    assert "reaches HistGradientBoostingClassifier, which takes numbers only" in first
+    assert hint.startswith("hint: leave it out with data: drop: [booked], or turn a date into")
+    assert git(repo, "rev-parse", "journal") == before
+
+    (repo / "journal.yaml").write_text(spec.replace("survived\n", "survived\n  drop: [booked]\n"))
+    assert cli("run", "-q")[0] == 0
+
+
+def test_codes_that_only_look_like_dates_get_the_encoding_hint(repo: Path, cli: Cli) -> None:
+    rows = [[*row, f"{i % 90 + 10}-{i % 7 + 32}-{i:04d}"] for i, row in enumerate(passengers())]
+    write_table(repo / "data" / "passengers.csv", [*COLUMNS, "code"], rows)
+    (repo / "journal.yaml").write_text(
+        "data:\n  path: data/passengers.csv\n  target: survived\n  columns: [code, fare]\n"
+        "model:\n  estimator: sklearn.linear_model.LogisticRegression\n"
+        "evaluation:\n  cv: 3\n  seed: 0\n"
+    )
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "Add a table with a code column")
+    assert cli("init")[0] == 0
+
+    code, _, err = cli("check")
+
+    assert code == 2, err
+    assert "column 'code' holds strings, e.g. '10-32-0000'" in err, err
+    assert "OneHotEncoder" in err and "dates" not in err
+
+
 def test_a_string_column_left_to_a_pipeline_step_is_refused_too(repo: Path, cli: Cli) -> None:
     spec = SPEC.replace("columns: [sex, embarked, pclass]", "columns: [embarked, pclass]")
     spec = spec.replace(

@@ -11,6 +11,7 @@ is not a list of names ends the walk without a verdict.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +21,12 @@ PASSING_IMPUTES = frozenset({"most_frequent", "constant"})  # SimpleImputer keep
 TAKES_ANYTHING = ("sklearn.dummy.",)
 # steps that may do anything with text (a user's function, a mask of the missing cells)
 NO_VERDICT = frozenset({"FunctionTransformer", "MissingIndicator"})
+# a date or a time stamp as tables write them: 2024-01-31, 31/01/2024, 2024-01-31T09:30:00Z
+DATE = re.compile(
+    r"\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}"
+    r"(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?"
+)
+DATE_SAMPLE = 50  # the first non-blank cells of a column looked at
 
 
 @dataclass(frozen=True)
@@ -165,13 +172,45 @@ def _wrapped(est: Any) -> tuple[str, Any] | None:
     return None
 
 
+def date_columns(X: Any, names: Sequence[str]) -> list[str]:
+    """The columns of ``names`` whose first non-blank cells all read as dates or time stamps
+    (written as dates are, and dates pandas can read: not 12-34-5678)."""
+    import pandas as pd
+
+    found = []
+    for name in names:
+        cells = [v.strip() for v in X[name].tolist() if isinstance(v, str) and v.strip()]
+        sample = cells[:DATE_SAMPLE]
+        if not sample or not all(DATE.fullmatch(v) for v in sample):
+            continue
+        try:
+            read = pd.to_datetime(pd.Series(sample), errors="coerce", format="mixed", utc=True)
+        except (ValueError, TypeError, OverflowError):
+            continue
+        if not read.isna().any():
+            found.append(name)
+    return found
+
+
 def describe(found: Blocked, kinds: dict[str, str], X: Any) -> tuple[str, str]:
     """The error's message and hint for text columns reaching a numbers-only step."""
+    step = f"step {found.step!r} ({found.kind})" if found.step else found.kind
+    dates = date_columns(X, found.columns)
+    if dates:
+        listed = ", ".join(dates)
+        shown = " and ".join(repr(c) for c in dates)
+        day = next(v for v in X[dates[0]].tolist() if isinstance(v, str) and v.strip())
+        return (
+            f"column {shown} holds dates, e.g. {day!r}, and reaches {step}, which takes "
+            "numbers only",
+            f"leave {'it' if len(dates) == 1 else 'them'} out with data: drop: [{listed}], or "
+            "turn a date into numbers (year, month, day of the week, days since) in a loader "
+            "of your repository; as a category each date would be a level of its own",
+        )
     first = found.columns[0]
     sample = next((v for v in X[first].tolist() if isinstance(v, str) and v.strip()), None)
     example = f", e.g. {sample!r}" if sample is not None else ""
     others = f" (and {', '.join(repr(c) for c in found.columns[1:])})" if found.columns[1:] else ""
-    step = f"step {found.step!r} ({found.kind})" if found.step else found.kind
     message = (
         f"column {first!r}{others} holds {kinds[first]}{example} and reaches {step}, "
         "which takes numbers only"
