@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -813,8 +814,18 @@ evaluation:
     assert cli("run", "-q")[0] == 0
 
 
-def test_codes_that_only_look_like_dates_get_the_encoding_hint(repo: Path, cli: Cli) -> None:
-    rows = [[*row, f"{i % 90 + 10}-{i % 7 + 32}-{i:04d}"] for i, row in enumerate(passengers())]
+@pytest.mark.parametrize(
+    ("make", "shown"),
+    [
+        (lambda i: f"{i % 90 + 10}-{i % 7 + 32}-{i:04d}", "10-32-0000"),  # no such month
+        (lambda i: f"{i % 3 + 1}.{i % 12}.{i % 5}", "1.0.0"),  # versions, not dates
+    ],
+    ids=["codes", "versions"],
+)
+def test_codes_that_only_look_like_dates_get_the_encoding_hint(
+    repo: Path, cli: Cli, make: Callable[[int], str], shown: str
+) -> None:
+    rows = [[*row, make(i)] for i, row in enumerate(passengers())]
     write_table(repo / "data" / "passengers.csv", [*COLUMNS, "code"], rows)
     (repo / "journal.yaml").write_text(
         "data:\n  path: data/passengers.csv\n  target: survived\n  columns: [code, fare]\n"
@@ -828,7 +839,7 @@ def test_codes_that_only_look_like_dates_get_the_encoding_hint(repo: Path, cli: 
     code, _, err = cli("check")
 
     assert code == 2, err
-    assert "column 'code' holds strings, e.g. '10-32-0000'" in err, err
+    assert f"column 'code' holds strings, e.g. '{shown}'" in err, err
     assert "OneHotEncoder" in err and "dates" not in err
 
 

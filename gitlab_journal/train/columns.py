@@ -21,9 +21,10 @@ PASSING_IMPUTES = frozenset({"most_frequent", "constant"})  # SimpleImputer keep
 TAKES_ANYTHING = ("sklearn.dummy.",)
 # steps that may do anything with text (a user's function, a mask of the missing cells)
 NO_VERDICT = frozenset({"FunctionTransformer", "MissingIndicator"})
-# a date or a time stamp as tables write them: 2024-01-31, 31/01/2024, 2024-01-31T09:30:00Z
+# a date or a time stamp as tables write them, with a four-digit year (so a version such as
+# 1.2.3 is not one): 2024-01-31, 31/01/2024, 2024-01-31T09:30:00Z
 DATE = re.compile(
-    r"\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}"
+    r"(?:\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{4})"
     r"(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?"
 )
 DATE_SAMPLE = 50  # the first non-blank cells of a column looked at
