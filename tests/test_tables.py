@@ -25,8 +25,14 @@ from gitlab_journal.journal import format as fmt
 pytestmark = pytest.mark.slow  # see the README: `pytest -m "not slow"` skips these locally
 
 
-def setup(repo: Path, cli: Any, spec: str = SPEC, rows: list[list[Any]] | None = None) -> None:
-    write_table(repo / "data" / "passengers.csv", COLUMNS, rows or passengers())
+def setup(
+    repo: Path,
+    cli: Any,
+    spec: str = SPEC,
+    rows: list[list[Any]] | None = None,
+    header: list[str] = COLUMNS,
+) -> None:
+    write_table(repo / "data" / "passengers.csv", header, rows or passengers())
     (repo / "journal.yaml").write_text(spec)
     git(repo, "add", ".")
     git(repo, "commit", "-q", "-m", "Add the passenger table and its spec")
@@ -783,22 +789,7 @@ def test_a_date_column_reaching_the_model_is_named_as_dates(
     repo: Path, cli: Cli, dates: list[str]
 ) -> None:
     rows = [[*row, dates[i % len(dates)]] for i, row in enumerate(passengers())]
-    spec = """\
-data:
-  path: data/passengers.csv
-  target: survived
-  dtypes: {sex: category, embarked: category}
-model:
-  estimator: sklearn.ensemble.HistGradientBoostingClassifier
-evaluation:
-  cv: 3
-  seed: 0
-"""
-    write_table(repo / "data" / "passengers.csv", [*COLUMNS, "booked"], rows)
-    (repo / "journal.yaml").write_text(spec)
-    git(repo, "add", ".")
-    git(repo, "commit", "-q", "-m", "Add a table with a date column")
-    assert cli("init")[0] == 0
+    setup(repo, cli, HGB_SPEC, rows, header=[*COLUMNS, "booked"])
     before = git(repo, "rev-parse", "journal")
 
     code, _, err = cli("run", "-q")
@@ -810,7 +801,9 @@ evaluation:
     assert hint.startswith("hint: leave it out with data: drop: [booked], or turn a date into")
     assert git(repo, "rev-parse", "journal") == before
 
-    (repo / "journal.yaml").write_text(spec.replace("survived\n", "survived\n  drop: [booked]\n"))
+    (repo / "journal.yaml").write_text(
+        HGB_SPEC.replace("survived\n", "survived\n  drop: [booked]\n")
+    )
     assert cli("run", "-q")[0] == 0
 
 
@@ -826,15 +819,12 @@ def test_codes_that_only_look_like_dates_get_the_encoding_hint(
     repo: Path, cli: Cli, make: Callable[[int], str], shown: str
 ) -> None:
     rows = [[*row, make(i)] for i, row in enumerate(passengers())]
-    write_table(repo / "data" / "passengers.csv", [*COLUMNS, "code"], rows)
-    (repo / "journal.yaml").write_text(
+    spec = (
         "data:\n  path: data/passengers.csv\n  target: survived\n  columns: [code, fare]\n"
         "model:\n  estimator: sklearn.linear_model.LogisticRegression\n"
         "evaluation:\n  cv: 3\n  seed: 0\n"
     )
-    git(repo, "add", ".")
-    git(repo, "commit", "-q", "-m", "Add a table with a code column")
-    assert cli("init")[0] == 0
+    setup(repo, cli, spec, rows, header=[*COLUMNS, "code"])
 
     code, _, err = cli("check")
 
