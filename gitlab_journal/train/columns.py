@@ -11,6 +11,7 @@ is not a list of names ends the walk without a verdict.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -180,8 +181,8 @@ def date_columns(X: Any, names: Sequence[str]) -> list[str]:
 
     found = []
     for name in names:
-        cells = [v.strip() for v in X[name].tolist() if isinstance(v, str) and v.strip()]
-        sample = cells[:DATE_SAMPLE]
+        cells = (v.strip() for v in X[name] if isinstance(v, str) and v.strip())
+        sample = list(itertools.islice(cells, DATE_SAMPLE))  # not the whole column
         if not sample or not all(DATE.fullmatch(v) for v in sample):
             continue
         try:
@@ -200,7 +201,7 @@ def describe(found: Blocked, kinds: dict[str, str], X: Any) -> tuple[str, str]:
     if dates:
         listed = ", ".join(dates)
         shown = " and ".join(repr(c) for c in dates)
-        day = next(v for v in X[dates[0]].tolist() if isinstance(v, str) and v.strip())
+        day = next(v for v in X[dates[0]] if isinstance(v, str) and v.strip())
         return (
             f"column {shown} holds dates, e.g. {day!r}, and reaches {step}, which takes "
             "numbers only",
