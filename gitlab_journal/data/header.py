@@ -1,7 +1,8 @@
-"""A table's column names, read without loading the table, and every column the spec names
-checked against them while the plan is made: a missing target, a ``columns``/``drop``/``dtypes``
-name or a column transformer's column the table lacks stops `check` and `run` before anything
-trains, with the spec's file, line and key.
+"""A table's column names, read without loading the table (through its decompression, for a
+compressed CSV/TSV), and every column the spec names checked against them while the plan is
+made: a missing target, a ``columns``/``drop``/``dtypes`` name or a column transformer's column
+the table lacks stops `check` and `run` before anything trains, with the spec's file, line and
+key.
 
 The standard library only (pyarrow for a Parquet schema and pandas for ``dtypes`` names are
 imported when such a table or option is there): `check` and the hooks plan.
@@ -34,7 +35,8 @@ def encoding_hint(encoding: str | None) -> str:
 @contextlib.contextmanager
 def table_bytes(path: Path) -> Iterator[IO[bytes]]:
     """A text table's bytes, decompressed as pandas decompresses them by the file's name (a
-    ``.zip`` must hold one file). A damaged archive raises OSError or ValueError."""
+    ``.zip`` must hold one file). Opening or reading a damaged archive raises one of
+    :func:`read_errors`."""
     lower = path.name.lower()
     if lower.endswith(".zip"):
         import zipfile
