@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+import tomllib
 from importlib.metadata import PackageNotFoundError, distribution, packages_distributions
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from packaging.utils import canonicalize_name
 pytestmark = pytest.mark.slow  # fresh interpreters that import scikit-learn
 
 KERAS = ("keras", "tensorflow")
+PYPROJECT = Path(__file__).resolve().parent.parent / "pyproject.toml"
 
 KERAS_SPEC = """\
 data: sklearn:digits
@@ -56,9 +58,12 @@ def build_mlp(units):
 
 
 def core_distributions() -> set[str]:
-    """gitlab-journal and every distribution its requirements (no extras) bring, transitively."""
-    seen: set[str] = set()
-    todo = ["gitlab-journal"]
+    """gitlab-journal and every distribution its dependencies (pyproject.toml's, no extras) bring,
+    transitively, as installed here."""
+    with PYPROJECT.open("rb") as handle:
+        declared = tomllib.load(handle)["project"]["dependencies"]
+    seen: set[str] = {"gitlab-journal"}
+    todo = [Requirement(text).name for text in declared]
     while todo:
         name = canonicalize_name(todo.pop())
         if name in seen:
