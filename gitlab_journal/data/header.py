@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from gitlab_journal.errors import JournalError, MissingExtra
-from gitlab_journal.spec.model import Spec, TableView, table_format
+from gitlab_journal.spec.model import CSV_DELIMITERS, Spec, TableView, table_format
 
 TRANSFORMER_COLUMNS = re.compile(r"\.transformers\.\d+\.columns$")
 
@@ -78,7 +78,7 @@ def read_header(root: Path, relpath: str, view: TableView | None = None) -> list
     CSV header is ``Unnamed: i``), read as ``view`` says the file is written."""
     path = Path(root) / relpath
     suffix = table_format(relpath)
-    if suffix in (".csv", ".tsv"):
+    if suffix in CSV_DELIMITERS:
         import csv  # only for a CSV table: most specs name none
         import io
 

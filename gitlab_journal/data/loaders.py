@@ -18,7 +18,13 @@ import numpy as np
 
 from gitlab_journal.data.hashing import BUNDLED, MISSING_HINT
 from gitlab_journal.errors import JournalError
-from gitlab_journal.spec.model import PARQUET_SUFFIXES, DataSpec, TableView, table_format
+from gitlab_journal.spec.model import (
+    CSV_DELIMITERS,
+    PARQUET_SUFFIXES,
+    DataSpec,
+    TableView,
+    table_format,
+)
 from gitlab_journal.userimport import import_from_root
 
 ENCODE_HINT = "encode non-numeric features in a loader (data: source: loader)"
@@ -182,13 +188,14 @@ def _load_table(root: Path, data: DataSpec) -> tuple[Any, Any]:
 
 def _read_table(path: Path, relpath: str, view: TableView) -> Any:
     suffix = table_format(relpath)
-    if suffix in (".csv", ".tsv"):
+    if suffix in CSV_DELIMITERS:
         return _read_csv(path, relpath, suffix, view)
     if suffix in PARQUET_SUFFIXES:
         return _read_parquet(path, relpath)
     raise JournalError(
         f"{relpath}: unknown table format {path.suffix or '(no suffix)'}",
-        hint="tables are .csv, .tsv, .parquet or .pq; read other formats in a loader",
+        hint="tables are .csv or .tsv (maybe compressed), .parquet or .pq; read other formats "
+        "in a loader",
     )
 
 
@@ -326,7 +333,7 @@ def select(frame: Any, relpath: str, target: str | None, view: TableView) -> tup
     features = list(view.columns) if view.columns else [c for c in columns if c != name]
     features = [c for c in features if c not in set(view.drop)]
     X = frame[features]
-    y = _target(frame[name], relpath, name, csv=table_format(relpath) in (".csv", ".tsv"))
+    y = _target(frame[name], relpath, name, csv=table_format(relpath) in CSV_DELIMITERS)
     return X, y
 
 

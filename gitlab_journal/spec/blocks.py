@@ -18,7 +18,7 @@ import codecs
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from gitlab_journal.spec.model import CSV_DELIMITERS, StepSpec, TableView
+from gitlab_journal.spec.model import CSV_DELIMITERS, TEXT_KEYS, StepSpec, TableView
 
 if TYPE_CHECKING:
     from gitlab_journal.spec.load import _Node
@@ -29,7 +29,6 @@ LIST_KEYS: Mapping[str, bool] = {
     "transformer_list": False,
     "estimators": False,
 }
-TEXT_KEYS = ("sep", "decimal", "encoding")  # how a CSV/TSV file is written
 TABLE_KEYS = ("columns", "drop", "dtypes", "na_values", *TEXT_KEYS)
 BLOCK_KEYS = ("name", "estimator", "params", "steps", "columns", *LIST_KEYS)
 LITERALS = ("passthrough", "drop")

@@ -18,6 +18,7 @@ DEFAULT_CODE_GLOBS: tuple[str, ...] = ("*.py",)
 DEFAULT_FOLDS = 5
 DEFAULT_MAX_POINTS = 100_000  # grid points a spec may expand to
 CSV_DELIMITERS = {".csv": ",", ".tsv": "\t"}  # a text table's separator unless ``sep`` says
+TEXT_KEYS = ("sep", "decimal", "encoding")  # how a CSV/TSV file is written (a table's options)
 COMPRESSIONS = (".gz", ".bz2", ".xz", ".zip")  # a text table compressed, as pandas reads it
 PARQUET_SUFFIXES = (".parquet", ".pq")
 
@@ -73,7 +74,7 @@ class TableView:
             out["dtypes"] = dict(sorted(self.dtypes))
         if self.na_values:
             out["na_values"] = sorted(self.na_values)
-        for key in ("sep", "decimal", "encoding"):
+        for key in TEXT_KEYS:
             if getattr(self, key):
                 out[key] = getattr(self, key)
         return out

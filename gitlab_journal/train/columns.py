@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -174,6 +174,11 @@ def _wrapped(est: Any) -> tuple[str, Any] | None:
     return None
 
 
+def _texts(X: Any, name: str) -> Iterator[str]:
+    """The cells of column ``name`` that hold text (not blank), in order, read lazily."""
+    return (v for v in X[name] if isinstance(v, str) and v.strip())
+
+
 def date_columns(X: Any, names: Sequence[str]) -> list[str]:
     """The columns of ``names`` whose first non-blank cells all read as dates or time stamps
     (written as dates are, and dates pandas can read: not 12-34-5678)."""
@@ -181,7 +186,7 @@ def date_columns(X: Any, names: Sequence[str]) -> list[str]:
 
     found = []
     for name in names:
-        cells = (v.strip() for v in X[name] if isinstance(v, str) and v.strip())
+        cells = (v.strip() for v in _texts(X, name))
         sample = list(itertools.islice(cells, DATE_SAMPLE))  # not the whole column
         if not sample or not all(DATE.fullmatch(v) for v in sample):
             continue
@@ -201,7 +206,7 @@ def describe(found: Blocked, kinds: dict[str, str], X: Any) -> tuple[str, str]:
     if dates:
         listed = ", ".join(dates)
         shown = " and ".join(repr(c) for c in dates)
-        day = next(v for v in X[dates[0]] if isinstance(v, str) and v.strip())
+        day = next(_texts(X, dates[0]))
         return (
             f"column {shown} holds dates, e.g. {day!r}, and reaches {step}, which takes "
             "numbers only",
@@ -210,7 +215,7 @@ def describe(found: Blocked, kinds: dict[str, str], X: Any) -> tuple[str, str]:
             "of your repository; as a category each date would be a level of its own",
         )
     first = found.columns[0]
-    sample = next((v for v in X[first].tolist() if isinstance(v, str) and v.strip()), None)
+    sample = next(_texts(X, first), None)
     example = f", e.g. {sample!r}" if sample is not None else ""
     others = f" (and {', '.join(repr(c) for c in found.columns[1:])})" if found.columns[1:] else ""
     message = (
