@@ -479,6 +479,45 @@ def test_untrusted_names_and_keys_show_as_text_and_run_no_script(
         server.server_close()
 
 
+def test_selected_table_runs_show_how_each_table_was_read(
+    journal: Store, cli: Cli, tmp_path: Path, page: Any
+) -> None:
+    """The side-by-side view has the table options of the identity (which the index does not
+    keep): the run's details carry them, and a hostile option is text."""
+    data = {"data/passengers.csv": "2" * 32}
+    plain = {"dtypes": {"sex": "category"}}
+    dropped = {"dtypes": {"sex": "category"}, "drop": ["fare", XSS_NAME], XSS_KEY: XSS_NAME}
+    journal.record(make_run("table001", data=data, table=plain, second=40))
+    journal.record(make_run("table002", data=data, table=dropped, second=41))
+    target = tmp_path / "public"
+    assert cli("site", str(target))[0] == 0
+    details = json.loads((target / "details-0000.json").read_text())
+    assert details["table001"]["table"] == {"dtypes.sex": "category"}
+    assert details["table002"]["table"]["drop"] == json.dumps(["fare", XSS_NAME])
+    assert details["run00001"]["table"] == {}  # its data is no table: identity.json not read
+    server, url = serve_directory(target)
+    try:
+        open_app(page, url)
+        select_runs(page, "table001", "table002")
+        differs = page.locator("#diff tr.differs").evaluate_all(
+            "rows => rows.map(r => r.dataset.key)"
+        )
+        assert "table.drop" in differs and f"table.{XSS_KEY}" in differs
+        assert "table.dtypes.sex" not in differs  # the same in both
+        row = page.locator("#diff tr[data-key='table.drop'] td")
+        assert row.all_text_contents() == ["", json.dumps(["fare", XSS_NAME])]
+        assert page.locator(f"#diff tr[data-key='table.{XSS_KEY}'] td").nth(1).text_content() == (
+            XSS_NAME
+        )
+        same = page.locator("#diff tr[data-key='table.dtypes.sex'] td").all_text_contents()
+        assert same == ["category", "category"]
+        assert page.locator("#diff img, #diff b").count() == 0
+        assert page.evaluate("() => window.__pwned === undefined")
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 # -- ui ------------------------------------------------------------------------------------
 
 

@@ -112,6 +112,14 @@ class Run:
         result = self.reproductions[-1].get("result")
         return REPRODUCED if result in REPRODUCED_RESULTS else IRREPRODUCIBLE
 
+    @property
+    def table(self) -> Mapping[str, Any]:
+        """How a table was read, as the identity records it (the target when it is not the
+        last column, ``columns``, ``drop``, ``dtypes``, ``na_values`` and the reading options
+        that differ from the defaults); empty for other data."""
+        table = self.identity.get("table")
+        return table if isinstance(table, Mapping) else {}
+
     def headline(self) -> tuple[str, float] | None:
         """The first metric that is not a ``_std`` or a time: the run's headline score."""
         for key, value in self.metrics.items():

@@ -1,6 +1,6 @@
 """`git journal compare`: many runs side by side, one column per run, only the rows that vary.
 
-Rows come in groups: model, params, data, code, evaluation, environment, metrics, status. A
+Rows come in groups: model, params, data, table, code, evaluation, environment, metrics, status. A
 row is shown when its value differs between the runs (absent counts as a value); the headline
 metrics are shown always (they are the point of a comparison), each with its best value bold.
 """
@@ -29,7 +29,17 @@ from gitlab_journal.review.values import (
     value_text,
 )
 
-GROUPS = ("model", "params", "data", "code", "evaluation", "environment", "metrics", "status")
+GROUPS = (
+    "model",
+    "params",
+    "data",
+    "table",
+    "code",
+    "evaluation",
+    "environment",
+    "metrics",
+    "status",
+)
 _MISSING = object()
 
 
@@ -38,6 +48,7 @@ def _fields(run: Run) -> dict[str, dict[str, Any]]:
         "model": {"model": model_class(run.model), "name": run.name, "kind": run.kind},
         "params": dict(run.params),
         "data": dict(run.data),
+        "table": flatten(run.table),
         "code": {
             "commit": run.code.commit[:10] if run.code.commit else None,
             "dirty": run.code.dirty,

@@ -19,7 +19,17 @@ from gitlab_journal.review.values import ABSENT, created_text, flatten, number, 
 
 # The groups, in the order they print. `code` holds commit, branch, dirty and, under "files",
 # the code dependency files whose content differs ({path: [blob_a, blob_b]}, null = absent).
-GROUPS = ("model", "params", "data", "code", "evaluation", "environment", "metrics", "status")
+GROUPS = (
+    "model",
+    "params",
+    "data",
+    "table",
+    "code",
+    "evaluation",
+    "environment",
+    "metrics",
+    "status",
+)
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -42,6 +52,7 @@ def diff_runs(a: Run, b: Run) -> dict[str, dict[str, Any]]:
     out["model"] = model
     out["params"] = _changes(a.params, b.params)
     out["data"] = _changes(a.data, b.data)
+    out["table"] = _changes(a.table, b.table)
     code: dict[str, Any] = _changes(
         {"commit": a.code.commit, "branch": a.code.branch, "dirty": a.code.dirty},
         {"commit": b.code.commit, "branch": b.code.branch, "dirty": b.code.dirty},

@@ -232,6 +232,7 @@ def show_run(
     if point and point != {k: value_text(run.params.get(k)) for k in run.point}:
         parts += _section("grid point (as the spec wrote it)", point)
     parts += _section("data", {k: _data_text(run, k, v) for k, v in run.data.items()})
+    parts += _section("table", {k: value_text(v) for k, v in flatten(run.table).items()})
     parts += _section("evaluation", {k: value_text(v) for k, v in flatten(run.evaluation).items()})
     parts += _section("metrics", metrics_rows(run.metrics))
     per_class = per_class_table(classes)

@@ -106,7 +106,7 @@ def flatten(value: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 
 def run_json(run: Run) -> dict[str, Any]:
     """One run as `log --json` and `show --json` print it: run.json's fields, the journal
-    commit, the metrics, and the code dependency files."""
+    commit, the metrics, the code dependency files, and how a table was read."""
     doc = fmt.run_document(run)
     doc.pop("format", None)
     out: dict[str, Any] = {
@@ -121,6 +121,8 @@ def run_json(run: Run) -> dict[str, Any]:
         if key == "code":
             out["metrics"] = dict(run.metrics)
     out.setdefault("metrics", dict(run.metrics))
+    if run.table:
+        out["table"] = dict(run.table)
     return out
 
 

@@ -1,5 +1,6 @@
 """The browser view's data: the journal's runs as JSON pages plus a manifest, and one run's
-details (notes, learning curves, files), all read through the derived index.
+details (notes, learning curves, how its table was read, files), all read through the derived
+index.
 
 The same bytes serve both `git journal site` (written to files) and `git journal ui` (served from
 memory): ``manifest.json``, ``runs-0000.json``, ``runs-0001.json``, ... of :data:`PAGE_SIZE` runs
@@ -22,6 +23,8 @@ from gitlab_journal.journal.index import Index, Row, json_safe
 from gitlab_journal.journal.schema import OBJECT_ID
 from gitlab_journal.journal.store import ADDED, CHANGED, REMOVED, run_changes, run_dir_in
 from gitlab_journal.review.report import parse_history
+from gitlab_journal.review.values import flatten, value_text
+from gitlab_journal.spec.model import table_format
 
 PAGE_SIZE = 1000
 MAX_CHANGES = 5000  # past this many changed runs, the page loads every page again
@@ -224,6 +227,22 @@ def _text_map(value: Any) -> dict[str, str]:
     return {str(k): v for k, v in value.items() if isinstance(v, str)}
 
 
+def _table(index: Index, row: Row, folder: pygit2.Tree) -> dict[str, str]:
+    """How the run's table was read (its identity's ``table``), each option as one line of
+    text; identity.json is read only for a run whose data is a table file."""
+    if not any(table_format(name) for name in row.data):
+        return {}
+    raw = _blob(index, folder, fmt.IDENTITY_FILE)
+    try:
+        identity = json.loads(raw) if raw is not None else None
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return {}
+    table = identity.get("table") if isinstance(identity, Mapping) else None
+    if not isinstance(table, Mapping):
+        return {}
+    return {key: value_text(value) for key, value in flatten(table).items()}
+
+
 def run_file(index: Index, row: Row, name: str) -> bytes | None:
     """The bytes of one served file of a run's folder, or None."""
     if file_type(name) is None:
@@ -239,7 +258,8 @@ def run_detail(
     served: bool = True,
     folder: pygit2.Oid | None = None,
 ) -> dict[str, Any]:
-    """One run's notes, error, grid point, learning curves and file names; ``served``: the
+    """One run's notes, error, grid point, table options, learning curves and file names;
+    ``served``: the
     files the page links to (at :func:`file_path`), all servable ones unless ``served`` is
     False (then images only, as the site copies).
 
@@ -252,6 +272,7 @@ def run_detail(
             "notes": {},
             "error": None,
             "point": {},
+            "table": {},
             "history": None,
             "files": [],
             "served": [],
@@ -273,6 +294,7 @@ def run_detail(
         "notes": _text_map(doc.get("notes")),
         "error": error if isinstance(error, str) else None,
         "point": dict(point) if isinstance(point, Mapping) else {},
+        "table": _table(index, row, run_tree),
         "history": None if history_blob is None else parse_history(history_blob),
         "files": files,
         "served": [

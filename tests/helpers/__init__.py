@@ -156,10 +156,12 @@ def make_run(
     data: dict[str, str] | None = None,
     evaluation: dict[str, Any] | None = None,
     files: dict[str, str] | None = None,
+    table: dict[str, Any] | None = None,
     **fields: Any,
 ) -> Run:
     """A made-up run whose fingerprint is the sha256 of its identity, as the runner's are;
-    ``second`` sets its creation time (2024-05-01T10:00:SS), ``fields`` any other field."""
+    ``second`` sets its creation time (2024-05-01T10:00:SS), ``table`` the identity's table
+    options, ``fields`` any other field."""
     params = {"C": 1.0, "max_iter": 100} if params is None else params
     data = {"train": "1" * 32} if data is None else data
     evaluation = {"cv": 5, "seed": 0} if evaluation is None else evaluation
@@ -170,6 +172,8 @@ def make_run(
         "evaluation": evaluation,
         "code": {"files": files},
     }
+    if table is not None:
+        identity["table"] = table
     run = Run(
         id=run_id,
         fingerprint=fingerprint(identity),

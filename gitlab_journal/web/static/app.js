@@ -799,25 +799,36 @@ async function renderSelected() {
   $("curves-box").hidden = ids.length === 0;
   const details = await Promise.all(ids.map(detail));
   if (serial !== renderSerial) return;  // a newer selection is being drawn
-  renderDiff(ids);
+  renderDiff(ids, details);
   renderCurves(ids, details);
   renderDetails(ids, details);
   document.body.dataset.selected = ids.join(",");
 }
 
-function renderDiff(ids) {
+/** The selected runs side by side: their fields, params, data, how a table was read (from
+ * each run's details) and metrics; rows that differ are marked. */
+function renderDiff(ids, details) {
   const table = $("diff");
   if (!ids.length) { table.replaceChildren(); return; }
   const runs = ids.map((id) => state.byId.get(id));
+  const tables = details.map((d) => (d && !d.failed && d.table) || {});
   const keys = ["created", "status", "model", "name", "commit"];
-  for (const group of ["params", "metrics"]) {
+  const groups = [["params", runs], ["data", runs], ["table", tables], ["metrics", runs]];
+  for (const [group, sources] of groups) {
     const seen = new Set();
-    for (const run of runs) for (const key of Object.keys(run[group] || {})) seen.add(key);
+    for (const source of sources) {
+      for (const key of Object.keys((group === "table" ? source : source[group]) || {})) seen.add(key);
+    }
     for (const key of [...seen].sort()) keys.push(`${group}.${key}`);
   }
+  const at = (i, key) => {
+    if (!key.startsWith("table.")) return key === "model" ? runs[i].model : valueAt(runs[i], key);
+    const name = key.slice("table.".length);
+    return Object.prototype.hasOwnProperty.call(tables[i], name) ? tables[i][name] : null;
+  };
   const head = el("tr", {}, el("th", { text: "field" }), ...runs.map((r) => el("th", { text: r.id })));
   const rows = keys.map((key) => {
-    const values = runs.map((r) => (key === "model" ? r.model : valueAt(r, key)));
+    const values = runs.map((_, i) => at(i, key));
     const texts = values.map(shown);
     const differs = new Set(values.map((v) => JSON.stringify(v === undefined ? null : v))).size > 1;
     return el("tr", { class: differs ? "differs" : "same", "data-key": key },
