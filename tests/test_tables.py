@@ -749,6 +749,45 @@ def test_a_bad_table_option_stops_before_training_naming_the_spec_line(
     assert logged(cli) == []
 
 
+@pytest.mark.parametrize(
+    ("dtypes", "column", "test", "hint"),
+    [
+        ("{age: Int64}", "age", lambda v: v != "" and float(v) % 1, "holds fractions"),
+        ("{age: int8}", "age", lambda v: v == "", "use Int8"),
+        ("{age: uint16}", "age", lambda v: v == "", "use UInt16"),
+        ("{sex: float64}", "sex", lambda v: v == "male", None),
+        ("{pclass: category, sex: boolean}", "sex", lambda v: True, None),
+    ],
+)
+def test_cells_that_do_not_convert_to_a_dtype_are_named(
+    repo: Path, cli: Cli, dtypes: str, column: str, test: Callable[[Any], bool], hint: str | None
+) -> None:
+    """pandas' own message names neither the column nor the cell; the error does both, at
+    the dtype's line, and nothing is recorded."""
+    rows = passengers()
+    for n, row in enumerate(rows):  # numbers but for one word, in the fourth row
+        row[0] = "male" if n == 3 else "1"
+    spec = SPEC.replace("  target: survived\n", f"  target: survived\n  dtypes: {dtypes}\n")
+    setup(repo, cli, spec, rows)
+    at = COLUMNS.index(column)
+    line, cell = next((n, row[at]) for n, row in enumerate(rows, start=2) if test(row[at]))
+    shown = "a blank cell" if cell == "" else repr(float(cell) if column == "age" else cell)
+    dtype = dtypes.rsplit(": ", 1)[1].rstrip("}")
+    before = git(repo, "rev-parse", "journal")
+
+    for command in ("check", "run"):
+        code, _, err = cli(command)
+
+        assert code == 2, err
+        assert err.startswith(
+            f"error: journal.yaml:4: data.dtypes.{column}: data/passengers.csv: column "
+            f"{column!r} does not convert to {dtype}, e.g. {shown} in line {line}: "
+        ), err
+        hints = [text for text in err.splitlines() if text.startswith("hint: ")]
+        assert (hint is None and not hints) or (hint is not None and hint in hints[0]), err
+    assert git(repo, "rev-parse", "journal") == before
+
+
 def test_a_string_column_reaching_a_numeric_estimator_is_refused(repo: Path, cli: Cli) -> None:
     spec = """\
 data:

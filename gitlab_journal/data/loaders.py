@@ -329,12 +329,88 @@ def select(frame: Any, relpath: str, target: str | None, view: TableView) -> tup
         try:
             frame = frame.astype(dict(view.dtypes))
         except (TypeError, ValueError) as exc:
-            raise JournalError(f"{view.located('dtypes')}: {relpath}: {exc}") from exc
+            raise _cast_error(frame, relpath, view, exc) from exc
     features = list(view.columns) if view.columns else [c for c in columns if c != name]
     features = [c for c in features if c not in set(view.drop)]
     X = frame[features]
     y = _target(frame[name], relpath, name, csv=table_format(relpath) in CSV_DELIMITERS)
     return X, y
+
+
+def _cast_error(frame: Any, relpath: str, view: TableView, exc: Exception) -> JournalError:
+    """The error for ``dtypes`` that the table's cells do not fit: the column, its dtype's
+    line in the spec, and the first cell that does not convert (pandas names neither)."""
+    import pandas as pd
+
+    for column, dtype in view.dtypes:
+        try:
+            frame[column].astype(dtype)
+        except (TypeError, ValueError) as failed:
+            cells, problem = frame[column], failed
+            break
+    else:
+        return JournalError(f"{view.located('dtypes')}: {relpath}: {exc}")
+    text = str(problem).strip()
+    detail = text.splitlines()[0] if text else type(problem).__name__
+    example = ""
+    row = _first_failing(cells, dtype)
+    if row is not None:
+        value = cells.iloc[row]
+        value = value.item() if isinstance(value, np.generic) else value
+        shown = "a blank cell" if pd.isna(value) else repr(value)
+        shown = shown if len(shown) <= 60 else shown[:59] + "…"
+        csv = table_format(relpath) in CSV_DELIMITERS
+        example = f", e.g. {shown} in {f'line {row + 2}' if csv else f'row {row + 1}'}"
+    located = view.located(f"dtypes.{column}")
+    if located == f"data.dtypes.{column}":
+        located = view.located("dtypes")
+    return JournalError(
+        f"{located}: {relpath}: column {column!r} does not convert to {dtype}{example}: {detail}",
+        hint=_cast_hint(dtype, cells),
+    )
+
+
+def _first_failing(cells: Any, dtype: str) -> int | None:
+    """The row of the first cell that does not convert to ``dtype``: runs of cells, each twice
+    as long as the last, are cast until one fails, and the failing run is halved down to the
+    cell (a run fails whenever a part of it does): a few casts of the column in all."""
+    start, size = 0, 1024
+    while start < len(cells):
+        good, bad = start, min(start + size, len(cells))
+        if _converts(cells.iloc[start:bad], dtype):
+            start, size = bad, size * 2
+            continue
+        while bad - good > 1:  # the failing cell is in cells[good:bad]
+            middle = (good + bad) // 2
+            if _converts(cells.iloc[good:middle], dtype):
+                good = middle
+            else:
+                bad = middle
+        return bad - 1 if not _converts(cells.iloc[bad - 1 : bad], dtype) else None
+    return None  # it fails only with the others (no single cell to show)
+
+
+def _converts(cells: Any, dtype: str) -> bool:
+    try:
+        cells.astype(dtype)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+_NULLABLE = {"int": "Int", "uint": "UInt"}
+
+
+def _cast_hint(dtype: str, cells: Any) -> str | None:
+    import pandas as pd
+
+    kind = dtype.rstrip("0123456789")
+    if kind in _NULLABLE and cells.isna().any():
+        nullable = _NULLABLE[kind] + (dtype[len(kind) :] or "64")
+        return f"the column has blank cells, which {dtype} cannot hold: use {nullable}"
+    if pd.api.types.is_float_dtype(cells.dtype) and kind.lower() in _NULLABLE:
+        return "the column holds fractions: read it as float64, or round it in a loader"
+    return None
 
 
 def _target(column: Any, relpath: str, name: str, *, csv: bool) -> Any:

@@ -61,6 +61,7 @@ def table_view(node: _Node, suffix: str) -> TableView | None:
             for name, item in child.entries():
                 column = _column_name(name, item)
                 pairs.append((column, item.string("a dtype name (category, str, float64, ...)")))
+                where.append((f"dtypes.{column}", f"{item.ctx.shown}:{item.line}: {item.key}"))
             found[key] = tuple(pairs)
         elif key == "na_values":
             found[key] = tuple(str(v) for v in _scalars(child))
