@@ -1067,6 +1067,32 @@ def test_table_findings_are_printed_by_check_and_recorded_by_run(repo: Path, cli
     assert code == 0, err
 
 
+def test_the_hint_for_a_saved_index_column_pastes_into_the_spec(repo: Path, cli: Cli) -> None:
+    """`DataFrame.to_csv` writes the index under a blank header, which pandas reads back as
+    'Unnamed: 0': the finding's `drop` quotes it, and the spec with that line added checks
+    clean (unquoted, YAML reads `[Unnamed: 0]` as a mapping)."""
+    frame = pd.DataFrame(passengers(), columns=COLUMNS)
+    (repo / "data").mkdir()
+    frame.to_csv(repo / "data" / "passengers.csv")  # the index too
+    spec = SPEC.replace("clf__C: [0.1, 1.0, 10.0]", "clf__C: 1.0")
+    (repo / "journal.yaml").write_text(spec)
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "Add a table saved with its index")
+    assert cli("init")[0] == 0
+
+    code, _, err = cli("check")
+    assert code == 0, err
+    (finding,) = [line for line in err.splitlines() if "JP008" in line]
+    drop = finding.rsplit("(data: ", 1)[1].removesuffix(")")
+    assert drop == "drop: ['Unnamed: 0']"
+    (repo / "journal.yaml").write_text(
+        spec.replace("  target: survived\n", f"  target: survived\n  {drop}\n")
+    )
+    code, _, err = cli("check")
+    assert code == 0, err
+    assert "JP008" not in err
+
+
 def test_strict_refuses_a_leaking_column_before_training(repo: Path, cli: Cli) -> None:
     rows = [[*row, "yes" if row[5] else "no"] for row in passengers()]
     write_table(repo / "data" / "passengers.csv", [*COLUMNS, "rescued"], rows)

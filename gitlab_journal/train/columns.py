@@ -17,6 +17,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from gitlab_journal.spec.snippets import flow_list, flow_scalar
+
 ENCODING = ("Encoder", "Vectorizer", "Hasher")
 PASSING_IMPUTES = frozenset({"most_frequent", "constant"})  # SimpleImputer keeps text then
 TAKES_ANYTHING = ("sklearn.dummy.",)
@@ -204,13 +206,13 @@ def describe(found: Blocked, kinds: dict[str, str], X: Any) -> tuple[str, str]:
     step = f"step {found.step!r} ({found.kind})" if found.step else found.kind
     dates = date_columns(X, found.columns)
     if dates:
-        listed = ", ".join(dates)
         shown = " and ".join(repr(c) for c in dates)
         day = next(_texts(X, dates[0]))
         return (
             f"column {shown} holds dates, e.g. {day!r}, and reaches {step}, which takes "
             "numbers only",
-            f"leave {'it' if len(dates) == 1 else 'them'} out with data: drop: [{listed}], or "
+            f"leave {'it' if len(dates) == 1 else 'them'} out with data: drop: "
+            f"{flow_list(dates)}, or "
             "turn a date into numbers (year, month, day of the week, days since) in a loader "
             "of your repository; as a category each date would be a level of its own",
         )
@@ -222,13 +224,13 @@ def describe(found: Blocked, kinds: dict[str, str], X: Any) -> tuple[str, str]:
         f"column {first!r}{others} holds {kinds[first]}{example} and reaches {step}, "
         "which takes numbers only"
     )
-    listed = ", ".join(found.columns)
     if found.kind.startswith("HistGradientBoosting"):
-        typed = ", ".join(f"{c}: category" for c in found.columns)
+        typed = ", ".join(f"{flow_scalar(c)}: category" for c in found.columns)
         return message, f"make it a category, which {found.kind} takes: data: dtypes: {{{typed}}}"
+    listed = flow_list(found.columns)
     hint = (
         "encode it first: a sklearn.compose.ColumnTransformer step whose block for "
-        f"[{listed}] is a sklearn.preprocessing.OneHotEncoder (see the README's Tabular data), "
-        f"or leave it out with data: drop: [{listed}]"
+        f"{listed} is a sklearn.preprocessing.OneHotEncoder (see the README's Tabular data), "
+        f"or leave it out with data: drop: {listed}"
     )
     return message, hint

@@ -17,6 +17,7 @@ import numpy as np
 
 from gitlab_journal.errors import CheckFailed
 from gitlab_journal.spec.model import EvaluationSpec
+from gitlab_journal.spec.snippets import flow_list
 
 # code -> the one-line explanation docs/checks.md gives
 CHECKS: Mapping[str, str] = {
@@ -240,7 +241,7 @@ def _table_checks(X: Any, y: Any) -> list[Finding]:
     for raw, dtype in X.dtypes.items():
         name = str(raw)
         column = X[raw]
-        drop = f"drop it (data: drop: [{name}])"
+        drop = f"drop it (data: drop: {flow_list([name])})"
         missing = int(column.isna().sum())
         text = (
             pd.api.types.is_object_dtype(dtype)
