@@ -122,3 +122,35 @@ def test_a_table_read_the_same_way_shows_no_table_change(
     again = _run(repo, cli, DROPPED, "--force")  # the same experiment once more
     assert "table" not in _json(cli, "diff", second, again)
     assert "table" in _json(cli, "diff", first, again)
+
+
+def test_the_report_names_the_table_option_two_leaderboard_rows_differ_in(
+    two_runs: tuple[str, str], cli: Cli, tmp_path: Path
+) -> None:
+    first, second = two_runs
+    code, out, err = cli("report", "--md", "-")
+    assert code == 0, err
+    cells = [line.split(" | ") for line in out.splitlines() if line.startswith("| ")]
+    rows = {row[1].strip("`"): row[3] for row in cells if row[1].strip("`") in two_runs}
+    assert rows[second] == 'table.drop=\\["fare"\\], table.na_values=\\["?"\\]'
+    assert rows[first] == "(same for all)"  # the same params: only the table tells them apart
+
+    code, _, err = cli("report", "--html", str(tmp_path / "report.html"))
+    assert code == 0, err
+    html = (tmp_path / "report.html").read_text()
+    assert "table.drop=[&quot;fare&quot;]" in html
+
+
+def test_the_report_reads_no_table_options_when_all_runs_read_it_alike(
+    repo: Path, cli: Cli
+) -> None:
+    write_table(repo / "data" / "passengers.csv", COLUMNS, passengers())
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "Add the passenger table")
+    assert cli("init")[0] == 0
+    (repo / "journal.yaml").write_text(SPEC.replace("max_iter: 10", "max_iter: [5, 10]"))
+    assert cli("run", "-q")[0] == 0
+    code, out, err = cli("report", "--md", "-")
+    assert code == 0, err
+    assert "table." not in out
+    assert "max_iter=5" in out and "max_iter=10" in out

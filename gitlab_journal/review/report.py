@@ -5,7 +5,8 @@ family: a leaderboard, the params that moved the headline metric, and plots.
 the runs added since it; or a revision of the code (``origin/main``, the target of a merge
 request): the runs made from the commits on HEAD's line that REV does not have (for a merge
 request, the runs added on its branch). Rows come from the derived index; only ``history.json``
-files (per-epoch metrics, for learning curves) are read from the store.
+files (per-epoch metrics, for learning curves) and, for the runs a leaderboard shows whose data
+is a table, ``identity.json`` (how the table was read) are read from the store.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from gitlab_journal.journal import format as fmt
 from gitlab_journal.journal.index import Index, Row, json_safe
 from gitlab_journal.journal.leaderboard import family_name, higher_is_better
 from gitlab_journal.review.table import varying_params
+from gitlab_journal.review.values import flatten
+from gitlab_journal.spec.model import table_format
 
 TOP = 10
 EFFECTS = 6
@@ -56,6 +59,9 @@ class Family:
     best_before: Row | None = None  # with --since: the best run before it
     effects: tuple[Effect, ...] = ()
     plots: tuple[Plot, ...] = ()
+    # How the table of each run shown was read ({run id: {option: value}}), when that differs
+    # between them: two runs with the same params can differ only there.
+    tables: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -207,6 +213,27 @@ def read_history(index: Index, row: Row) -> dict[str, list[float]] | None:
     return parse_history(data) if data is not None else None
 
 
+def read_table(index: Index, row: Row) -> dict[str, Any]:
+    """How a run's table was read (its identity's ``table``, flattened: ``dtypes.sex``); empty
+    for a run whose data is no table file (identity.json is then not read)."""
+    if not any(table_format(name) for name in row.data):
+        return {}
+    data = index.store.file(row.fingerprint, row.id, fmt.IDENTITY_FILE, index.tree())
+    try:
+        identity = json.loads(data) if data is not None else None
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return {}
+    table = identity.get("table") if isinstance(identity, Mapping) else None
+    return flatten(table) if isinstance(table, Mapping) else {}
+
+
+def _shown_tables(index: Index, rows: Sequence[Row]) -> dict[str, dict[str, Any]]:
+    """:func:`read_table` of the runs a leaderboard shows, or nothing when all were read alike."""
+    tables = {row.id: read_table(index, row) for row in rows[:TOP]}
+    texts = {json.dumps(json_safe(t), sort_keys=True) for t in tables.values()}
+    return tables if len(texts) > 1 else {}
+
+
 def parse_history(data: bytes) -> dict[str, list[float]] | None:
     """The per-epoch metrics a ``history.json`` holds (see :func:`read_history`), or None."""
     try:
@@ -277,6 +304,7 @@ def build_family(
         best_before=best_before,
         effects=tuple(found[:EFFECTS]),
         plots=tuple(drawn),
+        tables=_shown_tables(index, ranked),
     )
 
 

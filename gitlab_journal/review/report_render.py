@@ -4,10 +4,11 @@ self-contained HTML page (plots inline as data URIs, no outside resources)."""
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from gitlab_journal.journal.index import Row
+from gitlab_journal.journal.index import Row, json_safe
 from gitlab_journal.review.escape import html_text, md_cell, md_code
 from gitlab_journal.review.report import TOP, Effect, Family, Report
 from gitlab_journal.review.table import varying_params
@@ -29,13 +30,22 @@ def _score_text(row: Row) -> str:
     return text
 
 
-def _params_text(row: Row, names: Sequence[str], escape: Callable[[str], str]) -> str:
+def _params_text(
+    row: Row, names: Sequence[str], escape: Callable[[str], str], family: Family
+) -> str:
     """The run's values of the varying params it has (a param of another model is left out,
-    not shown as null)."""
+    not shown as null), then the table options that vary among the runs shown
+    (``table.drop=["fare"]``)."""
     shown = [
         f"{escape(name)}={escape(value_text(row.params[name], 24))}"
         for name in names
         if name in row.params
+    ]
+    table = family.tables.get(row.id, {})
+    shown += [
+        f"{escape('table.' + name)}={escape(value_text(table[name], 24))}"
+        for name in _table_options(family)
+        if name in table
     ]
     return ", ".join(shown) or "(same for all)"
 
@@ -43,6 +53,17 @@ def _params_text(row: Row, names: Sequence[str], escape: Callable[[str], str]) -
 def _family_params(family: Family) -> list[str]:
     return varying_params([r.params for r in family.rows], [r.model_class for r in family.rows])[
         :PARAMS_SHOWN
+    ]
+
+
+def _table_options(family: Family) -> list[str]:
+    """The table options whose values differ among the runs shown (absent counts)."""
+    tables = list(family.tables.values())
+    names = sorted({name for table in tables for name in table})
+    return [
+        name
+        for name in names
+        if len({json.dumps(json_safe(t.get(name)), sort_keys=True) for t in tables}) > 1
     ]
 
 
@@ -116,7 +137,7 @@ def to_markdown(report: Report, images: Mapping[str, str] | None = None) -> str:
         for rank, row in enumerate(family.rows[:TOP], 1):
             lines.append(
                 f"| {rank} | {md_code(row.id)} | {md_cell(row.model_class)} | "
-                f"{_params_text(row, names, md_cell)} | "
+                f"{_params_text(row, names, md_cell, family)} | "
                 f"{_score_text(row)} | {md_cell(created_text(row.created)[:16])} |"
             )
         if len(family.rows) > TOP:
@@ -223,7 +244,7 @@ def to_html(report: Report) -> str:
                         (str(rank), True),
                         (f"<code>{_e(row.id)}</code>", False),
                         (_e(row.model_class), False),
-                        (_params_text(row, names, _e), False),
+                        (_params_text(row, names, _e, family), False),
                         (_e(_score_text(row)), True),
                         (_e(created_text(row.created)[:16]), False),
                     ]
