@@ -11,21 +11,11 @@ from typing import Any
 import pytest
 from conftest import git
 from helpers import Cli
-from helpers.passengers import COLUMNS, passengers, write_table
+from helpers.passengers import COLUMNS, HGB_SPEC, passengers, write_table
 
 pytestmark = pytest.mark.slow  # real training on the passenger table
 
-SPEC = """\
-data:
-  path: data/passengers.csv
-  target: survived
-  dtypes: {sex: category, embarked: category}
-model:
-  estimator: sklearn.ensemble.HistGradientBoostingClassifier
-  params: {categorical_features: from_dtype, max_iter: 10}
-evaluation: {cv: 3, scoring: [accuracy], seed: 0}
-"""
-DROPPED = SPEC.replace("  dtypes:", "  drop: [fare]\n  na_values: ['?']\n  dtypes:")
+DROPPED = HGB_SPEC.replace("  dtypes:", "  drop: [fare]\n  na_values: ['?']\n  dtypes:")
 
 
 def _ids(cli: Cli) -> set[str]:
@@ -49,7 +39,7 @@ def two_runs(repo: Path, cli: Cli) -> tuple[str, str]:
     git(repo, "add", ".")
     git(repo, "commit", "-q", "-m", "Add the passenger table")
     assert cli("init")[0] == 0
-    return _run(repo, cli, SPEC), _run(repo, cli, DROPPED)
+    return _run(repo, cli, HGB_SPEC), _run(repo, cli, DROPPED)
 
 
 def _json(cli: Cli, *args: str) -> Any:
@@ -148,9 +138,9 @@ def test_the_report_reads_no_table_options_when_all_runs_read_it_alike(
     git(repo, "add", ".")
     git(repo, "commit", "-q", "-m", "Add the passenger table")
     assert cli("init")[0] == 0
-    (repo / "journal.yaml").write_text(SPEC.replace("max_iter: 10", "max_iter: [5, 10]"))
+    (repo / "journal.yaml").write_text(HGB_SPEC.replace("max_iter: 20", "max_iter: [10, 20]"))
     assert cli("run", "-q")[0] == 0
     code, out, err = cli("report", "--md", "-")
     assert code == 0, err
     assert "table." not in out
-    assert "max_iter=5" in out and "max_iter=10" in out
+    assert "max_iter=10" in out and "max_iter=20" in out

@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 from conftest import git
 from helpers import Cli
-from helpers.passengers import COLUMNS, SPEC, passengers, write_table
+from helpers.passengers import COLUMNS, HGB_SPEC, SPEC, passengers, write_table
 
 import gitlab_journal
 from gitlab_journal.journal import format as fmt
@@ -887,20 +887,6 @@ def test_a_string_column_left_to_a_pipeline_step_is_refused_too(repo: Path, cli:
     first = err.strip().splitlines()[0]
     assert "'sex'" in first and "'clf'" in first
     assert logged(cli) == []
-
-
-HGB_SPEC = """\
-data:
-  path: data/passengers.csv
-  target: survived
-  dtypes: {sex: category, embarked: category}
-model:
-  estimator: sklearn.ensemble.HistGradientBoostingClassifier
-  params: {max_iter: 20, categorical_features: from_dtype}
-evaluation:
-  cv: 5
-  seed: 0
-"""
 
 
 def test_category_columns_reach_a_gradient_booster_that_takes_them(repo: Path, cli: Cli) -> None:

@@ -22,6 +22,7 @@ from gitlab_journal.review.escape import terminal
 from gitlab_journal.review.render import cell, status_text
 from gitlab_journal.review.values import (
     ABSENT,
+    GROUPS,
     created_text,
     flatten,
     headline_metrics,
@@ -29,17 +30,6 @@ from gitlab_journal.review.values import (
     value_text,
 )
 
-GROUPS = (
-    "model",
-    "params",
-    "data",
-    "table",
-    "code",
-    "evaluation",
-    "environment",
-    "metrics",
-    "status",
-)
 _MISSING = object()
 
 

@@ -15,20 +15,13 @@ from gitlab_journal.journal.index import json_safe, model_class
 from gitlab_journal.journal.records import Run
 from gitlab_journal.review.escape import terminal
 from gitlab_journal.review.render import cell
-from gitlab_journal.review.values import ABSENT, created_text, flatten, number, value_text
-
-# The groups, in the order they print. `code` holds commit, branch, dirty and, under "files",
-# the code dependency files whose content differs ({path: [blob_a, blob_b]}, null = absent).
-GROUPS = (
-    "model",
-    "params",
-    "data",
-    "table",
-    "code",
-    "evaluation",
-    "environment",
-    "metrics",
-    "status",
+from gitlab_journal.review.values import (
+    ABSENT,
+    GROUPS,
+    created_text,
+    flatten,
+    number,
+    value_text,
 )
 
 
@@ -42,8 +35,10 @@ def _changes(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, list[Any]]
 
 
 def diff_runs(a: Run, b: Run) -> dict[str, dict[str, Any]]:
-    """``{group: {key: [value in a, value in b]}}`` for what differs; empty groups left out.
-    A key absent from one run has null on that side."""
+    """``{group: {key: [value in a, value in b]}}`` for what differs, by the groups of
+    ``GROUPS``; empty groups left out. A key absent from one run has null on that side. `code`
+    holds commit, branch, dirty and, under "files", the code dependency files whose content
+    differs ({path: [blob_a, blob_b]}, null = absent)."""
     out: dict[str, dict[str, Any]] = {}
     model = _changes(
         {"model": a.model, "kind": a.kind, "name": a.name},

@@ -23,8 +23,7 @@ from gitlab_journal.journal import format as fmt
 from gitlab_journal.journal.index import Index, Row, json_safe
 from gitlab_journal.journal.leaderboard import family_name, higher_is_better
 from gitlab_journal.review.table import varying_params
-from gitlab_journal.review.values import flatten
-from gitlab_journal.spec.model import table_format
+from gitlab_journal.review.values import identity_table, reads_table
 
 TOP = 10
 EFFECTS = 6
@@ -216,15 +215,11 @@ def read_history(index: Index, row: Row) -> dict[str, list[float]] | None:
 def read_table(index: Index, row: Row) -> dict[str, Any]:
     """How a run's table was read (its identity's ``table``, flattened: ``dtypes.sex``); empty
     for a run whose data is no table file (identity.json is then not read)."""
-    if not any(table_format(name) for name in row.data):
+    if not reads_table(row.data):
         return {}
-    data = index.store.file(row.fingerprint, row.id, fmt.IDENTITY_FILE, index.tree())
-    try:
-        identity = json.loads(data) if data is not None else None
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        return {}
-    table = identity.get("table") if isinstance(identity, Mapping) else None
-    return flatten(table) if isinstance(table, Mapping) else {}
+    return identity_table(
+        index.store.file(row.fingerprint, row.id, fmt.IDENTITY_FILE, index.tree())
+    )
 
 
 def _shown_tables(index: Index, rows: Sequence[Row]) -> dict[str, dict[str, Any]]:

@@ -23,8 +23,7 @@ from gitlab_journal.journal.index import Index, Row, json_safe
 from gitlab_journal.journal.schema import OBJECT_ID
 from gitlab_journal.journal.store import ADDED, CHANGED, REMOVED, run_changes, run_dir_in
 from gitlab_journal.review.report import parse_history
-from gitlab_journal.review.values import flatten, value_text
-from gitlab_journal.spec.model import table_format
+from gitlab_journal.review.values import identity_table, reads_table, value_text
 
 PAGE_SIZE = 1000
 MAX_CHANGES = 5000  # past this many changed runs, the page loads every page again
@@ -230,17 +229,10 @@ def _text_map(value: Any) -> dict[str, str]:
 def _table(index: Index, row: Row, folder: pygit2.Tree) -> dict[str, str]:
     """How the run's table was read (its identity's ``table``), each option as one line of
     text; identity.json is read only for a run whose data is a table file."""
-    if not any(table_format(name) for name in row.data):
+    if not reads_table(row.data):
         return {}
-    raw = _blob(index, folder, fmt.IDENTITY_FILE)
-    try:
-        identity = json.loads(raw) if raw is not None else None
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        return {}
-    table = identity.get("table") if isinstance(identity, Mapping) else None
-    if not isinstance(table, Mapping):
-        return {}
-    return {key: value_text(value) for key, value in flatten(table).items()}
+    table = identity_table(_blob(index, folder, fmt.IDENTITY_FILE))
+    return {key: value_text(value) for key, value in table.items()}
 
 
 def run_file(index: Index, row: Row, name: str) -> bytes | None:

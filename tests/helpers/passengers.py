@@ -38,6 +38,21 @@ evaluation:
   seed: 0
 """
 
+# A gradient booster that takes the text columns as categories.
+HGB_SPEC = """\
+data:
+  path: data/passengers.csv
+  target: survived
+  dtypes: {sex: category, embarked: category}
+model:
+  estimator: sklearn.ensemble.HistGradientBoostingClassifier
+  params: {max_iter: 20, categorical_features: from_dtype}
+evaluation:
+  cv: 5
+  seed: 0
+"""
+
+
 COLUMNS = ["sex", "embarked", "age", "fare", "pclass", "survived"]
 
 
