@@ -846,6 +846,69 @@ def test_a_date_column_reaching_the_model_is_named_as_dates(
     assert cli("run", "-q")[0] == 0
 
 
+LOGREG_SPEC = """\
+data:
+  path: data/passengers.csv
+  target: survived
+  columns: [fare, pclass, booked]
+model: sklearn.linear_model.LogisticRegression
+evaluation: {cv: 3, seed: 0}
+"""
+
+
+@pytest.mark.parametrize("stored", ["parquet", "dtype"])
+@pytest.mark.parametrize(
+    ("spec", "column", "kind"),
+    [
+        (HGB_SPEC, "booked", "dates"),
+        (LOGREG_SPEC, "booked", "dates"),
+        (HGB_SPEC, "stay", "time spans"),
+    ],
+    ids=["booster-dates", "logistic-dates", "booster-time-spans"],
+)
+def test_a_datetime_column_reaching_the_model_stops_before_training(
+    repo: Path, cli: Cli, stored: str, spec: str, column: str, kind: str
+) -> None:
+    """A column that is a date or a time span by its dtype (Parquet keeps it; a CSV gets it from
+    `dtypes:`) is refused as text is, instead of a failed run for every point."""
+    rows = passengers()
+    days = pd.date_range("2024-01-01", periods=len(rows), freq="D")
+    frame = pd.DataFrame(rows, columns=COLUMNS)
+    frame["age"] = pd.to_numeric(frame["age"].replace("", None))
+    frame["fare"] = pd.to_numeric(frame["fare"])
+    frame["embarked"] = frame["embarked"].replace("", None)
+    frame[column] = days if kind == "dates" else days - days[0]
+    frame = frame[[*COLUMNS[:-1], column, COLUMNS[-1]]]
+    (repo / "data").mkdir()
+    if stored == "parquet":
+        frame.to_parquet(repo / "data" / "passengers.parquet")
+        spec = spec.replace("passengers.csv", "passengers.parquet")
+    else:
+        frame.to_csv(repo / "data" / "passengers.csv", index=False)
+        dtype = "datetime64[ns]" if kind == "dates" else "timedelta64[ns]"
+        typed = f"{column}: '{dtype}'"
+        if "dtypes: {" in spec:
+            spec = spec.replace("dtypes: {", f"dtypes: {{{typed}, ")
+        else:
+            spec = spec.replace("survived\n", f"survived\n  dtypes: {{{typed}}}\n", 1)
+    (repo / "journal.yaml").write_text(spec)
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "Add a table with a date column")
+    assert cli("init")[0] == 0
+    before = git(repo, "rev-parse", "journal")
+
+    for command in ("check", "run"):
+        code, _, err = cli(command)
+
+        assert code == 2, err
+        first, hint = err.strip().splitlines()[:2]
+        assert f"column {column!r} holds {kind}, e.g. " in first, err
+        assert first.endswith("which takes numbers only"), err
+        assert hint.startswith(f"hint: leave it out with data: drop: [{column}], or turn "), err
+    assert git(repo, "rev-parse", "journal") == before
+    assert logged(cli) == []
+
+
 @pytest.mark.parametrize(
     ("make", "shown"),
     [

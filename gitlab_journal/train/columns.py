@@ -1,6 +1,6 @@
-"""Follow a table's text columns through a scikit-learn model to the first step that takes
-numbers only, so such a spec stops before training with the column and the step named, instead
-of recording a failed run for every point.
+"""Follow a table's text columns (and its dates and time spans) through a scikit-learn model to
+the first step that takes numbers only, so such a spec stops before training with the column
+and the step named, instead of recording a failed run for every point.
 
 A column is followed through pipelines, column transformers (by column name), feature unions,
 ensembles and wrappers; an encoder (``OneHotEncoder``, ``OrdinalEncoder``, ``TargetEncoder``, a
@@ -44,8 +44,10 @@ class Blocked:
 
 
 def text_columns(X: Any) -> dict[str, str]:
-    """Column -> ``strings`` or ``categories`` for the columns of a DataFrame that hold neither
-    numbers nor booleans (a category column counts when its categories are not numbers)."""
+    """Column -> ``strings``, ``categories``, ``dates`` or ``time spans`` for the columns of a
+    DataFrame that hold neither numbers nor booleans (a category column counts when its
+    categories are not numbers; dates and time spans by their dtype, as Parquet keeps them or
+    ``dtypes:`` makes them)."""
     import pandas as pd
 
     out: dict[str, str] = {}
@@ -53,6 +55,10 @@ def text_columns(X: Any) -> dict[str, str]:
         if isinstance(dtype, pd.CategoricalDtype):
             if not pd.api.types.is_numeric_dtype(dtype.categories.dtype):
                 out[str(name)] = "categories"
+        elif pd.api.types.is_datetime64_any_dtype(dtype) or isinstance(dtype, pd.PeriodDtype):
+            out[str(name)] = "dates"
+        elif pd.api.types.is_timedelta64_dtype(dtype):
+            out[str(name)] = "time spans"
         elif pd.api.types.is_object_dtype(dtype) or pd.api.types.is_string_dtype(dtype):
             out[str(name)] = "strings"
     return out
@@ -176,6 +182,14 @@ def _wrapped(est: Any) -> tuple[str, Any] | None:
     return None
 
 
+def _example(X: Any, name: str) -> str:
+    """The first cell of column ``name`` that is not blank, as text."""
+    import pandas as pd
+
+    first = next((v for v in X[name] if not pd.isna(v) and str(v).strip()), "")
+    return str(first).strip()
+
+
 def _texts(X: Any, name: str) -> Iterator[str]:
     """The cells of column ``name`` that hold text (not blank), in order, read lazily."""
     return (v for v in X[name] if isinstance(v, str) and v.strip())
@@ -204,17 +218,24 @@ def date_columns(X: Any, names: Sequence[str]) -> list[str]:
 def describe(found: Blocked, kinds: dict[str, str], X: Any) -> tuple[str, str]:
     """The error's message and hint for text columns reaching a numbers-only step."""
     step = f"step {found.step!r} ({found.kind})" if found.step else found.kind
-    dates = date_columns(X, found.columns)
-    if dates:
-        shown = " and ".join(repr(c) for c in dates)
-        day = next(_texts(X, dates[0]))
+    texts = [c for c in found.columns if kinds[c] in ("strings", "categories")]
+    dates = [c for c in found.columns if kinds[c] == "dates"] + date_columns(X, texts)
+    spans = [c for c in found.columns if kinds[c] == "time spans"]
+    if dates or spans:
+        kind, shown_columns = ("dates", dates) if dates else ("time spans", spans)
+        shown = " and ".join(repr(c) for c in shown_columns)
+        example = _example(X, shown_columns[0])
+        into = (
+            "a date into numbers (year, month, day of the week, days since)"
+            if dates
+            else "a time span into numbers (its seconds: Series.dt.total_seconds())"
+        )
+        level = "; as a category each date would be a level of its own" if dates else ""
         return (
-            f"column {shown} holds dates, e.g. {day!r}, and reaches {step}, which takes "
+            f"column {shown} holds {kind}, e.g. {example!r}, and reaches {step}, which takes "
             "numbers only",
-            f"leave {'it' if len(dates) == 1 else 'them'} out with data: drop: "
-            f"{flow_list(dates)}, or "
-            "turn a date into numbers (year, month, day of the week, days since) in a loader "
-            "of your repository; as a category each date would be a level of its own",
+            f"leave {'it' if len(shown_columns) == 1 else 'them'} out with data: drop: "
+            f"{flow_list(shown_columns)}, or turn {into} in a loader of your repository{level}",
         )
     first = found.columns[0]
     sample = next(_texts(X, first), None)
