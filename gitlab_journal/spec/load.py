@@ -528,7 +528,10 @@ def _repo_path(node: _Node, text: str, *, keep_dir: bool = False) -> str:
 # --- models -----------------------------------------------------------------------------------
 
 
-SKLEARN_KEYS = ("estimator", "params", "steps")
+SKLEARN_KEYS = ("estimator", "params", "steps", "transform_output")
+# What a model block's transformers hand on (scikit-learn's set_output): "default" (arrays) is
+# the same experiment as saying nothing.
+TRANSFORM_OUTPUTS = ("default", "pandas")
 KERAS_KEYS = ("keras", "params", "compile", "fit")
 
 
@@ -584,8 +587,25 @@ def _sklearn_model(node: _Node) -> ModelSpec:
     elif is_pipeline:
         node.fail("a Pipeline needs steps: (a list of `- name: estimator.path`)")
     lists = constructor_lists(node)
+    fixed: dict[str, Any] = {}
+    output_node = node.get("transform_output")
+    if output_node is not None:
+        output = output_node.string("pandas or default")
+        if output not in TRANSFORM_OUTPUTS:
+            output_node.fail(
+                f"{output!r} is not a transform output this takes",
+                hint="transform_output: pandas (DataFrames between steps) or default (arrays)",
+            )
+        if output != "default":
+            fixed["transform_output"] = output
     return ModelSpec(
-        kind="sklearn", estimator=estimator, grids=grids, steps=steps, line=node.line, lists=lists
+        kind="sklearn",
+        estimator=estimator,
+        grids=grids,
+        steps=steps,
+        fixed=fixed,
+        line=node.line,
+        lists=lists,
     )
 
 

@@ -99,6 +99,8 @@ def _flow(
             found, cols = _flow(step, cols, kinds, every, _join(path, step_name))
             if found is not None:
                 return found, []
+            if not _hands_on_frames(step):  # an array: a category column is plain values in it
+                kinds = {c: "strings" if k == "categories" else k for c, k in kinds.items()}
         return None, cols
     if name == "ColumnTransformer":
         return _columns(est, cols, kinds, every, path)
@@ -128,6 +130,19 @@ def _flow(
         if not cols:
             return None, []
     return Blocked(tuple(cols), path, name), []
+
+
+def _hands_on_frames(step: Any) -> bool:
+    """Whether a pipeline step hands the next one a DataFrame (keeping dtypes): passthrough,
+    or a transformer whose output is pandas (its own set_output, else scikit-learn's config)."""
+    if step is None or isinstance(step, str):
+        return True
+    output = (getattr(step, "_sklearn_output_config", None) or {}).get("transform")
+    if output is None:
+        from sklearn import get_config
+
+        output = get_config().get("transform_output", "default")
+    return bool(output == "pandas")
 
 
 def _join(path: str, name: str) -> str:
@@ -246,6 +261,17 @@ def describe(found: Blocked, kinds: dict[str, str], X: Any) -> tuple[str, str]:
         "which takes numbers only"
     )
     if found.kind.startswith("HistGradientBoosting"):
+        if found.step and all(kinds[c] == "categories" for c in found.columns):
+            message = (
+                f"column {first!r}{others} holds categories{example} but reaches {step} as text "
+                f"in a plain array, where categories are lost; {found.kind} takes numbers and "
+                "categories only"
+            )
+            return message, (
+                f"a step before {found.step!r} hands it on as a plain array, where categories "
+                "are lost: add transform_output: pandas to the model block (DataFrames between "
+                "steps, scikit-learn's set_output)"
+            )
         typed = ", ".join(f"{flow_scalar(c)}: category" for c in found.columns)
         return message, f"make it a category, which {found.kind} takes: data: dtypes: {{{typed}}}"
     listed = flow_list(found.columns)

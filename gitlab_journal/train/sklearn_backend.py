@@ -184,6 +184,16 @@ def build_estimator(
         }
         if unset:
             estimator.set_params(**unset)
+    output = model.fixed.get("transform_output")
+    if output is not None:
+        if not hasattr(estimator, "set_output"):
+            raise JournalError(
+                f"{where}: {public_path(type(estimator))} has no set_output: transform_output "
+                "is for transformers and pipelines",
+                hint="put the estimator in a Pipeline (steps:) to give its transformers "
+                "transform_output",
+            )
+        estimator.set_output(transform=output)
     return estimator
 
 
@@ -226,6 +236,8 @@ def resolve(
         if key != "steps" and not _holds_estimator(value)
     }
     identity = {"kind": "sklearn", "class": path, "params": normalise(deep)}
+    if "transform_output" in model.fixed:  # not a param, but what the steps hand on
+        identity["transform_output"] = model.fixed["transform_output"]
     return Resolved(model=path, identity=identity, params=shown)
 
 
