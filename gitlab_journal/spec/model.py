@@ -183,7 +183,7 @@ class ModelSpec:
     ``grids`` is a tuple of grids, as scikit-learn's ``ParameterGrid`` takes a list of dicts; each
     grid maps a parameter to the tuple of its candidate values (a scalar in the spec is a
     one-value axis). ``fixed`` holds settings that are not parameters of the estimator (for Keras:
-    ``compile`` and ``fit``).
+    ``compile`` and ``fit``; for scikit-learn: ``transform_output``).
     """
 
     kind: str  # "sklearn" (estimators and pipelines); other back ends add their own kinds
