@@ -127,6 +127,28 @@ def test_without_pandas_output_the_booster_is_refused_with_the_fix(table: Path, 
     assert git(table, "rev-parse", "journal") == before
 
 
+def test_categories_an_imputer_fills_with_strings_are_refused_with_the_fix(
+    table: Path, cli: Cli
+) -> None:
+    """SimpleImputer returns text for a category column, DataFrame or not."""
+    imputed = BOOSTED.replace(
+        "            estimator: passthrough\n",
+        "            estimator: sklearn.impute.SimpleImputer\n"
+        "            params: {strategy: most_frequent}\n",
+    )
+    (table / "journal.yaml").write_text(imputed)
+    before = git(table, "rev-parse", "journal")
+
+    code, _, err = cli("check")
+
+    assert code == 2, err
+    first, hint = err.strip().splitlines()[:2]
+    assert "column 'sex' (and 'embarked') holds categories, e.g. " in first
+    assert "reaches step 'clf' (HistGradientBoostingClassifier) as text" in first
+    assert hint.startswith("hint: an imputer before 'clf' fills it with strings: pass category")
+    assert git(table, "rev-parse", "journal") == before
+
+
 def test_pandas_output_is_part_of_the_identity(table: Path, cli: Cli) -> None:
     """Only when it changes what the model sees: `default` is the same experiment as none."""
     spec = SPEC.replace("clf__C: [0.1, 1.0, 10.0]", "clf__C: 1.0")

@@ -71,65 +71,76 @@ def blocked(estimator: Any, X: Any) -> Blocked | None:
     kinds = text_columns(X)
     if not kinds:
         return None
-    found, _ = _flow(estimator, list(kinds), kinds, [str(c) for c in X.columns], "")
+    found, _, _ = _flow(estimator, list(kinds), kinds, [str(c) for c in X.columns], "")
     return found
 
 
-def _flow(
-    est: Any, cols: list[str], kinds: dict[str, str], every: list[str], path: str
-) -> tuple[Blocked | None, list[str]]:
-    """What ``est`` does with the text columns ``cols``: a step they block on, or the text
-    columns still raw in its output."""
+Flow = tuple[Blocked | None, list[str], dict[str, str]]
+
+
+def _flow(est: Any, cols: list[str], kinds: dict[str, str], every: list[str], path: str) -> Flow:
+    """What ``est`` does with the text columns ``cols`` of the kinds ``kinds``: a step they
+    block on, or the text columns still raw in its output and their kinds there (a category
+    an imputer fills, or one handed on in an array, is text after it)."""
     if not cols or est is None or (isinstance(est, str) and est == "passthrough"):
-        return None, cols
+        return None, cols, kinds
     if isinstance(est, str):  # "drop"
-        return None, []
+        return None, [], kinds
     cls = type(est)
     name = cls.__name__
     module = f"{cls.__module__}."
     if not module.startswith("sklearn.") or module.startswith(TAKES_ANYTHING):
-        return None, []  # not scikit-learn's: it may well take text
+        return None, [], kinds  # not scikit-learn's: it may well take text
     if any(part in name for part in ENCODING) or name in NO_VERDICT:
-        return None, []
+        return None, [], kinds
     if name == "SimpleImputer" and getattr(est, "strategy", None) in PASSING_IMPUTES:
-        return None, cols
+        return None, cols, _as_text(kinds, cols)  # it fills a category column with strings
     steps = getattr(est, "steps", None)
     if name == "Pipeline" and isinstance(steps, list):
         for step_name, step in steps:
-            found, cols = _flow(step, cols, kinds, every, _join(path, step_name))
+            found, cols, kinds = _flow(step, cols, kinds, every, _join(path, step_name))
             if found is not None:
-                return found, []
+                return found, [], kinds
             if not _hands_on_frames(step):  # an array: a category column is plain values in it
-                kinds = {c: "strings" if k == "categories" else k for c, k in kinds.items()}
-        return None, cols
+                kinds = _as_text(kinds, cols)
+        return None, cols, kinds
     if name == "ColumnTransformer":
         return _columns(est, cols, kinds, every, path)
     if name == "FeatureUnion":
         out: list[str] = []
+        after = dict(kinds)
         for part_name, part in getattr(est, "transformer_list", []):
-            found, rest = _flow(part, cols, kinds, every, _join(path, part_name))
+            found, rest, changed = _flow(part, cols, kinds, every, _join(path, part_name))
             if found is not None:
-                return found, []
+                return found, [], kinds
             out.extend(c for c in rest if c not in out)
-        return None, out
+            after.update({c: changed[c] for c in rest if changed[c] == "strings"})
+        return None, out, after
     members = getattr(est, "estimators", None)
     if isinstance(members, list) and members and isinstance(members[0], tuple):
         for member_name, member in members:
-            found, _ = _flow(member, cols, kinds, every, _join(path, member_name))
+            found, _, _ = _flow(member, cols, kinds, every, _join(path, member_name))
             if found is not None:
-                return found, []
-        return None, []
+                return found, [], kinds
+        return None, [], kinds
     inner = _wrapped(est)
     if inner is not None:
         key, wrapped = inner
-        found, _ = _flow(wrapped, cols, kinds, every, _join(path, key))
-        return found, []
+        found, _, _ = _flow(wrapped, cols, kinds, every, _join(path, key))
+        return found, [], kinds
     if name.startswith("HistGradientBoosting"):
         if getattr(est, "categorical_features", None) == "from_dtype":
             cols = [c for c in cols if kinds[c] != "categories"]
         if not cols:
-            return None, []
-    return Blocked(tuple(cols), path, name), []
+            return None, [], kinds
+    return Blocked(tuple(cols), path, name), [], kinds
+
+
+def _as_text(kinds: dict[str, str], cols: Sequence[str]) -> dict[str, str]:
+    """``kinds`` with the category columns among ``cols`` turned into text."""
+    if not any(kinds[c] == "categories" for c in cols):
+        return kinds
+    return {c: "strings" if k == "categories" and c in cols else k for c, k in kinds.items()}
 
 
 def _hands_on_frames(step: Any) -> bool:
@@ -149,27 +160,28 @@ def _join(path: str, name: str) -> str:
     return f"{path}__{name}" if path else str(name)
 
 
-def _columns(
-    est: Any, cols: list[str], kinds: dict[str, str], every: list[str], path: str
-) -> tuple[Blocked | None, list[str]]:
+def _columns(est: Any, cols: list[str], kinds: dict[str, str], every: list[str], path: str) -> Flow:
     out: list[str] = []
+    after = dict(kinds)
     taken: set[str] = set()
     for part_name, part, selector in getattr(est, "transformers", []):
         names = _names(selector, every)
         if names is None:
-            return None, []  # a selector this walk cannot follow: no verdict
+            return None, [], kinds  # a selector this walk cannot follow: no verdict
         taken.update(names)
         chosen = [c for c in cols if c in names]
-        found, rest = _flow(part, chosen, kinds, every, _join(path, part_name))
+        found, rest, changed = _flow(part, chosen, kinds, every, _join(path, part_name))
         if found is not None:
-            return found, []
+            return found, [], kinds
         out.extend(rest)
+        after.update({c: changed[c] for c in rest})
     left = [c for c in cols if c not in taken]
     remainder = getattr(est, "remainder", "drop")
-    found, rest = _flow(remainder, left, kinds, every, _join(path, "remainder"))
+    found, rest, changed = _flow(remainder, left, kinds, every, _join(path, "remainder"))
     if found is not None:
-        return found, []
-    return None, out + rest
+        return found, [], kinds
+    after.update({c: changed[c] for c in rest})
+    return None, out + rest, after
 
 
 def _names(selector: Any, every: Sequence[str]) -> set[str] | None:
@@ -230,8 +242,11 @@ def date_columns(X: Any, names: Sequence[str]) -> list[str]:
     return found
 
 
-def describe(found: Blocked, kinds: dict[str, str], X: Any) -> tuple[str, str]:
-    """The error's message and hint for text columns reaching a numbers-only step."""
+def describe(
+    found: Blocked, kinds: dict[str, str], X: Any, *, frames: bool = False
+) -> tuple[str, str]:
+    """The error's message and hint for text columns reaching a numbers-only step;
+    ``frames``: the model's steps hand DataFrames on (``transform_output: pandas``)."""
     step = f"step {found.step!r} ({found.kind})" if found.step else found.kind
     texts = [c for c in found.columns if kinds[c] in ("strings", "categories")]
     dates = [c for c in found.columns if kinds[c] == "dates"] + date_columns(X, texts)
@@ -263,10 +278,15 @@ def describe(found: Blocked, kinds: dict[str, str], X: Any) -> tuple[str, str]:
     if found.kind.startswith("HistGradientBoosting"):
         if found.step and all(kinds[c] == "categories" for c in found.columns):
             message = (
-                f"column {first!r}{others} holds categories{example} but reaches {step} as text "
-                f"in a plain array, where categories are lost; {found.kind} takes numbers and "
-                "categories only"
+                f"column {first!r}{others} holds categories{example} but reaches {step} as "
+                f"text; {found.kind} takes numbers and categories only"
             )
+            if frames:
+                return message, (
+                    f"an imputer before {found.step!r} fills it with strings: pass category "
+                    f"columns through (estimator: passthrough); {found.kind} takes their blank "
+                    "cells as they are"
+                )
             return message, (
                 f"a step before {found.step!r} hands it on as a plain array, where categories "
                 "are lost: add transform_output: pandas to the model block (DataFrames between "

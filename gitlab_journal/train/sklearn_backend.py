@@ -702,7 +702,8 @@ def refuse_text_columns(model: ModelSpec, estimator: Any, X: Any) -> None:
     found = columns.blocked(estimator, X)
     if found is None:
         return
-    message, hint = columns.describe(found, columns.text_columns(X), X)
+    frames = model.fixed.get("transform_output") == "pandas"
+    message, hint = columns.describe(found, columns.text_columns(X), X, frames=frames)
     raise JournalError(f"{model.located()}: {message}", hint=hint)
 
 
