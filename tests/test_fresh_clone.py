@@ -3,13 +3,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 from conftest import git, make_repo
-from helpers import Cli
+from helpers import Cli, logged
 
 from gitlab_journal.api import Journal
 
@@ -39,14 +37,6 @@ def member(tmp_path: Path, name: str, remote: Path) -> Path:
     git(path, "remote", "add", "origin", str(remote))
     git(path, "push", "-q", "-u", "origin", "main")
     return path
-
-
-def logged(cli: Cli) -> list[dict[str, Any]]:
-    code, out, err = cli("log", "--json")
-    assert code == 0, err
-    runs = json.loads(out)
-    assert isinstance(runs, list)
-    return runs
 
 
 def has_local_journal(repo: Path) -> bool:

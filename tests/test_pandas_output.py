@@ -5,7 +5,6 @@ lost: that stops before training, with the key that fixes it in the hint."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import git
-from helpers import Cli
+from helpers import Cli, logged, planned
 from helpers.passengers import COLUMNS, SPEC, passengers, write_table
 
 pytestmark = pytest.mark.slow  # real training on the passenger table
@@ -58,20 +57,6 @@ def table(repo: Path, cli: Cli) -> Path:
     return repo
 
 
-def _logged(cli: Cli) -> list[dict[str, Any]]:
-    code, out, err = cli("log", "--json")
-    assert code == 0, err
-    runs = json.loads(out)
-    assert isinstance(runs, list)
-    return runs
-
-
-def _planned(cli: Cli) -> list[str]:
-    code, out, err = cli("check", "--json")
-    assert code in (0, 1), err
-    return [p["fingerprint"] for p in json.loads(out)["points"]]
-
-
 def _reference(repo: Path, learning_rate: float) -> Any:
     """scikit-learn's own cross_validate of the same pipeline, with set_output(pandas)."""
     from sklearn.compose import ColumnTransformer
@@ -102,7 +87,7 @@ def test_categories_reach_the_booster_through_a_column_transformer(table: Path, 
     code, _, err = cli("run", "-q")
 
     assert code == 0, err
-    runs = _logged(cli)
+    runs = logged(cli)
     assert sorted(r["params"]["clf__learning_rate"] for r in runs) == [0.1, 0.3]
     for run in runs:
         assert run["status"] == "ok", run
@@ -153,15 +138,15 @@ def test_pandas_output_is_part_of_the_identity(table: Path, cli: Cli) -> None:
     """Only when it changes what the model sees: `default` is the same experiment as none."""
     spec = SPEC.replace("clf__C: [0.1, 1.0, 10.0]", "clf__C: 1.0")
     (table / "journal.yaml").write_text(spec)
-    plain = _planned(cli)
+    plain = planned(cli)
     (table / "journal.yaml").write_text(
         spec.replace("  steps:\n", "  transform_output: default\n  steps:\n", 1)
     )
-    assert _planned(cli) == plain
+    assert planned(cli) == plain
     (table / "journal.yaml").write_text(
         spec.replace("  steps:\n", "  transform_output: pandas\n  steps:\n", 1)
     )
-    pandas_output = _planned(cli)
+    pandas_output = planned(cli)
     assert len(pandas_output) == 2 and not set(pandas_output) & set(plain)
 
 
@@ -196,4 +181,4 @@ def test_a_model_without_set_output_is_refused(table: Path, cli: Cli) -> None:
     first = err.splitlines()[0]
     assert first.startswith("error: journal.yaml:2: model: "), err
     assert "LogisticRegression" in first and "set_output" in first
-    assert _logged(cli) == []
+    assert logged(cli) == []

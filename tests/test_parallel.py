@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 from conftest import GIT_ENV, IRIS_SPEC, git
-from helpers import Cli, fsck
+from helpers import Cli, fsck, logged
 
 from gitlab_journal.journal.store import Store
 
@@ -90,14 +90,6 @@ def scores(run: dict[str, Any]) -> dict[str, float]:
     return {k: v for k, v in metrics.items() if k not in TIMES}
 
 
-def log_json(cli: Cli) -> list[dict[str, Any]]:
-    code, out, err = cli("log", "--json")
-    assert code == 0, err
-    runs = json.loads(out)
-    assert isinstance(runs, list)
-    return runs
-
-
 def one_commit_per_run(repo: Path, runs: int) -> None:
     subjects = git(repo, "log", "--format=%s", "journal").splitlines()
     assert len(subjects) == runs + 1 and subjects[-1] == "Start the experiment journal"
@@ -126,13 +118,13 @@ def test_jobs_2_records_every_point_with_the_scores_of_jobs_1(repo: Path, cli: C
     code, _, err = cli("run", "-q", "--jobs", "2")
 
     assert code == 0, err
-    parallel = log_json(cli)
+    parallel = logged(cli)
     assert len(parallel) == 5
     one_commit_per_run(repo, 5)
     # The same grid in this process records the same scores, point by point.
     code, _, err = cli("run", "-q", "--force")
     assert code == 0, err
-    runs = log_json(cli)
+    runs = logged(cli)
     assert len(runs) == 10
     by_fingerprint: dict[str, list[dict[str, float]]] = {}
     for run in runs:
@@ -155,7 +147,7 @@ def test_a_failure_in_a_worker_is_a_recorded_failed_run(repo: Path, cli: Cli) ->
     code, out, _ = cli("run", "-q", "-j", "2")
 
     assert code == 1  # a run failed
-    runs = log_json(cli)
+    runs = logged(cli)
     assert len(runs) == 6
     failed = [r for r in runs if r["status"] == "failed"]
     assert {r["params"]["penalty"] for r in failed} == {"l1"}
@@ -189,7 +181,7 @@ evaluation:
 
     assert code == 1
     assert "Recorded 6 run(s)" in out and "3 failed" in out
-    runs = log_json(cli)
+    runs = logged(cli)
     assert len(runs) == 6  # every point recorded: none dropped
     for run in runs:
         point = run["point"]
@@ -256,7 +248,7 @@ def test_bad_jobs_and_executor_arguments_are_usage_errors(repo: Path, cli: Cli) 
         code, _, err = cli("run", "-q", *args)
         assert code == 2, args
         assert words in err
-    assert log_json(cli) == []
+    assert logged(cli) == []
 
 
 # --- Dask -----------------------------------------------------------------------------------------
@@ -363,11 +355,11 @@ def test_dask_runs_land_with_the_metrics_of_a_local_run(
     code, _, err = cli("run", "-q", "--executor", "dask://" + address.removeprefix("tcp://"))
 
     assert code == 0, err
-    assert len(log_json(cli)) == 3
+    assert len(logged(cli)) == 3
     code, _, err = cli("run", "-q", "--force")  # the same grid, in this process
     assert code == 0, err
     by_fingerprint: dict[str, list[dict[str, float]]] = {}
-    for run in log_json(cli):
+    for run in logged(cli):
         by_fingerprint.setdefault(str(run["fingerprint"]), []).append(scores(run))
     assert len(by_fingerprint) == 3
     assert all(len(p) == 2 and p[0] == p[1] for p in by_fingerprint.values())
@@ -393,18 +385,18 @@ def test_dask_workers_without_the_repository_train_its_own_models(
     code, _, err = cli("run", "-q", "--executor", executor)
 
     assert code == 0, err
-    remote = {str(r["fingerprint"]): scores(r) for r in log_json(cli)}
-    assert len(remote) == 3 and all(r["status"] == "ok" for r in log_json(cli))
+    remote = {str(r["fingerprint"]): scores(r) for r in logged(cli)}
+    assert len(remote) == 3 and all(r["status"] == "ok" for r in logged(cli))
     code, _, err = cli("run", "-q", "--force")  # the same grid, in this process
     assert code == 0, err
-    for run in log_json(cli):
+    for run in logged(cli):
         assert scores(run) == remote[str(run["fingerprint"])]
     # an edit of the repository's module reaches the workers with the next grid
     models = user_models / "models.py"
     models.write_text(models.read_text().replace("max_iter=500", "max_iter=500, C=0.001"))
     code, _, err = cli("run", "-q", "--executor", executor)
     assert code == 0, err
-    weaker = [r for r in log_json(cli) if str(r["fingerprint"]) not in remote]
+    weaker = [r for r in logged(cli) if str(r["fingerprint"]) not in remote]
     assert len(weaker) == 3
     assert all(
         scores(r)["accuracy"] < min(s["accuracy"] for s in remote.values()) for r in weaker
@@ -463,7 +455,7 @@ evaluation:
             runner.kill()
             runner.wait(timeout=10)
     assert runner.returncode in (0, 1), err
-    runs = log_json(cli)
+    runs = logged(cli)
     assert len(runs) == 8  # every point: re-run on the other worker, or recorded as failed
     assert len({r["fingerprint"] for r in runs}) == 8
     for run in runs:

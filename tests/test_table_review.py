@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from conftest import git
-from helpers import Cli
+from helpers import Cli, logged
 from helpers.passengers import COLUMNS, HGB_SPEC, passengers, write_table
 
 pytestmark = pytest.mark.slow  # real training on the passenger table
@@ -19,7 +19,7 @@ DROPPED = HGB_SPEC.replace("  dtypes:", "  drop: [fare]\n  na_values: ['?']\n  d
 
 
 def _ids(cli: Cli) -> set[str]:
-    return {run["id"] for run in _json(cli, "log")}
+    return {run["id"] for run in logged(cli)}
 
 
 def _run(repo: Path, cli: Cli, spec: str, *args: str) -> str:

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import git
-from helpers import Cli
+from helpers import Cli, logged, planned
 from helpers.passengers import COLUMNS, HGB_SPEC, SPEC, passengers, write_table
 
 import gitlab_journal
@@ -37,21 +37,6 @@ def setup(
     git(repo, "add", ".")
     git(repo, "commit", "-q", "-m", "Add the passenger table and its spec")
     assert cli("init")[0] == 0
-
-
-def logged(cli: Any) -> list[dict[str, Any]]:
-    code, out, err = cli("log", "--json")
-    assert code == 0, err
-    runs = json.loads(out)
-    assert isinstance(runs, list)
-    return runs
-
-
-def planned(cli: Any, *args: str) -> list[str]:
-    """The fingerprints `check` plans for the spec."""
-    code, out, err = cli("check", "--json", *args)
-    assert code in (0, 1), err
-    return [p["fingerprint"] for p in json.loads(out)["points"]]
 
 
 def reference_scores(repo: Path, C: float, strategy: str) -> dict[str, Any]:

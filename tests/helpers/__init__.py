@@ -132,6 +132,22 @@ def modules_of_import(module: str) -> frozenset[str]:
     return frozenset(json.loads(done.stdout))
 
 
+def logged(cli: Cli) -> list[dict[str, Any]]:
+    """Every run of the journal as `git journal log --json` prints them, newest first."""
+    code, out, err = cli("log", "--json")
+    assert code == 0, err
+    runs = json.loads(out)
+    assert isinstance(runs, list)
+    return runs
+
+
+def planned(cli: Cli, *args: str) -> list[str]:
+    """The fingerprints `git journal check` plans for the spec (``args``: more options)."""
+    code, out, err = cli("check", "--json", *args)
+    assert code in (0, 1), err
+    return [p["fingerprint"] for p in json.loads(out)["points"]]
+
+
 def make_repo(path: Path) -> Path:
     """A git repository at ``path`` with one commit (train.py, README.md)."""
     path.mkdir(parents=True, exist_ok=True)
