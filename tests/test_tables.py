@@ -952,6 +952,18 @@ def test_category_columns_reach_a_gradient_booster_that_takes_them(repo: Path, c
     assert "'sex'" in err.splitlines()[0]
     assert "dtypes: {sex: category}" in err
     assert len(logged(cli)) == 1
+    # Categories, but the booster is told to take no column as one.
+    (repo / "journal.yaml").write_text(
+        HGB_SPEC.replace("categorical_features: from_dtype", "categorical_features: null")
+    )
+    code, _, err = cli("check")
+    assert code == 2
+    first, hint = err.strip().splitlines()[:2]
+    assert "column 'sex' (and 'embarked') holds categories" in first
+    assert hint == (
+        "hint: HistGradientBoostingClassifier takes category columns as categories with "
+        "categorical_features: from_dtype in its params"
+    )
 
 
 LABELS_SPEC = (

@@ -36,11 +36,12 @@ DATE_SAMPLE = 50  # the first non-blank cells of a column looked at
 @dataclass(frozen=True)
 class Blocked:
     """Text columns that reach ``step`` (its dotted name; empty: the model itself), of class
-    ``kind``, which takes numbers only."""
+    ``kind``, which takes numbers only (``by_dtype``: and categories, told by their dtype)."""
 
     columns: tuple[str, ...]
     step: str
     kind: str
+    by_dtype: bool = False
 
 
 def text_columns(X: Any) -> dict[str, str]:
@@ -128,19 +129,22 @@ def _flow(est: Any, cols: list[str], kinds: dict[str, str], every: list[str], pa
         key, wrapped = inner
         found, _, _ = _flow(wrapped, cols, kinds, every, _join(path, key))
         return found, [], kinds
+    by_dtype = False
     if name.startswith("HistGradientBoosting"):
-        if getattr(est, "categorical_features", None) == "from_dtype":
+        by_dtype = getattr(est, "categorical_features", None) == "from_dtype"
+        if by_dtype:
             cols = [c for c in cols if kinds[c] != "categories"]
         if not cols:
             return None, [], kinds
-    return Blocked(tuple(cols), path, name), [], kinds
+    return Blocked(tuple(cols), path, name, by_dtype), [], kinds
 
 
 def _as_text(kinds: dict[str, str], cols: Sequence[str]) -> dict[str, str]:
     """``kinds`` with the category columns among ``cols`` turned into text."""
-    if not any(kinds[c] == "categories" for c in cols):
+    chosen = set(cols)
+    if not any(kinds[c] == "categories" for c in chosen):
         return kinds
-    return {c: "strings" if k == "categories" and c in cols else k for c, k in kinds.items()}
+    return {c: "strings" if k == "categories" and c in chosen else k for c, k in kinds.items()}
 
 
 def _hands_on_frames(step: Any) -> bool:
@@ -276,7 +280,13 @@ def describe(
         "which takes numbers only"
     )
     if found.kind.startswith("HistGradientBoosting"):
-        if found.step and all(kinds[c] == "categories" for c in found.columns):
+        categories = all(kinds[c] == "categories" for c in found.columns)
+        if categories and not found.by_dtype:
+            return message, (
+                f"{found.kind} takes category columns as categories with "
+                "categorical_features: from_dtype in its params"
+            )
+        if categories:  # they reach it as text: lost on the way
             message = (
                 f"column {first!r}{others} holds categories{example} but reaches {step} as "
                 f"text; {found.kind} takes numbers and categories only"
