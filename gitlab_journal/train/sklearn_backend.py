@@ -190,8 +190,8 @@ def build_estimator(
             raise JournalError(
                 f"{where}: {public_path(type(estimator))} has no set_output: transform_output "
                 "is for transformers and pipelines",
-                hint="put the estimator in a Pipeline (steps:) to give its transformers "
-                "transform_output",
+                hint="leave transform_output out for a model without transformers, or give it "
+                "to the Pipeline (steps:) that holds them",
             )
         estimator.set_output(transform=output)
     return estimator
