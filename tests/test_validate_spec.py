@@ -65,6 +65,61 @@ def test_a_classification_scorer_on_a_regressor_is_refused(repo: Path, cli: Cli)
     assert "'accuracy' scores class labels, but sklearn.linear_model.Ridge is a regressor" in err
 
 
+def _prices(repo: Path) -> None:
+    (repo / "prices.csv").write_text(
+        "rooms,area,price\n"
+        + "".join(f'{i % 5 + 1},{50 + i},"${1000 + 7 * i:,}"\n' for i in range(40))
+    )
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_a_classifier_on_a_continuous_target_is_refused(
+    repo: Path, cli: Cli, command: tuple[str, ...]
+) -> None:
+    spec = (
+        "data:\n  path: prices.csv\n  target: area\n  decimal: ','\n  sep: ';'\n"
+        "model: sklearn.linear_model.LogisticRegression\nevaluation: {cv: 3}\n"
+    )
+    (repo / "prices.csv").write_text(
+        "rooms;price;area\n"
+        + "".join(f"{i % 5 + 1};{1000 + 7 * i};{50 + i},5\n" for i in range(40))
+    )
+    err = _refused(repo, cli, spec, command)
+    first = err.splitlines()[0]
+    assert first.startswith(
+        "error: journal.yaml:3: data.target: the target holds continuous numbers, e.g. 50.5, "
+        "and sklearn.linear_model.LogisticRegression is a classifier"
+    ), err
+    assert "use a regressor" in err
+
+
+def test_a_classifier_on_whole_numbers_of_a_quantity_is_told_to_regress(
+    repo: Path, cli: Cli
+) -> None:
+    """diabetes' target is whole numbers, so scikit-learn would take them as 214 classes."""
+    spec = REGRESSION.format(scoring="accuracy").replace(
+        "sklearn.linear_model.Ridge", "sklearn.linear_model.LogisticRegression"
+    )
+    err = _refused(repo, cli, spec.replace("alpha:", "C:"), ("check",))
+    assert "3 stratified folds, but class" in err
+    assert "hint: the target has 214 distinct numbers in 442 rows: for a quantity, use a " in err
+
+
+def test_a_regressor_on_a_text_target_is_refused(repo: Path, cli: Cli) -> None:
+    """Prices written with a currency sign are text: a regressor cannot fit them."""
+    _prices(repo)
+    spec = (
+        "data:\n  path: prices.csv\n  target: price\n"
+        "model: sklearn.linear_model.Ridge\nevaluation: {cv: 3}\n"
+    )
+    err = _refused(repo, cli, spec, ("run",))
+    first = err.splitlines()[0]
+    assert first.startswith(
+        "error: journal.yaml:3: data.target: the target holds text, e.g. '$1,000', and "
+        "sklearn.linear_model.Ridge is a regressor"
+    ), err
+
+
 IRIS = """\
 data: sklearn:iris
 model:

@@ -341,6 +341,7 @@ def validate(
     refuse_text_columns(model, estimator, X)
     known = set(get_scorer_names())
     classifier = is_classifier(estimator)
+    _refuse_target(estimator, y, classifier, where)
     labels: list[Any] = []
     counts: list[int] = []
     if classifier:
@@ -388,13 +389,21 @@ def validate(
         return
     smallest = int(np.argmin(counts))
     rare, count = labels[smallest], counts[smallest]
+    # Numbers in as many classes as this are most likely a quantity, not labels.
+    quantity = np.asarray(y).dtype.kind in "iuf" and len(labels) > max(20, len(y) // 10)
+    regressor = (
+        f"the target has {len(labels)} distinct numbers in {len(y)} rows: for a quantity, "
+        "use a regressor (e.g. sklearn.linear_model.Ridge)"
+    )
     if evaluation.test_size is None:
         folds = evaluation.cv or 5
         if count < folds:
             raise JournalError(
                 f"{where('evaluation.cv')}: {folds} stratified folds, but class {rare!r} has "
                 f"only {count} sample{'s' if count != 1 else ''}",
-                hint=f"use cv: {count} or fewer"
+                hint=regressor
+                if quantity
+                else f"use cv: {count} or fewer"
                 if count >= 2
                 else "a class needs at least 2 samples; drop or merge that class",
             )
@@ -402,7 +411,9 @@ def validate(
         raise JournalError(
             f"{where('evaluation.split')}: a stratified split needs 2 samples of each class, "
             f"but class {rare!r} has 1",
-            hint="drop or merge that class, or write split: {stratify: false}",
+            hint=regressor
+            if quantity
+            else "drop or merge that class, or write split: {stratify: false}",
         )
 
 
@@ -692,6 +703,37 @@ def _holdout(
     metrics["score_time"] = time.perf_counter() - start
     classes = per_class(held, guess, y) if held_out.classifier else None
     return metrics, {}, classes
+
+
+def _refuse_target(estimator: Any, y: Any, classifier: bool, where: Callable[[str], str]) -> None:
+    """Refuse a target every fit would fail on: text for a regressor (prices written with a
+    currency sign), continuous numbers for a classifier."""
+    from sklearn.base import is_regressor
+    from sklearn.utils.multiclass import type_of_target
+
+    target = np.asarray(y)
+    name = public_path(type(estimator))
+    if is_regressor(estimator) and target.dtype.kind in "OUS":
+        example = next((str(v) for v in target.ravel() if str(v).strip()), "")
+        raise JournalError(
+            f"{where('data.target')}: the target holds text, e.g. {example!r}, and {name} is "
+            "a regressor, which takes numbers",
+            hint="write the target as plain numbers (no currency sign or thousands separator), "
+            "or, for class labels, use a classifier",
+        )
+    if classifier and target.dtype.kind == "f":
+        try:
+            kind = type_of_target(target)
+        except ValueError:
+            return  # what scikit-learn cannot tell, training reports
+        if kind.startswith("continuous"):
+            example = next(v for v in target.ravel() if float(v) != round(float(v)))
+            raise JournalError(
+                f"{where('data.target')}: the target holds continuous numbers, e.g. "
+                f"{float(example):g}, and {name} is a classifier, which takes class labels",
+                hint="use a regressor (e.g. sklearn.linear_model.Ridge) with regression "
+                "scorers (r2, neg_root_mean_squared_error), or make the classes in a loader",
+            )
 
 
 def refuse_text_columns(model: ModelSpec, estimator: Any, X: Any) -> None:
