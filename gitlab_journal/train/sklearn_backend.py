@@ -713,8 +713,8 @@ def _refuse_target(estimator: Any, y: Any, classifier: bool, where: Callable[[st
 
     target = np.asarray(y)
     name = public_path(type(estimator))
-    if is_regressor(estimator) and target.dtype.kind in "OUS":
-        example = next((str(v) for v in target.ravel() if str(v).strip()), "")
+    if is_regressor(estimator) and target.dtype.kind in "OUS" and not _numbers(target):
+        example = next((str(v) for v in target.ravel() if not _numbers(np.asarray([v]))), "")
         raise JournalError(
             f"{where('data.target')}: the target holds text, e.g. {example!r}, and {name} is "
             "a regressor, which takes numbers",
@@ -734,6 +734,15 @@ def _refuse_target(estimator: Any, y: Any, classifier: bool, where: Callable[[st
                 hint="use a regressor (e.g. sklearn.linear_model.Ridge) with regression "
                 "scorers (r2, neg_root_mean_squared_error), or make the classes in a loader",
             )
+
+
+def _numbers(values: Any) -> bool:
+    """Whether text values all read as numbers (scikit-learn turns such a target into them)."""
+    try:
+        values.astype(np.float64)
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 def refuse_text_columns(model: ModelSpec, estimator: Any, X: Any) -> None:
