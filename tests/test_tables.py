@@ -831,6 +831,74 @@ def test_a_date_column_reaching_the_model_is_named_as_dates(
     assert cli("run", "-q")[0] == 0
 
 
+BLANKS_SPEC = """\
+data:
+  path: data/passengers.csv
+  target: survived
+  columns: [age, fare, pclass]
+model: {model}
+evaluation: {{cv: 3, seed: 0}}
+"""
+
+
+@pytest.mark.parametrize(
+    ("model", "step"),
+    [
+        ("sklearn.linear_model.LogisticRegression", "LogisticRegression"),
+        (
+            "{steps: [{scale: sklearn.preprocessing.StandardScaler}, "
+            "{clf: sklearn.linear_model.LogisticRegression}]}",
+            "step 'clf' (LogisticRegression)",
+        ),
+        (
+            "{steps: [{pca: sklearn.decomposition.PCA}, "
+            "{clf: sklearn.ensemble.HistGradientBoostingClassifier}]}",
+            "step 'pca' (PCA)",
+        ),
+    ],
+    ids=["model", "after-a-scaler", "pca"],
+)
+def test_blank_cells_reaching_a_step_that_takes_none_stop_before_training(
+    repo: Path, cli: Cli, model: str, step: str
+) -> None:
+    """Missing ages reaching LogisticRegression failed every point's fit; they now stop at
+    the model's line (a scaler passes blanks on; PCA takes none, a booster after it would)."""
+    rows = passengers()
+    blanks = sum(1 for row in rows if row[COLUMNS.index("age")] == "")
+    setup(repo, cli, BLANKS_SPEC.format(model=model), rows)
+    before = git(repo, "rev-parse", "journal")
+
+    for command in ("check", "run"):
+        code, _, err = cli(command)
+
+        assert code == 2, err
+        first, hint = err.strip().splitlines()[:2]
+        assert first == (
+            f"error: journal.yaml:5: model: column 'age' has blank cells ({blanks} of "
+            f"{len(rows)} rows) and reaches {step}, which takes no missing values"
+        ), err
+        assert hint.startswith("hint: fill them first: a sklearn.impute.SimpleImputer step"), err
+    assert git(repo, "rev-parse", "journal") == before
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        "{steps: [{impute: sklearn.impute.SimpleImputer}, "
+        "{clf: sklearn.linear_model.LogisticRegression}]}",
+        "sklearn.ensemble.HistGradientBoostingClassifier",
+        "sklearn.ensemble.RandomForestClassifier",
+    ],
+    ids=["imputed", "booster", "forest"],
+)
+def test_blank_cells_reaching_steps_that_take_them_train(repo: Path, cli: Cli, model: str) -> None:
+    setup(repo, cli, BLANKS_SPEC.format(model=model))
+    code, _, err = cli("run", "-q")
+    assert code == 0, err
+    (run,) = logged(cli)
+    assert run["status"] == "ok", run
+
+
 LOGREG_SPEC = """\
 data:
   path: data/passengers.csv
@@ -1261,7 +1329,9 @@ def test_text_columns_are_followed_to_the_step_that_takes_numbers_only() -> None
     ]
     for model in allowed:
         assert blocked(model, X) is None, model
-    assert blocked(LogisticRegression(), X[["age", "fare", "pclass"]]) is None
+    assert blocked(LogisticRegression(), X[["fare", "pclass"]]) is None
+    found = blocked(LogisticRegression(), X[["age", "fare", "pclass"]])  # ages are missing
+    assert found is not None and found.blanks and found.columns == ("age",)
     assert blocked(LogisticRegression(), X.to_numpy()) is None  # arrays are not followed
 
     found = blocked(make_pipeline(SimpleImputer(strategy="mean"), LogisticRegression()), X)

@@ -1,6 +1,8 @@
 """Follow a table's text columns (and its dates and time spans) through a scikit-learn model to
-the first step that takes numbers only, so such a spec stops before training with the column
-and the step named, instead of recording a failed run for every point.
+the first step that takes numbers only, and its columns of numbers with blank cells to the first
+step that takes no missing values (by its ``allow_nan`` tag; an imputer fills them), so such a
+spec stops before training with the column and the step named, instead of recording a failed
+run for every point.
 
 A column is followed through pipelines, column transformers (by column name), feature unions,
 ensembles and wrappers; an encoder (``OneHotEncoder``, ``OrdinalEncoder``, ``TargetEncoder``, a
@@ -31,6 +33,7 @@ DATE = re.compile(
     r"(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?"
 )
 DATE_SAMPLE = 50  # the first non-blank cells of a column looked at
+BLANKS = "blank cells"  # the kind of a column of numbers with missing values, in its own walk
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,7 @@ class Blocked:
     step: str
     kind: str
     by_dtype: bool = False
+    blanks: bool = False  # the columns are numbers with blank cells, and the step takes none
 
 
 def text_columns(X: Any) -> dict[str, str]:
@@ -69,10 +73,17 @@ def blocked(estimator: Any, X: Any) -> Blocked | None:
     """The first step of ``estimator`` that text columns of ``X`` reach, or None."""
     if not hasattr(X, "dtypes") or not hasattr(X, "columns"):
         return None
+    every = [str(c) for c in X.columns]
     kinds = text_columns(X)
-    if not kinds:
+    if kinds:
+        found, _, _ = _flow(estimator, list(kinds), kinds, every, "")
+        if found is not None:
+            return found
+    missing = X.isna().any()
+    blanks = {c: BLANKS for c in every if c not in kinds and bool(missing[c])}
+    if not blanks:
         return None
-    found, _, _ = _flow(estimator, list(kinds), kinds, [str(c) for c in X.columns], "")
+    found, _, _ = _flow(estimator, list(blanks), blanks, every, "")
     return found
 
 
@@ -94,6 +105,9 @@ def _flow(est: Any, cols: list[str], kinds: dict[str, str], every: list[str], pa
         return None, [], kinds  # not scikit-learn's: it may well take text
     if any(part in name for part in ENCODING) or name in NO_VERDICT:
         return None, [], kinds
+    blanks = kinds[cols[0]] == BLANKS  # the walk of blank cells, not of text
+    if blanks and name.endswith("Imputer"):
+        return None, [], kinds  # it fills them
     if name == "SimpleImputer" and getattr(est, "strategy", None) in PASSING_IMPUTES:
         return None, cols, _as_text(kinds, cols)  # it fills a category column with strings
     steps = getattr(est, "steps", None)
@@ -129,6 +143,10 @@ def _flow(est: Any, cols: list[str], kinds: dict[str, str], every: list[str], pa
         key, wrapped = inner
         found, _, _ = _flow(wrapped, cols, kinds, every, _join(path, key))
         return found, [], kinds
+    if blanks:
+        if not _takes_blanks(est):
+            return Blocked(tuple(cols), path, name, blanks=True), [], kinds
+        return None, cols if hasattr(est, "transform") else [], kinds  # passed on, or taken
     by_dtype = False
     if name.startswith("HistGradientBoosting"):
         by_dtype = getattr(est, "categorical_features", None) == "from_dtype"
@@ -145,6 +163,17 @@ def _as_text(kinds: dict[str, str], cols: Sequence[str]) -> dict[str, str]:
     if not any(kinds[c] == "categories" for c in chosen):
         return kinds
     return {c: "strings" if k == "categories" and c in chosen else k for c, k in kinds.items()}
+
+
+def _takes_blanks(est: Any) -> bool:
+    """Whether a scikit-learn estimator takes missing values (its ``allow_nan`` tag); one whose
+    tags cannot be read gets no verdict."""
+    try:
+        from sklearn.utils import get_tags
+
+        return bool(get_tags(est).input_tags.allow_nan)
+    except Exception:  # an estimator whose tags fail: not this walk's to judge
+        return True
 
 
 def _hands_on_frames(step: Any) -> bool:
@@ -213,6 +242,20 @@ def _wrapped(est: Any) -> tuple[str, Any] | None:
     return None
 
 
+def _describe_blanks(found: Blocked, step: str, X: Any) -> tuple[str, str]:
+    first = found.columns[0]
+    count = int(X[first].isna().sum())
+    others = f" (and {', '.join(repr(c) for c in found.columns[1:])})" if found.columns[1:] else ""
+    return (
+        f"column {first!r}{others} has blank cells ({count} of {len(X)} rows) and reaches "
+        f"{step}, which takes no missing values",
+        "fill them first: a sklearn.impute.SimpleImputer step before it (in a column "
+        f"transformer, a block for {flow_list(found.columns)} whose steps start with one), or "
+        "use a model that takes them (sklearn.ensemble.HistGradientBoostingClassifier or "
+        "...Regressor)",
+    )
+
+
 def _example(X: Any, name: str) -> str:
     """The first cell of column ``name`` that is not blank, as text."""
     import pandas as pd
@@ -249,9 +292,12 @@ def date_columns(X: Any, names: Sequence[str]) -> list[str]:
 def describe(
     found: Blocked, kinds: dict[str, str], X: Any, *, frames: bool = False
 ) -> tuple[str, str]:
-    """The error's message and hint for text columns reaching a numbers-only step;
-    ``frames``: the model's steps hand DataFrames on (``transform_output: pandas``)."""
+    """The error's message and hint for text columns reaching a numbers-only step (or blank
+    cells one that takes none); ``frames``: the model's steps hand DataFrames on
+    (``transform_output: pandas``)."""
     step = f"step {found.step!r} ({found.kind})" if found.step else found.kind
+    if found.blanks:
+        return _describe_blanks(found, step, X)
     texts = [c for c in found.columns if kinds[c] in ("strings", "categories")]
     dates = [c for c in found.columns if kinds[c] == "dates"] + date_columns(X, texts)
     spans = [c for c in found.columns if kinds[c] == "time spans"]

@@ -338,7 +338,7 @@ def validate(
     from sklearn.metrics import get_scorer_names
 
     estimator = build_estimator(model, params, evaluation.seed, root)
-    refuse_text_columns(model, estimator, X)
+    refuse_columns(model, estimator, X)
     known = set(get_scorer_names())
     classifier = is_classifier(estimator)
     _refuse_target(estimator, y, classifier, where)
@@ -745,9 +745,9 @@ def _numbers(values: Any) -> bool:
     return True
 
 
-def refuse_text_columns(model: ModelSpec, estimator: Any, X: Any) -> None:
-    """Stop before training when a table's text column reaches a step taking numbers only
-    (every point would fail alike)."""
+def refuse_columns(model: ModelSpec, estimator: Any, X: Any) -> None:
+    """Stop before training when a table's text column reaches a step taking numbers only, or
+    its blank cells one taking no missing values (every point would fail alike)."""
     from gitlab_journal.train import columns
 
     found = columns.blocked(estimator, X)
@@ -775,7 +775,7 @@ def train(
 
     options = options or TrainOptions()
     estimator = build_estimator(model, params, evaluation.seed, options.root)
-    refuse_text_columns(model, estimator, X)
+    refuse_columns(model, estimator, X)
     found = preflight.sklearn_findings(
         estimator, X, y, evaluation, classifier=bool(is_classifier(estimator))
     )
