@@ -899,6 +899,43 @@ def test_blank_cells_reaching_steps_that_take_them_train(repo: Path, cli: Cli, m
     assert run["status"] == "ok", run
 
 
+LOADER = """\
+from pathlib import Path
+
+import pandas as pd
+
+
+def load():
+    frame = pd.read_csv(Path(__file__).parent / "data" / "passengers.csv")
+    return frame.drop(columns="survived"), frame["survived"]
+"""
+
+
+def test_a_loaders_dataframe_keeps_its_columns_for_the_pipeline(repo: Path, cli: Cli) -> None:
+    """The README sends other formats (.xlsx) to a loader: the DataFrame it returns reaches
+    the model as it is, so the issue's pipeline, named columns and all, scores there as it does
+    on the table itself."""
+    one = SPEC.replace("clf__C: [0.1, 1.0, 10.0]", "clf__C: 1.0")
+    setup(repo, cli, one)
+    assert cli("run", "-q")[0] == 0
+    table_runs = logged(cli)
+    from_table = {r["params"]["prep__numbers__impute__strategy"]: r["metrics"] for r in table_runs}
+    (repo / "prep.py").write_text(LOADER)
+    (repo / "journal.yaml").write_text(
+        one.replace(
+            "  path: data/passengers.csv\n  target: survived\n",
+            "  loader: prep:load\n  deps: [data/passengers.csv]\n",
+        )
+    )
+
+    code, _, err = cli("run", "-q")
+
+    assert code == 0, err
+    runs = [r for r in logged(cli) if r["id"] not in {t["id"] for t in table_runs}]
+    assert len(runs) == 2 and all(r["status"] == "ok" for r in runs), runs
+    assert_same_scores(runs, from_table)
+
+
 LOGREG_SPEC = """\
 data:
   path: data/passengers.csv

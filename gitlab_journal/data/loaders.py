@@ -69,8 +69,11 @@ def _existing(root: Path, relpath: str | None, what: str) -> Path:
 
 
 def _shape(X: Any, y: Any) -> tuple[Any, Any]:
-    """numpy arrays, X with samples as rows (a 1-D X is one feature), y flat when one column."""
-    X = np.asarray(X)
+    """numpy arrays, X with samples as rows (a 1-D X is one feature), y flat when one column;
+    a pandas DataFrame X (a loader's) is kept, with its column names and dtypes, as a table's
+    is, so named-column transformers and category columns work on it."""
+    if not _is_frame(X):
+        X = np.asarray(X)
     y = np.asarray(y)
     if X.ndim == 0 or y.ndim == 0:
         raise JournalError("X and y must be arrays, not scalars")
@@ -79,6 +82,15 @@ def _shape(X: Any, y: Any) -> tuple[Any, Any]:
     if y.ndim == 2 and y.shape[1] == 1:
         y = y.ravel()
     return X, y
+
+
+def _is_frame(X: Any) -> bool:
+    """Whether ``X`` is a pandas DataFrame (told without importing pandas for other data)."""
+    if not type(X).__module__.startswith("pandas"):
+        return False
+    import pandas as pd
+
+    return isinstance(X, pd.DataFrame)
 
 
 def _parse_float(text: str) -> float | None:

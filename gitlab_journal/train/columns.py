@@ -79,8 +79,8 @@ def blocked(estimator: Any, X: Any) -> Blocked | None:
         found, _, _ = _flow(estimator, list(kinds), kinds, every, "")
         if found is not None:
             return found
-    missing = X.isna().any()
-    blanks = {c: BLANKS for c in every if c not in kinds and bool(missing[c])}
+    missing = {str(name) for name, any_blank in X.isna().any().items() if any_blank}
+    blanks = {c: BLANKS for c in every if c not in kinds and c in missing}
     if not blanks:
         return None
     found, _, _ = _flow(estimator, list(blanks), blanks, every, "")
@@ -244,7 +244,7 @@ def _wrapped(est: Any) -> tuple[str, Any] | None:
 
 def _describe_blanks(found: Blocked, step: str, X: Any) -> tuple[str, str]:
     first = found.columns[0]
-    count = int(X[first].isna().sum())
+    count = int(_column(X, first).isna().sum())
     others = f" (and {', '.join(repr(c) for c in found.columns[1:])})" if found.columns[1:] else ""
     return (
         f"column {first!r}{others} has blank cells ({count} of {len(X)} rows) and reaches "
@@ -260,13 +260,18 @@ def _example(X: Any, name: str) -> str:
     """The first cell of column ``name`` that is not blank, as text."""
     import pandas as pd
 
-    first = next((v for v in X[name] if not pd.isna(v) and str(v).strip()), "")
+    first = next((v for v in _column(X, name) if not pd.isna(v) and str(v).strip()), "")
     return str(first).strip()
 
 
 def _texts(X: Any, name: str) -> Iterator[str]:
     """The cells of column ``name`` that hold text (not blank), in order, read lazily."""
-    return (v for v in X[name] if isinstance(v, str) and v.strip())
+    return (v for v in _column(X, name) if isinstance(v, str) and v.strip())
+
+
+def _column(X: Any, name: str) -> Any:
+    """The column of ``X`` that the walk calls ``name`` (the walk names columns as text)."""
+    return X[next(c for c in X.columns if str(c) == name)]
 
 
 def date_columns(X: Any, names: Sequence[str]) -> list[str]:
