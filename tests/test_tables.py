@@ -267,6 +267,59 @@ def test_a_semicolon_latin1_table_with_decimal_commas_scores_as_its_plain_csv(
         assert table == {"sep": ";", "decimal": ",", "encoding": "iso8859-1", "drop": ["name"]}
 
 
+def write_thousands(repo: Path, *, european: bool) -> None:
+    """The passenger table with fares in the thousands: ``plain.csv`` as pandas writes it, and
+    ``grouped.csv`` with thousands separators (``54,170.50``; ``54.170,50`` in ``european``,
+    with ';' between columns)."""
+    frame = pd.read_csv(repo / "data" / "passengers.csv")
+    frame["fare"] = frame["fare"] * 1000 + 0.5
+    frame.to_csv(repo / "data" / "plain.csv", index=False)
+    text = frame["fare"].map(lambda v: f"{v:,.2f}")
+    if european:
+        text = text.map(lambda v: v.replace(",", " ").replace(".", ",").replace(" ", "."))
+    grouped = frame.assign(fare=text)
+    if european:
+        grouped.to_csv(repo / "data" / "grouped.csv", index=False, sep=";", decimal=",")
+    else:  # the grouped fares are quoted, as they hold the separator
+        grouped.to_csv(repo / "data" / "grouped.csv", index=False)
+
+
+@pytest.mark.parametrize(
+    ("european", "options"),
+    [(False, "  thousands: ','\n"), (True, "  sep: ';'\n  decimal: ','\n  thousands: '.'\n")],
+    ids=["commas", "european"],
+)
+def test_numbers_with_thousands_separators_read_with_thousands(
+    repo: Path, cli: Cli, european: bool, options: str
+) -> None:
+    spec = SPEC.replace("clf__C: [0.1, 1.0, 10.0]", "clf__C: 1.0")
+    setup(repo, cli, spec)
+    write_thousands(repo, european=european)
+    (repo / "journal.yaml").write_text(spec.replace("passengers.csv", "plain.csv"))
+    assert cli("run", "-q")[0] == 0
+    plain = {r["params"]["prep__numbers__impute__strategy"]: r["metrics"] for r in logged(cli)}
+    grouped = spec.replace("passengers.csv", "grouped.csv")
+    without = grouped.replace("  target: survived\n", f"  target: survived\n{options}")
+    without = without.replace("  thousands: ','\n", "").replace("  thousands: '.'\n", "")
+    (repo / "journal.yaml").write_text(without)
+
+    code, _, err = cli("check")
+
+    assert code == 2, err
+    mark = "." if european else ","
+    assert f"holds strings, e.g. '54{mark}170" in err.splitlines()[0], err
+    assert f"add thousands: '{mark}' to the data block" in err.splitlines()[1], err
+
+    (repo / "journal.yaml").write_text(
+        grouped.replace("  target: survived\n", f"  target: survived\n{options}")
+    )
+    code, _, err = cli("run", "-q")
+    assert code == 0, err
+    runs = [r for r in logged(cli) if "data/grouped.csv" in r["data"]]
+    assert_same_scores(runs, plain)
+    assert identity_of(repo, runs[0]["id"])["table"]["thousands"] == mark
+
+
 def compress(path: Path, raw: bytes) -> None:
     """``raw`` as a compressed file named ``path``, written with the standard library."""
     import bz2
@@ -405,6 +458,8 @@ def test_a_file_that_is_not_in_the_encoding_given_says_so(repo: Path, cli: Cli) 
             "5: data.decimal",
             "the separator ';' is also the decimal mark",
         ),
+        ("thousands: '.'", "4: data.thousands", "the thousands mark '.' is also the decimal"),
+        ("thousands: '7'", "4: data.thousands", "the thousands mark cannot be '7'"),
     ],
 )
 def test_a_bad_separator_decimal_or_encoding_names_its_line(

@@ -120,6 +120,25 @@ def test_a_regressor_on_a_text_target_is_refused(repo: Path, cli: Cli) -> None:
     ), err
 
 
+def test_a_target_of_grouped_numbers_is_told_to_read_them(repo: Path, cli: Cli) -> None:
+    (repo / "prices.csv").write_text(
+        "rooms,area,price\n"
+        + "".join(f'{i % 5 + 1},{50 + i},"{1000 + 7 * i:,}"\n' for i in range(40))
+    )
+    spec = (
+        "data:\n  path: prices.csv\n  target: price\n"
+        "model: sklearn.linear_model.Ridge\nevaluation: {cv: 3}\n"
+    )
+    err = _refused(repo, cli, spec, ("check",))
+    assert "the target holds text, e.g. '1,000'" in err
+    assert "hint: its numbers are written with thousands separators: add thousands: ','" in err
+    (repo / "journal.yaml").write_text(
+        spec.replace("  target: price\n", "  target: price\n  thousands: ','\n")
+    )
+    code, _, err = cli("run", "-q")
+    assert code == 0, err
+
+
 IRIS = """\
 data: sklearn:iris
 model:

@@ -82,7 +82,7 @@ def read_header(root: Path, relpath: str, view: TableView | None = None) -> list
         import csv  # only for a CSV table: most specs name none
         import io
 
-        sep, _, encoding = (view or TableView()).read_options(suffix)
+        sep, _, _, encoding = (view or TableView()).read_options(suffix)
         failures: tuple[type[Exception], ...] = (*read_errors(), csv.Error)
         try:
             with (

@@ -228,7 +228,7 @@ def forget_tables() -> None:
 
 def _raw_key(path: Path, view: TableView) -> tuple[Any, ...]:
     st = path.stat()
-    options = (view.na_values, view.sep, view.decimal, view.encoding)
+    options = (view.na_values, view.sep, view.decimal, view.thousands, view.encoding)
     return (str(path.resolve()), st.st_size, st.st_mtime_ns, st.st_ino, options)
 
 
@@ -276,13 +276,14 @@ def _read_csv(path: Path, relpath: str, suffix: str, view: TableView) -> Any:
 
     from gitlab_journal.data.header import encoding_hint, read_errors
 
-    sep, decimal, encoding = view.read_options(suffix)
+    sep, decimal, thousands, encoding = view.read_options(suffix)
     failures = (pd.errors.ParserError, *read_errors())
     try:
         frame = pd.read_csv(
             path,
             sep=sep,
             decimal=decimal,
+            thousands=thousands,
             encoding=encoding or _encoding(path),
             na_values=list(view.na_values) or None,
             skipinitialspace=False,

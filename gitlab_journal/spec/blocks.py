@@ -1,7 +1,7 @@
 """Parts of a spec that describe tables and composite estimators.
 
 - A table's options: ``columns`` (the features to keep), ``drop``, ``dtypes`` and ``na_values``;
-  for a CSV/TSV file, its ``sep``, ``decimal`` and ``encoding``.
+  for a CSV/TSV file, its ``sep``, ``decimal``, ``thousands`` and ``encoding``.
 - Constructor arguments that are lists of named blocks (:data:`LIST_KEYS`): a column
   transformer's ``transformers``, a feature union's ``transformer_list``, an ensemble's
   ``estimators``. Each item is a block ``{name: ..., estimator: ..., params: {...}}`` (or
@@ -51,7 +51,7 @@ def table_view(node: _Node, suffix: str) -> TableView | None:
         where.append((key, f"{child.ctx.shown}:{child.line}: {child.key}"))
         if key in TEXT_KEYS and suffix not in CSV_DELIMITERS:
             child.fail(f"{key} is for CSV and TSV files; a Parquet file keeps its own types")
-        if key in ("sep", "decimal"):
+        if key in ("sep", "decimal", "thousands"):
             found[key] = _mark(child, key)
         elif key == "encoding":
             found[key] = _encoding(child)
@@ -77,6 +77,13 @@ def table_view(node: _Node, suffix: str) -> TableView | None:
             f"the decimal mark {decimal!r} is the separator of a {suffix} file",
             hint="give the file's separator too, e.g. sep: ';'",
         )
+    thousands = found.get("thousands", "")
+    if thousands and thousands == (decimal or "."):
+        node.child("thousands").fail(
+            f"the thousands mark {thousands!r} is also the decimal mark",
+            hint="give the decimal mark too, e.g. decimal: ','" if not decimal else None,
+        )
+
     return TableView(
         columns=found.get("columns", ()),
         drop=found.get("drop", ()),
@@ -84,13 +91,14 @@ def table_view(node: _Node, suffix: str) -> TableView | None:
         na_values=found.get("na_values", ()),
         sep="" if sep == CSV_DELIMITERS.get(suffix) else sep,
         decimal="" if decimal == "." else decimal,
+        thousands=thousands,
         encoding=found.get("encoding", ""),
         where=tuple(where),
     )
 
 
 def _mark(node: _Node, key: str) -> str:
-    """A one-character ``sep`` or ``decimal``."""
+    """A one-character ``sep``, ``decimal`` or ``thousands``."""
     example = "';' or \"\\t\"" if key == "sep" else "','"
     text = node.string(f"one character, e.g. {example}")
     if text == "\\t":
@@ -99,8 +107,8 @@ def _mark(node: _Node, key: str) -> str:
         node.fail(f"{key} must be one character, e.g. {example}, not {text!r}")
     if text in ('"', "\n", "\r"):
         node.fail(f"{key} cannot be {text!r}")
-    if key == "decimal" and (text.isdigit() or text in "+-"):
-        node.fail(f"the decimal mark cannot be {text!r}")
+    if key in ("decimal", "thousands") and (text.isdigit() or text in "+-"):
+        node.fail(f"the {'decimal' if key == 'decimal' else 'thousands'} mark cannot be {text!r}")
     return text
 
 

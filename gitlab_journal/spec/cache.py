@@ -18,7 +18,7 @@ from gitlab_journal.cachefiles import write_cache
 from gitlab_journal.errors import JournalError
 from gitlab_journal.spec.model import Spec
 
-CACHE_VERSION = "5"
+CACHE_VERSION = "6"
 KEEP = 64  # entries kept; older ones are removed when a new one is written
 
 

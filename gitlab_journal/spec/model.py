@@ -18,7 +18,8 @@ DEFAULT_CODE_GLOBS: tuple[str, ...] = ("*.py",)
 DEFAULT_FOLDS = 5
 DEFAULT_MAX_POINTS = 100_000  # grid points a spec may expand to
 CSV_DELIMITERS = {".csv": ",", ".tsv": "\t"}  # a text table's separator unless ``sep`` says
-TEXT_KEYS = ("sep", "decimal", "encoding")  # how a CSV/TSV file is written (a table's options)
+# how a CSV/TSV file is written (a table's options)
+TEXT_KEYS = ("sep", "decimal", "thousands", "encoding")
 COMPRESSIONS = (".gz", ".bz2", ".xz", ".zip")  # a text table compressed, as pandas reads it
 PARQUET_SUFFIXES = (".parquet", ".pq")
 
@@ -50,8 +51,9 @@ def grid_size(grids: Any) -> int:
 class TableView:
     """What a ``table`` data block says beyond its path and target: the feature ``columns`` to
     keep (empty: all), the columns to ``drop``, ``dtypes`` overrides (``{pclass: category}``),
-    extra ``na_values``, and how a CSV/TSV file is written: its ``sep``arator, ``decimal`` mark
-    and ``encoding`` (empty: the defaults, ``,`` or a tab by suffix, ``.`` and UTF-8). ``where``
+    extra ``na_values``, and how a CSV/TSV file is written: its ``sep``arator, ``decimal`` mark,
+    ``thousands`` separator and ``encoding`` (empty: the defaults, ``,`` or a tab by suffix,
+    ``.``, none and UTF-8). ``where``
     locates each key in the spec (``journal.yaml:4: data.drop``), for errors raised while
     loading."""
 
@@ -61,6 +63,7 @@ class TableView:
     na_values: tuple[str, ...] = ()
     sep: str = ""
     decimal: str = ""
+    thousands: str = ""
     encoding: str = ""  # a codec's canonical name (codecs.lookup)
     where: tuple[tuple[str, str], ...] = field(default=(), compare=False)
 
@@ -79,11 +82,13 @@ class TableView:
                 out[key] = getattr(self, key)
         return out
 
-    def read_options(self, suffix: str) -> tuple[str, str, str | None]:
-        """(separator, decimal mark, encoding or None for UTF-8) of a CSV/TSV file."""
+    def read_options(self, suffix: str) -> tuple[str, str, str | None, str | None]:
+        """(separator, decimal mark, thousands separator or None, encoding or None for UTF-8)
+        of a CSV/TSV file."""
         return (
             self.sep or CSV_DELIMITERS[suffix],
             self.decimal or ".",
+            self.thousands or None,
             self.encoding or None,
         )
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +34,8 @@ DATE = re.compile(
 )
 DATE_SAMPLE = 50  # the first non-blank cells of a column looked at
 BLANKS = "blank cells"  # the kind of a column of numbers with missing values, in its own walk
+# a number written with thousands separators: 54,170.50 or 54.170,50 or 54 170
+GROUPED = re.compile(r"[+-]?\d{1,3}(?P<mark>[,. '\u00a0])\d{3}(?:(?P=mark)\d{3})*(?:[.,]\d+)?")
 
 
 @dataclass(frozen=True)
@@ -256,6 +258,18 @@ def _describe_blanks(found: Blocked, step: str, X: Any) -> tuple[str, str]:
     )
 
 
+def thousands_mark(texts: Iterable[str]) -> str | None:
+    """The thousands separator that the first cells of a text column all use to write numbers
+    (``54,170.50``: ``,``), or None when they are not all numbers written so."""
+    marks = set()
+    for text in itertools.islice(texts, DATE_SAMPLE):
+        match = GROUPED.fullmatch(text.strip())
+        if match is None:
+            return None
+        marks.add(match.group("mark"))
+    return marks.pop() if len(marks) == 1 else None
+
+
 def _example(X: Any, name: str) -> str:
     """The first cell of column ``name`` that is not blank, as text."""
     import pandas as pd
@@ -330,6 +344,12 @@ def describe(
         f"column {first!r}{others} holds {kinds[first]}{example} and reaches {step}, "
         "which takes numbers only"
     )
+    mark = thousands_mark(_texts(X, first)) if kinds[first] == "strings" else None
+    if mark is not None:
+        return message, (
+            f"it holds numbers written with thousands separators: add thousands: '{mark}' to "
+            "the data block"
+        )
     if found.kind.startswith("HistGradientBoosting"):
         categories = all(kinds[c] == "categories" for c in found.columns)
         if categories and not found.by_dtype:

@@ -714,11 +714,17 @@ def _refuse_target(estimator: Any, y: Any, classifier: bool, where: Callable[[st
     target = np.asarray(y)
     name = public_path(type(estimator))
     if is_regressor(estimator) and target.dtype.kind in "OUS" and not _numbers(target):
+        from gitlab_journal.train.columns import thousands_mark
+
         example = next((str(v) for v in target.ravel() if not _numbers(np.asarray([v]))), "")
+        mark = thousands_mark(str(v) for v in target.ravel())
         raise JournalError(
             f"{where('data.target')}: the target holds text, e.g. {example!r}, and {name} is "
             "a regressor, which takes numbers",
-            hint="write the target as plain numbers (no currency sign or thousands separator), "
+            hint=f"its numbers are written with thousands separators: add thousands: '{mark}' "
+            "to the data block"
+            if mark is not None
+            else "write the target as plain numbers (no currency sign or thousands separator), "
             "or, for class labels, use a classifier",
         )
     if classifier and target.dtype.kind == "f":
