@@ -910,8 +910,12 @@ evaluation: {{cv: 3, seed: 0}}
             "{clf: sklearn.ensemble.HistGradientBoostingClassifier}]}",
             "step 'pca' (PCA)",
         ),
+        (
+            "{steps: [{encode: sklearn.preprocessing.OrdinalEncoder}, {clf: sklearn.svm.SVC}]}",
+            "step 'clf' (SVC)",
+        ),
     ],
-    ids=["model", "after-a-scaler", "pca"],
+    ids=["model", "after-a-scaler", "pca", "after-an-ordinal-encoder"],
 )
 def test_blank_cells_reaching_a_step_that_takes_none_stop_before_training(
     repo: Path, cli: Cli, model: str, step: str

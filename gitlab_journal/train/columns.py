@@ -105,9 +105,11 @@ def _flow(est: Any, cols: list[str], kinds: dict[str, str], every: list[str], pa
     module = f"{cls.__module__}."
     if not module.startswith("sklearn.") or module.startswith(TAKES_ANYTHING):
         return None, [], kinds  # not scikit-learn's: it may well take text
+    blanks = kinds[cols[0]] == BLANKS  # the walk of blank cells, not of text
+    if blanks and name == "OrdinalEncoder" and _is_blank(getattr(est, "encoded_missing_value", 0)):
+        return None, cols, kinds  # it encodes a blank cell as a blank (its default)
     if any(part in name for part in ENCODING) or name in NO_VERDICT:
         return None, [], kinds
-    blanks = kinds[cols[0]] == BLANKS  # the walk of blank cells, not of text
     if blanks and name.endswith("Imputer"):
         return None, [], kinds  # it fills them
     if name == "SimpleImputer" and getattr(est, "strategy", None) in PASSING_IMPUTES:
@@ -165,6 +167,10 @@ def _as_text(kinds: dict[str, str], cols: Sequence[str]) -> dict[str, str]:
     if not any(kinds[c] == "categories" for c in chosen):
         return kinds
     return {c: "strings" if k == "categories" and c in chosen else k for c, k in kinds.items()}
+
+
+def _is_blank(value: Any) -> bool:
+    return isinstance(value, float) and value != value  # NaN
 
 
 def _takes_blanks(est: Any) -> bool:
