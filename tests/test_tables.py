@@ -940,6 +940,20 @@ def test_blank_cells_reaching_a_step_that_takes_none_stop_before_training(
     assert git(repo, "rev-parse", "journal") == before
 
 
+def test_blank_text_cells_an_ordinal_encoder_hands_on_stop_before_training(
+    repo: Path, cli: Cli
+) -> None:
+    """The encoder takes the text, but a blank cell comes out of it blank."""
+    spec = BLANKS_SPEC.replace("[age, fare, pclass]", "[embarked, fare, pclass]").format(
+        model="{steps: [{encode: sklearn.preprocessing.OrdinalEncoder}, {clf: sklearn.svm.SVC}]}"
+    )
+    setup(repo, cli, spec)
+    code, _, err = cli("check")
+    assert code == 2, err
+    assert err.startswith("error: journal.yaml:5: model: column 'embarked' has blank cells ("), err
+    assert "reaches step 'clf' (SVC), which takes no missing values" in err.splitlines()[0]
+
+
 @pytest.mark.parametrize(
     "model",
     [

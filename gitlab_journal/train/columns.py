@@ -81,8 +81,9 @@ def blocked(estimator: Any, X: Any) -> Blocked | None:
         found, _, _ = _flow(estimator, list(kinds), kinds, every, "")
         if found is not None:
             return found
+    # Text columns too: an encoder that passes the text walk may hand their blanks on.
     missing = {str(name) for name, any_blank in X.isna().any().items() if any_blank}
-    blanks = {c: BLANKS for c in every if c not in kinds and c in missing}
+    blanks = {c: BLANKS for c in every if c in missing}
     if not blanks:
         return None
     found, _, _ = _flow(estimator, list(blanks), blanks, every, "")
