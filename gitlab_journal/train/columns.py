@@ -72,7 +72,8 @@ def text_columns(X: Any) -> dict[str, str]:
 
 
 def blocked(estimator: Any, X: Any) -> Blocked | None:
-    """The first step of ``estimator`` that text columns of ``X`` reach, or None."""
+    """The first step of ``estimator`` that text columns of ``X`` reach and cannot take, else
+    the first that its blank cells reach and cannot take, or None."""
     if not hasattr(X, "dtypes") or not hasattr(X, "columns"):
         return None
     every = [str(c) for c in X.columns]
