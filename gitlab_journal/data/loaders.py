@@ -374,11 +374,9 @@ def _cast_error(frame: Any, relpath: str, view: TableView, exc: Exception) -> Jo
         shown = shown if len(shown) <= 60 else shown[:59] + "…"
         csv = table_format(relpath) in CSV_DELIMITERS
         example = f", e.g. {shown} in {f'line {row + 2}' if csv else f'row {row + 1}'}"
-    located = view.located(f"dtypes.{column}")
-    if located == f"data.dtypes.{column}":
-        located = view.located("dtypes")
     return JournalError(
-        f"{located}: {relpath}: column {column!r} does not convert to {dtype}{example}: {detail}",
+        f"{view.located(f'dtypes.{column}')}: {relpath}: column {column!r} does not convert "
+        f"to {dtype}{example}: {detail}",
         hint=_cast_hint(dtype, cells),
     )
 

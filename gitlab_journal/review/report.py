@@ -58,8 +58,8 @@ class Family:
     best_before: Row | None = None  # with --since: the best run before it
     effects: tuple[Effect, ...] = ()
     plots: tuple[Plot, ...] = ()
-    # How the table of each run shown was read ({run id: {option: value}}), when that differs
-    # between them: two runs with the same params can differ only there.
+    # The table options that differ among the runs shown, each run's values ({run id: {option:
+    # value}}): two runs with the same params can differ only in how their table was read.
     tables: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
@@ -223,10 +223,18 @@ def read_table(index: Index, row: Row) -> dict[str, Any]:
 
 
 def _shown_tables(index: Index, rows: Sequence[Row]) -> dict[str, dict[str, Any]]:
-    """:func:`read_table` of the runs a leaderboard shows, or nothing when all were read alike."""
+    """The table options (:func:`read_table`) that differ among the runs a leaderboard shows
+    (absent counts), with each run's values; nothing when all were read alike."""
     tables = {row.id: read_table(index, row) for row in rows[:TOP]}
-    texts = {json.dumps(json_safe(t), sort_keys=True) for t in tables.values()}
-    return tables if len(texts) > 1 else {}
+    names = sorted({name for table in tables.values() for name in table})
+    varying = [
+        name
+        for name in names
+        if len({_canonical(table.get(name)) for table in tables.values()}) > 1
+    ]
+    if not varying:
+        return {}
+    return {run: {n: t[n] for n in varying if n in t} for run, t in tables.items()}
 
 
 def parse_history(data: bytes) -> dict[str, list[float]] | None:

@@ -4,11 +4,10 @@ self-contained HTML page (plots inline as data URIs, no outside resources)."""
 from __future__ import annotations
 
 import base64
-import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from gitlab_journal.journal.index import Row, json_safe
+from gitlab_journal.journal.index import Row
 from gitlab_journal.review.escape import html_text, md_cell, md_code
 from gitlab_journal.review.report import TOP, Effect, Family, Report
 from gitlab_journal.review.table import varying_params
@@ -43,9 +42,8 @@ def _params_text(
     ]
     table = family.tables.get(row.id, {})
     shown += [
-        f"{escape('table.' + name)}={escape(value_text(table[name], 24))}"
-        for name in _table_options(family)
-        if name in table
+        f"{escape('table.' + name)}={escape(value_text(value, 24))}"
+        for name, value in table.items()
     ]
     return ", ".join(shown) or "(same for all)"
 
@@ -53,17 +51,6 @@ def _params_text(
 def _family_params(family: Family) -> list[str]:
     return varying_params([r.params for r in family.rows], [r.model_class for r in family.rows])[
         :PARAMS_SHOWN
-    ]
-
-
-def _table_options(family: Family) -> list[str]:
-    """The table options whose values differ among the runs shown (absent counts)."""
-    tables = list(family.tables.values())
-    names = sorted({name for table in tables for name in table})
-    return [
-        name
-        for name in names
-        if len({json.dumps(json_safe(t.get(name)), sort_keys=True) for t in tables}) > 1
     ]
 
 

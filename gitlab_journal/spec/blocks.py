@@ -83,7 +83,6 @@ def table_view(node: _Node, suffix: str) -> TableView | None:
             f"the thousands mark {thousands!r} is also the decimal mark",
             hint="give the decimal mark too, e.g. decimal: ','" if not decimal else None,
         )
-
     return TableView(
         columns=found.get("columns", ()),
         drop=found.get("drop", ()),
@@ -108,7 +107,7 @@ def _mark(node: _Node, key: str) -> str:
     if text in ('"', "\n", "\r"):
         node.fail(f"{key} cannot be {text!r}")
     if key in ("decimal", "thousands") and (text.isdigit() or text in "+-"):
-        node.fail(f"the {'decimal' if key == 'decimal' else 'thousands'} mark cannot be {text!r}")
+        node.fail(f"the {key} mark cannot be {text!r}")
     return text
 
 

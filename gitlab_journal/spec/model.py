@@ -53,9 +53,8 @@ class TableView:
     keep (empty: all), the columns to ``drop``, ``dtypes`` overrides (``{pclass: category}``),
     extra ``na_values``, and how a CSV/TSV file is written: its ``sep``arator, ``decimal`` mark,
     ``thousands`` separator and ``encoding`` (empty: the defaults, ``,`` or a tab by suffix,
-    ``.``, none and UTF-8). ``where``
-    locates each key in the spec (``journal.yaml:4: data.drop``), for errors raised while
-    loading."""
+    ``.``, none and UTF-8). ``where`` locates each key in the spec (``journal.yaml:4:
+    data.drop``, and ``data.dtypes.age`` for each dtype), for errors raised while loading."""
 
     columns: tuple[str, ...] = ()
     drop: tuple[str, ...] = ()
@@ -93,8 +92,13 @@ class TableView:
         )
 
     def located(self, key: str) -> str:
-        """``file:line: data.key`` for an error about ``key``, or ``data.key``."""
-        return dict(self.where).get(key, f"data.{key}")
+        """``file:line: data.key`` for an error about ``key`` (its nearest located parent's for a
+        dotted key the spec does not locate itself), or ``data.key``."""
+        where = dict(self.where)
+        probe = key
+        while probe not in where and "." in probe:
+            probe = probe.rsplit(".", 1)[0]
+        return where.get(probe, f"data.{key}")
 
 
 @dataclass(frozen=True)
