@@ -7,7 +7,6 @@ metrics are shown always (they are the point of a comparison), each with its bes
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -23,6 +22,7 @@ from gitlab_journal.review.render import cell, status_text
 from gitlab_journal.review.values import (
     ABSENT,
     GROUPS,
+    canonical_text,
     created_text,
     flatten,
     headline_metrics,
@@ -54,7 +54,7 @@ def _fields(run: Run) -> dict[str, dict[str, Any]]:
 def _key(value: Any) -> str:
     if value is _MISSING:
         return "\x00missing"
-    return json.dumps(json_safe(value), sort_keys=True, ensure_ascii=False)
+    return canonical_text(value)
 
 
 def compare_rows(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping
 from typing import Any
@@ -11,13 +10,14 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
-from gitlab_journal.journal.index import json_safe, model_class
+from gitlab_journal.journal.index import model_class
 from gitlab_journal.journal.records import Run
 from gitlab_journal.review.escape import terminal
 from gitlab_journal.review.render import cell
 from gitlab_journal.review.values import (
     ABSENT,
     GROUPS,
+    canonical_text,
     created_text,
     flatten,
     number,
@@ -25,13 +25,13 @@ from gitlab_journal.review.values import (
 )
 
 
-def _same(a: Any, b: Any) -> bool:
-    return json.dumps(json_safe(a), sort_keys=True) == json.dumps(json_safe(b), sort_keys=True)
-
-
 def _changes(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, list[Any]]:
     keys = list(dict.fromkeys([*a, *b]))
-    return {k: [a.get(k), b.get(k)] for k in keys if (k in a) != (k in b) or not _same(a[k], b[k])}
+    return {
+        k: [a.get(k), b.get(k)]
+        for k in keys
+        if (k in a) != (k in b) or canonical_text(a[k]) != canonical_text(b[k])
+    }
 
 
 def diff_runs(a: Run, b: Run) -> dict[str, dict[str, Any]]:

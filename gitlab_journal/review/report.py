@@ -20,10 +20,10 @@ import pygit2
 
 from gitlab_journal.errors import JournalError
 from gitlab_journal.journal import format as fmt
-from gitlab_journal.journal.index import Index, Row, json_safe
+from gitlab_journal.journal.index import Index, Row
 from gitlab_journal.journal.leaderboard import family_name, higher_is_better
 from gitlab_journal.review.table import varying_params
-from gitlab_journal.review.values import identity_table, reads_table
+from gitlab_journal.review.values import canonical_text, identity_table, reads_table
 
 TOP = 10
 EFFECTS = 6
@@ -143,14 +143,10 @@ def scope_rows(index: Index, since: str | None) -> tuple[list[Row], list[Row], s
 # -- families ---------------------------------------------------------------------------------
 
 
-def _canonical(value: Any) -> str:
-    return json.dumps(json_safe(value), sort_keys=True, ensure_ascii=False)
-
-
 def _sort_value(value: Any) -> tuple[int, Any]:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return (0, float(value))
-    return (1, _canonical(value))
+    return (1, canonical_text(value))
 
 
 def _effect(
@@ -158,7 +154,7 @@ def _effect(
 ) -> Effect | None:
     groups: dict[str, tuple[Any, list[float]]] = {}
     for row, value in zip(rows, values, strict=True):
-        groups.setdefault(_canonical(value), (value, []))[1].append(_score(row))
+        groups.setdefault(canonical_text(value), (value, []))[1].append(_score(row))
     if len(groups) < 2:
         return None
     means = [(value, sum(s) / len(s), len(s)) for value, s in groups.values()]
@@ -230,7 +226,7 @@ def _shown_tables(index: Index, rows: Sequence[Row]) -> dict[str, dict[str, Any]
     varying = [
         name
         for name in names
-        if len({_canonical(table.get(name)) for table in tables.values()}) > 1
+        if len({canonical_text(table.get(name)) for table in tables.values()}) > 1
     ]
     if not varying:
         return {}

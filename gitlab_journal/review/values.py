@@ -104,6 +104,12 @@ def metric_text(metrics: Mapping[str, Any], name: str) -> str:
     return text
 
 
+def canonical_text(value: Any) -> str:
+    """``value`` as one text per value: equal values (a mapping in any key order, NaN alike)
+    give the same text, so it compares and groups values of any type."""
+    return json.dumps(json_safe(value), sort_keys=True, ensure_ascii=False)
+
+
 def flatten(value: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     """Nested mappings as dotted keys: ``{"cv": {"folds": 5}}`` -> ``{"cv.folds": 5}``."""
     out: dict[str, Any] = {}
