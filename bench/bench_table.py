@@ -15,10 +15,15 @@ The page cache is warm for both. Printed: the median of each and two ratios of m
 read_csv: loading and hashing (the target: at most 1.3x), and all of it with the checks. Also
 the CPU time of `read_csv` and of the md5 alone, and the floor they set on this machine: no
 run can load and hash faster than both their CPU seconds spread over its cores (pandas' reader
-keeps two threads busy). The file is deleted afterwards.
+keeps two threads busy).
 
-    python bench/bench_table.py                  # 1,000,000 rows, 3 rounds
-    python bench/bench_table.py --rows 200000    # a quick run
+Then the same as whole processes, interleaved, ``--repeats`` times each: ``python -c "import
+pandas; pandas.read_csv(...)"`` against a process that loads and hashes the table as a run's
+does (its reading thread imports pandas while the main thread hashes). The file is deleted
+afterwards.
+
+    python bench/bench_table.py                  # 1,000,000 rows, 15 rounds
+    python bench/bench_table.py --rows 200000 --repeats 5   # a quick run
 """
 
 from __future__ import annotations
@@ -27,11 +32,12 @@ import argparse
 import os
 import shutil
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-from benchlib import load_average, machine, table
+from benchlib import load_average, machine, table, timed_processes
 
 from gitlab_journal.data.hashing import data_hashes, file_md5
 from gitlab_journal.data.header import read_header
@@ -90,10 +96,44 @@ def time_ours(root: Path, data: DataSpec) -> tuple[float, float]:
     return loaded, time.perf_counter() - started
 
 
+# A run's table work as a process of its own, from its first import: the table read in a
+# thread (which imports pandas) while the main thread hashes it, then the header and the load.
+OURS_PROCESS = """
+from pathlib import Path
+from gitlab_journal.data.hashing import data_hashes
+from gitlab_journal.data.header import read_header
+from gitlab_journal.data.loaders import load_data, preload_table
+from gitlab_journal.spec.model import DataSpec
+root, data = Path("."), DataSpec(source="table", path="table.csv", target="label")
+reading = preload_table(root, data)
+data_hashes(root, data, None)
+if reading is not None:
+    reading.join()
+read_header(root, "table.csv", data.table)
+load_data(root, data)
+"""
+
+
+def time_whole_processes(work: Path, repeats: int) -> tuple[float, float]:
+    """Median wall seconds of `read_csv` in a process of its own, and of a run's table work."""
+    timings = timed_processes(
+        {
+            "read_csv": [sys.executable, "-c", "import pandas; pandas.read_csv('table.csv')"],
+            "ours": [sys.executable, "-c", OURS_PROCESS],
+        },
+        work,
+        repeats,
+    )
+    for name, codes in timings.codes.items():
+        if codes != {0}:
+            raise SystemExit(f"the {name} process failed: exit codes {sorted(codes)}")
+    return statistics.median(timings.wall["read_csv"]), statistics.median(timings.wall["ours"])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=15)
     args = parser.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="bench-table-", dir=OUT))
@@ -149,6 +189,11 @@ def main() -> None:
             f"CPU: read_csv {reading:.2f} s in {base:.2f} s of wall time, the md5 alone "
             f"{hashing:.2f} s; on {cores} core(s) loading and hashing cannot take less than "
             f"{floor:.2f} s: {floor / base:.2f}x"
+        )
+        alone, whole = time_whole_processes(work, args.repeats)
+        print(
+            f"whole processes: read_csv {alone:.2f} s (with pandas' import), loading and "
+            f"hashing as a run does {whole:.2f} s: {whole / alone:.2f}x"
         )
     finally:
         shutil.rmtree(work, ignore_errors=True)
