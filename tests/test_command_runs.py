@@ -296,6 +296,52 @@ def test_ctrl_c_ends_the_command_and_records_it_interrupted(repo: Path) -> None:
     git(repo, "fsck", "--strict")
 
 
+def test_the_next_run_trains_an_interrupted_point_again(repo: Path, cli: Cli) -> None:
+    # The command waits until released (a file that is no code dependency); the first run is
+    # stopped with Ctrl-C while it waits, and records the point `interrupted`.
+    script = (
+        "import json, os, sys, time\n"
+        "print('started', flush=True)\n"
+        "while not os.path.exists('release'):\n"
+        "    time.sleep(0.05)\n"
+        "json.dump({'acc': 0.5}, open(os.path.join(os.environ['JOURNAL_RUN_DIR'], "
+        "'metrics.json'), 'w'))\n"
+    )
+    _project(repo, script=script, spec="command: python train.py --x {x}\nparams: {x: [1, 2]}\n")
+    (repo / ".gitignore").write_text("release\n")
+    subprocess.run(["git-journal", "init"], cwd=repo, check=True, capture_output=True)
+    proc = subprocess.Popen(
+        ["git-journal", "run"],
+        cwd=repo,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if "started" in line:
+            break
+    proc.send_signal(signal.SIGINT)
+    proc.stdout.read()
+    assert proc.wait(timeout=60) == 130
+    assert [r["status"] for r in _runs(repo)] == ["interrupted"]
+
+    # A stopped run is no result: check counts both points as to train, the dry run says
+    # which is a retry, and the next run trains both without --retry.
+    code, out, _ = cli("check")
+    assert code == 0 and "2 of 2 points are new and would be trained" in out
+    code, out, _ = cli("run", "--dry-run")
+    assert code == 0 and "retry (interrupted)" in out and "2 to run, 0 to skip" in out
+    (repo / "release").write_text("")
+    code, out, err = cli("run", "-q")
+    assert code == 0, out + err
+    statuses = sorted((r["point"]["x"], r["status"]) for r in _runs(repo))
+    assert statuses == [(1, "interrupted"), (1, "ok"), (2, "ok")]
+    code, out, _ = cli("run")
+    assert code == 0 and "Nothing to run" in out
+    git(repo, "fsck", "--strict")
+
+
 def test_input_errors_are_exit_2_before_anything_runs(repo: Path, cli: Cli) -> None:
     _project(repo, spec="command: python train.py --lr {lr} --depth {depth}\nparams: {lr: 0.1}\n")
     cli("init")

@@ -9,6 +9,9 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 STATUSES = ("ok", "failed", "diverged", "stalled", "not-converged", "interrupted")
+# Runs stopped from outside before they ended: not a result of their experiment, so the next
+# `run` trains it again and a new fit of it is no duplicate.
+UNFINISHED = frozenset({"interrupted"})
 # What `git journal rerun` found, the latest attempt winning; `log --status` filters on these too.
 REPRODUCED = "reproduced"
 IRREPRODUCIBLE = "irreproducible"

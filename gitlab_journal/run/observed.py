@@ -21,13 +21,10 @@ from gitlab_journal.data.hashing import hash_cache, hash_input
 from gitlab_journal.errors import JournalError
 from gitlab_journal.journal.format import PATCH_FILE
 from gitlab_journal.journal.identity import fingerprint, normalise, public_path
-from gitlab_journal.journal.records import CodeState, Run, new_run_id
+from gitlab_journal.journal.records import UNFINISHED, CodeState, Run, new_run_id
 from gitlab_journal.journal.store import Store
 from gitlab_journal.run.environment import environment
 from gitlab_journal.spec.model import DEFAULT_CODE_GLOBS
-
-# earlier runs with these statuses do not make a new fit a duplicate: they never finished
-NOT_DUPLICATES = frozenset({"interrupted"})
 
 
 @dataclass(frozen=True)
@@ -87,7 +84,7 @@ def describe(store: Store, root: Path, fit: Fit) -> Described:
 
 def earlier(store: Store, fingerprint: str) -> list[Run]:
     """The runs of one experiment that make a new fit of it a duplicate, oldest first."""
-    return [run for run in store.find(fingerprint) if run.status not in NOT_DUPLICATES]
+    return [run for run in store.find(fingerprint) if run.status not in UNFINISHED]
 
 
 def duplicate_message(

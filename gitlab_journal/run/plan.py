@@ -27,7 +27,7 @@ from gitlab_journal.journal.identity import (
     fingerprint_of_text,
     normalise,
 )
-from gitlab_journal.journal.records import CodeState, Run
+from gitlab_journal.journal.records import UNFINISHED, CodeState, Run
 from gitlab_journal.journal.store import Store
 from gitlab_journal.spec.model import DEFAULT_MAX_POINTS, EvaluationSpec, ModelSpec, Point, Spec
 
@@ -58,12 +58,15 @@ class Plan:
     points: tuple[Planned, ...]
 
     def pending(self, force: bool = False, retry: frozenset[str] = frozenset()) -> list[Planned]:
-        """The points to train: new ones, all with ``force``, and those whose latest run has a
-        status in ``retry``."""
-        return [p for p in self.points if force or not p.earlier or p.earlier[-1].status in retry]
+        """The points to train: new ones, all with ``force``, those whose latest run was
+        stopped before it ended (``UNFINISHED``), and those whose latest run has a status in
+        ``retry``."""
+        again = retry | UNFINISHED
+        return [p for p in self.points if force or not p.earlier or p.earlier[-1].status in again]
 
     def done(self) -> list[Planned]:
-        return [p for p in self.points if p.earlier]
+        """The points the journal holds a result of (a latest run that was not stopped)."""
+        return [p for p in self.points if p.earlier and p.earlier[-1].status not in UNFINISHED]
 
 
 def evaluation_identity(evaluation: EvaluationSpec) -> dict[str, Any]:

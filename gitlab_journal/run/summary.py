@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 from rich.table import Table
 
-from gitlab_journal.journal.records import Run
+from gitlab_journal.journal.records import UNFINISHED, Run
 from gitlab_journal.run.earlier import EARLIER_COLUMNS, earlier_rows, params_text, score_text
 from gitlab_journal.run.plan import Plan, Planned
 
@@ -41,7 +41,7 @@ def print_dry_run(
     for planned in plan.points:
         earlier = ", ".join(r.id for r in planned.earlier)
         action = "run" if force or not planned.earlier else "skip"
-        if planned.earlier and planned.earlier[-1].status in retry:
+        if planned.earlier and planned.earlier[-1].status in retry | UNFINISHED:
             action = f"retry ({planned.earlier[-1].status})"
         elif force and planned.earlier:
             action = "run (repeat)"
