@@ -31,7 +31,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="STATUS[,STATUS]",
         default="",
         help="also train the points whose latest run has this status (failed, diverged, "
-        "stalled, not-converged, interrupted; a comma list); each new run is a repeat",
+        "stalled, not-converged; a comma list; interrupted points train again anyway); each "
+        "new run is a repeat",
     )
     parser.add_argument("--dry-run", action="store_true", help="list what would run; train nothing")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
