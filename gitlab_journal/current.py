@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
 import os
 import shutil
 from collections.abc import Mapping
@@ -26,6 +27,30 @@ from pathlib import Path
 from typing import Any
 
 from gitlab_journal.errors import JournalError
+
+
+class MetricTypeError(JournalError, TypeError):
+    """``log_metric`` was given a value (or a step) of a type it does not record."""
+
+
+class MetricNameError(JournalError, ValueError):
+    """``log_metric`` was given a name it cannot record."""
+
+
+def _number(name: str, value: object) -> float:
+    """``value`` as a float: an int or a float (numpy's too), not a bool nor text."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        bool_like = "bool" in type(value).__name__
+        hint = " (an array's or a tensor's .item() is one)" if hasattr(value, "item") else ""
+        hint = "" if bool_like else hint
+        raise MetricTypeError(
+            f"log_metric({name!r}): the value must be a number{hint}, got "
+            f"{type(value).__name__} {value!r}"
+        )
+    try:
+        return float(value)
+    except OverflowError:
+        return -math.inf if value < 0 else math.inf
 
 
 @dataclass(frozen=True)
@@ -39,13 +64,24 @@ class CurrentRun:
 
     def log_metric(self, name: str, value: float, step: int | None = None) -> None:
         """Record ``value`` for ``name``; logged more than once (or with a ``step``), the
-        values become the run's history and the last one its metric."""
+        values become the run's history and the last one its metric.
+
+        ``value`` is a number (an int or a float, a numpy scalar too; not a bool): anything
+        else raises :class:`MetricTypeError`. A value that is not finite (NaN, infinity) is
+        recorded as such and fails the run when the command ends."""
         if not isinstance(name, str) or not name or any(ord(c) < 32 for c in name):
-            raise JournalError(f"a metric name is a non-empty line of text, got {name!r}")
-        number = float(value)
-        if step is not None and (isinstance(step, bool) or not isinstance(step, int)):
-            raise JournalError(f"step must be an integer, got {step!r}")
-        entry = {"name": name, "value": number if math.isfinite(number) else None, "step": step}
+            raise MetricNameError(f"a metric name is a non-empty line of text, got {name!r}")
+        number = _number(name, value)
+        if step is not None:
+            if isinstance(step, bool) or not isinstance(step, numbers.Integral):
+                raise MetricTypeError(
+                    f"log_metric({name!r}): step must be an integer, got "
+                    f"{type(step).__name__} {step!r}"
+                )
+            step = int(step)
+        entry: dict[str, Any] = {"name": name, "value": number, "step": step}
+        if not math.isfinite(number):
+            entry["value"], entry["nonfinite"] = None, repr(number)
         with self.log.open("a", encoding="utf-8") as out:
             out.write(json.dumps(entry) + "\n")
 

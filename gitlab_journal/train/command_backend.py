@@ -8,24 +8,35 @@ environment. Its output streams to the terminal and the last lines are kept with
 Metrics come from ``metrics.json`` (in the run folder, or written to the repository root while
 the command ran), from DVCLive's output folder, and from ``current_run().log_metric``.
 
-This module never touches git, and imports neither scikit-learn nor TensorFlow.
+The repository root and the DVCLive folder are shared by every command of the repository: a
+file there counts as the command's only if it appeared or changed while the command ran, and
+commands that run at once note themselves in ``<git dir>/journal/running/`` so that a point
+whose metrics came from a shared file another point could have written fails rather than
+records the other's metrics.
+
+This module reads and writes no git object, and imports neither scikit-learn nor TensorFlow.
 """
 
 from __future__ import annotations
 
+import codecs
 import collections
+import contextlib
 import json
 import math
 import os
+import re
 import shlex
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 from typing import IO, Any
@@ -34,12 +45,16 @@ from gitlab_journal.errors import JournalError, describe_exit
 from gitlab_journal.journal import format as fmt
 from gitlab_journal.journal.identity import normalise
 from gitlab_journal.journal.records import new_run_id
-from gitlab_journal.spec.command import placeholders, substitute
+from gitlab_journal.spec.command import DEFAULT_METRICS, placeholders, substitute
 from gitlab_journal.spec.model import EvaluationSpec, ModelSpec
 from gitlab_journal.train.backend import Resolved, Result, TrainOptions
 
 OUTPUT_LINES = 200
 ERROR_LINES = 20
+LINE_CHARS = 2000  # the most of one output line kept; the rest is counted, not kept
+CHUNK = 64 * 1024  # bytes read from the command's output at a time
+RUNNING_DIR = "running"  # under <git dir>/journal: the commands running now, one file each
+OWN_FOLDER_HINT = "write $JOURNAL_RUN_DIR/metrics.json instead (each point's own folder)"
 MAX_RUN_BYTES = 20 * 1024 * 1024  # what a run's folder may keep in the journal
 KILL_GRACE = 5.0  # seconds between SIGTERM and SIGKILL for the command's process group
 # Files the journal writes itself: a command's file of the same name goes under outputs/.
@@ -101,11 +116,10 @@ def validate(
     program = next((w for w in words if not _is_assignment(w)), None)
     if program is None:
         raise JournalError(f"{where('command')}: the command runs nothing")
-    if not _exists(program, root):
-        raise JournalError(
-            f"{where('command')}: {program}: command not found",
-            hint="the command runs in the repository root, with the PATH of this shell",
-        )
+    missing = _missing(program, root)
+    if missing is not None:
+        problem, hint = missing
+        raise JournalError(f"{where('command')}: {program}: {problem}", hint=hint)
     unused = sorted(set(params) - set(placeholders(model.estimator)))
     if unused:
         print(
@@ -120,12 +134,25 @@ def _is_assignment(word: str) -> bool:
     return bool(eq) and name.isidentifier()
 
 
-def _exists(program: str, root: Path | None) -> bool:
+def _missing(program: str, root: Path | None) -> tuple[str, str] | None:
+    """Why ``program`` cannot run, and a hint; None when it can."""
+    where = root or Path.cwd()
     if "/" in program:
-        path = Path(program) if Path(program).is_absolute() else (root or Path.cwd()) / program
-        return path.is_file() and os.access(path, os.X_OK)
+        path = Path(program) if Path(program).is_absolute() else where / program
+        if path.is_dir():
+            return "a folder, not a program", "name the script or program inside it"
+        if not path.is_file():
+            return "command not found", "the command runs in the repository root"
+        if not os.access(path, os.X_OK):
+            return "not executable", f"make it executable: chmod +x {shlex.quote(program)}"
+        return None
     builtins = {"cd", "exec", "export", "set", "true", "false", "test", "[", "echo", "exit"}
-    return program in builtins or shutil.which(program) is not None
+    if program in builtins or shutil.which(program) is not None:
+        return None
+    hint = "the command runs in the repository root, with the PATH of this shell"
+    if (where / program).is_file():
+        hint = f"to run the file {program} of the repository root, write ./{program}"
+    return "command not found", hint
 
 
 def train(
@@ -141,6 +168,7 @@ def train(
     options = options or TrainOptions()
     root = options.root or Path.cwd()
     run_id = new_run_id()
+    wanted: Mapping[str, str] = model.fixed.get("metrics") or {}
     with tempfile.TemporaryDirectory(prefix="journal-command-") as scratch:
         run_dir = Path(scratch) / "run"
         run_dir.mkdir()
@@ -156,11 +184,17 @@ def train(
             "PYTHONUNBUFFERED": "1",
         }
         timeout = model.fixed.get("timeout")
-        start = time.time()  # files the command writes are newer than this
-        began = time.monotonic()  # how long it ran, whatever the clock does meanwhile
-        ran = _run(substitute(model.estimator, params), root, env, timeout)
-        seconds = time.monotonic() - began
-        return _result(model, ran, run_dir, log_file, root, start, seconds, run_id)
+        registration = _Registration.enter(root, run_id, _shared_key(wanted))
+        overlapped: list[str] = []
+        try:
+            before = _Before.take(root, wanted)  # what the shared files are before it starts
+            began = time.monotonic()  # how long it ran, whatever the clock does meanwhile
+            ran = _run(substitute(model.estimator, params), root, env, timeout)
+            seconds = time.monotonic() - began
+        finally:
+            if registration is not None:
+                overlapped = registration.leave()
+        return _result(model, ran, run_dir, log_file, root, before, seconds, run_id, overlapped)
 
 
 class _Ran:
@@ -197,13 +231,17 @@ def _run(command: str, root: Path, env: Mapping[str, str], timeout: float | None
     ]
     for pump in pumps:
         pump.start()
-    with _sigterm_stops():
+    with _StopSignals() as stops:
         try:
             ran.code = proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             ran.timed_out = True
+            stops.hold()  # a stop signal now must not cut the ending short
             ran.code = _end(proc)
+            ran.interrupted = stops.stopped
         except (KeyboardInterrupt, _Stop):
+            stops.stopped = True
+            stops.hold()
             ran.interrupted = True
             ran.code = _end(proc)
     for pump in pumps:
@@ -212,18 +250,77 @@ def _run(command: str, root: Path, env: Mapping[str, str], timeout: float | None
 
 
 def _pump(source: IO[bytes], sink: IO[str], ran: _Ran, errors: bool) -> None:
-    for raw in iter(source.readline, b""):
-        line = raw.decode("utf-8", errors="replace")
-        try:
-            sink.write(line)
-            sink.flush()
-        except (OSError, ValueError):
-            pass
+    """Copy the command's output to ``sink`` as it comes, a chunk at a time, and keep its last
+    lines in ``ran``."""
+
+    def keep(line: str) -> None:
         with ran.lock:
-            ran.output.append(line.rstrip("\n"))
+            ran.output.append(line)
             if errors:
-                ran.errors.append(line.rstrip("\n"))
+                ran.errors.append(line)
+
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    lines = _Lines(keep)
+    while True:
+        raw = os.read(source.fileno(), CHUNK)
+        text = decoder.decode(raw, final=not raw)
+        if text:
+            try:
+                sink.write(text)
+                sink.flush()
+            except (OSError, ValueError):
+                pass
+            lines.feed(text)
+        if not raw:
+            break
+    lines.close()
     source.close()
+
+
+_LINE_ENDS = re.compile(r"(\r\n|\r|\n)")
+
+
+class _Lines:
+    """The lines of one output stream, as they are kept: a ``\\r`` starts its line over, as
+    on a terminal, so a progress bar keeps only its last state; of a line longer than
+    :data:`LINE_CHARS`, the start is kept and the rest counted. Never more than one line of
+    :data:`LINE_CHARS` is held."""
+
+    def __init__(self, keep: Callable[[str], None]) -> None:
+        self.keep = keep
+        self.pieces: list[str] = []
+        self.size = 0  # characters held in pieces
+        self.cut = 0  # characters of the line beyond LINE_CHARS, not held
+        self.last: str | None = None  # the line's state before a \r: kept if the line ends now
+
+    def feed(self, text: str) -> None:
+        for piece in _LINE_ENDS.split(text):
+            if piece == "\n" or piece == "\r\n":
+                line = self._take()
+                self.keep(line if line or self.last is None else self.last)
+                self.last = None
+            elif piece == "\r":
+                line = self._take()
+                if line:
+                    self.last = line
+            elif piece:
+                held = piece[: LINE_CHARS - self.size]
+                if held:
+                    self.pieces.append(held)
+                    self.size += len(held)
+                self.cut += len(piece) - len(held)
+
+    def close(self) -> None:
+        line = self._take()
+        if line or self.last is not None:
+            self.keep(line or self.last or "")
+
+    def _take(self) -> str:
+        line = "".join(self.pieces)
+        if self.cut:
+            line += f" [… {self.cut:,} characters cut]"
+        self.pieces, self.size, self.cut = [], 0, 0
+        return line
 
 
 def _end(proc: subprocess.Popen[bytes]) -> int | None:
@@ -240,22 +337,269 @@ def _end(proc: subprocess.Popen[bytes]) -> int | None:
     return proc.wait()
 
 
-class _sigterm_stops:
-    def __enter__(self) -> None:
-        self.previous: Any = None
-        if threading.current_thread() is threading.main_thread():
-            self.previous = signal.signal(signal.SIGTERM, _raise_stop)
+class _StopSignals:
+    """While the command runs, SIGTERM (a worker being shut down, a scheduler ending a job) and
+    Ctrl-C's SIGINT stop it. From the first stop on, and while a command past its timeout is
+    being ended, further SIGTERM and SIGINT are held: they cannot cut short the ending of the
+    command's process group, nor the recording of the run that follows (``timeout -s TERM``,
+    say, sends two). A process that was stopped keeps holding them: it records the run
+    ``interrupted`` and exits (130). Signals are only handled in the main thread."""
+
+    def __init__(self) -> None:
+        self.stopped = False
+        self.installed = threading.current_thread() is threading.main_thread()
+        self.previous: dict[int, Any] = {}
+
+    def __enter__(self) -> _StopSignals:
+        if self.installed:
+            self.previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+            signal.signal(signal.SIGTERM, self._stop)
+            if self.previous[signal.SIGINT] is signal.default_int_handler:
+                signal.signal(signal.SIGINT, self._stop)
+        return self
 
     def __exit__(self, *exc: object) -> None:
-        if self.previous is not None:
-            signal.signal(signal.SIGTERM, self.previous)
+        if self.installed and not self.stopped:
+            for sig, handler in self.previous.items():
+                signal.signal(sig, handler)
+
+    def hold(self) -> None:
+        """From now on, a stop signal only notes that a stop was asked for."""
+        if self.installed:
+            signal.signal(signal.SIGTERM, self._held)
+            signal.signal(signal.SIGINT, self._held)
+
+    def _stop(self, signum: int, frame: FrameType | None) -> None:
+        self.stopped = True
+        self.hold()  # before anything else: a second signal may be pending already
+        if signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        raise _Stop
+
+    def _held(self, signum: int, frame: FrameType | None) -> None:
+        self.stopped = True
 
 
-def _raise_stop(signum: int, frame: FrameType | None) -> None:
-    raise _Stop
+# --- the shared files: before, and who else ran meanwhile -------------------------------------
+
+_FileState = tuple[int, int, int, int]  # mtime_ns, size, inode, ctime_ns
+
+
+def _file_state(path: Path) -> _FileState | None:
+    try:
+        found = path.stat()
+    except OSError:
+        return None
+    if not stat.S_ISREG(found.st_mode):
+        return None
+    return (found.st_mtime_ns, found.st_size, found.st_ino, found.st_ctime_ns)
+
+
+@dataclass(frozen=True)
+class _Before:
+    """The files of the repository root and the DVCLive folder the command may write, as they
+    were just before it started: one counts as the command's only if it appeared or changed."""
+
+    states: Mapping[Path, _FileState | None] = field(default_factory=dict)
+
+    @classmethod
+    def take(cls, root: Path, wanted: Mapping[str, str]) -> _Before:
+        if "dvclive" in wanted:
+            folder = root / wanted["dvclive"]
+            paths = [folder / "metrics.json", *_tsv_files(folder)]
+        else:
+            paths = [root / wanted.get("file", DEFAULT_METRICS)]
+        return cls({path: _file_state(path) for path in paths})
+
+    def written(self, path: Path) -> bool:
+        """``path`` is a file the command wrote: it appeared, or changed, while it ran."""
+        now = _file_state(path)
+        return now is not None and now != self.states.get(path)
+
+
+def _tsv_files(folder: Path) -> list[Path]:
+    plots = folder / "plots" / "metrics"
+    return sorted(plots.rglob("*.tsv")) if plots.is_dir() else []
+
+
+def _shared_key(wanted: Mapping[str, str]) -> str:
+    """What the command's metrics may be read from in a place all commands share."""
+    if "dvclive" in wanted:
+        return "dvclive:" + Path(wanted["dvclive"]).as_posix()
+    return "file:" + Path(wanted.get("file", DEFAULT_METRICS)).as_posix()
+
+
+@dataclass
+class _Registration:
+    """This command's note in ``<git dir>/journal/running/<run id>``, there while it runs.
+
+    The note's first line says which shared file the command's metrics may come from, and the
+    process that runs it; the process holds the note locked (``flock``), so a note whose
+    process ended without taking it back (killed outright) is seen as such, ignored and
+    removed. A command that ends adds its run id to the notes still there for the same shared
+    file: those commands ran at once with it. It then reads the ids added to its own note, and
+    takes the note back. Of two commands that overlap in time, each learns of the other: the
+    one that ends last sees the other's id in its note, or the other's note still there.
+    """
+
+    folder: Path
+    run_id: str
+    shares: str
+    fd: int
+
+    @classmethod
+    def enter(cls, root: Path, run_id: str, shares: str) -> _Registration | None:
+        folder = _running_folder(root)
+        if folder is None:
+            return None
+        partial = folder / f".{run_id}.{os.getpid()}"  # never read by the others
+        try:
+            fd = os.open(partial, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o644)
+        except OSError:
+            return None
+        try:
+            locked = _lock(fd)
+            header = {"pid": os.getpid(), "shares": shares, "locked": locked}
+            os.write(fd, (json.dumps(header) + "\n").encode())
+            os.rename(partial, folder / run_id)  # in place at once, already locked
+        except OSError:
+            os.close(fd)
+            with contextlib.suppress(OSError):
+                partial.unlink()
+            return None
+        return cls(folder, run_id, shares, fd)
+
+    def leave(self) -> list[str]:
+        """Take the note back: the run ids of the commands sharing its file that ran meanwhile."""
+        try:
+            others = [run_id for run_id, shares in _running(self.folder) if shares == self.shares]
+            others = [run_id for run_id in others if run_id != self.run_id]
+            for run_id in others:
+                _add_line(self.folder / run_id, self.run_id)
+            with contextlib.suppress(OSError):
+                lines = (self.folder / self.run_id).read_text(encoding="utf-8").splitlines()
+                others += [line.strip() for line in lines[1:] if line.strip()]
+            return sorted(set(others) - {self.run_id})
+        finally:
+            with contextlib.suppress(OSError):
+                (self.folder / self.run_id).unlink()
+            os.close(self.fd)
+
+
+def _running_folder(root: Path) -> Path | None:
+    """``<git dir>/journal/running`` of the repository ``root`` is in (a linked worktree has a
+    git dir, and a root, of its own), made if need be; None outside a repository."""
+    try:
+        import pygit2
+
+        found = pygit2.discover_repository(str(root))
+    except Exception:  # not a repository: nothing to share the root with
+        return None
+    if found is None:
+        return None
+    folder = Path(found) / "journal" / RUNNING_DIR
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return folder
+
+
+def _running(folder: Path) -> list[tuple[str, str]]:
+    """The notes of the commands running now: (run id, shared file). A note whose process is
+    gone is removed."""
+    out = []
+    try:
+        names = sorted(os.listdir(folder))
+    except OSError:
+        return []
+    for name in names:
+        path = folder / name
+        if name.startswith("."):  # a note being made, or one whose process died making it
+            maker = name.rpartition(".")[2]
+            if maker.isdigit() and not _pid_alive(int(maker)):
+                with contextlib.suppress(OSError):
+                    path.unlink()
+            continue
+        try:
+            with path.open("rb") as note:
+                header = json.loads(note.readline())
+                pid, shares, locked = int(header["pid"]), str(header["shares"]), header["locked"]
+                alive = _held_by_other(note.fileno()) if locked else _pid_alive(pid)
+                if not alive:
+                    path.unlink()
+        except FileNotFoundError:
+            continue  # taken back meanwhile
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # unreadable: not a note this version writes
+        if alive:
+            out.append((name, shares))
+    return out
+
+
+def _lock(fd: int) -> bool:
+    """Lock the new note ``fd`` (``flock``): False where the file system has no locks."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return False
+    return True
+
+
+def _held_by_other(fd: int) -> bool:
+    """Whether the note open as ``fd`` is still locked by the process running its command
+    (another thread's of this process included). Where it is not, the lock taken here is
+    dropped when the caller closes the file."""
+    try:
+        import fcntl
+
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except (ImportError, OSError):  # pragma: no cover - no locks here: say it runs
+        return True
+    return False
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's process
+        return True
+    return True
+
+
+def _add_line(path: Path, text: str) -> None:
+    """Append a line to the note at ``path``, unless it was taken back (never made again)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+    except OSError:
+        return
+    try:
+        os.write(fd, (text + "\n").encode())
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 # --- the run ------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Read:
+    """Where the command's metrics were read from: the file's name as shown, and whether it sat
+    in a place every command of the repository shares."""
+
+    shown: str | None = None
+    shared: bool = False
+    in_run_dir: str | None = None  # its name in the run folder (not kept as a run file)
 
 
 def _result(
@@ -264,24 +608,34 @@ def _result(
     run_dir: Path,
     log_file: Path,
     root: Path,
-    start: float,
+    before: _Before,
     seconds: float,
     run_id: str,
+    overlapped: list[str],
 ) -> Result:
-    output = "\n".join(ran.output) + "\n" if ran.output else ""
+    with ran.lock:  # a process the command left behind may still print
+        output = "\n".join(ran.output) + "\n" if ran.output else ""
+        errors = list(ran.errors)
+    wanted: Mapping[str, str] = model.fixed.get("metrics") or {}
     warnings: list[str] = []
     metrics: dict[str, float] = {}
     history: dict[str, list[float]] = {}
     steps: dict[str, list[int | None]] = {}
     problem: str | None = None
-    source: str | None = None
+    read = _Read()
     try:
-        source = _read_metrics(model.fixed.get("metrics") or {}, run_dir, root, start, metrics)
-        _read_log(log_file, metrics, history, steps)
-        _read_dvclive_history(model.fixed.get("metrics") or {}, root, start, history, steps)
+        read = _read_metrics(wanted, run_dir, root, before, metrics)
+        _read_dvclive_history(wanted, root, before, history, steps)
     except JournalError as exc:
         problem = exc.message
-    files, too_big = _files(run_dir, source)
+    if overlapped and (read.shared or (read.shown is None and "dvclive" in wanted and history)):
+        problem = _overlap_error(wanted, overlapped)
+        metrics.clear()  # they may be another point's
+        history.clear()
+        steps.clear()
+    logged_problem = _read_log(log_file, metrics, history, steps)
+    problem = problem or logged_problem
+    files, too_big = _files(run_dir, read.in_run_dir)
     if output:
         files[fmt.OUTPUT_FILE] = output.encode()
     if history:
@@ -300,17 +654,21 @@ def _result(
     elif ran.code != 0:
         status = "failed"
         error = f"the command ended: {describe_exit(ran.code)}"
-        if ran.errors:
-            error += ":\n" + "\n".join(ran.errors)
+        if errors:
+            error += ":\n" + "\n".join(errors)
     elif problem is not None:
         status, error = "failed", problem
     elif not metrics:
         status = "failed"
-        wanted = model.fixed.get("metrics") or {}
-        if "dvclive" in wanted:
+        if read.shown is not None:
+            error = (
+                f"{read.shown} holds no metrics: expected an object of metric names to "
+                'numbers, like {"accuracy": 0.9}'
+            )
+        elif "dvclive" in wanted:
             error = f"the command wrote no {wanted['dvclive']}/metrics.json (DVCLive's output)"
         else:
-            name = wanted.get("file", "metrics.json")
+            name = wanted.get("file", DEFAULT_METRICS)
             error = f"the command wrote no {name} (in $JOURNAL_RUN_DIR or the repository root)"
     if too_big is not None and status == "ok":
         status, error = "failed", too_big
@@ -328,33 +686,40 @@ def _result(
     )
 
 
+def _overlap_error(wanted: Mapping[str, str], overlapped: list[str]) -> str:
+    runs = ", ".join(overlapped)
+    if "dvclive" in wanted:
+        place = f"DVCLive's folder {wanted['dvclive']}/"
+    else:
+        place = f"{wanted.get('file', DEFAULT_METRICS)} in the repository root"
+    return (
+        f"the metrics came from {place}, and another command of this repository ran at the "
+        f"same time (run {runs}): points that run at once share that file, so the metrics may "
+        f"be the other point's; {OWN_FOLDER_HINT}"
+    )
+
+
 def _read_metrics(
-    wanted: Mapping[str, str], run_dir: Path, root: Path, start: float, out: dict[str, float]
-) -> str | None:
-    """Metrics from the command's JSON file into ``out``; the run-folder name of the file when
-    it sat in the run folder (it is then not kept as one of the run's files)."""
+    wanted: Mapping[str, str], run_dir: Path, root: Path, before: _Before, out: dict[str, float]
+) -> _Read:
+    """Metrics from the command's JSON file into ``out``, and where they were read from."""
     if "dvclive" in wanted:
         path = root / wanted["dvclive"] / "metrics.json"
-        if _fresh(path, start):
-            _flat_metrics(_load_json(path, f"{wanted['dvclive']}/metrics.json"), "", out, path)
-        return None
-    name = wanted.get("file", "metrics.json")
+        shown = f"{wanted['dvclive']}/metrics.json"
+        if not before.written(path):
+            return _Read()
+        _flat_metrics(_load_json(path, shown), "", out, path)
+        return _Read(shown, shared=True)
+    name = wanted.get("file", DEFAULT_METRICS)
     inside = run_dir / name
     if inside.is_file():
         _flat_metrics(_load_json(inside, name), "", out, inside)
-        return name
+        return _Read(name, in_run_dir=name)
     beside = root / name
-    if _fresh(beside, start):
-        _flat_metrics(_load_json(beside, name), "", out, beside)
-    return None
-
-
-def _fresh(path: Path, start: float) -> bool:
-    """``path`` exists and was written while the command ran (not left by an earlier one)."""
-    try:
-        return path.is_file() and path.stat().st_mtime >= start - 1.0
-    except OSError:
-        return False
+    if not before.written(beside):
+        return _Read()
+    _flat_metrics(_load_json(beside, name), "", out, beside)
+    return _Read(name, shared=True)
 
 
 def _load_json(path: Path, shown: str) -> Any:
@@ -387,47 +752,63 @@ def _read_log(
     metrics: dict[str, float],
     history: dict[str, list[float]],
     steps: dict[str, list[int | None]],
-) -> None:
+) -> str | None:
     """What ``current_run().log_metric`` wrote: the last value of each name is its metric, a
-    name logged more than once (or with a step) has a history."""
+    name logged more than once (or with a step) has a history. Why the run fails, if it logged
+    a value that is not a finite number (the first such value, with its step)."""
     if not log_file.is_file():
-        return
+        return None
     logged: dict[str, list[tuple[float, int | None]]] = {}
-    for line in log_file.read_text(encoding="utf-8").splitlines():
+    problem: str | None = None
+    for line in log_file.read_text(encoding="utf-8", errors="replace").splitlines():
         try:
             entry = json.loads(line)
-            name, value, step = str(entry["name"]), float(entry["value"]), entry.get("step")
-        except (ValueError, KeyError, TypeError):
+            name, value, step = str(entry["name"]), entry["value"], entry.get("step")
+            if value is None:  # not finite: written as null, and named
+                value = float(str(entry.get("nonfinite", "nan")))
+            elif isinstance(value, bool) or not isinstance(value, int | float):
+                continue
+            value = float(value)
+        except (ValueError, KeyError, TypeError, AttributeError):
             continue  # a line cut short by a kill
-        logged.setdefault(name, []).append((value, step if isinstance(step, int) else None))
+        step = step if isinstance(step, int) and not isinstance(step, bool) else None
+        if not math.isfinite(value) and problem is None:
+            at = f" at step {step}" if step is not None else ""
+            problem = f"log_metric: {name}: not a finite number ({value!r}){at}"
+        logged.setdefault(name, []).append((value, step))
     for name, values in logged.items():
-        if math.isfinite(values[-1][0]):
+        if all(math.isfinite(v) for v, _ in values):
             metrics[name] = values[-1][0]
+        else:
+            metrics.pop(name, None)  # a diverged metric has no last value to show
         if len(values) > 1 or values[0][1] is not None:
             history[name] = [v for v, _ in values]
             steps[name] = [s for _, s in values]
+    return problem
 
 
 def _read_dvclive_history(
     wanted: Mapping[str, str],
     root: Path,
-    start: float,
+    before: _Before,
     history: dict[str, list[float]],
     steps: dict[str, list[int | None]],
 ) -> None:
-    """DVCLive's per-step metrics (``plots/metrics/**/*.tsv``) as the run's history."""
+    """DVCLive's per-step metrics (``plots/metrics/**/*.tsv``) written while the command ran,
+    as the run's history."""
     if "dvclive" not in wanted:
         return
     folder = root / wanted["dvclive"] / "plots" / "metrics"
-    if not folder.is_dir():
-        return
-    for path in sorted(folder.rglob("*.tsv")):
-        if not _fresh(path, start):
+    for path in _tsv_files(root / wanted["dvclive"]):
+        if not before.written(path):
             continue
         name = path.relative_to(folder).with_suffix("").as_posix().replace("/", ".")
         values: list[float] = []
         at: list[int | None] = []
-        lines = path.read_text(encoding="utf-8").splitlines()
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError):
+            continue
         if not lines:
             continue
         header = lines[0].split("\t")
