@@ -479,6 +479,16 @@ def _metric_called(
 
 def _update_metric(tracked: _Tracked, metric: str, value: float) -> None:
     run = tracked.run
+    known = run.metrics.get(metric)
+    if known is not None:  # a recorded value is never changed: a journal only grows
+        if known != value:
+            warnings.warn(
+                f"autolog: {metric} of run {run.id} is recorded already ({known:.6g}); "
+                f"{value:.6g} is not recorded",
+                AutologWarning,
+                stacklevel=5,
+            )
+        return
     updated = replace(run, metrics={**run.metrics, metric: value})
     message = f"Metric {metric} of run {run.id}\n\n{metric} = {value:.6g}"
     commit = tracked.journal.store.update_run(updated, message)

@@ -19,9 +19,15 @@ LOG_NAME = "last-error.log"
 
 
 def _git_dir(start: Path) -> Path | None:
-    """The ``.git`` directory above ``start``, found without importing pygit2."""
+    """The repository's git directory, found without importing pygit2: ``$GIT_DIR`` (which
+    git sets for the hooks it runs, in a bare repository too), the ``.git`` above ``start``,
+    or ``start`` (or a folder above it) when it is a bare repository."""
     from gitlab_journal.spec.locate import repo_root
 
+    named = os.environ.get("GIT_DIR")
+    if named:
+        path = start / named
+        return path.resolve() if path.is_dir() else None
     candidate = repo_root(start) / ".git"
     if candidate.is_dir():
         return candidate
@@ -29,27 +35,63 @@ def _git_dir(start: Path) -> Path | None:
         text = candidate.read_text(errors="replace").strip()
         if text.startswith("gitdir:"):
             return (candidate.parent / text.removeprefix("gitdir:").strip()).resolve()
+    for folder in (start, *start.parents):
+        bare = (folder / "HEAD").is_file() and (folder / "objects").is_dir()
+        if bare and (folder / "refs").is_dir():
+            return folder  # a bare repository
     return None
 
 
 def _write_log(exc: BaseException) -> Path | None:
-    """Keep the traceback where a bug report can find it; None when nowhere is writable."""
-    text = "".join(traceback.format_exception(exc))
+    """Keep the traceback where a bug report can find it: ``journal/last-error.log`` in the
+    repository's git directory, else a new file of a name of its own in the temporary
+    folder; None when nowhere is writable. Never through a symbolic link: the log is written
+    as a new file, then renamed over the old one."""
+    text = f"gitlab-journal {' '.join(sys.argv)}\n" + "".join(traceback.format_exception(exc))
     try:
         git_dir = _git_dir(Path.cwd())
     except OSError:
         git_dir = None
-    folders = [git_dir / "journal"] if git_dir is not None else []
-    folders.append(Path(os.environ.get("TMPDIR", "/tmp")))
-    for folder in folders:
+    if git_dir is not None:
+        folder = git_dir / "journal"
         try:
-            folder.mkdir(parents=True, exist_ok=True)
-            path = folder / (LOG_NAME if folder.name == "journal" else f"gitlab-journal-{LOG_NAME}")
-            path.write_text(f"gitlab-journal {' '.join(sys.argv)}\n{text}", encoding="utf-8")
-            return path
+            folder.mkdir(exist_ok=True)
+            if not folder.is_symlink():
+                return _replace(folder, LOG_NAME, text)
         except OSError:
-            continue
-    return None
+            pass
+    try:
+        return _new_file(None, text)
+    except OSError:
+        return None
+
+
+def _new_file(folder: Path | None, text: str) -> Path:
+    """A new file holding ``text`` (created, never opened through a link: a name of its own,
+    random, in ``folder`` or the temporary folder)."""
+    import tempfile  # only on a crash
+
+    handle, name = tempfile.mkstemp(prefix="gitlab-journal-error-", suffix=".log", dir=folder)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(text)
+    except OSError:
+        Path(name).unlink(missing_ok=True)
+        raise
+    return Path(name)
+
+
+def _replace(folder: Path, name: str, text: str) -> Path:
+    """``folder/name`` holding ``text``: a new file renamed over it (a link there is replaced,
+    not followed)."""
+    written = _new_file(folder, text)
+    target = folder / name
+    try:
+        os.replace(written, target)
+    except OSError:
+        written.unlink(missing_ok=True)
+        raise
+    return target
 
 
 def report(exc: BaseException) -> int:

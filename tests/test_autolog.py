@@ -467,3 +467,38 @@ def test_in_memory_data_is_hashed_by_dtype_shape_and_bytes() -> None:
     assert value_md5(frame) != value_md5(frame.rename(columns={"a": "c"}))
     assert value_md5(frame) != value_md5(frame.assign(b=["x", "z"]))
     assert value_md5(frame["a"]) != value_md5(frame["a"] * 2)
+
+
+TWICE_SCRIPT = """\
+import gitlab_journal
+gitlab_journal.autolog()
+
+from sklearn.datasets import load_iris
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import accuracy_score
+from sklearn.model_selection import train_test_split
+
+X, y = load_iris(return_X_y=True)
+X_train, X_test, y_train, y_test = train_test_split(X, y, random_state=0)
+predicted = LogisticRegression(max_iter=500).fit(X_train, y_train).predict(X_test)
+print("accuracy", accuracy_score(y_test, predicted))
+print("correct", accuracy_score(y_test, predicted, normalize=False))
+"""
+
+
+def test_a_metric_computed_again_keeps_its_recorded_value(repo: Path) -> None:
+    """A recorded value never changes (a journal only grows, and a push that changed one is
+    refused): the second value of one metric is told, not recorded."""
+    out = python(repo, TWICE_SCRIPT)
+    accuracy = float(out.stdout.split()[1])
+    [run] = runs(repo)
+    assert run.metrics["accuracy_score_test"] == pytest.approx(accuracy)
+    assert "accuracy_score_test of run" in out.stderr and "is not recorded" in out.stderr
+    done = subprocess.run(
+        [sys.executable, "-m", "gitlab_journal", "verify"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr

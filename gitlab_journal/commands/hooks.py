@@ -100,11 +100,6 @@ def _pre_receive() -> int:
     refusals = check_push(repo, sys.stdin.read().splitlines())
     for refusal in refusals:
         print(f"journal push refused ({refusal.ref}): {refusal.reason}", file=sys.stderr)
-    if refusals:
-        print(
-            "hint: fetch the journal and record on top of it (`git journal sync` merges two "
-            "journals); never force-push it",
-            file=sys.stderr,
-        )
-        return EXIT_CHECK_FAILED
-    return 0
+    for hint in dict.fromkeys(refusal.hint for refusal in refusals if refusal.hint):
+        print(f"hint: {hint}", file=sys.stderr)
+    return EXIT_CHECK_FAILED if refusals else 0

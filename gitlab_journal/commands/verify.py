@@ -16,17 +16,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gitlab_journal.journal.store import ADDED, run_changes
+    from gitlab_journal.journal.store import RunChange
 
     store = open_store()
     tree = store.require().tree
-    checked = bad = 0
-    for change in run_changes(store.repo, None, tree):
-        checked += change.kind == ADDED
-        problem = store.check_change(change)
-        if problem is not None:
-            bad += 1
-            print(problem.message)
+    runs: list[RunChange] = []
+    bad = 0
+    for problem in store.problems(None, tree, runs):
+        bad += 1
+        print(problem.message)
+    checked = len(runs)
     if bad:
         print(f"{bad} invalid record(s) among {checked} run(s).", file=sys.stderr)
         return EXIT_CHECK_FAILED

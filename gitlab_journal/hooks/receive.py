@@ -10,10 +10,17 @@ branch it refuses:
 - a tip whose tree lacks ``FORMAT``, or holds a newer format than this gitlab-journal reads;
 - any run directory the push adds or changes whose record fails the journal's schema
   (journal/schema.py, docs/journal-format.md "Schema"): a missing file, unparsable JSON, a
-  field of the wrong type, an id or hash of the wrong shape, ``identity.json`` that does not
-  hash to the fingerprint of its path, ``run.json`` naming another run, a name with control
-  characters, a path that is absolute or climbs out with ``..``, a record over its size bound;
-  anything else under ``runs/`` that is not a run directory; and removing a run.
+  field of the wrong type, a number beyond the range of a float, an id or hash of the wrong
+  shape, ``identity.json`` that does not hash to the fingerprint of its path, ``run.json``
+  naming another run, a name with control characters or that is not UTF-8, a path that is
+  absolute or climbs out with ``..``, a record over its size bound, a name held twice in a
+  folder, a submodule entry; anything else under ``runs/`` that is not a run directory;
+  removing a run;
+- a recorded run whose files change other than by what a journal adds to it (notes,
+  reproductions, ``code.committed``, new metrics);
+- a run whose id another run folder holds;
+- a ``leaderboard.json`` row naming no run of the pushed journal;
+- a pushed commit that adds runs but names another in its ``Journal-Run`` trailer.
 
 Other refs pass untouched. Nothing is written: no cache, no index.
 """
@@ -29,15 +36,24 @@ import pygit2
 
 from gitlab_journal.errors import JournalError
 from gitlab_journal.journal import format as fmt
-from gitlab_journal.journal.store import DEFAULT_BRANCH, Store, run_changes
+from gitlab_journal.journal.store import DEFAULT_BRANCH, Store
 
 ZERO = "0" * 40
+FORCE_HINT = (
+    "fetch the journal and record on top of it (`git journal sync` merges two journals); "
+    "never force-push it"
+)
+# A bad record (a problem may say better what to do: format.GROWN_HINT, say).
+BAD_RECORD_HINT = (
+    "the journal pushed holds a bad record: `git journal verify` in that clone lists it"
+)
 
 
 @dataclass(frozen=True)
 class Refusal:
     ref: str
     reason: str
+    hint: str | None = None  # what the pusher can do about it
 
 
 def open_receiving_repository(path: str | Path = ".") -> pygit2.Repository:
@@ -76,7 +92,7 @@ def _is_zero(oid: str) -> bool:
 def check_update(repo: pygit2.Repository, old: str, new: str, ref: str) -> Refusal | None:
     """Why the journal update ``old -> new`` must be refused, or None when it may land."""
     if _is_zero(new):
-        return Refusal(ref, "deleting the journal branch would lose every run it holds")
+        return Refusal(ref, "deleting the journal branch would lose every run it holds", FORCE_HINT)
     new_commit = _commit(repo, new)
     if new_commit is None:
         return Refusal(ref, f"{new[:10]} is not a commit")
@@ -85,12 +101,13 @@ def check_update(repo: pygit2.Repository, old: str, new: str, ref: str) -> Refus
             ref,
             f"{new[:10]} does not contain the current tip {old[:10]}: a force-push would "
             "rewrite the journal and lose the runs only its history holds",
+            FORCE_HINT,
         )
     tree = new_commit.tree
     try:
         version = fmt.check_format(_blob(tree, fmt.FORMAT_FILE))
     except JournalError as exc:
-        return Refusal(ref, exc.message)
+        return Refusal(ref, exc.message, exc.hint)
     old_commit = None if _is_zero(old) else _commit(repo, old)
     if old_commit is not None:
         try:
@@ -103,8 +120,13 @@ def check_update(repo: pygit2.Repository, old: str, new: str, ref: str) -> Refus
                 f"the journal is in format {old_version}; a push may not take it back to "
                 f"format {version} (`git journal migrate` the clone that pushes, then sync)",
             )
-    problem = first_bad_run(repo, old_commit.tree if old_commit is not None else None, tree)
-    return None if problem is None else Refusal(ref, problem)
+    store = Store(repo)
+    problem = next(store.problems(old_commit.tree if old_commit is not None else None, tree), None)
+    if problem is None:
+        problem = store.misnamed_run(new_commit.id, None if old_commit is None else old_commit.id)
+    if problem is None:
+        return None
+    return Refusal(ref, problem.message, problem.hint or BAD_RECORD_HINT)
 
 
 def _commit(repo: pygit2.Repository, oid: str) -> pygit2.Commit | None:
@@ -133,14 +155,11 @@ def _blob(tree: pygit2.Tree, path: str) -> bytes | None:
 
 
 def first_bad_run(repo: pygit2.Repository, old: pygit2.Tree | None, new: pygit2.Tree) -> str | None:
-    """The first problem with the run folders the new tree adds, changes or removes, naming
-    the run: every one gets the full check of the journal's schema (``format.validate_files``)."""
-    store = Store(repo)
-    for change in run_changes(repo, old, new):
-        problem = store.check_change(change)
-        if problem is not None:
-            return problem.message
-    return None
+    """The first problem with what the new tree adds, changes or removes, naming the run:
+    every run folder gets the full check of the journal's schema (``format.validate_files``),
+    and :meth:`Store.problems` the rest."""
+    problem = next(Store(repo).problems(old, new), None)
+    return None if problem is None else problem.message
 
 
 def check_push(repo: pygit2.Repository, lines: Iterable[str]) -> list[Refusal]:

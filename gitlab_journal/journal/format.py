@@ -50,6 +50,9 @@ TRAILER_RUN = "Journal-Run"
 TRAILER_CODE = "Code-Commit"
 TRAILER_DATA = "Data"
 TRAILER_STATUS = "Status"
+# A Journal-Run trailer as readers find it (any line of the message): the run a commit names.
+_TRAILER_RUN_LINE = re.compile(rf"^{TRAILER_RUN}:\s*(\S+)\s*$", re.MULTILINE)
+_TRAILER_FINGERPRINT_LINE = re.compile(rf"^{TRAILER_FINGERPRINT}:\s*(\S+)\s*$", re.MULTILINE)
 
 _FP = re.compile(r"^[0-9a-f]{64}$")
 _RUN_ID = re.compile(r"^[0-9a-z][0-9a-z._-]{3,63}$")
@@ -434,6 +437,82 @@ def validate_files(files: Mapping[str, bytes], *, fingerprint: str, run_id: str,
     except InvalidRecord as exc:
         raise InvalidRecord(f"invalid run record: {exc.problem}", where) from exc
     return run
+
+
+def trailer_runs(message: str) -> list[str]:
+    """The run ids a commit message names in ``Journal-Run`` lines, as readers find them."""
+    return _TRAILER_RUN_LINE.findall(message) if TRAILER_RUN in message else []
+
+
+def trailer_fingerprints(message: str) -> list[str]:
+    """The fingerprints a commit message names in ``Journal-Fingerprint`` lines."""
+    return _TRAILER_FINGERPRINT_LINE.findall(message)
+
+
+# What a journal adds to a run it holds (docs/journal-format.md, "History"): notes
+# (`git journal note`), reproductions (`git journal rerun`), the commit that later held its
+# code (the post-commit hook), and metrics computed after the record (autologging). Nothing
+# else a run recorded ever changes.
+GROWN_HINT = (
+    "a recorded run only gains notes, reproductions, code.committed and new metrics; "
+    "record a new run instead"
+)
+_ADDED_LATER = ("notes", "reproductions")
+
+
+def check_grown(before: Mapping[str, bytes], after: Mapping[str, bytes], *, where: str) -> None:
+    """``after``, the files of a run's folder, as a later state of the recorded ``before``:
+    the same files, each the same bytes but ``run.json``, whose record may only gain what
+    :data:`GROWN_HINT` says, and ``metrics.json``, which keeps every metric's value and may
+    gain metrics. A change is an :class:`InvalidRecord` naming the file (and the field)."""
+
+    def changed(what: str) -> InvalidRecord:
+        return InvalidRecord(f"a recorded run changed: {what}", where, hint=GROWN_HINT)
+
+    for name in sorted(set(before) | set(after)):
+        if name not in after:
+            raise changed(f"{name} is gone")
+        if name not in before:
+            raise changed(f"{name} is new")
+        if name not in (RUN_FILE, METRICS_FILE) and before[name] != after[name]:
+            raise changed(f"{name} is another file")
+    if before.get(RUN_FILE) == after.get(RUN_FILE) and before.get(METRICS_FILE) == after.get(
+        METRICS_FILE
+    ):
+        return
+    try:
+        old = decode_run(before, where=where)
+    except InvalidRecord:
+        return  # a bad record that is mended: the full check of the new one decides
+    new = decode_run(after, where=where)
+    old_doc, new_doc = run_document(old), run_document(new)
+    for key in dict.fromkeys([*old_doc, *new_doc]):
+        if key in _ADDED_LATER:
+            continue
+        a, b = old_doc.get(key), new_doc.get(key)
+        if key == "code" and isinstance(a, dict) and isinstance(b, dict):
+            if a.get("committed") not in (None, b.get("committed")):
+                raise changed(f"{RUN_FILE}: code.committed changed")
+            a, b = {**a, "committed": None}, {**b, "committed": None}
+        if _canonical(a) != _canonical(b):
+            raise changed(f"{RUN_FILE}: {key} changed")
+    kept = {_canonical(item) for item in new.reproductions}
+    if any(_canonical(item) not in kept for item in old.reproductions):
+        raise changed(f"{RUN_FILE}: a reproduction is gone")
+    for key, value in old.metrics.items():
+        if key not in new.metrics:
+            raise changed(f"{METRICS_FILE}: {key} is gone")
+        if _canonical(_metric(value)) != _canonical(_metric(new.metrics[key])):
+            raise changed(f"{METRICS_FILE}: {key} changed")
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
+
+
+def _metric(value: Any) -> Any:
+    """A metric's value to compare: an integer as the float it is written as (1 is 1.0)."""
+    return float(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
 def summary_line(run: Run) -> str:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import functools
 import json
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, TypeGuard
 
 from gitlab_journal.journal import format as fmt
@@ -140,6 +140,19 @@ def _row(value: Any) -> dict[str, Any] | None:
     return row
 
 
+def finite_json(value: Any) -> Any:
+    """``value`` with each NaN or infinity written as identity.json writes it
+    (``{"__float__": "inf"}``): a param may be one (a spec's ``.inf``, the Python API's
+    ``float("nan")``), and this file is strict JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return {"__float__": "nan" if math.isnan(value) else "inf" if value > 0 else "-inf"}
+    if isinstance(value, Mapping):
+        return {str(k): finite_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite_json(v) for v in value]
+    return value
+
+
 def _writable(value: Any) -> bool:
     """Whether :func:`dump` can write ``value`` (json reads NaN, which it must not write)."""
     try:
@@ -165,7 +178,7 @@ def entry(run: Run) -> dict[str, Any] | None:
         "id": run.id,
         "fingerprint": run.fingerprint,
         "model": run.model,
-        "point": fmt.run_document(run)["point"],
+        "point": finite_json(fmt.run_document(run)["point"]),
         "score": float(score),
     }
     std = run.metrics.get(f"{metric}_std")
@@ -259,6 +272,28 @@ def _trim(doc: dict[str, Any]) -> None:
     families.sort(key=lambda f: (str(f.get("family", "")), str(f.get("metric", ""))))
 
 
+def rows(doc: Mapping[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(family, row) of every row of a loaded leaderboard document."""
+    for family in doc.get("families", []):
+        for row in family.get("top", []):
+            yield str(family.get("family", "")), row
+
+
+# Whether a row of a family ranked by a metric is a recorded run of that score: (metric, row).
+KeepRow = Callable[[str, Mapping[str, Any]], bool]
+
+
+def keep_rows(doc: dict[str, Any], keep: KeepRow) -> None:
+    """Keep in a loaded document (in place) only the rows ``keep`` accepts, and the families
+    that have a row left: the file may come from another clone, and a row it names must be a
+    run of the journal, with the score that run recorded."""
+    families: list[dict[str, Any]] = doc["families"]
+    for family in list(families):
+        family["top"] = [row for row in family["top"] if keep(family["metric"], row)]
+        if not family["top"]:
+            families.remove(family)
+
+
 def merge(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
     """The leaderboard of two journals merged: each family's top runs of both, re-ranked."""
     out = load(dump(a))
@@ -290,17 +325,25 @@ def dump(doc: Mapping[str, Any]) -> bytes:
     """The file's bytes: one line per family, so a diff shows the families that changed.
     Each line is written by json's C encoder (an indented dump is several times slower)."""
     head = {k: v for k, v in doc.items() if k != "families"}
-    lines = [
-        json.dumps(f, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-        for f in doc.get("families", [])
-    ]
-    text = json.dumps(head, ensure_ascii=False)[:-1]
+    lines = [_family_line(f) for f in doc.get("families", [])]
+    text = json.dumps(finite_json(head), ensure_ascii=False, allow_nan=False)[:-1]
     text += (", " if head else "") + '"families": [\n' + ",\n".join(lines) + "\n]}\n"
     return text.encode()
 
 
+def _family_line(family: Any) -> str:
+    try:
+        return json.dumps(family, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    except ValueError:  # a NaN or an infinity: written as identity.json writes them
+        return json.dumps(
+            finite_json(family), ensure_ascii=False, allow_nan=False, separators=(",", ":")
+        )
+
+
 def _cell(value: Any) -> str:
     """A value for a table cell or heading: at most 60 characters, then escaped."""
+    if isinstance(value, dict) and list(value) == ["__float__"]:
+        value = value["__float__"]  # a NaN or an infinity, as finite_json writes it
     if isinstance(value, float):
         text = f"{value:g}"
     elif isinstance(value, str):
@@ -371,13 +414,20 @@ def _section(family: Mapping[str, Any]) -> list[str]:
 
 
 def replaced_files(
-    blob: bytes | None, before: Run | None, after: Run, version: int = fmt.FORMAT_VERSION
+    blob: bytes | None,
+    before: Run | None,
+    after: Run,
+    version: int = fmt.FORMAT_VERSION,
+    keep: KeepRow | None = None,
 ) -> dict[str, bytes] | None:
     """The root files that rewriting the record ``before`` as ``after`` (the same run, its
     metrics or status changed) rewrites, given the current ``leaderboard.json``; None when the
-    leaderboard stays as it is. ``before`` None: a record that could not be read, only added."""
+    leaderboard stays as it is. ``before`` None: a record that could not be read, only added.
+    ``keep``: the rows to keep of the current file (:func:`keep_rows`)."""
     doc = load(blob)
     old = dump(doc)
+    if keep is not None:
+        keep_rows(doc, keep)
     if before is not None:
         _remove(doc, before)
     _add(doc, after)

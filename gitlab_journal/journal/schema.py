@@ -31,13 +31,20 @@ FINGERPRINT = re.compile(r"[0-9a-f]{64}")
 RUN_ID = re.compile(r"[0-9a-z][0-9a-z._-]{3,63}")
 OBJECT_ID = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")  # a git object id: sha1 or sha256
 DATA_HASH = re.compile(r"[0-9a-f]{32,64}(\.dir)?")
-CREATED = re.compile(
-    r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?)?(?:Z|[+-]\d{2}:?\d{2})?"
-)
-# C0 controls, DEL and C1 controls: never in a name, a key or a path.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# A run's time as the journal writes it (records.now_iso): UTC, to the second, ASCII digits.
+CREATED = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
+_MONTH_DAYS = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+# C0 controls, DEL and C1 controls: never in a name, a key or a path; nor a lone surrogate,
+# which is how a name that is not UTF-8 (a git tree entry's, say) comes in.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 # In free text, newlines and tabs are text; every other control character is not.
-_TEXT_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_TEXT_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+# An integer whose bits pass this may be beyond the largest float (float() raises).
+_FLOAT_BITS = 1023
+# In a JSON text, a run of this many digits may be an integer beyond the largest float
+# (1.8e308): the text is then not clean. Runs are looked for with every digit made a 9.
+_NINES = bytes.maketrans(b"0123456789", b"9" * 10)
+_FLOAT_DIGITS = b"9" * 309
 _DRIVE = re.compile(r"^[A-Za-z]:")
 # In a JSON text, what could make a string or key break the rules of plain() and mapping():
 # a NUL (another encoding), any escape (a control character comes in as one), DEL, an empty
@@ -49,8 +56,8 @@ class InvalidRecord(JournalError):
     """A record that breaks the schema: one line naming where it sits (when known), the field
     and the problem."""
 
-    def __init__(self, problem: str, where: str | None = None):
-        super().__init__(problem if where is None else f"{where}: {problem}")
+    def __init__(self, problem: str, where: str | None = None, *, hint: str | None = None):
+        super().__init__(problem if where is None else f"{where}: {problem}", hint=hint)
         self.problem = problem
         self.where = where
 
@@ -84,8 +91,9 @@ def is_clean(blob: bytes) -> bool:
     :func:`mapping` (with the default bounds), so a reader may skip those walks: the text is
     UTF-8 (an object, no NUL byte), at most ``MAX_TEXT`` bytes (no string, list or object
     can pass a bound), has no escape sequence, DEL or C1 control (JSON forbids raw controls in
-    strings), no empty string, and fewer than ``MAX_DEPTH`` brackets in all. A conservative
-    test: a False only means the full walk decides."""
+    strings), no empty string, fewer than ``MAX_DEPTH`` brackets in all, and no run of
+    digits long enough to be an integer beyond a float. A conservative test: a False only
+    means the full walk decides."""
     return (
         len(blob) <= MAX_TEXT
         and blob.lstrip()[:1] == b"{"
@@ -95,6 +103,7 @@ def is_clean(blob: bytes) -> bool:
         and b"\x7f" not in blob
         and (b"\xc2" not in blob or _C1.search(blob) is None)
         and blob.count(b"{") + blob.count(b"[") < MAX_DEPTH
+        and (len(blob) < len(_FLOAT_DIGITS) or _FLOAT_DIGITS not in blob.translate(_NINES))
     )
 
 
@@ -102,27 +111,59 @@ def is_clean(blob: bytes) -> bool:
 
 
 def name(value: Any, field: str, *, limit: int = MAX_TEXT) -> str:
-    """A name or a key: a non-empty string, bounded, with no control characters."""
+    """A name or a key: a non-empty string, bounded, UTF-8 text with no control characters."""
     if not isinstance(value, str):
         raise _fail(field, f"must be a string, not {_type_name(value)}")
     if not value:
         raise _fail(field, "must not be empty")
     if len(value) > limit:
         raise _fail(field, f"is {len(value)} characters long; at most {limit}")
-    if _CONTROL.search(value):
-        raise _fail(field, f"holds a control character: {_shown(value)}")
+    found = _CONTROL.search(value)
+    if found:
+        raise _unclean(field, value, found.group())
     return value
 
 
+def is_name(value: Any) -> bool:
+    """Whether :func:`name` accepts ``value`` (a file name to show, say)."""
+    try:
+        name(value, "name")
+    except InvalidRecord:
+        return False
+    return True
+
+
 def text(value: Any, field: str, *, limit: int = MAX_LONG_TEXT) -> str:
-    """Free text: a string, bounded, with no control character but newlines and tabs."""
+    """Free text: a string, bounded, UTF-8 with no control character but newlines and tabs."""
     if not isinstance(value, str):
         raise _fail(field, f"must be a string, not {_type_name(value)}")
     if len(value) > limit:
         raise _fail(field, f"is {len(value)} characters long; at most {limit}")
-    if _TEXT_CONTROL.search(value):
-        raise _fail(field, f"holds a control character: {_shown(value)}")
+    found = _TEXT_CONTROL.search(value)
+    if found:
+        raise _unclean(field, value, found.group())
     return value
+
+
+def _unclean(field: str, value: str, char: str) -> InvalidRecord:
+    if "\ud800" <= char <= "\udfff":
+        return _fail(field, f"is not UTF-8 text: {_shown(value)}")
+    return _fail(field, f"holds a control character: {_shown(value)}")
+
+
+def utc_time(value: Any, field: str) -> str:
+    """A time as the journal writes it, ``YYYY-MM-DDTHH:MM:SSZ`` (UTC, ASCII digits), that
+    is a real one: a month of 1 to 12, a day of that month, 00:00:00 to 23:59:59."""
+    what = "a time, YYYY-MM-DDTHH:MM:SSZ (UTC)"
+    time = pattern(value, field, CREATED, what)
+    year, month, day = int(time[:4]), int(time[5:7]), int(time[8:10])
+    leap = year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
+    days = _MONTH_DAYS[month - 1] + (month == 2 and leap) if 1 <= month <= 12 else 0
+    if not (year >= 1 and 1 <= day <= days) or not (
+        time[11:13] < "24" and time[14:16] < "60" and time[17:19] < "60"
+    ):
+        raise _fail(field, f"must be {what}, not {_shown(time)}")
+    return time
 
 
 def pattern(value: Any, field: str, regex: re.Pattern[str], what: str) -> str:
@@ -138,12 +179,31 @@ def optional(value: Any, field: str, check: Any, *args: Any) -> Any:
 
 
 def number(value: Any, field: str) -> float | int | None:
-    """A metric: a number (NaN and infinities included) or null; never a boolean."""
+    """A metric: a number (NaN and infinities included) or null; never a boolean, nor an
+    integer beyond the range of a float."""
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise _fail(field, f"must be a number, not {_type_name(value)}")
-    return value
+    checked: float | int = value
+    if isinstance(checked, int) and checked.bit_length() > _FLOAT_BITS:
+        _float_range(checked, field)
+    return checked
+
+
+def _float_range(value: int, field: str) -> None:
+    """A JSON integer is a number every reader takes as a float: one beyond the largest float
+    (about 1.8e308) is refused."""
+    try:
+        float(value)
+    except OverflowError:
+        try:
+            digits = f"{len(str(abs(value)))}"
+        except ValueError:  # past Python's limit on the digits of a str()
+            digits = f"about {int(value.bit_length() * 0.30103)}"  # log10(2)
+        raise _fail(
+            field, f"is beyond the range of a float (an integer of {digits} digits)"
+        ) from None
 
 
 def boolean(value: Any, field: str) -> bool:
@@ -225,8 +285,13 @@ def listing(value: Any, field: str, *, limit: int = MAX_ENTRIES) -> list[Any]:
 
 
 def plain(value: Any, field: str, depth: int = 0) -> None:
-    """Any JSON value, bounded: strings, keys, list lengths and nesting."""
-    if value is None or isinstance(value, (bool, int)):
+    """Any JSON value, bounded: strings, keys, list lengths, nesting, and integers within the
+    range of a float."""
+    if value is None or isinstance(value, bool):
+        return
+    if isinstance(value, int):
+        if value.bit_length() > _FLOAT_BITS:
+            _float_range(value, field)
         return
     if isinstance(value, float):
         return
@@ -264,7 +329,7 @@ def check_run_document(doc: Any, *, clean: bool = False) -> dict[str, Any]:
             raise _fail(key, "is missing")
     pattern(doc["id"], "id", RUN_ID, "a run id (4-64 of a-z 0-9 . _ -)")
     pattern(doc["fingerprint"], "fingerprint", FINGERPRINT, "64 hex digits")
-    pattern(doc["created"], "created", CREATED, "a time, YYYY-MM-DDTHH:MM:SSZ")
+    utc_time(doc["created"], "created")
     status = doc.get("status", "ok")
     if not isinstance(status, str):
         raise _fail("status", f"must be a string, not {_type_name(status)}")
@@ -371,6 +436,21 @@ def check_dvc_record(doc: Any) -> None:
             optional(item.get(part), f"dvc.json inputs.{key}.{part}", relpath)
     for path in mapping(_or_empty(record.get("files")), "dvc.json files"):
         relpath(path, "dvc.json files key")
+
+
+def check_folder_entries(entries: Iterable[tuple[str, str]]) -> None:
+    """The entries of a run's folder as git lists them, (name, object type): each name once
+    (which of two entries of one name a reader takes is arbitrary, and `git fsck` refuses
+    such a tree), and each a file or a folder, never a submodule (a commit of another
+    repository, which the journal does not hold)."""
+    seen: set[str] = set()
+    for entry_name, kind in entries:
+        label = entry_name if not _CONTROL.search(entry_name) else _shown(entry_name)
+        if entry_name in seen:
+            raise _fail(label, "named twice in one folder")
+        seen.add(entry_name)
+        if kind not in ("blob", "tree"):
+            raise _fail(label, "a submodule entry (a commit of another repository), not a file")
 
 
 def check_file_names(names: Iterable[str]) -> None:

@@ -15,6 +15,7 @@ import os
 import re
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +25,7 @@ import pygit2
 
 from gitlab_journal.errors import CheckFailed, JournalError, machine_fault
 from gitlab_journal.journal import format as fmt
-from gitlab_journal.journal import leaderboard
+from gitlab_journal.journal import leaderboard, schema
 from gitlab_journal.journal.records import Run
 from gitlab_journal.journal.schema import InvalidRecord
 
@@ -37,6 +38,7 @@ _BLOB = pygit2.enums.FileMode.BLOB
 # A tree entry names a folder when its object is a tree: `.type` is a plain int, several times
 # cheaper to read than `.filemode` (an enum made for each entry), where every run is walked.
 TREE_OBJECT = int(pygit2.enums.ObjectType.TREE)
+BLOB_OBJECT = int(pygit2.enums.ObjectType.BLOB)
 _FALLBACK_SIGNATURE = ("gitlab-journal", "journal@localhost")
 # datasets/<data key>.json: a data set's meta-features, written once per data key.
 DATASETS_DIR = "datasets"
@@ -45,6 +47,7 @@ _DATA_KEY = re.compile(r"^[0-9a-f]{32,64}(\.dir)?$")
 
 # What ``Store._commit`` takes: the tip's tree in, the new root tree out.
 BuildTree = Callable[[pygit2.Tree], pygit2.Oid]
+_VERIFIED_MAX = 4096  # leaderboard rows found as recorded, kept to skip looking again
 
 
 @dataclass(frozen=True)
@@ -101,6 +104,9 @@ class Store:
         self.ref_name = f"refs/heads/{branch}"
         # The parsed leaderboard.json last read, by blob id: most records leave it as it is.
         self._board: tuple[pygit2.Oid, dict[str, Any]] | None = None
+        # Leaderboard rows found to be recorded runs with their score: (fingerprint, id,
+        # metric, score).
+        self._verified: set[tuple[str, str, str, float]] = set()
 
     @classmethod
     def discover(cls, path: str | Path = ".", branch: str | None = None) -> Store:
@@ -306,6 +312,8 @@ class Store:
             entry = tree[f"{run_dir_in(tree, fingerprint, run_id)}/{name}"]
         except KeyError:
             return None
+        if entry.type != BLOB_OBJECT:
+            return None  # a folder, or a submodule entry (whose commit is not here)
         obj = self.repo[entry.id]
         return obj.data if isinstance(obj, pygit2.Blob) else None
 
@@ -324,7 +332,7 @@ class Store:
     ) -> Run:
         files: dict[str, bytes] = {}
         for entry in tree:
-            if entry.name in fmt.REQUIRED_FILES:
+            if entry.name in fmt.REQUIRED_FILES and entry.type == BLOB_OBJECT:
                 obj = self.repo[entry.id]
                 if isinstance(obj, pygit2.Blob):
                     files[entry.name] = obj.data
@@ -343,27 +351,56 @@ class Store:
 
     def invalid_runs(self, tree: pygit2.Tree | None = None) -> Iterator[InvalidRecord]:
         """Every run folder (and stray entry under ``runs/``) that fails the full check of
-        :func:`format.validate_files`: what `git journal verify` lists."""
+        :func:`format.validate_files`, every run id two folders hold, and every leaderboard
+        row naming no run: what `git journal verify` lists."""
         tree = tree if tree is not None else self.require().tree
-        for change in run_changes(self.repo, None, tree):
+        yield from self.problems(None, tree)
+
+    def problems(
+        self,
+        old: pygit2.Tree | None,
+        new: pygit2.Tree,
+        added: list[RunChange] | None = None,
+    ) -> Iterator[InvalidRecord]:
+        """Why the journal tree ``new`` may not follow ``old`` (None: why ``new`` holds bad
+        records): each run folder it adds or changes fails the full check (:meth:`check_change`),
+        a run it adds has an id that another folder holds, or its ``leaderboard.json`` names a
+        run it does not hold. ``added`` collects the runs ``new`` adds."""
+        arrived: list[RunChange] = []
+        for change in run_changes(self.repo, old, new):
             problem = self.check_change(change)
             if problem is not None:
                 yield problem
+            if change.kind == ADDED:
+                arrived.append(change)
+        if added is not None:
+            added.extend(arrived)
+        yield from self._reused_ids(old, arrived)
+        problem = self._board_problem(old, new)
+        if problem is not None:
+            yield problem
 
     def check_change(self, change: RunChange) -> InvalidRecord | None:
-        """Why a run folder that arrived (added or changed) fails the full check, or None."""
+        """Why a run folder that arrived (added or changed) fails the full check, or None; a
+        folder that changed may only gain what a journal adds to a recorded run."""
         if change.kind == STRAY:
             return InvalidRecord(
                 f"not inside a run directory ({fmt.layout(change.version)})", change.path
             )
+        if change.kind == TWICE:
+            return InvalidRecord("named twice in one folder", change.path)
         if change.kind == REMOVED:
             return InvalidRecord("this run is removed; a journal only grows", change.path)
         assert change.tree_id is not None
         obj = self.repo[change.tree_id]
         assert isinstance(obj, pygit2.Tree)
         try:
+            files = _read_files_checked(self.repo, obj, change.path)
+            before = self.repo[change.before] if change.before is not None else None
+            if isinstance(before, pygit2.Tree):
+                fmt.check_grown(_read_files(self.repo, before), files, where=change.path)
             fmt.validate_files(
-                _read_files_checked(self.repo, obj, change.path),
+                files,
                 fingerprint=change.fingerprint,
                 run_id=change.run_id,
                 where=change.path,
@@ -371,6 +408,122 @@ class Store:
         except InvalidRecord as exc:
             return exc
         return None
+
+    def _reused_ids(
+        self, old: pygit2.Tree | None, added: Sequence[RunChange]
+    ) -> Iterator[InvalidRecord]:
+        """The runs ``added`` whose id another run folder holds: of those added, or of
+        ``old`` (every fingerprint's folder of it listed, only when runs are added). Ids are
+        how every command names a run: two folders of one id would hide one of them."""
+        first: dict[str, RunChange] = {}
+        for change in added:
+            seen = first.setdefault(change.run_id, change)
+            if seen is not change:
+                yield _reused(change, seen.path)
+        if old is None or not first:
+            return
+        runs = runs_tree(self.repo, old)
+        if runs is None:
+            return
+        version = tree_format(old)
+        levels = len(fmt.shard_widths(version)) + 1
+        for _, fingerprint, folder in fingerprint_folders(runs, fmt.RUNS_DIR, "", levels):
+            for entry in folder:
+                reuse = first.get(entry.name or "")
+                if reuse is not None and reuse.fingerprint != fingerprint:
+                    yield _reused(reuse, fmt.run_dir(fingerprint, reuse.run_id, version=version))
+
+    def _board_problem(self, old: pygit2.Tree | None, new: pygit2.Tree) -> InvalidRecord | None:
+        """A row of ``new``'s ``leaderboard.json`` (when it is not ``old``'s) that names no
+        run of ``new``."""
+        entry = _entries(new).get(leaderboard.LEADERBOARD_FILE)
+        if entry is None or entry.type != BLOB_OBJECT:
+            return None
+        seen = _entries(old).get(leaderboard.LEADERBOARD_FILE)
+        if seen is not None and seen.id == entry.id:
+            return None
+        version = tree_format(new)
+        blob = self.repo[entry.id]
+        assert isinstance(blob, pygit2.Blob)
+        for family, row in leaderboard.rows(leaderboard.load(blob.data)):
+            fingerprint, run_id = row["fingerprint"], row["id"]
+            if fmt.is_fingerprint(fingerprint) and fmt.is_run_id(run_id):
+                try:
+                    _subtree(new, fmt.run_dir(fingerprint, run_id, version=version))
+                    continue
+                except KeyError:
+                    pass
+            shown = run_id if fmt.is_run_id(run_id) else repr(run_id)
+            return InvalidRecord(
+                f"its row of run {shown} in family {family!r} names no run of the journal",
+                leaderboard.LEADERBOARD_FILE,
+            )
+        return None
+
+    def misnamed_run(self, tip: pygit2.Oid, hide: pygit2.Oid | None = None) -> InvalidRecord | None:
+        """A commit of ``tip``'s history (less ``hide``'s) that adds runs but names in a
+        ``Journal-Run`` trailer (what `git journal show COMMIT` shows) a run it neither adds
+        nor changes. A commit whose trailers pair each run with its fingerprint (as every
+        record, note and reproduction does) is decided by looking up those runs alone."""
+        walker = self.repo.walk(tip, pygit2.enums.SortMode.TOPOLOGICAL)
+        if hide is not None:
+            walker.hide(hide)
+        for commit in walker:
+            message = commit.message
+            named = fmt.trailer_runs(message)
+            if not named:
+                continue
+            parent = commit.parents[0].tree if commit.parents else None
+            after = _entries(commit.tree).get(fmt.RUNS_DIR)
+            before = _entries(parent).get(fmt.RUNS_DIR)
+            if after is None or (before is not None and before.id == after.id):
+                continue  # no run added: a note that changed nothing, say
+            if self._touches_named(commit.tree, parent, named, fmt.trailer_fingerprints(message)):
+                continue
+            touched: set[str] = set()
+            adds: list[str] = []
+            for change in run_changes(self.repo, parent, commit.tree):
+                if change.kind in (ADDED, CHANGED):
+                    touched.add(change.run_id)
+                if change.kind == ADDED:
+                    adds.append(change.run_id)
+            other = next((run_id for run_id in named if run_id not in touched), None)
+            if adds and other is not None:
+                shown = other if fmt.is_run_id(other) else repr(other)
+                return InvalidRecord(
+                    f"commit {str(commit.id)[:10]} adds run {', '.join(adds)} but its trailer "
+                    f"`{fmt.TRAILER_RUN}: {shown}` names another run",
+                    hint="a journal commit names the runs it adds: record runs with gitlab-journal",
+                )
+        return None
+
+    def _touches_named(
+        self,
+        tree: pygit2.Tree,
+        parent: pygit2.Tree | None,
+        named: Sequence[str],
+        fingerprints: Sequence[str],
+    ) -> bool:
+        """Whether each run ``named``, with its fingerprint from ``fingerprints`` (one each,
+        in order), is one ``tree`` adds or changes from ``parent``; False when unsure."""
+        if len(fingerprints) != len(named):
+            return False
+        version = tree_format(tree)
+        for fingerprint, run_id in zip(fingerprints, named, strict=True):
+            if not (fmt.is_fingerprint(fingerprint) and fmt.is_run_id(run_id)):
+                return False
+            path = fmt.run_dir(fingerprint, run_id, version=version)
+            try:
+                now = tree[path]
+            except KeyError:
+                return False
+            try:
+                was: pygit2.Object | None = parent[path] if parent is not None else None
+            except KeyError:
+                was = None
+            if was is not None and was.id == now.id:
+                return False
+        return True
 
     def commit_of(self, run: Run) -> str | None:
         """The journal commit that recorded ``run`` (its ``Journal-Run`` trailer), newest first."""
@@ -450,7 +603,8 @@ class Store:
         return build, message
 
     def _leaderboard(self, tree: pygit2.Tree) -> dict[str, Any]:
-        """The tree's parsed ``leaderboard.json`` (kept while its blob stays the same)."""
+        """The tree's parsed ``leaderboard.json`` (kept while its blob stays the same), with
+        only the rows of runs the tree holds with that score."""
         try:
             obj = tree[leaderboard.LEADERBOARD_FILE]
         except KeyError:
@@ -458,8 +612,37 @@ class Store:
         if self._board is not None and self._board[0] == obj.id:
             return self._board[1]
         doc = leaderboard.load(obj.data if isinstance(obj, pygit2.Blob) else None)
+        leaderboard.keep_rows(doc, self._recorded_row(tree))
         self._board = (obj.id, doc)
         return doc
+
+    def _recorded_row(self, tree: pygit2.Tree) -> leaderboard.KeepRow:
+        """Whether a leaderboard row (of a family ranked by ``metric``) names a run of
+        ``tree`` that recorded its score: one look at the run's ``metrics.json`` (once per
+        row and store)."""
+        version = format_version(tree)
+
+        def keep(metric: str, row: Mapping[str, Any]) -> bool:
+            fingerprint, run_id, score = row["fingerprint"], row["id"], row["score"]
+            key = (fingerprint, run_id, metric, score)
+            if key in self._verified:
+                return True
+            if not (fmt.is_fingerprint(fingerprint) and fmt.is_run_id(run_id)):
+                return False
+            path = f"{fmt.run_dir(fingerprint, run_id, version=version)}/{fmt.METRICS_FILE}"
+            metrics = _json_doc(blob_at(tree, path))
+            value = None if metrics is None else metrics.get(metric)
+            try:
+                recorded = bool(schema.number(value, metric) == score)
+            except (InvalidRecord, TypeError):
+                recorded = False
+            if recorded:
+                if len(self._verified) >= _VERIFIED_MAX:
+                    self._verified.clear()
+                self._verified.add(key)
+            return recorded
+
+        return keep
 
     def update_run(self, run: Run, message: str, files: Mapping[str, bytes] | None = None) -> str:
         """Rewrite a recorded run's ``run.json`` and ``metrics.json`` from ``run`` (and add
@@ -479,7 +662,11 @@ class Store:
             current = _read_files(self.repo, folder)
             current.update(written)
             board = leaderboard.replaced_files(
-                blob_at(tree, leaderboard.LEADERBOARD_FILE), before, run, format_version(tree)
+                blob_at(tree, leaderboard.LEADERBOARD_FILE),
+                before,
+                run,
+                format_version(tree),
+                self._recorded_row(tree),
             )
             leaf = _write_files(self.repo, current)
             return _insert(self.repo, tree, path.split("/"), leaf, top_files=board)
@@ -627,13 +814,17 @@ class Store:
             base = self.repo[base_id].tree if base_id is not None else None
             resolved: list[str] = []
             tree_id = _union(self.repo, base, tip_commit.tree, other.tree, "", resolved)
-            board = _merged_leaderboard(base, tip_commit.tree, other.tree)
+            union = self.repo[tree_id]
+            assert isinstance(union, pygit2.Tree)
+            board = _merged_leaderboard(
+                base, tip_commit.tree, other.tree, self._recorded_row(union)
+            )
             if board is not None:
                 tree_id = _replace_root_files(self.repo, tree_id, board)
                 resolved = [r for r in resolved if r.split(":")[0] not in board]
             merged = self.repo[tree_id]
             assert isinstance(merged, pygit2.Tree)
-            incoming = self._validated_new_runs(tip_commit.tree, merged)
+            incoming = self._validated_new_runs(tip_commit.tree, merged, (other.id, tip))
             outgoing = sum(1 for _ in self.runs_added(other.tree, merged))
             if base_id == tip and tree_id == other.tree.id:
                 kind, new = "fast-forward", other.id
@@ -649,20 +840,27 @@ class Store:
             return Merged(kind, str(new), incoming, outgoing, tuple(resolved))
         raise self._gave_up()
 
-    def _validated_new_runs(self, old: pygit2.Tree | None, new: pygit2.Tree) -> int:
+    def _validated_new_runs(
+        self,
+        old: pygit2.Tree | None,
+        new: pygit2.Tree,
+        commits: tuple[pygit2.Oid, pygit2.Oid | None] | None = None,
+    ) -> int:
         """How many runs ``new`` has that ``old`` lacks. Every run folder ``new`` adds or
-        changes gets the full check first: a bad one refuses the whole merge, naming it."""
-        count = 0
-        for change in run_changes(self.repo, old, new):
-            problem = self.check_change(change)
-            if problem is not None:
-                raise CheckFailed(
-                    f"refusing to merge a bad record: {problem.message}",
-                    hint="nothing was merged; `git journal verify` on the other clone lists "
-                    "its bad records",
-                )
-            count += change.kind == ADDED
-        return count
+        changes gets the full check first (:meth:`problems`), and with ``commits`` (the other
+        tip, this one) every commit that brings them names the runs it adds
+        (:meth:`misnamed_run`): a bad one refuses the whole merge, naming it."""
+        added: list[RunChange] = []
+        problem = next(self.problems(old, new, added), None)
+        if problem is None and commits is not None:
+            problem = self.misnamed_run(*commits)
+        if problem is not None:
+            raise CheckFailed(
+                f"refusing to merge a bad record: {problem.message}",
+                hint="nothing was merged; "
+                + (problem.hint or "`git journal verify` on the other clone lists its bad records"),
+            )
+        return len(added)
 
     def _move(self, ref: pygit2.Reference, target: pygit2.Oid, log_message: str) -> bool:
         """Move the branch to ``target``; False when another writer moved it or holds its lock.
@@ -792,7 +990,7 @@ def _json_doc(blob: bytes | None) -> dict[str, Any] | None:
         return None
     try:
         doc = json.loads(blob)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     return doc if isinstance(doc, dict) else None
 
@@ -858,11 +1056,15 @@ def _mixed_formats(ours: int, theirs: int) -> JournalError:
 
 
 def _merged_leaderboard(
-    base: pygit2.Tree | None, ours: pygit2.Tree, theirs: pygit2.Tree
+    base: pygit2.Tree | None,
+    ours: pygit2.Tree,
+    theirs: pygit2.Tree,
+    keep: leaderboard.KeepRow | None = None,
 ) -> dict[str, bytes] | None:
-    """``leaderboard.json`` and the README rendered from it, both sides' leaderboards merged;
-    None when they agree. Where only the READMEs differ (both sides migrated, say), the README
-    is rendered again from the leaderboard the union keeps."""
+    """``leaderboard.json`` and the README rendered from it, both sides' leaderboards merged
+    (``keep``: the rows to keep of the merged one); None when they agree. Where only the
+    READMEs differ (both sides migrated, say), the README is rendered again from the
+    leaderboard the union keeps."""
     mine = blob_at(ours, leaderboard.LEADERBOARD_FILE)
     other = blob_at(theirs, leaderboard.LEADERBOARD_FILE)
     old = blob_at(base, leaderboard.LEADERBOARD_FILE) if base is not None else None
@@ -876,6 +1078,8 @@ def _merged_leaderboard(
         kept = other if mine is None or old == mine else mine
         return {fmt.README_FILE: leaderboard.readme(leaderboard.load(kept), version).encode()}
     doc = leaderboard.merge(leaderboard.load(mine), leaderboard.load(other))
+    if keep is not None:
+        leaderboard.keep_rows(doc, keep)
     return {
         leaderboard.LEADERBOARD_FILE: leaderboard.dump(doc),
         fmt.README_FILE: leaderboard.readme(doc, version).encode(),
@@ -886,10 +1090,11 @@ def _resolve(
     repo: pygit2.Repository, path: str, mine: pygit2.Object, other: pygit2.Object
 ) -> tuple[pygit2.Oid, int, str]:
     """One file both sides changed: the same answer whichever side merges."""
-    a, b = repo[mine.id], repo[other.id]
-    if not isinstance(a, pygit2.Blob) or not isinstance(b, pygit2.Blob):
+    if mine.type != BLOB_OBJECT or other.type != BLOB_OBJECT:  # a folder (or a submodule)
         keep = max((mine, other), key=lambda e: str(e.id))
         return keep.id, keep.filemode, "a file on one side, a folder on the other: kept one"
+    a, b = repo[mine.id], repo[other.id]
+    assert isinstance(a, pygit2.Blob) and isinstance(b, pygit2.Blob)
     if path == fmt.FORMAT_FILE:
         try:
             versions = {int(a.data.decode().strip()): a.id, int(b.data.decode().strip()): b.id}
@@ -957,6 +1162,7 @@ def _fixed_part(doc: dict[str, Any]) -> dict[str, Any]:
 
 
 ADDED, CHANGED, REMOVED, STRAY = "added", "changed", "removed", "stray"
+TWICE = "twice"  # a folder under runs/ (or the root) that holds one name twice
 # The blob ids of the FORMAT files this package writes: a tree's version without a read.
 _FORMAT_BLOBS = {pygit2.hash(fmt.format_text(v)): v for v in fmt.FORMAT_VERSIONS}
 
@@ -990,8 +1196,9 @@ class RunPath(NamedTuple):
 @dataclass(frozen=True)
 class RunChange:
     """One difference under ``runs/`` between two trees: a run folder ``added``, ``changed``
-    or ``removed``, or a ``stray`` entry that is not a run folder (``fingerprint`` and
-    ``run_id`` are then what the path holds, maybe nothing)."""
+    (``before``: its tree in the old one) or ``removed``, a ``stray`` entry that is not a run
+    folder (``fingerprint`` and ``run_id`` are then what the path holds, maybe nothing), or a
+    name a folder holds ``twice``."""
 
     kind: str
     path: str
@@ -999,6 +1206,7 @@ class RunChange:
     run_id: str = ""
     tree_id: pygit2.Oid | None = None
     version: int = fmt.FORMAT_VERSION  # the format of the tree the path is in
+    before: pygit2.Oid | None = None
 
 
 def run_changes(
@@ -1013,6 +1221,7 @@ def run_changes(
     if old_version != version:
         yield from _moved_changes(repo, before, old_version, new, version)
         return
+    yield from _twice(new, "", version)
     after = _entries(new).get(fmt.RUNS_DIR)
     shapes = fmt.folder_patterns(version)
     if after is None:
@@ -1083,7 +1292,13 @@ def _moved_changes(
             yield change
         elif seen.tree_id != change.tree_id:
             yield RunChange(
-                CHANGED, change.path, change.fingerprint, change.run_id, change.tree_id, version
+                CHANGED,
+                change.path,
+                change.fingerprint,
+                change.run_id,
+                change.tree_id,
+                version,
+                before=seen.tree_id,
             )
     for gone in old_runs.values():
         yield RunChange(REMOVED, gone.path, gone.fingerprint, gone.run_id, version=old_version)
@@ -1104,6 +1319,8 @@ def _walk_changes(
     if old is not None and new is not None and old.id == new.id:
         return
     before, after = _entries(old), _entries(new)
+    if new is not None and len(after) != len(new):
+        yield from _twice(new, path + "/", version)
     runs_level = len(shapes)
     shape = shapes[level] if level < runs_level else None
     for name in sorted(set(before) | set(after)):
@@ -1129,7 +1346,8 @@ def _walk_changes(
         was_folder = seen is not None and seen.type == TREE_OBJECT
         if level == runs_level:
             kind = CHANGED if was_folder else ADDED
-            yield RunChange(kind, sub, fingerprint, name, entry.id, version)
+            old_id = seen.id if seen is not None and was_folder else None
+            yield RunChange(kind, sub, fingerprint, name, entry.id, version, before=old_id)
             continue
         old_sub = repo[seen.id] if seen is not None and was_folder else None
         newer = repo[entry.id]
@@ -1139,6 +1357,21 @@ def _walk_changes(
         yield from _walk_changes(
             repo, old_sub, newer, level + 1, sub, fingerprint + name, shapes, version
         )
+
+
+def _twice(tree: pygit2.Tree | None, prefix: str, version: int) -> Iterator[RunChange]:
+    """A change for each name ``tree`` (at ``prefix``) holds more than once."""
+    counts = Counter(entry.name for entry in tree or () if entry.name is not None)
+    for name in sorted(name for name, count in counts.items() if count > 1):
+        yield RunChange(TWICE, f"{prefix}{name}", version=version)
+
+
+def _reused(change: RunChange, other: str) -> InvalidRecord:
+    return InvalidRecord(
+        f"run id {change.run_id} is the id of the run at {other} already; "
+        "a run id names one run of a journal",
+        change.path,
+    )
 
 
 _warned: set[str] = set()
@@ -1177,24 +1410,40 @@ _MAX_FOLDER_DEPTH = 16
 
 
 def _read_files_checked(repo: pygit2.Repository, tree: pygit2.Tree, where: str) -> dict[str, bytes]:
+    """Every file of a run's folder, its entries checked (:func:`schema.check_folder_entries`:
+    no name twice, no submodule)."""
     try:
-        return _read_files(repo, tree)
+        return _read_files(repo, tree, strict=True)
     except InvalidRecord as exc:
         raise InvalidRecord(f"invalid run record: {exc.problem}", where) from exc
 
 
-def _read_files(repo: pygit2.Repository, tree: pygit2.Tree, depth: int = 0) -> dict[str, bytes]:
+def _read_files(
+    repo: pygit2.Repository,
+    tree: pygit2.Tree,
+    depth: int = 0,
+    *,
+    strict: bool = False,
+    prefix: str = "",
+) -> dict[str, bytes]:
+    """Every file of a folder by path; a submodule entry is skipped (``strict``: refused,
+    as a name held twice is)."""
     if depth > _MAX_FOLDER_DEPTH:
         raise InvalidRecord(f"folders nest deeper than {_MAX_FOLDER_DEPTH} levels")
+    if strict:
+        schema.check_folder_entries(
+            (prefix + entry.name, entry.type_str) for entry in tree if entry.name is not None
+        )
     out: dict[str, bytes] = {}
     for entry in tree:
-        obj = repo[entry.id]
-        if entry.name is None:
+        if entry.name is None or entry.type not in (BLOB_OBJECT, TREE_OBJECT):
             continue
+        obj = repo[entry.id]
         if isinstance(obj, pygit2.Blob):
             out[entry.name] = obj.data
         elif isinstance(obj, pygit2.Tree):
-            for name, data in _read_files(repo, obj, depth + 1).items():
+            inner = _read_files(repo, obj, depth + 1, strict=strict, prefix=f"{entry.name}/")
+            for name, data in inner.items():
                 out[f"{entry.name}/{name}"] = data
     return out
 

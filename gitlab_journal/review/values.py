@@ -38,11 +38,11 @@ GROUPS = (
 
 def number(value: float) -> str:
     """A metric or parameter number: 4 decimals in the usual range, else 4 significant digits;
-    a whole number above 1 (a count: epochs, trees) as an integer."""
+    a whole number above 1 (a count: epochs, trees) as an integer, up to 15 digits."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):
-        return str(value)
+        return str(value) if abs(value) < 10**15 else f"{float(value):.4g}"
     if not math.isfinite(value):
         return str(value)
     if value.is_integer() and 1 < abs(value) < 1e15:

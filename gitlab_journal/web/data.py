@@ -19,6 +19,7 @@ from typing import Any
 import pygit2
 
 from gitlab_journal.journal import format as fmt
+from gitlab_journal.journal import schema
 from gitlab_journal.journal.index import Index, Row, json_safe
 from gitlab_journal.journal.schema import OBJECT_ID
 from gitlab_journal.journal.store import ADDED, CHANGED, REMOVED, run_changes, run_dir_in
@@ -269,7 +270,11 @@ def run_detail(
             "files": [],
             "served": [],
         }
-    files = sorted(str(entry.name) for entry in run_tree if entry.type_str == "blob")
+    files = sorted(  # a name the journal's schema refuses (not UTF-8, say) is not listed
+        entry.name
+        for entry in run_tree
+        if entry.type_str == "blob" and entry.name is not None and schema.is_name(entry.name)
+    )
     doc: Any = None
     raw = _blob(index, run_tree, fmt.RUN_FILE)
     if raw is not None:
