@@ -123,6 +123,10 @@ class Journal:
     ) -> Iterator[ActiveRun]:
         """Record what the block logs as one run; an exception is recorded as ``failed``.
 
+        A successful exit (``sys.exit()``, ``sys.exit(0)``) is a normal end: the run is
+        recorded as it would be at the end of the block, then the exit goes on; another exit
+        code is a failure.
+
         With ``skip_duplicate``, an experiment the journal already holds raises JournalError
         (exit code 1) before the block runs.
         """
@@ -140,9 +144,14 @@ class Journal:
         except KeyboardInterrupt:
             active.status = "interrupted"
             raise
+        except SystemExit as exc:
+            if exc.code is not None and exc.code != 0:
+                active.status = "failed"
+                error = _error_text()
+            raise
         except BaseException:
             active.status = "failed"
-            error = "\n".join(traceback.format_exc().strip().splitlines()[-TRACEBACK_LINES:])
+            error = _error_text()
             raise
         finally:
             active.record = self.record(
@@ -192,3 +201,8 @@ class Journal:
         from gitlab_journal.journal.index import Index
 
         return Index.open(self.store).resolve(run)
+
+
+def _error_text() -> str:
+    """The last lines of the traceback of the exception being handled."""
+    return "\n".join(traceback.format_exc().strip().splitlines()[-TRACEBACK_LINES:])

@@ -262,15 +262,9 @@ def _assert_gone(pid: int) -> None:
     raise AssertionError(f"process {pid} still runs")
 
 
-def test_ctrl_c_ends_the_command_and_records_it_interrupted(repo: Path) -> None:
-    script = (
-        "import os, subprocess, sys, time\n"
-        "child = subprocess.Popen(['sleep', '60'])\n"
-        "open('child.pid', 'w').write(str(child.pid))\n"
-        "print('started', flush=True)\n"
-        "time.sleep(60)\n"
-    )
-    _project(repo, script=script, spec="command: python train.py\nparams: {x: [1, 2]}\n")
+def _run_until_started(repo: Path) -> subprocess.Popen[str]:
+    """`git journal init` and a `git journal run` process, once its first command has printed
+    `started`."""
     subprocess.run(["git-journal", "init"], cwd=repo, check=True, capture_output=True)
     proc = subprocess.Popen(
         ["git-journal", "run"],
@@ -283,6 +277,20 @@ def test_ctrl_c_ends_the_command_and_records_it_interrupted(repo: Path) -> None:
     for line in proc.stdout:  # the first point's command has started
         if "started" in line:
             break
+    return proc
+
+
+def test_ctrl_c_ends_the_command_and_records_it_interrupted(repo: Path) -> None:
+    script = (
+        "import os, subprocess, sys, time\n"
+        "child = subprocess.Popen(['sleep', '60'])\n"
+        "open('child.pid', 'w').write(str(child.pid))\n"
+        "print('started', flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    _project(repo, script=script, spec="command: python train.py\nparams: {x: [1, 2]}\n")
+    proc = _run_until_started(repo)
+    assert proc.stdout is not None
     for _ in range(100):
         if (repo / "child.pid").exists() and (repo / "child.pid").read_text():
             break
@@ -309,18 +317,8 @@ def test_the_next_run_trains_an_interrupted_point_again(repo: Path, cli: Cli) ->
     )
     _project(repo, script=script, spec="command: python train.py --x {x}\nparams: {x: [1, 2]}\n")
     (repo / ".gitignore").write_text("release\n")
-    subprocess.run(["git-journal", "init"], cwd=repo, check=True, capture_output=True)
-    proc = subprocess.Popen(
-        ["git-journal", "run"],
-        cwd=repo,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    proc = _run_until_started(repo)
     assert proc.stdout is not None
-    for line in proc.stdout:
-        if "started" in line:
-            break
     proc.send_signal(signal.SIGINT)
     proc.stdout.read()
     assert proc.wait(timeout=60) == 130

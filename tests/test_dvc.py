@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 from conftest import git
-from helpers import Cli
+from helpers import Cli, dvc
 from ruamel.yaml import YAML
 
 from gitlab_journal.data.dvc import tracking
@@ -19,21 +18,6 @@ from gitlab_journal.data.hashing import HashCache, hash_input
 from gitlab_journal.journal.store import Store
 
 pytestmark = pytest.mark.slow  # see the README: `pytest -m "not slow"` skips these locally
-
-
-def dvc(repo: Path, *args: str) -> str:
-    """Run the real DVC (no analytics, no update check: no network)."""
-    env = {**os.environ, "DVC_NO_ANALYTICS": "1", "DVC_TEST": "1"}
-    done = subprocess.run(
-        [sys.executable, "-m", "dvc", *args],
-        cwd=repo,
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-    )
-    assert done.returncode == 0, f"dvc {' '.join(args)}: {done.stdout}{done.stderr}"
-    return done.stdout
 
 
 def dvc_md5(dvc_file: Path) -> str:

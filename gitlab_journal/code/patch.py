@@ -1,4 +1,5 @@
-"""The uncommitted state of the work tree as a binary-safe git patch against HEAD.
+"""The uncommitted state of the work tree as a binary-safe git patch against HEAD (against the
+empty tree in a repository with no commit yet).
 
 A run made from a dirty work tree keeps this patch (``code.patch`` in its journal directory), so
 the exact code can be had again: check out the recorded commit, then ``git apply --binary
@@ -83,14 +84,14 @@ def working_patch(
     ``exclude``: repository paths (files or directories) whose changes stay out of the patch,
     the run's data inputs. ``status``: :func:`work_status`, when the caller has it already.
     """
-    if repo.workdir is None or repo.head_is_unborn:
+    if repo.workdir is None:
         return CodePatch()
     excluded = tuple(exclude)
     changed = work_status(repo) if status is None else status
     if not changed:
         return CodePatch()
     root = Path(repo.workdir)
-    head_tree = repo.head.peel(pygit2.Commit).tree
+    head_tree = base_tree(repo)
     index = repo.index
     index.read(False)
     target = pygit2.Index()
@@ -131,6 +132,16 @@ def working_patch(
     diff = head_tree.diff_to_tree(tree, flags=pygit2.enums.DiffOption.SHOW_BINARY)
     data = b"".join(patch.data for patch in diff if patch is not None)
     return CodePatch(data=data, untracked=tuple(untracked), left_out=tuple(left_out))
+
+
+def base_tree(repo: pygit2.Repository) -> pygit2.Tree:
+    """HEAD's tree; the empty tree in a repository with no commit yet (every file of the work
+    tree is then an uncommitted change)."""
+    if repo.head_is_unborn:
+        empty = repo[repo.TreeBuilder().write()]
+        assert isinstance(empty, pygit2.Tree)
+        return empty
+    return repo.head.peel(pygit2.Commit).tree
 
 
 def _is_code(path: str, globs: Sequence[str]) -> bool:

@@ -28,6 +28,7 @@ import hashlib
 import json
 import os
 import stat
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -88,8 +89,15 @@ def code_files(
     """Code dependency -> content id (see the module's docstring): tracked files from the work
     tree (or the index when ``staged``), untracked ones that git does not ignore from the work
     tree."""
+    return _code_files(repo, globs, staged=staged)[0]
+
+
+def _code_files(
+    repo: pygit2.Repository, globs: Sequence[str], *, staged: bool = False
+) -> tuple[dict[str, str], list[str]]:
+    """:func:`code_files`, and those of them that are untracked (in no index), sorted."""
     if repo.workdir is None:
-        return {}
+        return {}, []
     root = Path(repo.workdir)
     index = current_index(repo)
     out: dict[str, str] = {}
@@ -104,19 +112,24 @@ def code_files(
         if file.is_file():
             out[path] = file_code_id(file)
     others = untracked_code(repo, globs)
+    untracked: list[str] = []
+    for path in others:
+        file = root / path
+        if path not in out and file.is_file():
+            out[path] = file_code_id(file)
+            untracked.append(path)
     if os.environ.get("GIT_INDEX_FILE"):
         # A partial commit's index (`git commit PATH`) lacks files added to the real one:
         # they stay in the work tree, inputs like the untracked ones.
         real = repo.index
         real.read(False)
-        others += [e.path for e in real if e.path not in out and matches(e.path, globs)]
-    for path in others:
-        file = root / path
-        if path not in out and file.is_file():
-            out[path] = file_code_id(file)
+        for e in real:
+            file = root / e.path
+            if e.path not in out and matches(e.path, globs) and file.is_file():
+                out[e.path] = file_code_id(file)
     if len(out) > MAX_CODE_FILES:
         raise _too_many(list(out), globs)
-    return dict(sorted(out.items()))
+    return dict(sorted(out.items())), untracked
 
 
 def untracked_code(repo: pygit2.Repository, globs: Sequence[str]) -> list[str]:
@@ -287,10 +300,11 @@ def tree_id(entries: Mapping[str, tuple[int, str]]) -> str:
     return write(root)
 
 
-def worktree_tree(repo: pygit2.Repository) -> str | None:
+def worktree_tree(repo: pygit2.Repository, untracked: Sequence[str] = ()) -> str | None:
     """The tree id of the tracked files as they are in the work tree (what `git add -u` and
     `git write-tree` would give), computed without writing anything; None without a work tree
-    or mid-conflict."""
+    or mid-conflict. ``untracked``: files not in the index to hold too (as `git add` of them
+    would), the untracked code dependencies of a run."""
     if repo.workdir is None:
         return None
     index = repo.index
@@ -325,20 +339,85 @@ def worktree_tree(repo: pygit2.Repository) -> str | None:
         if filemode:
             mode = EXECUTABLE if info.st_mode & stat.S_IXUSR else REGULAR
         entries[entry.path] = (mode, oid)
+    for path in untracked:
+        file = root / path
+        try:
+            info = os.lstat(file)
+            if stat.S_ISLNK(info.st_mode):
+                entries[path] = (SYMLINK, str(pygit2.hash(os.fsencode(os.readlink(file)))))
+                continue
+            oid = str(pygit2.hashfile(str(file)))
+        except OSError:
+            continue
+        entries[path] = (EXECUTABLE if filemode and info.st_mode & stat.S_IXUSR else REGULAR, oid)
     return tree_id(entries)
 
 
 def code_state(repo: pygit2.Repository, globs: Sequence[str], *, staged: bool = False) -> CodeState:
+    """HEAD, the branch, the code dependencies and whether the code is all in HEAD.
+
+    ``dirty``: some of the code is not in HEAD, a tracked file that differs from it (staged or
+    not) or an untracked code dependency. ``tree``: the tree of the code as the run reads it,
+    the tracked files as they are in the work tree and the untracked code dependencies (HEAD's
+    tree when clean); a commit with exactly that tree holds the run's code."""
     commit, branch = head_state(repo)
-    dirty = is_dirty(repo)
+    files, untracked = _code_files(repo, globs, staged=staged)
+    dirty = is_dirty(repo) or bool(untracked)
     tree: str | None = None
     if not staged:
         clean = not dirty and commit is not None
-        tree = str(repo.head.peel(pygit2.Commit).tree_id) if clean else worktree_tree(repo)
+        tree = (
+            str(repo.head.peel(pygit2.Commit).tree_id) if clean else worktree_tree(repo, untracked)
+        )
     return CodeState(
         commit=commit,
         branch=branch,
         dirty=dirty,
-        files=code_files(repo, globs, staged=staged),
+        files=files,
         tree=tree,
     )
+
+
+RACY_NS = 1_000_000_000  # a file changed this recently may change again within its mtime's tick
+
+
+class CodeWatch:
+    """Whether the code dependencies still hold the content a plan fingerprinted.
+
+    :meth:`changes` stats each file and reads it again only when its stat (mtime, ctime, size,
+    inode) moved since its content was last found to be the fingerprinted one, so a check of
+    unchanged code costs one ``stat`` per file. A file changed within :data:`RACY_NS` of a
+    check is read at the next check too: an edit in the same tick of the clock could leave its
+    stat as it was."""
+
+    def __init__(self, root: Path | str | None, files: Mapping[str, str]):
+        # (path, full path, content id); none without a work tree
+        self.files: list[tuple[str, str, str]] = []
+        if root is not None:
+            self.files = [(path, os.path.join(root, path), oid) for path, oid in files.items()]
+        self.known: dict[str, tuple[int, int, int, int]] = {}
+
+    def changes(self) -> list[str]:
+        """The code dependencies whose content is not the fingerprinted one now, sorted
+        (a deleted one named so)."""
+        changed: list[str] = []
+        now = time.time_ns()
+        for path, full, oid in self.files:
+            try:
+                info = os.stat(full)
+            except OSError:
+                changed.append(f"{path} (deleted)")
+                continue
+            seen = (info.st_mtime_ns, info.st_ctime_ns, info.st_size, info.st_ino)
+            if self.known.get(path) == seen:
+                continue
+            try:
+                same = file_code_id(Path(full)) == oid
+            except OSError:
+                same = False
+            if not same:
+                self.known.pop(path, None)
+                changed.append(path)
+            elif now - max(info.st_mtime_ns, info.st_ctime_ns) > RACY_NS:
+                self.known[path] = seen
+        return sorted(changed)

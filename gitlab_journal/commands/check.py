@@ -124,7 +124,7 @@ def _not_ok(done: list[Planned]) -> dict[str, int]:
     """How many points that ran have a latest run that did not end ok, by its status."""
     counts: dict[str, int] = {}
     for planned in done:
-        status = planned.earlier[-1].status
+        status = planned.latest.status if planned.latest is not None else "ok"
         if status != "ok":
             counts[status] = counts.get(status, 0) + 1
     return counts

@@ -8,7 +8,7 @@ import pygit2
 
 from gitlab_journal.commands.common import open_store
 from gitlab_journal.console import make_console
-from gitlab_journal.errors import JournalError
+from gitlab_journal.errors import CheckFailed, JournalError
 
 HELP = "bring back the data a run used (its .dvc / dvc.lock files, then dvc checkout or pull)"
 
@@ -27,6 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from gitlab_journal.data.dvc import parse_record, record_paths, restore
+    from gitlab_journal.data.hashing import hash_cache
     from gitlab_journal.journal.format import DVC_RECORD_FILE
     from gitlab_journal.journal.index import open_index
 
@@ -35,7 +36,22 @@ def run(args: argparse.Namespace) -> int:
     with open_index(store) as index:
         target = index.resolve(args.run)
     blob = store.files(target).get(DVC_RECORD_FILE)
-    if blob is None:
+    doc = parse_record(blob, f"run {target.id}") if blob is not None else None
+    recorded = set((doc or {}).get("inputs") or {})
+    unrecorded = sorted(
+        name
+        for name, source in target.data_sources.items()
+        if source.get("source") == "dvc" and name not in recorded
+    )
+    if unrecorded:
+        data = ", ".join(f"{name} md5 {target.data.get(name, '?')}" for name in unrecorded)
+        raise CheckFailed(
+            f"run {target.id} used data that was not `dvc add`ed when it ran ({data}): "
+            "DVC has no record of that data to bring it back from",
+            hint="nothing was changed; if that data was `dvc add`ed later, `dvc checkout` "
+            "with the .dvc file (or dvc.lock) of that md5 brings it back",
+        )
+    if doc is None:
         data = ", ".join(f"{name} {md5}" for name, md5 in sorted(target.data.items()))
         raise JournalError(
             f"run {target.id} used data that DVC did not track ({data or 'no data files'})",
@@ -45,16 +61,24 @@ def run(args: argparse.Namespace) -> int:
     if root is None:
         raise JournalError("checkout-data needs a work tree (this repository is bare)")
     where = f"run {target.id}"
-    doc = parse_record(blob, where)
     names, _ = record_paths(root, doc, where)  # refused here when a path leads out
     dirty = [path for path in names if _dirty(store.repo, path)]
-    done = restore(root, doc, dirty=dirty, force=args.force, pull=not args.no_pull, where=where)
+    done = restore(
+        root,
+        doc,
+        expected=target.data,
+        cache=hash_cache(store.cache_dir()),
+        dirty=dirty,
+        force=args.force,
+        pull=not args.no_pull,
+        where=where,
+    )
     for path in done.written:
         console.print(f"restored {path} as run {target.id} recorded it")
     how = "dvc pull" if done.pulled else "dvc checkout"
     console.print(f"{how}: {', '.join(done.targets)} as run {target.id} used them.")
-    for name, md5 in sorted(target.data.items()):
-        console.print(f"  {name}  {md5}")
+    for name in sorted(recorded):
+        console.print(f"  {name}  {target.data.get(name, '')}".rstrip())
     return 0
 
 

@@ -3,20 +3,26 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gitlab_journal.commands.common import add_spec_arguments, open_store, spec_from_args
 from gitlab_journal.commands.search_options import add_search_arguments, run_search
 from gitlab_journal.console import make_console
-from gitlab_journal.errors import EXIT_CHECK_FAILED, JournalError
+from gitlab_journal.errors import EXIT_CHECK_FAILED, EXIT_INTERRUPTED, JournalError
 from gitlab_journal.journal.records import STATUSES
 from gitlab_journal.journal.store import Store
 from gitlab_journal.run.claims_local import DEFAULT_TIMEOUT as DEFAULT_LOCAL_TIMEOUT
-from gitlab_journal.run.plan import make_plan
+from gitlab_journal.run.plan import Plan, make_plan
 from gitlab_journal.run.slots import Slots
-from gitlab_journal.run.summary import print_dry_run, print_report
+from gitlab_journal.run.stopping import sigterm_interrupts
+from gitlab_journal.run.summary import print_dry_run, print_elsewhere, print_report
 from gitlab_journal.run.validate import validate
 from gitlab_journal.spec.model import Spec
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 HELP = "train every grid point not yet run and record each run"
 
@@ -84,16 +90,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # SIGTERM (`timeout`, `docker stop`, a cancelled CI job) stops a run as Ctrl-C does: what
+    # trained is recorded, the claims are released, exit 130
+    with sigterm_interrupts():
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     store = open_store()
     command_argv = getattr(args, "command_argv", None)
     if command_argv is not None:
         if args.spec:
             raise JournalError("give a spec or a command after --, not both")
         spec = adhoc_spec(store, command_argv, data=args.data, metrics=args.metrics)
+        adhoc = True
     elif args.data or args.metrics:
         raise JournalError("--data and --metrics go with a command: git journal run -- COMMAND")
     else:
         spec = spec_from_args(args, store)
+        adhoc = False
     console = make_console()
     if args.search:
         return run_search(args, store, spec, console)
@@ -113,7 +128,7 @@ def run(args: argparse.Namespace) -> int:
         if args.dry_run or plan.pending(args.force, retry):
             validate(store, plan)  # an input error is exit 2 before anything trains
         if args.dry_run:
-            print_dry_run(console, plan, force=args.force, retry=retry)
+            print_dry_run(console, _shown(plan) if adhoc else plan, force=args.force, retry=retry)
             return 0
         from gitlab_journal.run.claims_local import LocalClaims
         from gitlab_journal.run.runner import Both, execute
@@ -146,25 +161,19 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if slots is not None:
             slots.release()
-    print_report(console, plan, report)
-    for fingerprint, gone in local.taken_over:
-        console.print(
-            f"Took over a stale claim on {fingerprint[:12]} (process {gone.pid} on {gone.host})."
-        )
-    if report.elsewhere or local.taken_over:
-        console.print(
-            f"{len(report.recorded)} point(s) trained here, {len(report.elsewhere)} by other runs."
-        )
+    if adhoc and not (report.recorded or report.interrupted or report.elsewhere):
+        _print_already_run(console, plan)
+    else:
+        print_report(console, plan, report)
+    taken = [
+        (fingerprint, f"process {gone.pid} on {gone.host}")
+        for fingerprint, gone in local.taken_over
+    ]
     if claims is not None:
-        for fingerprint, holder in claims.taken_over:
-            console.print(f"Took over a stale claim on {fingerprint[:12]} (held by {holder.host}).")
-        if report.elsewhere:
-            console.print(
-                f"{len(report.elsewhere)} point(s) left to other runners: "
-                + "; ".join(sorted({reason.split(" (")[0] for _, reason in report.elsewhere}))
-            )
-    if report.interrupted:
-        raise KeyboardInterrupt
+        taken += [(fingerprint, holder.who()) for fingerprint, holder in claims.taken_over]
+    print_elsewhere(console, report, taken, remote=claims is not None)
+    if report.interrupted:  # the summary said so: no second message
+        return EXIT_INTERRUPTED
     return EXIT_CHECK_FAILED if report.failed else 0
 
 
@@ -185,9 +194,28 @@ def _retry_statuses(text: str) -> frozenset[str]:
 def adhoc_spec(store: Store, argv: list[str], *, data: list[str], metrics: str | None) -> Spec:
     """The spec of `git journal run -- COMMAND ARGS...`: one point, its params parsed from the
     command's ``--key value`` arguments."""
-    from gitlab_journal.spec.command import ADHOC_SPEC, adhoc_document
-    from gitlab_journal.spec.load import load_spec_document
+    from gitlab_journal.spec import command
 
-    root = store.workdir or Path.cwd()
-    doc = adhoc_document(argv, data=data, metrics=metrics)
-    return load_spec_document(doc, root / ADHOC_SPEC, "the command")
+    return command.adhoc_spec(
+        argv, store.workdir or Path.cwd(), data=data, metrics=metrics, cwd=Path.cwd()
+    )
+
+
+def _shown(plan: Plan) -> Plan:
+    """``plan`` as what prints it names it: an ad-hoc command sits in no file."""
+    from gitlab_journal.spec.command import ADHOC_SHOWN
+
+    return replace(plan, spec=replace(plan.spec, path=plan.spec.path.with_name(ADHOC_SHOWN)))
+
+
+def _print_already_run(console: Console, plan: Plan) -> None:
+    """What an ad-hoc command already in the journal prints instead of running."""
+    from gitlab_journal.run.summary import already_run
+
+    for planned in plan.points[:1]:
+        if planned.latest is not None:
+            console.print(already_run(planned.latest))
+    console.print(
+        "Nothing to run: the command was already run "
+        "(see `git journal log`, or use --force to record a repeat)."
+    )

@@ -6,9 +6,13 @@
   trusts. Anything else (another stat, a hash DVC does not know, DVC not installed) answers
   nothing, and the caller reads the data.
 - :func:`dvc_record` is the ``dvc.json`` a run records: the DVC remote and the exact ``.dvc`` /
-  ``dvc.lock`` text that tracked each input, so the run's data can be found again.
+  ``dvc.lock`` text that tracked each input, so the run's data can be found again. A tracking
+  file that does not describe the data as it is (edited, not yet `dvc add`ed: :func:`unsaved`)
+  is left out: it would bring back other data.
 - :func:`restore` writes those tracking files back and runs ``dvc checkout`` (``dvc pull`` when
-  the local cache lacks the data): `git journal checkout-data RUN`.
+  the local cache lacks the data): `git journal checkout-data RUN`. It refuses, before touching
+  anything, a record that names other data than the run used, or data that neither DVC's cache
+  nor its remote holds; and it checks the md5 of what DVC brought back.
 
 The git hooks import :mod:`gitlab_journal.data.hashing`, which imports this module: only the
 standard library at the top; ruamel.yaml and DVC itself are imported when a path is tracked.
@@ -32,6 +36,7 @@ from gitlab_journal.journal.format import DVC_RECORD_FILE
 from gitlab_journal.pathsafe import check_relative, confined
 
 if TYPE_CHECKING:
+    from gitlab_journal.data.hashing import HashCache
     from gitlab_journal.spec.model import DataSpec
 
 DVC_FILE_SUFFIX = ".dvc"
@@ -55,13 +60,37 @@ class Tracking:
 
 
 def _load_yaml(path: Path) -> Any:
+    try:
+        return _parse_yaml(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def _parse_yaml(text: str) -> Any:
     from ruamel.yaml import YAML
     from ruamel.yaml.error import YAMLError
 
     try:
-        return YAML(typ="safe", pure=True).load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, YAMLError):
+        return YAML(typ="safe", pure=True).load(text)
+    except YAMLError:
         return None
+
+
+def tracked_outs(file: str, text: str) -> dict[str, str | None]:
+    """The outputs a ``.dvc`` file or ``dvc.lock`` (repo-relative ``file``, its ``text``)
+    tracks: repo-relative output path -> the md5 it records."""
+    base = PurePosixPath(file).parent
+    doc = _parse_yaml(text)
+    if PurePosixPath(file).name == LOCK_FILE:
+        stages = doc.get("stages") if isinstance(doc, Mapping) else None
+        outs = [
+            out
+            for stage in (stages.values() if isinstance(stages, Mapping) else ())
+            for out in _outs(stage)
+        ]
+    else:
+        outs = list(_outs(doc))
+    return {_norm(base / out["path"]): _md5(out) for out in outs}
 
 
 def _outs(doc: Any) -> Iterable[Mapping[str, Any]]:
@@ -208,15 +237,80 @@ def default_remote(root: Path) -> dict[str, str] | None:
     return {"name": name, "url": _strip_credentials(url)}
 
 
-def dvc_record(root: Path, data: DataSpec) -> dict[str, bytes]:
-    """``{"dvc.json": ...}`` for a run whose inputs DVC tracks; ``{}`` otherwise."""
+@dataclass(frozen=True)
+class Unsaved:
+    """An input whose DVC tracking file describes other data than the work tree holds: edited
+    and not yet `dvc add`ed (or `dvc commit`ed), so DVC cannot bring the data back."""
+
+    name: str  # the input
+    tracking: Tracking
+    md5: str | None  # the md5 of the tracked output as it is (None: it could not be read)
+
+    def describe(self) -> str:
+        tracked = self.tracking
+        return (
+            f"{tracked.out} is not `dvc add`ed (md5 {self.md5 or 'unreadable'}, its "
+            f"{tracked.file} says {tracked.md5 or 'none'})"
+        )
+
+
+def unsaved(root: Path, data: DataSpec, cache: HashCache | None = None) -> list[Unsaved]:
+    """The inputs DVC tracks whose tracking file does not describe them as they are now.
+
+    The tracked output (the input, or a folder above it) is hashed through ``cache`` (the
+    run's own stat cache makes that free for data the plan just hashed), by default the
+    repository's."""
+    from gitlab_journal.data.hashing import hash_input
+
     root = Path(root)
+    found: list[tuple[str, Tracking]] = []
+    for relpath in data.inputs():
+        name = relpath.rstrip("/")
+        tracked = tracking(root, name)
+        if tracked is not None:
+            found.append((name, tracked))
+    if not found:
+        return []
+    if cache is None:
+        cache = _repository_cache(root)
+    out: list[Unsaved] = []
+    for name, tracked in found:
+        try:
+            md5: str | None = hash_input(root, tracked.out, cache)
+        except (JournalError, OSError):
+            md5 = None
+        if md5 is None or md5 != tracked.md5:
+            out.append(Unsaved(name, tracked, md5))
+    return out
+
+
+def _repository_cache(root: Path) -> HashCache | None:
+    """The stat cache of the repository at ``root`` (``<git dir>/journal``), if it has one."""
+    import pygit2
+
+    from gitlab_journal.data.hashing import hash_cache
+
+    try:
+        git_dir = pygit2.discover_repository(str(root))
+    except pygit2.GitError:
+        return None
+    if git_dir is None or not (Path(git_dir) / "journal").is_dir():
+        return None
+    return hash_cache(Path(git_dir) / "journal")
+
+
+def dvc_record(root: Path, data: DataSpec, cache: HashCache | None = None) -> dict[str, bytes]:
+    """``{"dvc.json": ...}`` for a run whose inputs DVC tracks; ``{}`` otherwise. An input
+    whose tracking file does not describe its data as it is (:func:`unsaved`) is left out,
+    with that file's text unless it tracks another input too."""
+    root = Path(root)
+    stale = {item.name for item in unsaved(root, data, cache)}
     inputs: dict[str, dict[str, str | None]] = {}
     files: dict[str, str] = {}
     for relpath in data.inputs():
         name = relpath.rstrip("/")
         found = tracking(root, name)
-        if found is None:
+        if found is None or name in stale:
             continue
         inputs[name] = {"file": found.file, "out": found.out, "md5": found.md5}
         try:
@@ -296,12 +390,21 @@ def restore(
     root: Path,
     doc: Mapping[str, Any],
     *,
+    expected: Mapping[str, str] | None = None,
+    cache: HashCache | None = None,
     dirty: Iterable[str] = (),
     force: bool = False,
     pull: bool = True,
     where: str = DVC_RECORD_FILE,
 ) -> Restored:
     """Write a run's ``.dvc``/``dvc.lock`` files back and check its data out with DVC.
+
+    ``expected``: the md5 the run recorded for each input. Before anything is written, a
+    record whose tracking files name other data (the input was not `dvc add`ed when the run
+    was made), and data that neither DVC's cache nor the remote holds, are refused (CheckFailed,
+    also with ``force``: DVC would replace the work tree's data with other data); afterwards
+    each input is hashed (through ``cache``) and one that DVC did not bring back as the run
+    used it is an error (CheckFailed), the tracking files put back as they were.
 
     ``dirty``: tracking files with uncommitted changes, which are not overwritten unless
     ``force``. Raises JournalError with DVC's own message when DVC cannot bring the data back.
@@ -315,6 +418,8 @@ def restore(
             f"{root} is not a DVC repository",
             hint="run `dvc init`, or clone the repository the run was made in",
         )
+    wanted = _wanted(root, doc, files, expected or {}, cache, where)
+    _refuse_unavailable(root, doc, wanted, expected or {}, cache, pull=pull, where=where)
     written: list[str] = []
     unchanged: list[str] = []
     changed = []
@@ -344,6 +449,7 @@ def restore(
         written.append(relpath)
     try:
         pulled = _checkout(root, doc, targets, force=force, pull=pull)
+        _verify(root, expected or {}, list(doc.get("inputs") or {}), cache, where)
     except JournalError:
         # DVC could not bring the data back: leave the tracking files as they were.
         for relpath, previous in before.items():
@@ -353,6 +459,250 @@ def restore(
                 (root / relpath).write_text(previous, encoding="utf-8")
         raise
     return Restored(tuple(written), tuple(unchanged), tuple(targets), pulled)
+
+
+def _wanted(
+    root: Path,
+    doc: Mapping[str, Any],
+    files: Mapping[str, str],
+    expected: Mapping[str, str],
+    cache: HashCache | None,
+    where: str,
+) -> dict[str, str]:
+    """Tracked output -> the md5 the record's tracking files give it, for each input; a
+    record that gives an input other data than ``expected`` (its data was edited and not
+    `dvc add`ed when the run was made) is refused."""
+    wanted: dict[str, str] = {}
+    outs_of: dict[str, dict[str, str | None]] = {}
+    for name, spec in sorted((doc.get("inputs") or {}).items()):
+        file = spec.get("file") if isinstance(spec, Mapping) else None
+        out = str(spec.get("out") or name) if isinstance(spec, Mapping) else name
+        text = files.get(str(file)) if file else None
+        if text is None:
+            raise CheckFailed(
+                f"{where}: its {DVC_RECORD_FILE} lacks the tracking file of {name}",
+                hint="DVC has nothing to bring that data back from",
+            )
+        outs = outs_of.setdefault(str(file), tracked_outs(str(file), text))
+        md5 = outs.get(out)
+        if md5 is None:
+            raise CheckFailed(
+                f"{where}: its {file} gives {out} no md5", hint="DVC cannot bring it back"
+            )
+        if out == name and name in expected and md5 != expected[name]:
+            raise CheckFailed(
+                f"{where} used {name} with md5 {expected[name]}, but the {file} it recorded "
+                f"describes other data (md5 {md5}): the data was not `dvc add`ed when the run "
+                "was made, so DVC cannot bring it back",
+                hint=_hint(root, [name], expected, cache),
+            )
+        wanted[out] = md5
+    return wanted
+
+
+def _refuse_unavailable(
+    root: Path,
+    doc: Mapping[str, Any],
+    wanted: Mapping[str, str],
+    expected: Mapping[str, str],
+    cache: HashCache | None,
+    *,
+    pull: bool,
+    where: str,
+) -> None:
+    """Refuse, before anything is written, data that neither DVC's cache nor (when ``pull``)
+    the remote holds, and a tracked folder whose manifest gives an input other data than
+    ``expected``. What DVC cannot tell (it is not installed, the remote does not answer) is
+    left to `dvc checkout` and `dvc pull` and the check of what they brought back."""
+    try:
+        from dvc.repo import Repo
+    except ImportError:
+        return
+    try:
+        repo = Repo(str(root))
+    except Exception:  # DVC's own commands will say what is wrong
+        return
+    try:
+        caches = [repo.cache.local, repo.cache.legacy]
+        for name, spec in sorted((doc.get("inputs") or {}).items()):
+            out = str(spec.get("out") or name) if isinstance(spec, Mapping) else name
+            md5 = wanted.get(out)
+            if md5 is None or out == name or name not in expected:
+                continue
+            entries = _manifest(caches, md5)
+            inside = _part(entries, PurePosixPath(name).relative_to(out).as_posix())
+            if entries is not None and inside != expected[name]:
+                raise CheckFailed(
+                    f"{where} used {name} with md5 {expected[name]}, but the {out} it "
+                    f"recorded holds other data there ({inside or 'none'}): it was not "
+                    "`dvc add`ed when the run was made, so DVC cannot bring it back",
+                    hint=_hint(root, [name], expected, cache),
+                )
+        missing = {out: md5 for out, md5 in wanted.items() if not _held(caches, md5)}
+        if not missing:
+            return
+        remote = _remote_name(root, doc) if pull else None
+        if remote is not None:
+            try:
+                odb = repo.cloud.get_remote_odb(remote)
+                missing = {out: md5 for out, md5 in missing.items() if not _held([odb], md5)}
+            except Exception:  # unreachable, no credentials: `dvc pull` will say so
+                return
+        if not missing:
+            return
+    finally:
+        repo.close()
+    raise _not_available(root, missing, expected, doc, cache, pull=pull, remote=remote, where=where)
+
+
+def _held(odbs: Sequence[Any], md5: str) -> bool:
+    """Whether one of the object databases holds ``md5``: a file's object, or a folder's
+    manifest and (when the manifest can be read here) every object it names."""
+    for odb in odbs:
+        try:
+            if not odb.exists(md5):
+                continue
+            if not md5.endswith(".dir"):
+                return True
+            entries = _manifest([odb], md5)
+            if entries is None or all(odb.exists(oid) for oid in entries.values()):
+                return True
+        except Exception:  # an unreadable object: not held
+            continue
+    return False
+
+
+def _manifest(odbs: Sequence[Any], md5: str) -> dict[str, str] | None:
+    """relpath -> md5 of a folder's manifest (``.dir``) in a local cache; None when no cache
+    holds it readable (a remote's is not read: that would download it)."""
+    if not md5.endswith(".dir"):
+        return None
+    for odb in odbs:
+        if getattr(getattr(odb, "fs", None), "protocol", "local") not in ("local", "file"):
+            continue
+        try:
+            doc = json.loads(Path(odb.oid_to_path(md5)).read_text(encoding="utf-8"))
+        except Exception:
+            continue
+        if isinstance(doc, list):
+            return {str(e.get("relpath")): str(e.get("md5")) for e in doc if isinstance(e, Mapping)}
+    return None
+
+
+def _part(entries: Mapping[str, str] | None, relpath: str) -> str | None:
+    """The md5 a folder's manifest gives the file ``relpath`` in it, or the ``.dir`` hash of
+    its folder ``relpath``; None when it holds neither."""
+    from gitlab_journal.data.hashing import manifest_md5
+
+    if entries is None:
+        return None
+    if relpath in entries:
+        return entries[relpath]
+    prefix = relpath + "/"
+    inside = [
+        (path[len(prefix) :], md5) for path, md5 in entries.items() if path.startswith(prefix)
+    ]
+    return manifest_md5(inside) if inside else None
+
+
+def _remote_name(root: Path, doc: Mapping[str, Any]) -> str | None:
+    """The DVC remote `dvc pull` would use: the run's, when still configured, else the
+    default one; None without either."""
+    config = read_config(root)
+    recorded = doc.get("remote")
+    name = recorded.get("name") if isinstance(recorded, Mapping) else None
+    if name and f'remote "{name}"' in config:
+        return str(name)
+    default = config.get("core", {}).get("remote")
+    return default or None
+
+
+def _not_available(
+    root: Path,
+    missing: Mapping[str, str],
+    expected: Mapping[str, str],
+    doc: Mapping[str, Any],
+    cache: HashCache | None,
+    *,
+    pull: bool,
+    remote: str | None,
+    where: str,
+) -> CheckFailed:
+    if not pull:
+        place = "not in DVC's cache (and --no-pull)"
+        otherwise = "without --no-pull, `dvc pull` looks for it on the DVC remote"
+    elif remote is None:
+        place = "not in DVC's cache, and no DVC remote is configured"
+        otherwise = "configure the DVC remote that holds it: `dvc remote add -d NAME URL`"
+    else:
+        place = f"neither in DVC's cache nor on its remote {remote!r}"
+        otherwise = "`dvc push` it from the clone that `dvc add`ed it"
+    held = ", ".join(f"{out} md5 {md5}" for out, md5 in sorted(missing.items()))
+    names = [
+        name
+        for name, spec in sorted((doc.get("inputs") or {}).items())
+        if (str(spec.get("out") or name) if isinstance(spec, Mapping) else name) in missing
+    ]
+    hint = _hint(root, names, expected, cache, otherwise=otherwise)
+    return CheckFailed(f"{where}'s data is {place}: {held}", hint=hint)
+
+
+def _hint(
+    root: Path,
+    names: Sequence[str],
+    expected: Mapping[str, str],
+    cache: HashCache | None,
+    *,
+    otherwise: str = "",
+) -> str:
+    """Nothing was changed; and when the work tree holds some of the inputs ``names`` as the
+    run used them, how to keep them."""
+    from gitlab_journal.data.hashing import hash_input
+
+    here: list[str] = []
+    for name in names:
+        if name not in expected:
+            continue
+        try:
+            if hash_input(root, name, cache) == expected[name]:
+                here.append(name)
+        except (JournalError, OSError):
+            continue
+    if here:
+        return (
+            f"nothing was changed; the work tree holds that data now: "
+            f"`dvc add {' '.join(here)}` keeps it"
+        )
+    return "nothing was changed" + (f"; {otherwise}" if otherwise else "")
+
+
+def _verify(
+    root: Path,
+    expected: Mapping[str, str],
+    inputs: Sequence[str],
+    cache: HashCache | None,
+    where: str,
+) -> None:
+    """Each input holds the md5 the run used, else CheckFailed naming what is there now. The
+    data DVC wrote is read (DVC's state would only repeat what DVC believes it wrote)."""
+    from gitlab_journal.data.hashing import hash_input
+
+    wrong: list[str] = []
+    for name in sorted(inputs):
+        if name not in expected:
+            continue
+        try:
+            now: str | None = hash_input(root, name, cache, dvc_state=False)
+        except (JournalError, OSError):
+            now = None
+        if now != expected[name]:
+            wrong.append(f"{name} md5 {now or 'missing'}, not {expected[name]}")
+    if wrong:
+        raise CheckFailed(
+            f"DVC did not bring back the data {where} used: {'; '.join(wrong)}",
+            hint="its DVC record or DVC's cache holds other data; the tracking files were "
+            "put back as they were, the data stays as DVC left it",
+        )
 
 
 def _checkout(

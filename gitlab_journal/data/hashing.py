@@ -216,14 +216,15 @@ def _missing(relpath: str) -> JournalError:
     return JournalError(f"data file not found: {relpath}", hint=MISSING_HINT)
 
 
-def hash_input(root: Path, relpath: str, cache: HashCache | None) -> str:
+def hash_input(root: Path, relpath: str, cache: HashCache | None, *, dvc_state: bool = True) -> str:
     """The md5 of a repository-relative file, or the ``.dir`` hash of a directory.
 
     With a ``cache``, a file is read only when neither the cache nor DVC's state (where DVC
-    tracks the path) knows it as it is now.
+    tracks the path; not with ``dvc_state=False``, to check what DVC itself wrote) knows it as
+    it is now.
     """
     path = Path(root) / relpath.rstrip("/")
-    reuse = _DvcReuse(Path(root), relpath.rstrip("/")) if cache is not None else None
+    reuse = _DvcReuse(Path(root), relpath.rstrip("/")) if cache is not None and dvc_state else None
     try:
         if path.is_dir():
             md5 = dir_md5(path, cache, reuse)

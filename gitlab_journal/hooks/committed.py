@@ -1,7 +1,8 @@
 """The post-commit hook: runs made from uncommitted changes learn the commit that holds them.
 
-A run records the commit it was made on (``code.commit``), whether tracked files differed from
-it (``code.dirty``), and the tree id of the tracked files as they were (``code.tree``). When a
+A run records the commit it was made on (``code.commit``), whether its code is not all in that
+commit (``code.dirty``: tracked files differed from it, or code files were untracked), and the
+tree id of the code as it was (``code.tree``). When a
 new commit's tree is exactly that tree and its parent is that commit, the run's code is now
 committed: one new journal commit sets ``code.committed`` in each such run's ``run.json``
 (nothing is rewritten), so `show` prints a clean commit for them.

@@ -34,7 +34,7 @@ class CodeState:
 
     commit: str | None = None  # HEAD when the run was made; None in a repository with no commit
     branch: str | None = None
-    dirty: bool = False  # tracked files differed from HEAD
+    dirty: bool = False  # the code is not all in commit (changed or untracked code files)
     files: Mapping[str, str] = field(default_factory=dict)  # code dependency -> git blob sha
     tree: str | None = None  # git tree id of the tracked files as they were in the work tree
     committed: str | None = None  # the commit that later held exactly that tree (post-commit)

@@ -7,8 +7,9 @@ other is rejected. The claim is a small commit (empty tree) whose message names 
 process and the time. After claiming, the remote's journal is fetched: a point another machine
 recorded meanwhile is not trained again. When the run is recorded, the journal is synced (the
 run reaches the remote) and only then is the claim released (deleted, with a lease, so only
-its owner deletes it). A claim older than the timeout is stale (its runner died): it is taken
-over by a compare-and-swap push on the claim's old value.
+its owner deletes it). A claim older than the timeout is stale (its runner died), and so is
+one made by a process of this host that no longer runs (killed, or the machine restarted): it
+is taken over by a compare-and-swap push on the claim's old value, and the point trained here.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from gitlab_journal.errors import CheckFailed, JournalError
 from gitlab_journal.journal.store import Store
 from gitlab_journal.remote.gitcmd import Git
 from gitlab_journal.remote.sync import sync
+from gitlab_journal.run.claims_local import gone
 
 CLAIMS_PREFIX = "refs/journal/claims/"
 DEFAULT_TIMEOUT = 6 * 3600.0
@@ -38,9 +40,17 @@ class Holder:
     commit: str
     host: str
     time: int  # seconds since the epoch, the claim commit's time
+    pid: int = 0  # the claiming process on ``host`` (0: not known)
 
     def age(self, now: float) -> float:
         return max(0.0, now - self.time)
+
+    def gone(self) -> bool:
+        """Made by a process of this host that no longer runs."""
+        return gone(self.host, self.pid)
+
+    def who(self) -> str:
+        return f"process {self.pid} on {self.host}" if self.pid > 0 else self.host
 
 
 def claim_ref(fingerprint: str) -> str:
@@ -99,11 +109,14 @@ class Claims:
         commit = self.store.repo.get(commit_id)
         if not isinstance(commit, pygit2.Commit):
             return Holder(commit_id, "unknown", 0)
-        host = "unknown"
+        host, pid = "unknown", 0
         for line in commit.message.splitlines():
-            if line.startswith("Claim-Host:"):
-                host = line.partition(":")[2].strip()
-        return Holder(commit_id, host, int(commit.commit_time))
+            key, _, value = line.partition(":")
+            if key == "Claim-Host":
+                host = value.strip()
+            elif key == "Claim-Process" and value.strip().isdigit():
+                pid = int(value.strip())
+        return Holder(commit_id, host, int(commit.commit_time), pid)
 
     # -- Coordinator -----------------------------------------------------------------------------
 
@@ -125,7 +138,7 @@ class Claims:
             if holder is None:
                 continue  # released meanwhile: try again
             age = holder.age(time.time())
-            if age < self.timeout:
+            if age < self.timeout and not holder.gone():
                 return f"claimed by {holder.host} ({_ago(age)} ago)"
             # A stale claim: take it over, only if it is still that claim.
             answer = self.git.push(

@@ -21,6 +21,7 @@ from gitlab_journal.reproduce.worktree import (
     add_worktree,
     apply_patch,
     delete_branch,
+    orphan_branch,
     remove_worktree,
 )
 
@@ -35,6 +36,8 @@ class CheckedOut:
     patched: bool
     spec: Path | None  # the run's spec.yaml, written where its spec sat
     inputs: tuple[InputCheck, ...]  # the data inputs as found in the new worktree
+    no_commit: bool = False  # made before the first commit: no commit of the run's (``commit``
+    # is then the empty commit the worktree starts from, or is left for a branch with none)
 
 
 def default_directory(root: Path, run: Run) -> Path:
@@ -61,8 +64,11 @@ def checkout(
     if branch is not None and f"refs/heads/{branch}" in store.repo.references:
         raise JournalError(f"a branch named {branch!r} already exists", hint="choose another name")
     spec_location(target, run)  # refused here, before the worktree exists, when it leads out
-    add_worktree(root, target, commit, branch=branch)
+    no_commit = run.code.commit is None
+    add_worktree(root, target, commit, branch=None if no_commit else branch)
     try:
+        if no_commit and branch is not None:
+            orphan_branch(target, branch)  # as the run's repository was: no commit yet
         apply_patch(target, found.patch, run.code.untracked, where=f"run {run.id}")
         spec_file: Path | None = None
         inputs: list[InputCheck] = []
@@ -92,4 +98,5 @@ def checkout(
         patched=bool(found.patch),
         spec=spec_file,
         inputs=tuple(inputs),
+        no_commit=no_commit,
     )

@@ -37,7 +37,12 @@ from gitlab_journal.journal.store import Store
 from gitlab_journal.pathsafe import confined
 from gitlab_journal.reproduce.inputs import InputCheck, check_inputs, data_error
 from gitlab_journal.reproduce.verdict import Comparison, compare_runs
-from gitlab_journal.reproduce.worktree import apply_patch, interrupts_deferred, temporary_worktree
+from gitlab_journal.reproduce.worktree import (
+    apply_patch,
+    empty_commit,
+    interrupts_deferred,
+    temporary_worktree,
+)
 from gitlab_journal.spec.load import load_spec_text
 from gitlab_journal.spec.model import DEFAULT_SPEC, Spec
 
@@ -107,7 +112,9 @@ def foreign_patch(store: Store, run: Run) -> ForeignPatch | None:
     reasons: list[str] = []
     commit = run.code.commit
     repo = store.repo
-    if commit is None or repo.head_is_unborn:
+    if commit is None:
+        pass  # made before the first commit: its patch holds all of its code
+    elif repo.head_is_unborn:
         reasons.append("its code commit is not in this clone's history")
     else:
         head = repo.head.target
@@ -131,12 +138,16 @@ def foreign_patch(store: Store, run: Run) -> ForeignPatch | None:
 
 
 def require_commit(store: Store, run: Run) -> str:
-    """The run's code commit, present in this repository."""
+    """The run's code commit, present in this repository; for a run made before the first
+    commit, the empty commit (:func:`.worktree.empty_commit`) its ``code.patch`` applies to."""
     commit = run.code.commit
     if commit is None:
-        raise JournalError(
-            f"run {run.id} was made in a repository with no commit: its code cannot be found",
-        )
+        if run.code.files and not run.code.patch:
+            raise JournalError(
+                f"run {run.id} was made in a repository with no commit, and its code was not "
+                "kept: it cannot be found",
+            )
+        return empty_commit(store.repo)
     if not isinstance(store.repo.get(commit), pygit2.Commit):
         raise JournalError(
             f"run {run.id} was made at commit {commit[:12]}, which this repository lacks",

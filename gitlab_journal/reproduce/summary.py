@@ -105,9 +105,16 @@ def _differences(console: Console, rows: list[MetricRow]) -> None:
 def print_checkout(console: Console, done: CheckedOut, run_id: str) -> None:
     where = str(done.path)
     head = f"on a new branch {done.branch}" if done.branch else "detached"
-    console.print(
-        f"Checked out run {run_id} in {where}: commit {done.commit[:12]} ({head})", markup=False
-    )
+    if done.no_commit:
+        base = "no commit, as the run was made"
+        head = (
+            f"on a new branch {done.branch} with no commit yet"
+            if done.branch
+            else f"detached at the empty commit {done.commit[:12]}"
+        )
+    else:
+        base = f"commit {done.commit[:12]}"
+    console.print(f"Checked out run {run_id} in {where}: {base} ({head})", markup=False)
     if done.patched:
         console.print("  applied its code.patch (the uncommitted changes it ran with)")
     if done.spec is not None:

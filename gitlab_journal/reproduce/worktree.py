@@ -17,10 +17,15 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import pygit2
+
 from gitlab_journal.errors import CheckFailed, JournalError
 from gitlab_journal.pathsafe import confined, refusal
 
 PATCH_NAME = "code.patch"
+# The commit a run made before the repository's first commit is checked out at: the empty tree,
+# with a fixed author and date, so that it is the same commit every time.
+EMPTY_COMMIT_MESSAGE = "The empty tree: the code of runs made before the first commit\n"
 
 
 def _git(root: Path) -> Any:
@@ -48,6 +53,26 @@ def add_worktree(root: Path, path: Path, commit: str, *, branch: str | None = No
         _git(root).worktree(*args, str(path), commit)
     except git.GitCommandError as exc:
         raise JournalError(f"cannot create a worktree at {path}: {_message(exc)}") from exc
+
+
+def empty_commit(repo: pygit2.Repository) -> str:
+    """A commit of the empty tree with no parent (written to the object database, no ref
+    moved): what a run made in a repository with no commit yet is checked out at, its
+    ``code.patch`` being a patch against the empty tree."""
+    tree = repo.TreeBuilder().write()
+    signature = pygit2.Signature("gitlab-journal", "gitlab-journal@localhost", 0, 0)
+    return str(repo.create_commit(None, signature, signature, EMPTY_COMMIT_MESSAGE, tree, []))
+
+
+def orphan_branch(path: Path, branch: str) -> None:
+    """Put the worktree at ``path`` on a new ``branch`` with no commit yet (`git switch
+    --orphan`), as the repository a run was made in before its first commit."""
+    import git
+
+    try:
+        _git(path).switch("--quiet", "--orphan", branch)
+    except git.GitCommandError as exc:
+        raise JournalError(f"cannot create the branch {branch!r}: {_message(exc)}") from exc
 
 
 def remove_worktree(root: Path, path: Path) -> None:

@@ -34,6 +34,8 @@ class LocalHolder:
 
 
 def _alive(pid: int) -> bool:
+    """Whether process ``pid`` of this host runs; a zombie (killed, not yet waited for by its
+    parent) does not."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -42,7 +44,17 @@ def _alive(pid: int) -> bool:
         return True
     except OSError:
         return False
-    return True
+    try:  # Linux: the state follows the command name, which may hold ") "
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except (OSError, IndexError):
+        return True  # no /proc here, or the process just ended: os.kill said it ran
+    return state not in ("Z", "X")
+
+
+def gone(host: str, pid: int) -> bool:
+    """Whether ``pid`` on ``host`` is a process of this host that no longer runs: its claims
+    are stale at once."""
+    return host == socket.gethostname() and pid > 0 and not _alive(pid)
 
 
 UNREADABLE = "(unreadable claim)"
@@ -106,7 +118,7 @@ class LocalClaims:
             return True
         if time.time() - holder.started > self.timeout:
             return True
-        return holder.host == socket.gethostname() and holder.pid > 0 and not _alive(holder.pid)
+        return gone(holder.host, holder.pid)
 
     def _write(
         self,

@@ -230,7 +230,10 @@ _limits: list[Any] = []  # keeps the worker's thread-pool limits in force
 
 def _worker_main(conn: Connection, threads: int, path: list[str]) -> None:
     """A worker process: train the jobs the parent sends until it sends None or goes away."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    # Ctrl-C is the parent's to handle (it ends the workers). The fork server started with
+    # SIGINT blocked (see start_fork_server), so none reached this process before now.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     sys.path[:] = path  # the parent's, as it is now (the fork server may be older)
     for name in _THREAD_VARS:
         os.environ[name] = str(threads)
@@ -293,6 +296,7 @@ class ProcessPool(_Closing):
 
     def _start(self) -> _Worker:
         ctx = self._context()
+        start_fork_server()
         parent, child = ctx.Pipe()
         threads = max(1, (os.cpu_count() or 1) // self.workers)
         process = ctx.Process(
@@ -561,18 +565,39 @@ def _context(preload: Sequence[str]) -> Any:
     return multiprocessing.get_context("spawn")
 
 
+def start_fork_server() -> None:
+    """Start the fork server, if this platform has one and it is not running yet, with SIGINT
+    blocked: it and the workers forked from it then never see a Ctrl-C (they would print a
+    traceback from the middle of their imports); this process handles it and ends them.
+
+    A signal mask, unlike a Python handler, lasts through the server's exec and its forks; the
+    server ignores SIGINT once started, and each worker unblocks it once it ignores it too. In
+    this process SIGINT is blocked only in this thread and only while the server is spawned:
+    a Ctrl-C meanwhile is delivered to another thread, or once it is unblocked again, never
+    lost.
+    """
+    import multiprocessing
+
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return
+    from multiprocessing import forkserver, resource_tracker
+
+    # The resource tracker first: starting it unblocks SIGINT and SIGTERM in this thread.
+    resource_tracker.ensure_running()
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        forkserver.ensure_running()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+
+
 def warm_up(jobs: int, kinds: Iterable[str]) -> None:
     """With ``jobs`` > 1, start the fork server now: its imports (seconds, for scikit-learn)
     then overlap with the planning the caller does before training."""
     if jobs <= 1:
         return
     _context(preload_for(kinds))
-    import multiprocessing
-
-    if "forkserver" in multiprocessing.get_all_start_methods():
-        from multiprocessing import forkserver
-
-        forkserver.ensure_running()
+    start_fork_server()
 
 
 def preload_for(kinds: Iterable[str]) -> tuple[str, ...]:

@@ -45,6 +45,15 @@ class Planned:
     fingerprint: str
     earlier: tuple[Run, ...]
 
+    @property
+    def latest(self) -> Run | None:
+        """The run that says where the point stands: the last recorded; of runs recorded in
+        the same second, a finished one rather than an interrupted one (the run that trains
+        an interrupted point again starts after it)."""
+        if not self.earlier:
+            return None
+        return max(self.earlier, key=lambda run: (run.created, run.status not in UNFINISHED))
+
 
 @dataclass(frozen=True)
 class Plan:
@@ -62,11 +71,13 @@ class Plan:
         stopped before it ended (``UNFINISHED``), and those whose latest run has a status in
         ``retry``."""
         again = retry | UNFINISHED
-        return [p for p in self.points if force or not p.earlier or p.earlier[-1].status in again]
+        return [p for p in self.points if force or p.latest is None or p.latest.status in again]
 
     def done(self) -> list[Planned]:
         """The points the journal holds a result of (a latest run that was not stopped)."""
-        return [p for p in self.points if p.earlier and p.earlier[-1].status not in UNFINISHED]
+        return [
+            p for p in self.points if p.latest is not None and p.latest.status not in UNFINISHED
+        ]
 
 
 def evaluation_identity(evaluation: EvaluationSpec) -> dict[str, Any]:
@@ -90,6 +101,12 @@ def evaluation_identity(evaluation: EvaluationSpec) -> dict[str, Any]:
 
 
 _VERSION_LINE = re.compile(rb"""^__version__\s*=\s*["']([^"']+)["']""", re.MULTILINE)
+
+
+# Changed when a back end's identity of the same block and point changes, so that no identity
+# resolved by the rules before is read back from resolved.json (2: a command's template with
+# ``--key={key}`` spelled ``--key {key}``, and its directory).
+RESOLVE_RULES = "2"
 
 
 @functools.cache
@@ -149,6 +166,7 @@ class Resolver:
                 "point": dict(params),
                 "seed": seed,
                 "version": _library_version(model.kind),
+                "rules": RESOLVE_RULES,
                 "inputs": inputs,
             }
         )
@@ -280,14 +298,30 @@ class Planner:
         fp = fingerprint(identity)
         if fresh:
             self.tree = self.store.require().tree
-        earlier = tuple(self.store.find(fp, self.tree))
-        return Planned(point, model, params, identity, fp, earlier)
+        found = self.store.find(fp, self.tree)
+        legacy = _legacy_command_identity(identity, point.model)
+        if legacy is not None:  # runs recorded before both option spellings were one
+            found += self.store.find(fingerprint(legacy), self.tree)
+            found.sort(key=lambda run: (run.created, run.id))
+        return Planned(point, model, params, identity, fp, tuple(found))
 
     def as_plan(self, points: Sequence[Planned] = ()) -> Plan:
         self.resolver.save()
         return Plan(
             spec=self.spec, root=self.root, data=self.data, code=self.code, points=tuple(points)
         )
+
+
+def _legacy_command_identity(
+    identity: Mapping[str, Any], model: ModelSpec
+) -> dict[str, Any] | None:
+    """For a command written with ``--key={key}``: the identity its runs had when the
+    template was kept as written (the same experiment, found under that fingerprint too);
+    None for any other model."""
+    block = identity["model"]
+    if model.kind != "command" or block.get("command") == model.estimator:
+        return None
+    return {**identity, "model": {**block, "command": model.estimator}}
 
 
 def _hash_cached(root: Path, spec: Spec, cache: Any) -> bool:

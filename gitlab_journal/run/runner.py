@@ -15,7 +15,9 @@ from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from rich.console import Console
+from rich.markup import escape
 
+from gitlab_journal.code.state import CodeWatch
 from gitlab_journal.console import progress_bar
 from gitlab_journal.data.hashing import data_hashes, hash_cache
 from gitlab_journal.errors import CheckFailed, JournalError
@@ -27,10 +29,12 @@ from gitlab_journal.run.executors import Job, ProcessPool, make_executor
 from gitlab_journal.run.maintenance import pack_if_needed, pack_runs
 from gitlab_journal.run.plan import Plan, Planned
 from gitlab_journal.run.slots import Slots
+from gitlab_journal.run.stopping import Stops
 from gitlab_journal.train import progress as train_progress
 from gitlab_journal.train.backend import Result
 
 DATA_CHANGED = "data changed while training"
+CODE_CHANGED = "code changed while training"
 
 
 class Coordinator(Protocol):
@@ -106,11 +110,24 @@ class Both:
 
 class DataWatch:
     """Hashes the run's data again after each point trains (stat-cached, so unchanged data is
-    not read again) and names every input that no longer has the hash the plan recorded."""
+    not read again) and names every input that no longer has the hash the plan recorded.
+
+    Also watches the code dependencies (``code``: stat-cached the same way, read once here),
+    and names the inputs DVC tracks that are not `dvc add`ed as they are (``unsaved``: their
+    runs keep no DVC record, so `git journal checkout-data` cannot bring them back)."""
 
     def __init__(self, store: Store, plan: Plan):
+        from gitlab_journal.data.dvc import unsaved
+
         self.plan = plan
         self.cache = hash_cache(store.cache_dir())
+        self.code = CodeWatch(store.workdir, plan.code.files)
+        self.code.changes()  # read once now: a check after a point stats the files only
+        self.unsaved = [
+            f"{item.describe()}: `git journal checkout-data` cannot bring it back; "
+            f"`dvc add {item.tracking.out}` keeps it"
+            for item in unsaved(plan.root, plan.spec.data, self.cache)
+        ]
 
     def changes(self) -> list[str]:
         try:
@@ -157,13 +174,16 @@ def execute(
     runner = make_executor(jobs, executor, kinds={p.point.model.kind for p in pending})
     ctx = training.context(store, plan, strict=strict)  # before training: the plan's work tree
     watch = DataWatch(store, plan)
+    for warning in watch.unsaved:
+        console.print(f"[yellow]warning[/yellow]: {escape(warning)}")
     # Results are recorded in batches (one pack, one move of the branch for a batch): a
     # batch is written after a point that trained for long, by its timer once its first result
     # has waited a moment (while the next point trains), at the end, and before anything stops
     # the grid, so what trained is never lost to an error or Ctrl-C. Everything below that
     # touches the journal, the claims or the report holds the batch's lock, which the timer
-    # takes to write.
+    # takes to write, and holds a stop signal (Ctrl-C, SIGTERM) back until it is done.
     batch = Batch(store)
+    stops = Stops()
     lines = not quiet and not console.is_terminal  # a CI log, a pipe: one line per point
     progress = progress_bar(console, quiet=quiet or lines)
     task = progress.add_task("training", total=len(pending), last="")
@@ -181,12 +201,12 @@ def execute(
         now = time.monotonic()
         if coordinator is not None and now >= due.get(fingerprint, now):
             due[fingerprint] = now + PROGRESS_EVERY
-            with batch.lock:
+            with batch.lock, stops.held():
                 coordinator.progress(fingerprint, text)
 
     def inside(text: str) -> None:
         if bar:
-            progress.update(task, last=f"point {training_now[0]}/{len(pending)}: {text}")
+            progress.update(task, last=escape(f"point {training_now[0]}/{len(pending)}: {text}"))
         note(training_now[0] - 1, text)
 
     if isinstance(runner, ProcessPool):  # its workers tell what their points are doing
@@ -196,9 +216,9 @@ def execute(
     local = slots is not None and executor is None
 
     def waiting(message: str) -> None:
-        progress.update(task, last=message)
+        progress.update(task, last=escape(message))
         if lines:
-            console.print(f"{time.strftime('%H:%M:%S')} {message}")
+            console.print(escape(f"{time.strftime('%H:%M:%S')} {message}"))
 
     def claim(key: int, planned: Planned) -> Job | None:
         """The point's job, or None when another run has it (or recorded it meanwhile)."""
@@ -210,7 +230,7 @@ def execute(
                     coordinator.recorded(planned.fingerprint)  # releases the claim
             if reason is not None:
                 report.elsewhere.append((planned, reason))
-                progress.update(task, advance=1, last=f"skipped: {reason}")
+                progress.update(task, advance=1, last=escape(f"skipped: {reason}"))
                 return None
         counts["fed"] += 1
         due[planned.fingerprint] = time.monotonic() + PROGRESS_AFTER
@@ -222,7 +242,7 @@ def execute(
             if local:
                 assert slots is not None
                 slots.hold(counts["fed"] - counts["done"] + 1, waiting)
-            with batch.lock:
+            with batch.lock, stops.held():
                 job = claim(key, planned)
             if job is not None:
                 yield job
@@ -233,24 +253,25 @@ def execute(
             report.recorded.append(run)
             if coordinator is not None:
                 coordinator.recorded(run.fingerprint)
-            progress.update(task, last=_short(run))
+            progress.update(task, last=escape(_short(run)))
             if lines:
                 done = len(report.recorded) + len(report.elsewhere)
                 stamp = time.strftime("%H:%M:%S")
-                console.print(f"{stamp} [{done}/{len(pending)}] {_short(run)}")
+                console.print(escape(f"{stamp} [{done}/{len(pending)}] {_short(run)}"))
 
     listen = train_progress.listening(inside) if here else contextlib.nullcontext()
+    stops.install()
     try:
         with progress, runner, listen, Timer(batch, settle) as timer:
             for outcome in runner.run(feed()):
-                with batch.lock:
+                with batch.lock, stops.held():
                     timer.raise_error()
                     counts["done"] += 1
                     outcome.raise_fatal()
                     planned = pending[outcome.key]
                     result = _checked(outcome.result, watch, strict, planned)
                     for finding in sorted(set(result.findings) - shown):
-                        progress.console.print(f"[yellow]warning[/yellow]: {finding}")
+                        progress.console.print(f"[yellow]warning[/yellow]: {escape(finding)}")
                     shown.update(result.findings)
                     built = training.record(ctx, planned, result)
                     batch.add(built.run, built.files, seconds=result.seconds)
@@ -260,28 +281,41 @@ def execute(
                         raise KeyboardInterrupt
                     if batch.due():
                         settle(batch.flush())
-            with batch.lock:
+            with batch.lock, stops.held():
                 timer.raise_error()
                 settle(batch.flush())
     except KeyboardInterrupt:
         report.interrupted = True
     finally:
-        try:
-            settle(batch.flush())  # what trained before an error or Ctrl-C
-        finally:
-            batch.close()
-            if coordinator is not None:
-                coordinator.finish()
-            if batch.loose:
-                pack_runs(store, batch.loose)
-            if report.recorded:
-                pack_if_needed(store)
+        with stops.last():
+            try:
+                settle(batch.flush())  # what trained before an error or Ctrl-C
+            finally:
+                batch.close()
+                if coordinator is not None:
+                    coordinator.finish()
+                if batch.loose:
+                    pack_runs(store, batch.loose)
+                if report.recorded:
+                    pack_if_needed(store)
+    if stops.pending:  # a stop signal while the last results were written
+        report.interrupted = True
     return report
 
 
 def _checked(result: Result, watch: DataWatch, strict: bool, planned: Planned) -> Result:
     """``result`` with a warning if the data changed while its point trained (refused with
-    ``strict``)."""
+    ``strict``), and one for data that is not `dvc add`ed. Code that changed since the plan
+    fingerprinted it is refused: the point may have trained with other code than its record
+    would name."""
+    edited = watch.code.changes()
+    if edited:
+        raise JournalError(
+            f"{CODE_CHANGED} (point {planned.point.index + 1}): {', '.join(edited)}",
+            hint="nothing was recorded for that point; run again once the code is settled",
+        )
+    if watch.unsaved:
+        result = replace(result, warnings=(*result.warnings, *watch.unsaved))
     changes = watch.changes()
     if not changes:
         return result

@@ -45,7 +45,12 @@ from gitlab_journal.errors import JournalError, describe_exit
 from gitlab_journal.journal import format as fmt
 from gitlab_journal.journal.identity import normalise
 from gitlab_journal.journal.records import new_run_id
-from gitlab_journal.spec.command import DEFAULT_METRICS, placeholders, substitute
+from gitlab_journal.spec.command import (
+    DEFAULT_METRICS,
+    command_template,
+    placeholders,
+    substitute,
+)
 from gitlab_journal.spec.model import EvaluationSpec, ModelSpec
 from gitlab_journal.train.backend import Resolved, Result, TrainOptions
 
@@ -90,8 +95,21 @@ def resolve(
     model: ModelSpec, params: Mapping[str, Any], seed: int | None, *, root: Path | None = None
 ) -> Resolved:
     shown = {key: normalise(value) for key, value in sorted(params.items())}
-    identity = {"kind": "command", "command": model.estimator, "params": shown}
+    identity: dict[str, Any] = {
+        "kind": "command",
+        "command": command_template(model.estimator),
+        "params": shown,
+    }
+    directory = model.fixed.get("directory")
+    if directory:  # the repository root, the default, is left out
+        identity["directory"] = directory
     return Resolved(model=model_name(model.estimator), identity=identity, params=shown)
+
+
+def command_folder(model: ModelSpec, root: Path) -> Path:
+    """Where the command runs: its ``directory``, else the repository root. Its metrics file
+    and DVCLive folder are read from there."""
+    return root / str(model.fixed.get("directory") or "")
 
 
 def validate(
@@ -116,7 +134,7 @@ def validate(
     program = next((w for w in words if not _is_assignment(w)), None)
     if program is None:
         raise JournalError(f"{where('command')}: the command runs nothing")
-    missing = _missing(program, root)
+    missing = _missing(program, command_folder(model, root or Path.cwd()))
     if missing is not None:
         problem, hint = missing
         raise JournalError(f"{where('command')}: {program}: {problem}", hint=hint)
@@ -166,7 +184,7 @@ def train(
 ) -> Result:
     """Run the point's command and collect its run: metrics, files, the output's tail."""
     options = options or TrainOptions()
-    root = options.root or Path.cwd()
+    root = command_folder(model, options.root or Path.cwd())
     run_id = new_run_id()
     wanted: Mapping[str, str] = model.fixed.get("metrics") or {}
     with tempfile.TemporaryDirectory(prefix="journal-command-") as scratch:
@@ -184,7 +202,7 @@ def train(
             "PYTHONUNBUFFERED": "1",
         }
         timeout = model.fixed.get("timeout")
-        registration = _Registration.enter(root, run_id, _shared_key(wanted))
+        registration = _Registration.enter(root, run_id, _shared_key(wanted, root))
         overlapped: list[str] = []
         try:
             before = _Before.take(root, wanted)  # what the shared files are before it starts
@@ -422,11 +440,12 @@ def _tsv_files(folder: Path) -> list[Path]:
     return sorted(plots.rglob("*.tsv")) if plots.is_dir() else []
 
 
-def _shared_key(wanted: Mapping[str, str]) -> str:
-    """What the command's metrics may be read from in a place all commands share."""
+def _shared_key(wanted: Mapping[str, str], folder: Path) -> str:
+    """What the command's metrics may be read from in a place all commands share (in
+    ``folder``, where the command runs)."""
     if "dvclive" in wanted:
-        return "dvclive:" + Path(wanted["dvclive"]).as_posix()
-    return "file:" + Path(wanted.get("file", DEFAULT_METRICS)).as_posix()
+        return "dvclive:" + (folder / wanted["dvclive"]).as_posix()
+    return "file:" + (folder / wanted.get("file", DEFAULT_METRICS)).as_posix()
 
 
 @dataclass

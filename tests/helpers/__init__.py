@@ -148,6 +148,21 @@ def planned(cli: Cli, *args: str) -> list[str]:
     return [p["fingerprint"] for p in json.loads(out)["points"]]
 
 
+def dvc(repo: Path, *args: str) -> str:
+    """Run the real DVC (no analytics, no update check: no network)."""
+    env = {**os.environ, "DVC_NO_ANALYTICS": "1", "DVC_TEST": "1"}
+    done = subprocess.run(
+        [sys.executable, "-m", "dvc", *args],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert done.returncode == 0, f"dvc {' '.join(args)}: {done.stdout}{done.stderr}"
+    return done.stdout
+
+
 def make_repo(path: Path) -> Path:
     """A git repository at ``path`` with one commit (train.py, README.md)."""
     path.mkdir(parents=True, exist_ok=True)
