@@ -228,7 +228,8 @@ def test_a_stop_signal_mid_grid_records_what_trained_and_releases_every_claim(
     assert len(final) == POINTS and set(final.values()) == {1}
 
 
-# Imported by every Python process at start-up (`usercustomize` on PYTHONPATH): in `git
+# Imported by every Python process at start-up (`sitecustomize` on PYTHONPATH, which site
+# imports in a virtual environment too, where `usercustomize` is not): in `git
 # journal run`, sends the process the signal STOP_SIGNAL from inside the callback through which
 # libgit2 hands a batch's objects to Python, at the STOP_AT-th object: a signal arriving at
 # that moment.
@@ -258,7 +259,7 @@ def test_a_stop_signal_while_a_batch_is_written_ends_the_run_as_ctrl_c_does(
     repo = _project(tmp_path / "project", GRID)
     hook = tmp_path / "hook"
     hook.mkdir()
-    (hook / "usercustomize.py").write_text(STOP_WHILE_WRITING)
+    (hook / "sitecustomize.py").write_text(STOP_WHILE_WRITING)
     path = os.pathsep.join(p for p in (str(hook), os.environ.get("PYTHONPATH", "")) if p)
     started = Started(repo, "run", env={"PYTHONPATH": path, "STOP_AT": "100", "STOP_SIGNAL": stop})
     code, out, err = started.finish()
@@ -367,7 +368,7 @@ def test_the_claims_a_killed_run_left_are_taken_over_with_one_line(tmp_path: Pat
 
 # --- Ctrl-C while `--jobs` workers start --------------------------------------------------------
 
-# Imported by every Python process at start-up (`usercustomize` on PYTHONPATH): in the fork
+# Imported by every Python process at start-up (`sitecustomize` on PYTHONPATH): in the fork
 # server of `--jobs`, it says it started, then waits for the test, so that a Ctrl-C reaches the
 # server while it starts and imports what the workers need.
 HOOK = """\
@@ -388,7 +389,7 @@ def test_ctrl_c_while_the_workers_fork_server_starts_prints_no_traceback(tmp_pat
     repo = _project(tmp_path / "project", GRID)
     hook = tmp_path / "hook"
     hook.mkdir()
-    (hook / "usercustomize.py").write_text(HOOK)
+    (hook / "sitecustomize.py").write_text(HOOK)
     path = os.pathsep.join(p for p in (str(hook), os.environ.get("PYTHONPATH", "")) if p)
     started = Started(repo, "run", "--jobs", "2", session=True, env={"PYTHONPATH": path})
     server = int(_wait(lambda: _read(hook / "server-started"), "the fork server started"))

@@ -103,10 +103,10 @@ def evaluation_identity(evaluation: EvaluationSpec) -> dict[str, Any]:
 _VERSION_LINE = re.compile(rb"""^__version__\s*=\s*["']([^"']+)["']""", re.MULTILINE)
 
 
-# Changed when a back end's identity of the same block and point changes, so that no identity
-# resolved by the rules before is read back from resolved.json (2: a command's template with
-# ``--key={key}`` spelled ``--key {key}``, and its directory).
-RESOLVE_RULES = "2"
+# By back end, set or changed when its identity of the same block and point changes, so that
+# no identity resolved by the rules before is read back from resolved.json ("command" 2: a
+# command's template with ``--key={key}`` spelled ``--key {key}``, and its directory).
+RESOLVE_RULES = {"command": "2"}
 
 
 @functools.cache
@@ -160,17 +160,17 @@ class Resolver:
 
     def key(self, model: ModelSpec, params: Mapping[str, Any], seed: int | None) -> str:
         block, inputs = self._block(model)
-        text = canonical_json(
-            {
-                "block": block,
-                "point": dict(params),
-                "seed": seed,
-                "version": _library_version(model.kind),
-                "rules": RESOLVE_RULES,
-                "inputs": inputs,
-            }
-        )
-        return fingerprint_of_text(text)
+        key = {
+            "block": block,
+            "point": dict(params),
+            "seed": seed,
+            "version": _library_version(model.kind),
+            "inputs": inputs,
+        }
+        rules = RESOLVE_RULES.get(model.kind)
+        if rules is not None:  # the back ends whose identities changed; others keep their keys
+            key["rules"] = rules
+        return fingerprint_of_text(canonical_json(key))
 
     def _block(self, model: ModelSpec) -> tuple[dict[str, Any], dict[str, Any]]:
         """The model block as the key holds it (without its grids), and its code inputs: made
