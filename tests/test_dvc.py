@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from conftest import git
-from helpers import Cli, dvc
+from helpers import Cli, dvc, dvc_table
 from ruamel.yaml import YAML
 
 from gitlab_journal.data.dvc import tracking
@@ -25,15 +25,6 @@ def dvc_md5(dvc_file: Path) -> str:
     return str(doc["outs"][0]["md5"])
 
 
-def table(rows: int, offset: int = 0) -> str:
-    lines = ["a,b,label"]
-    for i in range(rows):
-        a = ((i + offset) * 37 % 101) / 10
-        b = ((i + offset) * 53 % 97) / 10
-        lines.append(f"{a},{b},{int(a > b)}")
-    return "\n".join(lines) + "\n"
-
-
 @pytest.fixture
 def dvc_repo(repo: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("DVC_NO_ANALYTICS", "1")
@@ -46,7 +37,7 @@ def dvc_repo(repo: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_hashes_equal_dvc_add_for_a_file_and_a_directory(dvc_repo: Path) -> None:
     data = dvc_repo / "data"
     (data / "images" / "nested").mkdir(parents=True)
-    (data / "train.csv").write_text(table(50))
+    (data / "train.csv").write_text(dvc_table(50))
     (data / "images" / "b.txt").write_bytes(b"\x00\x01binary\n")
     (data / "images" / "a.txt").write_text("a\r\nwindows line ends stay as they are\r\n")
     (data / "images" / "nested" / "ünïcode name.txt").write_text("nested\n")
@@ -68,7 +59,7 @@ def test_hashes_equal_dvc_add_for_a_file_and_a_directory(dvc_repo: Path) -> None
 def test_dvc_state_is_reused_without_reading_the_data(dvc_repo: Path, tmp_path: Path) -> None:
     data = dvc_repo / "data"
     (data / "images").mkdir(parents=True)
-    (data / "train.csv").write_text(table(40))
+    (data / "train.csv").write_text(dvc_table(40))
     (data / "images" / "one.txt").write_text("first\n")
     (data / "images" / "two.txt").write_text("second\n")
     dvc(dvc_repo, "add", "-q", "data/train.csv", "data/images")
@@ -119,7 +110,7 @@ def test_a_run_records_the_dvc_remote_and_tracking_file_and_checkout_data_brings
     dvc(dvc_repo, "remote", "add", "-d", "storage", str(store_dir))
     (dvc_repo / "data").mkdir()
     train = dvc_repo / "data" / "train.csv"
-    train.write_text(table(60))
+    train.write_text(dvc_table(60))
     dvc(dvc_repo, "add", "-q", "data/train.csv")
     (dvc_repo / "journal.yaml").write_text(SPEC)
     git(dvc_repo, "add", "-A")
@@ -142,7 +133,7 @@ def test_a_run_records_the_dvc_remote_and_tracking_file_and_checkout_data_brings
 
     # The data moves on (a new version, tracked and committed), and the local cache no longer
     # holds the first version: it must come from the DVC remote.
-    train.write_text(table(80, offset=5))
+    train.write_text(dvc_table(80, offset=5))
     dvc(dvc_repo, "add", "-q", "data/train.csv")
     git(dvc_repo, "commit", "-q", "-am", "New data")
     md5 = run.data["data/train.csv"]

@@ -17,8 +17,8 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from conftest import GIT_ENV, git, make_repo
-from helpers import Cli, make_run
+from conftest import GIT_ENV, git
+from helpers import Cli, make_run, pushed_clones, run_git
 
 from gitlab_journal.cli import main
 from gitlab_journal.hooks import receive
@@ -33,12 +33,6 @@ ENV = {**os.environ, **GIT_ENV, "PATH": BIN + os.pathsep + os.environ.get("PATH"
 GITLINK = "1" * 40
 # (mode, type, object id, name): one entry of a tree, as `git mktree` reads it.
 Entry = tuple[str, str, str, bytes]
-
-
-def run_git(cwd: Path, *args: str, stdin: bytes | None = None) -> str:
-    done = subprocess.run(["git", *args], cwd=cwd, env=ENV, input=stdin, capture_output=True)
-    assert done.returncode == 0, done.stderr.decode()
-    return done.stdout.decode().strip()
 
 
 def hash_blob(clone: Path, data: bytes) -> str:
@@ -143,16 +137,7 @@ def clones(tmp_path: Path) -> tuple[Path, Path, Path]:
     git(tmp_path, "init", "-q", "--bare", str(bare))
     install_hook(bare)
     git(tmp_path, "init", "-q", "--bare", str(tmp_path / "open.git"))
-    a = make_repo(tmp_path / "a")
-    git(a, "remote", "add", "origin", str(bare))
-    store = Store.discover(a)
-    store.init()
-    store.record(make_run("good0001", {"C": 1.0}))
-    store.record(make_run("good0002", {"C": 2.0}, second=1))
-    run_git(a, "push", "-q", "origin", "journal")
-    b = make_repo(tmp_path / "b")
-    git(b, "remote", "add", "origin", str(bare))
-    run_git(b, "fetch", "-q", "origin", "journal:journal")
+    a, b = pushed_clones(tmp_path, bare)
     for clone in (a, b):
         git(clone, "remote", "add", "open", str(tmp_path / "open.git"))
     return bare, a, b

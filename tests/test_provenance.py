@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from conftest import git
-from helpers import Cli, dvc, logged
+from helpers import Cli, dvc, dvc_table, logged
 
 from gitlab_journal.journal.store import Store
 
@@ -325,15 +325,6 @@ def test_sys_exit_0_in_a_script_exits_0_and_the_run_is_ok(repo: Path) -> None:
 # -- DVC: data edited but not `dvc add`ed, and `checkout-data` -------------------------------------
 
 
-def table(rows: int, offset: int = 0) -> str:
-    lines = ["a,b,label"]
-    for i in range(rows):
-        a = ((i + offset) * 37 % 101) / 10
-        b = ((i + offset) * 53 % 97) / 10
-        lines.append(f"{a},{b},{int(a > b)}")
-    return "\n".join(lines) + "\n"
-
-
 def md5_of(path: Path) -> str:
     import hashlib
 
@@ -354,7 +345,7 @@ def dvc_project(repo: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("DVC_TEST", "1")
     dvc(repo, "init", "-q")
     (repo / "data").mkdir()
-    (repo / "data" / "train.csv").write_text(table(60))
+    (repo / "data" / "train.csv").write_text(dvc_table(60))
     dvc(repo, "add", "-q", "data/train.csv")
     (repo / "journal.yaml").write_text(DVC_SPEC)
     git(repo, "add", "-A")
@@ -368,7 +359,7 @@ def test_data_not_dvc_added_is_not_recorded_as_dvcs_and_checkout_data_refuses(
     train = dvc_project / "data" / "train.csv"
     first = train.read_text()
     assert cli("init")[0] == 0
-    train.write_text(table(45, offset=3))  # edited, not yet `dvc add`ed
+    train.write_text(dvc_table(45, offset=3))  # edited, not yet `dvc add`ed
     used = md5_of(train)
 
     code, out, err = cli("run", "-q")
@@ -423,7 +414,7 @@ def test_checkout_data_refuses_a_record_of_other_data_and_checks_what_dvc_restor
     v1_dvc, v1_md5 = tracking.read_text(), md5_of(train)
     assert cli("init")[0] == 0
     assert cli("run", "-q")[0] == 0  # run A: data v1, `dvc add`ed
-    train.write_text(table(45, offset=3))
+    train.write_text(dvc_table(45, offset=3))
     assert cli("run", "-q")[0] == 0  # run B: data v2, not yet `dvc add`ed
     (a,) = [r for r in logged(cli) if r["data"]["data/train.csv"] == v1_md5]
     (b,) = [r for r in logged(cli) if r["id"] != a["id"]]
@@ -432,14 +423,14 @@ def test_checkout_data_refuses_a_record_of_other_data_and_checks_what_dvc_restor
     dvc(dvc_project, "add", "-q", "data/train.csv")  # DVC's cache now holds B's data too
     git(dvc_project, "commit", "-q", "-am", "Data v2")
     v2_dvc = tracking.read_text()
-    train.write_text(table(30, offset=9))  # unsaved work in progress
+    train.write_text(dvc_table(30, offset=9))  # unsaved work in progress
 
     code, out, err = cli("checkout-data", b["id"], "--force")
 
     assert code == 1, out + err
     assert b["data"]["data/train.csv"] in err and "not `dvc add`ed" in err
     assert "as run" not in out
-    assert tracking.read_text() == v2_dvc and train.read_text() == table(30, offset=9)
+    assert tracking.read_text() == v2_dvc and train.read_text() == dvc_table(30, offset=9)
 
     # A damaged cache: DVC checks out other bytes under A's md5, and says it did fine.
     obj = dvc_project / ".dvc" / "cache" / "files" / "md5" / v1_md5[:2] / v1_md5[2:]

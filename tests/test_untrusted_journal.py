@@ -11,8 +11,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import GIT_ENV, git, make_repo
-from helpers import Cli, make_run
+from conftest import GIT_ENV, git
+from helpers import Cli, make_run, pushed_clones, run_git
 
 from gitlab_journal.journal import format as fmt
 from gitlab_journal.journal.schema import InvalidRecord
@@ -20,12 +20,6 @@ from gitlab_journal.journal.store import Store
 
 BIN = str(Path(sys.executable).parent)
 ENV = {**os.environ, **GIT_ENV, "PATH": BIN + os.pathsep + os.environ.get("PATH", "")}
-
-
-def run_git(cwd: Path, *args: str, stdin: bytes | None = None) -> str:
-    done = subprocess.run(["git", *args], cwd=cwd, env=ENV, input=stdin, capture_output=True)
-    assert done.returncode == 0, done.stderr.decode()
-    return done.stdout.decode().strip()
 
 
 def craft_run(clone: Path, path: str, files: dict[str, bytes]) -> str:
@@ -90,16 +84,7 @@ def clones(tmp_path: Path) -> tuple[Path, Path, Path]:
         text=True,
     )
     assert done.returncode == 0, done.stderr
-    a = make_repo(tmp_path / "a")
-    git(a, "remote", "add", "origin", str(bare))
-    store = Store.discover(a)
-    store.init()
-    store.record(make_run("good0001", {"C": 1.0}))
-    store.record(make_run("good0002", {"C": 2.0}, second=1))
-    run_git(a, "push", "-q", "origin", "journal")
-    b = make_repo(tmp_path / "b")
-    git(b, "remote", "add", "origin", str(bare))
-    run_git(b, "fetch", "-q", "origin", "journal:journal")
+    a, b = pushed_clones(tmp_path, bare)
     return bare, a, b
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from gitlab_journal.journal.identity import fingerprint
 from gitlab_journal.journal.records import CodeState, Run
+from gitlab_journal.journal.store import Store
 
 CliResult = tuple[int, str, str]
 Cli = Callable[..., CliResult]  # the `cli` fixture: `git journal ARGS...` in this process
@@ -146,6 +147,45 @@ def planned(cli: Cli, *args: str) -> list[str]:
     code, out, err = cli("check", "--json", *args)
     assert code in (0, 1), err
     return [p["fingerprint"] for p in json.loads(out)["points"]]
+
+
+def git_env() -> dict[str, str]:
+    """The environment of a real `git` that runs our hooks: the test's author and committer,
+    and this Python's scripts (git-journal) first on PATH."""
+    scripts = str(Path(sys.executable).parent)
+    return {**os.environ, **GIT_ENV, "PATH": scripts + os.pathsep + os.environ.get("PATH", "")}
+
+
+def run_git(cwd: Path, *args: str, stdin: bytes | None = None) -> str:
+    """Real `git ARGS...` (bytes in, text out), failing the test if it fails."""
+    done = subprocess.run(["git", *args], cwd=cwd, env=git_env(), input=stdin, capture_output=True)
+    assert done.returncode == 0, done.stderr.decode()
+    return done.stdout.decode().strip()
+
+
+def pushed_clones(tmp_path: Path, bare: Path) -> tuple[Path, Path]:
+    """Clone A, whose journal of two runs is pushed to ``bare``, and clone B, which fetched it."""
+    a = make_repo(tmp_path / "a")
+    git(a, "remote", "add", "origin", str(bare))
+    store = Store.discover(a)
+    store.init()
+    store.record(make_run("good0001", {"C": 1.0}))
+    store.record(make_run("good0002", {"C": 2.0}, second=1))
+    run_git(a, "push", "-q", "origin", "journal")
+    b = make_repo(tmp_path / "b")
+    git(b, "remote", "add", "origin", str(bare))
+    run_git(b, "fetch", "-q", "origin", "journal:journal")
+    return a, b
+
+
+def dvc_table(rows: int, offset: int = 0) -> str:
+    """A small CSV of two features and a label, another one for each ``offset``."""
+    lines = ["a,b,label"]
+    for i in range(rows):
+        a = ((i + offset) * 37 % 101) / 10
+        b = ((i + offset) * 53 % 97) / 10
+        lines.append(f"{a},{b},{int(a > b)}")
+    return "\n".join(lines) + "\n"
 
 
 def dvc(repo: Path, *args: str) -> str:
