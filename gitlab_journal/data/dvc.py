@@ -81,16 +81,15 @@ def tracked_outs(file: str, text: str) -> dict[str, str | None]:
     tracks: repo-relative output path -> the md5 it records."""
     base = PurePosixPath(file).parent
     doc = _parse_yaml(text)
-    if PurePosixPath(file).name == LOCK_FILE:
-        stages = doc.get("stages") if isinstance(doc, Mapping) else None
-        outs = [
-            out
-            for stage in (stages.values() if isinstance(stages, Mapping) else ())
-            for out in _outs(stage)
-        ]
-    else:
-        outs = list(_outs(doc))
+    outs = _lock_outs(doc) if PurePosixPath(file).name == LOCK_FILE else _outs(doc)
     return {_norm(base / out["path"]): _md5(out) for out in outs}
+
+
+def _lock_outs(doc: Any) -> Iterable[Mapping[str, Any]]:
+    """The outputs of every stage of a parsed ``dvc.lock``."""
+    stages = doc.get("stages") if isinstance(doc, Mapping) else None
+    for stage in stages.values() if isinstance(stages, Mapping) else ():
+        yield from _outs(stage)
 
 
 def _outs(doc: Any) -> Iterable[Mapping[str, Any]]:
@@ -124,13 +123,10 @@ def tracking(root: Path, relpath: str) -> Tracking | None:
         lock = root / base / LOCK_FILE
         if not lock.is_file():
             continue
-        doc = _load_yaml(lock)
-        stages = doc.get("stages") if isinstance(doc, Mapping) else None
-        for stage in (stages or {}).values():
-            for out in _outs(stage):
-                out_path = _norm(base / out["path"])
-                if out_path in _ancestors(relpath):
-                    return Tracking(str(base / LOCK_FILE), out_path, _md5(out))
+        for out in _lock_outs(_load_yaml(lock)):
+            out_path = _norm(base / out["path"])
+            if out_path in _ancestors(relpath):
+                return Tracking(str(base / LOCK_FILE), out_path, _md5(out))
     return None
 
 
@@ -365,8 +361,7 @@ def record_paths(root: Path, doc: Mapping[str, Any], where: str) -> tuple[list[s
     targets: set[str] = set()
     for name, spec in inputs.items():
         check_relative(name, where=f"{where}, {DVC_RECORD_FILE} inputs")
-        out = spec.get("out") if isinstance(spec, Mapping) else None
-        target = str(out) if out else name
+        target = _recorded_out(name, spec)
         confined(root, target, where=f"{where}, {DVC_RECORD_FILE} inputs")
         targets.add(target)
     return sorted(files), sorted(targets)
@@ -476,7 +471,7 @@ def _wanted(
     outs_of: dict[str, dict[str, str | None]] = {}
     for name, spec in sorted((doc.get("inputs") or {}).items()):
         file = spec.get("file") if isinstance(spec, Mapping) else None
-        out = str(spec.get("out") or name) if isinstance(spec, Mapping) else name
+        out = _recorded_out(name, spec)
         text = files.get(str(file)) if file else None
         if text is None:
             raise CheckFailed(
@@ -498,6 +493,11 @@ def _wanted(
             )
         wanted[out] = md5
     return wanted
+
+
+def _recorded_out(name: str, spec: Any) -> str:
+    """The tracked output (the input, or a folder above it) a ``dvc.json`` entry names."""
+    return str(spec.get("out") or name) if isinstance(spec, Mapping) else name
 
 
 def _refuse_unavailable(
@@ -525,7 +525,7 @@ def _refuse_unavailable(
     try:
         caches = [repo.cache.local, repo.cache.legacy]
         for name, spec in sorted((doc.get("inputs") or {}).items()):
-            out = str(spec.get("out") or name) if isinstance(spec, Mapping) else name
+            out = _recorded_out(name, spec)
             md5 = wanted.get(out)
             if md5 is None or out == name or name not in expected:
                 continue
@@ -641,7 +641,7 @@ def _not_available(
     names = [
         name
         for name, spec in sorted((doc.get("inputs") or {}).items())
-        if (str(spec.get("out") or name) if isinstance(spec, Mapping) else name) in missing
+        if _recorded_out(name, spec) in missing
     ]
     hint = _hint(root, names, expected, cache, otherwise=otherwise)
     return CheckFailed(f"{where}'s data is {place}: {held}", hint=hint)
