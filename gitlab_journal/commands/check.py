@@ -50,6 +50,8 @@ def run(args: argparse.Namespace) -> int:
     all_ran = bool(plan.points) and not pending
     findings = table_findings(plan)
     if args.json:
+        from gitlab_journal.review.values import param_json
+
         print(
             json.dumps(
                 {
@@ -59,13 +61,14 @@ def run(args: argparse.Namespace) -> int:
                     "points": [
                         {
                             "fingerprint": p.fingerprint,
-                            "params": dict(p.point.params),
+                            "params": param_json(dict(p.point.params)),  # .inf as recorded
                             "earlier": [r.id for r in p.earlier],
                         }
                         for p in plan.points
                     ],
                 },
                 indent=2,
+                allow_nan=False,  # strict JSON: a bare NaN here is a bug, not output
             )
         )
         return EXIT_CHECK_FAILED if all_ran else 0
@@ -112,7 +115,7 @@ def _run_staged(args: argparse.Namespace) -> int:
             print(f"hint: {exc.hint}", file=sys.stderr)
         return 0
     if args.json:
-        print(json.dumps(staged_json(found, mode), indent=2))
+        print(json.dumps(staged_json(found, mode), indent=2, allow_nan=False))
     else:
         from gitlab_journal.console import make_console
 

@@ -335,7 +335,12 @@ def _check_staged(
 
 
 def staged_json(found: StagedCheck, mode: str) -> dict[str, Any]:
-    """`check --staged --json`: the duplicates and the runs counted as this commit's."""
+    """`check --staged --json`: the duplicates and the runs counted as this commit's; strict
+    JSON, as `log --json` writes it: a param that is not finite as the journal records it
+    (``{"__float__": "inf"}``), a metric that is not finite as null."""
+    from gitlab_journal.journal.index_read import json_safe
+    from gitlab_journal.review.values import param_json
+
     return {
         "spec": found.spec,
         "mode": mode,
@@ -344,13 +349,13 @@ def staged_json(found: StagedCheck, mode: str) -> dict[str, Any]:
         "duplicates": [
             {
                 "fingerprint": p.fingerprint,
-                "params": dict(p.point.params),
+                "params": param_json(dict(p.point.params)),
                 "earlier": [
                     {
                         "id": r.id,
                         "created": r.created,
                         "status": r.status,
-                        "metrics": dict(r.metrics),
+                        "metrics": json_safe(dict(r.metrics)),
                         "code_commit": r.code.commit,
                         "dirty": r.code.dirty,
                     }

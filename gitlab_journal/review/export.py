@@ -3,8 +3,11 @@
 Columns: ``id``, ``fingerprint``, ``commit`` (the journal commit), ``created``, ``status``,
 ``model``, ``kind``, ``name``, ``code.commit``, ``code.branch``, ``code.dirty``, then
 ``params.*``, ``metrics.*`` and ``data.*`` (input name -> md5), each set in sorted order. Values
-that are lists or mappings are JSON text in CSV and stay structured in JSON. Everything comes
-from the derived index: no record is read from the store.
+that are lists or mappings are JSON text in CSV and stay structured in JSON. A param that is
+not a finite number is ``inf``, ``-inf`` or ``nan`` in CSV (which pandas reads as the float) and
+the journal's ``{"__float__": "inf"}`` in JSON, as `log --json` prints it; a metric that is not
+finite is null in JSON. Everything comes from the derived index: no record is read from the
+store.
 """
 
 from __future__ import annotations
@@ -12,11 +15,11 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from gitlab_journal.journal.index import Row, json_safe
+from gitlab_journal.review.values import non_finite, param_json
 
 FIXED = ("id", "fingerprint", "commit", "created", "status", "model", "kind", "name")
 CODE = ("commit", "branch", "dirty")
@@ -30,6 +33,8 @@ def flat_row(row: Row) -> dict[str, Any]:
         out[f"code.{key}"] = row.code.get(key)
     for group in GROUPS:
         values: Mapping[str, Any] = getattr(row, group)
+        if group == "params":
+            values = param_json(values)
         for key in sorted(values):
             out[f"{group}.{key}"] = values[key]
     return out
@@ -52,8 +57,11 @@ def _cell(value: Any) -> str:
         return ""
     if isinstance(value, bool):
         return "True" if value else "False"
+    tag = non_finite(value)  # a float or the journal's {"__float__": "inf"}
+    if tag is not None:
+        return tag
     if isinstance(value, float):
-        return repr(value) if math.isfinite(value) else ("nan" if math.isnan(value) else str(value))
+        return repr(value)
     if isinstance(value, (int, str)):
         return str(value)
     return json.dumps(json_safe(value), ensure_ascii=False, sort_keys=True)
@@ -71,7 +79,7 @@ def to_csv(rows: Iterable[Row]) -> str:
 
 
 def to_json(rows: Iterable[Row]) -> str:
-    """A JSON list of flat records (``pandas.read_json(text, orient="records")``); NaN and
-    infinities become null."""
+    """A JSON list of flat records (``pandas.read_json(text, orient="records")``); a param's NaN
+    or infinity as ``{"__float__": "inf"}``, any other (a metric's) as null."""
     records = [flat_row(row) for row in rows]
     return json.dumps(json_safe(records), indent=2, ensure_ascii=False, allow_nan=False) + "\n"

@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from gitlab_journal.journal.escape import controls_visible
+from gitlab_journal.review.values import value_text
 
 WIDTH, HEIGHT, DPI = 6.4, 3.6, 100
 POINT_COLOR = "#1f77b4"  # matplotlib's first colour: points
@@ -97,8 +98,5 @@ def learning_curves(histories: Mapping[str, Mapping[str, Sequence[float]]], titl
 
 
 def _label(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, float):
-        return f"{value:g}"
-    return _plain(str(value))
+    """A param's value as the report's tables write it (``null``, ``0.1``, ``inf``)."""
+    return _plain(value_text(value))

@@ -4,14 +4,14 @@ Plain text (:func:`.textable.box_table`), styled on a terminal: `log` does not i
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from gitlab_journal.journal.index import Row, json_safe
+from gitlab_journal.journal.index import Row
 from gitlab_journal.review.escape import terminal
 from gitlab_journal.review.values import (
     ABSENT,
+    canonical_text,
     created_text,
     headline_metrics,
     metric_text,
@@ -25,10 +25,6 @@ MAX_PARAM_COLUMNS = 8
 MAX_METRIC_COLUMNS = 6
 PARAM_WIDTH = 24
 _MISSING = "\x00missing"
-
-
-def _canonical(value: Any) -> str:
-    return json.dumps(json_safe(value), sort_keys=True, ensure_ascii=False)
 
 
 def varying_params(
@@ -47,7 +43,7 @@ def varying_params(
     out = []
     for name in names:
         for members in groups.values():
-            seen = {_canonical(p[name]) if name in p else _MISSING for p in members}
+            seen = {canonical_text(p[name]) if name in p else _MISSING for p in members}
             if len(seen) > 1:
                 out.append(name)
                 break

@@ -1,5 +1,10 @@
 """Record values as review output writes them: numbers, params, metrics, statuses, times, and
-the JSON form of a run. Plain text only: `log` renders through these without importing rich."""
+the JSON form of a run. Plain text only: `log` renders through these without importing rich.
+
+A param that is not a finite number (a spec's ``.inf``, the Python API's ``float("nan")``) is
+recorded as identity.json writes it, ``{"__float__": "inf"}``. Text shows it as the number
+(``inf``, ``-inf``, ``nan``: :func:`value_text`); JSON output keeps that form (:func:`param_json`),
+so it is strict JSON and reads back as the value the journal holds."""
 
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ from typing import Any
 
 from gitlab_journal.journal import format as fmt
 from gitlab_journal.journal.index_read import json_safe
+from gitlab_journal.journal.leaderboard import finite_json
 from gitlab_journal.journal.records import REPRODUCED, Run
 
 STATUS_STYLES = {
@@ -52,8 +58,25 @@ def number(value: float) -> str:
     return f"{value:.4g}"
 
 
+_NON_FINITE = ("inf", "-inf", "nan")
+
+
+def non_finite(value: Any) -> str | None:
+    """``inf``, ``-inf`` or ``nan`` for a number that is not finite, a float or the journal's
+    form of one (``{"__float__": "inf"}``); None for any other value."""
+    if isinstance(value, float):
+        if math.isfinite(value):
+            return None
+        return "nan" if math.isnan(value) else "inf" if value > 0 else "-inf"
+    if isinstance(value, Mapping) and len(value) == 1:
+        tag = value.get("__float__")
+        return tag if tag in _NON_FINITE else None
+    return None
+
+
 def value_text(value: Any, width: int | None = None) -> str:
-    """A parameter (or any record value) as one short line."""
+    """A parameter (or any record value) as one short line; a number that is not finite as
+    ``inf``, ``-inf`` or ``nan``, also inside a list or mapping (``[0, inf]``)."""
     if value is None:
         text = "null"
     elif isinstance(value, bool):
@@ -63,10 +86,24 @@ def value_text(value: Any, width: int | None = None) -> str:
     elif isinstance(value, (int, str)):
         text = str(value)
     else:
-        text = json.dumps(json_safe(value), ensure_ascii=False, sort_keys=True)
+        text = _json_text(value)
     if width is not None and len(text) > width:
         text = text[: width - 1] + "…"
     return text
+
+
+def _json_text(value: Any) -> str:
+    """``value`` as JSON text (keys sorted), but a number that is not finite as ``inf``."""
+    tag = non_finite(value)
+    if tag is not None:
+        return tag
+    if isinstance(value, Mapping):
+        items = sorted((str(k), v) for k, v in value.items())
+        inner = ", ".join(f"{json.dumps(k, ensure_ascii=False)}: {_json_text(v)}" for k, v in items)
+        return "{" + inner + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_json_text(v) for v in value) + "]"
+    return json.dumps(value, ensure_ascii=False)
 
 
 def created_text(created: str) -> str:
@@ -105,9 +142,17 @@ def metric_text(metrics: Mapping[str, Any], name: str) -> str:
 
 
 def canonical_text(value: Any) -> str:
-    """``value`` as one text per value: equal values (a mapping in any key order, NaN alike)
-    give the same text, so it compares and groups values of any type."""
-    return json.dumps(json_safe(value), sort_keys=True, ensure_ascii=False)
+    """``value`` as one text per value: equal values (a mapping in any key order, NaN alike, a
+    float infinity and the journal's form of it) give the same text, and an infinity is not
+    null, so it compares and groups values of any type."""
+    return json.dumps(param_json(value), sort_keys=True, ensure_ascii=False, allow_nan=False)
+
+
+def param_json(value: Any) -> Any:
+    """A param (or a mapping of them) as JSON output writes it: each NaN or infinity as the
+    journal records params, ``{"__float__": "inf"}`` (``"-inf"``, ``"nan"``), never a bare
+    ``Infinity`` that strict JSON readers refuse, nor a null that would read as None."""
+    return finite_json(value)
 
 
 def flatten(value: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -154,6 +199,8 @@ def run_json(run: Run) -> dict[str, Any]:
     for key, value in doc.items():
         if key == "code":
             value = {**value, "files": dict(sorted(run.code.files.items()))}
+        elif key in ("params", "point"):
+            value = param_json(value)  # the point's inf as the params', not null
         out[key] = value
         if key == "code":
             out["metrics"] = dict(run.metrics)
@@ -164,6 +211,8 @@ def run_json(run: Run) -> dict[str, Any]:
 
 
 def print_json(value: Any) -> None:
-    """Valid JSON on stdout and nothing else (NaN and infinities become null)."""
+    """Valid JSON on stdout and nothing else (the `--json` of log, show, diff, compare). A
+    param's NaN or infinity is in the journal's form already (:func:`param_json`); any other
+    (a metric's) becomes null."""
     sys.stdout.write(json.dumps(json_safe(value), indent=2, ensure_ascii=False, allow_nan=False))
     sys.stdout.write("\n")
