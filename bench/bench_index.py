@@ -85,8 +85,9 @@ def cold_build(path: Path) -> tuple[float, float, int, float]:
 
 def catch_up(path: Path, new: int) -> tuple[float, float, int]:
     """(catch-up s, baseline s, runs read): the index built ``new`` commits back, then synced."""
+    from gitlab_journal.journal.changes import run_changes
     from gitlab_journal.journal.index import Index
-    from gitlab_journal.journal.store import Store, run_changes
+    from gitlab_journal.journal.store import Store
 
     repo = pygit2.Repository(str(path))
     branch = Store(repo).branch

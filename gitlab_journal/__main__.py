@@ -1,5 +1,5 @@
 from __future__ import annotations
 
-from gitlab_journal.cli import main
+from gitlab_journal.cli import entry
 
-raise SystemExit(main())
+raise SystemExit(entry())

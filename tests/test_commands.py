@@ -111,3 +111,36 @@ def test_ctrl_c_mid_grid_leaves_complete_runs_and_the_next_run_goes_on(repo: Pat
     assert done.returncode == 0, done.stderr
     assert f"skipped {len(recorded)} already run" in done.stdout
     assert len(list(Store.discover(repo).run_paths())) == 12
+
+
+def test_the_program_leaves_its_objects_to_the_process_exit_and_its_output_whole(
+    repo: Path, cli: Cli
+) -> None:
+    """`git-journal` (``cli.entry``) freezes the collector when the command is done, so the
+    interpreter's last collection skips every object; what the command printed is all there,
+    through a pipe, and the exit code is the command's."""
+    assert cli("init")[0] == 0
+    script = (
+        "import gc, sys\n"
+        "from gitlab_journal.cli import entry\n"
+        "sys.argv = ['git-journal', 'log']\n"
+        "code = entry()\n"
+        "print('frozen', gc.get_freeze_count() > 0, file=sys.stderr)\n"
+        "sys.exit(code)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=repo, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert "frozen True" in done.stderr
+    assert (
+        done.stdout
+        == subprocess.run(
+            [sys.executable, "-m", "gitlab_journal", "log"],
+            cwd=repo,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )
+    assert done.stdout.strip()  # `log` of an empty journal still says so

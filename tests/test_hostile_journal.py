@@ -347,6 +347,59 @@ def test_a_second_folder_with_a_recorded_run_id_is_refused_and_verify_lists_it(
     assert "good0001" in sync_refused(a, b, cli, monkeypatch)
 
 
+@pytest.mark.parametrize("index", ["none", "current", "behind"])
+def test_sync_refuses_a_reused_run_id_with_or_without_the_index(
+    clones: tuple[Path, Path, Path], cli: Cli, monkeypatch: pytest.MonkeyPatch, index: str
+) -> None:
+    """The index answers which ids this side holds (it catches up first when behind); with
+    none, every run folder is listed: the same refusal, naming the same folder."""
+    _, a, b = clones
+    monkeypatch.chdir(a)
+    if index != "none":
+        assert cli("log")[0] == 0
+    if index == "behind":
+        Store.discover(a).record(make_run("later001", {"C": 3.0}, second=2))
+    impostor = make_run("good0002", {"C": 98.0}, metrics={"accuracy": 0.1})
+    craft(b, impostor)
+    late = make_run("later001", {"C": 97.0}, second=3)
+    craft(b, late)
+
+    said = sync_refused(a, b, cli, monkeypatch)
+
+    real = make_run("good0002", {"C": 2.0}, second=1)
+    assert f"run id good0002 is the id of the run at {where(real)} already" in said
+    assert (a / ".git" / "journal" / "index.sqlite").exists() == (index != "none")
+
+
+def test_the_index_says_where_a_journal_holds_run_ids_and_when_it_cannot(
+    clones: tuple[Path, Path, Path], cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gitlab_journal.journal.index import Index
+
+    _, a, _ = clones
+    store = Store.discover(a)
+    assert Index.existing(store) is None  # no index yet: sync lists the folders instead
+    bad = make_run("badrec01", {"C": 4.0}, second=4)
+    craft(a, bad, edited(bad, fmt.METRICS_FILE, {"accuracy": "high"}))  # an invalid record
+    monkeypatch.chdir(a)
+    assert cli("log")[0] == 0
+    tip = store.require().id
+    store.record(make_run("new00001", {"C": 5.0}, second=5))  # the index is now behind
+    after = store.require().id
+    index = Index.existing(store)
+    assert index is not None
+    with index:
+        held = index.held_ids(after, ["good0001", "badrec01", "new00001", "nosuch01"])
+        assert held == {
+            "good0001": where(make_run("good0001", {"C": 1.0})),
+            "badrec01": where(bad),
+            "new00001": where(make_run("new00001", {"C": 5.0}, second=5)),
+        }
+        assert index.stored_tip() == str(after)  # it caught up to answer
+        # An older tip than the index reflects: the index cannot say; the tree is walked.
+        assert index.held_ids(tip, ["good0001"]) is None
+
+
 def test_one_push_adding_two_folders_of_one_run_id_is_refused(
     clones: tuple[Path, Path, Path],
 ) -> None:

@@ -16,7 +16,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gitlab_journal.journal.store import RunChange
+    from gitlab_journal.journal.changes import RunChange
 
     store = open_store()
     tree = store.require().tree

@@ -10,10 +10,11 @@ from __future__ import annotations
 import re
 
 # C0 and C1 control characters, DEL, and the Unicode controls that reorder or break lines
-# (bidi embeddings, overrides and isolates; line and paragraph separators).
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
-_MD_SPECIAL = re.compile(r"([\\`*\[\]|])")
-_LINE_BREAKS = re.compile(r"\r\n|[\r\n\u2028\u2029]")
+# (bidi embeddings, overrides and isolates; line and paragraph separators). Compiled when first
+# used (re keeps them), not when the store imports this module for every command.
+_CONTROL = "[\x00-\x1f\x7f-\x9f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]"
+_MD_SPECIAL = r"([\\`*\[\]|])"
+_LINE_BREAKS = r"\r\n|[\r\n\u2028\u2029]"
 
 
 def visible(char: str) -> str:
@@ -24,23 +25,23 @@ def visible(char: str) -> str:
 
 def controls_visible(text: str) -> str:
     """``text`` with every control character written out, so none is emitted."""
-    return _CONTROL.sub(lambda m: visible(m.group()), text)
+    return re.sub(_CONTROL, lambda m: visible(m.group()), text)
 
 
 def md_cell(text: object) -> str:
     """Text for a Markdown table cell, heading or line of prose: line breaks become spaces,
     ``|`` and inline syntax are backslash-escaped, ``<``, ``>`` and ``&`` become entities, other
     control characters are written out."""
-    line = _LINE_BREAKS.sub(" ", str(text)).replace("\t", " ")
+    line = re.sub(_LINE_BREAKS, " ", str(text)).replace("\t", " ")
     line = controls_visible(line)
     line = line.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return _MD_SPECIAL.sub(r"\\\1", line)
+    return re.sub(_MD_SPECIAL, r"\\\1", line)
 
 
 def md_code(text: object) -> str:
     """Text as an inline code span that stays in its table cell: a fence longer than any run
     of backticks inside, ``|`` escaped (GitLab and GitHub split cells before code spans)."""
-    line = controls_visible(_LINE_BREAKS.sub(" ", str(text)).replace("\t", " "))
+    line = controls_visible(re.sub(_LINE_BREAKS, " ", str(text)).replace("\t", " "))
     line = line.replace("|", "\\|")
     longest = max((len(run) for run in re.findall(r"`+", line)), default=0)
     fence = "`" * (longest + 1)

@@ -51,8 +51,10 @@ TRAILER_CODE = "Code-Commit"
 TRAILER_DATA = "Data"
 TRAILER_STATUS = "Status"
 # A Journal-Run trailer as readers find it (any line of the message): the run a commit names.
-_TRAILER_RUN_LINE = re.compile(rf"^{TRAILER_RUN}:\s*(\S+)\s*$", re.MULTILINE)
-_TRAILER_FINGERPRINT_LINE = re.compile(rf"^{TRAILER_FINGERPRINT}:\s*(\S+)\s*$", re.MULTILINE)
+# Patterns that only some commands use are compiled when first used (re keeps them), not when
+# this module is imported: every command imports it, `check` among them.
+_TRAILER_RUN_LINE = rf"(?m)^{TRAILER_RUN}:\s*(\S+)\s*$"
+_TRAILER_FINGERPRINT_LINE = rf"(?m)^{TRAILER_FINGERPRINT}:\s*(\S+)\s*$"
 
 _FP = re.compile(r"^[0-9a-f]{64}$")
 _RUN_ID = re.compile(r"^[0-9a-z][0-9a-z._-]{3,63}$")
@@ -441,12 +443,12 @@ def validate_files(files: Mapping[str, bytes], *, fingerprint: str, run_id: str,
 
 def trailer_runs(message: str) -> list[str]:
     """The run ids a commit message names in ``Journal-Run`` lines, as readers find them."""
-    return _TRAILER_RUN_LINE.findall(message) if TRAILER_RUN in message else []
+    return re.findall(_TRAILER_RUN_LINE, message) if TRAILER_RUN in message else []
 
 
 def trailer_fingerprints(message: str) -> list[str]:
     """The fingerprints a commit message names in ``Journal-Fingerprint`` lines."""
-    return _TRAILER_FINGERPRINT_LINE.findall(message)
+    return re.findall(_TRAILER_FINGERPRINT_LINE, message)
 
 
 # What a journal adds to a run it holds (docs/journal-format.md, "History"): notes

@@ -53,14 +53,7 @@ from gitlab_journal.journal.index_read import (
     unpack_values,
 )
 from gitlab_journal.journal.records import REPRODUCTION_STATUSES, STATUSES, Run
-from gitlab_journal.journal.store import (
-    ADDED,
-    CHANGED,
-    REMOVED,
-    Store,
-    run_changes,
-    tree_format,
-)
+from gitlab_journal.journal.store import Store, tree_format
 
 __all__ = [
     "FIELDS_HINT",
@@ -582,6 +575,9 @@ class _Values:
 _Pending = tuple[Any, ...]
 
 
+_IDS_PER_QUERY = 500  # bound parameters of one query (SQLite allows 32,766 since 3.32)
+
+
 class Index:
     """The SQLite cache of one journal. Open with :meth:`open`, bring up to date with
     :meth:`sync`, query with :meth:`query`, :meth:`count`, :meth:`get` and :meth:`resolve`."""
@@ -623,6 +619,22 @@ class Index:
             except OSError:
                 break
         return cls._memory(store)
+
+    @classmethod
+    def existing(cls, store: Store) -> Index | None:
+        """The index file of ``store`` when there is one, else None: for a command that can do
+        without and should not pay for a first build."""
+        try:
+            path = store.cache_dir() / INDEX_FILE
+        except OSError:
+            return None
+        if not path.is_file():
+            return None
+        index = cls.open(store)
+        if index.path is None:
+            index.close()
+            return None
+        return index
 
     @classmethod
     def _connect(cls, path: Path) -> sqlite3.Connection:
@@ -788,6 +800,40 @@ class Index:
             with contextlib.suppress(sqlite3.Error):
                 self.conn.execute("ROLLBACK")
             raise
+
+    def held_ids(self, tip: pygit2.Oid, ids: Sequence[str]) -> dict[str, str] | None:
+        """Where the journal at ``tip`` holds each of ``ids`` that it holds: {run id: run
+        folder}, the folders of invalid records included. None when this index does not
+        reflect ``tip`` and cannot catch up to it (a rebuild would cost more than walking the
+        tree): see :data:`~gitlab_journal.journal.store.HeldIds`."""
+        commit = self.store.repo.get(tip)
+        if self.path is None or not isinstance(commit, pygit2.Commit):
+            return None
+        if not self._current(str(tip)):
+            old = self.stored_tip()
+            if (
+                old is None
+                or self._stored_branch() != self.store.branch
+                or not self._is_ancestor(old, commit)
+            ):
+                return None
+            self.sync()
+            if self.path is None or not self._current(str(tip)):
+                return None  # the branch moved on meanwhile, or the file became unusable
+        version = tree_format(commit.tree)
+        found: dict[str, str] = {}
+        for at in range(0, len(ids), _IDS_PER_QUERY):
+            chunk = list(ids[at : at + _IDS_PER_QUERY])
+            marks = ",".join("?" * len(chunk))
+            for run_id, fp in self.conn.execute(
+                f"SELECT id, fp FROM runs WHERE id IN ({marks})", chunk
+            ):
+                found[run_id] = fmt.run_dir(bytes(fp).hex(), run_id, version=version)
+            for run_id, run_dir in self.conn.execute(
+                f"SELECT id, run_dir FROM invalid WHERE id IN ({marks})", chunk
+            ):
+                found.setdefault(run_id, run_dir)
+        return found
 
     def _is_ancestor(self, old: str, tip: pygit2.Commit) -> bool:
         repo = self.store.repo
@@ -1000,6 +1046,8 @@ class Index:
     def _catch_up(self, old: str, tip: pygit2.Commit) -> None:
         """Re-read the run folders that differ between the indexed tip and ``tip``; commits
         from the trailers of the new commits (the oldest that names a run recorded it)."""
+        from gitlab_journal.journal.changes import ADDED, CHANGED, REMOVED, run_changes
+
         repo = self.store.repo
         old_commit = repo.get(old)
         assert isinstance(old_commit, pygit2.Commit)

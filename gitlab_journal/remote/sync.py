@@ -12,7 +12,9 @@ import time
 from dataclasses import dataclass
 
 from gitlab_journal.errors import CheckFailed, JournalError
-from gitlab_journal.journal.store import Merged, Store
+from gitlab_journal.journal.index import Index
+from gitlab_journal.journal.merge import Merged
+from gitlab_journal.journal.store import Store
 from gitlab_journal.remote.gitcmd import Git
 
 PUSH_ATTEMPTS = 8
@@ -37,16 +39,33 @@ def sync(
     attempts: int = PUSH_ATTEMPTS,
     git: Git | None = None,
 ) -> Synced:
-    """Fetch ``remote``'s journal, merge it into the local one, and (with ``push``) push."""
+    """Fetch ``remote``'s journal, merge it into the local one, and (with ``push``) push. The
+    index, when there is one, says which run ids this side holds (a merge refuses a run that
+    reuses one); without it, every run folder of this side is listed."""
     git = git or Git(store)
     remote = git.resolve_remote(remote)
+    index = Index.existing(store)
+    try:
+        return _sync(store, remote, push, attempts, git, index)
+    finally:
+        if index is not None:
+            index.close()
+
+
+def _sync(
+    store: Store, remote: str, push: bool, attempts: int, git: Git, index: Index | None
+) -> Synced:
     ref = store.ref_name
     for attempt in range(1, attempts + 1):
         remote_tip = git.fetch_ref(remote, ref)
         merged: Merged | None = None
         if remote_tip is not None:
             try:
-                merged = store.merge(remote_tip, message=f"Merge the journal of {remote}")
+                merged = store.merge(
+                    remote_tip,
+                    message=f"Merge the journal of {remote}",
+                    held_ids=None if index is None else index.held_ids,
+                )
             except CheckFailed as exc:
                 if not exc.message.startswith("refusing to merge a bad record"):
                     raise

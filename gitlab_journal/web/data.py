@@ -20,9 +20,10 @@ import pygit2
 
 from gitlab_journal.journal import format as fmt
 from gitlab_journal.journal import schema
+from gitlab_journal.journal.changes import ADDED, CHANGED, REMOVED, run_changes
 from gitlab_journal.journal.index import Index, Row, json_safe
 from gitlab_journal.journal.schema import OBJECT_ID
-from gitlab_journal.journal.store import ADDED, CHANGED, REMOVED, run_changes, run_dir_in
+from gitlab_journal.journal.store import run_dir_in
 from gitlab_journal.review.report import parse_history
 from gitlab_journal.review.values import identity_table, reads_table, value_text
 

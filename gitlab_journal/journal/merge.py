@@ -1,0 +1,201 @@
+"""How two journal trees merge: the union of their run folders, a file both sides changed
+resolved the same way whichever side merges, and their leaderboards merged. The store moves the
+branch (:meth:`~gitlab_journal.journal.store.Store.merge`)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import pygit2
+
+from gitlab_journal.errors import JournalError
+from gitlab_journal.journal import format as fmt
+from gitlab_journal.journal import leaderboard
+from gitlab_journal.journal.store import (
+    BLOB_MODE,
+    BLOB_OBJECT,
+    TREE_MODE,
+    blob_at,
+    format_version,
+    tree_entries,
+)
+
+
+@dataclass(frozen=True)
+class Merged:
+    """What :meth:`Store.merge` did.
+
+    ``kind``: ``up-to-date`` (the other side had nothing new), ``fast-forward``, ``merge`` (a
+    merge commit), or ``created`` (there was no local journal). ``incoming``/``outgoing``: runs
+    only the other side / only this side had. ``resolved``: files both sides changed, and how.
+    """
+
+    kind: str
+    commit: str
+    incoming: int = 0
+    outgoing: int = 0
+    resolved: tuple[str, ...] = ()
+
+
+def union(
+    repo: pygit2.Repository,
+    base: pygit2.Tree | None,
+    ours: pygit2.Tree,
+    theirs: pygit2.Tree,
+    prefix: str,
+    resolved: list[str],
+) -> pygit2.Oid:
+    """The union of two journal trees, three-way where both sides changed one file."""
+    if ours.id == theirs.id:
+        return ours.id
+    b, o, t = tree_entries(base), tree_entries(ours), tree_entries(theirs)
+    builder = repo.TreeBuilder()
+    for name in sorted(set(o) | set(t)):
+        mine, other = o.get(name), t.get(name)
+        if mine is None or other is None or mine.id == other.id:
+            keep = mine if mine is not None else other
+            assert keep is not None
+            builder.insert(name, keep.id, keep.filemode)
+            continue
+        path = prefix + name
+        old = b.get(name)
+        if mine.filemode == TREE_MODE and other.filemode == TREE_MODE:
+            old_tree = repo[old.id] if old is not None and old.filemode == TREE_MODE else None
+            sub = union(repo, old_tree, repo[mine.id], repo[other.id], path + "/", resolved)  # type: ignore[arg-type]
+            builder.insert(name, sub, TREE_MODE)
+        elif old is not None and old.id == mine.id:
+            builder.insert(name, other.id, other.filemode)  # only their side changed it
+        elif old is not None and old.id == other.id:
+            builder.insert(name, mine.id, mine.filemode)  # only our side changed it
+        else:
+            keep_id, mode, how = _resolve(repo, path, mine, other)
+            builder.insert(name, keep_id, mode)
+            resolved.append(f"{path}: {how}")
+    return builder.write()
+
+
+def mixed_formats(ours: int, theirs: int) -> JournalError:
+    """Why two journals of different formats are not merged, and what to do."""
+    if ours < theirs:
+        hint = (
+            "run `git journal migrate` here (it keeps every run), then sync again; "
+            "nothing was merged"
+        )
+    else:
+        hint = (
+            "the other clone must run `git journal migrate` and push; until then its new "
+            "runs stay there; nothing was merged"
+        )
+    return JournalError(
+        f"this journal is in format {ours} and the other in format {theirs}: "
+        "journals of two formats are not merged",
+        hint=hint,
+    )
+
+
+def merged_leaderboard(
+    base: pygit2.Tree | None,
+    ours: pygit2.Tree,
+    theirs: pygit2.Tree,
+    keep: leaderboard.KeepRow | None = None,
+) -> dict[str, bytes] | None:
+    """``leaderboard.json`` and the README rendered from it, both sides' leaderboards merged
+    (``keep``: the rows to keep of the merged one); None when they agree. Where only the
+    READMEs differ (both sides migrated, say), the README is rendered again from the
+    leaderboard the union keeps."""
+    mine = blob_at(ours, leaderboard.LEADERBOARD_FILE)
+    other = blob_at(theirs, leaderboard.LEADERBOARD_FILE)
+    old = blob_at(base, leaderboard.LEADERBOARD_FILE) if base is not None else None
+    version = format_version(ours)
+    if mine is None or other is None or mine == other or old in (mine, other):
+        # One side only, or only one side changed it: the union took that side.
+        readmes = [blob_at(t, fmt.README_FILE) for t in (ours, theirs)]
+        old_readme = blob_at(base, fmt.README_FILE) if base is not None else None
+        if readmes[0] == readmes[1] or old_readme in readmes:
+            return None
+        kept = other if mine is None or old == mine else mine
+        return {fmt.README_FILE: leaderboard.readme(leaderboard.load(kept), version).encode()}
+    doc = leaderboard.merge(leaderboard.load(mine), leaderboard.load(other))
+    if keep is not None:
+        leaderboard.keep_rows(doc, keep)
+    return {
+        leaderboard.LEADERBOARD_FILE: leaderboard.dump(doc),
+        fmt.README_FILE: leaderboard.readme(doc, version).encode(),
+    }
+
+
+def _resolve(
+    repo: pygit2.Repository, path: str, mine: pygit2.Object, other: pygit2.Object
+) -> tuple[pygit2.Oid, int, str]:
+    """One file both sides changed: the same answer whichever side merges."""
+    if mine.type != BLOB_OBJECT or other.type != BLOB_OBJECT:  # a folder (or a submodule)
+        keep = max((mine, other), key=lambda e: str(e.id))
+        return keep.id, keep.filemode, "a file on one side, a folder on the other: kept one"
+    a, b = repo[mine.id], repo[other.id]
+    assert isinstance(a, pygit2.Blob) and isinstance(b, pygit2.Blob)
+    if path == fmt.FORMAT_FILE:
+        try:
+            versions = {int(a.data.decode().strip()): a.id, int(b.data.decode().strip()): b.id}
+        except ValueError:
+            versions = {}
+        if versions:
+            return versions[max(versions)], BLOB_MODE, "kept the newer format version"
+    if path.endswith("/" + fmt.RUN_FILE):
+        merged = _merge_run_json(a.data, b.data)
+        if merged is not None:
+            return repo.create_blob(merged), BLOB_MODE, "kept the notes of both sides"
+    keep_blob = max((a, b), key=lambda blob: (len(blob.data), str(blob.id)))
+    return keep_blob.id, BLOB_MODE, "kept the longer version"
+
+
+def _merge_run_json(mine: bytes, theirs: bytes) -> bytes | None:
+    """Two versions of one run.json that differ only in what is added to a run after it is
+    recorded: notes (both sides' kept), the commit its code was later committed as (post-commit)
+    and reproductions (reruns; both sides' kept). None when anything else differs."""
+    try:
+        a, b = json.loads(mine), json.loads(theirs)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if not isinstance(a, dict) or not isinstance(b, dict):
+        return None
+    notes_a, notes_b = a.get("notes") or {}, b.get("notes") or {}
+    code_a, code_b = a.get("code") or {}, b.get("code") or {}
+    reps_a, reps_b = a.get("reproductions") or [], b.get("reproductions") or []
+    if not all(isinstance(x, dict) for x in (notes_a, notes_b, code_a, code_b)):
+        return None
+    if not isinstance(reps_a, list) or not isinstance(reps_b, list):
+        return None
+    if _fixed_part(a) != _fixed_part(b):
+        return None
+    committed_a, committed_b = code_a.get("committed"), code_b.get("committed")
+    if committed_a and committed_b and committed_a != committed_b:
+        return None
+    notes = dict(notes_a)
+    for key, text in notes_b.items():
+        mine_text = notes.get(key)
+        if mine_text is None or str(text) == str(mine_text) or str(mine_text) in str(text):
+            notes[key] = text
+        elif str(text) not in str(mine_text):
+            notes[key] = "\n\n".join(sorted((str(mine_text), str(text))))
+    doc = dict(a)
+    doc["notes"] = dict(sorted(notes.items()))
+    if committed_a or committed_b:
+        doc["code"] = {**code_a, "committed": committed_a or committed_b}
+    if reps_a or reps_b:
+        seen = {json.dumps(r, sort_keys=True) for r in reps_a}
+        extra = [r for r in reps_b if json.dumps(r, sort_keys=True) not in seen]
+        doc["reproductions"] = sorted(
+            [*reps_a, *extra], key=lambda r: json.dumps(r, sort_keys=True)
+        )
+    return (json.dumps(doc, indent=2, ensure_ascii=False, allow_nan=True) + "\n").encode()
+
+
+def _fixed_part(doc: dict[str, Any]) -> dict[str, Any]:
+    """A run.json without what may be added after recording (see ``_merge_run_json``)."""
+    fixed = {k: v for k, v in doc.items() if k not in ("notes", "reproductions")}
+    code = fixed.get("code")
+    if isinstance(code, dict):
+        fixed["code"] = {k: v for k, v in code.items() if k != "committed"}
+    return fixed
