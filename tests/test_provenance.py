@@ -372,6 +372,10 @@ def test_data_not_dvc_added_is_not_recorded_as_dvcs_and_checkout_data_refuses(
     (stored,) = store.iter_runs()
     record = store.files(stored).get("dvc.json")
     assert record is None or "data/train.csv.dvc" not in json.loads(record)["files"]
+    # Not DVC's to bring back: the work tree holds the only copy, as `show` says.
+    assert stored.data_sources["data/train.csv"] == {"source": "path"}
+    code, out, _ = cli("show", run["id"])
+    assert code == 0 and f"md5 {used} (work tree only)" in out and "DVC:" not in out
 
     # `--force` before `dvc add`: the work tree holds the only copy of that data.
     code, out, err = cli("checkout-data", run["id"], "--force")

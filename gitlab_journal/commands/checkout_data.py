@@ -26,7 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gitlab_journal.data.dvc import parse_record, record_paths, restore
+    from gitlab_journal.data.dvc import parse_record, record_paths, restore, tracking
     from gitlab_journal.data.hashing import hash_cache
     from gitlab_journal.journal.format import DVC_RECORD_FILE
     from gitlab_journal.journal.index import open_index
@@ -38,10 +38,21 @@ def run(args: argparse.Namespace) -> int:
     blob = store.files(target).get(DVC_RECORD_FILE)
     doc = parse_record(blob, f"run {target.id}") if blob is not None else None
     recorded = set((doc or {}).get("inputs") or {})
+    root = store.workdir
+    # Inputs DVC tracked that the run has no record of: data edited but not `dvc add`ed when
+    # it ran (its source "path" since, "dvc" in runs recorded before that was checked).
     unrecorded = sorted(
         name
         for name, source in target.data_sources.items()
-        if source.get("source") == "dvc" and name not in recorded
+        if name not in recorded
+        and (
+            source.get("source") == "dvc"
+            or (
+                source.get("source") == "path"
+                and root is not None
+                and tracking(root, name) is not None
+            )
+        )
     )
     if unrecorded:
         data = ", ".join(f"{name} md5 {target.data.get(name, '?')}" for name in unrecorded)
@@ -57,7 +68,6 @@ def run(args: argparse.Namespace) -> int:
             f"run {target.id} used data that DVC did not track ({data or 'no data files'})",
             hint="only data tracked by a .dvc file or dvc.lock can be brought back",
         )
-    root = store.workdir
     if root is None:
         raise JournalError("checkout-data needs a work tree (this repository is bare)")
     where = f"run {target.id}"

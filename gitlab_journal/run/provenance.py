@@ -17,7 +17,7 @@ from typing import Any
 import pygit2
 
 from gitlab_journal.code.patch import CodePatch, is_excluded, work_status, working_patch
-from gitlab_journal.data.dvc import tracking
+from gitlab_journal.data.dvc import tracking, unsaved
 from gitlab_journal.journal.store import Store
 from gitlab_journal.run.plan import Plan
 from gitlab_journal.spec.model import DataSpec
@@ -71,7 +71,8 @@ def data_sources(
       checkout-data RUN`, ``dvc pull`` or ``dvc checkout`` bring it back;
     - ``{"source": "git"}``: committed, unchanged, at the run's code commit;
     - ``{"source": "path"}``: only in the work tree at that path; its md5 is all that
-      identifies it.
+      identifies it. So is an input DVC tracks whose tracking file describes other data (edited,
+      not yet `dvc add`ed: :func:`~gitlab_journal.data.dvc.unsaved`): DVC cannot bring it back.
     """
     if data.source == "sklearn":
         try:
@@ -87,10 +88,13 @@ def data_sources(
         }
     head_tree = None if repo.head_is_unborn else repo.head.peel(pygit2.Commit).tree
     out: dict[str, dict[str, Any]] = {}
+    stale = {item.name for item in unsaved(root, data)}
     for relpath in data.inputs():
         name = relpath.rstrip("/")
         dvc = tracking(root, name)
-        if dvc is not None:
+        if dvc is not None and name in stale:
+            out[name] = {"source": "path"}
+        elif dvc is not None:
             out[name] = {"source": "dvc", "file": dvc.file}
         elif head_tree is not None and _committed_unchanged(head_tree, name, status):
             out[name] = {"source": "git"}
