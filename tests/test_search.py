@@ -256,3 +256,44 @@ def test_suggest_proposes_unrecorded_settings_with_reasons(repo: Path, cli: Cli)
     code, out, _ = cli("suggest", "2", "search.yaml", "--search-seed", "1")
     assert code == 0 and "Next settings for SVC (30 recorded on this data)" in out
     assert "Nothing was trained" in out
+
+
+SLOW_SEARCH = """\
+data: sklearn:digits
+model:
+  estimator: sklearn.ensemble.RandomForestClassifier
+  params:
+    n_estimators: {low: 20, high: 40}
+evaluation: {cv: 3, seed: 0}
+"""
+
+
+def test_ctrl_c_in_a_search_ends_it_with_one_message_and_exit_130(repo: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    (repo / "journal.yaml").write_text(SLOW_SEARCH)
+    Store.discover(repo).init()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gitlab_journal", "run", "--search", "optuna", "--trials", "50"],
+        cwd=repo,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if any(Store.discover(repo).run_paths()):  # a trial recorded
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    said = (out + err).lower()
+    assert said.count("interrupted") == 1, out + err
+    assert "run the same command again" in out
+    assert "trained 0 trial" not in out

@@ -6,7 +6,7 @@ import argparse
 
 from rich.console import Console
 
-from gitlab_journal.errors import EXIT_CHECK_FAILED, JournalError
+from gitlab_journal.errors import EXIT_CHECK_FAILED, EXIT_INTERRUPTED, JournalError
 from gitlab_journal.journal.store import Store
 from gitlab_journal.spec.model import Spec
 
@@ -87,7 +87,7 @@ def run_search(args: argparse.Namespace, store: Store, spec: Spec, console: Cons
         strict=getattr(args, "strict", False),
     )
     print_search(console, setup, reports)
-    if any(r.interrupted for r in reports):
-        raise KeyboardInterrupt
+    if any(r.interrupted for r in reports):  # the summary said so: no second message
+        return EXIT_INTERRUPTED
     trained = [t for r in reports for t in r.trained]
     return EXIT_CHECK_FAILED if trained and all(t.score is None for t in trained) else 0
