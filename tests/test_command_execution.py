@@ -181,6 +181,39 @@ open(f"signals/wrote-{x}", "w").close()
 """
 
 
+HALF_WRITTEN = """\
+import json, os, sys, time
+x = sys.argv[1]
+deadline = time.time() + 60
+if x == "a":  # ends while b is in the middle of writing the shared metrics.json
+    while not os.path.exists("signals/partial-b") and time.time() < deadline:
+        time.sleep(0.02)
+else:
+    with open("metrics.json", "w") as handle:
+        handle.write('{"acc": ')
+        handle.flush()
+        open("signals/partial-b", "w").close()
+        time.sleep(3)  # a ends and its metrics are read meanwhile
+        handle.write("0.9}")
+"""
+
+
+def test_a_shared_metrics_json_half_written_by_another_point_is_the_overlap_error(
+    repo: Path, cli: Cli
+) -> None:
+    """A point that ends while another writes the root metrics.json reads it half written:
+    the error is that they ran at once, not that the JSON is broken."""
+    spec = "command: python train.py {x}\nparams:\n  x: [a, b]\n"
+    _setup(repo, cli, {"train.py": HALF_WRITTEN, "journal.yaml": spec})
+    code, out, err = cli("run", "-q", "--jobs", "2")
+    assert code == 1, (out, err)
+    runs = _by_point(repo, "x")
+    for run in runs.values():
+        assert run["status"] == "failed", run
+        error = str(run["error"])
+        assert "ran at the same time" in error and "metrics.json" in error, error
+
+
 def test_points_run_at_once_sharing_the_root_metrics_json_fail(repo: Path, cli: Cli) -> None:
     spec = "command: python train.py {x}\nparams:\n  x: [a, b]\n"
     _setup(repo, cli, {"train.py": AT_ONCE.replace("{own}", "False"), "journal.yaml": spec})

@@ -641,9 +641,12 @@ def _result(
     history: dict[str, list[float]] = {}
     steps: dict[str, list[int | None]] = {}
     problem: str | None = None
-    read = _Read()
+    # Where the metrics are is known before they are read: a shared file that another point
+    # is writing at that moment reads as broken JSON, and the overlap is the error to report.
+    read, path = _metrics_place(wanted, run_dir, root, before)
     try:
-        read = _read_metrics(wanted, run_dir, root, before, metrics)
+        if path is not None and read.shown is not None:
+            _flat_metrics(_load_json(path, read.shown), "", metrics, path)
         _read_dvclive_history(wanted, root, before, history, steps)
     except JournalError as exc:
         problem = exc.message
@@ -718,27 +721,23 @@ def _overlap_error(wanted: Mapping[str, str], overlapped: list[str]) -> str:
     )
 
 
-def _read_metrics(
-    wanted: Mapping[str, str], run_dir: Path, root: Path, before: _Before, out: dict[str, float]
-) -> _Read:
-    """Metrics from the command's JSON file into ``out``, and where they were read from."""
+def _metrics_place(
+    wanted: Mapping[str, str], run_dir: Path, root: Path, before: _Before
+) -> tuple[_Read, Path | None]:
+    """Where the command's JSON file of metrics is (None: it wrote none) and how it is named."""
     if "dvclive" in wanted:
         path = root / wanted["dvclive"] / "metrics.json"
-        shown = f"{wanted['dvclive']}/metrics.json"
         if not before.written(path):
-            return _Read()
-        _flat_metrics(_load_json(path, shown), "", out, path)
-        return _Read(shown, shared=True)
+            return _Read(), None
+        return _Read(f"{wanted['dvclive']}/metrics.json", shared=True), path
     name = wanted.get("file", DEFAULT_METRICS)
     inside = run_dir / name
     if inside.is_file():
-        _flat_metrics(_load_json(inside, name), "", out, inside)
-        return _Read(name, in_run_dir=name)
+        return _Read(name, in_run_dir=name), inside
     beside = root / name
     if not before.written(beside):
-        return _Read()
-    _flat_metrics(_load_json(beside, name), "", out, beside)
-    return _Read(name, shared=True)
+        return _Read(), None
+    return _Read(name, shared=True), beside
 
 
 def _load_json(path: Path, shown: str) -> Any:
