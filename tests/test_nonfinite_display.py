@@ -13,15 +13,19 @@ import io
 import json
 import math
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
 from conftest import git
-from helpers import Cli
+from helpers import Cli, git_env, run_git
 
 from gitlab_journal import Journal
+from gitlab_journal.journal import format as fmt
+from gitlab_journal.journal.records import Run
 
 METRICS_SCRIPT = """\
 import json, os
@@ -46,6 +50,20 @@ def as_floats(obj: dict[str, Any]) -> Any:
     if list(obj) == ["__float__"] and obj["__float__"] in TAGS:
         return float(obj["__float__"])
     return obj
+
+
+def run_file(repo: Path, run_id: str, name: str) -> bytes:
+    """The file ``name`` of run ``run_id`` as the journal branch holds it."""
+    paths = git(repo, "ls-tree", "-r", "--name-only", "journal").split()
+    (path,) = [p for p in paths if p.endswith(f"/{run_id}/{name}")]
+    return subprocess.run(
+        ["git", "show", f"journal:{path}"], cwd=repo, capture_output=True, check=True
+    ).stdout
+
+
+def written(clip: str) -> Any:
+    """A run's ``clip`` (by its text) as JSON output and the journal write it."""
+    return {"__float__": clip} if clip in TAGS else float(clip)
 
 
 def _text(value: Any) -> str:
@@ -214,3 +232,122 @@ def test_an_api_param_holding_inf_prints_it(repo: Path, cli: Cli) -> None:
     assert re.search(r"^  bounds +\[0, -inf\] *$", out, re.M), out
     assert re.search(r"^  clip +inf *$", out, re.M), out
     assert re.search(r'^  scale +\{"max": nan\} *$', out, re.M), out
+
+
+SEARCH_SPEC = """\
+command: python a.py --lr {lr} --clip {clip} --scale {scale}
+params:
+  lr: {low: 0.001, high: 1.0, log: true}
+  clip: [.inf, -.inf, 0.5]
+  scale: .nan
+"""
+
+
+def test_suggest_json_is_strict_and_writes_params_as_the_journal(repo: Path, cli: Cli) -> None:
+    (repo / "a.py").write_text(METRICS_SCRIPT)
+    (repo / "search.yaml").write_text(SEARCH_SPEC)
+    git(repo, "add", "a.py", "search.yaml")
+    git(repo, "commit", "-q", "-m", "Search clipping")
+    assert cli("init")[0] == 0
+
+    code, out, err = cli("suggest", "6", "search.yaml", "--json", "--search-seed", "1")
+
+    assert code == 0, err
+    found = strict_json(out)
+    assert len(found) == 6
+    forms = [{"__float__": "inf"}, {"__float__": "-inf"}, 0.5]
+    for item in found:
+        # the fixed .nan and the chosen clip in the whole point, the clip alone as searched
+        assert item["params"]["scale"] == {"__float__": "nan"}
+        assert item["params"]["clip"] == item["searched"]["clip"] in forms
+        assert sorted(item["searched"]) == ["clip", "lr"]
+    assert any(item["searched"]["clip"] != 0.5 for item in found)
+
+
+def test_insights_json_is_strict_and_writes_params_as_the_journal(
+    project: dict[str, str], cli: Cli
+) -> None:
+    code, out, err = cli("insights", "--json")
+    assert code == 0, err
+    (group,) = strict_json(out)
+    best = group["best"]  # of four equal scores, any
+    (clip,) = [clip for clip, run_id in project.items() if run_id == best["run"]]
+    assert best["params"] == {"clip": written(clip)}
+
+
+def test_run_json_writes_the_points_inf_as_its_params(
+    project: dict[str, str], repo: Path, cli: Cli
+) -> None:
+    for clip, run_id in project.items():
+        doc = strict_json(run_file(repo, run_id, "run.json").decode())  # as jq would read it
+        assert doc["point"] == doc["params"] == {"clip": written(clip)}
+    code, out, err = cli("verify")
+    assert code == 0, (out, err)
+
+
+INF_SPEC = "command: python a.py --clip {clip}\nparams:\n  clip: .inf\n"
+_run_document = fmt.run_document
+
+
+def _before(run: Run) -> dict[str, Any]:
+    """run.json as gitlab-journal wrote it before: the point's floats as they are, so a bare
+    ``Infinity`` in the file."""
+    return {**_run_document(run), "point": dict(run.point)}
+
+
+def test_a_run_json_of_before_with_a_bare_infinity_reads_and_grows(
+    repo: Path, cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A record written before, whose point holds a bare Infinity, still reads and shows as
+    before; a note rewrites it strict, and the server's pre-receive hook takes both pushes."""
+    bare = tmp_path / "server.git"
+    git(tmp_path, "init", "-q", "--bare", str(bare))
+    hook = [sys.executable, "-m", "gitlab_journal", "hooks", "install", "--hook", "pre-receive"]
+    done = subprocess.run(hook, cwd=bare, env=git_env(), capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    git(repo, "remote", "add", "origin", str(bare))
+    (repo / "a.py").write_text(METRICS_SCRIPT)
+    (repo / "journal.yaml").write_text(INF_SPEC)
+    git(repo, "add", "a.py", "journal.yaml")
+    git(repo, "commit", "-q", "-m", "Clip at inf")
+    assert cli("init")[0] == 0
+    with monkeypatch.context() as patched:
+        patched.setattr(fmt, "run_document", _before)
+        code, out, err = cli("run", "-q")
+    assert code == 0, (out, err)
+    (record,) = strict_json(cli("log", "--json")[1])
+    run_id = record["id"]
+    old = run_file(repo, run_id, "run.json")
+    assert b'"clip": Infinity' in old  # as written before
+    assert record["point"] == record["params"] == {"clip": {"__float__": "inf"}}
+    files = {name: run_file(repo, run_id, name) for name in fmt.REQUIRED_FILES}
+    assert fmt.decode_run(files, where=run_id).point == {"clip": math.inf}
+    code, out, err = cli("show", run_id)
+    assert code == 0, err
+    assert re.search(r"^  clip +inf *$", out, re.M) and "__float__" not in out, out
+    run_git(repo, "push", "-q", "origin", "journal")
+
+    assert cli("note", run_id, "-m", "Clipping at inf clips nothing")[0] == 0
+
+    doc = strict_json(run_file(repo, run_id, "run.json").decode())
+    assert doc["point"] == {"clip": {"__float__": "inf"}}
+    assert doc["notes"]["inference"] == "Clipping at inf clips nothing"
+    after = {**files, "run.json": run_file(repo, run_id, "run.json")}
+    fmt.check_grown(files, after, where=run_id)  # only the notes changed
+    run_git(repo, "push", "-q", "origin", "journal")  # the hook checks the same
+    code, out, err = cli("verify")
+    assert code == 0, (out, err)
+    code, out, err = cli("show", run_id)
+    assert code == 0, err
+    assert re.search(r"^  clip +inf *$", out, re.M) and "__float__" not in out, out
+
+
+def test_a_second_run_of_the_grid_shows_the_recorded_points_inf_as_a_number(
+    repo: Path, cli: Cli, project: dict[str, str]
+) -> None:
+    """The grid's best runs, read back from their run.json, name each point as the spec did."""
+    (repo / "journal.yaml").write_text(SPEC.replace("0.5]", "0.5, 0.25]"))  # one point more
+    code, out, err = cli("run")
+    assert code == 0, err
+    assert "clip=inf" in out and "clip=-inf" in out
+    assert "__float__" not in out

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import http.server
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -25,7 +26,10 @@ from conftest import git
 from helpers import LOGREG, Cli, make_run
 from playwright.sync_api import expect
 
+from gitlab_journal.journal import format as fmt
+from gitlab_journal.journal.identity import normalise
 from gitlab_journal.journal.index import open_index
+from gitlab_journal.journal.records import Run
 from gitlab_journal.journal.store import Store
 from gitlab_journal.web.server import TOKEN_HEADER, UiServer, make_server
 
@@ -513,6 +517,62 @@ def test_selected_table_runs_show_how_each_table_was_read(
         assert same == ["category", "category"]
         assert page.locator("#diff img, #diff b").count() == 0
         assert page.evaluate("() => window.__pwned === undefined")
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_param_that_is_not_finite_shows_as_a_number(
+    journal: Store, cli: Cli, repo: Path, tmp_path: Path, page: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A spec's ``.inf`` is recorded as ``{"__float__": "inf"}``: the page shows ``inf``,
+    ``-inf`` and ``nan`` (also in a list) in the table and side by side, as `show` prints them;
+    a run.json written before, with a bare NaN in its point, gives the same."""
+    clips = {"clip0001": math.inf, "clip0002": -math.inf, "clip0003": math.nan}
+    now = fmt.run_document
+
+    def before(run: Run) -> dict[str, Any]:  # run.json as written before: the point's floats
+        return {**now(run), "point": dict(run.point)}
+
+    for second, (run_id, clip) in enumerate(clips.items(), start=50):
+        point = {"C": 1.0, "clip": clip, "bounds": [0, clip]}  # as the spec wrote it
+        run = make_run(run_id, normalise(point), point=point, second=second)
+        with monkeypatch.context() as patched:
+            if run_id == "clip0003":
+                patched.setattr(fmt, "run_document", before)
+            journal.record(run)
+    folder = fmt.run_dir(run.fingerprint, run.id, version=fmt.FORMAT_VERSION)
+    old = git(repo, "show", f"journal:{folder}/run.json")
+    assert '"clip": NaN' in old
+    target = tmp_path / "public"
+    assert cli("site", str(target))[0] == 0
+    details = json.loads((target / "details-0000.json").read_text())
+    assert [details[run_id]["point"]["clip"] for run_id in clips] == [
+        {"__float__": "inf"},
+        {"__float__": "-inf"},
+        {"__float__": "nan"},  # not null
+    ]
+    server, url = serve_directory(target)
+    try:
+        open_app(page, url)
+        keys = page.locator("#runs thead th").evaluate_all("hs => hs.map(h => h.dataset.key)")
+        at = {key: keys.index(f"params.{key}") for key in ("clip", "bounds")}
+        shown = {}
+        for run_id in clips:
+            cells = page.locator(f"#runs tr[data-id='{run_id}'] td").all_text_contents()
+            shown[run_id] = (cells[at["clip"]], cells[at["bounds"]])
+        assert shown == {
+            "clip0001": ("inf", "[0,inf]"),
+            "clip0002": ("-inf", "[0,-inf]"),
+            "clip0003": ("nan", "[0,nan]"),
+        }
+        select_runs(page, "clip0001", "clip0002")
+        row = page.locator("#diff tr[data-key='params.clip'] td")
+        assert row.all_text_contents() == ["inf", "-inf"]
+        row = page.locator("#diff tr[data-key='params.bounds'] td")
+        assert row.all_text_contents() == ["[0,inf]", "[0,-inf]"]
+        assert "__float__" not in page.locator("#runs").text_content()
+        assert "__float__" not in page.locator("#diff").text_content()
     finally:
         server.shutdown()
         server.server_close()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 
 from gitlab_journal.commands.common import open_store
 from gitlab_journal.console import make_console
@@ -26,12 +25,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from gitlab_journal.review.values import print_json
     from gitlab_journal.search.insights import collect_insights
     from gitlab_journal.search.summary import insights_json, print_insights
 
     groups = collect_insights(open_store(), model=args.model, min_runs=args.min_runs)
     if args.json:
-        print(json.dumps(insights_json(groups), indent=2))
+        print_json(insights_json(groups))  # strict JSON: no bare NaN or Infinity
         return 0
     print_insights(make_console(), groups)
     return 0

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 
 from gitlab_journal.commands.common import add_set_argument, open_store, spec_from_args
 from gitlab_journal.commands.search_options import add_meta_arguments
@@ -47,6 +46,7 @@ def run(args: argparse.Namespace) -> int:
     n, args.spec = _split(args.words)
     store = open_store()
     spec = spec_from_args(args, store)
+    from gitlab_journal.review.values import print_json
     from gitlab_journal.search.study import prepare, require_optuna
     from gitlab_journal.search.suggest import suggest
     from gitlab_journal.search.summary import print_suggestions, suggestions_json
@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     setup = prepare(store, spec, sources=args.sources, similar=args.similar)
     found = suggest(setup, n, seed=args.search_seed)
     if args.json:
-        print(json.dumps(suggestions_json(setup, found), indent=2))
+        print_json(suggestions_json(setup, found))  # strict JSON: no bare Infinity
         return 0
     print_suggestions(make_console(), setup, found)
     return 0

@@ -245,7 +245,12 @@ def _plain(value: Any) -> Any:
 
 
 def run_document(run: Run) -> dict[str, Any]:
-    """The content of run.json, keys in card order."""
+    """The content of run.json, keys in card order. The point's NaN and infinities are written
+    as its params' are, ``{"__float__": "inf"}``, so run.json is strict JSON (an earlier
+    record's bare ``Infinity`` reads back as the float, and is written so when rewritten)."""
+    # leaderboard imports this module: its helper is imported when first used
+    from gitlab_journal.journal.leaderboard import finite_json
+
     doc: dict[str, Any] = {
         "format": RECORD_FORMAT,
         "id": run.id,
@@ -256,7 +261,7 @@ def run_document(run: Run) -> dict[str, Any]:
         "model": run.model,
         "kind": run.kind,
         "params": _plain(run.params),
-        "point": _plain(run.point),
+        "point": finite_json(_plain(run.point)),
         "data": dict(sorted(run.data.items())),
         "evaluation": _plain(run.evaluation),
         "code": run.code.to_dict(),

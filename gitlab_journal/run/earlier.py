@@ -13,7 +13,17 @@ EARLIER_COLUMNS = ("params", "earlier runs", "when", "status", "score", "code")
 
 
 def params_text(params: Mapping[str, Any]) -> str:
-    return ", ".join(f"{k}={v}" for k, v in sorted(dict(params).items())) or "(defaults)"
+    return ", ".join(f"{k}={_param(v)}" for k, v in sorted(dict(params).items())) or "(defaults)"
+
+
+def _param(value: Any) -> Any:
+    """A grid point's value; a NaN or an infinity as recorded (``{"__float__": "inf"}``) shown
+    as the number (``inf``)."""
+    if isinstance(value, Mapping):
+        from gitlab_journal.review.values import non_finite  # rare: not on `check`'s path
+
+        return non_finite(value) or value
+    return value
 
 
 def score_text(run: Run) -> str:

@@ -295,6 +295,30 @@ function shown(value) {
     return String(Number(value.toPrecision(5)));
   }
   if (typeof value === "string") return value;
+  return jsonText(value);
+}
+
+const NON_FINITE = ["inf", "-inf", "nan"];
+
+/** ``inf``, ``-inf`` or ``nan`` for the journal's form of a number that is not finite
+ * (``{"__float__": "inf"}``, as a spec's ``.inf`` is recorded); null for any other value. */
+function nonFinite(value) {
+  if (value === null || typeof value !== "object" || Array.isArray(value)) return null;
+  const keys = Object.keys(value);
+  if (keys.length !== 1 || keys[0] !== "__float__") return null;
+  return NON_FINITE.includes(value.__float__) ? value.__float__ : null;
+}
+
+/** A list or object as JSON.stringify writes it, but each number that is not finite as
+ * ``inf``, ``-inf`` or ``nan`` (``[0,-inf]``), as `git journal show` prints it. */
+function jsonText(value) {
+  const tag = nonFinite(value);
+  if (tag !== null) return tag;
+  if (Array.isArray(value)) return `[${value.map(jsonText).join(",")}]`;
+  if (value !== null && typeof value === "object") {
+    const items = Object.keys(value).map((key) => `${JSON.stringify(key)}:${jsonText(value[key])}`);
+    return `{${items.join(",")}}`;
+  }
   return JSON.stringify(value);
 }
 
