@@ -285,17 +285,18 @@ def _search_block(
             if line.strip() and line not in said:
                 said.add(line)
                 progress.console.print(line, markup=False, highlight=False)
+        if done.recorded:  # counted even when Ctrl-C came right after it was recorded
+            run = done.recorded[0]
+            known = observation_of_runs([run], block.space, values, setup.metric)
+            score = known.score if known else None
+            tell(study, trial, score)
+            source = f"similar data {proposal.name}" if proposal is not None else "trained"
+            report.trials.append(Trial(values, score, run.status, source, run=run, runs=(run.id,)))
+            shown = f"{score:.4f}" if score is not None else run.status
+            progress.update(task, advance=1, last=f"{run.id} {shown} {_short(values)}")
         if done.interrupted or not done.recorded:
             report.interrupted = True
             return
-        run = done.recorded[0]
-        known = observation_of_runs([run], block.space, values, setup.metric)
-        score = known.score if known else None
-        tell(study, trial, score)
-        source = f"similar data {proposal.name}" if proposal is not None else "trained"
-        report.trials.append(Trial(values, score, run.status, source, run=run, runs=(run.id,)))
-        shown = f"{score:.4f}" if score is not None else run.status
-        progress.update(task, advance=1, last=f"{run.id} {shown} {_short(values)}")
 
 
 def _short(values: dict[str, Any]) -> str:
