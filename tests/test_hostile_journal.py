@@ -400,6 +400,64 @@ def test_the_index_says_where_a_journal_holds_run_ids_and_when_it_cannot(
         assert index.held_ids(tip, ["good0001"]) is None
 
 
+def test_the_index_cannot_say_when_it_is_locked_or_unreadable_and_sync_walks(
+    clones: tuple[Path, Path, Path], cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An index another process is writing is not waited for, nor rebuilt in memory; one whose
+    tables cannot be read is no crash: either way the run folders are listed instead."""
+    import sqlite3
+
+    from gitlab_journal.journal.index import Index
+
+    _, a, b = clones
+    monkeypatch.chdir(a)
+    assert cli("log")[0] == 0
+    store = Store.discover(a)
+    store.record(make_run("later001", {"C": 3.0}, second=2))  # the index is behind
+    path = a / ".git" / "journal" / "index.sqlite"
+    writer = sqlite3.connect(path, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")  # another process catching up, say
+    try:
+        index = Index.existing(store)
+        assert index is not None
+        with index:
+            assert index.held_ids(store.require().id, ["good0001"]) is None
+            assert index.path == path  # still the file, not a private rebuild
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+
+    with sqlite3.connect(path) as broken:
+        broken.execute("DROP TABLE invalid")  # what a damaged page looks like to a query
+    craft(b, make_run("good0002", {"C": 96.0}, metrics={"accuracy": 0.2}))
+    said = sync_refused(a, b, cli, monkeypatch)
+    real = make_run("good0002", {"C": 2.0}, second=1)
+    assert f"run id good0002 is the id of the run at {where(real)} already" in said
+
+
+@pytest.mark.parametrize("index", [False, True])
+def test_a_stray_file_named_like_a_run_id_does_not_hold_that_id(
+    clones: tuple[Path, Path, Path], cli: Cli, monkeypatch: pytest.MonkeyPatch, index: bool
+) -> None:
+    """A file (not a folder) where a run folder would be is a stray entry, not a run: a run of
+    that name from elsewhere merges, whether the index or the folder listing answers."""
+    _, a, b = clones
+    other = make_run("strayid1", {"C": 4.0}, second=4)
+    home = make_run("strayid1", {"C": 5.0}, second=5)
+    graft(a, where(home), ("100644", "blob", hash_blob(a, b"not a run")), "a stray file")
+    monkeypatch.chdir(a)
+    if index:
+        assert cli("log")[0] == 0
+    craft(b, other)
+    assert push(b, "open", "journal").returncode == 0
+
+    code, _, err = cli("sync", "open", "--no-push")
+
+    assert code == 0, err
+    assert (a / ".git" / "journal" / "index.sqlite").exists() == index
+    assert "strayid1" in run_git(a, "ls-tree", "-r", "--name-only", "journal", where(other))
+
+
 def test_one_push_adding_two_folders_of_one_run_id_is_refused(
     clones: tuple[Path, Path, Path],
 ) -> None:

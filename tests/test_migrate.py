@@ -324,6 +324,40 @@ def test_clones_of_two_formats_refuse_to_merge_until_both_migrated(
         fsck(path)
 
 
+def test_a_clone_with_nothing_new_fast_forwards_to_the_migrated_journal(
+    tmp_path: Path, cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Clone a holds the format 1 journal and nothing else; b migrates it and pushes. a's sync
+    takes the migrated journal as it is, with and without an index of its own."""
+    bare = tmp_path / "shared.git"
+    git(tmp_path, "init", "-q", "--bare", "-b", "main", str(bare))
+    a, b, c = (make_repo(tmp_path / name) for name in "abc")
+    for path in (a, b, c):
+        git(path, "remote", "add", "origin", str(bare))
+    Store.discover(a).init(version=1)
+    Store.discover(a).record(make_run("runa0001", {"C": 1.0}))
+    Store.discover(a).record(make_run("runa0002", {"C": 2.0}, second=1))
+    assert sync(cli, a, monkeypatch)[0] == 0
+    for path in (b, c):
+        assert sync(cli, path, monkeypatch)[0] == 0
+    monkeypatch.chdir(c)
+    assert log_ids(cli) == ["runa0001", "runa0002"]  # c has an index, a has none
+    monkeypatch.chdir(b)
+    assert cli("migrate", "-q")[0] == 0
+    assert sync(cli, b, monkeypatch)[0] == 0
+    migrated = git(b, "rev-parse", "journal").strip()
+
+    for path in (a, c):
+        code, out, err = sync(cli, path, monkeypatch)
+        assert code == 0, err
+        assert "fast-forward" in out, out
+        assert git(path, "rev-parse", "journal").strip() == migrated
+        monkeypatch.chdir(path)
+        assert log_ids(cli) == ["runa0001", "runa0002"]
+        assert cli("verify")[0] == 0
+        fsck(path)
+
+
 def test_the_server_hook_takes_a_migration_and_refuses_the_way_back(tmp_path: Path) -> None:
     bare = tmp_path / "server.git"
     git(tmp_path, "init", "-q", "--bare", str(bare))

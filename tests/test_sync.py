@@ -214,6 +214,7 @@ def test_a_push_that_loses_the_race_fetches_merges_and_retries(
     out = sync(cli, b, monkeypatch)
 
     assert "after 2 attempts" in out
+    assert "Merged 2 run(s)" in out  # A's run at the first attempt, C's at the second
     assert set(runs_of(bare)) == {run_a, run_b, run_c}
     assert git(bare, "rev-parse", "journal") == git(b, "rev-parse", "journal")
     fsck(bare)

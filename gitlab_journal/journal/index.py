@@ -809,7 +809,14 @@ class Index:
         commit = self.store.repo.get(tip)
         if self.path is None or not isinstance(commit, pygit2.Commit):
             return None
-        if not self._current(str(tip)):
+        try:
+            return self._held_ids(commit, ids)
+        except sqlite3.Error:  # locked by another writer, or a damaged file: walk instead
+            self.values.clear()
+            return None
+
+    def _held_ids(self, commit: pygit2.Commit, ids: Sequence[str]) -> dict[str, str] | None:
+        if not self._current(str(commit.id)):
             old = self.stored_tip()
             if (
                 old is None
@@ -817,9 +824,15 @@ class Index:
                 or not self._is_ancestor(old, commit)
             ):
                 return None
-            self.sync()
-            if self.path is None or not self._current(str(tip)):
-                return None  # the branch moved on meanwhile, or the file became unusable
+            # Catch up only if no other process is writing the index: waiting for it, or
+            # falling back to a private index built from scratch, costs more than the walk.
+            self.conn.execute("PRAGMA busy_timeout = 0")
+            try:
+                self._sync()
+            finally:
+                self.conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+            if not self._current(str(commit.id)):
+                return None  # the branch moved on meanwhile
         version = tree_format(commit.tree)
         found: dict[str, str] = {}
         for at in range(0, len(ids), _IDS_PER_QUERY):

@@ -439,6 +439,8 @@ class Store:
         levels = len(fmt.shard_widths(version)) + 1
         for _, fingerprint, folder in fingerprint_folders(runs, fmt.RUNS_DIR, "", levels):
             for entry in folder:
+                if entry.type != TREE_OBJECT:
+                    continue  # a stray file, not a run: readers skip it, and so does the index
                 reuse = first.get(entry.name or "")
                 if reuse is not None and reuse.fingerprint != fingerprint:
                     yield _reused(reuse, fmt.run_dir(fingerprint, reuse.run_id, version=version))
@@ -839,13 +841,20 @@ class Store:
                 raise mixed_formats(ours, theirs)  # (a fast-forward may only go forward)
             base = self.repo[base_id].tree if base_id is not None else None
             resolved: list[str] = []
-            tree_id = union(self.repo, base, tip_commit.tree, other.tree, "", resolved)
-            union = self.repo[tree_id]
-            assert isinstance(union, pygit2.Tree)
-            board = merged_leaderboard(base, tip_commit.tree, other.tree, self._recorded_row(union))
-            if board is not None:
-                tree_id = _replace_root_files(self.repo, tree_id, board)
-                resolved = [r for r in resolved if r.split(":")[0] not in board]
+            if ours != theirs:
+                # A fast-forward to a migrated journal: its tree is the merge (a union would
+                # keep every run folder at its old place too, beside the one it moved to).
+                tree_id = other.tree.id
+            else:
+                tree_id = union(self.repo, base, tip_commit.tree, other.tree, "", resolved)
+                joined = self.repo[tree_id]
+                assert isinstance(joined, pygit2.Tree)
+                board = merged_leaderboard(
+                    base, tip_commit.tree, other.tree, self._recorded_row(joined)
+                )
+                if board is not None:
+                    tree_id = _replace_root_files(self.repo, tree_id, board)
+                    resolved = [r for r in resolved if r.split(":")[0] not in board]
             merged = self.repo[tree_id]
             assert isinstance(merged, pygit2.Tree)
             held = None if held_ids is None else functools.partial(held_ids, tip)

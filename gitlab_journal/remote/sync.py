@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from gitlab_journal.errors import CheckFailed, JournalError
 from gitlab_journal.journal.index import Index
@@ -56,16 +56,17 @@ def _sync(
     store: Store, remote: str, push: bool, attempts: int, git: Git, index: Index | None
 ) -> Synced:
     ref = store.ref_name
+    merged: Merged | None = None  # what the attempts so far took in
     for attempt in range(1, attempts + 1):
         remote_tip = git.fetch_ref(remote, ref)
-        merged: Merged | None = None
         if remote_tip is not None:
             try:
-                merged = store.merge(
+                now = store.merge(
                     remote_tip,
                     message=f"Merge the journal of {remote}",
                     held_ids=None if index is None else index.held_ids,
                 )
+                merged = _taken_in(merged, now)
             except CheckFailed as exc:
                 if not exc.message.startswith("refusing to merge a bad record"):
                     raise
@@ -95,4 +96,16 @@ def _sync(
     raise CheckFailed(
         f"could not push the journal to {remote}: it kept moving ({attempts} attempts)",
         hint="nothing was lost: the merged journal is here; run `git journal sync` again",
+    )
+
+
+def _taken_in(before: Merged | None, now: Merged) -> Merged:
+    """What a sync took in over its attempts (a push that lost the race merges again): the
+    last merge that took anything, counting the runs of every attempt."""
+    if before is None or before.kind == "up-to-date":
+        return now
+    if now.kind == "up-to-date":
+        return before
+    return replace(
+        now, incoming=before.incoming + now.incoming, resolved=before.resolved + now.resolved
     )
