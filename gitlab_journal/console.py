@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import TYPE_CHECKING
 
@@ -19,7 +20,21 @@ def make_console(*, stderr: bool = False) -> Console:
     terminal's width)."""
     stream = sys.stderr if stderr else sys.stdout
     width = None if is_terminal(stream) else output_width(stream)
-    return Console(file=stream, width=width, highlight=False, soft_wrap=False)
+    return _Console(file=stream, width=width, highlight=False, soft_wrap=False)
+
+
+class _Console(Console):
+    def on_broken_pipe(self) -> None:
+        """A reader that stopped reading (``| head -1``): what follows is dropped and the
+        command goes on to its own exit code, as with plain output (rich would exit 1 here,
+        and a `run` piped into `head` would stop training)."""
+        self.quiet = True
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self.file.fileno())
+            os.close(devnull)
+        except (OSError, ValueError):  # no file descriptor behind it (a test's buffer)
+            pass
 
 
 def progress_bar(console: Console, *, quiet: bool, label: str = "{task.description}") -> Progress:

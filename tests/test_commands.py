@@ -144,3 +144,33 @@ def test_the_program_leaves_its_objects_to_the_process_exit_and_its_output_whole
         ).stdout
     )
     assert done.stdout.strip()  # `log` of an empty journal still says so
+
+
+@pytest.mark.parametrize("command", [["show"], ["compare"], ["log"]])
+def test_a_closed_pipe_drops_the_output_and_keeps_the_exit_code(
+    repo: Path, cli: Cli, command: list[str]
+) -> None:
+    """`git journal show RUN | head -1`: the reader is gone before the output is written; the
+    command still ends with 0 (not rich's 1, which breaks `set -o pipefail` scripts), quietly."""
+    (repo / "journal.yaml").write_text(IRIS_SPEC)
+    assert cli("init")[0] == 0
+    assert cli("run", "-q")[0] == 0
+    code, out, err = cli("log", "--json")
+    assert code == 0, err
+    ids = [run["id"] for run in json.loads(out)]
+    args = {"show": ["show", ids[0]], "compare": ["compare", *ids[:2]], "log": ["log"]}[command[0]]
+    read, write = os.pipe()
+    os.close(read)  # the reader stopped before anything was written
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "gitlab_journal", *args],
+            cwd=repo,
+            stdout=write,
+            stderr=subprocess.PIPE,
+            text=True,
+            check=False,
+        )
+    finally:
+        os.close(write)
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr and "Exception ignored" not in done.stderr
