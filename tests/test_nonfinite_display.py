@@ -232,6 +232,8 @@ def test_an_api_param_holding_inf_prints_it(repo: Path, cli: Cli) -> None:
     assert re.search(r"^  bounds +\[0, -inf\] *$", out, re.M), out
     assert re.search(r"^  clip +inf *$", out, re.M), out
     assert re.search(r'^  scale +\{"max": nan\} *$', out, re.M), out
+    subject = git(repo, "log", "-1", "--format=%s", "journal")
+    assert "clip=inf" in subject and "__float__" not in subject, subject
 
 
 SEARCH_SPEC = """\
@@ -273,6 +275,9 @@ def test_insights_json_is_strict_and_writes_params_as_the_journal(
     best = group["best"]  # of four equal scores, any
     (clip,) = [clip for clip, run_id in project.items() if run_id == best["run"]]
     assert best["params"] == {"clip": written(clip)}
+    code, out, err = cli("insights")
+    assert code == 0, err
+    assert "__float__" not in out and "-inf" in out, out
 
 
 def test_run_json_writes_the_points_inf_as_its_params(

@@ -15,7 +15,13 @@ from typing import Any
 
 from gitlab_journal.errors import CheckFailed, JournalError
 from gitlab_journal.journal import schema
-from gitlab_journal.journal.identity import canonical_json, fingerprint_of_text, normalise
+from gitlab_journal.journal.identity import (
+    canonical_json,
+    fingerprint_of_text,
+    non_finite,
+    normalise,
+    value_json_text,
+)
 from gitlab_journal.journal.records import STATUSES, CodeState, Run
 from gitlab_journal.journal.schema import InvalidRecord
 
@@ -537,9 +543,10 @@ def summary_line(run: Run) -> str:
 
 
 def _short(value: Any) -> str:
-    if isinstance(value, float):
+    if isinstance(value, float) and non_finite(value) is None:
         return f"{value:g}"
-    text = json.dumps(value) if not isinstance(value, str) else value
+    # inf as such, also as the journal records it ({"__float__": "inf"}), and inside lists
+    text = value_json_text(value) if not isinstance(value, str) else value
     return text if len(text) <= 30 else text[:27] + "..."
 
 

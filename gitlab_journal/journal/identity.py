@@ -58,6 +58,38 @@ def _float(value: float) -> Any:
     return value  # json writes repr(float): the shortest round-trip form, the same everywhere
 
 
+_NON_FINITE = ("inf", "-inf", "nan")
+
+
+def non_finite(value: Any) -> str | None:
+    """``inf``, ``-inf`` or ``nan`` for a number that is not finite, a float or the journal's
+    form of one (``{"__float__": "inf"}``); None for any other value."""
+    if isinstance(value, float):
+        if math.isfinite(value):
+            return None
+        return "nan" if math.isnan(value) else "inf" if value > 0 else "-inf"
+    if isinstance(value, Mapping) and len(value) == 1:
+        tag = value.get("__float__")
+        return tag if tag in _NON_FINITE else None
+    return None
+
+
+def value_json_text(value: Any) -> str:
+    """``value`` as JSON text (keys sorted), but a number that is not finite as ``inf``."""
+    tag = non_finite(value)
+    if tag is not None:
+        return tag
+    if isinstance(value, Mapping):
+        items = sorted((str(k), v) for k, v in value.items())
+        inner = ", ".join(
+            f"{json.dumps(k, ensure_ascii=False)}: {value_json_text(v)}" for k, v in items
+        )
+        return "{" + inner + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(value_json_text(v) for v in value) + "]"
+    return json.dumps(value, ensure_ascii=False)
+
+
 def _key(key: Any) -> str:
     if isinstance(key, str):
         return key

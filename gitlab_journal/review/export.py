@@ -18,8 +18,9 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from gitlab_journal.journal.identity import non_finite
 from gitlab_journal.journal.index import Row, json_safe
-from gitlab_journal.review.values import non_finite, param_json
+from gitlab_journal.review.values import param_json
 
 FIXED = ("id", "fingerprint", "commit", "created", "status", "model", "kind", "name")
 CODE = ("commit", "branch", "dirty")

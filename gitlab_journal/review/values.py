@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from gitlab_journal.journal import format as fmt
+from gitlab_journal.journal.identity import value_json_text
 from gitlab_journal.journal.index_read import json_safe
 from gitlab_journal.journal.leaderboard import finite_json
 from gitlab_journal.journal.records import REPRODUCED, Run
@@ -58,22 +59,6 @@ def number(value: float) -> str:
     return f"{value:.4g}"
 
 
-_NON_FINITE = ("inf", "-inf", "nan")
-
-
-def non_finite(value: Any) -> str | None:
-    """``inf``, ``-inf`` or ``nan`` for a number that is not finite, a float or the journal's
-    form of one (``{"__float__": "inf"}``); None for any other value."""
-    if isinstance(value, float):
-        if math.isfinite(value):
-            return None
-        return "nan" if math.isnan(value) else "inf" if value > 0 else "-inf"
-    if isinstance(value, Mapping) and len(value) == 1:
-        tag = value.get("__float__")
-        return tag if tag in _NON_FINITE else None
-    return None
-
-
 def value_text(value: Any, width: int | None = None) -> str:
     """A parameter (or any record value) as one short line; a number that is not finite as
     ``inf``, ``-inf`` or ``nan``, also inside a list or mapping (``[0, inf]``)."""
@@ -86,24 +71,10 @@ def value_text(value: Any, width: int | None = None) -> str:
     elif isinstance(value, (int, str)):
         text = str(value)
     else:
-        text = _json_text(value)
+        text = value_json_text(value)
     if width is not None and len(text) > width:
         text = text[: width - 1] + "…"
     return text
-
-
-def _json_text(value: Any) -> str:
-    """``value`` as JSON text (keys sorted), but a number that is not finite as ``inf``."""
-    tag = non_finite(value)
-    if tag is not None:
-        return tag
-    if isinstance(value, Mapping):
-        items = sorted((str(k), v) for k, v in value.items())
-        inner = ", ".join(f"{json.dumps(k, ensure_ascii=False)}: {_json_text(v)}" for k, v in items)
-        return "{" + inner + "}"
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_json_text(v) for v in value) + "]"
-    return json.dumps(value, ensure_ascii=False)
 
 
 def created_text(created: str) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from gitlab_journal.journal.identity import non_finite
 from gitlab_journal.journal.records import Run
 from gitlab_journal.run.plan import Planned
 
@@ -20,8 +21,6 @@ def _param(value: Any) -> Any:
     """A grid point's value; a NaN or an infinity as recorded (``{"__float__": "inf"}``) shown
     as the number (``inf``)."""
     if isinstance(value, Mapping):
-        from gitlab_journal.review.values import non_finite  # rare: not on `check`'s path
-
         return non_finite(value) or value
     return value
 

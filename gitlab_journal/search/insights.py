@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gitlab_journal.data.metafeatures import data_key
-from gitlab_journal.journal.identity import canonical_json, normalise
+from gitlab_journal.journal.identity import canonical_json, non_finite, normalise
 from gitlab_journal.journal.index import open_index
 from gitlab_journal.journal.records import Run
 from gitlab_journal.journal.store import Store
@@ -177,6 +177,9 @@ def _top(scored: Sequence[tuple[Run, float]]) -> list[Run]:
 
 
 def _show(value: Any) -> str:
+    tag = non_finite(value)  # inf, also as the journal records it ({"__float__": "inf"})
+    if tag is not None:
+        return tag
     if isinstance(value, float):
         return f"{value:.4g}"
     if isinstance(value, str):
