@@ -143,6 +143,33 @@ def test_a_corrupt_index_file_rebuilds(store: Store) -> None:
         assert conn.execute("SELECT count(*) FROM runs").fetchone() == (2,)
 
 
+def test_a_damaged_page_found_by_a_query_removes_the_index_and_says_so(
+    repo: Path, store: Store, cli: helpers.Cli
+) -> None:
+    """The file opens and its meta table reads (the index looks current), but a page of the
+    runs table is damaged: the command that reaches it says so (no bug report), and the next
+    command rebuilds the index."""
+    record_all(store, [make_run(f"run{i:04d}", params={"C": i}) for i in range(300)])
+    assert cli("log", "-n", "1")[0] == 0
+    path = store.cache_dir() / INDEX_FILE
+    with sqlite3.connect(path) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        (root,) = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = 'runs'").fetchone()
+        (size,) = conn.execute("PRAGMA page_size").fetchone()
+    with path.open("r+b") as handle:  # the table's first page: no longer a b-tree page
+        handle.seek((root - 1) * size)
+        handle.write(b"\xff" * 16)
+
+    code, _, err = cli("log")
+
+    assert code == 2, err
+    assert "journal index was damaged" in err and "run the command again" in err
+    assert "bug" not in err and not path.exists()
+    code, out, err = cli("log", "-n", "1000")
+    assert code == 0, err
+    assert out.count("run0") == 300
+
+
 def test_another_schema_version_rebuilds(store: Store) -> None:
     record_all(store, [make_run("run0001")])
     open_index(store).close()

@@ -704,6 +704,15 @@ class Index:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+        if self.path is not None and _damaged(exc):
+            # A page that cannot be read only shows when a query reaches it: the file is a
+            # derived cache, so it goes, and the next command builds it again.
+            _remove(self.path)
+            raise JournalError(
+                f"the journal index was damaged ({exc}); it is removed, and the next command "
+                "builds it again from the journal",
+                hint="run the command again; nothing in the journal was affected",
+            ) from exc
 
     # -- keeping up --------------------------------------------------------------------------
 
@@ -1489,6 +1498,12 @@ class Index:
             return None
         match = _TRAILER_RUN.search(obj.message)
         return None if match is None else self.get(match.group(1))
+
+
+def _damaged(exc: BaseException | None) -> bool:
+    """Whether ``exc`` is SQLite finding its file corrupt or not a database at all."""
+    name = getattr(exc, "sqlite_errorname", "") if isinstance(exc, sqlite3.Error) else ""
+    return str(name).startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB"))
 
 
 def _remove(path: Path) -> None:
