@@ -203,20 +203,14 @@ def test_a_shared_metrics_json_half_written_by_another_point_is_the_overlap_erro
 ) -> None:
     """A point that ends while another writes the root metrics.json reads it half written:
     the error is that they ran at once, not that the JSON is broken."""
-    spec = "command: python train.py {x}\nparams:\n  x: [a, b]\n"
-    _setup(repo, cli, {"train.py": HALF_WRITTEN, "journal.yaml": spec})
-    code, out, err = cli("run", "-q", "--jobs", "2")
-    assert code == 1, (out, err)
-    runs = _by_point(repo, "x")
-    for run in runs.values():
-        assert run["status"] == "failed", run
-        error = str(run["error"])
-        assert "ran at the same time" in error and "metrics.json" in error, error
+    _failed_for_running_at_once(repo, cli, HALF_WRITTEN)
 
 
-def test_points_run_at_once_sharing_the_root_metrics_json_fail(repo: Path, cli: Cli) -> None:
+def _failed_for_running_at_once(repo: Path, cli: Cli, script: str) -> dict[str, dict[str, Any]]:
+    """Points ``a`` and ``b`` of ``script`` run with ``--jobs 2``: each must fail, saying the
+    metrics came from the shared root metrics.json while the other ran; the runs by point."""
     spec = "command: python train.py {x}\nparams:\n  x: [a, b]\n"
-    _setup(repo, cli, {"train.py": AT_ONCE.replace("{own}", "False"), "journal.yaml": spec})
+    _setup(repo, cli, {"train.py": script, "journal.yaml": spec})
     code, out, err = cli("run", "-q", "--jobs", "2")
     assert code == 1, (out, err)
     runs = _by_point(repo, "x")
@@ -225,6 +219,11 @@ def test_points_run_at_once_sharing_the_root_metrics_json_fail(repo: Path, cli: 
         error = str(run["error"])
         assert "ran at the same time" in error and "metrics.json" in error, error
         assert "$JOURNAL_RUN_DIR/metrics.json" in error, error
+    return runs
+
+
+def test_points_run_at_once_sharing_the_root_metrics_json_fail(repo: Path, cli: Cli) -> None:
+    runs = _failed_for_running_at_once(repo, cli, AT_ONCE.replace("{own}", "False"))
     assert runs["a"]["id"] in runs["b"]["error"] or runs["b"]["id"] in runs["a"]["error"]
     assert not any((repo / ".git" / "journal" / "running").iterdir())
 

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pygit2
 import pytest
 from conftest import IRIS_SPEC, git
-from helpers import Cli
+from helpers import Cli, interrupted_when
 
 from gitlab_journal.journal import format as fmt
 from gitlab_journal.journal.store import Store
@@ -69,21 +67,10 @@ evaluation: {cv: 3, seed: 0}
 def test_ctrl_c_mid_grid_leaves_complete_runs_and_the_next_run_goes_on(repo: Path) -> None:
     (repo / "journal.yaml").write_text(SLOW_SPEC)
     Store.discover(repo).init()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gitlab_journal", "run", "-q"],
-        cwd=repo,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if int(git(repo, "rev-list", "--count", "journal")) >= 3:  # init + 2 runs
-            break
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130, err
+    code, _, err = interrupted_when(
+        repo, ["run", "-q"], lambda: int(git(repo, "rev-list", "--count", "journal")) >= 3
+    )  # init + 2 runs
+    assert code == 130, err
     assert "Traceback" not in err
 
     store = Store.discover(repo)

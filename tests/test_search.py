@@ -12,7 +12,7 @@ from typing import Any
 import optuna
 import pytest
 from conftest import git
-from helpers import Cli
+from helpers import Cli, interrupted_when
 from rich.console import Console
 
 from gitlab_journal.journal.store import Store
@@ -269,29 +269,16 @@ evaluation: {cv: 3, seed: 0}
 
 
 def test_ctrl_c_in_a_search_ends_it_with_one_message_and_exit_130(repo: Path) -> None:
-    import signal
-    import subprocess
-    import sys
-    import time
-
     (repo / "journal.yaml").write_text(SLOW_SEARCH)
     Store.discover(repo).init()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gitlab_journal", "run", "--search", "optuna", "--trials", "50"],
-        cwd=repo,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if any(Store.discover(repo).run_paths()):  # a trial recorded
-            break
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=120)
 
-    assert proc.returncode == 130, err
+    code, out, err = interrupted_when(
+        repo,
+        ["run", "--search", "optuna", "--trials", "50"],
+        lambda: any(Store.discover(repo).run_paths()),  # a trial recorded
+    )
+
+    assert code == 130, err
     assert "Traceback" not in err
     said = (out + err).lower()
     assert said.count("interrupted") == 1, out + err

@@ -295,3 +295,26 @@ def snapshot(repo: Path) -> dict[str, str]:
             continue
         state[str(rel)] = hashlib.sha256(path.read_bytes()).hexdigest()
     return state
+
+
+def interrupted_when(
+    repo: Path, args: Sequence[str], ready: Callable[[], bool], *, timeout: float = 120
+) -> tuple[int, str, str]:
+    """``python -m gitlab_journal ARGS`` in ``repo``, sent Ctrl-C (SIGINT) as soon as ``ready()``
+    holds: its exit code, stdout and stderr."""
+    import signal
+    import time
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gitlab_journal", *args],
+        cwd=repo,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not ready():
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=timeout)
+    return proc.returncode, out, err
