@@ -32,7 +32,7 @@ import sys
 import threading
 import types
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -381,7 +381,7 @@ def _prepare(state: _State, estimator: Any, args: Any, kwargs: Any) -> _Prepared
         model=public_path(type(estimator)),
         params=dict(estimator.get_params(deep=True)),
         data=data,
-        caller=caller_code(),
+        caller=caller_code((estimator,)),
         y_md5=y_md5,
     )
     message = None
@@ -574,7 +574,7 @@ def _prepare_search(state: _State, search: Any, args: Any, kwargs: Any) -> _Sear
     plan = _SearchPlan(
         journal=_journal(state),
         data=data,
-        caller=caller_code(),
+        caller=caller_code((getattr(search, "estimator", None),)),
         y_md5=y_md5,
         evaluation={"cv": search.cv, "scoring": search.scoring},
     )
@@ -649,9 +649,16 @@ def _record_search(state: _State, search: Any, plan: _SearchPlan) -> None:
 # -- the calling code -----------------------------------------------------------------------
 
 
-def caller_code() -> dict[str, str]:
-    """The code that called ``fit``, name -> content id: a notebook's code cells run so far
-    (IPython's ``In``), or the ``__main__`` script. Empty for an interactive interpreter."""
+def caller_code(owners: Iterable[Any] = ()) -> dict[str, str]:
+    """The code that called ``fit``, name -> content id: in a notebook, the code cells on the
+    call stack (the cell running now, and any cell whose function is on the way to ``fit``)
+    and those that define a class or function of ``owners`` (an estimator, its nested
+    estimators and their functions) made in the notebook; else the ``__main__`` script.
+    Empty for an interactive interpreter.
+
+    What else the notebook ran reaches ``fit`` through the data and params, which count by
+    value: so running a cell again, or after unrelated cells, is the same experiment, and
+    "Restart & Run All" finds what the session ran before."""
     import pygit2
 
     from gitlab_journal.code.state import NOTEBOOK_CELL
@@ -660,10 +667,13 @@ def caller_code() -> dict[str, str]:
     shell = ipython.get_ipython() if ipython is not None else None
     cells = getattr(shell, "user_ns", {}).get("In") if shell is not None else None
     if isinstance(cells, list):
+        texts = _notebook_cells(sys._getframe(1), owners)
+        if not texts and cells and isinstance(cells[-1], str):
+            texts = {cells[-1]}  # called from no cell (a callback of the kernel's): this one
         text = "".join(
             NOTEBOOK_CELL + cell + ("" if cell.endswith("\n") else "\n")
-            for cell in cells
-            if isinstance(cell, str) and cell.strip()
+            for cell in sorted(texts)
+            if cell.strip()
         )
         return {"notebook": str(pygit2.hash(text.encode("utf-8")))}
     main = sys.modules.get("__main__")
@@ -674,6 +684,62 @@ def caller_code() -> dict[str, str]:
         return {"script": str(pygit2.hashfile(str(file)))}
     except (OSError, ValueError, pygit2.GitError):
         return {}
+
+
+def _notebook_cells(frame: Any, owners: Iterable[Any]) -> set[str]:
+    """The text of each notebook cell on the stack from ``frame`` up, and of each cell that
+    defines a ``__main__`` class or function of ``owners``. IPython keeps a cell's text in
+    :mod:`linecache` under the name its code was compiled with, without a file time."""
+    import linecache
+
+    names: list[str] = []
+    while frame is not None:
+        names.append(frame.f_code.co_filename)
+        frame = frame.f_back
+    for code in _main_code(owners):
+        names.append(code.co_filename)
+    texts: set[str] = set()
+    for name in dict.fromkeys(names):
+        entry = linecache.cache.get(name)
+        if entry is not None and len(entry) == 4 and entry[1] is None:
+            texts.add("".join(entry[2]))
+    return texts
+
+
+def _main_code(owners: Iterable[Any]) -> Iterator[Any]:
+    """The code objects of the ``__main__`` classes (their methods) and functions that
+    ``owners`` are made of, nested estimators' included (``get_params(deep=False)``)."""
+    todo = list(owners)
+    seen: set[int] = set()
+    while todo:
+        obj = todo.pop()
+        if id(obj) in seen:
+            continue
+        seen.add(id(obj))
+        code = getattr(obj, "__code__", None)
+        if code is not None and getattr(obj, "__module__", None) == "__main__":
+            yield code
+            continue
+        if isinstance(obj, (list, tuple)):
+            todo.extend(obj)
+            continue
+        for klass in type(obj).__mro__:
+            if klass.__module__ != "__main__":
+                continue
+            for member in vars(klass).values():
+                member = getattr(member, "__func__", member)  # staticmethod, classmethod
+                member = getattr(member, "fget", member)  # property
+                for _ in range(8):  # the method itself, not autolog's wrapper of it
+                    member = getattr(member, "__wrapped__", member)
+                code = getattr(member, "__code__", None)
+                if code is not None:
+                    yield code
+        get_params = getattr(obj, "get_params", None)
+        if callable(get_params) and not isinstance(obj, type):
+            try:
+                todo.extend(get_params(deep=False).values())
+            except Exception:  # an estimator whose params cannot be read: its own error later
+                continue
 
 
 # -- Keras ----------------------------------------------------------------------------------

@@ -317,6 +317,49 @@ def test_a_notebook_warns_of_each_duplicate_when_run_again(
     assert len(runs(repo)) == 4
 
 
+WIDE = "class Wide(LogisticRegression):\n    def predict(self, X):\n        return {predicted}"
+
+
+def test_in_one_kernel_a_cell_run_again_warns_and_a_changed_class_does_not(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A data scientist's session: a fit cell run again, after an unrelated cell too, is the
+    same experiment; a class of the notebook edited and run again is a new one, as is a fit
+    cell that calls fit another way."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))
+    sources = [
+        *NOTEBOOK_CELLS[:3],  # autolog, the data, LogisticRegression(max_iter=400).fit(X, y)
+        "X.shape",
+        WIDE.format(predicted="super().predict(X)"),
+        "Wide(max_iter=400).fit(X, y)",
+        WIDE.format(predicted="1 - super().predict(X)"),
+        "LogisticRegression(max_iter=400).fit(X, y); print('again')",
+    ]
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(source) for source in sources]
+    client = NotebookClient(
+        nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(repo)}}
+    )
+    said: list[tuple[int, str]] = []
+    with client.setup_kernel():
+        for index in (0, 1, 2, 2, 3, 2, 4, 5, 5, 6, 5, 7):
+            client.execute_cell(nb.cells[index], index)
+            said.append((index, _stderr(nb.cells[index])))
+
+    warned = ["DuplicateRunWarning" in text for _, text in said]
+    assert warned == [
+        False, False,
+        False, True, False, True,  # the fit again, X.shape, the fit again
+        False, False, True,  # Wide, its fit, its fit again
+        False, False,  # Wide edited: its fit is a new experiment
+        False,  # the first fit, called from another cell's code
+    ], said  # fmt: skip
+    assert len(runs(repo)) == 7  # every fit recorded, repeats too
+
+
 @pytest.mark.slow
 def test_a_keras_fit_under_autolog_is_a_run(repo: Path) -> None:
     script = """\
