@@ -11,6 +11,7 @@ journal.runs(model="my.Net")
 
 from __future__ import annotations
 
+import math
 import traceback
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -36,8 +37,23 @@ class ActiveRun:
     status: str = "ok"
     record: Run | None = None
 
+    unfinished: list[str] = field(default_factory=list)  # metrics logged NaN or infinite
+
     def log_metric(self, name: str, value: float) -> None:
-        self.metrics[name] = float(value)
+        """Record ``value`` for ``name``, as ``current_run().log_metric`` does: a number (an
+        int or a float, numpy's too; not a bool nor text, which raise a ``MetricTypeError``
+        naming the metric). A value that is not finite is left out and fails the run when the
+        block ends, naming the metric."""
+        from gitlab_journal.current import MetricNameError, metric_number
+
+        if not isinstance(name, str) or not name or any(ord(c) < 32 for c in name):
+            raise MetricNameError(f"a metric name is a non-empty line of text, got {name!r}")
+        number = metric_number(name, value)
+        if math.isfinite(number):
+            self.metrics[name] = number
+        else:
+            self.metrics.pop(name, None)
+            self.unfinished.append(f"{name} = {number!r}")
 
     def log_metrics(self, metrics: Mapping[str, float]) -> None:
         for name, value in metrics.items():
@@ -154,6 +170,9 @@ class Journal:
             error = _error_text()
             raise
         finally:
+            if active.unfinished and active.status == "ok":
+                active.status = "failed"
+                error = "a metric that is not a finite number: " + ", ".join(active.unfinished)
             active.record = self.record(
                 model=model,
                 params=params,

@@ -37,7 +37,7 @@ class MetricNameError(JournalError, ValueError):
     """``log_metric`` was given a name it cannot record."""
 
 
-def _number(name: str, value: object) -> float:
+def metric_number(name: str, value: object) -> float:
     """``value`` as a float: an int or a float (numpy's too), not a bool nor text."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         bool_like = "bool" in type(value).__name__
@@ -71,7 +71,7 @@ class CurrentRun:
         recorded as such and fails the run when the command ends."""
         if not isinstance(name, str) or not name or any(ord(c) < 32 for c in name):
             raise MetricNameError(f"a metric name is a non-empty line of text, got {name!r}")
-        number = _number(name, value)
+        number = metric_number(name, value)
         if step is not None:
             if isinstance(step, bool) or not isinstance(step, numbers.Integral):
                 raise MetricTypeError(

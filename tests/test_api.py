@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,7 @@ from conftest import git
 
 from gitlab_journal import Journal
 from gitlab_journal.errors import JournalError
+from gitlab_journal.journal.store import Store
 
 
 def test_record_find_and_runs(repo: Path) -> None:
@@ -41,6 +43,32 @@ def test_an_estimator_object_is_recorded_with_its_params(repo: Path) -> None:
     assert run.params["alpha"] == 2.0
     assert journal.fingerprint(model=Ridge(alpha=2.0)) == run.fingerprint
     assert journal.fingerprint(model=Ridge(alpha=3.0)) != run.fingerprint
+
+
+def test_a_logged_metric_is_a_number_and_a_nan_fails_the_run(repo: Path) -> None:
+    """As ``current_run().log_metric``: text or a bool raises at once, naming the metric; a NaN
+    or an infinity fails the run, naming it, and metrics.json stays strict JSON."""
+    import math
+
+    from gitlab_journal.current import MetricTypeError
+
+    journal = Journal(repo)
+    with (
+        pytest.raises(MetricTypeError, match=r"'acc'.*str 'high'"),
+        journal.run(model="demo.Model", params={"depth": 5}) as typo,
+    ):
+        typo.log_metric("acc", "high")  # type: ignore[arg-type]
+    assert typo.record is not None and typo.record.status == "failed"
+    with pytest.raises(MetricTypeError, match=r"'ok'.*bool"), journal.run(model="demo.Model") as b:
+        b.log_metric("ok", True)
+
+    with journal.run(model="demo.Model", params={"depth": 6}) as diverged:
+        diverged.log_metrics({"acc": 0.5, "loss": math.nan})
+    run = diverged.record
+    assert run is not None and run.status == "failed" and run.metrics == {"acc": 0.5}
+    assert "loss = nan" in (run.error or "")
+    metrics = Store.discover(repo).files(run)["metrics.json"]
+    json.loads(metrics, parse_constant=lambda token: pytest.fail(f"bare {token}"))
 
 
 def test_the_context_manager_records_metrics_and_failures(repo: Path) -> None:
