@@ -5,6 +5,8 @@ and `log --status`. Real repositories, real git, real training."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import tempfile
 from dataclasses import replace
 from pathlib import Path
@@ -361,6 +363,17 @@ def test_rerun_refuses_what_it_cannot_reproduce(repo: Path, cli: Cli) -> None:
     api_run = Journal(repo).record(model="my.Net", params={"lr": 0.1}, metrics={"loss": 1.0})
     code, _, err = cli("rerun", api_run.id)
     assert code == 2 and "Python API" in err and "checkout" in err
+    script = (
+        "import gitlab_journal\n"
+        "from sklearn.datasets import load_iris\n"
+        "from sklearn.tree import DecisionTreeClassifier\n"
+        "gitlab_journal.autolog()\n"
+        "DecisionTreeClassifier(max_depth=2).fit(*load_iris(return_X_y=True))\n"
+    )
+    subprocess.run([sys.executable, "-c", script], cwd=repo, check=True, capture_output=True)
+    (autologged,) = [r for r in Journal(repo).runs() if r.kind == "autolog"]
+    code, _, err = cli("rerun", autologged.id)
+    assert code == 2 and "recorded by autologging" in err and "before runs kept" not in err
     code, _, err = cli("rerun", "zzzz")
     assert code == 2 and "unknown run" in err
     # A run recorded without spec.yaml, and one whose commit this clone lacks.

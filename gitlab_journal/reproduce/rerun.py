@@ -226,11 +226,17 @@ def rerun(
     A ``code.patch`` from another clone (:func:`foreign_patch`) is run only when ``trusted``.
     """
     say = step or (lambda _: None)
-    if run.kind == "custom":
+    if run.kind in ("custom", "autolog"):
+        how = "by autologging" if run.kind == "autolog" else "through the Python API"
+        caller = (run.identity.get("code") or {}).get("caller") or {}
         raise JournalError(
-            f"run {run.id} was recorded through the Python API: the code that trained it is "
-            "the caller's, not a spec",
-            hint=f"`git journal checkout {run.id}` gives you its code to run it again",
+            f"run {run.id} was recorded {how}: the code that trained it is the caller's, "
+            "not a spec",
+            hint=(
+                "its notebook's cells are not kept with the run; run them again"
+                if "notebook" in caller
+                else f"`git journal checkout {run.id}` gives you its code to run it again"
+            ),
         )
     found = recipe(store, run)
     if found.spec is None:
