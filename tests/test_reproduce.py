@@ -376,6 +376,9 @@ def test_rerun_refuses_what_it_cannot_reproduce(repo: Path, cli: Cli) -> None:
     assert code == 2 and "recorded by autologging" in err and "before runs kept" not in err
     code, _, err = cli("rerun", "zzzz")
     assert code == 2 and "unknown run" in err
+    for tolerance in ("nan", "inf", "-1"):  # a bare NaN or Infinity would land in run.json
+        code, _, err = cli("rerun", api_run.id, "--tolerance", tolerance)
+        assert code == 2 and "--tolerance must be a finite number" in err, err
     # A run recorded without spec.yaml, and one whose commit this clone lacks.
     store = Store.discover(repo)
     identity = {"model": {"kind": "sklearn", "class": "sklearn.svm.SVC", "params": {}}}

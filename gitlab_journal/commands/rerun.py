@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 
 from gitlab_journal.commands.common import open_store
@@ -44,8 +45,8 @@ def run(args: argparse.Namespace) -> int:
     from gitlab_journal.reproduce.rerun import foreign_patch, rerun, untrusted_error
     from gitlab_journal.reproduce.summary import print_rerun
 
-    if args.tolerance < 0:
-        raise JournalError("--tolerance must be 0 or more")
+    if not 0 <= args.tolerance < math.inf:  # a NaN fails this too
+        raise JournalError(f"--tolerance must be a finite number, 0 or more, not {args.tolerance}")
     store = open_store()
     original = resolve_run(store, None, args.run)
     console = make_console()
