@@ -46,6 +46,8 @@ class JournalError(Exception):
         self.message = message
         self.hint = hint
         self.exit_code = self.default_exit_code if exit_code is None else exit_code
+        if hint:  # shown under the message when Python prints it (a script, a notebook)
+            self.add_note(f"hint: {hint}")
 
     def __str__(self) -> str:
         return self.message

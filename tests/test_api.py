@@ -94,3 +94,21 @@ def test_the_context_manager_records_metrics_and_failures(repo: Path) -> None:
     with pytest.raises(JournalError, match="already ran"), duplicate:
         pass
     assert len(journal.runs()) == 3
+
+
+def test_an_error_of_the_api_shows_its_hint_where_python_prints_it(tmp_path: Path) -> None:
+    """A script or a notebook sees the traceback Python prints, not the CLI's two lines: the
+    hint is under the message there too."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", "from gitlab_journal import Journal; Journal('.')"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert "JournalError: not a git repository" in done.stderr
+    assert "hint: run this inside a git repository" in done.stderr
