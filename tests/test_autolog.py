@@ -85,6 +85,11 @@ def test_a_script_records_its_fit_and_warns_when_it_runs_again(repo: Path) -> No
     assert run.created[:10] in second.stderr
     assert "accuracy_score_test=" in second.stderr
     assert len(runs(repo)) == 2  # "warn" records the repeat
+    shown = python(
+        repo, f"from gitlab_journal.cli import main; main(['show', '{run.id}'])", "show.py"
+    )
+    script = run.identity["code"]["caller"]["script"]
+    assert f"script blob {script[:12]}" in " ".join(shown.stdout.split())
 
 
 UNSCORED_SCRIPT = """\
@@ -358,6 +363,15 @@ def test_in_one_kernel_a_cell_run_again_warns_and_a_changed_class_does_not(
         False,  # the first fit, called from another cell's code
     ], said  # fmt: skip
     assert len(runs(repo)) == 7  # every fit recorded, repeats too
+    shown = subprocess.run(
+        [sys.executable, "-m", "gitlab_journal", "show", runs(repo)[0].id],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    flat = " ".join(shown.split())  # the code line may wrap
+    assert "notebook cells" in flat and "not kept with the run" in flat, shown
 
 
 @pytest.mark.slow

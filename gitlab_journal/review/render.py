@@ -70,6 +70,12 @@ def _code_line(run: Run) -> str:
         text += f", since committed as {code.committed}"
     if code.files:
         text += f"; {len(code.files)} dependency file{'s' if len(code.files) != 1 else ''}"
+    caller = (run.identity.get("code") or {}).get("caller")
+    if isinstance(caller, Mapping) and isinstance(caller.get("notebook"), str):
+        # a notebook's cells are part of the experiment, but not kept with the run
+        text += f"; notebook cells {caller['notebook'][:12]} (not kept with the run)"
+    elif isinstance(caller, Mapping) and isinstance(caller.get("script"), str):
+        text += f"; script blob {caller['script'][:12]}"
     return text
 
 
