@@ -356,3 +356,28 @@ def test_a_second_run_of_the_grid_shows_the_recorded_points_inf_as_a_number(
     assert code == 0, err
     assert "clip=inf" in out and "clip=-inf" in out
     assert "__float__" not in out
+
+
+def test_metrics_json_writes_a_metric_that_is_not_finite_as_null(
+    repo: Path, cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An autologged fit or ``Journal.record`` may hold a NaN metric (a diverged loss): the
+    journal's metrics.json stays strict JSON, null where the value was not a number; an earlier
+    record's bare NaN still reads, and its run can still be noted."""
+    journal = Journal(".")
+    run = journal.record(model="my.Net", params={"lr": 1.0}, metrics={"acc": 0.5, "loss": math.nan})
+    doc = strict_json(run_file(repo, run.id, "metrics.json").decode())
+    assert doc == {"acc": 0.5, "loss": None}
+
+    # A record written the old way (a bare NaN), noted by this version: still one record.
+    old = journal.record(model="my.Net", params={"lr": 2.0}, metrics={"acc": 0.4})
+    with monkeypatch.context() as patched:
+        patched.setattr(fmt, "metrics_document", lambda metrics: {**metrics, "loss": math.nan})
+        older = journal.record(model="my.Net", params={"lr": 3.0}, metrics={"acc": 0.3})
+    assert b"NaN" in run_file(repo, older.id, "metrics.json")
+    assert old.id != older.id
+    code, _, err = cli("note", older.id, "-m", "diverged at step 3")
+    assert code == 0, err
+    assert strict_json(run_file(repo, older.id, "metrics.json").decode())["loss"] is None
+    code, out, err = cli("verify")
+    assert code == 0, (out, err)

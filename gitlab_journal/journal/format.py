@@ -294,7 +294,16 @@ def run_document(run: Run) -> dict[str, Any]:
 
 
 def metrics_document(metrics: Mapping[str, float]) -> dict[str, Any]:
-    return {str(k): (float(v) if isinstance(v, (int, float)) else v) for k, v in metrics.items()}
+    """metrics.json: each value a float, and null for one that is not finite (a NaN loss), so
+    the file is strict JSON (a bare NaN is not; earlier records may hold one, read as NaN)."""
+    out: dict[str, Any] = {}
+    for key, value in metrics.items():
+        if isinstance(value, (int, float)):
+            value = float(value)
+            out[str(key)] = value if math.isfinite(value) else None
+        else:
+            out[str(key)] = value
+    return out
 
 
 def encode_run(run: Run) -> dict[str, bytes]:
@@ -524,8 +533,11 @@ def _canonical(value: Any) -> str:
 
 
 def _metric(value: Any) -> Any:
-    """A metric's value to compare: an integer as the float it is written as (1 is 1.0)."""
-    return float(value) if isinstance(value, int) and not isinstance(value, bool) else value
+    """A metric's value to compare: an integer as the float it is written as (1 is 1.0), and a
+    NaN or an infinity as the null it is written as now."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return value
+    return float(value) if math.isfinite(value) else None
 
 
 def summary_line(run: Run) -> str:
