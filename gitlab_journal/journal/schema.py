@@ -13,7 +13,6 @@ caller adds where the record sits.
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -39,7 +38,7 @@ _MONTH_DAYS = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 # which is how a name that is not UTF-8 (a git tree entry's, say) comes in. In free text,
 # newlines and tabs are text; every other control character is not. A printable string
 # (``str.isprintable``) holds none of them, so the patterns are compiled (about 1 ms, with
-# their Unicode ranges: a tenth of what `check` spends on its own) only for a text that is not.
+# their Unicode ranges) only for a text that is not, on first use; re keeps them.
 _CONTROL = r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]"
 _TEXT_CONTROL = r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]"
 # An integer whose bits pass this may be beyond the largest float (float() raises).
@@ -121,7 +120,7 @@ def name(value: Any, field: str, *, limit: int = MAX_TEXT) -> str:
         raise _fail(field, "must not be empty")
     if len(value) > limit:
         raise _fail(field, f"is {len(value)} characters long; at most {limit}")
-    found = None if value.isprintable() else _pattern(_CONTROL).search(value)
+    found = None if value.isprintable() else re.search(_CONTROL, value)
     if found:
         raise _unclean(field, value, found.group())
     return value
@@ -142,15 +141,10 @@ def text(value: Any, field: str, *, limit: int = MAX_LONG_TEXT) -> str:
         raise _fail(field, f"must be a string, not {_type_name(value)}")
     if len(value) > limit:
         raise _fail(field, f"is {len(value)} characters long; at most {limit}")
-    found = None if value.isprintable() else _pattern(_TEXT_CONTROL).search(value)
+    found = None if value.isprintable() else re.search(_TEXT_CONTROL, value)
     if found:
         raise _unclean(field, value, found.group())
     return value
-
-
-@functools.cache
-def _pattern(text: str) -> re.Pattern[str]:
-    return re.compile(text)
 
 
 def _unclean(field: str, value: str, char: str) -> InvalidRecord:
@@ -453,7 +447,7 @@ def check_folder_entries(entries: Iterable[tuple[str, str]]) -> None:
     repository, which the journal does not hold)."""
     seen: set[str] = set()
     for entry_name, kind in entries:
-        clean = entry_name.isprintable() or not _pattern(_CONTROL).search(entry_name)
+        clean = entry_name.isprintable() or not re.search(_CONTROL, entry_name)
         label = entry_name if clean else _shown(entry_name)
         if entry_name in seen:
             raise _fail(label, "named twice in one folder")
