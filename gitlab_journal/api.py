@@ -12,6 +12,7 @@ journal.runs(model="my.Net")
 from __future__ import annotations
 
 import math
+import sys
 import traceback
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -79,6 +80,7 @@ class Journal:
         """The fingerprint of an experiment, given as for :meth:`record`."""
         from gitlab_journal.run import observed
 
+        fit.setdefault("caller", notebook_cells())
         return observed.describe(self.store, self.root, observed.Fit(**fit)).fingerprint
 
     def record(
@@ -109,6 +111,7 @@ class Journal:
         experiment (a script or notebook's cells), name -> content id."""
         from gitlab_journal.run import observed
 
+        caller = notebook_cells() if caller is None else caller
         fit = observed.Fit(model, params, data, evaluation, tuple(code), settings, caller)
         return observed.record(
             self.store,
@@ -146,8 +149,9 @@ class Journal:
         With ``skip_duplicate``, an experiment the journal already holds raises JournalError
         (exit code 1) before the block runs.
         """
+        caller = notebook_cells()  # the cell holding this block, in a notebook
         fp = self.fingerprint(
-            model=model, params=params, data=data, evaluation=evaluation, code=code
+            model=model, params=params, data=data, evaluation=evaluation, code=code, caller=caller
         )
         active = ActiveRun(fingerprint=fp, earlier=self.find(fp))
         if skip_duplicate and active.earlier:
@@ -184,6 +188,7 @@ class Journal:
                 error=error,
                 name=name,
                 code=code,
+                caller=caller,
             )
 
     # -- reading ---------------------------------------------------------------------------
@@ -225,3 +230,15 @@ class Journal:
 def _error_text() -> str:
     """The last lines of the traceback of the exception being handled."""
     return "\n".join(traceback.format_exc().strip().splitlines()[-TRACEBACK_LINES:])
+
+
+def notebook_cells() -> dict[str, str] | None:
+    """In a notebook, the cells on the way to this call, as autologging counts a notebook's
+    code (:func:`~gitlab_journal.autologging.caller_code`): the training code a cell holds
+    is part of the experiment. None elsewhere: a script's code is the repository's files."""
+    if sys.modules.get("IPython") is None:
+        return None
+    from gitlab_journal.autologging import caller_code
+
+    found = caller_code()
+    return {"notebook": found["notebook"]} if "notebook" in found else None

@@ -374,6 +374,44 @@ def test_in_one_kernel_a_cell_run_again_warns_and_a_changed_class_does_not(
     assert "notebook cells" in flat and "not kept with the run" in flat, shown
 
 
+def test_the_python_api_in_a_notebook_counts_the_cell_that_trains(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``with Journal('.').run(...)`` in a cell: the cell's training code is part of the
+    experiment, so the cell run again is a duplicate and another cell's code is not."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))
+    block = (
+        "with journal.run(model='my.Net', params={{'lr': 0.1}}) as run:\n"
+        "    print('duplicate', run.is_duplicate)\n"
+        "    run.log_metrics({{'acc': {acc}}})"
+    )
+    sources = [
+        "from gitlab_journal import Journal\njournal = Journal('.')",
+        block.format(acc="0.91"),
+        block.format(acc="0.5 * 1"),  # other training code, same model and params
+    ]
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(source) for source in sources]
+    client = NotebookClient(
+        nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(repo)}}
+    )
+    said: list[str] = []
+    with client.setup_kernel():
+        for index in (0, 1, 1, 2):
+            client.execute_cell(nb.cells[index], index)
+            said.append("".join(o.get("text", "") for o in nb.cells[index].outputs))
+
+    assert [text.strip() for text in said[1:]] == [
+        "duplicate False",
+        "duplicate True",
+        "duplicate False",
+    ], said
+    assert all("notebook" in run.identity["code"]["caller"] for run in runs(repo))
+
+
 @pytest.mark.slow
 def test_a_keras_fit_under_autolog_is_a_run(repo: Path) -> None:
     script = """\
