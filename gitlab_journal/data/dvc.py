@@ -25,7 +25,7 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
@@ -295,12 +295,20 @@ def _repository_cache(root: Path) -> HashCache | None:
     return hash_cache(Path(git_dir) / "journal")
 
 
-def dvc_record(root: Path, data: DataSpec, cache: HashCache | None = None) -> dict[str, bytes]:
+def dvc_record(
+    root: Path,
+    data: DataSpec,
+    cache: HashCache | None = None,
+    *,
+    stale: Collection[str] | None = None,
+) -> dict[str, bytes]:
     """``{"dvc.json": ...}`` for a run whose inputs DVC tracks; ``{}`` otherwise. An input
-    whose tracking file does not describe its data as it is (:func:`unsaved`) is left out,
-    with that file's text unless it tracks another input too."""
+    whose tracking file does not describe its data as it is (:func:`unsaved`; ``stale``: their
+    names, when the caller has them) is left out, with that file's text unless it tracks
+    another input too."""
     root = Path(root)
-    stale = {item.name for item in unsaved(root, data, cache)}
+    if stale is None:
+        stale = {item.name for item in unsaved(root, data, cache)}
     inputs: dict[str, dict[str, str | None]] = {}
     files: dict[str, str] = {}
     for relpath in data.inputs():

@@ -8,7 +8,7 @@ plan was fingerprinted from even when the user edits files during a long grid.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -32,11 +32,18 @@ class Provenance:
     data_sources: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
-def provenance(store: Store, plan: Plan, *, spec_path: str | None = None) -> Provenance:
+def provenance(
+    store: Store,
+    plan: Plan,
+    *,
+    spec_path: str | None = None,
+    stale: Collection[str] | None = None,
+) -> Provenance:
     """The patch of the work tree against HEAD, the spec's path and the data's sources.
 
     ``spec_path`` overrides the spec's repository path (a reproduction runs a copy of the
-    recorded spec, but records where the original sat).
+    recorded spec, but records where the original sat). ``stale``: the inputs DVC tracks that
+    are not `dvc add`ed as they are, when the caller has them.
     """
     repo = store.repo
     status = work_status(repo)
@@ -47,7 +54,7 @@ def provenance(store: Store, plan: Plan, *, spec_path: str | None = None) -> Pro
     return Provenance(
         patch=patch,
         spec_path=spec_path,
-        data_sources=data_sources(repo, plan.root, plan.spec.data, status),
+        data_sources=data_sources(repo, plan.root, plan.spec.data, status, stale),
     )
 
 
@@ -60,7 +67,11 @@ def repo_path(root: Path, path: Path) -> str | None:
 
 
 def data_sources(
-    repo: pygit2.Repository, root: Path, data: DataSpec, status: Mapping[str, int]
+    repo: pygit2.Repository,
+    root: Path,
+    data: DataSpec,
+    status: Mapping[str, int],
+    stale: Collection[str] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Input name -> how to get it back.
 
@@ -88,7 +99,8 @@ def data_sources(
         }
     head_tree = None if repo.head_is_unborn else repo.head.peel(pygit2.Commit).tree
     out: dict[str, dict[str, Any]] = {}
-    stale = {item.name for item in unsaved(root, data)}
+    if stale is None:
+        stale = {item.name for item in unsaved(root, data)}
     for relpath in data.inputs():
         name = relpath.rstrip("/")
         dvc = tracking(root, name)

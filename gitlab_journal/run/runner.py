@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from rich.console import Console
 from rich.markup import escape
@@ -32,6 +32,9 @@ from gitlab_journal.run.slots import Slots
 from gitlab_journal.run.stopping import Stops
 from gitlab_journal.train import progress as train_progress
 from gitlab_journal.train.backend import Result
+
+if TYPE_CHECKING:
+    from gitlab_journal.data.dvc import Unsaved
 
 DATA_CHANGED = "data changed while training"
 CODE_CHANGED = "code changed while training"
@@ -113,12 +116,11 @@ class DataWatch:
     not read again) and names every input that no longer has the hash the plan recorded.
 
     Also watches the code dependencies (``code``: stat-cached the same way, read once here),
-    and names the inputs DVC tracks that are not `dvc add`ed as they are (``unsaved``: their
-    runs keep no DVC record, so `git journal checkout-data` cannot bring them back)."""
+    and names the inputs DVC tracks that are not `dvc add`ed as they are (``unsaved``, found
+    with the plan's context: their runs keep no DVC record, so `git journal checkout-data`
+    cannot bring them back)."""
 
-    def __init__(self, store: Store, plan: Plan):
-        from gitlab_journal.data.dvc import unsaved
-
+    def __init__(self, store: Store, plan: Plan, unsaved: Sequence[Unsaved] = ()):
         self.plan = plan
         self.cache = hash_cache(store.cache_dir())
         self.code = CodeWatch(store.workdir, plan.code.files)
@@ -126,7 +128,7 @@ class DataWatch:
         self.unsaved = [
             f"{item.describe()}: `git journal checkout-data` cannot bring it back; "
             f"`dvc add {item.tracking.out}` keeps it"
-            for item in unsaved(plan.root, plan.spec.data, self.cache)
+            for item in unsaved
         ]
 
     def changes(self) -> list[str]:
@@ -173,7 +175,7 @@ def execute(
         return report
     runner = make_executor(jobs, executor, kinds={p.point.model.kind for p in pending})
     ctx = training.context(store, plan, strict=strict)  # before training: the plan's work tree
-    watch = DataWatch(store, plan)
+    watch = DataWatch(store, plan, ctx.unsaved)
     for warning in watch.unsaved:
         console.print(f"[yellow]warning[/yellow]: {escape(warning)}")
     # Results are recorded in batches (one pack, one move of the branch for a batch): a

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gitlab_journal.journal.store import Store
 from gitlab_journal.run.build import Record, make_record
@@ -23,6 +23,9 @@ from gitlab_journal.run.executors import Job, forget_data, run_job
 from gitlab_journal.run.plan import Plan, Planned
 from gitlab_journal.run.provenance import Provenance, provenance
 from gitlab_journal.train.backend import Result, TrainOptions
+
+if TYPE_CHECKING:
+    from gitlab_journal.data.dvc import Unsaved
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,7 @@ class Context:
     prov: Provenance
     extra: Mapping[str, bytes]  # files every run of the plan keeps (dvc.json)
     options: TrainOptions
+    unsaved: tuple[Unsaved, ...] = ()  # inputs DVC tracks that are not `dvc add`ed as they are
 
 
 def context(
@@ -42,14 +46,17 @@ def context(
     """The shared part of every run of ``plan``, taken from the work tree as it is now (before
     training: the work tree the plan saw). ``spec_path``: where the spec sat, when the plan
     runs a copy of it (a reproduction)."""
-    from gitlab_journal.data.dvc import dvc_record
+    from gitlab_journal.data.dvc import dvc_record, unsaved
 
+    found = tuple(unsaved(plan.root, plan.spec.data))  # read once: the records and the warning
+    stale = {item.name for item in found}
     return Context(
         plan=plan,
         env=environment(_modules(plan)),
-        prov=provenance(store, plan, spec_path=spec_path),
-        extra=dvc_record(plan.root, plan.spec.data),
+        prov=provenance(store, plan, spec_path=spec_path, stale=stale),
+        extra=dvc_record(plan.root, plan.spec.data, stale=stale),
         options=TrainOptions(root=plan.root, strict=strict, ignore_checks=plan.spec.ignore_checks),
+        unsaved=found,
     )
 
 
