@@ -12,6 +12,7 @@ import sys
 
 from gitlab_journal.commands.common import add_spec_arguments, open_store, spec_from_args
 from gitlab_journal.errors import EXIT_CHECK_FAILED
+from gitlab_journal.journal.identity import finite_json
 from gitlab_journal.run.earlier import EARLIER_COLUMNS, earlier_rows
 from gitlab_journal.run.plan import Planned, make_plan
 from gitlab_journal.run.validate import table_findings, validate
@@ -50,8 +51,6 @@ def run(args: argparse.Namespace) -> int:
     all_ran = bool(plan.points) and not pending
     findings = table_findings(plan)
     if args.json:
-        from gitlab_journal.review.values import param_json
-
         print(
             json.dumps(
                 {
@@ -61,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
                     "points": [
                         {
                             "fingerprint": p.fingerprint,
-                            "params": param_json(dict(p.point.params)),  # .inf as recorded
+                            "params": finite_json(dict(p.point.params)),  # .inf as recorded
                             "earlier": [r.id for r in p.earlier],
                         }
                         for p in plan.points

@@ -18,6 +18,7 @@ from gitlab_journal.journal import schema
 from gitlab_journal.journal.identity import (
     canonical_json,
     fingerprint_of_text,
+    finite_json,
     non_finite,
     normalise,
     value_json_text,
@@ -254,9 +255,6 @@ def run_document(run: Run) -> dict[str, Any]:
     """The content of run.json, keys in card order. The point's NaN and infinities are written
     as its params' are, ``{"__float__": "inf"}``, so run.json is strict JSON (an earlier
     record's bare ``Infinity`` reads back as the float, and is written so when rewritten)."""
-    # leaderboard imports this module: its helper is imported when first used
-    from gitlab_journal.journal.leaderboard import finite_json
-
     doc: dict[str, Any] = {
         "format": RECORD_FORMAT,
         "id": run.id,

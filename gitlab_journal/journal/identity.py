@@ -49,16 +49,28 @@ def public_path(obj: Any) -> str:
 
 
 def _float(value: float) -> Any:
-    if math.isnan(value):
-        return {"__float__": "nan"}
-    if math.isinf(value):
-        return {"__float__": "inf" if value > 0 else "-inf"}
+    if not math.isfinite(value):
+        return finite_json(value)
     if value.is_integer() and abs(value) < 2**63:
         return int(value)
     return value  # json writes repr(float): the shortest round-trip form, the same everywhere
 
 
 _NON_FINITE = ("inf", "-inf", "nan")
+
+
+def finite_json(value: Any) -> Any:
+    """``value`` with each NaN or infinity written as identity.json writes it
+    (``{"__float__": "inf"}``, ``"-inf"``, ``"nan"``): a param may be one (a spec's ``.inf``,
+    the Python API's ``float("nan")``), and what the journal writes or prints as JSON is strict
+    JSON, where a null would read as None."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return {"__float__": "nan" if math.isnan(value) else "inf" if value > 0 else "-inf"}
+    if isinstance(value, Mapping):
+        return {str(k): finite_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite_json(v) for v in value]
+    return value
 
 
 def non_finite(value: Any) -> str | None:

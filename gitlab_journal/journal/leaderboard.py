@@ -25,6 +25,7 @@ from typing import Any, TypeGuard
 from gitlab_journal.journal import format as fmt
 from gitlab_journal.journal import schema
 from gitlab_journal.journal.escape import md_cell, md_code
+from gitlab_journal.journal.identity import finite_json
 from gitlab_journal.journal.records import Run
 
 LEADERBOARD_FILE = "leaderboard.json"
@@ -138,19 +139,6 @@ def _row(value: Any) -> dict[str, Any] | None:
     row["created"] = value["created"]
     row["code"] = code if isinstance(code, str) else None
     return row
-
-
-def finite_json(value: Any) -> Any:
-    """``value`` with each NaN or infinity written as identity.json writes it
-    (``{"__float__": "inf"}``): a param may be one (a spec's ``.inf``, the Python API's
-    ``float("nan")``), and this file is strict JSON."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return {"__float__": "nan" if math.isnan(value) else "inf" if value > 0 else "-inf"}
-    if isinstance(value, Mapping):
-        return {str(k): finite_json(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [finite_json(v) for v in value]
-    return value
 
 
 def _writable(value: Any) -> bool:

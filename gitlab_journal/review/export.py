@@ -18,9 +18,8 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from gitlab_journal.journal.identity import non_finite
+from gitlab_journal.journal.identity import finite_json, non_finite
 from gitlab_journal.journal.index import Row, json_safe
-from gitlab_journal.review.values import param_json
 
 FIXED = ("id", "fingerprint", "commit", "created", "status", "model", "kind", "name")
 CODE = ("commit", "branch", "dirty")
@@ -35,7 +34,7 @@ def flat_row(row: Row) -> dict[str, Any]:
     for group in GROUPS:
         values: Mapping[str, Any] = getattr(row, group)
         if group == "params":
-            values = param_json(values)
+            values = finite_json(values)
         for key in sorted(values):
             out[f"{group}.{key}"] = values[key]
     return out

@@ -3,8 +3,9 @@ the JSON form of a run. Plain text only: `log` renders through these without imp
 
 A param that is not a finite number (a spec's ``.inf``, the Python API's ``float("nan")``) is
 recorded as identity.json writes it, ``{"__float__": "inf"}``. Text shows it as the number
-(``inf``, ``-inf``, ``nan``: :func:`value_text`); JSON output keeps that form (:func:`param_json`),
-so it is strict JSON and reads back as the value the journal holds."""
+(``inf``, ``-inf``, ``nan``: :func:`value_text`); JSON output keeps that form
+(:func:`~gitlab_journal.journal.identity.finite_json`), so it is strict JSON and reads back as
+the value the journal holds."""
 
 from __future__ import annotations
 
@@ -15,9 +16,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from gitlab_journal.journal import format as fmt
-from gitlab_journal.journal.identity import value_json_text
+from gitlab_journal.journal.identity import finite_json, value_json_text
 from gitlab_journal.journal.index_read import json_safe
-from gitlab_journal.journal.leaderboard import finite_json
 from gitlab_journal.journal.records import REPRODUCED, Run
 
 STATUS_STYLES = {
@@ -116,14 +116,7 @@ def canonical_text(value: Any) -> str:
     """``value`` as one text per value: equal values (a mapping in any key order, NaN alike, a
     float infinity and the journal's form of it) give the same text, and an infinity is not
     null, so it compares and groups values of any type."""
-    return json.dumps(param_json(value), sort_keys=True, ensure_ascii=False, allow_nan=False)
-
-
-def param_json(value: Any) -> Any:
-    """A param (or a mapping of them) as JSON output writes it: each NaN or infinity as the
-    journal records params, ``{"__float__": "inf"}`` (``"-inf"``, ``"nan"``), never a bare
-    ``Infinity`` that strict JSON readers refuse, nor a null that would read as None."""
-    return finite_json(value)
+    return json.dumps(finite_json(value), sort_keys=True, ensure_ascii=False, allow_nan=False)
 
 
 def flatten(value: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -171,7 +164,7 @@ def run_json(run: Run) -> dict[str, Any]:
         if key == "code":
             value = {**value, "files": dict(sorted(run.code.files.items()))}
         elif key in ("params", "point"):
-            value = param_json(value)  # the point's inf as the params', not null
+            value = finite_json(value)  # the point's inf as the params', not null
         out[key] = value
         if key == "code":
             out["metrics"] = dict(run.metrics)
@@ -183,7 +176,7 @@ def run_json(run: Run) -> dict[str, Any]:
 
 def print_json(value: Any) -> None:
     """Valid JSON on stdout and nothing else (the `--json` of log, show, diff, compare). A
-    param's NaN or infinity is in the journal's form already (:func:`param_json`); any other
+    param's NaN or infinity is in the journal's form already (``finite_json``); any other
     (a metric's) becomes null."""
     sys.stdout.write(json.dumps(json_safe(value), indent=2, ensure_ascii=False, allow_nan=False))
     sys.stdout.write("\n")

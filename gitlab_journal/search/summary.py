@@ -8,7 +8,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from gitlab_journal.review.values import param_json
+from gitlab_journal.journal.identity import finite_json
 from gitlab_journal.search.insights import GroupInsight
 from gitlab_journal.search.space import show_value
 from gitlab_journal.search.study import BlockReport, Setup
@@ -108,8 +108,8 @@ def suggestions_json(setup: Setup, found: Sequence[Sequence[Suggestion]]) -> lis
     return [
         {
             "model": s.model,
-            "params": param_json(s.params),  # a fixed .inf as the journal writes it
-            "searched": param_json(s.values),
+            "params": finite_json(s.params),  # a fixed .inf as the journal writes it
+            "searched": finite_json(s.values),
             "fingerprint": s.fingerprint,
             "metric": setup.metric,
             "predicted": s.predicted,
@@ -163,7 +163,11 @@ def insights_json(groups: Sequence[GroupInsight]) -> list[dict[str, Any]]:
             "metric": g.metric,
             "runs": g.runs,
             "failed": g.failed,
-            "best": {"run": g.best_run, "score": g.best_score, "params": param_json(g.best_params)},
+            "best": {
+                "run": g.best_run,
+                "score": g.best_score,
+                "params": finite_json(g.best_params),
+            },
             "method": g.method,
             "params": [
                 {

@@ -21,11 +21,12 @@ import pygit2
 from gitlab_journal.journal import format as fmt
 from gitlab_journal.journal import schema
 from gitlab_journal.journal.changes import ADDED, CHANGED, REMOVED, run_changes
+from gitlab_journal.journal.identity import finite_json
 from gitlab_journal.journal.index import Index, Row, json_safe
 from gitlab_journal.journal.schema import OBJECT_ID
 from gitlab_journal.journal.store import run_dir_in
 from gitlab_journal.review.report import parse_history
-from gitlab_journal.review.values import identity_table, param_json, reads_table, value_text
+from gitlab_journal.review.values import identity_table, reads_table, value_text
 
 PAGE_SIZE = 1000
 MAX_CHANGES = 5000  # past this many changed runs, the page loads every page again
@@ -292,7 +293,7 @@ def run_detail(
         "notes": _text_map(doc.get("notes")),
         "error": error if isinstance(error, str) else None,
         # an earlier record's bare Infinity as the journal writes it now, not null
-        "point": param_json(dict(point)) if isinstance(point, Mapping) else {},
+        "point": finite_json(dict(point)) if isinstance(point, Mapping) else {},
         "table": _table(index, row, run_tree),
         "history": None if history_blob is None else parse_history(history_blob),
         "files": files,
