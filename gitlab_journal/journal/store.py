@@ -53,6 +53,7 @@ BuildTree = Callable[[pygit2.Tree], pygit2.Oid]
 # Where the journal at a commit holds each of some run ids: {id: run folder} for those it
 # holds, or None when the answer is not at hand (then the tree is walked). The index knows it.
 HeldIds = Callable[[pygit2.Oid, Sequence[str]], "dict[str, str] | None"]
+HeldHere = Callable[[Sequence[str]], "dict[str, str] | None"]  # the same, at one commit
 _VERIFIED_MAX = 4096  # leaderboard rows found as recorded, kept to skip looking again
 
 
@@ -353,7 +354,7 @@ class Store:
         old: pygit2.Tree | None,
         new: pygit2.Tree,
         added: list[RunChange] | None = None,
-        held: Callable[[Sequence[str]], dict[str, str] | None] | None = None,
+        held: HeldHere | None = None,
     ) -> Iterator[InvalidRecord]:
         """Why the journal tree ``new`` may not follow ``old`` (None: why ``new`` holds bad
         records): each run folder it adds or changes fails the full check (:meth:`check_change`),
@@ -411,7 +412,7 @@ class Store:
         self,
         old: pygit2.Tree | None,
         added: Sequence[RunChange],
-        held: Callable[[Sequence[str]], dict[str, str] | None] | None = None,
+        held: HeldHere | None = None,
     ) -> Iterator[InvalidRecord]:
         """The runs ``added`` whose id another run folder holds: of those added, or of
         ``old``: asked of ``held`` when it knows, else found by listing every fingerprint's
@@ -879,7 +880,7 @@ class Store:
         old: pygit2.Tree | None,
         new: pygit2.Tree,
         commits: tuple[pygit2.Oid, pygit2.Oid | None] | None = None,
-        held: Callable[[Sequence[str]], dict[str, str] | None] | None = None,
+        held: HeldHere | None = None,
     ) -> int:
         """How many runs ``new`` has that ``old`` lacks. Every run folder ``new`` adds or
         changes gets the full check first (:meth:`problems`), and with ``commits`` (the other
