@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,7 @@ from conftest import git
 from rich.console import Console
 
 from gitlab_journal.journal.store import Store
-from gitlab_journal.run.claims_local import LocalClaims
+from gitlab_journal.run.claims_local import LocalClaims, this_machine
 from gitlab_journal.run.plan import make_plan
 from gitlab_journal.run.runner import execute
 from gitlab_journal.spec.load import load_spec
@@ -73,7 +74,40 @@ def test_three_processes_on_one_spec_record_every_point_once(repo: Path) -> None
     assert not [path for path in claims if not path.name.startswith(".")]  # all released
 
 
-def test_a_claim_of_a_dead_process_is_taken_over(repo: Path) -> None:
+OTHER_BOOT = "00000000-0000-4000-8000-000000000000/pid:[1]"
+
+
+def _here() -> dict[str, str]:
+    here = this_machine()
+    return {"machine": here.machine, "boot": here.boot}
+
+
+@pytest.mark.parametrize(
+    ("owner", "taken_over"),
+    [
+        pytest.param(_here, True, id="this-machine"),
+        pytest.param(dict, True, id="said-nothing-earlier-version"),
+        pytest.param(
+            lambda: {"machine": "f" * 32, "boot": OTHER_BOOT}, False, id="another-machine"
+        ),
+        pytest.param(
+            lambda: {**_here(), "boot": this_machine().boot.split("/")[0] + "/pid:[1]"},
+            False,
+            id="another-pid-namespace",
+        ),
+        # a machine id is kept across restarts (where there is none, the claim waits)
+        pytest.param(
+            lambda: {**_here(), "boot": OTHER_BOOT}, bool(this_machine().machine), id="restarted"
+        ),
+    ],
+)
+def test_a_dead_owners_claim_is_taken_over_only_when_it_was_this_machines(
+    repo: Path, owner: Callable[[], dict[str, str]], taken_over: bool
+) -> None:
+    """A claim names its host, and also its machine and boot: a dead process id of another
+    machine with this host name (a cloned machine, a container) is not this machine's
+    process, so its claim waits for its timeout; one of this machine, or of this machine
+    before it restarted, is stale at once."""
     (repo / "journal.yaml").write_text(
         GRID.replace("[0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0]", "[1.0]")
     )
@@ -82,7 +116,7 @@ def test_a_claim_of_a_dead_process_is_taken_over(repo: Path) -> None:
     dead.wait()
     claims = repo / ".git" / "journal" / "claims"
     # Run once to learn the point's fingerprint, then plant a dead owner's claim on it: a
-    # forced repeat must take the claim over, not skip the point as claimed elsewhere.
+    # forced repeat takes the claim over, or leaves the point as claimed elsewhere.
     first = subprocess.run(
         [sys.executable, "-m", "gitlab_journal", "run"],
         cwd=repo,
@@ -94,7 +128,15 @@ def test_a_claim_of_a_dead_process_is_taken_over(repo: Path) -> None:
     (fingerprint,) = journal_fingerprints(repo)
 
     (claims / fingerprint).write_text(
-        json.dumps({"host": socket.gethostname(), "pid": dead.pid, "started": 0.0, "token": "x"})
+        json.dumps(
+            {
+                "host": socket.gethostname(),
+                "pid": dead.pid,
+                **owner(),
+                "started": time.time(),
+                "token": "x",
+            }
+        )
     )
     again = subprocess.run(
         [sys.executable, "-m", "gitlab_journal", "run", "--force"],
@@ -104,7 +146,24 @@ def test_a_claim_of_a_dead_process_is_taken_over(repo: Path) -> None:
         check=False,
     )
     assert again.returncode == 0, again.stderr
-    assert journal_fingerprints(repo)[fingerprint] == 2
+    assert journal_fingerprints(repo)[fingerprint] == (2 if taken_over else 1), again.stdout
+    if taken_over:
+        assert f"process {dead.pid} on" in again.stdout and "Took over" in again.stdout
+        assert not (claims / fingerprint).exists()
+    else:
+        assert "0 point(s) trained here, 1 by other runs" in again.stdout, again.stdout
+        assert json.loads((claims / fingerprint).read_text())["token"] == "x"
+
+
+def test_a_claim_says_which_machine_made_it(repo: Path) -> None:
+    store = Store.discover(repo)
+    claims = LocalClaims(store)
+    assert claims.acquire("ab" * 20) is None
+    doc = json.loads((claims.directory / ("ab" * 20)).read_text())
+    assert doc["host"] == socket.gethostname() and doc["pid"] == os.getpid()
+    assert (doc["machine"], doc["boot"]) == (this_machine().machine, this_machine().boot)
+    assert claims.acquire("ab" * 20) == "claimed by this process"
+    claims.finish()
 
 
 def test_retry_failed_trains_only_the_failed_points(repo: Path) -> None:

@@ -19,7 +19,8 @@ from helpers import Cli, fsck
 
 from gitlab_journal.api import Journal
 from gitlab_journal.journal.store import Store
-from gitlab_journal.remote.claims import CLAIMS_PREFIX
+from gitlab_journal.remote.claims import CLAIMS_PREFIX, Claims
+from gitlab_journal.run.claims_local import this_machine
 from gitlab_journal.run.plan import make_plan
 from gitlab_journal.spec.load import load_spec
 
@@ -327,14 +328,17 @@ def test_two_runners_claiming_on_one_remote_train_each_point_once(
     fsck(bare)
 
 
-def _claim(repo: Path, url: str, fingerprint: str, when: str) -> None:
-    """Push a claim as another machine would, made at ``when`` (a git date)."""
+def _claim(
+    repo: Path, url: str, fingerprint: str, when: str, said: str = "Claim-Host: elsewhere"
+) -> None:
+    """Push a claim as another machine would, made at ``when`` (a git date), its message
+    saying ``said`` of its owner."""
     env = {**os.environ, **GIT_ENV, "GIT_COMMITTER_DATE": when, "GIT_AUTHOR_DATE": when}
     tree = subprocess.run(
         ["git", "mktree"], cwd=repo, input="", capture_output=True, text=True, check=True, env=env
     ).stdout.strip()
     commit = subprocess.run(
-        ["git", "commit-tree", tree, "-m", "Claim\n\nClaim-Host: elsewhere"],
+        ["git", "commit-tree", tree, "-m", f"Claim\n\n{said}"],
         cwd=repo,
         capture_output=True,
         text=True,
@@ -366,6 +370,56 @@ def test_a_stale_claim_is_taken_over_and_a_live_one_is_respected(
     assert len(recorded) == 5 and stale in recorded and live not in recorded
     claims = git(bare, "for-each-ref", "--format=%(refname)", CLAIMS_PREFIX).split()
     assert claims == [CLAIMS_PREFIX + live]  # only the other machine's claim is left
+
+
+def test_a_dead_process_id_under_this_host_name_is_ours_only_from_this_machine(
+    tmp_path: Path, served: tuple[Path, str], cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two machines with one host name (cloned, or containers): a claim of the other one
+    names a process id that does not run here, and must not be taken over for that."""
+    bare, url = served
+    a = project(tmp_path, "a", url)
+    monkeypatch.chdir(a)
+    assert cli("init")[0] == 0
+    store = Store.discover(a)
+    plan = make_plan(store, load_spec(a / "journal.yaml"))
+    elsewhere, here = plan.points[0].fingerprint, plan.points[1].fingerprint
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    owner = f"Claim-Host: {socket.gethostname()}\nClaim-Process: {dead.pid}\n"
+    machine = this_machine()
+    _claim(a, url, elsewhere, now, owner + "Claim-Machine: " + "f" * 32 + "\nClaim-Boot: x/pid:[1]")
+    _claim(
+        a, url, here, now, owner + f"Claim-Machine: {machine.machine}\nClaim-Boot: {machine.boot}"
+    )
+
+    code, out, err = cli("run", "-q", "--claim", "origin", "--claim-timeout", "3600")
+
+    assert code == 0, err
+    assert "Took over a stale claim on " + here[:12] in out, out
+    assert f"1 point(s) left to other runners: claimed by {socket.gethostname()}" in out, out
+    recorded = set(runs_of(bare).values())
+    assert here in recorded and elsewhere not in recorded
+    claims = git(bare, "for-each-ref", "--format=%(refname)", CLAIMS_PREFIX).split()
+    assert claims == [CLAIMS_PREFIX + elsewhere]
+
+
+def test_a_claim_pushed_names_this_machine(
+    tmp_path: Path, served: tuple[Path, str], cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bare, url = served
+    a = project(tmp_path, "a", url)
+    monkeypatch.chdir(a)
+    assert cli("init")[0] == 0
+    claims = Claims(Store.discover(a))
+    assert claims.acquire("cd" * 20) is None
+    holder = claims.holder("cd" * 20)
+    assert holder is not None and holder.pid == os.getpid()
+    assert (holder.machine, holder.boot) == (this_machine().machine, this_machine().boot)
+    assert not holder.gone()
+    claims.finish()
+    assert git(bare, "for-each-ref", CLAIMS_PREFIX) == ""
 
 
 def test_the_servers_pre_receive_hook_accepts_merges_and_claims(

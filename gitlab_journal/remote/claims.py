@@ -26,7 +26,7 @@ from gitlab_journal.errors import CheckFailed, JournalError
 from gitlab_journal.journal.store import Store
 from gitlab_journal.remote.gitcmd import Git
 from gitlab_journal.remote.sync import sync
-from gitlab_journal.run.claims_local import gone
+from gitlab_journal.run.claims_local import gone, machine_fields
 
 CLAIMS_PREFIX = "refs/journal/claims/"
 DEFAULT_TIMEOUT = 6 * 3600.0
@@ -41,13 +41,15 @@ class Holder:
     host: str
     time: int  # seconds since the epoch, the claim commit's time
     pid: int = 0  # the claiming process on ``host`` (0: not known)
+    machine: str | None = None  # the claiming machine's id and boot (claims_local.Machine)
+    boot: str | None = None
 
     def age(self, now: float) -> float:
         return max(0.0, now - self.time)
 
     def gone(self) -> bool:
-        """Made by a process of this host that no longer runs."""
-        return gone(self.host, self.pid)
+        """Made by a process of this machine that no longer runs."""
+        return gone(self.host, self.pid, self.machine, self.boot)
 
     def who(self) -> str:
         return f"process {self.pid} on {self.host}" if self.pid > 0 else self.host
@@ -87,11 +89,14 @@ class Claims:
     def _claim_commit(self, fingerprint: str) -> str:
         repo = self.store.repo
         host = socket.gethostname()
+        here = machine_fields()
         message = (
             f"Claim {fingerprint[:12]}\n\n"
             f"Journal-Fingerprint: {fingerprint}\n"
             f"Claim-Host: {host}\n"
             f"Claim-Process: {os.getpid()}\n"
+            f"Claim-Machine: {here['machine']}\n"
+            f"Claim-Boot: {here['boot']}\n"
             f"Claim-Token: {secrets.token_hex(8)}\n"  # two claims are never the same commit
         )
         sig = self.store.signature()
@@ -110,13 +115,23 @@ class Claims:
         if not isinstance(commit, pygit2.Commit):
             return Holder(commit_id, "unknown", 0)
         host, pid = "unknown", 0
+        said: dict[str, str] = {}
         for line in commit.message.splitlines():
             key, _, value = line.partition(":")
             if key == "Claim-Host":
                 host = value.strip()
             elif key == "Claim-Process" and value.strip().isdigit():
                 pid = int(value.strip())
-        return Holder(commit_id, host, int(commit.commit_time), pid)
+            elif key in ("Claim-Machine", "Claim-Boot"):
+                said[key] = value.strip()
+        return Holder(
+            commit_id,
+            host,
+            int(commit.commit_time),
+            pid,
+            said.get("Claim-Machine"),
+            said.get("Claim-Boot"),
+        )
 
     # -- Coordinator -----------------------------------------------------------------------------
 

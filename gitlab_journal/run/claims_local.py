@@ -3,13 +3,15 @@
 Before a point trains, its fingerprint is claimed by creating
 ``.git/journal/claims/<fingerprint>`` (create-only, ``O_CREAT | O_EXCL``), a JSON file naming the
 owner's host, process id and start time. A process that finds a claim skips the point. A claim
-whose owner is gone (the same host and its process no longer alive) or older than the timeout is
-taken over. Claims are released once the point's run is recorded, and on exit (Ctrl-C included).
+whose owner is gone (a process of this machine that no longer runs, see :func:`gone`) or older
+than the timeout is taken over. Claims are released once the point's run is recorded, and on
+exit (Ctrl-C included).
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import secrets
@@ -31,6 +33,36 @@ class LocalHolder:
     pid: int
     started: float
     token: str = ""
+    machine: str | None = None  # the owner's machine id and boot (None: not said)
+    boot: str | None = None
+
+
+@dataclass(frozen=True)
+class Machine:
+    """What tells this machine from another one of the same host name.
+
+    ``machine``: ``/etc/machine-id`` (kept across restarts; "" where there is none, as in many
+    containers). ``boot``: the kernel's boot id and this process's pid namespace ("" off
+    Linux): two processes with one ``boot`` see each other's process ids."""
+
+    machine: str
+    boot: str
+
+
+def _read(path: str) -> str:
+    try:
+        return Path(path).read_text().strip()
+    except OSError:
+        return ""
+
+
+@functools.cache
+def this_machine() -> Machine:
+    boot = _read("/proc/sys/kernel/random/boot_id")
+    if boot:
+        with contextlib.suppress(OSError):
+            boot += "/" + os.readlink("/proc/self/ns/pid")
+    return Machine(_read("/etc/machine-id"), boot)
 
 
 def _alive(pid: int) -> bool:
@@ -51,10 +83,32 @@ def _alive(pid: int) -> bool:
     return state not in ("Z", "X")
 
 
-def gone(host: str, pid: int) -> bool:
-    """Whether ``pid`` on ``host`` is a process of this host that no longer runs: its claims
-    are stale at once."""
-    return host == socket.gethostname() and pid > 0 and not _alive(pid)
+def gone(host: str, pid: int, machine: str | None = None, boot: str | None = None) -> bool:
+    """Whether ``pid`` on ``host`` is a process of this machine that no longer runs: its claims
+    are stale at once.
+
+    A host name alone does not tell the machine (cloned machines and containers share names),
+    so a claim that says its ``machine`` and ``boot`` (:class:`Machine`) is gone only when
+    its process is one this process can see and it no longer runs, or when its machine is
+    this one and has restarted since (another boot id; a machine id copied with a disk image
+    counts as this machine's). One made elsewhere, or from another pid namespace of this
+    host, waits for its timeout. A claim that says neither (made by an
+    earlier version) is judged by its host name, as that version did."""
+    if host != socket.gethostname() or pid <= 0:
+        return False
+    here = this_machine()
+    if machine is None or boot is None or boot == here.boot:
+        return not _alive(pid)  # off Linux both say "": the host name is all there is
+    if not boot or not here.boot:
+        return False
+    boot_id, here_id = boot.split("/", 1)[0], here.boot.split("/", 1)[0]
+    return bool(machine) and machine == here.machine and boot_id != here_id
+
+
+def machine_fields() -> dict[str, str]:
+    """This process's :class:`Machine`, as a claim records it."""
+    here = this_machine()
+    return {"machine": here.machine, "boot": here.boot}
 
 
 UNREADABLE = "(unreadable claim)"
@@ -99,8 +153,14 @@ class LocalClaims:
         path = self.directory / fingerprint
         try:
             doc = json.loads(path.read_text())
+            machine, boot = doc.get("machine"), doc.get("boot")
             return LocalHolder(
-                str(doc["host"]), int(doc["pid"]), float(doc["started"]), str(doc.get("token", ""))
+                str(doc["host"]),
+                int(doc["pid"]),
+                float(doc["started"]),
+                str(doc.get("token", "")),
+                machine if isinstance(machine, str) else None,
+                boot if isinstance(boot, str) else None,
             )
         except FileNotFoundError:
             return None
@@ -118,7 +178,7 @@ class LocalClaims:
             return True
         if time.time() - holder.started > self.timeout:
             return True
-        return gone(holder.host, holder.pid)
+        return gone(holder.host, holder.pid, holder.machine, holder.boot)
 
     def _write(
         self,
@@ -133,6 +193,7 @@ class LocalClaims:
         doc: dict[str, object] = {
             "host": socket.gethostname(),
             "pid": os.getpid(),
+            **machine_fields(),
             "started": time.time() if started is None else started,
             "token": token,
         }
@@ -166,7 +227,11 @@ class LocalClaims:
             if holder is None:
                 self.held[fingerprint] = self._write(fingerprint, replace=False)
                 return None
-            if holder.pid == os.getpid() and holder.host == socket.gethostname():
+            if (
+                holder.pid == os.getpid()
+                and holder.host == socket.gethostname()
+                and holder.boot in (None, this_machine().boot)
+            ):
                 return "claimed by this process"
             if not self._stale(holder):
                 return f"claimed by process {holder.pid} on {holder.host}"
