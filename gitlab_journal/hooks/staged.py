@@ -338,8 +338,7 @@ def staged_json(found: StagedCheck, mode: str) -> dict[str, Any]:
     """`check --staged --json`: the duplicates and the runs counted as this commit's; strict
     JSON, as `log --json` writes it: a param that is not finite as the journal records it
     (``{"__float__": "inf"}``), a metric that is not finite as null."""
-    from gitlab_journal.journal.identity import finite_json
-    from gitlab_journal.journal.index_read import json_safe
+    from gitlab_journal.journal.identity import finite_json, json_safe
 
     return {
         "spec": found.spec,

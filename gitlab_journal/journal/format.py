@@ -253,8 +253,9 @@ def _plain(value: Any) -> Any:
 
 def run_document(run: Run) -> dict[str, Any]:
     """The content of run.json, keys in card order. The point's NaN and infinities are written
-    as its params' are, ``{"__float__": "inf"}``, so run.json is strict JSON (an earlier
-    record's bare ``Infinity`` reads back as the float, and is written so when rewritten)."""
+    as its params' are, ``{"__float__": "inf"}``, and so are a reproduction's, so run.json is
+    strict JSON (an earlier record's bare ``Infinity`` reads back as the float, and is written
+    so when rewritten)."""
     doc: dict[str, Any] = {
         "format": RECORD_FORMAT,
         "id": run.id,
@@ -283,12 +284,18 @@ def run_document(run: Run) -> dict[str, Any]:
     if run.reproduces is not None:
         doc["reproduces"] = run.reproduces
     if run.reproductions:
-        doc["reproductions"] = [_plain(item) for item in run.reproductions]
+        doc["reproductions"] = [_reproduction(item) for item in run.reproductions]
     if run.warnings:
         doc["warnings"] = list(run.warnings)
     if run.findings:
         doc["findings"] = list(run.findings)
     return doc
+
+
+def _reproduction(entry: Mapping[str, Any]) -> Any:
+    """An entry of ``reproductions`` as run.json holds it: a NaN of its metrics as
+    ``{"__float__": "nan"}``."""
+    return finite_json(_plain(entry))
 
 
 def metrics_document(metrics: Mapping[str, float]) -> dict[str, Any]:
@@ -516,8 +523,8 @@ def check_grown(before: Mapping[str, bytes], after: Mapping[str, bytes], *, wher
             a, b = {**a, "committed": None}, {**b, "committed": None}
         if _canonical(a) != _canonical(b):
             raise changed(f"{RUN_FILE}: {key} changed")
-    kept = {_canonical(item) for item in new.reproductions}
-    if any(_canonical(item) not in kept for item in old.reproductions):
+    kept = {_canonical(_reproduction(item)) for item in new.reproductions}
+    if any(_canonical(_reproduction(item)) not in kept for item in old.reproductions):
         raise changed(f"{RUN_FILE}: a reproduction is gone")
     for key, value in old.metrics.items():
         if key not in new.metrics:

@@ -73,6 +73,18 @@ def finite_json(value: Any) -> Any:
     return value
 
 
+def json_safe(value: Any) -> Any:
+    """Plain JSON data with NaN and infinities as null, so any JSON reader accepts it: how
+    metrics.json, folds.json and classes.json write a score that is not a finite number."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
+
+
 def non_finite(value: Any) -> str | None:
     """``inf``, ``-inf`` or ``nan`` for a number that is not finite, a float or the journal's
     form of one (``{"__float__": "inf"}``); None for any other value."""

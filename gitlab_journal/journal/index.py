@@ -44,11 +44,11 @@ from gitlab_journal.errors import CheckFailed, JournalError
 from gitlab_journal.journal import format as fmt
 from gitlab_journal.journal import index_read
 from gitlab_journal.journal import where as where_lang
+from gitlab_journal.journal.identity import json_safe
 from gitlab_journal.journal.index_read import (
     Bad,
     Entry,
     Job,
-    json_safe,
     unpack_metrics,
     unpack_values,
 )
@@ -60,7 +60,6 @@ __all__ = [
     "INDEX_FILE",
     "Index",
     "Row",
-    "json_safe",
     "model_class",
     "open_index",
     "parse_where",

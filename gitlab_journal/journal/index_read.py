@@ -25,6 +25,7 @@ from typing import Any, NamedTuple, TextIO
 import pygit2
 
 from gitlab_journal.journal import format as fmt
+from gitlab_journal.journal.identity import json_safe
 from gitlab_journal.journal.records import (
     IRREPRODUCIBLE,
     REPRODUCED,
@@ -39,17 +40,6 @@ PARALLEL_MIN_RUNS = 4000  # fewer runs than this: one process (starting another 
 _BATCH = 500
 TRAILER_RE = re.compile(rb"^" + fmt.TRAILER_RUN.encode() + rb":\s*(\S+)\s*$", re.MULTILINE)
 _TRAILER = fmt.TRAILER_RUN.encode()
-
-
-def json_safe(value: Any) -> Any:
-    """Plain JSON data with NaN and infinities as null, so any JSON reader accepts it."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, Mapping):
-        return {str(k): json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_safe(v) for v in value]
-    return value
 
 
 @functools.cache

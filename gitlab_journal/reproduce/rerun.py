@@ -31,7 +31,7 @@ from gitlab_journal.errors import CheckFailed, JournalError
 from gitlab_journal.journal import format as fmt
 from gitlab_journal.journal.batch import batch_commits
 from gitlab_journal.journal.format import PATCH_FILE, SPEC_FILE
-from gitlab_journal.journal.identity import normalise
+from gitlab_journal.journal.identity import normalise, value_json_text
 from gitlab_journal.journal.records import Run
 from gitlab_journal.journal.store import Store
 from gitlab_journal.pathsafe import confined
@@ -317,7 +317,7 @@ def note_reproduction(store: Store, run: Run, entry: dict[str, Any]) -> str:
     by = entry.get("by")
     lines = [f"Reproduce run {run.id}: {entry['result']}" + (f" (run {by})" if by else ""), ""]
     for name, (before, now) in (entry.get("differences") or {}).items():
-        lines.append(f"{name}: {before!r} -> {now!r}")
+        lines.append(f"{name}: {value_json_text(before)} -> {value_json_text(now)}")
     for cause in entry.get("causes") or ():
         lines.append(f"Likely cause: {cause}")
     return store.update_run(updated, "\n".join(lines))

@@ -8,10 +8,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from gitlab_journal.journal.identity import finite_json
 from gitlab_journal.journal.records import Run, now_iso
 from gitlab_journal.reproduce.inputs import InputCheck
 
-IDENTICAL = "identical"  # every metric equal to the last digit
+IDENTICAL = "identical"  # every metric equal to the last digit (or not finite on both sides)
 CLOSE = "close"  # every metric within the tolerance asked for
 DIFFERS = "differs"
 FAILED = "failed"  # the reproduction did not train (or failed where the run had not)
@@ -29,9 +30,11 @@ class MetricRow:
 
     @property
     def identical(self) -> bool:
+        """Equal to the last digit; or not a finite number on both sides, which metrics.json
+        writes alike (null: a NaN and an infinity are one value there)."""
         if self.recorded is None or self.now is None:
             return self.recorded is None and self.now is None
-        if _isnan(self.recorded) and _isnan(self.now):
+        if not math.isfinite(self.recorded) and not math.isfinite(self.now):
             return True
         return self.recorded == self.now
 
@@ -70,21 +73,23 @@ class Comparison:
         out: dict[str, Any] = {"checked": now_iso(), "result": self.result, "by": by}
         if self.tolerance:
             out["tolerance"] = self.tolerance
-        if self.differing:
-            out["differences"] = {row.name: [row.recorded, row.now] for row in self.differing}
+        if self.differing:  # a NaN as {"__float__": "nan"}: run.json is strict JSON
+            out["differences"] = {
+                row.name: finite_json([row.recorded, row.now]) for row in self.differing
+            }
         if self.causes and not self.reproduced:
             out["causes"] = list(self.causes)
         return out
 
 
 def compared_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
-    """The metrics a reproduction must match: all but the timings (``*_time``)."""
+    """The metrics a reproduction must match: all but the timings (``*_time``). A null, how
+    metrics.json writes a score that is not a finite number, is that score: NaN."""
     return {
-        name: float(value)
+        name: math.nan if value is None else float(value)
         for name, value in metrics.items()
         if not name.endswith("_time")
-        and isinstance(value, (int, float))
-        and not isinstance(value, bool)
+        and (value is None or (isinstance(value, (int, float)) and not isinstance(value, bool)))
     }
 
 
@@ -233,7 +238,3 @@ def _randomness(run: Run) -> list[str]:
     if seeds.get("evaluation") is None and run.kind not in ("sklearn", "custom") and not unseeded:
         causes.append(f"a {run.kind} model with no seed starts from other random weights")
     return causes
-
-
-def _isnan(value: float) -> bool:
-    return isinstance(value, float) and math.isnan(value)

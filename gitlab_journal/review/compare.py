@@ -14,7 +14,8 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
-from gitlab_journal.journal.index import json_safe, model_class
+from gitlab_journal.journal.identity import json_safe
+from gitlab_journal.journal.index import model_class
 from gitlab_journal.journal.leaderboard import higher_is_better
 from gitlab_journal.journal.records import Run
 from gitlab_journal.review.escape import terminal

@@ -18,8 +18,8 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from gitlab_journal.journal.identity import finite_json, non_finite
-from gitlab_journal.journal.index import Row, json_safe
+from gitlab_journal.journal.identity import finite_json, json_safe, non_finite
+from gitlab_journal.journal.index import Row
 
 FIXED = ("id", "fingerprint", "commit", "created", "status", "model", "kind", "name")
 CODE = ("commit", "branch", "dirty")

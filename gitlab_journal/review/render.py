@@ -12,10 +12,12 @@ from rich.table import Table
 from rich.text import Text
 
 from gitlab_journal.journal import format as fmt
+from gitlab_journal.journal.identity import non_finite
 from gitlab_journal.journal.records import REPRODUCED_RESULTS, Run
 from gitlab_journal.journal.store import run_dir_in
 from gitlab_journal.review.escape import terminal, terminal_lines
 from gitlab_journal.review.values import (
+    ABSENT,
     created_text,
     flatten,
     metric_text,
@@ -159,7 +161,8 @@ PER_CLASS_LIMIT = 50  # classes shown; a target with more is summarised by its f
 def per_class_table(raw: bytes | None) -> Table | str | None:
     """classes.json (per-class precision, recall, F1 and support over the held-out
     predictions) as a table; a note when the file is not that shape (a record from elsewhere
-    is data: nothing in it is trusted); None without the file."""
+    is data: nothing in it is trusted); None without the file. A label that is not a finite
+    number (``{"__float__": "nan"}``) shows as ``nan``; a figure that is null as a dash."""
     if raw is None:
         return None
     try:
@@ -174,7 +177,9 @@ def per_class_table(raw: bytes | None) -> Table | str | None:
     for name in ("precision", "recall", "F1", "support"):
         table.add_column(name, justify="right")
     for entry in classes[:PER_CLASS_LIMIT]:
-        figures = [number(entry[name]) for name in PER_CLASS_FIGURES]
+        figures = [
+            ABSENT if entry[name] is None else number(entry[name]) for name in PER_CLASS_FIGURES
+        ]
         table.add_row(cell("  " + value_text(entry["label"], width=40)), *figures)
     if len(classes) > PER_CLASS_LIMIT:
         table.add_row(cell(f"  … {len(classes) - PER_CLASS_LIMIT} more in {fmt.CLASSES_FILE}"))
@@ -183,13 +188,14 @@ def per_class_table(raw: bytes | None) -> Table | str | None:
 
 def _per_class_row(entry: object) -> bool:
     def figure(value: object) -> bool:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
+        return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool))
 
-    return (
-        isinstance(entry, dict)
-        and isinstance(entry.get("label"), (str, int, float, bool))
-        and all(figure(entry.get(name)) for name in PER_CLASS_FIGURES)
-    )
+    if not isinstance(entry, dict) or not all(
+        name in entry and figure(entry[name]) for name in PER_CLASS_FIGURES
+    ):
+        return False
+    label = entry.get("label")
+    return isinstance(label, (str, int, float, bool)) or non_finite(label) is not None
 
 
 def _files_rows(files: list[str], branch: str) -> list[tuple[str, Any]]:

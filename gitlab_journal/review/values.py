@@ -16,8 +16,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from gitlab_journal.journal import format as fmt
-from gitlab_journal.journal.identity import finite_json, value_json_text
-from gitlab_journal.journal.index_read import json_safe
+from gitlab_journal.journal.identity import finite_json, json_safe, value_json_text
 from gitlab_journal.journal.records import REPRODUCED, Run
 
 STATUS_STYLES = {

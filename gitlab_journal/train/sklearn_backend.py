@@ -22,8 +22,8 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from gitlab_journal.errors import JournalError
-from gitlab_journal.journal.format import CLASSES_FILE
-from gitlab_journal.journal.identity import normalise, public_path
+from gitlab_journal.journal.format import CLASSES_FILE, FOLDS_FILE
+from gitlab_journal.journal.identity import finite_json, json_safe, normalise, public_path
 from gitlab_journal.spec.model import EvaluationSpec, ModelSpec, StepSpec
 from gitlab_journal.train.backend import Resolved, Result, TrainOptions
 from gitlab_journal.userimport import module_from_root, owns
@@ -515,9 +515,9 @@ def evaluate(estimator: Any, X: Any, y: Any, evaluation: EvaluationSpec) -> Resu
         )
     files = {}
     if result[1]:
-        files["folds.json"] = (json.dumps(result[1], indent=2) + "\n").encode()
+        files[FOLDS_FILE] = scores_file(result[1])
     if result[2] is not None:
-        files[CLASSES_FILE] = (json.dumps(result[2], indent=2) + "\n").encode()
+        files[CLASSES_FILE] = scores_file(result[2])
     return Result(
         # a ConvergenceWarning keeps the scores; its text stays in the warnings
         status="ok" if converged else "not-converged",
@@ -528,9 +528,17 @@ def evaluate(estimator: Any, X: Any, y: Any, evaluation: EvaluationSpec) -> Resu
     )
 
 
+def scores_file(value: Any) -> bytes:
+    """A file of scores (folds.json, classes.json) as the journal keeps it: indented, strict
+    JSON, a score that is not a finite number (a scorer's NaN on a fold) as null, as in
+    metrics.json."""
+    return (json.dumps(json_safe(value), indent=2, allow_nan=False) + "\n").encode()
+
+
 def per_class(truth: Any, predicted: Any, y: Any) -> dict[str, Any]:
     """Precision, recall, F1 and support of each class (labels as the data has them: strings
-    stay strings), over the held-out predictions.
+    stay strings; a NaN or an infinity in the journal's form, ``{"__float__": "nan"}``), over
+    the held-out predictions.
 
     The figures are scikit-learn's ``precision_recall_fscore_support(..., zero_division=0)``
     (F1 as ``2 tp / (2 tp + fp + fn)``, 0 where a denominator is 0), counted here with numpy:
@@ -540,8 +548,8 @@ def per_class(truth: Any, predicted: Any, y: Any) -> dict[str, Any]:
     predicted = np.asarray(predicted)
     classes = []
     for label in labels:
-        is_true = truth == label
-        is_predicted = predicted == label
+        is_true = _holding(truth, label)
+        is_predicted = _holding(predicted, label)
         tp = int(np.count_nonzero(is_true & is_predicted))
         true_sum = int(np.count_nonzero(is_true))
         pred_sum = int(np.count_nonzero(is_predicted))
@@ -557,9 +565,18 @@ def per_class(truth: Any, predicted: Any, y: Any) -> dict[str, Any]:
     return {"labels": [_plain(label) for label in labels], "classes": classes}
 
 
+def _holding(values: Any, label: Any) -> Any:
+    """Where ``values`` hold ``label``; for a NaN label, where they hold NaN (which equals
+    nothing, itself included)."""
+    if label != label:
+        return values != values
+    return values == label
+
+
 def _plain(label: Any) -> Any:
-    """A label as Python has it: a numpy scalar's value (an object array holds plain ones)."""
-    return label.item() if isinstance(label, np.generic) else label
+    """A label as Python has it (a numpy scalar's value: an object array holds plain ones), a
+    NaN or an infinity in the journal's form."""
+    return finite_json(label.item() if isinstance(label, np.generic) else label)
 
 
 def _ratio(numerator: int, denominator: int) -> float:

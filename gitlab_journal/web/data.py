@@ -21,8 +21,8 @@ import pygit2
 from gitlab_journal.journal import format as fmt
 from gitlab_journal.journal import schema
 from gitlab_journal.journal.changes import ADDED, CHANGED, REMOVED, run_changes
-from gitlab_journal.journal.identity import finite_json
-from gitlab_journal.journal.index import Index, Row, json_safe
+from gitlab_journal.journal.identity import finite_json, json_safe
+from gitlab_journal.journal.index import Index, Row
 from gitlab_journal.journal.schema import OBJECT_ID
 from gitlab_journal.journal.store import run_dir_in
 from gitlab_journal.review.report import parse_history
