@@ -13,7 +13,9 @@ Before it trains, its fingerprint is looked up: an experiment already in the jou
 :class:`DuplicateRunError`, or is ignored, as ``on_duplicate`` says. The run records the
 training score; a ``sklearn.metrics`` function called afterwards on that estimator's
 predictions (until the next fit) adds its value, named as the function is, ``_test`` appended
-when the true labels differ from the training ones.
+when the true labels differ from the training ones. A ``cross_validate`` or ``cross_val_score``
+call is one run of the cross-validation as a whole (its folds' fits are part of it, in this
+process or in ``n_jobs`` workers), its metrics the held-out scores it returns.
 
 Patching happens only when :func:`autolog` is called, and for a library not imported yet, when
 it is imported; ``autolog(disable=True)`` undoes all of it. Anything the journal cannot do (no
@@ -47,6 +49,17 @@ PREDICT_METHODS = ("predict", "predict_proba", "predict_log_proba", "decision_fu
 # sklearn.metrics arguments that hold the predictions, after y_true
 PREDICTION_ARGS = ("y_pred", "y_score", "y_prob", "y_proba", "probas_pred", "pred_decision")
 MAX_TRACKED = 64  # predictions of the last fitted estimator kept to match metric calls
+VALIDATION = "sklearn.model_selection._validation"  # where scikit-learn fits the folds
+PATCHED_MODULES = ("sklearn.base", "sklearn.metrics", VALIDATION, "keras")
+# scikit-learn's functions that fit an estimator once a fold: a call of the first two is one run
+# of the cross-validation; the others' fits are not recorded (and they say so)
+CROSS_VALIDATIONS = ("cross_validate", "cross_val_score")
+UNRECORDED_FOLDS = (
+    "cross_val_predict",
+    "learning_curve",
+    "validation_curve",
+    "permutation_test_score",
+)
 _MARK = "__journal_autolog__"
 
 
@@ -71,6 +84,7 @@ class _State:
     patches: list[tuple[Any, str, Any]] = field(default_factory=list)  # (owner, name, before)
     depth: int = 0  # fits in progress, all threads together
     busy: bool = False  # autolog's own calls (the training score) are not tracked
+    unseen_told: bool = False  # that a cross-validation autolog did not see is not recorded
     tracked: _Tracked | None = None
     journals: dict[str, Any] = field(default_factory=dict)
     hook: _ImportHook | None = None
@@ -98,7 +112,7 @@ def autolog(on_duplicate: OnDuplicate = "warn", disable: bool = False) -> None:
     hook = _ImportHook(_state)
     _state.hook = hook
     sys.meta_path.insert(0, hook)
-    for module in ("sklearn.base", "sklearn.metrics", "keras"):
+    for module in PATCHED_MODULES:
         if module in sys.modules:
             hook.patch(module)
 
@@ -135,7 +149,7 @@ class _ImportHook(importlib.abc.MetaPathFinder):
     def find_spec(
         self, fullname: str, path: Sequence[str] | None, target: types.ModuleType | None = None
     ) -> importlib.machinery.ModuleSpec | None:
-        if fullname not in ("sklearn.base", "sklearn.metrics", "keras") or fullname in self.done:
+        if fullname not in PATCHED_MODULES or fullname in self.done:
             return None
         for finder in sys.meta_path:
             if finder is self or not hasattr(finder, "find_spec"):
@@ -163,6 +177,8 @@ class _ImportHook(importlib.abc.MetaPathFinder):
             _patch_sklearn(self.state)
         elif module == "sklearn.metrics":
             _patch_metrics(self.state)
+        elif module == VALIDATION:
+            _patch_validation(self.state)
         elif module == "keras":
             _patch_keras(self.state)
 
@@ -222,6 +238,8 @@ def _fit_wrapper(fit: Callable[..., Any]) -> Callable[..., Any]:
         state = _state
         if state is None or state.depth or state.busy:
             return fit(self, *args, **kwargs)
+        if sys._getframe(1).f_globals.get("__name__") == VALIDATION:
+            return _unseen_fold(state, fit, (self, *args), kwargs)
         return _autologged_fit(state, fit, self, args, kwargs)
 
     setattr(wrapper, _MARK, True)
@@ -644,6 +662,170 @@ def _record_search(state: _State, search: Any, plan: _SearchPlan) -> None:
         state.tracked = _Tracked(
             estimator=search, run=runs[best], journal=plan.journal, y_md5=plan.y_md5
         )
+
+
+# -- cross_validate and cross_val_score: one run for the cross-validation ------------------
+
+
+def _patch_validation(state: _State) -> None:
+    """Wrap the functions that fit once a fold where scikit-learn and the calling script have
+    them (``sklearn.model_selection`` binds them when it is imported, after this)."""
+    validation = importlib.import_module(VALIDATION)
+    owners = [validation, sys.modules.get("sklearn.model_selection"), sys.modules.get("__main__")]
+    for name in (*CROSS_VALIDATIONS, *UNRECORDED_FOLDS):
+        func = getattr(validation, name, None)
+        if not inspect.isfunction(func) or getattr(func, _MARK, False):
+            continue
+        wrapped = _validation_wrapper(func)
+        for owner in filter(None, owners):  # the names a script imported before autolog() too
+            for key, value in list(vars(owner).items()):
+                if value is func:
+                    _set(state, owner, key, wrapped)
+
+
+def _validation_wrapper(func: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        state = _state
+        if state is None or state.depth or state.busy:
+            return func(*args, **kwargs)
+        if sys._getframe(1).f_globals.get("__name__") == VALIDATION:
+            return _unseen_fold(state, func, args, kwargs)
+        return _cross_validation(state, func, args, kwargs)
+
+    setattr(wrapper, _MARK, True)
+    return wrapper
+
+
+def _cross_validation(state: _State, func: Callable[..., Any], args: Any, kwargs: Any) -> Any:
+    """One outermost call of a function that fits once a fold. Its folds' fits are no runs
+    (those in worker processes, with ``n_jobs``, never are): a cross-validation is recorded
+    from what it returns, in this process."""
+    state.tracked = None
+    plan = None
+    if func.__name__ not in CROSS_VALIDATIONS:
+        warnings.warn(
+            f"autolog: the fits of this {func.__name__} are not recorded "
+            "(cross_validate and cross_val_score are)",
+            AutologWarning,
+            stacklevel=3,
+        )
+    else:
+        try:
+            plan = _prepare_cross_validation(state, func, args, kwargs)
+        except DuplicateRunError:
+            raise
+        except Exception as exc:
+            warnings.warn(
+                f"autolog: this cross-validation is not recorded: {exc}",
+                AutologWarning,
+                stacklevel=3,
+            )
+    state.depth += 1
+    try:
+        result = func(*args, **kwargs)
+    finally:
+        state.depth -= 1
+    if plan is not None:
+        results = result if isinstance(result, dict) else {"test_score": result}
+        try:
+            _record_cross_validation(*plan, results)
+        except Exception as exc:
+            warnings.warn(
+                f"autolog: this cross-validation is not recorded: {exc}",
+                AutologWarning,
+                stacklevel=3,
+            )
+    return result
+
+
+def _unseen_fold(state: _State, func: Callable[..., Any], args: Any, kwargs: Any) -> Any:
+    """A fold's fit (or ``cross_val_score``'s call of ``cross_validate``) in a cross-validation
+    that autolog did not see, its function imported by name in a module before
+    :func:`autolog` ran: no run of its own, and said once."""
+    state.tracked = None
+    if not state.unseen_told:
+        state.unseen_told = True
+        warnings.warn(
+            "autolog: the fits of a cross-validation whose function was imported before "
+            "autolog() ran are not recorded",
+            AutologWarning,
+            stacklevel=3,
+        )
+    state.depth += 1
+    try:
+        return func(*args, **kwargs)
+    finally:
+        state.depth -= 1
+
+
+def _prepare_cross_validation(
+    state: _State, func: Callable[..., Any], args: Any, kwargs: Any
+) -> tuple[_SearchPlan, str, dict[str, Any]]:
+    """The cross-validation's identity, as a search's candidate has it (the estimator's class
+    and params, the data, ``cv`` and ``scoring``); a duplicate is told before a fold trains."""
+    from gitlab_journal.data.values import Digest
+    from gitlab_journal.journal.identity import public_path
+
+    bound = inspect.signature(func).bind(*args, **kwargs)
+    bound.apply_defaults()
+    call = bound.arguments
+    estimator = call["estimator"]
+    data, y_md5 = _digests((call["X"], call.get("y")), {})
+    if call.get("groups") is not None:  # they make the folds
+        data["groups"] = Digest(_md5(call["groups"]))
+    plan = _SearchPlan(
+        journal=_journal(state),
+        data=data,
+        caller=caller_code((estimator,)),
+        y_md5=y_md5,
+        evaluation={"cv": call.get("cv"), "scoring": call.get("scoring")},
+    )
+    model, params = public_path(type(estimator)), dict(estimator.get_params(deep=True))
+    message = None
+    if state.on_duplicate != "ignore":
+        message = _duplicate(plan.journal, _search_identity(plan, model, params), model)
+    if message is not None:
+        if state.on_duplicate == "raise":
+            raise DuplicateRunError(
+                message,
+                hint="change a param, the data or the folds, or autolog(on_duplicate='warn')",
+            )
+        warnings.warn(message, DuplicateRunWarning, stacklevel=4)
+    return plan, model, params
+
+
+def _record_cross_validation(
+    plan: _SearchPlan, model: str, params: dict[str, Any], results: dict[str, Any]
+) -> None:
+    """The run of a cross-validation, as the journal keeps one: each score ``cross_validate``
+    returns (``test_score``, ``test_accuracy``, ``train_...``) as the mean over the folds and
+    its ``_std``, the mean ``fit_time`` and ``score_time``, and each fold's in ``folds.json``."""
+    import math
+
+    import numpy as np
+
+    from gitlab_journal.journal.format import FOLDS_FILE, scores_file
+
+    metrics: dict[str, float] = {}
+    folds: dict[str, list[float | None]] = {}
+    for key, values in results.items():
+        if not key.startswith(("test_", "train_")):
+            continue
+        scores = np.asarray(values, dtype=float)
+        folds[key] = [float(v) if math.isfinite(v) else None for v in scores]
+        if np.isfinite(scores).all():  # a fold that failed (error_score=nan) has no mean
+            metrics[key] = float(scores.mean())
+            metrics[f"{key}_std"] = float(scores.std())
+    for key in ("fit_time", "score_time"):
+        if key in results:
+            metrics[key] = float(np.mean(results[key]))
+    if "fit_time" in results:
+        folds["fit_time"] = [float(v) for v in results["fit_time"]]
+    files = {FOLDS_FILE: scores_file(folds)}
+    plan.journal.record(
+        **_search_identity(plan, model, params), metrics=metrics, files=files, kind=KIND
+    )
 
 
 # -- the calling code -----------------------------------------------------------------------

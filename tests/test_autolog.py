@@ -215,9 +215,11 @@ DecisionTreeClassifier(random_state=0).fit(X.iloc[:100], y.iloc[:100])
 
 def test_nothing_is_patched_without_the_call_and_disable_undoes_it(repo: Path) -> None:
     import sklearn.metrics
+    import sklearn.model_selection
     from sklearn.datasets import load_iris
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import accuracy_score
+    from sklearn.model_selection import cross_val_score
 
     import gitlab_journal
 
@@ -229,6 +231,7 @@ def test_nothing_is_patched_without_the_call_and_disable_undoes_it(repo: Path) -
     gitlab_journal.autolog()
     try:
         assert LogisticRegression.fit is not bare_fit
+        assert sklearn.model_selection.cross_val_score is not cross_val_score
         LogisticRegression(max_iter=300).fit(X, y)
         assert len(runs(repo)) == 1
     finally:
@@ -236,6 +239,7 @@ def test_nothing_is_patched_without_the_call_and_disable_undoes_it(repo: Path) -
     assert LogisticRegression.fit is bare_fit
     assert LogisticRegression.predict is bare_predict
     assert sklearn.metrics.accuracy_score is accuracy_score
+    assert sklearn.model_selection.cross_val_score is cross_val_score
     LogisticRegression(max_iter=301).fit(X, y)
     assert len(runs(repo)) == 1
 
@@ -537,6 +541,140 @@ def test_a_randomized_search_without_an_integer_seed_warns_before_it_trains(
     )
     assert raised.returncode != 0 and "DuplicateRunError" in raised.stderr
     assert "C [" not in raised.stdout  # nothing trained
+
+
+CROSS_VAL_SCORE_SCRIPT = """\
+import sys
+import gitlab_journal
+gitlab_journal.autolog(on_duplicate=sys.argv[2])
+
+from sklearn.datasets import load_iris
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import cross_val_score
+
+X, y = load_iris(return_X_y=True)
+scores = cross_val_score(LogisticRegression(max_iter=500), X, y, cv=5, n_jobs=int(sys.argv[1]))
+print("scores", " ".join(repr(float(score)) for score in scores))
+"""
+
+
+def folds_of(repo: Path, run: Any) -> Any:
+    folder = fmt.run_dir(run.fingerprint, run.id, version=fmt.FORMAT_VERSION)
+    return json.loads(git(repo, "show", f"journal:{folder}/{fmt.FOLDS_FILE}"))
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_cross_val_score_is_one_run_of_its_held_out_scores(repo: Path, n_jobs: int) -> None:
+    """The folds' fits are no runs of their own (with n_jobs=2 they fit in worker processes):
+    the cross-validation is one run, its metrics the held-out scores, and running it again
+    warns before a fold trains."""
+    import numpy as np
+
+    first = python(repo, CROSS_VAL_SCORE_SCRIPT, "cv.py", str(n_jobs), "warn")
+    assert "Warning" not in first.stderr
+    scores = [float(score) for score in first.stdout.split()[1:]]
+    assert len(scores) == 5
+    [run] = runs(repo)
+    assert run.kind == "autolog"
+    assert run.model == "sklearn.linear_model.LogisticRegression"
+    assert run.params["max_iter"] == 500
+    assert set(run.data) == {"X", "y"}
+    assert run.evaluation == {"cv": 5, "scoring": None}
+    assert "score" not in run.metrics  # no training score
+    assert run.metrics["test_score"] == pytest.approx(np.mean(scores))
+    assert run.metrics["test_score_std"] == pytest.approx(np.std(scores))
+    assert run.headline() == ("test_score", pytest.approx(np.mean(scores)))
+    assert folds_of(repo, run) == {"test_score": pytest.approx(scores)}
+
+    # the same cross-validation with the other n_jobs is the same experiment
+    again = python(repo, CROSS_VAL_SCORE_SCRIPT, "cv.py", str(3 - n_jobs), "warn")
+    assert "DuplicateRunWarning" in again.stderr and run.id in again.stderr
+    assert again.stderr.count("DuplicateRunWarning") == 1
+    assert again.stdout == first.stdout
+    assert len(runs(repo)) == 2
+
+    raised = subprocess.run(
+        [sys.executable, "cv.py", str(n_jobs), "raise"],
+        cwd=repo,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert raised.returncode != 0 and "DuplicateRunError" in raised.stderr
+    assert "scores" not in raised.stdout  # no fold trained
+    assert len(runs(repo)) == 2
+
+
+CROSS_VALIDATE_SCRIPT = """\
+import json
+from sklearn.model_selection import cross_val_predict, cross_val_score, cross_validate
+
+import folds  # a module that imported cross_val_score and cross_val_predict by name
+import gitlab_journal
+gitlab_journal.autolog()
+
+from sklearn.datasets import load_iris
+from sklearn.linear_model import LogisticRegression
+
+X, y = load_iris(return_X_y=True)
+results = cross_validate(LogisticRegression(max_iter=500), X, y, cv=3,
+                         scoring=["accuracy", "f1_macro"], return_train_score=True, n_jobs=2)
+print(json.dumps({key: [float(v) for v in values] for key, values in results.items()}))
+cross_val_score(LogisticRegression(max_iter=500), X, y, cv=3)
+cross_validate(LogisticRegression(max_iter=500), X, y, cv=3)  # the same experiment
+cross_val_predict(LogisticRegression(max_iter=500), X, y, cv=3)
+folds.scores(LogisticRegression(max_iter=700), X, y)
+folds.predictions(LogisticRegression(max_iter=700), X, y)
+"""
+
+FOLDS_MODULE = """\
+from sklearn.model_selection import cross_val_predict, cross_val_score
+
+
+def scores(model, X, y):
+    return cross_val_score(model, X, y, cv=3)
+
+
+def predictions(model, X, y):
+    return cross_val_predict(model, X, y, cv=3)
+"""
+
+
+def test_cross_validate_is_one_run_with_each_folds_scores(repo: Path) -> None:
+    """``cross_validate`` (imported before ``autolog()``) records its held-out and training
+    scores as ``cross_validate`` names them, with their standard deviations, the times, and
+    each fold's scores in ``folds.json``; ``cross_val_score`` of the same estimator, data and
+    folds is the same experiment; ``cross_val_predict``'s fits, and those of a cross-validation
+    whose function a module imported before ``autolog()``, are no runs, and it says so."""
+    import numpy as np
+
+    (repo / "folds.py").write_text(FOLDS_MODULE)
+    out = python(repo, CROSS_VALIDATE_SCRIPT, "cv.py")
+    results = json.loads(out.stdout.splitlines()[0])
+    first, second, third = runs(repo)
+    assert first.evaluation == {"cv": 3, "scoring": ["accuracy", "f1_macro"]}
+    assert "score" not in first.metrics
+    names = ["test_accuracy", "test_f1_macro", "train_accuracy", "train_f1_macro"]
+    for name in names:
+        assert first.metrics[name] == pytest.approx(np.mean(results[name]))
+        assert first.metrics[f"{name}_std"] == pytest.approx(np.std(results[name]))
+    assert first.metrics["fit_time"] == pytest.approx(np.mean(results["fit_time"]))
+    assert first.metrics["score_time"] == pytest.approx(np.mean(results["score_time"]))
+    assert first.headline() is not None and first.headline()[0] == "test_accuracy"
+    folds = folds_of(repo, first)
+    assert set(folds) == {*names, "fit_time"}
+    assert folds["test_accuracy"] == pytest.approx(results["test_accuracy"])
+
+    assert second.evaluation == third.evaluation == {"cv": 3, "scoring": None}
+    assert second.fingerprint == third.fingerprint != first.fingerprint
+    assert out.stderr.count("DuplicateRunWarning") == 1 and second.id in out.stderr
+    assert set(third.metrics) == {"test_score", "test_score_std", "fit_time", "score_time"}
+    assert third.metrics["test_score"] == pytest.approx(second.metrics["test_score"])
+    assert "the fits of this cross_val_predict are not recorded" in out.stderr
+    unseen = "the fits of a cross-validation whose function was imported before autolog() ran"
+    assert out.stderr.count(unseen) == 1  # told once, not once a fold
+    assert out.stderr.count("AutologWarning") == 2
 
 
 def test_in_memory_data_is_hashed_by_dtype_shape_and_bytes() -> None:

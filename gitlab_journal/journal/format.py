@@ -19,6 +19,7 @@ from gitlab_journal.journal.identity import (
     canonical_json,
     fingerprint_of_text,
     finite_json,
+    json_safe,
     non_finite,
     normalise,
     value_json_text,
@@ -296,6 +297,13 @@ def _reproduction(entry: Mapping[str, Any]) -> Any:
     """An entry of ``reproductions`` as run.json holds it: a NaN of its metrics as
     ``{"__float__": "nan"}``."""
     return finite_json(_plain(entry))
+
+
+def scores_file(value: Any) -> bytes:
+    """A file of scores (folds.json, classes.json) as the journal keeps it: indented, strict
+    JSON, a score that is not a finite number (a scorer's NaN on a fold) as null, as in
+    metrics.json."""
+    return (json.dumps(json_safe(value), indent=2, allow_nan=False) + "\n").encode()
 
 
 def metrics_document(metrics: Mapping[str, float]) -> dict[str, Any]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import difflib
 import importlib
-import json
 import numbers
 import time
 import traceback
@@ -22,8 +21,8 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from gitlab_journal.errors import JournalError
-from gitlab_journal.journal.format import CLASSES_FILE, FOLDS_FILE
-from gitlab_journal.journal.identity import finite_json, json_safe, normalise, public_path
+from gitlab_journal.journal.format import CLASSES_FILE, FOLDS_FILE, scores_file
+from gitlab_journal.journal.identity import finite_json, normalise, public_path
 from gitlab_journal.spec.model import EvaluationSpec, ModelSpec, StepSpec
 from gitlab_journal.train.backend import Resolved, Result, TrainOptions
 from gitlab_journal.userimport import module_from_root, owns
@@ -526,13 +525,6 @@ def evaluate(estimator: Any, X: Any, y: Any, evaluation: EvaluationSpec) -> Resu
         warnings=tuple(caught),
         seconds=time.perf_counter() - start,
     )
-
-
-def scores_file(value: Any) -> bytes:
-    """A file of scores (folds.json, classes.json) as the journal keeps it: indented, strict
-    JSON, a score that is not a finite number (a scorer's NaN on a fold) as null, as in
-    metrics.json."""
-    return (json.dumps(json_safe(value), indent=2, allow_nan=False) + "\n").encode()
 
 
 def per_class(truth: Any, predicted: Any, y: Any) -> dict[str, Any]:
