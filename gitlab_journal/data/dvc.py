@@ -25,7 +25,7 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
@@ -57,13 +57,6 @@ class Tracking:
 
 
 # --- finding what DVC tracks --------------------------------------------------------------------
-
-
-def _load_yaml(path: Path) -> Any:
-    try:
-        return _parse_yaml(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError):
-        return None
 
 
 def _parse_yaml(text: str) -> Any:
@@ -109,21 +102,37 @@ def _ancestors(relpath: str) -> list[str]:
 def tracking(root: Path, relpath: str) -> Tracking | None:
     """The DVC file that tracks ``relpath`` (or a folder above it), if any."""
     root = Path(root)
+
+    def read(file: str) -> str | None:
+        path = root / file
+        if not path.is_file():
+            return None
+        try:
+            return path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            return None
+
+    return tracking_in(read, relpath)
+
+
+def tracking_in(read: Callable[[str], str | None], relpath: str) -> Tracking | None:
+    """:func:`tracking` in another copy of the repository's files (git's index, a commit):
+    ``read`` gives the text of a repo-relative file there, None where it has none."""
     for candidate in _ancestors(relpath):
-        dvc_file = root / (candidate + DVC_FILE_SUFFIX)
-        if dvc_file.is_file():
+        text = read(candidate + DVC_FILE_SUFFIX)
+        if text is not None:
             base = PurePosixPath(candidate).parent
-            for out in _outs(_load_yaml(dvc_file)):
+            for out in _outs(_parse_yaml(text)):
                 if _norm(base / out["path"]) == candidate:
                     return Tracking(candidate + DVC_FILE_SUFFIX, candidate, _md5(out))
     # dvc.lock files next to the input or in a folder above it, the repository root included
     folders = [str(PurePosixPath(a).parent) for a in _ancestors(relpath)]
     for folder in dict.fromkeys(folders):
         base = PurePosixPath("" if folder == "." else folder)
-        lock = root / base / LOCK_FILE
-        if not lock.is_file():
+        text = read(str(base / LOCK_FILE))
+        if text is None:
             continue
-        for out in _lock_outs(_load_yaml(lock)):
+        for out in _lock_outs(_parse_yaml(text)):
             out_path = _norm(base / out["path"])
             if out_path in _ancestors(relpath):
                 return Tracking(str(base / LOCK_FILE), out_path, _md5(out))

@@ -52,6 +52,7 @@ class Reuse(Protocol):
 
 
 HASH_CACHE_FILE = "md5-cache.json"
+BLOB_KEY = "git-blob:"  # a git blob's entry: its id after this, never an absolute path
 
 
 def hash_cache(cache_dir: Path) -> HashCache:
@@ -60,7 +61,8 @@ def hash_cache(cache_dir: Path) -> HashCache:
 
 
 class HashCache:
-    """A JSON stat cache: absolute path -> {size, mtime_ns, inode, md5}.
+    """A JSON stat cache: absolute path -> {size, mtime_ns, inode, md5}; and ``git-blob:<id>``
+    -> the md5 of a git blob's bytes (as a checkout writes them).
 
     An entry is used only when size, mtime_ns and inode all match the file as it is now. The
     file is read lazily; a missing or corrupt file is an empty cache. ``save`` merges this
@@ -108,7 +110,18 @@ class HashCache:
 
     def put(self, path: Path, st: os.stat_result, md5: str) -> None:
         entry = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "inode": st.st_ino, "md5": md5}
-        key = _key(path)
+        self._put(_key(path), entry)
+
+    def get_blob(self, key: str) -> str | None:
+        """The cached md5 of a git blob's bytes (``key``: its id, and whatever else shapes the
+        bytes hashed): a blob id names its content, so an entry never goes stale."""
+        entry = self.entries.get(BLOB_KEY + key)
+        return None if entry is None else str(entry["md5"])
+
+    def put_blob(self, key: str, size: int, md5: str) -> None:
+        self._put(BLOB_KEY + key, {"size": size, "mtime_ns": 0, "inode": 0, "md5": md5})
+
+    def _put(self, key: str, entry: dict[str, Any]) -> None:
         self.entries[key] = entry
         self._new[key] = entry
 

@@ -23,6 +23,12 @@ commit, but stays in the work tree as an input of what is committed; see
 :mod:`gitlab_journal.code.state`). So "edit, run, commit" stays quiet whether or not the files
 were added before the run.
 
+The staged data likewise is the data the commit holds: a file or folder git tracks by its
+index entries, data DVC tracks by the md5 its staged ``.dvc`` file (or ``dvc.lock``) records,
+and data the commit does not hold (untracked, ignored) by its work-tree content; HEAD's
+experiments are those of HEAD's data (see :mod:`gitlab_journal.data.committed`). An edit to
+the work-tree copy of staged data changes nothing until it is staged.
+
 Nothing is trained, and scikit-learn is imported only when an estimator's defaults are not yet
 in ``.git/journal/resolved.json``.
 """
@@ -44,6 +50,8 @@ from gitlab_journal.code.state import (
     head_state,
     matches,
 )
+from gitlab_journal.data.committed import committed_hashes
+from gitlab_journal.data.hashing import hash_cache
 from gitlab_journal.errors import JournalError
 from gitlab_journal.journal.index import Index, Row
 from gitlab_journal.journal.records import CodeState, Run
@@ -151,11 +159,17 @@ def _head_code(
     return replace(staged, files=dict(sorted(files.items())), dirty=False)
 
 
+def _committed_data(store: Store, spec: Spec, source: pygit2.Index | pygit2.Tree) -> dict[str, str]:
+    """The spec's data hashes as ``source`` (the index, HEAD's tree) holds the data."""
+    root = store.workdir or spec.path.parent
+    return committed_hashes(store.repo, root, spec.data, hash_cache(store.cache_dir()), source)
+
+
 def _head_fingerprints(
     store: Store, head: pygit2.Commit, relpath: str, spec: Spec, staged: CodeState
 ) -> set[str]:
-    """The fingerprints of HEAD's spec at the same path, with HEAD's code (empty when HEAD has
-    no such spec or it does not load)."""
+    """The fingerprints of HEAD's spec at the same path, with HEAD's code and data (empty when
+    HEAD has no such spec or it does not load)."""
     try:
         blob = head.tree[relpath]
     except KeyError:
@@ -172,7 +186,8 @@ def _head_fingerprints(
         staged = code_state(store.repo, head_spec.code, staged=True)
     code = _head_code(store.repo, head, staged, head_spec.code)
     try:
-        plan = make_plan(store, head_spec, code=code)
+        data = _committed_data(store, head_spec, head.tree)
+        plan = make_plan(store, head_spec, code=code, data=data)
     except JournalError:
         return set()
     return {p.fingerprint for p in plan.points}
@@ -307,8 +322,9 @@ def _check_staged(
         )
     except UnicodeDecodeError as exc:
         raise JournalError(f"{relpath} (staged) is not UTF-8 text: {exc}") from exc
-    plan = make_plan(store, spec, staged=True)
     repo = store.repo
+    data = _committed_data(store, spec, current_index(repo))
+    plan = make_plan(store, spec, staged=True, data=data)
     head_commit = _head_commit(repo)
     head, _ = head_state(repo)
     history = _History(repo, head_commit, {relpath, *plan.code.files})

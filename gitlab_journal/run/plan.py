@@ -247,6 +247,7 @@ class Planner:
         staged: bool = False,
         cache_resolved: bool = True,
         code: CodeState | None = None,
+        data: Mapping[str, str] | None = None,
         preload: bool = False,
     ):
         self.store = store
@@ -256,12 +257,14 @@ class Planner:
         cache_dir = store.cache_dir()
         cache = hash_cache(cache_dir)
         reading = None
-        if preload and not _hash_cached(self.root, spec, cache):
+        if data is None and preload and not _hash_cached(self.root, spec, cache):
             from gitlab_journal.data.loaders import preload_table
 
             reading = preload_table(self.root, spec.data)  # read while it is hashed
         try:
-            self.data = data_hashes(self.root, spec.data, cache)
+            # ``data``: the data hashes to fingerprint with (say, the staged data's), instead
+            # of the work tree's.
+            self.data = dict(data) if data is not None else data_hashes(self.root, spec.data, cache)
         finally:
             if reading is not None:
                 reading.join()
@@ -344,14 +347,18 @@ def make_plan(
     *,
     staged: bool = False,
     code: CodeState | None = None,
+    data: Mapping[str, str] | None = None,
     max_points: int = DEFAULT_MAX_POINTS,
     preload: bool = False,
 ) -> Plan:
     """Fingerprint every point of ``spec`` and find the journal's earlier runs of each; a grid
     of more than ``max_points`` is refused before anything is hashed.
 
+    ``code`` and ``data``: the code state and the data hashes to fingerprint with, instead of
+    the work tree's (``staged``: the code as staged).
+
     ``preload``: a table not hashed before is read in a thread while it is hashed, for this
     process's next load of it (a run that trains here, or `check`'s table checks)."""
     points = spec.points(max_points)  # a spec it cannot expand fails before any data is hashed
-    planner = Planner(store, spec, staged=staged, code=code, preload=preload)
+    planner = Planner(store, spec, staged=staged, code=code, data=data, preload=preload)
     return planner.as_plan([planner.plan(point) for point in points])
