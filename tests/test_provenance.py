@@ -125,6 +125,68 @@ def test_code_edited_while_the_second_point_trains_keeps_the_first_run_only(
     assert run["params"]["max_depth"] == 1 and run["status"] == "ok"
 
 
+# A repository estimator whose fit, in the second point only, writes a file: a new code file
+# (where it lands is the test's parameter), or an output that is not code.
+WRITING_ESTIMATOR = """\
+from pathlib import Path
+
+from sklearn.tree import DecisionTreeClassifier
+
+WRITE = {write!r}
+
+
+class Tree(DecisionTreeClassifier):
+    def fit(self, X, y, sample_weight=None, check_input=True):
+        if self.max_depth == 2:
+            new = Path(__file__).parent / WRITE
+            new.parent.mkdir(parents=True, exist_ok=True)
+            new.write_text("FACTOR = 2\\n")
+        return super().fit(X, y, sample_weight=sample_weight, check_input=check_input)
+"""
+
+
+@pytest.mark.parametrize(
+    "write",
+    ["helper.py", "lib/helper.py", "plugins/extra/helper.py"],
+    ids=["beside-the-code", "in-a-code-folder", "in-a-new-folder"],
+)
+def test_a_code_file_that_appears_while_a_point_trains_is_named(
+    repo: Path, cli: Cli, write: str
+) -> None:
+    """A file the ``code`` globs match that did not exist when the plan fingerprinted the
+    code (a module the training may import, a config it reads) is as much a change of the
+    code as an edit: the point is not recorded, and the file is named."""
+    (repo / "trees.py").write_text(WRITING_ESTIMATOR.format(write=write))
+    (repo / "lib").mkdir()
+    (repo / "lib" / "base.py").write_text("BASE = 1\n")
+    (repo / "journal.yaml").write_text(ESTIMATOR_SPEC + 'code: ["**/*.py"]\n')
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "A tree that writes a file")
+    assert cli("init")[0] == 0
+
+    code, out, err = cli("run", "-q")
+
+    assert (repo / write).exists()
+    assert code == 2, out + err
+    assert "code changed while training (point 2)" in err and f"{write} (new)" in err, err
+    (run,) = logged(cli)
+    assert run["params"]["max_depth"] == 1
+
+
+def test_files_a_point_writes_that_are_not_code_change_nothing(repo: Path, cli: Cli) -> None:
+    (repo / "trees.py").write_text(WRITING_ESTIMATOR.format(write="outputs/scores.txt"))
+    (repo / "journal.yaml").write_text(ESTIMATOR_SPEC)
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "A tree that writes an output")
+    assert cli("init")[0] == 0
+
+    code, out, err = cli("run", "-q")
+
+    assert code == 0, out + err
+    assert (repo / "outputs" / "scores.txt").exists()
+    assert len(logged(cli)) == 2
+
+
 # -- no commit yet: the code is kept as a patch against the empty tree ----------------------------
 
 NO_COMMIT_MODELS = """\

@@ -381,6 +381,17 @@ def code_state(repo: pygit2.Repository, globs: Sequence[str], *, staged: bool = 
 RACY_NS = 1_000_000_000  # a file changed this recently may change again within its mtime's tick
 
 
+def code_paths(repo: pygit2.Repository, globs: Sequence[str]) -> set[str]:
+    """The repository paths of the code dependencies as :func:`code_files` finds them (their
+    content not read): tracked files there in the work tree, untracked ones not ignored."""
+    if repo.workdir is None:
+        return set()
+    root = Path(repo.workdir)
+    found = {e.path for e in current_index(repo) if matches(e.path, globs)}
+    found.update(untracked_code(repo, globs))
+    return {path for path in found if (root / path).is_file()}
+
+
 class CodeWatch:
     """Whether the code dependencies still hold the content a plan fingerprinted.
 
@@ -388,18 +399,40 @@ class CodeWatch:
     inode) moved since its content was last found to be the fingerprinted one, so a check of
     unchanged code costs one ``stat`` per file. A file changed within :data:`RACY_NS` of a
     check is read at the next check too: an edit in the same tick of the clock could leave its
-    stat as it was."""
+    stat as it was.
 
-    def __init__(self, root: Path | str | None, files: Mapping[str, str]):
+    With the ``repo`` and the ``globs`` the files were found with, a file the globs match that
+    was not among them (a module or a config written while a grid trains) is a change too. The
+    folders that hold the code, and the work tree's root, are watched by their stat: a file
+    made in one of them (or in a new folder made in one) moves its time, and only then are the
+    code's paths found again (git's status and the index: a few ms)."""
+
+    def __init__(
+        self,
+        root: Path | str | None,
+        files: Mapping[str, str],
+        repo: pygit2.Repository | None = None,
+        globs: Sequence[str] = (),
+    ):
         # (path, full path, content id); none without a work tree
         self.files: list[tuple[str, str, str]] = []
+        self.known: dict[str, tuple[int, int, int, int]] = {}
+        self.repo = repo if root is not None and globs else None
+        self.globs = tuple(globs)
+        self.paths = frozenset(files)
+        self.folders: dict[str, tuple[int, int] | None] = {}  # None: not settled, look
         if root is not None:
             self.files = [(path, os.path.join(root, path), oid) for path, oid in files.items()]
-        self.known: dict[str, tuple[int, int, int, int]] = {}
+            if self.repo is not None:
+                folders = {""}
+                for path in files:
+                    parts = path.split("/")[:-1]
+                    folders.update("/".join(parts[:i]) for i in range(1, len(parts) + 1))
+                self.folders = {os.path.join(root, f): None for f in sorted(folders)}
 
     def changes(self) -> list[str]:
         """The code dependencies whose content is not the fingerprinted one now, sorted
-        (a deleted one named so)."""
+        (a deleted one named so, a new one too)."""
         changed: list[str] = []
         now = time.time_ns()
         for path, full, oid in self.files:
@@ -420,4 +453,26 @@ class CodeWatch:
                 changed.append(path)
             elif now - max(info.st_mtime_ns, info.st_ctime_ns) > RACY_NS:
                 self.known[path] = seen
+        changed.extend(f"{path} (new)" for path in self._new(now))
         return sorted(changed)
+
+    def _new(self, now: int) -> list[str]:
+        """The paths the globs match now that the plan did not have, when a watched folder
+        moved since the last look."""
+        if self.repo is None:
+            return []
+        stats: dict[str, tuple[int, int] | None] = {}
+        for folder in self.folders:
+            try:
+                info = os.stat(folder)
+            except OSError:
+                stats[folder] = None
+                continue
+            stats[folder] = (info.st_mtime_ns, info.st_ino)
+        if all(self.folders[f] is not None and self.folders[f] == stats[f] for f in stats):
+            return []
+        found = sorted(code_paths(self.repo, self.globs) - self.paths)
+        for folder, seen in stats.items():  # settled, unless moved in this tick of the clock
+            settled = seen is not None and now - seen[0] > RACY_NS
+            self.folders[folder] = seen if settled else None
+        return found

@@ -123,7 +123,7 @@ class DataWatch:
     def __init__(self, store: Store, plan: Plan, unsaved: Sequence[Unsaved] = ()):
         self.plan = plan
         self.cache = hash_cache(store.cache_dir())
-        self.code = CodeWatch(store.workdir, plan.code.files)
+        self.code = CodeWatch(store.workdir, plan.code.files, store.repo, plan.spec.code)
         self.code.changes()  # read once now: a check after a point stats the files only
         self.unsaved = [
             f"{item.describe()}: `git journal checkout-data` cannot bring it back; "
