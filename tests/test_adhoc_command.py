@@ -289,6 +289,99 @@ def test_a_run_recorded_before_with_the_equals_form_can_be_noted(repo: Path, cli
     assert code == 0, (out, err)
 
 
+SCORED_SCRIPT = """\
+import json, os
+score = float(os.environ.get("SCORE", "0.5"))
+with open(os.path.join(os.environ["JOURNAL_RUN_DIR"], "metrics.json"), "w") as out:
+    json.dump({"accuracy": score}, out)
+"""
+
+
+def _written_before(repo: Path, run: dict[str, Any]) -> dict[str, Any]:
+    """Record ``run`` again as journals written before both option spellings were one hold it:
+    its identity with the template as written (``--C={C}``), under that identity's fingerprint.
+    The journal branch is moved back over the run's commit (real `git update-ref`), then the
+    record is written by the store with every file the run kept. Returns its run.json as git
+    reads it back, with its folder (``folder``)."""
+    store = Store.discover(repo)
+    recorded = store.read(str(run["fingerprint"]), str(run["id"]))
+    records = ("run.json", "metrics.json", "identity.json")  # the store writes these
+    kept = {name: data for name, data in store.files(recorded).items() if name not in records}
+    model = recorded.identity["model"]
+    legacy = {**recorded.identity, "model": {**model, "command": "python a.py --C={C}"}}
+    tip = git(repo, "rev-parse", "journal").strip()
+    git(repo, "update-ref", "refs/heads/journal", f"{tip}^", tip)
+    old = replace(recorded, identity=legacy, fingerprint=fingerprint(legacy), commit=None)
+    Store.discover(repo).record(old, kept)
+    (shown,) = _logged_by_git(repo)
+    assert shown["id"] == run["id"] and shown["fingerprint"] == fingerprint(legacy)
+    return shown
+
+
+def _logged_by_git(repo: Path) -> list[dict[str, Any]]:
+    """Every run.json of the journal branch, read by git, with its folder as ``folder``."""
+    out = []
+    for path in git(repo, "ls-tree", "-r", "--name-only", "journal").split():
+        if path.endswith("/run.json"):
+            doc = json.loads(git(repo, "show", f"journal:{path}"))
+            doc["folder"] = path.rsplit("/", 1)[0]
+            out.append(doc)
+    return out
+
+
+def test_a_run_recorded_before_with_the_equals_form_reruns_as_a_repeat(
+    repo: Path, cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`rerun` of a `--C={C}` run recorded before both spellings were one: the plan finds the
+    record under the fingerprint of the template as written, so the reproduction is the same
+    experiment, a repeat in the record's folder, noted on it; its causes do not blame the
+    spelling."""
+    (repo / "a.py").write_text(SCORED_SCRIPT)
+    (repo / "journal.yaml").write_text("command: python a.py --C={C}\nparams:\n  C: 0.5\n")
+    git(repo, "add", "a.py", "journal.yaml")
+    git(repo, "commit", "-q", "-m", "Add the script")
+    assert cli("init")[0] == 0
+    assert cli("run", "-q")[0] == 0
+    original = _written_before(repo, logged(cli)[0])
+    identity_path = f"journal:{original['folder']}/identity.json"
+    assert '"command":"python a.py --C={C}"' in git(repo, "show", identity_path)
+    git(repo, "fsck", "--strict")
+    assert cli("verify")[0] == 0
+
+    code, out, err = cli("rerun", str(original["id"]), "-q")
+
+    assert code == 0, out + err
+    assert "identical" in out and "another experiment" not in out
+    assert f"as a repeat of {original['id']}" in out
+    runs = {run["id"]: run for run in _logged_by_git(repo)}
+    (new,) = [run for run in runs.values() if run.get("reproduces") == original["id"]]
+    assert new["fingerprint"] == original["fingerprint"]  # beside the record, in its folder
+    assert new["folder"].rsplit("/", 1)[0] == original["folder"].rsplit("/", 1)[0]
+    assert git(repo, "show", f"journal:{new['folder']}/identity.json") == git(
+        repo, "show", identity_path
+    )
+    (noted,) = runs[str(original["id"])]["reproductions"]
+    assert noted["result"] == "identical" and noted["by"] == new["id"]
+    code, out, _ = cli("show", str(original["id"]))
+    assert code == 0 and "✓ reproduced" in out
+
+    # A reproduction that differs names causes, none of them the template's spelling.
+    monkeypatch.setenv("SCORE", "0.25")
+    code, out, err = cli("rerun", str(original["id"]), "-q")
+    assert code == 1, out + err
+    assert "differs" in out and "another experiment" not in out
+    assert "resolves to other parameters" not in out and "identity changed" not in out
+    noted = _logged_by_git(repo)
+    reproductions = next(r for r in noted if r["id"] == original["id"])["reproductions"]
+    assert [entry["result"] for entry in reproductions] == ["identical", "differs"]
+    assert len({r["fingerprint"] for r in noted}) == 1
+    git(repo, "fsck", "--strict")
+    code, out, err = cli("verify")
+    assert code == 0, out + err
+    code, out, _ = cli("check")
+    assert code == 1 and str(original["id"]) in out  # nothing to run: the point is done
+
+
 # --- messages name the command, not a spec file --------------------------------------------------
 
 

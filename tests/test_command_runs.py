@@ -395,6 +395,86 @@ def test_current_run_logs_metrics_history_and_files(repo: Path, cli: Cli) -> Non
     assert any(p.endswith("/curve.png") for p in paths)
 
 
+JOURNAL_NAMED = """\
+import json, os
+
+def write(name, text):
+    with open(os.path.join(os.environ["JOURNAL_RUN_DIR"], name), "w", encoding="utf-8") as out:
+        out.write(text)
+
+nan, inf = float("nan"), float("inf")
+write("metrics.json", json.dumps({"loss": 0.5}))
+write("classes.json", json.dumps({
+    "labels": ["cat", nan],
+    "classes": [
+        {"label": "cat", "precision": nan, "recall": 1.0, "f1": inf, "support": 3},
+        {"label": nan, "precision": 0.5, "recall": 0.0, "f1": 0.0, "support": 1},
+    ],
+}))
+write("folds.json", json.dumps({"loss": [0.5, nan, -inf]}))
+write("history.json", '{"loss": [1e400, 0.5]}')
+write("run.json", json.dumps({"mine": True}, indent=4))
+write("dvc.json", "NaN, then nothing")
+write("scores.json", json.dumps({"loss": nan}))
+"""
+
+
+def _strict(text: str) -> Any:
+    """``text`` parsed as strict JSON: a bare NaN or Infinity fails the test."""
+
+    def refuse(token: str) -> Any:
+        raise AssertionError(f"not strict JSON: {token} in {text!r}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_json_files_a_command_writes_under_the_journals_names_are_strict(
+    repo: Path, cli: Cli
+) -> None:
+    """A file the command writes under a name the journal gives meaning to (classes.json, or
+    folds.json kept under outputs/) is kept as strict JSON, a number that is not finite as
+    null (a label as {"__float__": "nan"}), and the run's warnings say so; one that is not
+    JSON is not kept, and the warnings say why. Files of other names are the command's own,
+    kept as written. The run itself is recorded ok."""
+    _project(repo, script=JOURNAL_NAMED, spec="command: python train.py\n")
+    cli("init")
+    code, out, err = cli("run", "-q")
+    assert code == 0, (out, err)
+    paths = git(repo, "ls-tree", "-r", "--name-only", "journal").split()
+    (record,) = [p for p in paths if p.endswith("/run.json") and "/outputs/" not in p]
+    folder = record.rsplit("/", 1)[0]
+
+    def kept(name: str) -> str:
+        return git(repo, "show", f"journal:{folder}/{name}")
+
+    run = _strict(kept("run.json"))
+    assert run["status"] == "ok" and _strict(kept("metrics.json")) == {"loss": 0.5}
+
+    nan = {"__float__": "nan"}
+    assert _strict(kept("classes.json")) == {
+        "labels": ["cat", nan],
+        "classes": [
+            {"label": "cat", "precision": None, "recall": 1.0, "f1": None, "support": 3},
+            {"label": nan, "precision": 0.5, "recall": 0.0, "f1": 0.0, "support": 1},
+        ],
+    }
+    assert _strict(kept("outputs/folds.json")) == {"loss": [0.5, None, None]}
+    assert _strict(kept("outputs/history.json")) == {"loss": [None, 0.5]}
+    assert kept("outputs/run.json") == json.dumps({"mine": True}, indent=4)  # strict: as written
+    assert not any(p.endswith("dvc.json") for p in paths)
+    assert kept("scores.json") == '{"loss": NaN}'  # the command's own file
+    warnings = "\n".join(run["warnings"])
+    for name in ("classes.json", "outputs/folds.json", "outputs/history.json"):
+        assert f"{name}: written as strict JSON" in warnings
+    assert "outputs/dvc.json: not JSON" in warnings and "not kept" in warnings
+    assert "outputs/run.json" not in warnings  # strict JSON already: nothing to say
+    code, shown, _ = cli("show", str(run["id"]))
+    assert code == 0 and "precision" in shown and "nan" in shown
+    git(repo, "fsck", "--strict")
+    code, out, err = cli("verify")
+    assert code == 0, (out, err)
+
+
 def test_current_run_outside_a_command_is_a_clear_error() -> None:
     out = subprocess.run(
         [sys.executable, "-c", "from gitlab_journal import current_run; current_run()"],

@@ -4,14 +4,16 @@ served by a real `git daemon` on 127.0.0.1 (git's own network protocol)."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import GIT_ENV, IRIS_SPEC, git, make_repo
@@ -186,6 +188,121 @@ def test_notes_added_on_both_sides_are_both_kept(
     inference = json.loads(shown)["notes"]["inference"]
     assert "Seen from A." in inference and "Seen from B." in inference
     fsck(a)
+
+
+def _strict(text: str) -> Any:
+    """``text`` parsed as strict JSON: a bare NaN or Infinity fails the test."""
+
+    def refuse(token: str) -> Any:
+        raise AssertionError(f"not strict JSON: {token} in {text!r}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def _run_json_path(repo: Path, run_id: str) -> str:
+    listing = git(repo, "ls-tree", "-r", "--name-only", "journal").split()
+    (path,) = [p for p in listing if p.endswith(f"/{run_id}/run.json")]
+    return path
+
+
+def _rewrite_as_before(
+    repo: Path, run_id: str, change: Callable[[dict[str, Any]], None], summary: str
+) -> None:
+    """Change one run's run.json on the journal branch as versions before strict run.json wrote
+    it (``json.dumps`` with NaN allowed: a bare ``NaN``, ``Infinity``), in a commit of its own
+    made with git's plumbing: a blob, a tree from a scratch index, a commit with the run's
+    trailers, the branch moved only from the tip it was built on."""
+    path = _run_json_path(repo, run_id)
+    doc = json.loads(git(repo, "show", f"journal:{path}"))
+    change(doc)
+    text = json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+    assert "NaN" in text or "Infinity" in text
+    env = {**os.environ, **GIT_ENV, "GIT_INDEX_FILE": str(repo / ".git" / "scratch-index")}
+
+    def plumbing(*args: str, stdin: str | None = None) -> str:
+        done = subprocess.run(
+            ["git", *args], cwd=repo, env=env, input=stdin, capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip()
+
+    tip = plumbing("rev-parse", "journal")
+    blob = plumbing("hash-object", "-w", "--stdin", stdin=text)
+    plumbing("read-tree", "journal")
+    plumbing("update-index", "--cacheinfo", f"100644,{blob},{path}")
+    tree = plumbing("write-tree")
+    fingerprint = "".join(path.split("/")[1:4])
+    message = f"{summary}\n\nJournal-Fingerprint: {fingerprint}\nJournal-Run: {run_id}\n"
+    commit = plumbing("commit-tree", tree, "-p", tip, stdin=message)
+    plumbing("update-ref", "refs/heads/journal", commit, tip)
+    (repo / ".git" / "scratch-index").unlink()
+
+
+@pytest.mark.parametrize("merging", ["a", "b"])
+def test_runs_both_sides_changed_merge_as_strict_json(
+    tmp_path: Path,
+    served: tuple[Path, str],
+    cli: Cli,
+    monkeypatch: pytest.MonkeyPatch,
+    merging: str,
+) -> None:
+    """Runs recorded by an earlier version (a bare ``NaN`` in a reproduction's differences;
+    one with a bare ``Infinity`` in its point too) are noted on both clones, one of them still
+    writing as before: each merged run.json is strict JSON, as run.json is written now, with
+    both notes and the reproduction once."""
+    _, url = served
+    a, b = clone(tmp_path, "a", url), clone(tmp_path, "b", url)
+    journal = Journal(a)
+    runs = {
+        clip: journal.record(model="demo.Model", params={"clip": clip}, metrics={"accuracy": 0.8})
+        for clip in (1.0, math.inf)
+    }
+    reproduced = {
+        "checked": "2026-12-07T10:00:00Z",
+        "result": "differs",
+        "differences": {"accuracy": [0.8, math.nan]},
+        "causes": ["nothing recorded differs"],
+    }
+    for clip, run in runs.items():
+
+        def as_before(doc: dict[str, Any], clip: float = clip) -> None:
+            doc["point"] = {"clip": clip}
+            doc["reproductions"] = [reproduced]
+
+        _rewrite_as_before(a, run.id, as_before, f"Reproduce run {run.id}: differs")
+    sync(cli, a, monkeypatch)
+    sync(cli, b, monkeypatch)
+    for run in runs.values():
+        monkeypatch.chdir(a)
+        assert cli("note", run.id, "-m", "Seen from A.")[0] == 0  # written as run.json is now
+
+        def note_b(doc: dict[str, Any]) -> None:
+            doc["notes"]["inference"] = "Seen from B."
+
+        _rewrite_as_before(b, run.id, note_b, f"Note run {run.id}")
+    first, then = (b, a) if merging == "a" else (a, b)
+    sync(cli, first, monkeypatch)
+
+    out = sync(cli, then, monkeypatch)
+
+    assert "both sides changed" in out
+    sync(cli, first, monkeypatch)
+    for clip, run in runs.items():
+        path = _run_json_path(then, run.id)
+        texts = {git(repo, "show", f"journal:{path}") for repo in (a, b)}
+        assert len(texts) == 1  # both clones hold the merge
+        doc = _strict(texts.pop())
+        assert doc["point"] == {"clip": clip if math.isfinite(clip) else {"__float__": "inf"}}
+        assert doc["reproductions"] == [
+            {**reproduced, "differences": {"accuracy": [0.8, {"__float__": "nan"}]}}
+        ]
+        assert "Seen from A." in doc["notes"]["inference"]
+        assert "Seen from B." in doc["notes"]["inference"]
+    for repo in (a, b):
+        fsck(repo)
+        monkeypatch.chdir(repo)
+        code, shown, err = cli("verify")
+        assert code == 0, shown + err
 
 
 def test_a_push_that_loses_the_race_fetches_merges_and_retries(

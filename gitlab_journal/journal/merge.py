@@ -13,6 +13,7 @@ import pygit2
 from gitlab_journal.errors import JournalError
 from gitlab_journal.journal import format as fmt
 from gitlab_journal.journal import leaderboard
+from gitlab_journal.journal.identity import finite_json
 from gitlab_journal.journal.store import (
     BLOB_MODE,
     BLOB_OBJECT,
@@ -153,13 +154,20 @@ def _resolve(
 def _merge_run_json(mine: bytes, theirs: bytes) -> bytes | None:
     """Two versions of one run.json that differ only in what is added to a run after it is
     recorded: notes (both sides' kept), the commit its code was later committed as (post-commit)
-    and reproductions (reruns; both sides' kept). None when anything else differs."""
+    and reproductions (reruns; both sides' kept). None when anything else differs.
+
+    The merged run.json is strict JSON, as :func:`~.format.run_document` writes it: a NaN or an
+    infinity of the point or of a reproduction (a bare ``NaN`` of a record written before) is
+    written ``{"__float__": "nan"}``, so two sides that wrote one value in the two forms agree
+    on it, and a reproduction both hold is kept once. A bare one anywhere else, where run.json
+    never holds one, is not merged (None)."""
     try:
         a, b = json.loads(mine), json.loads(theirs)
     except (ValueError, UnicodeDecodeError):
         return None
     if not isinstance(a, dict) or not isinstance(b, dict):
         return None
+    a, b = _strict_run(a), _strict_run(b)
     notes_a, notes_b = a.get("notes") or {}, b.get("notes") or {}
     code_a, code_b = a.get("code") or {}, b.get("code") or {}
     reps_a, reps_b = a.get("reproductions") or [], b.get("reproductions") or []
@@ -189,7 +197,32 @@ def _merge_run_json(mine: bytes, theirs: bytes) -> bytes | None:
         doc["reproductions"] = sorted(
             [*reps_a, *extra], key=lambda r: json.dumps(r, sort_keys=True)
         )
-    return (json.dumps(doc, indent=2, ensure_ascii=False, allow_nan=True) + "\n").encode()
+    try:
+        text = json.dumps(doc, indent=2, ensure_ascii=False, allow_nan=False)
+    except ValueError:  # a bare NaN where run.json never holds one
+        return None
+    return (text + "\n").encode()
+
+
+def _strict_run(doc: dict[str, Any]) -> dict[str, Any]:
+    """A parsed run.json with its point and reproductions as run.json writes them now
+    (:func:`~.format.run_document`): keys sorted, a NaN or an infinity as ``{"__float__":
+    "nan"}``; anything else as it was."""
+    out = dict(doc)
+    if isinstance(out.get("point"), dict):
+        out["point"] = finite_json(_key_sorted(out["point"]))
+    if isinstance(out.get("reproductions"), list):
+        out["reproductions"] = [finite_json(_key_sorted(r)) for r in out["reproductions"]]
+    return out
+
+
+def _key_sorted(value: Any) -> Any:
+    """Parsed JSON with every object's keys in sorted order (as run.json writes user values)."""
+    if isinstance(value, dict):
+        return {str(k): _key_sorted(v) for k, v in sorted(value.items(), key=lambda kv: kv[0])}
+    if isinstance(value, list):
+        return [_key_sorted(v) for v in value]
+    return value
 
 
 def _fixed_part(doc: dict[str, Any]) -> dict[str, Any]:

@@ -8,7 +8,9 @@
    worktree as the repository root (and working directory).
 4. The metrics compared with the record, and the likely causes of any difference named.
 5. Unless asked not to: the new run recorded as a repeat (same fingerprint) with ``reproduces``,
-   and the outcome appended to the original run's ``reproductions`` (a new journal commit).
+   and the outcome appended to the original run's ``reproductions`` (a new journal commit). A
+   command run recorded before its template was spelled one way (``--key={key}`` as written)
+   is reproduced under the fingerprint its record has (:func:`spelled_as_recorded`).
 
 The worktree shares the repository's refs, so its journal branch is the same journal.
 """
@@ -21,7 +23,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pygit2
 
@@ -31,7 +33,12 @@ from gitlab_journal.errors import CheckFailed, JournalError
 from gitlab_journal.journal import format as fmt
 from gitlab_journal.journal.batch import batch_commits
 from gitlab_journal.journal.format import PATCH_FILE, SPEC_FILE
-from gitlab_journal.journal.identity import normalise, value_json_text
+from gitlab_journal.journal.identity import (
+    canonical_json,
+    fingerprint,
+    normalise,
+    value_json_text,
+)
 from gitlab_journal.journal.records import Run
 from gitlab_journal.journal.store import Store
 from gitlab_journal.pathsafe import confined
@@ -45,6 +52,9 @@ from gitlab_journal.reproduce.worktree import (
 )
 from gitlab_journal.spec.load import load_spec_text
 from gitlab_journal.spec.model import DEFAULT_SPEC, Spec
+
+if TYPE_CHECKING:
+    from gitlab_journal.run.plan import Planned
 
 Step = Callable[[str], None]
 
@@ -293,11 +303,27 @@ def _train(
     tree_store = Store(pygit2.Repository(str(worktree)), store.branch)
     say("fingerprinting")
     plan = make_plan(tree_store, spec)
-    planned = plan.points[0]
+    planned = spelled_as_recorded(plan.points[0], run)
     ctx = training.context(tree_store, plan, spec_path=run.spec)
     say(f"training {planned.model.rsplit('.', 1)[-1]}")
     built = training.train_point(ctx, planned, reproduces=run.id)
     return built.run, built.files
+
+
+def spelled_as_recorded(planned: Planned, run: Run) -> Planned:
+    """``planned`` with its identity spelled as ``run``'s record spells it, where that record
+    was made before a command's template was spelled one way (its identity holds
+    ``--key={key}`` as written, :func:`~gitlab_journal.run.plan.legacy_identity`): the same
+    experiment, so the reproduction is a repeat under the record's fingerprint, its
+    ``identity.json`` the record's, and the causes of a difference are read from the
+    identities as both spell them. Any other ``planned`` is returned as it is."""
+    from gitlab_journal.run.plan import legacy_identity
+
+    legacy = legacy_identity(planned.identity, planned.point.model)
+    recorded = run.identity.get("model")
+    if legacy is None or canonical_json(legacy["model"]) != canonical_json(recorded):
+        return planned
+    return replace(planned, identity=legacy, fingerprint=fingerprint(legacy))
 
 
 @contextmanager

@@ -302,7 +302,7 @@ class Planner:
         if fresh:
             self.tree = self.store.require().tree
         found = self.store.find(fp, self.tree)
-        legacy = _legacy_command_identity(identity, point.model)
+        legacy = legacy_identity(identity, point.model)
         if legacy is not None:  # runs recorded before both option spellings were one
             found += self.store.find(fingerprint(legacy), self.tree)
             found.sort(key=lambda run: (run.created, run.id))
@@ -315,11 +315,10 @@ class Planner:
         )
 
 
-def _legacy_command_identity(
-    identity: Mapping[str, Any], model: ModelSpec
-) -> dict[str, Any] | None:
+def legacy_identity(identity: Mapping[str, Any], model: ModelSpec) -> dict[str, Any] | None:
     """For a command written with ``--key={key}``: the identity its runs had when the
-    template was kept as written (the same experiment, found under that fingerprint too);
+    template was kept as written (the same experiment, found under that fingerprint too: by
+    the plan, and by `rerun`, whose reproduction of such a run is spelled as its record);
     None for any other model."""
     block = identity["model"]
     if model.kind != "command" or block.get("command") == model.estimator:

@@ -43,7 +43,7 @@ from typing import IO, Any
 
 from gitlab_journal.errors import JournalError, describe_exit
 from gitlab_journal.journal import format as fmt
-from gitlab_journal.journal.identity import normalise
+from gitlab_journal.journal.identity import finite_json, normalise
 from gitlab_journal.journal.records import new_run_id
 from gitlab_journal.spec.command import (
     DEFAULT_METRICS,
@@ -74,6 +74,13 @@ RESERVED = frozenset(
         fmt.OUTPUT_FILE,
         fmt.CURVE_FILE,
     }
+)
+OUTPUTS = "outputs"  # where a command's file of a reserved name is kept
+# The command's files kept under a name the journal gives meaning to: classes.json (the
+# per-class figures `show` prints) and its JSON records under outputs/. Each is kept as strict
+# JSON, as the journal writes its own, or not kept (:func:`_strict_json`).
+JSON_NAMES = frozenset(
+    {fmt.CLASSES_FILE, *(f"{OUTPUTS}/{name}" for name in RESERVED if name.endswith(".json"))}
 )
 
 
@@ -657,7 +664,8 @@ def _result(
         steps.clear()
     logged_problem = _read_log(log_file, metrics, history, steps)
     problem = problem or logged_problem
-    files, too_big = _files(run_dir, read.in_run_dir)
+    files, too_big, file_warnings = _files(run_dir, read.in_run_dir)
+    warnings += file_warnings
     if output:
         files[fmt.OUTPUT_FILE] = output.encode()
     if history:
@@ -844,10 +852,14 @@ def _read_dvclive_history(
             steps[name] = at
 
 
-def _files(run_dir: Path, metrics_name: str | None) -> tuple[dict[str, bytes], str | None]:
+def _files(
+    run_dir: Path, metrics_name: str | None
+) -> tuple[dict[str, bytes], str | None, list[str]]:
     """The run folder's files by their path in the run's directory (a name the journal uses
-    itself goes under ``outputs/``), and why they cannot be kept when they are too big."""
+    itself goes under ``outputs/``; one of :data:`JSON_NAMES` as strict JSON, or not at all),
+    why they cannot be kept when they are too big, and the run's warnings about them."""
     files: dict[str, bytes] = {}
+    warnings: list[str] = []
     total = 0
     for path in sorted(_walk(run_dir)):
         relative = path.relative_to(run_dir).as_posix()
@@ -855,14 +867,104 @@ def _files(run_dir: Path, metrics_name: str | None) -> tuple[dict[str, bytes], s
             continue
         total += path.stat().st_size
         if total > MAX_RUN_BYTES:
-            return {}, (
-                f"the run folder holds more than {MAX_RUN_BYTES // (1024 * 1024)} MB, the most a "
-                "run keeps in the journal; keep large outputs (models, data) in DVC or "
-                "elsewhere and write their path or hash instead"
+            return (
+                {},
+                (
+                    f"the run folder holds more than {MAX_RUN_BYTES // (1024 * 1024)} MB, the "
+                    "most a run keeps in the journal; keep large outputs (models, data) in DVC "
+                    "or elsewhere and write their path or hash instead"
+                ),
+                [],
             )
         top = relative.split("/", 1)[0]
-        files[f"outputs/{relative}" if top in RESERVED else relative] = path.read_bytes()
-    return files, None
+        name = f"{OUTPUTS}/{relative}" if top in RESERVED else relative
+        data = path.read_bytes()
+        if name not in JSON_NAMES:
+            files[name] = data
+            continue
+        strict, warning = _strict_json(name, data)
+        if warning is not None:
+            warnings.append(warning)
+        if strict is not None:
+            files[name] = strict
+    return files, None, warnings
+
+
+def _strict_json(name: str, data: bytes) -> tuple[bytes | None, str | None]:
+    """The command's file ``name`` (one of :data:`JSON_NAMES`) as the journal keeps such a
+    file: strict JSON in UTF-8. One that is so already is kept byte for byte; one that holds a
+    number that is not finite (the bare ``NaN`` or ``Infinity`` Python's json writes, or a
+    number past a float's range) or is in another encoding is written again as the journal
+    writes its scores (:func:`~gitlab_journal.journal.format.scores_file`): such a number as
+    null, a label of classes.json as ``{"__float__": "nan"}``; one that is not JSON is not
+    kept. The run's warning, if any, comes second."""
+    try:
+        doc = json.loads(data)
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
+        problem = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return None, (
+            f"{name}: not JSON ({problem}): not kept; the journal keeps a file of this name as JSON"
+        )
+    finite, utf8 = _all_finite(doc), _utf8(data)
+    if finite and utf8:
+        return data, None
+    try:
+        strict = fmt.scores_file(_finite_labels(doc) if name == fmt.CLASSES_FILE else doc)
+    except (ValueError, RecursionError) as exc:  # nested past what can be written again
+        return None, f"{name}: cannot be written as strict JSON ({exc}): not kept"
+    how = [] if utf8 else ["in UTF-8"]
+    if not finite:
+        labels = ', a label as {"__float__": "nan"}' if name == fmt.CLASSES_FILE else ""
+        how.append(f"a number that is not finite (NaN, Infinity) as null{labels}")
+    return (
+        strict,
+        f"{name}: written as strict JSON, as the journal writes its own: {'; '.join(how)}",
+    )
+
+
+def _utf8(data: bytes) -> bool:
+    """Whether ``data`` is UTF-8 text without a byte order mark (as the journal writes JSON)."""
+    if data.startswith(codecs.BOM_UTF8):
+        return False
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _all_finite(doc: Any) -> bool:
+    """Whether every number of the parsed JSON ``doc`` is finite (walked without recursion:
+    the parser took any depth the interpreter allows)."""
+    pending = [doc]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, float) and not math.isfinite(value):
+            return False
+        if isinstance(value, dict):
+            pending.extend(value.values())
+        elif isinstance(value, list):
+            pending.extend(value)
+    return True
+
+
+def _finite_labels(doc: Any) -> Any:
+    """A classes.json document with its labels as the journal writes them: a label that is not
+    a finite number as ``{"__float__": "nan"}`` (:func:`finite_json`), not null, so it stays a
+    label of its own; the figures are left for :func:`~.format.scores_file` (null)."""
+    if not isinstance(doc, dict):
+        return doc
+    out = dict(doc)
+    if isinstance(out.get("labels"), list):
+        out["labels"] = [finite_json(label) for label in out["labels"]]
+    if isinstance(out.get("classes"), list):
+        out["classes"] = [
+            {**entry, "label": finite_json(entry["label"])}
+            if isinstance(entry, dict) and "label" in entry
+            else entry
+            for entry in out["classes"]
+        ]
+    return out
 
 
 def _walk(folder: Path) -> Iterator[Path]:
