@@ -235,7 +235,8 @@ def _error_text() -> str:
 def notebook_cells() -> dict[str, str] | None:
     """In a notebook, the cells on the way to this call, as autologging counts a notebook's
     code (:func:`~gitlab_journal.autologging.caller_code`): the training code a cell holds
-    is part of the experiment. None elsewhere: a script's code is the repository's files."""
+    is part of the experiment, and the run keeps their text (``notebook.py``). None
+    elsewhere: a script's code is the repository's files."""
     if sys.modules.get("IPython") is None:
         return None
     from gitlab_journal.autologging import caller_code

@@ -15,7 +15,8 @@ training score; a ``sklearn.metrics`` function called afterwards on that estimat
 predictions (until the next fit) adds its value, named as the function is, ``_test`` appended
 when the true labels differ from the training ones. A ``cross_validate`` or ``cross_val_score``
 call is one run of the cross-validation as a whole (its folds' fits are part of it, in this
-process or in ``n_jobs`` workers), its metrics the held-out scores it returns.
+process or in ``n_jobs`` workers), its metrics the held-out scores it returns. A fit that
+IPython's ``%timeit`` or ``%%timeit`` runs, loop after loop, is no run (one warning a timing).
 
 Patching happens only when :func:`autolog` is called, and for a library not imported yet, when
 it is imported; ``autolog(disable=True)`` undoes all of it. Anything the journal cannot do (no
@@ -34,6 +35,7 @@ import sys
 import threading
 import types
 import warnings
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -61,10 +63,14 @@ UNRECORDED_FOLDS = (
     "permutation_test_score",
 )
 _MARK = "__journal_autolog__"
+# The file name IPython's %timeit and %%timeit compile the timed code with (its setup too).
+TIMEIT_CODE = "<magic-timeit>"
+MAX_KEPT_CELLS = 64  # notebook cells' texts kept by id, for the runs that name them
 
 
 class AutologWarning(UserWarning):
-    """A fit that autolog could not record (it still ran)."""
+    """A fit that autolog could not record (it still ran), or recorded with a caveat (its run's
+    ``warnings`` say it too)."""
 
 
 @dataclass
@@ -89,6 +95,8 @@ class _State:
     journals: dict[str, Any] = field(default_factory=dict)
     hook: _ImportHook | None = None
     lock: threading.RLock = field(default_factory=threading.RLock)
+    # the timed code of the last %timeit whose fits were said not to be recorded
+    timed: weakref.ref[types.CodeType] | None = None
 
 
 _NONE = object()
@@ -238,8 +246,12 @@ def _fit_wrapper(fit: Callable[..., Any]) -> Callable[..., Any]:
         state = _state
         if state is None or state.depth or state.busy:
             return fit(self, *args, **kwargs)
-        if sys._getframe(1).f_globals.get("__name__") == VALIDATION:
+        caller = sys._getframe(1)
+        if caller.f_globals.get("__name__") == VALIDATION:
             return _unseen_fold(state, fit, (self, *args), kwargs)
+        timed = _timed_frame(caller)
+        if timed is not None:
+            return _timed(state, timed, fit, (self, *args), kwargs)
         return _autologged_fit(state, fit, self, args, kwargs)
 
     setattr(wrapper, _MARK, True)
@@ -689,8 +701,12 @@ def _validation_wrapper(func: Callable[..., Any]) -> Callable[..., Any]:
         state = _state
         if state is None or state.depth or state.busy:
             return func(*args, **kwargs)
-        if sys._getframe(1).f_globals.get("__name__") == VALIDATION:
+        caller = sys._getframe(1)
+        if caller.f_globals.get("__name__") == VALIDATION:
             return _unseen_fold(state, func, args, kwargs)
+        timed = _timed_frame(caller)
+        if timed is not None:
+            return _timed(state, timed, func, args, kwargs)
         return _cross_validation(state, func, args, kwargs)
 
     setattr(wrapper, _MARK, True)
@@ -757,6 +773,80 @@ def _unseen_fold(state: _State, func: Callable[..., Any], args: Any, kwargs: Any
         return func(*args, **kwargs)
     finally:
         state.depth -= 1
+
+
+# -- %timeit: timed fits are no runs ---------------------------------------------------------
+
+
+def _timed_frame(frame: types.FrameType | None) -> types.FrameType | None:
+    """The frame of the code IPython's ``%timeit`` (or ``%%timeit``) times, when that code is
+    on the stack from ``frame`` up: a fit there runs once a loop, dozens of times."""
+    while frame is not None:
+        if frame.f_code.co_filename == TIMEIT_CODE:
+            return frame
+        frame = frame.f_back
+    return None
+
+
+def _timed(
+    state: _State,
+    timed: types.FrameType,
+    func: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+) -> Any:
+    """A fit (or a cross-validation) that ``%timeit`` runs: no run, its loops being copies of
+    one experiment that measure its speed. Said once a ``%timeit``: each compiles its timed
+    code anew, so a code object not seen before is another timing."""
+    state.tracked = None
+    if state.timed is None or state.timed() is not timed.f_code:
+        state.timed = weakref.ref(timed.f_code)
+        warn_caller(
+            "autolog: fits timed by %timeit are not recorded (run the fit in a cell of its own "
+            "to record it)",
+            AutologWarning,
+            _cell_frame(timed),
+        )
+    state.depth += 1
+    try:
+        return func(*args, **kwargs)
+    finally:
+        state.depth -= 1
+
+
+def _cell_frame(timed: types.FrameType) -> types.FrameType:
+    """The notebook cell that ran ``%timeit``: the first frame above the timed code that runs
+    in its namespace; the timed code itself when none does."""
+    frame = timed.f_back
+    while frame is not None:
+        if frame.f_globals is timed.f_globals and frame.f_code.co_filename != TIMEIT_CODE:
+            return frame
+        frame = frame.f_back
+    return timed
+
+
+def warn_caller(
+    message: str, category: type[Warning], frame: types.FrameType | None = None
+) -> None:
+    """Warn at ``frame`` (default: the innermost frame of the user's ``__main__``, a script or
+    a notebook cell, else the caller's caller), every time: not once per line, as a plain
+    ``warnings.warn`` would, since each call is about another fit."""
+    if frame is None:
+        frame = sys._getframe(1)
+        while frame is not None and frame.f_globals.get("__name__") != "__main__":
+            frame = frame.f_back
+        if frame is None:
+            warnings.warn(message, category, stacklevel=3)
+            return
+    warnings.warn_explicit(
+        message,
+        category,
+        frame.f_code.co_filename,
+        frame.f_lineno,
+        module=frame.f_globals.get("__name__"),
+        registry=None,  # a fresh one: shown each time, as filters allow
+        module_globals=frame.f_globals,
+    )
 
 
 def _prepare_cross_validation(
@@ -840,7 +930,8 @@ def caller_code(owners: Iterable[Any] = ()) -> dict[str, str]:
 
     What else the notebook ran reaches ``fit`` through the data and params, which count by
     value: so running a cell again, or after unrelated cells, is the same experiment, and
-    "Restart & Run All" finds what the session ran before."""
+    "Restart & Run All" finds what the session ran before. The cells' text is kept by its id
+    (:func:`notebook_text`), for the run to keep it as its ``notebook.py``."""
     import pygit2
 
     from gitlab_journal.code.state import NOTEBOOK_CELL
@@ -857,7 +948,9 @@ def caller_code(owners: Iterable[Any] = ()) -> dict[str, str]:
             for cell in sorted(texts)
             if cell.strip()
         )
-        return {"notebook": str(pygit2.hash(text.encode("utf-8")))}
+        blob = str(pygit2.hash(text.encode("utf-8")))
+        _keep_cells(blob, text)
+        return {"notebook": blob}
     main = sys.modules.get("__main__")
     file = getattr(main, "__file__", None)
     if not file:
@@ -866,6 +959,23 @@ def caller_code(owners: Iterable[Any] = ()) -> dict[str, str]:
         return {"script": str(pygit2.hashfile(str(file)))}
     except (OSError, ValueError, pygit2.GitError):
         return {}
+
+
+_kept_cells: dict[str, str] = {}  # blob id -> text, the last MAX_KEPT_CELLS made
+
+
+def _keep_cells(blob: str, text: str) -> None:
+    _kept_cells.pop(blob, None)
+    _kept_cells[blob] = text
+    while len(_kept_cells) > MAX_KEPT_CELLS:
+        _kept_cells.pop(next(iter(_kept_cells)), None)
+
+
+def notebook_text(blob: str) -> str | None:
+    """The text of the notebook cells whose git blob id is ``blob``, when :func:`caller_code`
+    made it in this process (and lately): what a run whose caller names them keeps as its
+    ``notebook.py``. None for another id."""
+    return _kept_cells.get(blob)
 
 
 def _notebook_cells(frame: Any, owners: Iterable[Any]) -> set[str]:
@@ -938,6 +1048,9 @@ def _patch_keras(state: _State) -> None:
         current = _state
         if current is None or current.depth or current.busy:
             return fit(self, *args, **kwargs)
+        timed = _timed_frame(sys._getframe(1))
+        if timed is not None:
+            return _timed(current, timed, fit, (self, *args), kwargs)
         return _keras_fit(current, fit, self, list(args), dict(kwargs))
 
     setattr(wrapper, _MARK, True)

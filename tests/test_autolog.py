@@ -375,7 +375,7 @@ def test_in_one_kernel_a_cell_run_again_warns_and_a_changed_class_does_not(
         check=True,
     ).stdout
     flat = " ".join(shown.split())  # the code line may wrap
-    assert "notebook cells" in flat and "not kept with the run" in flat, shown
+    assert "notebook cells" in flat and "kept as notebook.py" in flat, shown
 
 
 def test_the_python_api_in_a_notebook_counts_the_cell_that_trains(

@@ -6,6 +6,7 @@ docs/journal-format.md documents every file and field written here; keep the two
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import json.encoder
 import math
@@ -52,6 +53,9 @@ CURVE_FILE = "curve.png"  # the learning curve (Keras runs, command runs with a 
 SUMMARY_FILE = "summary.txt"  # a Keras model's summary
 MODEL_FILE = "model.keras"  # a Keras model, when the spec asks to save it
 OUTPUT_FILE = "output.log"  # the last lines of a command run's stdout and stderr
+# The text of the notebook cells a run counts as its code (identity.json's code.caller.notebook
+# is its git blob id): the cells in the "percent" format, each after a `# %%` line.
+NOTEBOOK_FILE = "notebook.py"
 
 TRAILER_FINGERPRINT = "Journal-Fingerprint"
 TRAILER_RUN = "Journal-Run"
@@ -443,8 +447,10 @@ def decode_run(
 
 def validate_files(files: Mapping[str, bytes], *, fingerprint: str, run_id: str, where: str) -> Run:
     """The whole check of a run's folder, for what arrives from elsewhere (pre-receive, sync,
-    verify): its path, every file name, the records, and the paths ``code.patch`` and
-    ``dvc.json`` name. ``files`` holds every file of the folder (``sub/name`` for nested ones)."""
+    verify): its path, every file name, the records, the paths ``code.patch`` and ``dvc.json``
+    name, and that a ``notebook.py`` holds the cells the identity names
+    (:func:`check_notebook`). ``files`` holds every file of the folder (``sub/name`` for
+    nested ones)."""
     try:
         if not schema.FINGERPRINT.fullmatch(fingerprint):
             raise InvalidRecord(f"not a fingerprint: {fingerprint!r}")
@@ -469,9 +475,51 @@ def validate_files(files: Mapping[str, bytes], *, fingerprint: str, run_id: str,
             except (ValueError, UnicodeDecodeError, RecursionError) as exc:
                 raise InvalidRecord(f"{DVC_RECORD_FILE}: not JSON ({exc})") from exc
             schema.check_dvc_record(record)
+        if NOTEBOOK_FILE in files:
+            check_notebook(files[NOTEBOOK_FILE], run.identity)
     except InvalidRecord as exc:
         raise InvalidRecord(f"invalid run record: {exc.problem}", where) from exc
     return run
+
+
+# -- notebook.py: the notebook cells a run counts ------------------------------------------
+
+
+def git_blob_id(data: bytes, length: int = 40) -> str:
+    """The id git gives ``data`` as a blob (`git hash-object`): SHA-1, or SHA-256 for an id of
+    64 digits (``length``), computed without a repository."""
+    digest = hashlib.sha256() if length == 64 else hashlib.sha1()
+    digest.update(b"blob %d\0" % len(data))
+    digest.update(data)
+    return digest.hexdigest()
+
+
+def check_notebook(blob: bytes, identity: Mapping[str, Any]) -> str:
+    """A run's ``notebook.py``: at most :data:`schema.MAX_RECORD_BYTES`, UTF-8 text, and
+    exactly the cells its identity names (``code.caller.notebook`` is the git blob id of these
+    bytes); its text. Anything else is an :class:`InvalidRecord` naming the file."""
+    if len(blob) > schema.MAX_RECORD_BYTES:
+        raise InvalidRecord(f"{NOTEBOOK_FILE} is larger than 1 MiB")
+    code = identity.get("code")
+    caller = code.get("caller") if isinstance(code, Mapping) else None
+    named = caller.get("notebook") if isinstance(caller, Mapping) else None
+    if not isinstance(named, str):
+        raise InvalidRecord(
+            f"{NOTEBOOK_FILE}: identity.json names no notebook cells (code.caller.notebook)"
+        )
+    if not schema.OBJECT_ID.fullmatch(named):
+        raise InvalidRecord(f"{NOTEBOOK_FILE}: code.caller.notebook is not a git blob id")
+    try:
+        text = blob.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidRecord(f"{NOTEBOOK_FILE}: not UTF-8 text ({exc.reason})") from exc
+    found = git_blob_id(blob, len(named))
+    if found != named:
+        raise InvalidRecord(
+            f"{NOTEBOOK_FILE}: not the cells identity.json names "
+            f"(git blob {found[:12]}, not {named[:12]})"
+        )
+    return text
 
 
 def trailer_runs(message: str) -> list[str]:

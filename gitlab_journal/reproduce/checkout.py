@@ -1,14 +1,21 @@
 """`git journal checkout RUN [DIR]`: a run's code and spec in a new worktree, to inspect it or
-continue from it. The worktree stays (``git worktree remove DIR`` removes it)."""
+continue from it. The worktree stays (``git worktree remove DIR`` removes it).
+
+A run made from notebook cells (``notebook.py`` in its folder) has them written there as a new
+notebook, ``notebook-<run id>.ipynb``, beside the checked-out files and never over one."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from gitlab_journal.code.state import NOTEBOOK_CELL
 from gitlab_journal.data.hashing import hash_cache
 from gitlab_journal.errors import JournalError
+from gitlab_journal.journal import format as fmt
 from gitlab_journal.journal.records import Run
+from gitlab_journal.journal.schema import InvalidRecord
 from gitlab_journal.journal.store import Store
 from gitlab_journal.reproduce.inputs import InputCheck, check_inputs
 from gitlab_journal.reproduce.rerun import (
@@ -38,6 +45,8 @@ class CheckedOut:
     inputs: tuple[InputCheck, ...]  # the data inputs as found in the new worktree
     no_commit: bool = False  # made before the first commit: no commit of the run's (``commit``
     # is then the empty commit the worktree starts from, or is left for a branch with none)
+    cells: Path | None = None  # the notebook cells the run counts, written as a notebook
+    cells_problem: str | None = None  # why its notebook.py was not written out
 
 
 def default_directory(root: Path, run: Run) -> Path:
@@ -86,6 +95,14 @@ def checkout(
                 cache=hash_cache(store.cache_dir()),
                 where=f"run {run.id}",
             )
+        cells: Path | None = None
+        cells_problem: str | None = None
+        kept = store.file(run.fingerprint, run.id, fmt.NOTEBOOK_FILE)
+        if kept is not None:
+            try:
+                cells = write_cells(target, run.id, fmt.check_notebook(kept, run.identity))
+            except InvalidRecord as exc:  # a journal fetched without `sync`'s checks
+                cells_problem = exc.problem
     except BaseException:
         remove_worktree(root, target)
         if branch is not None:
@@ -99,4 +116,76 @@ def checkout(
         spec=spec_file,
         inputs=tuple(inputs),
         no_commit=no_commit,
+        cells=cells,
+        cells_problem=cells_problem,
     )
+
+
+CELLS_NAME = "notebook-{run_id}{suffix}.ipynb"
+
+
+def write_cells(directory: Path, run_id: str, text: str) -> Path:
+    """Write the notebook cells ``text`` (``notebook.py``'s) into ``directory`` as a new
+    notebook, ``notebook-<run id>.ipynb`` or, when that name is taken, ``-2``, ``-3``, ...
+    before the suffix: created, never over a file (or a link) that is there. Its code cells
+    are the kept ones, so its code counts as they did."""
+    data = (json.dumps(cells_notebook(text, run_id), indent=1, ensure_ascii=False) + "\n").encode()
+    for number in range(1, 1000):
+        suffix = "" if number == 1 else f"-{number}"
+        path = directory / CELLS_NAME.format(run_id=run_id, suffix=suffix)
+        try:
+            with open(path, "xb") as out:
+                out.write(data)
+        except FileExistsError:
+            continue
+        return path
+    raise JournalError(f"no free name for the notebook cells of run {run_id} in {directory}")
+
+
+def cells_notebook(text: str, run_id: str) -> dict[str, object]:
+    """A notebook (nbformat 4) of the cells ``text`` holds, each after a ``# %%`` line, as code
+    cells, after a markdown cell naming the run: :func:`gitlab_journal.code.state.notebook_code`
+    of it is ``text`` again (for cells that hold no ``# %%`` line of their own)."""
+    cells: list[dict[str, object]] = [
+        {
+            "cell_type": "markdown",
+            "id": "journal-run",
+            "metadata": {},
+            "source": (
+                f"The notebook cells run `{run_id}` counts as its code (`git journal show "
+                f"{run_id}`), in the order its record keeps them, not the order they ran."
+            ),
+        }
+    ]
+    for number, source in enumerate(split_cells(text), 1):
+        cells.append(
+            {
+                "cell_type": "code",
+                "execution_count": None,
+                "id": f"cell-{number}",
+                "metadata": {},
+                "outputs": [],
+                "source": source,
+            }
+        )
+    return {
+        "cells": cells,
+        "metadata": {
+            "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
+            "language_info": {"name": "python"},
+        },
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
+
+
+def split_cells(text: str) -> list[str]:
+    """The cells of a text in the percent format, as the journal writes it: each after a
+    ``# %%`` line and ending with a newline. A cell's last newline is left out unless it ends
+    with a blank line, so writing it back (the newline added to a cell without one) gives
+    ``text``."""
+    body = text.removeprefix(NOTEBOOK_CELL)
+    if not body:
+        return []
+    chunks = [chunk + "\n" for chunk in body.removesuffix("\n").split("\n" + NOTEBOOK_CELL)]
+    return [chunk if chunk.endswith("\n\n") else chunk[:-1] for chunk in chunks]

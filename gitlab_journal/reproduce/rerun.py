@@ -243,7 +243,8 @@ def rerun(
             f"run {run.id} was recorded {how}: the code that trained it is the caller's, "
             "not a spec",
             hint=(
-                "its notebook's cells are not kept with the run; run them again"
+                f"`git journal checkout {run.id}` gives you its code and the notebook cells it "
+                "kept (runs recorded before 2026-12-08 kept none) to run them again"
                 if "notebook" in caller
                 else f"`git journal checkout {run.id}` gives you its code to run it again"
             ),

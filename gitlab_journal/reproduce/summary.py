@@ -123,6 +123,15 @@ def print_checkout(console: Console, done: CheckedOut, run_id: str) -> None:
         except ValueError:
             shown = str(done.spec)
         console.print(f"  wrote its spec as {shown} (its grid point alone)", markup=False)
+    if done.cells is not None:
+        console.print(
+            f"  wrote its notebook cells as {done.cells.name} (the cells it counts as its code)",
+            markup=False,
+        )
+    if done.cells_problem is not None:
+        console.print(
+            Text(f"  its notebook cells are not written: {done.cells_problem}", style="yellow")
+        )
     for check in done.inputs:
         if not check.matches:
             console.print(Text("  data " + check.describe(), style="yellow"))

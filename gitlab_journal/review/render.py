@@ -59,7 +59,9 @@ def _section(title: str, rows: Mapping[str, Any] | list[tuple[str, Any]]) -> Ite
     yield grid
 
 
-def _code_line(run: Run) -> str:
+def _code_line(run: Run, cells_kept: bool = False) -> str:
+    """The code a run was made with, in one line; ``cells_kept``: its folder holds the notebook
+    cells its identity names (``notebook.py``)."""
     code = run.code
     text = f"commit {code.commit}" if code.commit else "no commit"
     if code.branch:
@@ -74,11 +76,19 @@ def _code_line(run: Run) -> str:
         text += f"; {len(code.files)} dependency file{'s' if len(code.files) != 1 else ''}"
     caller = (run.identity.get("code") or {}).get("caller")
     if isinstance(caller, Mapping) and isinstance(caller.get("notebook"), str):
-        # a notebook's cells are part of the experiment, but not kept with the run
-        text += f"; notebook cells {caller['notebook'][:12]} (not kept with the run)"
+        # a notebook's cells are part of the experiment; runs recorded before they were kept
+        # with the run name them only
+        text += f"; notebook cells {caller['notebook'][:12]}"
+        text += f" kept as {fmt.NOTEBOOK_FILE}" if cells_kept else " (not kept with the run)"
     elif isinstance(caller, Mapping) and isinstance(caller.get("script"), str):
         text += f"; script blob {caller['script'][:12]}"
     return text
+
+
+def _holds(run: Run, files: list[str] | None, name: str) -> bool:
+    """Whether the run's files (paths on the journal branch) hold one named ``name`` at the
+    top of its folder."""
+    return any(path.endswith(f"/{run.id}/{name}") for path in files or ())
 
 
 def reproduction_text(reproduction: str) -> Text:
@@ -228,7 +238,7 @@ def show_run(
         ("created", created_text(run.created) + " UTC"),
         ("fingerprint", run.fingerprint),
         ("journal commit", run.commit or "unknown"),
-        ("code", _code_line(run)),
+        ("code", _code_line(run, _holds(run, files, fmt.NOTEBOOK_FILE))),
     ]
     if run.spec:
         overview.append(("spec", f"{run.spec} (this point alone: spec.yaml in the run's folder)"))

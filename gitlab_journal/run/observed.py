@@ -5,23 +5,33 @@ journal only watches (``Journal.record`` and ``Journal.run`` of the Python API, 
 ``JournalCallback``, every autologged ``fit``) is described and recorded here, from what the
 caller passes: the model (an import path or an object with ``get_params``), its params, its
 inputs (repository paths or in-memory arrays), the code, and what the fit produced.
+
+A fit called from notebook cells keeps their text with its run (``notebook.py``, the cells its
+identity names); a code dependency that is the file of a module imported before it changed on
+disk is named in the run's warnings: the process runs the code it imported, the identity counts
+the file.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+import os
+import sys
+import weakref
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, replace
 from pathlib import Path
+from types import CodeType, FunctionType, ModuleType
 from typing import Any
 
 from gitlab_journal.code.patch import working_patch
 from gitlab_journal.code.state import code_state
 from gitlab_journal.data.hashing import hash_cache, hash_input
 from gitlab_journal.errors import JournalError
-from gitlab_journal.journal.format import PATCH_FILE
+from gitlab_journal.journal.format import NOTEBOOK_FILE, PATCH_FILE, check_notebook
 from gitlab_journal.journal.identity import fingerprint, normalise, public_path
 from gitlab_journal.journal.records import UNFINISHED, CodeState, Run, new_run_id
+from gitlab_journal.journal.schema import InvalidRecord
 from gitlab_journal.journal.store import Store
 from gitlab_journal.run.environment import environment
 from gitlab_journal.spec.model import DEFAULT_CODE_GLOBS
@@ -127,6 +137,16 @@ def record(
     if patch:
         state = replace(state, patch=PATCH_FILE, untracked=patch.untracked)
         extra[PATCH_FILE] = patch.data
+    told = list(warnings)
+    cells, problem = _notebook_file(described.identity)
+    if cells is not None:
+        extra[NOTEBOOK_FILE] = cells
+    elif problem is not None:
+        told.append(problem)
+    if store.workdir is not None:
+        for line in stale_modules(store.workdir, state.files):
+            _warn(line)
+            told.append(line)
     run = Run(
         id=new_run_id(),
         fingerprint=described.fingerprint,
@@ -144,9 +164,161 @@ def record(
         notes=dict(notes or {}),
         error=error,
         name=name,
-        warnings=tuple(warnings),
+        warnings=tuple(told),
     )
     return store.record(run, extra)
+
+
+def _notebook_file(identity: Mapping[str, Any]) -> tuple[bytes | None, str | None]:
+    """The ``notebook.py`` of a run whose identity names notebook cells whose text this process
+    made (:func:`gitlab_journal.autologging.notebook_text`), checked as a reader checks it;
+    else None, and what the run's warnings say about it (None when there is nothing to
+    say)."""
+    caller = identity.get("code", {}).get("caller") or {}
+    blob = caller.get("notebook")
+    if not isinstance(blob, str):
+        return None, None
+    from gitlab_journal.autologging import notebook_text
+
+    text = notebook_text(blob)
+    if text is None:
+        return None, None  # cells named by the caller itself, not made here
+    data = text.encode("utf-8")
+    try:
+        check_notebook(data, identity)
+    except InvalidRecord as exc:
+        return None, f"the notebook cells the run counts are not kept with it: {exc.problem}"
+    return data, None
+
+
+def _warn(message: str) -> None:
+    from gitlab_journal.autologging import AutologWarning, warn_caller
+
+    warn_caller(message, AutologWarning)
+
+
+# -- modules changed on disk after they were imported ----------------------------------------
+
+# An imported module's file as a fit first found it still the code the module was loaded
+# from: the module's spec (a new one each reload) -> (a weak reference to it, the file's
+# content id then). A later fit that finds another content id there, the module not
+# reloaded, runs code its file no longer holds.
+_loaded: dict[int, tuple[weakref.ref[Any], str]] = {}
+
+
+def stale_modules(root: Path, files: Mapping[str, str]) -> list[str]:
+    """A line naming each imported module whose file, one of the code dependencies ``files``
+    (repository path -> content id, as on disk now), changed on disk after the module was
+    imported and was not reloaded since: the process runs the code it imported, but the run
+    counts the file as it is on disk."""
+    loaded = _repository_modules(root, files)
+    lines = []
+    for path, (name, module) in sorted(loaded.items()):
+        if _changed_since_loaded(module, root / path, files[path]):
+            lines.append(
+                f"module {name} ({path}) changed on disk after it was imported: this process "
+                f"runs the code it imported, but the run counts {path} as it is on disk; "
+                f"importlib.reload({name}) (or a restart) runs the new code"
+            )
+    return lines
+
+
+def _repository_modules(root: Path, files: Mapping[str, str]) -> dict[str, tuple[str, Any]]:
+    """The imported modules whose file is one of ``files``: repository path -> (name, module).
+    Only module files under ``root`` (as given or resolved) are looked at further."""
+    prefixes = tuple({str(root) + os.sep, os.path.realpath(root) + os.sep})
+    found: dict[str, tuple[str, Any]] = {}
+    for name, module in list(sys.modules.items()):
+        file = getattr(module, "__file__", None)
+        if not isinstance(file, str) or not file.startswith(prefixes) or name == "__main__":
+            continue
+        for prefix in prefixes:
+            if file.startswith(prefix):
+                path = file[len(prefix) :].replace(os.sep, "/")
+                if path in files:
+                    found.setdefault(path, (name, module))
+                break
+    return found
+
+
+def _changed_since_loaded(module: ModuleType, file: Path, content: str) -> bool:
+    """Whether ``file`` (its content id now: ``content``) is not what ``module`` was loaded
+    from: another content than a fit found there while the module stayed loaded; else, when
+    first looked at, functions and methods of the module that the file's code does not
+    hold."""
+    spec = getattr(module, "__spec__", None)
+    if spec is None:
+        return False
+    known = _loaded.get(id(spec))
+    if known is not None and known[0]() is spec:
+        return known[1] != content
+    changed = _code_differs(module, file)
+    if not changed:
+        key = id(spec)
+
+        def forget(ref: weakref.ref[Any], key: int = key) -> None:
+            if _loaded.get(key, (None,))[0] is ref:
+                del _loaded[key]
+
+        _loaded[key] = (weakref.ref(spec, forget), content)
+    return changed
+
+
+def _code_differs(module: ModuleType, file: Path) -> bool:
+    """Whether a function or method the module defined is not in the code the file compiles
+    to now (equal code objects: the same bytecode, names, constants and lines). A file that
+    no longer compiles differs; a module whose functions all match is taken as loaded from
+    it."""
+    try:
+        compiled = compile(file.read_bytes(), str(file), "exec", dont_inherit=True)
+    except (OSError, SyntaxError, ValueError):
+        return True
+    held = set(_nested(compiled))
+    return any(code not in held for code in _module_code(module))
+
+
+def _nested(code: CodeType) -> Iterator[CodeType]:
+    for const in code.co_consts:
+        if isinstance(const, CodeType):
+            yield const
+            yield from _nested(const)
+
+
+def _module_code(module: ModuleType) -> Iterator[CodeType]:
+    """The code of the functions, and of the methods of the classes, that ``module`` itself
+    defined (compiled from its file), unwrapped from decorators and from autolog's wrappers."""
+    file = getattr(module, "__file__", None)
+    todo: list[Any] = list(vars(module).values())
+    seen: set[int] = set()
+    while todo:
+        value = todo.pop()
+        if id(value) in seen:
+            continue
+        seen.add(id(value))
+        if isinstance(value, type):
+            if value.__module__ == module.__name__:
+                todo.extend(vars(value).values())
+            continue
+        yield from _function_codes(value, file)
+
+
+def _function_codes(value: Any, file: str | None) -> Iterator[CodeType]:
+    """The code compiled from ``file`` of the function ``value`` is (a static or class method's,
+    a property's getter), and of each function it wraps (``__wrapped__``, set by
+    ``functools.wraps``): a decorator's wrapper and what it decorated. Attributes are looked
+    up statically: no code of a value's own runs."""
+    import inspect
+
+    if isinstance(value, staticmethod | classmethod):
+        value = value.__func__
+    elif isinstance(value, property):
+        value = value.fget
+    for _ in range(8):
+        if value is None:
+            return
+        if isinstance(value, FunctionType) and value.__code__.co_filename == file:
+            yield value.__code__
+        value = inspect.getattr_static(value, "__wrapped__", None)
 
 
 def _model(model: Any, params: Mapping[str, Any] | None) -> tuple[str, dict[str, Any]]:

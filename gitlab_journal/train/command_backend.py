@@ -73,6 +73,7 @@ RESERVED = frozenset(
         fmt.DVC_RECORD_FILE,
         fmt.OUTPUT_FILE,
         fmt.CURVE_FILE,
+        fmt.NOTEBOOK_FILE,
     }
 )
 OUTPUTS = "outputs"  # where a command's file of a reserved name is kept
