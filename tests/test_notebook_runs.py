@@ -159,6 +159,39 @@ def test_the_python_api_in_a_notebook_keeps_the_cell_that_trains(
         )
 
 
+def test_diff_and_compare_show_the_cells_that_differ(
+    repo: Path, monkeypatch: pytest.MonkeyPatch, cli: Cli
+) -> None:
+    """Two fits whose notebook classes differ are two experiments; `diff` names the cells
+    that made each and shows what changed in them, `compare` lists them beside the code."""
+    edited = WIDE.replace("return super().predict(X)", "return super().predict(X) * 1")
+    with kernel(repo, monkeypatch) as nb:
+        for source in (AUTOLOG, DATA, WIDE, FIT, edited, FIT):
+            nb.run(source)
+    first, second = runs(repo)
+    ids = [run.identity["code"]["caller"]["notebook"] for run in (first, second)]
+    assert ids[0] != ids[1] and first.fingerprint != second.fingerprint
+
+    code, out, err = cli("diff", first.id, second.id)
+    assert code == 0, err
+    lines = [line.strip() for line in out.splitlines()]
+    assert any(
+        line.startswith("caller.notebook") and ids[0] in line and ids[1] in line
+        for line in lines
+    ), out
+    assert "-        return super().predict(X)" in lines, out
+    assert "+        return super().predict(X) * 1" in lines, out
+
+    code, out, err = cli("diff", first.id, second.id, "--json")
+    assert code == 0, err
+    assert json.loads(out)["code"]["caller.notebook"] == ids
+
+    code, out, err = cli("compare", first.id, second.id)
+    assert code == 0, err
+    row = next(line for line in out.splitlines() if "caller.notebook" in line)
+    assert ids[0][:10] in row and ids[1][:10] in row, out
+
+
 def test_checkout_never_writes_the_cells_over_a_file_that_is_there(tmp_path: Path) -> None:
     from gitlab_journal.reproduce.checkout import write_cells
 

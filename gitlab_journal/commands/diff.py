@@ -6,9 +6,10 @@ import argparse
 from pathlib import Path
 
 from gitlab_journal.console import make_console
+from gitlab_journal.journal import format as fmt
 from gitlab_journal.journal.index import open_index
 from gitlab_journal.journal.store import Store
-from gitlab_journal.review.diff import diff_runs, render_diff
+from gitlab_journal.review.diff import cells_diff, diff_runs, render_diff
 from gitlab_journal.review.values import print_json
 
 HELP = "what differs between two runs"
@@ -25,9 +26,16 @@ def run(args: argparse.Namespace) -> int:
     with open_index(store) as index:
         a = index.resolve(args.a)
         b = index.resolve(args.b)
+        tree = index.tree()
     changes = diff_runs(a, b)
     if getattr(args, "json", False):
         print_json(changes)
-    else:
-        render_diff(make_console(), a, b, changes)
+        return 0
+    cells: list[str] = []
+    if "caller.notebook" in changes.get("code", {}):
+        cells = cells_diff(
+            store.file(a.fingerprint, a.id, fmt.NOTEBOOK_FILE, tree),
+            store.file(b.fingerprint, b.id, fmt.NOTEBOOK_FILE, tree),
+        )
+    render_diff(make_console(), a, b, changes, cells)
     return 0

@@ -123,6 +123,18 @@ class Run:
         table = self.identity.get("table")
         return table if isinstance(table, Mapping) else {}
 
+    @property
+    def caller(self) -> dict[str, str]:
+        """The code outside the ``code`` globs that made the run, as the identity names it:
+        ``notebook`` (the git blob id of the notebook cells it counts, kept as the run's
+        ``notebook.py`` since 2026-12-08) or ``script`` (the calling script's blob id); empty
+        for a spec run."""
+        code = self.identity.get("code")
+        caller = code.get("caller") if isinstance(code, Mapping) else None
+        if not isinstance(caller, Mapping):
+            return {}
+        return {str(k): v for k, v in caller.items() if isinstance(v, str)}
+
     def headline(self) -> tuple[str, float] | None:
         """The first metric that is not a ``_std`` or a time: the run's headline score."""
         for key, value in self.metrics.items():

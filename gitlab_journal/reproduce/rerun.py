@@ -238,14 +238,13 @@ def rerun(
     say = step or (lambda _: None)
     if run.kind in ("custom", "autolog"):
         how = "by autologging" if run.kind == "autolog" else "through the Python API"
-        caller = (run.identity.get("code") or {}).get("caller") or {}
         raise JournalError(
             f"run {run.id} was recorded {how}: the code that trained it is the caller's, "
             "not a spec",
             hint=(
                 f"`git journal checkout {run.id}` gives you its code and the notebook cells it "
                 "kept (runs recorded before 2026-12-08 kept none) to run them again"
-                if "notebook" in caller
+                if "notebook" in run.caller
                 else f"`git journal checkout {run.id}` gives you its code to run it again"
             ),
         )

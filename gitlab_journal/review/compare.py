@@ -43,6 +43,7 @@ def _fields(run: Run) -> dict[str, dict[str, Any]]:
         "code": {
             "commit": run.code.commit[:10] if run.code.commit else None,
             "dirty": run.code.dirty,
+            **{f"caller.{k}": v[:10] for k, v in sorted(run.caller.items())},
             **{f"files.{k}": v[:10] for k, v in sorted(run.code.files.items())},
         },
         "evaluation": flatten(run.evaluation),

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rich.console import Console, Group
@@ -52,6 +53,7 @@ def diff_runs(a: Run, b: Run) -> dict[str, dict[str, Any]]:
         {"commit": a.code.commit, "branch": a.code.branch, "dirty": a.code.dirty},
         {"commit": b.code.commit, "branch": b.code.branch, "dirty": b.code.dirty},
     )
+    code.update(_changes(_caller(a), _caller(b)))
     files = _changes(dict(sorted(a.code.files.items())), dict(sorted(b.code.files.items())))
     if files:
         code["files"] = files
@@ -63,6 +65,34 @@ def diff_runs(a: Run, b: Run) -> dict[str, dict[str, Any]]:
         {"status": a.status, "error": a.error}, {"status": b.status, "error": b.error}
     )
     return {group: changes for group, changes in out.items() if changes}
+
+
+def _caller(run: Run) -> dict[str, str]:
+    """The run's caller as diff keys: ``caller.notebook``, ``caller.script``."""
+    return {f"caller.{kind}": blob for kind, blob in run.caller.items()}
+
+
+MAX_CELL_LINES = 200  # lines of a notebook cells' diff shown; more are counted
+
+
+def cells_diff(a: bytes | None, b: bytes | None) -> list[str]:
+    """A unified diff of two runs' notebook cells (their ``notebook.py``), at most
+    :data:`MAX_CELL_LINES` lines and a count of the rest; empty unless both runs keep them."""
+    if a is None or b is None:
+        return []
+    lines = list(
+        difflib.unified_diff(
+            a.decode("utf-8", "replace").splitlines(),
+            b.decode("utf-8", "replace").splitlines(),
+            "notebook.py (first run)",
+            "notebook.py (second run)",
+            lineterm="",
+        )
+    )
+    if len(lines) > MAX_CELL_LINES:
+        rest = len(lines) - MAX_CELL_LINES
+        lines = [*lines[:MAX_CELL_LINES], f"… {rest} more line{'s' if rest != 1 else ''}"]
+    return lines
 
 
 def _side(value: Any) -> str:
@@ -100,7 +130,16 @@ def _file_change(a: str | None, b: str | None) -> str:
     return f"changed ({a[:10]} → {b[:10]})"
 
 
-def render_diff(console: Console, a: Run, b: Run, changes: Mapping[str, Mapping[str, Any]]) -> None:
+def render_diff(
+    console: Console,
+    a: Run,
+    b: Run,
+    changes: Mapping[str, Mapping[str, Any]],
+    cells: Sequence[str] = (),
+) -> None:
+    """The differences, grouped; ``cells``: the diff of the two runs' notebook cells
+    (:func:`cells_diff`), shown under ``code``."""
+
     def label(run: Run) -> Text:
         return Text.assemble(
             (terminal(run.id), "yellow"),
@@ -133,12 +172,16 @@ def render_diff(console: Console, a: Run, b: Run, changes: Mapping[str, Mapping[
             va, vb = pair
             delta = ""
             if group == "metrics":
-                cells = (_metric(va), _metric(vb))
+                sides = (_metric(va), _metric(vb))
                 delta = _metric_delta(va, vb)
             elif group == "status" and key == "error":
-                cells = (_side(_last_line(va)), _side(_last_line(vb)))
+                sides = (_side(_last_line(va)), _side(_last_line(vb)))
             else:
-                cells = (_side(va), _side(vb))
-            grid.add_row(cell("  " + key), cell(cells[0]), "→", cell(cells[1]), Text(delta))
+                sides = (_side(va), _side(vb))
+            grid.add_row(cell("  " + key), cell(sides[0]), "→", cell(sides[1]), Text(delta))
         parts.append(grid)
+        if group == "code" and cells:
+            style = {"+": "green", "-": "red", "@": "cyan"}
+            for line in cells:
+                parts.append(Text("    " + terminal(line), style=style.get(line[:1], "dim")))
     console.print(Group(*parts))

@@ -74,13 +74,13 @@ def _code_line(run: Run, cells_kept: bool = False) -> str:
         text += f", since committed as {code.committed}"
     if code.files:
         text += f"; {len(code.files)} dependency file{'s' if len(code.files) != 1 else ''}"
-    caller = (run.identity.get("code") or {}).get("caller")
-    if isinstance(caller, Mapping) and isinstance(caller.get("notebook"), str):
+    caller = run.caller
+    if "notebook" in caller:
         # a notebook's cells are part of the experiment; runs recorded before they were kept
         # with the run name them only
         text += f"; notebook cells {caller['notebook'][:12]}"
         text += f" kept as {fmt.NOTEBOOK_FILE}" if cells_kept else " (not kept with the run)"
-    elif isinstance(caller, Mapping) and isinstance(caller.get("script"), str):
+    elif "script" in caller:
         text += f"; script blob {caller['script'][:12]}"
     return text
 
