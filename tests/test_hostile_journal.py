@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 from conftest import GIT_ENV, git
-from helpers import Cli, make_run, pushed_clones, run_git
+from helpers import Cli, install_pre_receive, make_run, pushed_clones, run_git
 
 from gitlab_journal.cli import main
 from gitlab_journal.hooks import receive
@@ -118,24 +118,13 @@ def edited(run: Run, name: str, change: Mapping[str, object]) -> dict[str, bytes
     return files
 
 
-def install_hook(bare: Path) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "gitlab_journal", "hooks", "install", "--hook", "pre-receive"],
-        cwd=bare,
-        env=ENV,
-        capture_output=True,
-        text=True,
-    )
-    assert done.returncode == 0, done.stderr
-
-
 @pytest.fixture
 def clones(tmp_path: Path) -> tuple[Path, Path, Path]:
     """(a bare server with the real pre-receive hook, clone A with two runs pushed, clone B
     with the same journal, and a remote ``open`` without the hook that both know)."""
     bare = tmp_path / "server.git"
     git(tmp_path, "init", "-q", "--bare", str(bare))
-    install_hook(bare)
+    install_pre_receive(bare)
     git(tmp_path, "init", "-q", "--bare", str(tmp_path / "open.git"))
     a, b = pushed_clones(tmp_path, bare)
     for clone in (a, b):

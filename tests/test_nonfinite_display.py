@@ -21,7 +21,7 @@ from typing import Any
 import pandas as pd
 import pytest
 from conftest import git
-from helpers import Cli, git_env, run_git
+from helpers import Cli, git_env, journal_file, run_git
 
 from gitlab_journal import Journal
 from gitlab_journal.journal import format as fmt
@@ -50,15 +50,6 @@ def as_floats(obj: dict[str, Any]) -> Any:
     if list(obj) == ["__float__"] and obj["__float__"] in TAGS:
         return float(obj["__float__"])
     return obj
-
-
-def run_file(repo: Path, run_id: str, name: str) -> bytes:
-    """The file ``name`` of run ``run_id`` as the journal branch holds it."""
-    paths = git(repo, "ls-tree", "-r", "--name-only", "journal").split()
-    (path,) = [p for p in paths if p.endswith(f"/{run_id}/{name}")]
-    return subprocess.run(
-        ["git", "show", f"journal:{path}"], cwd=repo, capture_output=True, check=True
-    ).stdout
 
 
 def written(clip: str) -> Any:
@@ -284,7 +275,7 @@ def test_run_json_writes_the_points_inf_as_its_params(
     project: dict[str, str], repo: Path, cli: Cli
 ) -> None:
     for clip, run_id in project.items():
-        doc = strict_json(run_file(repo, run_id, "run.json").decode())  # as jq would read it
+        doc = strict_json(journal_file(repo, run_id, "run.json").decode())  # as jq would read it
         assert doc["point"] == doc["params"] == {"clip": written(clip)}
     code, out, err = cli("verify")
     assert code == 0, (out, err)
@@ -322,10 +313,10 @@ def test_a_run_json_of_before_with_a_bare_infinity_reads_and_grows(
     assert code == 0, (out, err)
     (record,) = strict_json(cli("log", "--json")[1])
     run_id = record["id"]
-    old = run_file(repo, run_id, "run.json")
+    old = journal_file(repo, run_id, "run.json")
     assert b'"clip": Infinity' in old  # as written before
     assert record["point"] == record["params"] == {"clip": {"__float__": "inf"}}
-    files = {name: run_file(repo, run_id, name) for name in fmt.REQUIRED_FILES}
+    files = {name: journal_file(repo, run_id, name) for name in fmt.REQUIRED_FILES}
     assert fmt.decode_run(files, where=run_id).point == {"clip": math.inf}
     code, out, err = cli("show", run_id)
     assert code == 0, err
@@ -334,10 +325,10 @@ def test_a_run_json_of_before_with_a_bare_infinity_reads_and_grows(
 
     assert cli("note", run_id, "-m", "Clipping at inf clips nothing")[0] == 0
 
-    doc = strict_json(run_file(repo, run_id, "run.json").decode())
+    doc = strict_json(journal_file(repo, run_id, "run.json").decode())
     assert doc["point"] == {"clip": {"__float__": "inf"}}
     assert doc["notes"]["inference"] == "Clipping at inf clips nothing"
-    after = {**files, "run.json": run_file(repo, run_id, "run.json")}
+    after = {**files, "run.json": journal_file(repo, run_id, "run.json")}
     fmt.check_grown(files, after, where=run_id)  # only the notes changed
     run_git(repo, "push", "-q", "origin", "journal")  # the hook checks the same
     code, out, err = cli("verify")
@@ -366,7 +357,7 @@ def test_metrics_json_writes_a_metric_that_is_not_finite_as_null(
     record's bare NaN still reads, and its run can still be noted."""
     journal = Journal(".")
     run = journal.record(model="my.Net", params={"lr": 1.0}, metrics={"acc": 0.5, "loss": math.nan})
-    doc = strict_json(run_file(repo, run.id, "metrics.json").decode())
+    doc = strict_json(journal_file(repo, run.id, "metrics.json").decode())
     assert doc == {"acc": 0.5, "loss": None}
 
     # A record written the old way (a bare NaN), noted by this version: still one record.
@@ -374,10 +365,10 @@ def test_metrics_json_writes_a_metric_that_is_not_finite_as_null(
     with monkeypatch.context() as patched:
         patched.setattr(fmt, "metrics_document", lambda metrics: {**metrics, "loss": math.nan})
         older = journal.record(model="my.Net", params={"lr": 3.0}, metrics={"acc": 0.3})
-    assert b"NaN" in run_file(repo, older.id, "metrics.json")
+    assert b"NaN" in journal_file(repo, older.id, "metrics.json")
     assert old.id != older.id
     code, _, err = cli("note", older.id, "-m", "diverged at step 3")
     assert code == 0, err
-    assert strict_json(run_file(repo, older.id, "metrics.json").decode())["loss"] is None
+    assert strict_json(journal_file(repo, older.id, "metrics.json").decode())["loss"] is None
     code, out, err = cli("verify")
     assert code == 0, (out, err)

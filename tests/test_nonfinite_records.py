@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pytest
 from conftest import git
-from helpers import Cli, git_env, run_git
+from helpers import Cli, git_env, journal_file, run_git
 
 from gitlab_journal.journal import format as fmt
 from gitlab_journal.journal.records import Run
@@ -37,15 +37,6 @@ def strict_json(text: bytes | str) -> Any:
         raise AssertionError(f"not JSON: a bare {token} in {text!r}")
 
     return json.loads(text, parse_constant=refuse)
-
-
-def run_file(repo: Path, run_id: str, name: str) -> bytes:
-    """The file ``name`` of run ``run_id`` as the journal branch holds it."""
-    paths = git(repo, "ls-tree", "-r", "--name-only", "journal").split()
-    (path,) = [p for p in paths if p.endswith(f"/{run_id}/{name}")]
-    return subprocess.run(
-        ["git", "show", f"journal:{path}"], cwd=repo, capture_output=True, check=True
-    ).stdout
 
 
 def run_ids(cli: Cli) -> list[str]:
@@ -108,10 +99,10 @@ def ridge_project(repo: Path, cli: Cli, rows: int) -> str:
 def test_a_fold_score_that_is_nan_is_written_null(repo: Path, cli: Cli) -> None:
     run_id = ridge_project(repo, cli, rows=5)
 
-    folds = strict_json(run_file(repo, run_id, fmt.FOLDS_FILE))
+    folds = strict_json(journal_file(repo, run_id, fmt.FOLDS_FILE))
     assert folds["r2"] == [None] * 5
     assert len(folds["fit_time"]) == 5 and all(isinstance(t, float) for t in folds["fit_time"])
-    assert strict_json(run_file(repo, run_id, fmt.METRICS_FILE))["r2"] is None
+    assert strict_json(journal_file(repo, run_id, fmt.METRICS_FILE))["r2"] is None
     code, out, err = cli("show", run_id)
     assert code == 0, err
     code, out, err = cli("verify")
@@ -126,7 +117,7 @@ def test_a_rerun_of_a_run_whose_score_is_nan_is_identical(repo: Path, cli: Cli) 
 
     assert code == 0, (out, err)
     assert "identical" in out
-    doc = strict_json(run_file(repo, run_id, fmt.RUN_FILE))
+    doc = strict_json(journal_file(repo, run_id, fmt.RUN_FILE))
     (entry,) = doc["reproductions"]
     assert entry["result"] == "identical" and "differences" not in entry
     code, out, _ = cli("show", run_id)
@@ -145,7 +136,7 @@ def test_a_rerun_whose_score_turns_nan_or_back_notes_strict_differences(
 
     assert code == 1, (out, err)
     assert re.search(r"^r2 +nan +-?\d", out, re.M), out
-    entry = strict_json(run_file(repo, nan_run, fmt.RUN_FILE))["reproductions"][-1]
+    entry = strict_json(journal_file(repo, nan_run, fmt.RUN_FILE))["reproductions"][-1]
     assert entry["result"] == "differs"
     before, now = entry["differences"]["r2"]
     assert before == {"__float__": "nan"} and isinstance(now, float) and math.isfinite(now)
@@ -158,7 +149,7 @@ def test_a_rerun_whose_score_turns_nan_or_back_notes_strict_differences(
     code, out, err = cli("rerun", score_run, "-q", "--allow-data-change")
 
     assert code == 1, (out, err)
-    entry = strict_json(run_file(repo, score_run, fmt.RUN_FILE))["reproductions"][-1]
+    entry = strict_json(journal_file(repo, score_run, fmt.RUN_FILE))["reproductions"][-1]
     assert entry["differences"]["r2"] == [now, {"__float__": "nan"}]
     code, out, err = cli("show", score_run)
     assert code == 0, err
@@ -203,7 +194,7 @@ def test_a_reproduction_of_before_with_a_bare_nan_reads_and_grows(
     with monkeypatch.context() as patched:
         patched.setattr(fmt, "run_document", _before)
         note_reproduction(store, run, entry)
-    old = run_file(repo, run_id, fmt.RUN_FILE)
+    old = journal_file(repo, run_id, fmt.RUN_FILE)
     assert b"NaN" in old  # as written before
     code, out, err = cli("show", run_id)
     assert code == 0, err
@@ -212,9 +203,9 @@ def test_a_reproduction_of_before_with_a_bare_nan_reads_and_grows(
 
     assert cli("note", run_id, "-m", "R² breaks on single rows")[0] == 0
 
-    doc = strict_json(run_file(repo, run_id, fmt.RUN_FILE))
+    doc = strict_json(journal_file(repo, run_id, fmt.RUN_FILE))
     assert doc["reproductions"][0]["differences"]["r2"][1] == {"__float__": "nan"}
-    files = {name: run_file(repo, run_id, name) for name in fmt.REQUIRED_FILES}
+    files = {name: journal_file(repo, run_id, name) for name in fmt.REQUIRED_FILES}
     before = {**files, fmt.RUN_FILE: old}
     fmt.check_grown(before, files, where=run_id)  # only the notes changed
     run_git(repo, "push", "-q", "origin", "journal")  # the hook checks the same
@@ -277,7 +268,7 @@ def test_labels_that_are_not_finite_are_written_in_the_journals_form(repo: Path,
     assert code == 0, (out, err)
     (run_id,) = run_ids(cli)
 
-    doc = strict_json(run_file(repo, run_id, fmt.CLASSES_FILE))
+    doc = strict_json(journal_file(repo, run_id, fmt.CLASSES_FILE))
 
     inf, nan = {"__float__": "inf"}, {"__float__": "nan"}
     assert doc["labels"] == [0.0, 1.0, inf, nan]

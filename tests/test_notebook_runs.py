@@ -17,7 +17,7 @@ from typing import Any
 import pygit2
 import pytest
 from conftest import GIT_ENV, git
-from helpers import Cli, make_run, pushed_clones, run_git
+from helpers import Cli, hooked_server, make_run, run_git
 from test_untrusted_journal import craft_run
 
 from gitlab_journal.code.state import notebook_id
@@ -176,8 +176,7 @@ def test_diff_and_compare_show_the_cells_that_differ(
     assert code == 0, err
     lines = [line.strip() for line in out.splitlines()]
     assert any(
-        line.startswith("caller.notebook") and ids[0] in line and ids[1] in line
-        for line in lines
+        line.startswith("caller.notebook") and ids[0] in line and ids[1] in line for line in lines
     ), out
     assert "-        return super().predict(X)" in lines, out
     assert "+        return super().predict(X) * 1" in lines, out
@@ -248,18 +247,7 @@ def test_a_notebook_file_must_be_the_cells_the_identity_names() -> None:
 @pytest.fixture
 def server(tmp_path: Path) -> tuple[Path, Path, Path]:
     """(a bare server with the real pre-receive hook, clone A with two runs pushed, clone B)."""
-    bare = tmp_path / "server.git"
-    git(tmp_path, "init", "-q", "--bare", str(bare))
-    done = subprocess.run(
-        [sys.executable, "-m", "gitlab_journal", "hooks", "install", "--hook", "pre-receive"],
-        cwd=bare,
-        env=ENV,
-        capture_output=True,
-        text=True,
-    )
-    assert done.returncode == 0, done.stderr
-    a, b = pushed_clones(tmp_path, bare)
-    return bare, a, b
+    return hooked_server(tmp_path)
 
 
 def test_the_hook_and_sync_refuse_cells_that_are_not_the_runs(

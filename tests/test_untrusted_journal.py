@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from conftest import GIT_ENV, git
-from helpers import Cli, make_run, pushed_clones, run_git
+from helpers import Cli, hooked_server, make_run, run_git
 
 from gitlab_journal.journal import format as fmt
 from gitlab_journal.journal.schema import InvalidRecord
@@ -74,18 +74,7 @@ def bad_record(run_id: str, **changes: object) -> tuple[str, dict[str, bytes]]:
 @pytest.fixture
 def clones(tmp_path: Path) -> tuple[Path, Path, Path]:
     """(a bare server with the real pre-receive hook, clone A with two runs pushed, clone B)."""
-    bare = tmp_path / "server.git"
-    git(tmp_path, "init", "-q", "--bare", str(bare))
-    done = subprocess.run(
-        [sys.executable, "-m", "gitlab_journal", "hooks", "install", "--hook", "pre-receive"],
-        cwd=bare,
-        env=ENV,
-        capture_output=True,
-        text=True,
-    )
-    assert done.returncode == 0, done.stderr
-    a, b = pushed_clones(tmp_path, bare)
-    return bare, a, b
+    return hooked_server(tmp_path)
 
 
 def push(clone: Path, remote: str = "origin") -> subprocess.CompletedProcess[str]:

@@ -178,6 +178,39 @@ def pushed_clones(tmp_path: Path, bare: Path) -> tuple[Path, Path]:
     return a, b
 
 
+def journal_file(repo: Path, run_id: str, name: str) -> bytes:
+    """The file ``name`` of run ``run_id`` as the journal branch holds it (read with git)."""
+    paths = git(repo, "ls-tree", "-r", "--name-only", "journal").split()
+    (path,) = [p for p in paths if p.endswith(f"/{run_id}/{name}")]
+    return subprocess.run(
+        ["git", "show", f"journal:{path}"], cwd=repo, capture_output=True, check=True
+    ).stdout
+
+
+def install_pre_receive(bare: Path) -> None:
+    """The package's pre-receive hook installed in the bare repository ``bare``, through the
+    CLI as a server's admin installs it (with this interpreter's scripts on PATH)."""
+    scripts = str(Path(sys.executable).parent)
+    env = {**os.environ, **GIT_ENV, "PATH": scripts + os.pathsep + os.environ.get("PATH", "")}
+    done = subprocess.run(
+        [sys.executable, "-m", "gitlab_journal", "hooks", "install", "--hook", "pre-receive"],
+        cwd=bare,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def hooked_server(tmp_path: Path) -> tuple[Path, Path, Path]:
+    """(a bare server with the real pre-receive hook, clone A with two runs pushed, clone B)."""
+    bare = tmp_path / "server.git"
+    git(tmp_path, "init", "-q", "--bare", str(bare))
+    install_pre_receive(bare)
+    a, b = pushed_clones(tmp_path, bare)
+    return bare, a, b
+
+
 def dvc_table(rows: int, offset: int = 0) -> str:
     """A small CSV of two features and a label, another one for each ``offset``."""
     lines = ["a,b,label"]
