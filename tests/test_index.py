@@ -871,6 +871,49 @@ def test_note_recorded_keeps_side_tables_in_step(store: Store) -> None:
     index.close()
 
 
+TABLES: dict[str, dict[str, Any] | None] = {
+    "plain001": None,
+    "drop0001": {"drop": ["fare"], "dtypes": {"fare.1": "float32", "sex": "category"}},
+    "sep00001": {"sep": ";", "target": "sex"},
+}
+
+
+def test_the_index_keeps_how_each_table_was_read(store: Store) -> None:
+    """The identity's table options, flattened as `show` prints them, on each row, as a rebuild,
+    a catch-up and a warm record give them; `--where` and `--sort` take them as `table.NAME`."""
+    runs = [
+        make_run(run_id, params={"C": float(i)}, table=table, second=i)
+        for i, (run_id, table) in enumerate(TABLES.items())
+    ]
+    record_all(store, runs[:1])
+    index = open_index(store)
+    record_all(store, runs[1:2])  # caught up on the next query
+    assert [r.id for r in index.sync().query(ascending=True)] == ["plain001", "drop0001"]
+    assert index.note_recorded(store.record(runs[2])) is True
+    rows = {r.id: r for r in rows_of(index)}
+    assert rows["plain001"].table == {}
+    assert rows["drop0001"].table == {
+        "drop": ["fare"],
+        "dtypes.fare.1": "float32",
+        "dtypes.sex": "category",
+    }
+    assert rows["sep00001"].table == {"sep": ";", "target": "sex"}
+    assert rows_of(index) == fresh_rows(store)
+
+    def ids(*where: str) -> list[str]:
+        return [r.id for r in index.query(where, ascending=True)]
+
+    assert ids("table.dtypes.fare.1 == float32") == ["drop0001"]
+    assert ids("table.target == sex or table.drop ~ fare") == ["drop0001", "sep00001"]
+    assert ids("not table.sep == ';'") == ["plain001", "drop0001"]
+    assert ids("table.sep == null", "params.C >= 1") == ["drop0001"]
+    assert ids("table.sep == ','") == []
+    assert index.count(["table.sep == ','"]) == 0
+    assert index.count(["table.drop ~ fare or table.sep == ';'", "params.C < 2"]) == 1
+    assert [r.id for r in index.query(sort="table.sep")] == ["sep00001", "drop0001", "plain001"]
+    index.close()
+
+
 # Texts where a faster JSON reader may part from json.loads: integers beyond 64 bits (some
 # orjson versions read them as floats), what only json accepts, duplicate keys, errors.
 JSON_TEXTS: list[bytes | str] = [

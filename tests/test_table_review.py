@@ -114,21 +114,65 @@ def test_a_table_read_the_same_way_shows_no_table_change(
     assert "table" in _json(cli, "diff", first, again)
 
 
-def test_the_report_names_the_table_option_two_leaderboard_rows_differ_in(
+def _sections(markdown: str) -> dict[str, str]:
+    """A Markdown report's families: heading -> the text under it."""
+    return {part.split("\n", 1)[0]: part.split("\n", 1)[1] for part in markdown.split("\n## ")[1:]}
+
+
+def _leaderboard_ids(section: str) -> list[str]:
+    cells = [line.split(" | ") for line in section.splitlines() if line.startswith("| ")]
+    return [row[1].strip("`") for row in cells[1:]]  # under the heading row
+
+
+FAMILY = "HistGradientBoostingClassifier on data/passengers.csv"
+
+
+def test_the_report_keeps_runs_that_read_the_table_another_way_apart(
     two_runs: tuple[str, str], cli: Cli, tmp_path: Path
 ) -> None:
+    """Two runs of one model on one file, the second reading it without `fare` and with `?`
+    as missing: two experiments, so two families, each heading naming how it read the table
+    where they differ."""
     first, second = two_runs
     code, out, err = cli("report", "--md", "-")
     assert code == 0, err
-    cells = [line.split(" | ") for line in out.splitlines() if line.startswith("| ")]
-    rows = {row[1].strip("`"): row[3] for row in cells if row[1].strip("`") in two_runs}
-    assert rows[second] == 'table.drop=\\["fare"\\], table.na_values=\\["?"\\]'
-    assert rows[first] == "(same for all)"  # the same params: only the table tells them apart
+    assert "2 runs: 2 ok, 0 not ok; 2 experiment families." in out
+    sections = _sections(out)
+    plain = f"{FAMILY} (table.drop=—, table.na_values=—): accuracy (higher is better)"
+    dropped = (
+        f'{FAMILY} (table.drop=\\["fare"\\], table.na_values=\\["?"\\]): '
+        "accuracy (higher is better)"
+    )
+    assert sorted(sections) == sorted([plain, dropped])
+    assert _leaderboard_ids(sections[plain]) == [first]
+    assert _leaderboard_ids(sections[dropped]) == [second]
+    assert "table.drop" not in sections[plain].split("| # |", 1)[1]  # not in the rows
 
     code, _, err = cli("report", "--html", str(tmp_path / "report.html"))
     assert code == 0, err
     html = (tmp_path / "report.html").read_text()
-    assert "table.drop=[&quot;fare&quot;]" in html
+    assert html.count("<h2>") == 2
+    assert "(table.drop=[&quot;fare&quot;], table.na_values=[&quot;?&quot;])" in html
+
+
+def test_the_report_since_compares_with_runs_that_read_the_table_alike(
+    two_runs: tuple[str, str], repo: Path, cli: Cli
+) -> None:
+    """The run added last is the only one in scope: no run before it read the table its way,
+    so its family has no best run from before to beat."""
+    _, second = two_runs
+    code, out, err = cli("report", "--since", "journal~1", "--md", "-")
+    assert code == 0, err
+    (heading,) = _sections(out)
+    assert "table.drop=\\[" in heading
+    assert "best before" not in out and "the best new run" not in out.lower()
+
+    again = _run(repo, cli, DROPPED, "--force")  # the same experiment once more
+    code, out, err = cli("report", "--since", "journal~1", "--md", "-")
+    assert code == 0, err
+    (section,) = _sections(out).values()
+    assert _leaderboard_ids(section) == [again]
+    assert f"(run {second})" in section
 
 
 def test_the_report_reads_no_table_options_when_all_runs_read_it_alike(
@@ -144,3 +188,51 @@ def test_the_report_reads_no_table_options_when_all_runs_read_it_alike(
     assert code == 0, err
     assert "table." not in out
     assert "max_iter=10" in out and "max_iter=20" in out
+
+
+@pytest.mark.parametrize(
+    ("expression", "expected"),
+    [
+        ("table.drop ~ fare", "second"),
+        ("table.drop == '[\"fare\"]'", "second"),
+        ("table.na_values == '[\"?\"]'", "second"),
+        ("table.na_values ~ '*\"[?]\"*'", "second"),  # a glob: [?] is the character itself
+        ("table.dtypes.sex == category", "both"),
+        ("not table.drop ~ fare", "first"),
+        ("table.drop == null", "first"),
+        ("table.drop ~ fare and params.max_iter == 20", "second"),
+        ("table.dtypes.sex == category and not table.na_values != null", "first"),
+        ("table.target == survived", "neither"),  # the last column: the default, not recorded
+        ("table.sep == ';'", "neither"),
+    ],
+)
+def test_log_where_filters_on_how_the_table_was_read(
+    two_runs: tuple[str, str], cli: Cli, expression: str, expected: str
+) -> None:
+    first, second = two_runs
+    want = {
+        "first": [first],
+        "second": [second],
+        "both": sorted(two_runs),
+        "neither": [],
+    }[expected]
+    code, out, err = cli("log", "--json", "--where", expression)
+    assert code == 0, err
+    assert sorted(run["id"] for run in json.loads(out)) == want
+    code, out, err = cli("log", "--where", expression)
+    assert code == 0, err
+    assert all(run in out for run in want)
+    assert not any(run in out for run in set(two_runs) - set(want))
+
+
+def test_log_sorts_by_a_table_option_and_names_the_field(
+    two_runs: tuple[str, str], cli: Cli
+) -> None:
+    first, second = two_runs
+    code, out, err = cli("log", "--json", "--sort", "table.drop")
+    assert code == 0, err
+    assert [run["id"] for run in json.loads(out)] == [second, first]  # no value: last
+
+    code, _, err = cli("log", "--where", "tables.drop ~ fare")
+    assert code == 2
+    assert "table.NAME" in err

@@ -4,15 +4,23 @@ made: a missing target, a ``columns``/``drop``/``dtypes`` name or a column trans
 the table lacks stops `check` and `run` before anything trains, with the spec's file, line and
 key.
 
-The standard library only (pyarrow for a Parquet schema and pandas for ``dtypes`` names are
-imported when such a table or option is there): `check` and the hooks plan.
+A header that names a column twice is read as pandas reads it (``a``, ``b``, ``a.1``): the
+plan says so on stderr, naming the file, the columns and the name each is read as, and a spec
+that names such a column by its plain name (which could mean any of them) stops before anything
+trains, unless it names each later copy as it is read (``a.1``) too.
+
+The standard library only (pyarrow for a Parquet schema, and pandas for ``dtypes`` names and
+for the names of a header that repeats one, are imported when such a table or option is there):
+`check` and the hooks plan.
 """
 
 from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Iterator, Mapping, Sequence
+import sys
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -73,16 +81,40 @@ def read_errors() -> tuple[type[Exception], ...]:
     return (OSError, ValueError, EOFError, zlib.error, lzma.LZMAError)
 
 
+@dataclass(frozen=True)
+class Header:
+    """A table's columns: ``written``, each name as the header writes it (stripped; a blank
+    one as ``Unnamed: i``), and ``names``, as the table is read (a name the header repeats
+    is read as ``a.1``, ``a.2``, ... after its first column, as pandas names them)."""
+
+    written: tuple[str, ...]
+    names: tuple[str, ...]
+
+    def repeated(self) -> dict[str, list[int]]:
+        """Each name the header writes more than once, with its columns (0-based), in order."""
+        positions: dict[str, list[int]] = {}
+        for i, name in enumerate(self.written):
+            positions.setdefault(name, []).append(i)
+        return {name: found for name, found in positions.items() if len(found) > 1}
+
+
 def read_header(root: Path, relpath: str, view: TableView | None = None) -> list[str]:
     """The column names of the table at ``relpath``, as pandas names them (an empty name in a
-    CSV header is ``Unnamed: i``), read as ``view`` says the file is written."""
+    CSV header is ``Unnamed: i``, a repeated one ``a.1``), read as ``view`` says the file is
+    written."""
+    return list(read_columns(root, relpath, view).names)
+
+
+def read_columns(root: Path, relpath: str, view: TableView | None = None) -> Header:
+    """The :class:`Header` of the table at ``relpath``, read as ``view`` says it is written."""
     path = Path(root) / relpath
     suffix = table_format(relpath)
     if suffix in CSV_DELIMITERS:
         import csv  # only for a CSV table: most specs name none
         import io
 
-        sep, _, _, encoding = (view or TableView()).read_options(suffix)
+        view = view or TableView()
+        sep, _, _, encoding = view.read_options(suffix)
         failures: tuple[type[Exception], ...] = (*read_errors(), csv.Error)
         try:
             with (
@@ -101,7 +133,18 @@ def read_header(root: Path, relpath: str, view: TableView | None = None) -> list
             )
         if first is None:
             raise JournalError(f"{relpath}: the table has no rows")
-        return _deduplicated([name.strip() or f"Unnamed: {i}" for i, name in enumerate(row)])
+        written = tuple(read_names(row, unique=False))
+        header = Header(written, written)
+        if header.repeated():
+            # Only pandas knows which names it gives the copies (it skips a name the header
+            # holds already): its own reading of the header, as the table is loaded.
+            from gitlab_journal.data.loaders import read_csv_columns
+
+            names = tuple(read_names(read_csv_columns(path, relpath, suffix, view)))
+            header = Header(written, names if len(names) == len(written) else written)
+            if len(set(header.names)) != len(header.names):
+                header = Header(written, tuple(_deduplicated(list(written))))
+        return header
     pq = parquet(relpath)
     try:
         schema = pq.read_schema(path)
@@ -115,7 +158,16 @@ def read_header(root: Path, relpath: str, view: TableView | None = None) -> list
     for column in meta.get("index_columns", []):
         if isinstance(column, str):
             index.add(column)
-    return [str(name).strip() for name in schema.names if name not in index]
+    columns = [str(name) for name in schema.names if name not in index]
+    return Header(tuple(read_names(columns, unique=False)), tuple(read_names(columns)))
+
+
+def read_names(columns: Iterable[Any], *, unique: bool = True) -> list[str]:
+    """Column names as a table is read with them: stripped, a blank one ``Unnamed: i`` (as
+    pandas names an empty one), and (``unique``) a name given before made another (``a.1``):
+    pandas strips no name, so ``a`` and ``a `` are two names to it and one once stripped."""
+    names = [str(name).strip() or f"Unnamed: {i}" for i, name in enumerate(columns)]
+    return _deduplicated(names) if unique else names
 
 
 def parquet(relpath: str) -> Any:
@@ -128,27 +180,35 @@ def parquet(relpath: str) -> Any:
 
 
 def _deduplicated(names: list[str]) -> list[str]:
-    """Repeated names as pandas renames them: ``a``, ``a.1``, ``a.2``."""
-    seen: dict[str, int] = {}
+    """Repeated names as pandas' Python reader renames them: ``a``, ``a.1``, ``a.2``,
+    skipping a name given before, so that every name is another."""
+    counts: dict[str, int] = {}
     out: list[str] = []
     for name in names:
-        count = seen.get(name, 0)
-        seen[name] = count + 1
-        out.append(name if count == 0 else f"{name}.{count}")
+        count = counts.get(name, 0)
+        while count > 0:
+            counts[name] = count + 1
+            name = f"{name}.{count}"
+            count = counts.get(name, 0)
+        counts[name] = count + 1
+        out.append(name)
     return out
 
 
 def table_target(spec: Spec, root: Path) -> str | None:
     """Check every column ``spec`` names against its table's header, and return the target
     when it is not the table's last column (the default), for the experiment's identity; None
-    for a table whose target is its last column, or data that is not a table."""
+    for a table whose target is its last column, or data that is not a table. A header that
+    names a column twice is said on stderr (a spec naming such a column is an error)."""
     data = spec.data
     if data.source != "table" or not data.path:
         return None
     try:
-        header = read_header(root, data.path, data.table)
+        read = read_columns(root, data.path, data.table)
     except JournalError as exc:
         raise JournalError(f"{spec.where('data.path')}: {exc.message}", hint=exc.hint) from exc
+    _check_repeated(spec, read)
+    header = list(read.names)
     target = data.target if data.target is not None else header[-1]
     if target not in header:
         raise JournalError(
@@ -159,29 +219,132 @@ def table_target(spec: Spec, root: Path) -> str | None:
     view = data.table
     features = [c for c in header if c != target]
     if view is not None:
-        for key, names in (
-            ("columns", view.columns),
-            ("drop", view.drop),
-            ("dtypes", tuple(c for c, _ in view.dtypes)),
-        ):
-            for i, column in enumerate(names):
-                item = f"data.dtypes.{column}" if key == "dtypes" else f"data.{key}.{i}"
-                where = _at(
-                    spec, f"data.dtypes.{column}" if key == "dtypes" else f"data.{key}", item
+        for key, where, column in _view_columns(spec):
+            if column not in header:
+                raise JournalError(
+                    f"{where}: {data.path} has no column {column!r}{_guess(column, header)}",
+                    hint=_columns_hint(header),
                 )
-                if column not in header:
-                    raise JournalError(
-                        f"{where}: {data.path} has no column {column!r}{_guess(column, header)}",
-                        hint=_columns_hint(header),
-                    )
-                if column == target and key != "dtypes":
-                    raise JournalError(f"{where}: {column!r} is the target, not a feature")
+            if column == target and key != "dtypes":
+                raise JournalError(f"{where}: {column!r} is the target, not a feature")
         _check_dtypes(spec, view.dtypes)
         if view.columns:
             features = list(view.columns)
         features = [c for c in features if c not in set(view.drop)]
     _check_transformers(spec, header, target, features)
+    _warn_repeated(spec, read, target)
     return None if target == header[-1] else target
+
+
+def _view_columns(spec: Spec) -> Iterator[tuple[str, str, str]]:
+    """``(key, where, column)`` of each column the data block's ``columns``, ``drop`` and
+    ``dtypes`` name, ``where`` at its own line when the spec locates it."""
+    view = spec.data.table
+    if view is None:
+        return
+    for key, names in (
+        ("columns", view.columns),
+        ("drop", view.drop),
+        ("dtypes", tuple(c for c, _ in view.dtypes)),
+    ):
+        for i, column in enumerate(names):
+            if key == "dtypes":
+                yield key, _at(spec, f"data.dtypes.{column}", f"data.dtypes.{column}"), column
+            else:
+                yield key, _at(spec, f"data.{key}", f"data.{key}.{i}"), column
+
+
+def _named_columns(spec: Spec) -> Iterator[tuple[str, str]]:
+    """``(where, column)`` of every column the spec names by name: the target, the data
+    block's ``columns``, ``drop`` and ``dtypes``, and the column transformers' columns."""
+    if spec.data.target is not None:
+        yield spec.where("data.target"), spec.data.target
+    for _, where, column in _view_columns(spec):
+        yield where, column
+    for key, value in _transformer_columns(spec):
+        names = [value] if isinstance(value, str | int) else value
+        if not isinstance(names, list):
+            continue
+        for i, raw in enumerate(names):
+            if isinstance(raw, str):
+                yield _at(spec, key, f"{key}.{i}"), raw.strip()
+
+
+def _check_repeated(spec: Spec, header: Header) -> None:
+    """Refuse a spec that names a column the header repeats by its plain name, which could
+    mean any of its columns: unless the spec names each later one as it is read (``a.1``) too,
+    which says that ``a`` is the first. A Parquet file with a name twice is refused (it is
+    read by name)."""
+    repeated = header.repeated()
+    if not repeated:
+        return
+    relpath = spec.data.path or ""
+    if table_format(relpath) not in CSV_DELIMITERS:
+        name, found = next(iter(repeated.items()))
+        raise JournalError(
+            f"{spec.where('data.path')}: {relpath} has {len(found)} columns named {name!r} "
+            f"({_positions(found)}): a Parquet file's columns are read by name",
+            hint="write the table again with a name of its own for each column",
+        )
+    named = list(_named_columns(spec))
+    mentioned = {column for _, column in named}
+    for where, column in named:
+        positions = repeated.get(column)
+        if positions is None:
+            continue
+        copies = [header.names[p] for p in positions[1:]]
+        if all(copy in mentioned for copy in copies):
+            continue
+        read_as = _and([repr(header.names[p]) for p in positions])
+        later = ", ".join(f"{header.names[p]!r} for column {p + 1}" for p in positions[1:])
+        raise JournalError(
+            f"{where}: {column!r} is ambiguous: {relpath} has {len(positions)} columns named "
+            f"{column!r} ({_positions(positions)}), read as {read_as}",
+            hint=f"give each column a name of its own in the file's header; or name the later "
+            f"ones as they are read ({later}) beside {column!r}, which then means column "
+            f"{_meant(header, column, positions) + 1}",
+        )
+
+
+def _meant(header: Header, name: str, positions: Sequence[int]) -> int:
+    """The column (0-based) a spec's ``name`` reads: the one read as ``name``, the first of
+    those the header writes so."""
+    return header.names.index(name) if name in header.names else positions[0]
+
+
+def _warn_repeated(spec: Spec, header: Header, target: str) -> None:
+    """One warning line on stderr per name the header repeats: its columns, the name each is
+    read as, and which the spec's plain name means; then one hint."""
+    repeated = header.repeated()
+    if not repeated:
+        return
+    where = spec.where("data.path")
+    for name, positions in repeated.items():
+        read_as = _and([f"{header.names[p]!r} (column {p + 1})" for p in positions])
+        line = (
+            f"warning: {where}: {spec.data.path} has {len(positions)} columns named {name!r} "
+            f"({_positions(positions)}), read as {read_as}: {name!r} in the spec means column "
+            f"{_meant(header, name, positions) + 1}"
+        )
+        if spec.data.target is None and target in (header.names[p] for p in positions):
+            line += f"; the target, the last column, is {target!r}"
+        print(line, file=sys.stderr)
+    example = next(header.names[p[1]] for p in repeated.values())
+    print(
+        "hint: give each column a name of its own in the file's header; the spec names a later "
+        f"column of a repeated name as it is read ({example!r})",
+        file=sys.stderr,
+    )
+
+
+def _positions(positions: Sequence[int]) -> str:
+    """``columns 4 and 6``, 1-based."""
+    return "columns " + _and([str(p + 1) for p in positions])
+
+
+def _and(items: Sequence[str]) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
 def _columns_hint(header: Sequence[str]) -> str:

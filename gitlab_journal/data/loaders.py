@@ -271,7 +271,15 @@ def _encoding(path: Path) -> str:
         return "utf-8-sig" if handle.read(3) == b"\xef\xbb\xbf" else "utf-8"
 
 
-def _read_csv(path: Path, relpath: str, suffix: str, view: TableView) -> Any:
+def read_csv_columns(path: Path, relpath: str, suffix: str, view: TableView) -> list[str]:
+    """The column names pandas gives a CSV/TSV table read as :func:`load_data` reads it (a
+    repeated name made ``a.1``, ...), from its header alone."""
+    return [str(c) for c in _read_csv(path, relpath, suffix, view, nrows=0).columns]
+
+
+def _read_csv(
+    path: Path, relpath: str, suffix: str, view: TableView, nrows: int | None = None
+) -> Any:
     import pandas as pd
 
     from gitlab_journal.data.header import encoding_hint, read_errors
@@ -287,6 +295,7 @@ def _read_csv(path: Path, relpath: str, suffix: str, view: TableView) -> Any:
             encoding=encoding or _encoding(path),
             na_values=list(view.na_values) or None,
             skipinitialspace=False,
+            nrows=nrows,
         )
     except pd.errors.EmptyDataError as exc:
         raise JournalError(f"{relpath}: the file is empty") from exc
@@ -309,9 +318,13 @@ def _read_parquet(path: Path, relpath: str) -> Any:
 
 def select(frame: Any, relpath: str, target: str | None, view: TableView) -> tuple[Any, Any]:
     """Split a table into ``(X, y)``: X the feature columns the view keeps (dtypes applied), y
-    the target as a numpy array (ints when all integral, floats, or strings)."""
-    frame = frame.rename(columns=lambda c: str(c).strip())
-    columns = [str(c) for c in frame.columns]
+    the target as a numpy array (ints when all integral, floats, or strings). Columns are
+    named as the plan reads the header (:func:`~gitlab_journal.data.header.read_names`)."""
+    from gitlab_journal.data.header import read_names
+
+    columns = read_names(frame.columns)
+    if columns != list(frame.columns):
+        frame = frame.set_axis(columns, axis=1)
     if not columns:
         raise JournalError(f"{relpath}: no columns", hint="the first row must name the columns")
     if len(frame) == 0:

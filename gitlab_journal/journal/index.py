@@ -12,7 +12,8 @@ It keeps only what queries and table rows use (the full records stay in git, rea
 - ``runs``: one row per run. Its ``seq`` (the rowid) follows the order of (created, id), with
   gaps for runs that arrive later, so "newest first" and every tie of a sort read ``seq``.
   Fingerprint and journal commit are binary; model, params, data and code state point into
-  tables of distinct values (a grid shares them); metrics are packed doubles.
+  tables of distinct values (a grid shares them), and so does how a table was read (its
+  identity's ``table``, flattened: ``dtypes.sex``); metrics are packed doubles.
 - ``metric_values`` (metric, value, seq) and ``param_values`` (param, value, params set): the
   value of each metric of each run and of each param of each distinct params set, as
   ``json_extract`` reads it from the record's JSON, so filters and sorts on any metric or param
@@ -66,7 +67,7 @@ __all__ = [
     "resolve_run",
 ]
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 SHOWN_INVALID = 10  # warning lines for bad records, then one line counting the rest
 INDEX_FILE = "index.sqlite"
 BUSY_TIMEOUT_S = 5.0
@@ -74,13 +75,14 @@ MIN_PREFIX = 4
 GAP = 1024  # between the seq of neighbouring runs at a rebuild: room for later arrivals
 _INT64 = (-(1 << 63), (1 << 63) - 1)
 
-_DOC_TABLES = ("psets", "datas", "codes", "mnames")
+_DOC_TABLES = ("psets", "datas", "codes", "mnames", "tables")
 # The indexes of the runs table: a rebuild drops them, inserts every run, then creates them
 # again (one sort each, where keeping them up to date cost a B-tree insert per run and index).
 _RUN_INDEXES = {
     "runs_id": "CREATE UNIQUE INDEX runs_id ON runs (id)",
     "runs_fp": "CREATE INDEX runs_fp ON runs (substr(fp, 1, 8))",
     "runs_params": "CREATE INDEX runs_params ON runs (params)",
+    "runs_table": "CREATE INDEX runs_table ON runs (tbl)",
 }
 _SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);
@@ -98,7 +100,8 @@ CREATE TABLE runs (
     code INTEGER NOT NULL,
     metrics BLOB NOT NULL,
     mnames INTEGER,
-    reproduction TEXT
+    reproduction TEXT,
+    tbl INTEGER NOT NULL
 );
 CREATE TABLE models (
     id INTEGER PRIMARY KEY,
@@ -114,6 +117,8 @@ CREATE TABLE codes (id INTEGER PRIMARY KEY, hash INTEGER NOT NULL, doc TEXT NOT 
 CREATE INDEX codes_hash ON codes (hash);
 CREATE TABLE mnames (id INTEGER PRIMARY KEY, hash INTEGER NOT NULL, doc TEXT NOT NULL);
 CREATE INDEX mnames_hash ON mnames (hash);
+CREATE TABLE tables (id INTEGER PRIMARY KEY, hash INTEGER NOT NULL, doc TEXT NOT NULL);
+CREATE INDEX tables_hash ON tables (hash);
 CREATE TABLE keys (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
 CREATE TABLE metric_values (
     key INTEGER NOT NULL, value NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (key, value, seq)
@@ -128,11 +133,11 @@ CREATE INDEX invalid_id ON invalid (id);
 
 _COLUMNS = (
     'r.seq, r.id, r.fp, r."commit", r.created, r.status, r.model, r.name, r.params, r.data, '
-    "r.code, r.metrics, r.mnames, r.reproduction"
+    "r.code, r.metrics, r.mnames, r.reproduction, r.tbl"
 )
 _INSERT = (
     'INSERT INTO runs (seq, id, fp, "commit", created, status, model, name, params, data, code, '
-    "metrics, mnames, reproduction) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "metrics, mnames, reproduction, tbl) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
 _TRAILER_RUN = re.compile(rf"^{fmt.TRAILER_RUN}:\s*(\S+)\s*$", re.MULTILINE)
@@ -160,6 +165,9 @@ class Row:
     data: Mapping[str, Any] = field(default_factory=dict)
     code: Mapping[str, Any] = field(default_factory=dict)
     reproduction: str | None = None  # "reproduced" or "irreproducible" by the latest rerun
+    # How a table was read: the identity's ``table``, flattened (``dtypes.sex``); empty for
+    # data that is no table, or a table read with no options.
+    table: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def model_class(self) -> str:
@@ -225,7 +233,8 @@ def _value_pairs(doc: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
 # -- filters: --where, --sort ---------------------------------------------------------------
 
 _SIDE_FIELDS = {"params": ("param_values", "params"), "metrics": ("metric_values", "seq")}
-_DOC_FIELDS = {"data": "datas", "code": "codes"}
+# A field's table of documents, and the runs column that points into it.
+_DOC_FIELDS = {"data": ("datas", "data"), "code": ("codes", "code"), "table": ("tables", "tbl")}
 _MODEL_FIELDS = {"model": "model", "kind": "kind"}
 _PLAIN_FIELDS = {
     "id": "r.id",
@@ -237,7 +246,7 @@ _PLAIN_FIELDS = {
     "reproduction": "r.reproduction",
 }
 FIELDS_HINT = (
-    "fields: params.NAME, metrics.NAME, data.NAME, code.NAME, "
+    "fields: params.NAME, metrics.NAME, data.NAME, code.NAME, table.NAME, "
     + ", ".join(sorted([*_PLAIN_FIELDS, *_MODEL_FIELDS]))
     + "; operators: == = != > >= < <= ~, FIELD in [A, B]; join with and, or, not, ( )"
 )
@@ -323,9 +332,15 @@ class _Sql:
     """Turns ``--where``, ``--model``, ``--status`` and ``--sort`` into SQL over this schema;
     ``key_id`` names a metric or param key's id (None: no run has it)."""
 
-    def __init__(self, key_id: Callable[[str], int | None], params_ref: str = "r.params"):
+    def __init__(
+        self,
+        key_id: Callable[[str], int | None],
+        params_ref: str = "r.params",
+        table_ref: str = "r.tbl",
+    ):
         self.key_id = key_id
         self.params_ref = params_ref  # the params set a param comparison looks at
+        self.table_ref = table_ref  # the table options a table comparison looks at
 
     def clause(self, clause: where_lang.Clause, expression: str) -> tuple[str, list[Any]]:
         f = _field(clause.field, expression)
@@ -343,8 +358,9 @@ class _Sql:
             # Each run points at one document of the table: the comparison on that document's
             # JSON, as it was on the run's own.
             sql, args = _compare("json_extract(doc, ?)", (f'$."{f.key}"',), clause, expression)
-            table = _DOC_FIELDS[f.column]
-            return f"r.{f.column} IN (SELECT id FROM {table} WHERE {sql})", args
+            table, column = _DOC_FIELDS[f.column]
+            ref = self.table_ref if f.column == "table" else f"r.{column}"
+            return f"{ref} IN (SELECT id FROM {table} WHERE {sql})", args
         table, owner = _SIDE_FIELDS[f.column]
         sql, args = _compare("value", (), clause, expression)
         # A run without the key, or with null there, compares as NULL does: one constant.
@@ -436,8 +452,9 @@ def _order(sort: str | None) -> _Order:
     if f.group == "model":
         return _Order(f"(SELECT {f.column} FROM models WHERE id = r.model)")
     if f.group == "doc":
+        table, column = _DOC_FIELDS[f.column]
         return _Order(
-            f"(SELECT json_extract(doc, ?) FROM {_DOC_FIELDS[f.column]} WHERE id = r.{f.column})",
+            f"(SELECT json_extract(doc, ?) FROM {table} WHERE id = r.{column})",
             (f'$."{f.key}"',),
         )
     return _Order(side=_SIDE_FIELDS[f.column], key=f.key)
@@ -569,12 +586,15 @@ class _Values:
         self.conn.executemany("INSERT OR IGNORE INTO param_values VALUES (?, ?, ?)", rows)
 
 
-# A run ready for insert, before its place (seq) and commit are known:
-# (created, id, pos, fp, status, model, name, params, data, code, metrics, mnames, reproduction)
+# A run ready for insert, before its place (seq) and commit are known: (created, id, pos, fp,
+# status, model, name, params, data, code, metrics, mnames, reproduction, table)
 _Pending = tuple[Any, ...]
 
 
 _IDS_PER_QUERY = 500  # bound parameters of one query (SQLite allows 32,766 since 3.32)
+# At most this many runs are read through the index of params sets (or of table options):
+# more, and reading every run newest first finds the newest that pass sooner.
+_DRIVING_RUNS = 5000
 
 
 class Index:
@@ -889,6 +909,7 @@ class Index:
             entry.metrics,
             None if entry.metric_names is None else v.doc_id("mnames", entry.metric_names),
             entry.reproduction,
+            v.doc_id("tables", entry.table),
         )
 
     def _read(
@@ -1221,6 +1242,7 @@ class Index:
             data=dict(v.doc("datas", record[9])),
             code=dict(v.doc("codes", record[10])),
             reproduction=record[13],
+            table=dict(v.doc("tables", record[14])),
         )
 
     def _rows(self, seqs: Sequence[int]) -> list[Row]:
@@ -1238,41 +1260,64 @@ class Index:
         return _Sql(self.values.key_id)
 
     def _param_sets(self, where: Sequence[str]) -> set[int] | None:
-        """The params sets every ``--where`` that compares only params holds for (None: no
-        such ``--where``). Each run has one params set, so such a filter is that set's."""
+        """The params sets every run that passes ``where`` has (None: no ``--where``, nor a
+        term of one joined by ``and``, compares params alone). Each run has one params set,
+        so such a term is that set's."""
+        return self._doc_sets(where, "params", "psets")
+
+    def _table_sets(self, where: Sequence[str]) -> set[int] | None:
+        """As :meth:`_param_sets`, for the ways a table was read (``table.NAME``)."""
+        return self._doc_sets(where, "table", "tables")
+
+    def _doc_sets(self, where: Sequence[str], group: str, table: str) -> set[int] | None:
         found: set[int] | None = None
-        sets = _Sql(self.values.key_id, params_ref="p.id")
+        sets = _Sql(self.values.key_id, params_ref="p.id", table_ref="p.id")
         for expression in where:
             node = parse_where(expression)
-            if not all(c.field.startswith("params.") for c in where_lang.clauses(node)):
-                continue
-            sql, args = where_lang.to_sql(
-                node, functools.partial(sets.clause, expression=expression)
-            )
-            ids = {
-                int(r[0]) for r in self.conn.execute(f"SELECT p.id FROM psets p WHERE {sql}", args)
-            }
-            found = ids if found is None else found & ids
+            for term in node.operands if isinstance(node, where_lang.And) else (node,):
+                if not all(c.field.startswith(f"{group}.") for c in where_lang.clauses(term)):
+                    continue
+                sql, args = where_lang.to_sql(
+                    term, functools.partial(sets.clause, expression=expression)
+                )
+                ids = {
+                    int(r[0])
+                    for r in self.conn.execute(f"SELECT p.id FROM {table} p WHERE {sql}", args)
+                }
+                found = ids if found is None else found & ids
         return found
 
     def _driving(self, where: Sequence[str]) -> tuple[str, list[str], list[Any]] | None:
-        """For a filter on params that few runs pass: the runs to read through the index of
-        params sets instead of every run newest first; ``("0", ...)`` when none passes."""
-        sets = self._param_sets(where)
-        if sets is None:
+        """For a filter on params or on table options that few runs pass: the runs to read
+        through the index of params sets (or of table options) instead of every run newest
+        first; ``("0", ...)`` when none passes."""
+        best: tuple[int, str, str, list[int]] | None = None
+        for found, index, column in (
+            (self._param_sets(where), "runs_params", "params"),
+            (self._table_sets(where), "runs_table", "tbl"),
+        ):
+            if found is None:
+                continue
+            if not found:
+                return "", ["0"], []
+            if len(found) > 500:
+                continue
+            listed = sorted(found)
+            marks = ", ".join("?" * len(listed))
+            count = int(  # counted up to one past the most worth it
+                self.conn.execute(
+                    f"SELECT count(*) FROM (SELECT 1 FROM runs INDEXED BY {index} "
+                    f"WHERE {column} IN ({marks}) LIMIT ?)",
+                    [*listed, _DRIVING_RUNS + 1],
+                ).fetchone()[0]
+            )
+            if count <= _DRIVING_RUNS and (best is None or count < best[0]):
+                best = (count, index, column, listed)
+        if best is None:
             return None
-        if not sets:
-            return "", ["0"], []
-        if len(sets) > 500:
-            return None
-        marks = ", ".join("?" * len(sets))
-        listed = sorted(sets)
-        found = self.conn.execute(
-            f"SELECT count(*) FROM runs INDEXED BY runs_params WHERE params IN ({marks})", listed
-        ).fetchone()
-        if int(found[0]) > 5000:
-            return None
-        return " INDEXED BY runs_params", [f"r.params IN ({marks})"], listed
+        _, index, column, listed = best
+        marks = ", ".join("?" * len(listed))
+        return f" INDEXED BY {index}", [f"r.{column} IN ({marks})"], listed
 
     def query(
         self,
@@ -1359,10 +1404,15 @@ class Index:
     ) -> int:
         self._ensure_synced()  # first: the where SQL names the index's key ids
         parts, args = self._sql().where(where, model, status)
-        if where and self._param_sets(where) == set():
-            return 0
+        driving = self._driving(where) if where else None
+        hint = ""
+        if driving is not None:
+            if driving[1] == ["0"]:
+                return 0  # no params set (or way of reading a table) passes: no run does
+            hint, extra, extra_args = driving
+            parts, args = [*extra, *parts], [*extra_args, *args]
         filters = " WHERE " + " AND ".join(parts) if parts else ""
-        found = self.conn.execute(f"SELECT count(*) FROM runs r{filters}", args).fetchone()
+        found = self.conn.execute(f"SELECT count(*) FROM runs r{hint}{filters}", args).fetchone()
         return int(found[0])
 
     def runs(

@@ -120,6 +120,7 @@ class Entry(NamedTuple):
     metrics: bytes | str  # packed doubles (names in ``metric_names``) or, failing that, JSON
     metric_names: str | None  # JSON list of the metric names of a packed ``metrics``
     reproduction: str | None
+    table: str = "{}"  # JSON of how a table was read (identity's ``table``, flattened)
 
 
 @dataclass(frozen=True)
@@ -167,6 +168,28 @@ def unpack_metrics(metrics: bytes | str, names: Sequence[str] | None) -> dict[st
     return {k: (None if v != v else v) for k, v in zip(names, values, strict=True)}
 
 
+_NO_TABLE = "{}"
+
+
+def table_text(table: Any) -> str:
+    """The JSON the index keeps of an identity's ``table``: flattened (``dtypes.sex``), keys
+    sorted; ``{}`` for none."""
+    if not isinstance(table, Mapping) or not table:
+        return _NO_TABLE
+    flat: dict[str, Any] = {}
+
+    def visit(value: Mapping[Any, Any], prefix: str) -> None:
+        for key, item in value.items():
+            name = f"{prefix}{key}"
+            if isinstance(item, Mapping) and item:
+                visit(item, name + ".")
+            else:
+                flat[name] = item
+
+    visit(table, "")
+    return dump(dict(sorted(flat.items())))
+
+
 def entry_of(run: Run, pos: int = 0) -> Entry:
     metrics, names = pack_metrics(run.metrics)
     return Entry(
@@ -184,6 +207,7 @@ def entry_of(run: Run, pos: int = 0) -> Entry:
         metrics,
         names,
         run.reproduction,
+        table_text(run.identity.get("table")),
     )
 
 
@@ -240,6 +264,7 @@ def read_run(tree: pygit2.Tree, where: str, fingerprint: str, run_id: str, pos: 
         packed,
         names,
         reproduction,
+        table_text(identity.get("table")),
     )
 
 
@@ -397,6 +422,7 @@ def _worker(
                     params=same.setdefault(item.params, item.params),
                     data=same.setdefault(item.data, item.data),
                     code=same.setdefault(item.code, item.code),
+                    table=same.setdefault(item.table, item.table),
                     metric_names=item.metric_names
                     and same.setdefault(item.metric_names, item.metric_names),
                 )

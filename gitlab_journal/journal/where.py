@@ -4,6 +4,7 @@
     params.C > 1 and (model == SVC or model == LogisticRegression)
     not status == failed
     params.kernel in [rbf, linear] and metrics.accuracy >= 0.9
+    table.drop ~ fare and not table.dtypes.sex == category
 
 ``and`` binds tighter than ``or``; ``not`` tighter than both. A comparison that does not hold for
 a run (a missing field, another type) is false, so ``not`` is its exact complement.

@@ -5,8 +5,13 @@ family: a leaderboard, the params that moved the headline metric, and plots.
 the runs added since it; or a revision of the code (``origin/main``, the target of a merge
 request): the runs made from the commits on HEAD's line that REV does not have (for a merge
 request, the runs added on its branch). Rows come from the derived index; only ``history.json``
-files (per-epoch metrics, for learning curves) and, for the runs a leaderboard shows whose data
-is a table, ``identity.json`` (how the table was read) are read from the store.
+files (per-epoch metrics, for learning curves) are read from the store.
+
+A family is the spec's ``name`` (else the model's class and its data inputs), with how its
+table was read: runs of one file that read it in different ways (another target, other
+``columns`` or ``drop``, ``dtypes``, ``sep``, ...) are different experiments, not to be ranked
+against each other, so each way is a family of its own, named with the table options that tell
+it from the others of its name (``table.drop=["fare"]``).
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from gitlab_journal.journal import format as fmt
 from gitlab_journal.journal.index import Index, Row
 from gitlab_journal.journal.leaderboard import family_name, higher_is_better
 from gitlab_journal.review.table import varying_params
-from gitlab_journal.review.values import canonical_text, identity_table, reads_table
+from gitlab_journal.review.values import ABSENT, canonical_text, value_text
 
 TOP = 10
 EFFECTS = 6
@@ -58,9 +63,8 @@ class Family:
     best_before: Row | None = None  # with --since: the best run before it
     effects: tuple[Effect, ...] = ()
     plots: tuple[Plot, ...] = ()
-    # The table options that differ among the runs shown, each run's values ({run id: {option:
-    # value}}): two runs with the same params can differ only in how their table was read.
-    tables: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    # How the family's runs read their table (flattened: ``dtypes.sex``; empty for none).
+    table: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -208,31 +212,6 @@ def read_history(index: Index, row: Row) -> dict[str, list[float]] | None:
     return parse_history(data) if data is not None else None
 
 
-def read_table(index: Index, row: Row) -> dict[str, Any]:
-    """How a run's table was read (its identity's ``table``, flattened: ``dtypes.sex``); empty
-    for a run whose data is no table file (identity.json is then not read)."""
-    if not reads_table(row.data):
-        return {}
-    return identity_table(
-        index.store.file(row.fingerprint, row.id, fmt.IDENTITY_FILE, index.tree())
-    )
-
-
-def _shown_tables(index: Index, rows: Sequence[Row]) -> dict[str, dict[str, Any]]:
-    """The table options (:func:`read_table`) that differ among the runs a leaderboard shows
-    (absent counts), with each run's values; nothing when all were read alike."""
-    tables = {row.id: read_table(index, row) for row in rows[:TOP]}
-    names = sorted({name for table in tables.values() for name in table})
-    varying = [
-        name
-        for name in names
-        if len({canonical_text(table.get(name)) for table in tables.values()}) > 1
-    ]
-    if not varying:
-        return {}
-    return {run: {n: t[n] for n in varying if n in t} for run, t in tables.items()}
-
-
 def parse_history(data: bytes) -> dict[str, list[float]] | None:
     """The per-epoch metrics a ``history.json`` holds (see :func:`read_history`), or None."""
     try:
@@ -267,6 +246,7 @@ def build_family(
     *,
     plots: bool,
     used: set[str],
+    table: Mapping[str, Any] | None = None,
 ) -> Family:
     from gitlab_journal.review import report_plots as draw
 
@@ -303,7 +283,7 @@ def build_family(
         best_before=best_before,
         effects=tuple(found[:EFFECTS]),
         plots=tuple(drawn),
-        tables=_shown_tables(index, ranked),
+        table=dict(table or {}),
     )
 
 
@@ -315,32 +295,77 @@ def _unique(stem: str, used: set[str]) -> str:
     return name
 
 
+# A family's key: its name (the spec's, else the model's class and its data), how its table
+# was read (canonical JSON of the flattened options) and its headline metric.
+_Key = tuple[str, str, str]
+
+
+def _key(row: Row, metric: str) -> _Key:
+    return (family_name(row.name, row.model, row.data), canonical_text(row.table), metric)
+
+
+def family_names(tables: Mapping[_Key, Mapping[str, Any]]) -> dict[_Key, str]:
+    """Each family's title: its name, and where families of one name read their table in
+    different ways, the table options that tell them apart (``table.drop=["fare"]``; an
+    option a family leaves unset as ``—``)."""
+    ways: dict[str, dict[str, Mapping[str, Any]]] = {}
+    for key, table in tables.items():
+        ways.setdefault(key[0], {})[key[1]] = table
+    names: dict[_Key, str] = {}
+    for key, table in tables.items():
+        others = ways[key[0]]
+        if len(others) < 2:
+            names[key] = key[0]
+            continue
+        options = sorted({option for way in others.values() for option in way})
+        differ = [
+            option
+            for option in options
+            if len({canonical_text(way.get(option)) for way in others.values()}) > 1
+        ]
+        shown = ", ".join(
+            f"table.{option}=" + (value_text(table[option], 40) if option in table else ABSENT)
+            for option in differ
+        )
+        names[key] = f"{key[0]} ({shown})"
+    return names
+
+
 def build_report(index: Index, since: str | None = None, *, plots: bool = True) -> Report:
     rows, everything, scope = scope_rows(index, since)
     in_scope = {r.id for r in rows}
-    groups: dict[tuple[str, str], list[Row]] = {}
+    groups: dict[_Key, list[Row]] = {}
+    tables: dict[_Key, Mapping[str, Any]] = {}
     failed: list[Row] = []
     for row in rows:
         head = row.headline()
         if row.status != "ok" or head is None:
             failed.append(row)
             continue
-        groups.setdefault((family_name(row.name, row.model, row.data), head[0]), []).append(row)
-    before: dict[tuple[str, str], list[Row]] = {}
-    if since is not None:
-        for row in everything:
-            head = row.headline()
-            if row.id in in_scope or row.status != "ok" or head is None:
-                continue
-            key = (family_name(row.name, row.model, row.data), head[0])
-            if key in groups:
-                before.setdefault(key, []).append(row)
+        groups.setdefault(_key(row, head[0]), []).append(row)
+    before: dict[_Key, list[Row]] = {}
+    for row in everything:  # a family's title tells it from those of its name in the journal
+        head = row.headline()
+        if row.status != "ok" or head is None:
+            continue
+        key = _key(row, head[0])
+        tables.setdefault(key, row.table)
+        if since is not None and row.id not in in_scope and key in groups:
+            before.setdefault(key, []).append(row)
+    names = family_names(tables)
     used: set[str] = set()
     families = [
         build_family(
-            index, name, metric, members, before.get((name, metric), []), plots=plots, used=used
+            index,
+            names[key],
+            key[2],
+            groups[key],
+            before.get(key, []),
+            plots=plots,
+            used=used,
+            table=tables[key],
         )
-        for (name, metric), members in sorted(groups.items())
+        for key in sorted(groups, key=lambda k: (k[0], k[2], len(tables[k]), k[1]))
     ]
     title = "Experiment report" + (f" since {since}" if since else "")
     return Report(

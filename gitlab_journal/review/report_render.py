@@ -29,21 +29,14 @@ def _score_text(row: Row) -> str:
     return text
 
 
-def _params_text(
-    row: Row, names: Sequence[str], escape: Callable[[str], str], family: Family
-) -> str:
+def _params_text(row: Row, names: Sequence[str], escape: Callable[[str], str]) -> str:
     """The run's values of the varying params it has (a param of another model is left out,
-    not shown as null), then the table options that vary among the runs shown
-    (``table.drop=["fare"]``)."""
+    not shown as null). Every run of a family read its table alike (the family's name says how
+    where that tells it from another)."""
     shown = [
         f"{escape(name)}={escape(value_text(row.params[name], 24))}"
         for name in names
         if name in row.params
-    ]
-    table = family.tables.get(row.id, {})
-    shown += [
-        f"{escape('table.' + name)}={escape(value_text(value, 24))}"
-        for name, value in table.items()
     ]
     return ", ".join(shown) or "(same for all)"
 
@@ -124,7 +117,7 @@ def to_markdown(report: Report, images: Mapping[str, str] | None = None) -> str:
         for rank, row in enumerate(family.rows[:TOP], 1):
             lines.append(
                 f"| {rank} | {md_code(row.id)} | {md_cell(row.model_class)} | "
-                f"{_params_text(row, names, md_cell, family)} | "
+                f"{_params_text(row, names, md_cell)} | "
                 f"{_score_text(row)} | {md_cell(created_text(row.created)[:16])} |"
             )
         if len(family.rows) > TOP:
@@ -231,7 +224,7 @@ def to_html(report: Report) -> str:
                         (str(rank), True),
                         (f"<code>{_e(row.id)}</code>", False),
                         (_e(row.model_class), False),
-                        (_params_text(row, names, _e, family), False),
+                        (_params_text(row, names, _e), False),
                         (_e(_score_text(row)), True),
                         (_e(created_text(row.created)[:16]), False),
                     ]
