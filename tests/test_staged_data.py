@@ -19,7 +19,7 @@ from conftest import GIT_ENV, git
 from helpers import Cli, dvc, dvc_table
 
 from gitlab_journal.data.committed import committed_hashes
-from gitlab_journal.data.hashing import HashCache, hash_input
+from gitlab_journal.data.hashing import BLOB_KEY, HASH_CACHE_FILE, HashCache, hash_input
 from gitlab_journal.journal.store import Store
 from gitlab_journal.spec.model import DataSpec
 
@@ -275,3 +275,27 @@ def test_dvc_data_counts_by_its_staged_dvc_file(
     assert staged(cli) == (0, [])
     (repo / "data" / "train.csv").write_text(V1)
     assert staged(cli, "--mode", "block") == (0, [])
+
+
+def test_a_staged_grid_too_large_to_check_is_refused_before_its_data_is_read(
+    repo: Path, cli: Cli
+) -> None:
+    """The staged data is hashed from git's objects only for a grid the hook will check: a
+    grid over the size limit is refused first, without reading a blob of the data."""
+    write(repo, 3, V1)
+    wide = SPEC.format(depth=", ".join(str(d) for d in range(1, 400)))
+    wide = wide.replace(
+        "evaluation:",
+        "    min_samples_leaf: [" + ", ".join(str(n) for n in range(1, 400)) + "]\nevaluation:",
+    )
+    (repo / "journal.yaml").write_text(wide)
+    git(repo, "add", "-A")
+    assert cli("init")[0] == 0
+    cache = repo / ".git" / "journal" / HASH_CACHE_FILE
+
+    code, _, err = cli("check", "--staged", "--mode", "block")
+
+    assert code == 2, err
+    assert "points" in err and "100000" in err.replace(",", ""), err
+    entries = json.loads(cache.read_text()) if cache.exists() else {}
+    assert not [key for key in entries if key.startswith(BLOB_KEY)], entries

@@ -35,7 +35,9 @@ in ``.git/journal/resolved.json``.
 
 from __future__ import annotations
 
+import functools
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -159,10 +161,15 @@ def _head_code(
     return replace(staged, files=dict(sorted(files.items())), dirty=False)
 
 
-def _committed_data(store: Store, spec: Spec, source: pygit2.Index | pygit2.Tree) -> dict[str, str]:
-    """The spec's data hashes as ``source`` (the index, HEAD's tree) holds the data."""
+def _committed_data(
+    store: Store, spec: Spec, source: pygit2.Index | pygit2.Tree
+) -> Callable[[], dict[str, str]]:
+    """What gives the spec's data hashes as ``source`` (the index, HEAD's tree) holds the data:
+    called by the plan once the grid is known not to be too large to check."""
     root = store.workdir or spec.path.parent
-    return committed_hashes(store.repo, root, spec.data, hash_cache(store.cache_dir()), source)
+    return functools.partial(
+        committed_hashes, store.repo, root, spec.data, hash_cache(store.cache_dir()), source
+    )
 
 
 def _head_fingerprints(

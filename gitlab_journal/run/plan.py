@@ -12,7 +12,7 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -247,7 +247,7 @@ class Planner:
         staged: bool = False,
         cache_resolved: bool = True,
         code: CodeState | None = None,
-        data: Mapping[str, str] | None = None,
+        data: Callable[[], Mapping[str, str]] | None = None,
         preload: bool = False,
     ):
         self.store = store
@@ -262,9 +262,11 @@ class Planner:
 
             reading = preload_table(self.root, spec.data)  # read while it is hashed
         try:
-            # ``data``: the data hashes to fingerprint with (say, the staged data's), instead
-            # of the work tree's.
-            self.data = dict(data) if data is not None else data_hashes(self.root, spec.data, cache)
+            # ``data``: what gives the data hashes to fingerprint with (say, the staged
+            # data's), instead of the work tree's.
+            self.data = (
+                dict(data()) if data is not None else data_hashes(self.root, spec.data, cache)
+            )
         finally:
             if reading is not None:
                 reading.join()
@@ -346,15 +348,16 @@ def make_plan(
     *,
     staged: bool = False,
     code: CodeState | None = None,
-    data: Mapping[str, str] | None = None,
+    data: Callable[[], Mapping[str, str]] | None = None,
     max_points: int = DEFAULT_MAX_POINTS,
     preload: bool = False,
 ) -> Plan:
     """Fingerprint every point of ``spec`` and find the journal's earlier runs of each; a grid
     of more than ``max_points`` is refused before anything is hashed.
 
-    ``code`` and ``data``: the code state and the data hashes to fingerprint with, instead of
-    the work tree's (``staged``: the code as staged).
+    ``code`` and ``data``: the code state, and what gives the data hashes (called once the
+    grid is known not to be too large), to fingerprint with instead of the work tree's
+    (``staged``: the code as staged).
 
     ``preload``: a table not hashed before is read in a thread while it is hashed, for this
     process's next load of it (a run that trains here, or `check`'s table checks)."""
