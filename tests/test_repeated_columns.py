@@ -68,6 +68,22 @@ def test_check_and_run_name_the_columns_a_header_repeats(repo: Path, cli: Cli) -
     assert WARNING in err.splitlines()
     (run,) = logged(cli)
     assert run["status"] == "ok"
+    # the run keeps the warning: a reviewer reading it later learns the table was ambiguous
+    code, out, err = cli("show", run["id"], "--json")
+    assert code == 0, err
+    assert WARNING.removeprefix("warning: ") in json.loads(out)["warnings"]
+
+
+def test_the_hook_says_a_repeated_name_once(repo: Path, cli: Cli) -> None:
+    """The pre-commit check plans the staged spec and HEAD's: the header is said once."""
+    setup(repo, cli, HGB_SPEC)
+    (repo / "journal.yaml").write_text(HGB_SPEC.replace("max_iter: 20", "max_iter: 30"))
+    git(repo, "add", "journal.yaml")
+
+    code, _, err = cli("check", "--staged")
+
+    assert code == 0, err
+    assert err.splitlines().count(WARNING) == 1, err
 
 
 @pytest.mark.parametrize(

@@ -18,11 +18,10 @@ from __future__ import annotations
 
 import contextlib
 import re
-import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 from gitlab_journal.errors import JournalError, MissingExtra
 from gitlab_journal.spec.model import CSV_DELIMITERS, Spec, TableView, table_format
@@ -195,14 +194,22 @@ def _deduplicated(names: list[str]) -> list[str]:
     return out
 
 
-def table_target(spec: Spec, root: Path) -> str | None:
-    """Check every column ``spec`` names against its table's header, and return the target
-    when it is not the table's last column (the default), for the experiment's identity; None
-    for a table whose target is its last column, or data that is not a table. A header that
-    names a column twice is said on stderr (a spec naming such a column is an error)."""
+class TableCheck(NamedTuple):
+    """What checking a spec's columns against its table's header found."""
+
+    target: str | None  # the target when it is not the last column (the identity holds it)
+    warnings: list[str]  # one for each name the header gives two columns
+    hint: str | None  # what to do about them
+
+
+def table_target(spec: Spec, root: Path) -> TableCheck:
+    """Check every column ``spec`` names against its table's header: the target when it is
+    not the table's last column (the default), for the experiment's identity (None for a
+    table whose target is its last column, or data that is not a table), and the warnings
+    about the header (a spec naming a repeated column by that name is an error)."""
     data = spec.data
     if data.source != "table" or not data.path:
-        return None
+        return TableCheck(None, [], None)
     try:
         read = read_columns(root, data.path, data.table)
     except JournalError as exc:
@@ -232,8 +239,15 @@ def table_target(spec: Spec, root: Path) -> str | None:
             features = list(view.columns)
         features = [c for c in features if c not in set(view.drop)]
     _check_transformers(spec, header, target, features)
-    _warn_repeated(spec, read, target)
-    return None if target == header[-1] else target
+    warnings = _repeated_warnings(spec, read, target)
+    hint = None
+    if warnings:
+        example = next(read.names[p[1]] for p in read.repeated().values())
+        hint = (
+            "give each column a name of its own in the file's header; the spec names a later "
+            f"column of a repeated name as it is read ({example!r})"
+        )
+    return TableCheck(None if target == header[-1] else target, warnings, hint)
 
 
 def _view_columns(spec: Spec) -> Iterator[tuple[str, str, str]]:
@@ -312,29 +326,22 @@ def _meant(header: Header, name: str, positions: Sequence[int]) -> int:
     return header.names.index(name) if name in header.names else positions[0]
 
 
-def _warn_repeated(spec: Spec, header: Header, target: str) -> None:
-    """One warning line on stderr per name the header repeats: its columns, the name each is
-    read as, and which the spec's plain name means; then one hint."""
-    repeated = header.repeated()
-    if not repeated:
-        return
+def _repeated_warnings(spec: Spec, header: Header, target: str) -> list[str]:
+    """One warning per name the header repeats: its columns, the name each is read as, and
+    which the spec's plain name means."""
+    lines = []
     where = spec.where("data.path")
-    for name, positions in repeated.items():
+    for name, positions in header.repeated().items():
         read_as = _and([f"{header.names[p]!r} (column {p + 1})" for p in positions])
         line = (
-            f"warning: {where}: {spec.data.path} has {len(positions)} columns named {name!r} "
+            f"{where}: {spec.data.path} has {len(positions)} columns named {name!r} "
             f"({_positions(positions)}), read as {read_as}: {name!r} in the spec means column "
             f"{_meant(header, name, positions) + 1}"
         )
         if spec.data.target is None and target in (header.names[p] for p in positions):
             line += f"; the target, the last column, is {target!r}"
-        print(line, file=sys.stderr)
-    example = next(header.names[p[1]] for p in repeated.values())
-    print(
-        "hint: give each column a name of its own in the file's header; the spec names a later "
-        f"column of a repeated name as it is read ({example!r})",
-        file=sys.stderr,
-    )
+        lines.append(line)
+    return lines
 
 
 def _positions(positions: Sequence[int]) -> str:

@@ -194,7 +194,7 @@ def _head_fingerprints(
     code = _head_code(store.repo, head, staged, head_spec.code)
     try:
         data = _committed_data(store, head_spec, head.tree)
-        plan = make_plan(store, head_spec, code=code, data=data)
+        plan = make_plan(store, head_spec, code=code, data=data, warn=False)  # said once
     except JournalError:
         return set()
     return {p.fingerprint for p in plan.points}

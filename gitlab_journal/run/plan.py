@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import re
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -65,6 +66,8 @@ class Plan:
     data: Mapping[str, str]
     code: CodeState
     points: tuple[Planned, ...]
+    # what every run of the plan records in its warnings (a header that names a column twice)
+    warnings: tuple[str, ...] = ()
 
     def pending(self, force: bool = False, retry: frozenset[str] = frozenset()) -> list[Planned]:
         """The points to train: new ones, all with ``force``, those whose latest run was
@@ -249,6 +252,7 @@ class Planner:
         code: CodeState | None = None,
         data: Callable[[], Mapping[str, str]] | None = None,
         preload: bool = False,
+        warn: bool = True,
     ):
         self.store = store
         self.spec = spec
@@ -272,7 +276,13 @@ class Planner:
                 reading.join()
         # Every column the spec names is checked against the table's header before anything
         # trains; a target other than the last column (the default) is part of the identity.
-        target = table_target(spec, self.root)
+        checked = table_target(spec, self.root)
+        target = checked.target
+        self.warnings = tuple(checked.warnings)
+        if warn and checked.warnings:
+            for line in checked.warnings:
+                print(f"warning: {line}", file=sys.stderr)
+            print(f"hint: {checked.hint}", file=sys.stderr)
         self.table = dict(spec.data.view())
         if target is not None:
             self.table["target"] = target
@@ -313,7 +323,12 @@ class Planner:
     def as_plan(self, points: Sequence[Planned] = ()) -> Plan:
         self.resolver.save()
         return Plan(
-            spec=self.spec, root=self.root, data=self.data, code=self.code, points=tuple(points)
+            spec=self.spec,
+            root=self.root,
+            data=self.data,
+            code=self.code,
+            points=tuple(points),
+            warnings=self.warnings,
         )
 
 
@@ -351,6 +366,7 @@ def make_plan(
     data: Callable[[], Mapping[str, str]] | None = None,
     max_points: int = DEFAULT_MAX_POINTS,
     preload: bool = False,
+    warn: bool = True,
 ) -> Plan:
     """Fingerprint every point of ``spec`` and find the journal's earlier runs of each; a grid
     of more than ``max_points`` is refused before anything is hashed.
@@ -360,7 +376,8 @@ def make_plan(
     (``staged``: the code as staged).
 
     ``preload``: a table not hashed before is read in a thread while it is hashed, for this
-    process's next load of it (a run that trains here, or `check`'s table checks)."""
+    process's next load of it (a run that trains here, or `check`'s table checks). ``warn``:
+    say the plan's warnings on stderr (each run of it records them too)."""
     points = spec.points(max_points)  # a spec it cannot expand fails before any data is hashed
-    planner = Planner(store, spec, staged=staged, code=code, data=data, preload=preload)
+    planner = Planner(store, spec, staged=staged, code=code, data=data, preload=preload, warn=warn)
     return planner.as_plan([planner.plan(point) for point in points])

@@ -316,8 +316,8 @@ def _checked(result: Result, watch: DataWatch, strict: bool, planned: Planned) -
             f"{CODE_CHANGED} (point {planned.point.index + 1}): {', '.join(edited)}",
             hint="nothing was recorded for that point; run again once the code is settled",
         )
-    if watch.unsaved:
-        result = replace(result, warnings=(*result.warnings, *watch.unsaved))
+    if watch.unsaved or watch.plan.warnings:
+        result = replace(result, warnings=(*result.warnings, *watch.plan.warnings, *watch.unsaved))
     changes = watch.changes()
     if not changes:
         return result
