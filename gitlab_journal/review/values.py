@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import math
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from gitlab_journal.journal import format as fmt
@@ -128,25 +128,6 @@ def flatten(value: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
         else:
             out[name] = item
     return out
-
-
-def reads_table(data: Iterable[str]) -> bool:
-    """Whether a run's data (its input names) is a table file, whose identity.json then says
-    how it was read."""
-    from gitlab_journal.spec.model import table_format
-
-    return any(table_format(name) for name in data)
-
-
-def identity_table(raw: bytes | None) -> dict[str, Any]:
-    """The table options of an identity.json (its bytes), flattened (``dtypes.sex``); empty
-    when it has none or cannot be read."""
-    try:
-        identity = json.loads(raw) if raw is not None else None
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        return {}
-    table = identity.get("table") if isinstance(identity, Mapping) else None
-    return flatten(table) if isinstance(table, Mapping) else {}
 
 
 def run_json(run: Run) -> dict[str, Any]:

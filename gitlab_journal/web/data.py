@@ -26,7 +26,7 @@ from gitlab_journal.journal.index import Index, Row
 from gitlab_journal.journal.schema import OBJECT_ID
 from gitlab_journal.journal.store import run_dir_in
 from gitlab_journal.review.report import parse_history
-from gitlab_journal.review.values import identity_table, reads_table, value_text
+from gitlab_journal.review.values import value_text
 
 PAGE_SIZE = 1000
 MAX_CHANGES = 5000  # past this many changed runs, the page loads every page again
@@ -229,13 +229,10 @@ def _text_map(value: Any) -> dict[str, str]:
     return {str(k): v for k, v in value.items() if isinstance(v, str)}
 
 
-def _table(index: Index, row: Row, folder: pygit2.Tree) -> dict[str, str]:
-    """How the run's table was read (its identity's ``table``), each option as one line of
-    text; identity.json is read only for a run whose data is a table file."""
-    if not reads_table(row.data):
-        return {}
-    table = identity_table(_blob(index, folder, fmt.IDENTITY_FILE))
-    return {key: value_text(value) for key, value in table.items()}
+def _table(row: Row) -> dict[str, str]:
+    """How the run's table was read (its identity's ``table``, flattened, as the index keeps
+    it), each option as one line of text."""
+    return {key: value_text(value) for key, value in row.table.items()}
 
 
 def run_file(index: Index, row: Row, name: str) -> bytes | None:
@@ -294,7 +291,7 @@ def run_detail(
         "error": error if isinstance(error, str) else None,
         # an earlier record's bare Infinity as the journal writes it now, not null
         "point": finite_json(dict(point)) if isinstance(point, Mapping) else {},
-        "table": _table(index, row, run_tree),
+        "table": _table(row),
         "history": None if history_blob is None else parse_history(history_blob),
         "files": files,
         "served": [
