@@ -103,6 +103,14 @@ _NONE = object()
 _state: _State | None = None
 
 
+def _current() -> _State | None:
+    """The patching in force, if any. The wrappers ask for it through this function rather
+    than naming the global: a class a script defines is sent to joblib's workers by value
+    (cloudpickle), wrappers and the globals they name included, and the state (its lock) is
+    not picklable, where this function is sent by reference."""
+    return _state
+
+
 def autolog(on_duplicate: OnDuplicate = "warn", disable: bool = False) -> None:
     """Record every outermost scikit-learn ``fit`` and Keras ``Model.fit`` from now on (see the
     module's docstring); ``disable=True`` undoes the patching."""
@@ -243,7 +251,7 @@ def _patch_class(state: _State, cls: type) -> None:
 def _fit_wrapper(fit: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(fit)
     def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
-        state = _state
+        state = _current()
         if state is None or state.depth or state.busy:
             return fit(self, *args, **kwargs)
         caller = sys._getframe(1)
@@ -261,7 +269,7 @@ def _fit_wrapper(fit: Callable[..., Any]) -> Callable[..., Any]:
 def _predict_wrapper(method: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(method)
     def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
-        state = _state
+        state = _current()
         if state is None or state.busy or state.depth:
             return method(self, *args, **kwargs)
         state.depth += 1
@@ -292,8 +300,14 @@ class _TrackingDescriptor:
         bound = self.descriptor.__get__(obj, owner)  # AttributeError where unavailable
         if obj is None:
             return bound
-        tracked = _predict_wrapper(lambda _self, *args, **kwargs: bound(*args, **kwargs))
-        return functools.partial(tracked, obj)
+
+        def call(_self: Any, *args: Any, **kwargs: Any) -> Any:
+            return bound(*args, **kwargs)
+
+        # named as the method it tracks: scikit-learn's scorers look a method up again by its
+        # ``__name__`` (a Pipeline's predict_proba, an SVC's with probability=True)
+        functools.update_wrapper(call, bound)
+        return types.MethodType(_predict_wrapper(call), obj)
 
 
 def _patch_metrics(state: _State) -> None:
@@ -321,7 +335,7 @@ def _patch_metrics(state: _State) -> None:
 def _metric_wrapper(func: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        state = _state
+        state = _current()
         if state is None:
             return func(*args, **kwargs)
         state.depth += 1  # a metric's own use of estimators (a LabelEncoder) is no run
@@ -698,7 +712,7 @@ def _patch_validation(state: _State) -> None:
 def _validation_wrapper(func: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        state = _state
+        state = _current()
         if state is None or state.depth or state.busy:
             return func(*args, **kwargs)
         caller = sys._getframe(1)
@@ -1045,7 +1059,7 @@ def _patch_keras(state: _State) -> None:
 
     @functools.wraps(fit)
     def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
-        current = _state
+        current = _current()
         if current is None or current.depth or current.busy:
             return fit(self, *args, **kwargs)
         timed = _timed_frame(sys._getframe(1))

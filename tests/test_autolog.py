@@ -735,3 +735,56 @@ def test_a_metric_computed_again_keeps_its_recorded_value(repo: Path) -> None:
         check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+# A script that scores estimators whose predict methods sit behind a descriptor (a Pipeline's,
+# SGDClassifier's predict_proba) and a class of its own, with and without autolog: its numbers
+# must not change, and its own class must reach joblib's worker processes.
+UNCHANGED_SCRIPT = """\
+import sys
+
+if sys.argv[1] == "on":
+    import gitlab_journal
+    gitlab_journal.autolog(on_duplicate="ignore")
+
+from sklearn.datasets import load_iris
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import get_scorer
+from sklearn.model_selection import GridSearchCV, cross_val_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.linear_model import SGDClassifier
+
+X, y = load_iris(return_X_y=True)
+
+
+class MyLR(LogisticRegression):
+    def fit(self, X, y):
+        return super().fit(X, y)
+
+
+pipe = make_pipeline(StandardScaler(), LogisticRegression())
+print("pipe", *cross_val_score(pipe, X, y, cv=3, scoring="accuracy"))
+search = GridSearchCV(pipe, {"logisticregression__C": [0.1, 1]}, cv=3, scoring="f1_macro")
+print("search", *search.fit(X, y).cv_results_["mean_test_score"])
+fitted = make_pipeline(StandardScaler(), LogisticRegression()).fit(X, y)
+print("scorer", get_scorer("f1_macro")(fitted, X, y))
+sgd = SGDClassifier(loss="log_loss", random_state=0)
+print("sgd", *cross_val_score(sgd, X, y, cv=3, scoring="neg_log_loss"))
+print("mine", *cross_val_score(MyLR(max_iter=500), X, y, cv=3, n_jobs=2))
+"""
+
+
+def test_autolog_changes_no_score_and_a_scripts_own_class_reaches_workers(repo: Path) -> None:
+    """Scorers find a Pipeline's or SGDClassifier's predict methods by name: autolog's tracking
+    of them keeps their names, so every score is what scikit-learn gives without autolog (not NaN).
+    A class the script defines is sent to joblib's workers by value: autolog's wrapper of its
+    fit holds nothing that cannot be pickled."""
+    plain = python(repo, UNCHANGED_SCRIPT, "scores.py", "off")
+    logged = python(repo, UNCHANGED_SCRIPT, "scores.py", "on")
+    assert "nan" not in logged.stdout, logged.stdout + logged.stderr
+    assert "Scoring failed" not in logged.stderr, logged.stderr
+    assert logged.stdout == plain.stdout
+    recorded = {run.model for run in runs(repo)}
+    assert "sklearn.pipeline.Pipeline" in recorded
+    assert "sklearn.linear_model.SGDClassifier" in recorded
