@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from conftest import git
+from helpers import Cli
 from rich.console import Console
 
 from gitlab_journal.journal.store import Store
@@ -153,6 +154,81 @@ def test_a_dead_owners_claim_is_taken_over_only_when_it_was_this_machines(
     else:
         assert "0 point(s) trained here, 1 by other runs" in again.stdout, again.stdout
         assert json.loads((claims / fingerprint).read_text())["token"] == "x"
+
+
+# A tree whose fit takes a moment, and whose last point lets the process that holds the
+# first point's claim end (as a run killed while it trained that point).
+SLOW_TREE = """\
+import time
+from pathlib import Path
+
+from sklearn.tree import DecisionTreeClassifier
+
+
+class Slow(DecisionTreeClassifier):
+    def fit(self, X, y, sample_weight=None, check_input=True):
+        if self.max_depth == 3:
+            Path(__file__).with_name("release").touch()
+        time.sleep(0.3)
+        return super().fit(X, y, sample_weight=sample_weight, check_input=check_input)
+"""
+SLOW_SPEC = """\
+data: sklearn:iris
+model:
+  estimator: slow.Slow
+  params:
+    max_depth: [1, 2, 3]
+evaluation: {cv: 2, seed: 0}
+"""
+HOLDER = (
+    "import pathlib, time\n"
+    "for _ in range(1200):\n"
+    "    if pathlib.Path('release').exists():\n"
+    "        break\n"
+    "    time.sleep(0.05)\n"
+)
+
+
+def test_a_point_whose_holder_died_while_the_grid_ran_is_trained_before_the_end(
+    repo: Path, cli: Cli
+) -> None:
+    """Another run held the first point when its turn came, then died (killed) while this
+    run trained the others: before this run ends, the point's claim is stale, so it is taken
+    over and trained here, not left to a run that is gone."""
+    (repo / "slow.py").write_text(SLOW_TREE)
+    (repo / "journal.yaml").write_text(SLOW_SPEC)
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "A slow tree")
+    assert cli("init")[0] == 0
+    plan = make_plan(Store.discover(repo), load_spec(repo / "journal.yaml"))
+    first = plan.points[0].fingerprint
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER], cwd=repo)
+    claims = repo / ".git" / "journal" / "claims"
+    claims.mkdir(parents=True, exist_ok=True)
+    here = this_machine()
+    (claims / first).write_text(
+        json.dumps(
+            {
+                "host": socket.gethostname(),
+                "pid": holder.pid,
+                "machine": here.machine,
+                "boot": here.boot,
+                "started": time.time(),
+                "token": "x",
+            }
+        )
+    )
+    try:
+        code, out, err = cli("run")
+    finally:
+        holder.kill()
+        holder.wait()
+
+    assert code == 0, out + err
+    assert "3 point(s) trained here" in " ".join(out.split()) or "Recorded 3 run(s)" in out, out
+    assert f"Took over a stale claim on {first[:12]} (process {holder.pid}" in out, out
+    assert set(journal_fingerprints(repo)) == {p.fingerprint for p in plan.points}
+    assert not (claims / first).exists()
 
 
 def test_a_claim_says_which_machine_made_it(repo: Path) -> None:

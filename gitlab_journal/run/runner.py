@@ -222,21 +222,35 @@ def execute(
         if lines:
             console.print(escape(f"{time.strftime('%H:%M:%S')} {message}"))
 
+    held_elsewhere: list[int] = []  # the points another run held when their turn came
+
     def claim(key: int, planned: Planned) -> Job | None:
         """The point's job, or None when another run has it (or recorded it meanwhile)."""
         if coordinator is not None:
             reason = coordinator.acquire(planned.fingerprint)
+            held = reason is not None
             if reason is None:
                 reason = _recorded_meanwhile(store, planned)
                 if reason is not None:
                     coordinator.recorded(planned.fingerprint)  # releases the claim
             if reason is not None:
                 report.elsewhere.append((planned, reason))
+                if held:
+                    held_elsewhere.append(key)
                 progress.update(task, advance=1, last=escape(f"skipped: {reason}"))
                 return None
         counts["fed"] += 1
         due[planned.fingerprint] = time.monotonic() + PROGRESS_AFTER
         return training.job(ctx, planned, key)
+
+    def claim_again(key: int) -> Job | None:
+        """A point another run held when its turn came, once more: its claim is taken over
+        when that run has died since (killed), so the point is not left unrun."""
+        planned = pending[key]
+        entry = next(e for e in report.elsewhere if e[0] is planned)
+        report.elsewhere.remove(entry)
+        progress.update(task, advance=-1)
+        return claim(key, planned)  # still held, or recorded meanwhile: skipped as before
 
     def feed() -> Iterator[Job]:
         for key, planned in enumerate(pending):
@@ -246,6 +260,15 @@ def execute(
                 slots.hold(counts["fed"] - counts["done"] + 1, waiting)
             with batch.lock, stops.held():
                 job = claim(key, planned)
+            if job is not None:
+                yield job
+        for key in held_elsewhere[:]:  # claim() adds a point still held again: not revisited
+            training_now[0] = key + 1
+            if local:
+                assert slots is not None
+                slots.hold(counts["fed"] - counts["done"] + 1, waiting)
+            with batch.lock, stops.held():
+                job = claim_again(key)
             if job is not None:
                 yield job
 
