@@ -475,6 +475,45 @@ def test_json_files_a_command_writes_under_the_journals_names_are_strict(
     assert code == 0, (out, err)
 
 
+GROWING = """\
+import json
+import os
+
+folder = os.environ["JOURNAL_RUN_DIR"]
+with open(os.path.join(folder, "metrics.json"), "w") as out:
+    json.dump({"loss": 0.5}, out)
+with open(os.path.join(folder, "classes.json"), "w") as out:  # compact; NaN figures only
+    json.dump({"labels": ["a"], "classes": [
+        {"label": "a", "precision": float("nan"), "recall": 1.0, "f1": 1.0, "support": 1}
+    ] * {copies}}, out, separators=(",", ":"))
+"""
+
+
+def test_a_file_written_again_as_strict_json_counts_at_its_new_size(
+    repo: Path, cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The run folder's size limit holds for what the journal keeps: a compact file written
+    again indented (to be strict JSON) is counted at the size it takes then. Its warning
+    speaks of a label only when a label was not a finite number."""
+    from gitlab_journal.train import command_backend
+
+    monkeypatch.setattr(command_backend, "MAX_RUN_BYTES", 6000)
+    _project(repo, script=GROWING.replace("{copies}", "60"), spec="command: python train.py\n")
+    cli("init")
+    code, out, err = cli("run", "-q")
+    assert code == 1, (out, err)  # 3,868 bytes as written, 6,949 indented
+    (run,) = _strict(cli("log", "--json")[1])
+    assert run["status"] == "failed" and "more than 0 MB" in run["error"], run
+
+    (repo / "train.py").write_text(GROWING.replace("{copies}", "4"))
+    code, out, err = cli("run", "-q", "--force")
+    assert code == 0, (out, err)
+    (kept,) = [r for r in _strict(cli("log", "--json")[1]) if r["status"] == "ok"]
+    shown = _strict(cli("show", str(kept["id"]), "--json")[1])
+    (warning,) = [w for w in shown["warnings"] if w.startswith("classes.json")]
+    assert "as null" in warning and "label" not in warning, warning
+
+
 def test_current_run_outside_a_command_is_a_clear_error() -> None:
     out = subprocess.run(
         [sys.executable, "-c", "from gitlab_journal import current_run; current_run()"],

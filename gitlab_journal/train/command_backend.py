@@ -862,21 +862,18 @@ def _files(
     files: dict[str, bytes] = {}
     warnings: list[str] = []
     total = 0
+    too_big = (
+        f"the run folder holds more than {MAX_RUN_BYTES // (1024 * 1024)} MB, the most a run "
+        "keeps in the journal; keep large outputs (models, data) in DVC or elsewhere and write "
+        "their path or hash instead"
+    )
     for path in sorted(_walk(run_dir)):
         relative = path.relative_to(run_dir).as_posix()
         if relative == metrics_name:
             continue
         total += path.stat().st_size
         if total > MAX_RUN_BYTES:
-            return (
-                {},
-                (
-                    f"the run folder holds more than {MAX_RUN_BYTES // (1024 * 1024)} MB, the "
-                    "most a run keeps in the journal; keep large outputs (models, data) in DVC "
-                    "or elsewhere and write their path or hash instead"
-                ),
-                [],
-            )
+            return {}, too_big, []
         top = relative.split("/", 1)[0]
         name = f"{OUTPUTS}/{relative}" if top in RESERVED else relative
         data = path.read_bytes()
@@ -886,6 +883,9 @@ def _files(
         strict, warning = _strict_json(name, data)
         if warning is not None:
             warnings.append(warning)
+        total += len(strict or b"") - len(data)  # what is kept counts, written again or not
+        if total > MAX_RUN_BYTES:
+            return {}, too_big, []
         if strict is not None:
             files[name] = strict
     return files, None, warnings
@@ -915,7 +915,9 @@ def _strict_json(name: str, data: bytes) -> tuple[bytes | None, str | None]:
         return None, f"{name}: cannot be written as strict JSON ({exc}): not kept"
     how = [] if utf8 else ["in UTF-8"]
     if not finite:
-        labels = ', a label as {"__float__": "nan"}' if name == fmt.CLASSES_FILE else ""
+        labels = ""
+        if name == fmt.CLASSES_FILE and not _all_finite(_labels(doc)):
+            labels = ', a label as {"__float__": "nan"}'
         how.append(f"a number that is not finite (NaN, Infinity) as null{labels}")
     return (
         strict,
@@ -947,6 +949,16 @@ def _all_finite(doc: Any) -> bool:
         elif isinstance(value, list):
             pending.extend(value)
     return True
+
+
+def _labels(doc: Any) -> list[Any]:
+    """The labels a classes.json document names (its ``labels`` and each class's ``label``)."""
+    if not isinstance(doc, dict):
+        return []
+    found = list(doc["labels"]) if isinstance(doc.get("labels"), list) else []
+    if isinstance(doc.get("classes"), list):
+        found += [e["label"] for e in doc["classes"] if isinstance(e, dict) and "label" in e]
+    return found
 
 
 def _finite_labels(doc: Any) -> Any:
