@@ -231,6 +231,26 @@ def test_a_point_whose_holder_died_while_the_grid_ran_is_trained_before_the_end(
     assert not (claims / first).exists()
 
 
+def test_an_unreadable_claim_is_taken_over_and_named_so(repo: Path, cli: Cli) -> None:
+    """A claim file a writer left half written (it died, or the disk filled) is stale: taken
+    over, and named as what it is, not as a process 0."""
+    (repo / "journal.yaml").write_text(
+        GRID.replace("[0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0]", "[1.0]")
+    )
+    assert cli("init")[0] == 0
+    (point,) = make_plan(Store.discover(repo), load_spec(repo / "journal.yaml")).points
+    claims = repo / ".git" / "journal" / "claims"
+    claims.mkdir(parents=True, exist_ok=True)
+    (claims / point.fingerprint).write_text('{"host": "vm", "pi')
+
+    code, out, err = cli("run", "-q")
+
+    assert code == 0, err
+    flat = " ".join(out.split())
+    assert f"Took over a stale claim on {point.fingerprint[:12]}" in flat, out
+    assert "(a claim file that could not be read)" in flat and "process 0" not in flat, out
+
+
 def test_a_claim_says_which_machine_made_it(repo: Path) -> None:
     store = Store.discover(repo)
     claims = LocalClaims(store)

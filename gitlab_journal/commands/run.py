@@ -165,10 +165,7 @@ def _run(args: argparse.Namespace) -> int:
         _print_already_run(console, plan)
     else:
         print_report(console, plan, report)
-    taken = [
-        (fingerprint, f"process {gone.pid} on {gone.host}")
-        for fingerprint, gone in local.taken_over
-    ]
+    taken = [(fingerprint, gone.who()) for fingerprint, gone in local.taken_over]
     if claims is not None:
         taken += [(fingerprint, holder.who()) for fingerprint, holder in claims.taken_over]
     print_elsewhere(console, report, taken, remote=claims is not None)

@@ -36,6 +36,12 @@ class LocalHolder:
     machine: str | None = None  # the owner's machine id and boot (None: not said)
     boot: str | None = None
 
+    def who(self) -> str:
+        """The holder as a person reads it: ``process 42 on box``."""
+        if self.host == UNREADABLE:
+            return "a claim file that could not be read"
+        return f"process {self.pid} on {self.host}"
+
 
 @dataclass(frozen=True)
 class Machine:
