@@ -197,6 +197,45 @@ def test_a_notebook_counts_by_its_code_cells_only(repo: Path, cli: Cli) -> None:
     assert staged["explore.ipynb"] == recorded, "the index holds the earlier code cells"
 
 
+def test_a_committed_notebook_run_again_leaves_runs_clean_and_its_outputs_out_of_the_patch(
+    repo: Path, cli: Cli
+) -> None:
+    """A tracked notebook executed again changes only its outputs: the run's code is HEAD's
+    (not dirty, no code.patch), and when a code cell did change the patch holds the notebook's
+    code without its outputs, not megabytes of results per run."""
+    project(repo)
+    (repo / "prep.py").write_text("def load():\n    return 1\n")
+    write_notebook(repo / "explore.ipynb", NOTEBOOK)
+    git(repo, "add", "prep.py", "explore.ipynb")
+    git(repo, "commit", "-q", "-m", "Add a notebook")
+    assert cli("init")[0] == 0
+
+    executed = json.loads(json.dumps(NOTEBOOK))
+    big = ["x" * 999 + "\n"] * 1000  # a megabyte of output
+    executed["cells"][1]["outputs"] = [{"output_type": "stream", "name": "stdout", "text": big}]
+    executed["cells"][1]["execution_count"] = 12
+    write_notebook(repo / "explore.ipynb", executed)
+    assert cli("run", "-q", "--set", "model.params.max_depth=1")[0] == 0
+    (clean,) = runs(cli)
+    assert clean["code"]["dirty"] is False, clean["code"]
+    paths = git(repo, "ls-tree", "-r", "--name-only", "journal").split()
+    assert not [path for path in paths if path.endswith("/code.patch")]
+
+    executed["cells"][1]["source"] = ["import prep\n", "print(prep.load() * 2)"]
+    write_notebook(repo / "explore.ipynb", executed)
+    assert cli("run", "-q", "--set", "model.params.max_depth=2")[0] == 0
+    (dirty,) = [run for run in runs(cli) if run["params"]["max_depth"] == 2]
+    assert dirty["code"]["dirty"] is True
+    (patch_path,) = [
+        p
+        for p in git(repo, "ls-tree", "-r", "--name-only", "journal").split()
+        if p.endswith("/code.patch")
+    ]
+    patch = git(repo, "show", f"journal:{patch_path}")
+    assert "prep.load() * 2" in patch and "x" * 999 not in patch, len(patch)
+    assert len(patch) < 10_000
+
+
 def test_staged_code_is_the_index_for_tracked_files_and_the_work_tree_for_untracked(
     repo: Path,
 ) -> None:

@@ -6,7 +6,9 @@ the exact code can be had again: check out the recorded commit, then ``git apply
 --index code.patch``. The patch holds
 
 - every tracked file (a path in the index) whose work-tree content differs from HEAD, staged
-  or not, deletions included: the content is the work tree's, as the run read it;
+  or not, deletions included: the content is the work tree's, as the run read it; but a
+  notebook's outputs and execution counts are left out (its code is what a run reads), and a
+  notebook whose code cells are HEAD's is no change;
 - untracked files that match the spec's code globs (a new module not yet added to git that the
   run may import), up to :data:`UNTRACKED_MAX_FILES` files of at most
   :data:`UNTRACKED_MAX_BYTES` each, none in an installed-packages folder (:data:`SKIPPED_DIRS`,
@@ -31,7 +33,12 @@ from pathlib import Path
 
 import pygit2
 
-from gitlab_journal.code.state import SKIPPED_DIRS, matches
+from gitlab_journal.code.state import (
+    SKIPPED_DIRS,
+    matches,
+    notebook_without_outputs,
+    same_notebook_code,
+)
 from gitlab_journal.journal.format import PATCH_FILE
 
 UNTRACKED_MAX_FILES = 200
@@ -122,8 +129,17 @@ def working_patch(
                 continue
             untracked.append(path)
         mode = _mode(info, index, path, file_mode)
+        stripped = None
+        if tracked and path.endswith(".ipynb") and mode != _LINK:
+            # a notebook's code, not its results: outputs are kept out of the patch, and a
+            # notebook whose code cells are HEAD's is no change at all
+            if same_notebook_code(repo, path):
+                continue
+            stripped = notebook_without_outputs(full.read_bytes())
         if mode == _LINK:
             oid = repo.create_blob(os.fsencode(os.readlink(full)))
+        elif stripped is not None:
+            oid = repo.create_blob(stripped)
         else:
             oid = repo.create_blob_fromworkdir(path)
         target.add(pygit2.IndexEntry(path, oid, mode))

@@ -245,6 +245,41 @@ def notebook_code(data: bytes) -> str | None:
     return "".join(parts)
 
 
+def notebook_without_outputs(data: bytes) -> bytes | None:
+    """A notebook's bytes with every code cell's outputs and execution count cleared (what
+    the run keeps of a tracked notebook it changed: its code, not its results); None for
+    what is not an nbformat 4 notebook."""
+    try:
+        doc = json.loads(data)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    cells = doc.get("cells") if isinstance(doc, dict) else None
+    if not isinstance(cells, list):
+        return None
+    for cell in cells:
+        if isinstance(cell, dict) and cell.get("cell_type") == "code":
+            cell["outputs"] = []
+            cell["execution_count"] = None
+    return (json.dumps(doc, indent=1, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def same_notebook_code(repo: pygit2.Repository, path: str) -> bool:
+    """Whether the tracked notebook ``path`` holds, in the work tree, the code HEAD has
+    (only its outputs, execution counts or metadata changed)."""
+    if not path.endswith(".ipynb") or repo.workdir is None or repo.head_is_unborn:
+        return False
+    try:
+        entry = repo.head.peel(pygit2.Commit).tree[path]
+        data = (Path(repo.workdir) / path).read_bytes()
+    except (KeyError, OSError):
+        return False
+    blob = repo[entry.id]
+    if not isinstance(blob, pygit2.Blob):
+        return False
+    code = notebook_code(data)
+    return code is not None and code == notebook_code(blob.data)
+
+
 def notebook_id(data: bytes) -> str:
     """A notebook's content id: the git blob id of :func:`notebook_code`'s text (the id
     `git hash-object` gives that text), or of the raw bytes when it is not a notebook."""
@@ -266,11 +301,15 @@ def head_state(repo: pygit2.Repository) -> tuple[str | None, str | None]:
 
 
 def is_dirty(repo: pygit2.Repository) -> bool:
-    """Whether any tracked file differs from HEAD, staged or not."""
+    """Whether any tracked file differs from HEAD, staged or not; a notebook whose code cells
+    are HEAD's (its outputs ran again) does not count."""
     if repo.workdir is None:
         return False
     status = repo.status(untracked_files="no", ignored=False)
-    return any(flags not in (pygit2.enums.FileStatus.CURRENT,) for flags in status.values())
+    return any(
+        flags != pygit2.enums.FileStatus.CURRENT and not same_notebook_code(repo, path)
+        for path, flags in status.items()
+    )
 
 
 def tree_id(entries: Mapping[str, tuple[int, str]]) -> str:
