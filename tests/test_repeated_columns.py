@@ -177,6 +177,9 @@ def test_a_spec_that_names_every_copy_means_the_first_by_the_plain_name(
         "a,a ,a,y",
         "x,a,a.1,a,a.1,y",
         "a,,a,y",
+        "a, a,a.1,y",  # ' a' is 'a' once stripped, and 'a.1' is taken: read as 'a.2'
+        "a,a,a.1 ,y",
+        ",a,,Unnamed: 0,y",
     ],
 )
 def test_the_header_and_the_loaded_table_name_repeated_columns_alike(
@@ -241,3 +244,86 @@ def test_the_warning_says_when_the_target_is_a_later_copy(repo: Path, cli: Cli) 
         "'survived' (column 1) and 'survived.1' (column 7): 'survived' in the spec means "
         "column 1; the target, the last column, is 'survived.1'"
     ) in err
+
+
+@pytest.mark.parametrize(
+    ("header", "names"),
+    [
+        ("a,a,a.1,y", ["a", "a.2", "a.1", "y"]),
+        ("a, a,a.1,y", ["a", "a.2", "a.1", "y"]),
+        ("a,a,a.1 ,y", ["a", "a.2", "a.1", "y"]),
+        (" a,a,a,y", ["a", "a.1", "a.2", "y"]),
+        ("a, a,a,y", ["a", "a.1", "a.2", "y"]),
+        ("a,a ,a.1,a.2,y", ["a", "a.3", "a.1", "a.2", "y"]),
+        (",a,,Unnamed: 0,y", ["Unnamed: 0.1", "a", "Unnamed: 2", "Unnamed: 0", "y"]),
+    ],
+)
+def test_names_are_stripped_then_repeated_ones_renamed_skipping_the_headers_own(
+    tmp_path: Path, header: str, names: list[str]
+) -> None:
+    """A name the header holds already (once stripped) is never given to a copy: the header
+    check and the loaded table name every column alike, as pandas names a header written
+    without the spaces."""
+    width = header.count(",") + 1
+    rows = [",".join(["1"] * (width - 1)) + ",0", ",".join(["2"] * (width - 1)) + ",1"]
+    (tmp_path / "t.csv").write_text("\n".join([header, *rows]) + "\n")
+    (tmp_path / "s.csv").write_text(
+        "\n".join([",".join(c.strip() for c in header.split(",")), *rows]) + "\n"
+    )
+
+    assert read_header(tmp_path, "t.csv") == names
+    forget_tables()
+    X, _ = load_data(tmp_path, DataSpec(source="table", path="t.csv"))
+    assert list(X.columns) == names[:-1]
+    assert list(pd.read_csv(tmp_path / "s.csv").columns) == names
+
+
+LEAK_SPEC = """\
+data:
+  path: data/t.csv
+  drop: [a.1]
+model:
+  estimator: sklearn.tree.DecisionTreeClassifier
+  params:
+    max_depth: [3]
+evaluation:
+  cv: 3
+  seed: 0
+"""
+
+
+def test_a_name_the_header_holds_is_dropped_as_the_column_that_holds_it(
+    repo: Path, cli: Cli
+) -> None:
+    """`a, a,a.1,y`: ` a` is `a` once stripped, read as `a.2` (the header holds `a.1`), so
+    `drop: [a.1]` drops column 3, a copy of the target, and nothing trains on it."""
+    lines = ["a, a,a.1,y"]
+    for i in range(60):
+        y = int((i * 37 % 101) > 50)
+        lines.append(f"{i % 7},{i % 5},{y},{y}")
+    (repo / "data").mkdir()
+    (repo / "data" / "t.csv").write_text("\n".join(lines) + "\n")
+    (repo / "journal.yaml").write_text(LEAK_SPEC)
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "A table whose header names a twice")
+    assert cli("init")[0] == 0
+    warning = (
+        "warning: journal.yaml:2: data.path: data/t.csv has 2 columns named 'a' (columns 1 "
+        "and 2), read as 'a' (column 1) and 'a.2' (column 2): 'a' in the spec means column 1"
+    )
+
+    code, _, err = cli("check")
+    assert code == 0, err
+    assert warning in err.splitlines(), err
+    code, _, err = cli("run", "-q")
+    assert code == 0, err
+    assert warning in err.splitlines(), err
+    (run,) = logged(cli)
+    assert run["status"] == "ok" and run["table"]["drop"] == ["a.1"]
+    assert run["metrics"]["accuracy"] < 0.9  # column 3, the target's copy, was dropped
+
+    forget_tables()
+    view = TableView(drop=("a.1",))
+    X, y = load_data(repo, DataSpec(source="table", path="data/t.csv", table=view))
+    assert list(X.columns) == ["a", "a.2"]
+    assert X["a.2"].tolist() == [i % 5 for i in range(60)]

@@ -299,3 +299,144 @@ def test_a_staged_grid_too_large_to_check_is_refused_before_its_data_is_read(
     assert "points" in err and "100000" in err.replace(",", ""), err
     entries = json.loads(cache.read_text()) if cache.exists() else {}
     assert not [key for key in entries if key.startswith(BLOB_KEY)], entries
+
+
+# --- the table's header as the commit holds it ------------------------------------------------
+
+HEADER_SPEC = """\
+data:
+  path: data/d.csv
+  target: y
+{extra}model:
+  estimator: sklearn.tree.DecisionTreeClassifier
+  params:
+    max_depth: [{depth}]
+evaluation:
+  cv: 3
+  seed: 0
+"""
+
+
+def table(columns: list[str], rows: int = 40, offset: int = 0) -> str:
+    """A small CSV with the columns ``x1``, ``x2`` (and ``x3``: noise) and ``y``, in the order
+    ``columns`` gives them."""
+    lines = [",".join(columns)]
+    for i in range(rows):
+        x1 = ((i + offset) * 37 % 101) / 10
+        x2 = ((i + offset) * 53 % 97) / 10
+        cells = {"x1": str(x1), "x2": str(x2), "x3": str(i % 5), "y": str(int(x1 > x2))}
+        lines.append(",".join(cells[c] for c in columns))
+    return "\n".join(lines) + "\n"
+
+
+def write_header_spec(
+    repo: Path, depth: int, data: str | None = None, extra: str = "", target: bool = True
+) -> None:
+    text = HEADER_SPEC.format(depth=depth, extra=extra)
+    (repo / "journal.yaml").write_text(text if target else text.replace("  target: y\n", ""))
+    if data is not None:
+        (repo / "data").mkdir(exist_ok=True)
+        (repo / "data" / "d.csv").write_text(data)
+
+
+def test_the_target_is_judged_by_the_staged_header_not_the_work_trees(repo: Path, cli: Cli) -> None:
+    """`target: y` is the last column of the staged table (the default, so not part of the
+    experiment's identity); a work-tree copy with `y` first must not make it another one."""
+    write_header_spec(repo, 3, table(["x1", "x2", "y"]))
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "max_depth 3")
+    assert cli("init")[0] == 0
+    first = run(cli)
+    write_header_spec(repo, 2)
+    git(repo, "commit", "-q", "-am", "max_depth 2")
+
+    write_header_spec(repo, 3)  # back to the first experiment
+    git(repo, "add", "journal.yaml")
+    (repo / "data" / "d.csv").write_text(table(["y", "x1", "x2"]))  # not staged
+
+    assert staged(cli) == (0, [first])
+    code, _, err = cli("check", "--staged")
+    assert code == 0 and first[:12] in err, err
+    assert staged(cli, "--mode", "block") == (1, [first])
+
+
+def test_a_column_the_staged_header_has_is_found_though_the_work_tree_copy_lacks_it(
+    repo: Path, cli: Cli
+) -> None:
+    """`drop: [x3]` with a staged table that has `x3`: the spec is consistent with what is
+    committed, whatever the work-tree copy (without `x3`) says."""
+    drop = "  drop: [x3]\n"
+    write_header_spec(repo, 3, table(["x1", "x2", "x3", "y"]), extra=drop)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "max_depth 3")
+    assert cli("init")[0] == 0
+    first = run(cli)
+    write_header_spec(repo, 2, extra=drop)
+    git(repo, "commit", "-q", "-am", "max_depth 2")
+    (repo / "data" / "d.csv").write_text(table(["x1", "x2", "y"]))  # not staged
+
+    write_header_spec(repo, 4, extra=drop)  # a new experiment: nothing to say
+    git(repo, "add", "journal.yaml")
+    code, out, err = cli("check", "--staged")
+    assert (code, out, err) == (0, "", "")
+    assert staged(cli, "--mode", "block") == (0, [])
+
+    write_header_spec(repo, 3, extra=drop)  # the first experiment again: a duplicate
+    git(repo, "add", "journal.yaml")
+    code, _, err = cli("check", "--staged")
+    assert code == 0 and "could not check" not in err and first[:12] in err, err
+    assert staged(cli, "--mode", "block") == (1, [first])
+
+    (repo / "data" / "d.csv").unlink()  # the commit holds the table all the same
+    assert staged(cli, "--mode", "block") == (1, [first])
+
+
+def test_heads_experiments_are_judged_by_heads_header(repo: Path, cli: Cli) -> None:
+    """HEAD's spec names `target: y`, the last column of HEAD's table; the staged spec leaves
+    the target out (the last column: the same experiment). HEAD had it, so the commit does not
+    introduce it, whatever the order of the work-tree copy's columns."""
+    write_header_spec(repo, 3, table(["x1", "x2", "y"]))
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "max_depth 3")
+    assert cli("init")[0] == 0
+    first = run(cli)
+    (repo / "NOTES.md").write_text("Notes.\n")
+    git(repo, "add", "NOTES.md")
+    git(repo, "commit", "-q", "-m", "Notes")  # the run is of an earlier commit now
+
+    write_header_spec(repo, 3, target=False)
+    git(repo, "add", "journal.yaml")
+    assert staged(cli, "--mode", "block") == (0, [])
+    assert {r.id for r in Store.discover(repo).iter_runs()} == {first}
+
+    (repo / "data" / "d.csv").write_text(table(["y", "x1", "x2"]))  # not staged
+
+    assert staged(cli, "--mode", "block") == (0, [])
+
+
+def test_a_compressed_tables_header_is_read_from_its_staged_blob(repo: Path, cli: Cli) -> None:
+    """A `.csv.gz` git tracks: its header is read through the staged blob's decompression."""
+    import gzip
+
+    path = repo / "data" / "d.csv.gz"
+    (repo / "data").mkdir()
+    path.write_bytes(gzip.compress(table(["x1", "x2", "y"]).encode(), mtime=0))
+    (repo / "journal.yaml").write_text(
+        HEADER_SPEC.format(depth=3, extra="").replace("d.csv", "d.csv.gz")
+    )
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "max_depth 3")
+    assert cli("init")[0] == 0
+    first = run(cli)
+    (repo / "journal.yaml").write_text(
+        HEADER_SPEC.format(depth=2, extra="").replace("d.csv", "d.csv.gz")
+    )
+    git(repo, "commit", "-q", "-am", "max_depth 2")
+
+    (repo / "journal.yaml").write_text(
+        HEADER_SPEC.format(depth=3, extra="").replace("d.csv", "d.csv.gz")
+    )
+    git(repo, "add", "journal.yaml")
+    path.write_bytes(gzip.compress(table(["y", "x1", "x2"]).encode(), mtime=0))  # not staged
+
+    assert staged(cli, "--mode", "block") == (1, [first])

@@ -17,6 +17,9 @@ hashes the work tree.
 A blob's md5 is kept in the stat cache under its blob id (and the filters' attributes and
 settings, when git's own filters apply), so each version is read once.
 
+A table's header is read by the same rule (:func:`committed_file`): from the bytes a checkout
+of its blob writes when git tracks it there, else from the work tree's file.
+
 The standard library and pygit2 only, as :mod:`gitlab_journal.data.hashing`: the hooks import
 this module (:mod:`gitlab_journal.data.dvc` is imported when an input is looked up, ruamel.yaml
 when a DVC tracking file is there to read).
@@ -26,7 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pygit2
@@ -68,6 +71,22 @@ def committed_hashes(
     if cache is not None:
         cache.save()
     return out
+
+
+def committed_file(
+    repo: pygit2.Repository, source: pygit2.Index | pygit2.Tree
+) -> Callable[[str], bytes | None]:
+    """What gives the bytes of the file at a path as ``source`` (git's index, or a commit's
+    tree) holds it, as a checkout writes them: None where the work tree's file counts, as for
+    its md5 (a file ``source`` does not hold, a link, a submodule, a file a filter driver
+    writes)."""
+    files = _Files(repo, source)
+
+    def read(relpath: str) -> bytes | None:
+        entry = files.entry(relpath)
+        return None if entry is None else _blob_bytes(repo, relpath, entry)
+
+    return read
 
 
 class _Files:
@@ -155,6 +174,34 @@ FILTER_ATTRIBUTES = ("text", "eol", "crlf", "ident")
 FILTER_SETTINGS = ("core.autocrlf", "core.eol")
 
 
+def _written_as_stored(repo: pygit2.Repository, path: str, mode: int) -> bool | None:
+    """Whether a checkout writes the blob at ``path`` as it is stored (True) or through git's
+    own line-ending and ``ident`` filters (False); None for a link, a submodule, or a file a
+    filter driver writes (its output is not known here)."""
+    if mode not in FILE_MODES:
+        return None
+    try:
+        if repo.get_attr(path, "filter"):
+            return None
+        return repo.load_filter_list(path, pygit2.enums.FilterMode.SMUDGE) is None
+    except pygit2.GitError:
+        return None
+
+
+def _blob_bytes(repo: pygit2.Repository, path: str, entry: Entry) -> bytes | None:
+    """The bytes a checkout of the blob at ``path`` writes; None where they are not known
+    here (see :func:`_written_as_stored`)."""
+    oid, mode = entry
+    raw = _written_as_stored(repo, path, mode)
+    blob = repo[oid] if raw is not None else None
+    if not isinstance(blob, pygit2.Blob):
+        return None
+    if raw:
+        return blob.data
+    with pygit2.BlobIO(blob, as_path=path, flags=pygit2.enums.BlobFilter(0)) as stream:
+        return stream.read()
+
+
 def _blob_md5(
     repo: pygit2.Repository, path: str, entry: Entry, cache: HashCache | None
 ) -> str | None:
@@ -162,12 +209,10 @@ def _blob_md5(
     submodule, or a file a filter driver writes (its output is not known here). Kept in
     ``cache`` under the blob id, with the filters' attributes and settings when any apply."""
     oid, mode = entry
-    if mode not in FILE_MODES:
+    raw = _written_as_stored(repo, path, mode)
+    if raw is None:
         return None
     try:
-        if repo.get_attr(path, "filter"):
-            return None
-        raw = repo.load_filter_list(path, pygit2.enums.FilterMode.SMUDGE) is None
         key = str(oid) if raw else f"{oid}:{_filter_signature(repo, path)}"
     except pygit2.GitError:
         return None

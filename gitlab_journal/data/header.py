@@ -4,21 +4,26 @@ made: a missing target, a ``columns``/``drop``/``dtypes`` name or a column trans
 the table lacks stops `check` and `run` before anything trains, with the spec's file, line and
 key.
 
-A header that names a column twice is read as pandas reads it (``a``, ``b``, ``a.1``): the
-plan says so on stderr, naming the file, the columns and the name each is read as, and a spec
-that names such a column by its plain name (which could mean any of them) stops before anything
-trains, unless it names each later copy as it is read (``a.1``) too.
+The names are stripped first (a blank one is ``Unnamed: i``); a name the header then holds
+twice is read as pandas reads a header that repeats one (``a``, ``b``, ``a.1``; a name the header
+holds already is skipped): the plan says so on stderr, naming the file, the columns and the name
+each is read as, and a spec that names such a column by its plain name (which could mean any of
+them) stops before anything trains, unless it names each later copy as it is read (``a.1``) too.
+The loader names the table's columns from the same header (:func:`read_names`), so the plan, its
+warnings and the trained model agree on every name.
 
-The standard library only (pyarrow for a Parquet schema, and pandas for ``dtypes`` names and
-for the names of a header that repeats one, are imported when such a table or option is there):
-`check` and the hooks plan.
+The header is read from the work tree's file, or from the bytes the commit holds (the
+pre-commit hook's staged blob, HEAD's blob: ``content``).
+
+The standard library only (pyarrow for a Parquet schema, and pandas for ``dtypes`` names, are
+imported when such a table or option is there): `check` and the hooks plan.
 """
 
 from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, NamedTuple
@@ -40,16 +45,19 @@ def encoding_hint(encoding: str | None) -> str:
 
 
 @contextlib.contextmanager
-def table_bytes(path: Path) -> Iterator[IO[bytes]]:
+def table_bytes(path: Path, content: bytes | None = None) -> Iterator[IO[bytes]]:
     """A text table's bytes, decompressed as pandas decompresses them by the file's name (a
-    ``.zip`` must hold one file). Opening or reading a damaged archive raises one of
-    :func:`read_errors`."""
+    ``.zip`` must hold one file): the file's at ``path``, or ``content``, the bytes of a file
+    of that name. Opening or reading a damaged archive raises one of :func:`read_errors`."""
+    import io
+
+    source: Path | IO[bytes] = path if content is None else io.BytesIO(content)
     lower = path.name.lower()
     if lower.endswith(".zip"):
         import zipfile
 
         try:
-            with zipfile.ZipFile(path) as archive:
+            with zipfile.ZipFile(source) as archive:
                 names = archive.namelist()
                 if len(names) != 1:
                     raise ValueError(f"a .zip table holds one file; this one holds {len(names)}")
@@ -64,10 +72,13 @@ def table_bytes(path: Path) -> Iterator[IO[bytes]]:
         import lzma
 
         opener: Any = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}[path.suffix.lower()]
-        with opener(path, "rb") as handle:
+        with opener(source, "rb") as handle:
             yield handle
         return
-    with path.open("rb") as handle:
+    if not isinstance(source, Path):
+        yield source
+        return
+    with source.open("rb") as handle:
         yield handle
 
 
@@ -83,8 +94,9 @@ def read_errors() -> tuple[type[Exception], ...]:
 @dataclass(frozen=True)
 class Header:
     """A table's columns: ``written``, each name as the header writes it (stripped; a blank
-    one as ``Unnamed: i``), and ``names``, as the table is read (a name the header repeats
-    is read as ``a.1``, ``a.2``, ... after its first column, as pandas names them)."""
+    one as ``Unnamed: i``), and ``names``, as the table is read (a name ``written`` repeats
+    is read as ``a.1``, ``a.2``, ... after its first column, as pandas names them: see
+    :func:`read_names`)."""
 
     written: tuple[str, ...]
     names: tuple[str, ...]
@@ -97,57 +109,34 @@ class Header:
         return {name: found for name, found in positions.items() if len(found) > 1}
 
 
-def read_header(root: Path, relpath: str, view: TableView | None = None) -> list[str]:
-    """The column names of the table at ``relpath``, as pandas names them (an empty name in a
-    CSV header is ``Unnamed: i``, a repeated one ``a.1``), read as ``view`` says the file is
-    written."""
-    return list(read_columns(root, relpath, view).names)
+def read_header(
+    root: Path, relpath: str, view: TableView | None = None, content: bytes | None = None
+) -> list[str]:
+    """The column names of the table at ``relpath``, as the table is read (see
+    :func:`read_names`), read as ``view`` says the file is written (``content``: from these
+    bytes, the file's as the commit holds it, instead of the work tree's)."""
+    return list(read_columns(root, relpath, view, content).names)
 
 
-def read_columns(root: Path, relpath: str, view: TableView | None = None) -> Header:
-    """The :class:`Header` of the table at ``relpath``, read as ``view`` says it is written."""
+def read_columns(
+    root: Path, relpath: str, view: TableView | None = None, content: bytes | None = None
+) -> Header:
+    """The :class:`Header` of the table at ``relpath``, read as ``view`` says it is written
+    (``content``: from these bytes instead of the work tree's file)."""
     path = Path(root) / relpath
     suffix = table_format(relpath)
     if suffix in CSV_DELIMITERS:
-        import csv  # only for a CSV table: most specs name none
-        import io
-
-        view = view or TableView()
-        sep, _, _, encoding = view.read_options(suffix)
-        failures: tuple[type[Exception], ...] = (*read_errors(), csv.Error)
-        try:
-            with (
-                table_bytes(path) as raw,
-                io.TextIOWrapper(raw, encoding=encoding or "utf-8-sig", newline="") as handle,
-            ):
-                reader = csv.reader(handle, delimiter=sep)
-                row = next(reader, None)
-                first = next((r for r in reader if any(cell.strip() for cell in r)), None)
-        except failures as exc:
-            hint = encoding_hint(encoding) if isinstance(exc, UnicodeDecodeError) else None
-            raise JournalError(f"{relpath}: cannot read as a table: {exc}", hint=hint) from exc
-        if not row:
-            raise JournalError(
-                f"{relpath}: the file is empty", hint="the first row names the columns"
-            )
-        if first is None:
-            raise JournalError(f"{relpath}: the table has no rows")
-        written = tuple(read_names(row, unique=False))
-        header = Header(written, written)
-        if header.repeated():
-            # Only pandas knows which names it gives the copies (it skips a name the header
-            # holds already): its own reading of the header, as the table is loaded.
-            from gitlab_journal.data.loaders import read_csv_columns
-
-            names = tuple(read_names(read_csv_columns(path, relpath, suffix, view)))
-            header = Header(written, names if len(names) == len(written) else written)
-            if len(set(header.names)) != len(header.names):
-                header = Header(written, tuple(_deduplicated(list(written))))
-        return header
+        return csv_columns(path, relpath, suffix, view or TableView(), content)
     pq = parquet(relpath)
     try:
-        schema = pq.read_schema(path)
-        rows = pq.read_metadata(path).num_rows
+        if content is None:
+            schema = pq.read_schema(path)
+            rows = pq.read_metadata(path).num_rows
+        else:
+            import io
+
+            schema = pq.read_schema(io.BytesIO(content))
+            rows = pq.read_metadata(io.BytesIO(content)).num_rows
     except (OSError, ValueError) as exc:
         raise JournalError(f"{relpath}: cannot read as Parquet: {exc}") from exc
     if rows == 0:
@@ -161,12 +150,44 @@ def read_columns(root: Path, relpath: str, view: TableView | None = None) -> Hea
     return Header(tuple(read_names(columns, unique=False)), tuple(read_names(columns)))
 
 
+def csv_columns(
+    path: Path, relpath: str, suffix: str, view: TableView, content: bytes | None = None
+) -> Header:
+    """The :class:`Header` of the CSV/TSV table at ``path`` (or in ``content``), from its first
+    row: the names the plan checks the spec against and the loader gives the table's columns."""
+    import csv  # only for a CSV table: most specs name none
+    import io
+
+    sep, _, _, encoding = view.read_options(suffix)
+    failures: tuple[type[Exception], ...] = (*read_errors(), csv.Error)
+    try:
+        with (
+            table_bytes(path, content) as raw,
+            io.TextIOWrapper(raw, encoding=encoding or "utf-8-sig", newline="") as handle,
+        ):
+            reader = csv.reader(handle, delimiter=sep)
+            row = next(reader, None)
+            first = next((r for r in reader if any(cell.strip() for cell in r)), None)
+    except failures as exc:
+        hint = encoding_hint(encoding) if isinstance(exc, UnicodeDecodeError) else None
+        raise JournalError(f"{relpath}: cannot read as a table: {exc}", hint=hint) from exc
+    if not row:
+        raise JournalError(f"{relpath}: the file is empty", hint="the first row names the columns")
+    if first is None:
+        raise JournalError(f"{relpath}: the table has no rows")
+    return Header(tuple(read_names(row, unique=False)), tuple(read_names(row)))
+
+
 def read_names(columns: Iterable[Any], *, unique: bool = True) -> list[str]:
-    """Column names as a table is read with them: stripped, a blank one ``Unnamed: i`` (as
-    pandas names an empty one), and (``unique``) a name given before made another (``a.1``):
-    pandas strips no name, so ``a`` and ``a `` are two names to it and one once stripped."""
-    names = [str(name).strip() or f"Unnamed: {i}" for i, name in enumerate(columns)]
-    return _deduplicated(names) if unique else names
+    """Column names as a table is read with them: each stripped, a blank one ``Unnamed: i``
+    (as pandas names an empty one), then (``unique``) a name given twice made another as
+    pandas makes the names of a header that repeats one (:func:`_deduplicated`). Stripped
+    first: `` a`` and ``a`` are one name (the later read as ``a.1``, or ``a.2`` when the header
+    holds an ``a.1``), and a name the header holds is never given to another column."""
+    names = [str(name).strip() for name in columns]
+    blank = [i for i, name in enumerate(names) if not name]
+    names = [name or f"Unnamed: {i}" for i, name in enumerate(names)]
+    return _deduplicated(names, blank) if unique else names
 
 
 def parquet(relpath: str) -> Any:
@@ -178,19 +199,24 @@ def parquet(relpath: str) -> Any:
     return pq
 
 
-def _deduplicated(names: list[str]) -> list[str]:
-    """Repeated names as pandas' Python reader renames them: ``a``, ``a.1``, ``a.2``,
-    skipping a name given before, so that every name is another."""
+def _deduplicated(names: list[str], unnamed: Sequence[int] = ()) -> list[str]:
+    """Repeated names as pandas' readers rename a header's: ``a``, ``a.1``, ``a.2``, ...,
+    skipping a name the header holds (``a,a,a.1`` is read as ``a``, ``a.2``, ``a.1``) or one
+    given before, so that every name is another; the ``unnamed`` columns (blank in the header)
+    are named after the others, so a name written in the header keeps its column."""
+    out = list(names)
+    blank = set(unnamed)
     counts: dict[str, int] = {}
-    out: list[str] = []
-    for name in names:
+    for i in [i for i in range(len(out)) if i not in blank] + list(unnamed):
+        name = given = out[i]
         count = counts.get(name, 0)
-        while count > 0:
-            counts[name] = count + 1
-            name = f"{name}.{count}"
-            count = counts.get(name, 0)
+        if count > 0:
+            while count > 0:
+                counts[given] = count + 1
+                name = f"{given}.{count}"
+                count = count + 1 if name in out else counts.get(name, 0)
+        out[i] = name
         counts[name] = count + 1
-        out.append(name)
     return out
 
 
@@ -202,16 +228,23 @@ class TableCheck(NamedTuple):
     hint: str | None  # what to do about them
 
 
-def table_target(spec: Spec, root: Path) -> TableCheck:
+def table_target(
+    spec: Spec, root: Path, content: Callable[[str], bytes | None] | None = None
+) -> TableCheck:
     """Check every column ``spec`` names against its table's header: the target when it is
     not the table's last column (the default), for the experiment's identity (None for a
     table whose target is its last column, or data that is not a table), and the warnings
-    about the header (a spec naming a repeated column by that name is an error)."""
+    about the header (a spec naming a repeated column by that name is an error).
+
+    ``content``: what gives the bytes of the table at a path as the commit holds it (the
+    pre-commit hook's staged blob, HEAD's), the header to read; where it gives None, or
+    without it, the work tree's file is read."""
     data = spec.data
     if data.source != "table" or not data.path:
         return TableCheck(None, [], None)
     try:
-        read = read_columns(root, data.path, data.table)
+        held = content(data.path) if content is not None else None
+        read = read_columns(root, data.path, data.table, held)
     except JournalError as exc:
         raise JournalError(f"{spec.where('data.path')}: {exc.message}", hint=exc.hint) from exc
     _check_repeated(spec, read)

@@ -271,18 +271,14 @@ def _encoding(path: Path) -> str:
         return "utf-8-sig" if handle.read(3) == b"\xef\xbb\xbf" else "utf-8"
 
 
-def read_csv_columns(path: Path, relpath: str, suffix: str, view: TableView) -> list[str]:
-    """The column names pandas gives a CSV/TSV table read as :func:`load_data` reads it (a
-    repeated name made ``a.1``, ...), from its header alone."""
-    return [str(c) for c in _read_csv(path, relpath, suffix, view, nrows=0).columns]
-
-
-def _read_csv(
-    path: Path, relpath: str, suffix: str, view: TableView, nrows: int | None = None
-) -> Any:
+def _read_csv(path: Path, relpath: str, suffix: str, view: TableView) -> Any:
+    """The table, its columns named as the plan names them from its header
+    (:func:`~gitlab_journal.data.header.csv_columns`): stripped, then a repeated name made
+    ``a.1``, ... past the names the header holds. pandas makes the names of the header as it
+    is written, where `` a`` and ``a`` are two, so its own are not kept."""
     import pandas as pd
 
-    from gitlab_journal.data.header import encoding_hint, read_errors
+    from gitlab_journal.data.header import csv_columns, encoding_hint, read_errors
 
     sep, decimal, thousands, encoding = view.read_options(suffix)
     failures = (pd.errors.ParserError, *read_errors())
@@ -295,7 +291,6 @@ def _read_csv(
             encoding=encoding or _encoding(path),
             na_values=list(view.na_values) or None,
             skipinitialspace=False,
-            nrows=nrows,
         )
     except pd.errors.EmptyDataError as exc:
         raise JournalError(f"{relpath}: the file is empty") from exc
@@ -303,6 +298,9 @@ def _read_csv(
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         hint = encoding_hint(encoding) if isinstance(exc, UnicodeDecodeError) else None
         raise JournalError(f"{relpath}: cannot read as a table: {detail}", hint=hint) from exc
+    names = list(csv_columns(path, relpath, suffix, view).names)
+    if len(names) == len(frame.columns) and names != list(frame.columns):
+        frame = frame.set_axis(names, axis=1)
     return frame
 
 
@@ -319,7 +317,8 @@ def _read_parquet(path: Path, relpath: str) -> Any:
 def select(frame: Any, relpath: str, target: str | None, view: TableView) -> tuple[Any, Any]:
     """Split a table into ``(X, y)``: X the feature columns the view keeps (dtypes applied), y
     the target as a numpy array (ints when all integral, floats, or strings). Columns are
-    named as the plan reads the header (:func:`~gitlab_journal.data.header.read_names`)."""
+    named as the plan reads the header (:func:`~gitlab_journal.data.header.read_names`; a
+    CSV/TSV table's are so named as it is read)."""
     from gitlab_journal.data.header import read_names
 
     columns = read_names(frame.columns)

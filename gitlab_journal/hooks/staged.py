@@ -26,8 +26,9 @@ were added before the run.
 The staged data likewise is the data the commit holds: a file or folder git tracks by its
 index entries, data DVC tracks by the md5 its staged ``.dvc`` file (or ``dvc.lock``) records,
 and data the commit does not hold (untracked, ignored) by its work-tree content; HEAD's
-experiments are those of HEAD's data (see :mod:`gitlab_journal.data.committed`). An edit to
-the work-tree copy of staged data changes nothing until it is staged.
+experiments are those of HEAD's data (see :mod:`gitlab_journal.data.committed`). A table's
+header (its columns, the default target) is read by the same rule: from the staged blob, or
+HEAD's. An edit to the work-tree copy of staged data changes nothing until it is staged.
 
 Nothing is trained, and scikit-learn is imported only when an estimator's defaults are not yet
 in ``.git/journal/resolved.json``.
@@ -52,7 +53,7 @@ from gitlab_journal.code.state import (
     head_state,
     matches,
 )
-from gitlab_journal.data.committed import committed_hashes
+from gitlab_journal.data.committed import committed_file, committed_hashes
 from gitlab_journal.data.hashing import hash_cache
 from gitlab_journal.errors import JournalError
 from gitlab_journal.journal.index import Index, Row
@@ -194,7 +195,9 @@ def _head_fingerprints(
     code = _head_code(store.repo, head, staged, head_spec.code)
     try:
         data = _committed_data(store, head_spec, head.tree)
-        plan = make_plan(store, head_spec, code=code, data=data, warn=False)  # said once
+        header = committed_file(store.repo, head.tree)
+        # warn=False: a repeated header name is said once, by the staged plan
+        plan = make_plan(store, head_spec, code=code, data=data, header=header, warn=False)
     except JournalError:
         return set()
     return {p.fingerprint for p in plan.points}
@@ -330,8 +333,9 @@ def _check_staged(
     except UnicodeDecodeError as exc:
         raise JournalError(f"{relpath} (staged) is not UTF-8 text: {exc}") from exc
     repo = store.repo
-    data = _committed_data(store, spec, current_index(repo))
-    plan = make_plan(store, spec, staged=True, data=data)
+    index = current_index(repo)
+    data = _committed_data(store, spec, index)
+    plan = make_plan(store, spec, staged=True, data=data, header=committed_file(repo, index))
     head_commit = _head_commit(repo)
     head, _ = head_state(repo)
     history = _History(repo, head_commit, {relpath, *plan.code.files})

@@ -251,6 +251,7 @@ class Planner:
         cache_resolved: bool = True,
         code: CodeState | None = None,
         data: Callable[[], Mapping[str, str]] | None = None,
+        header: Callable[[str], bytes | None] | None = None,
         preload: bool = False,
         warn: bool = True,
     ):
@@ -276,7 +277,9 @@ class Planner:
                 reading.join()
         # Every column the spec names is checked against the table's header before anything
         # trains; a target other than the last column (the default) is part of the identity.
-        checked = table_target(spec, self.root)
+        # ``header``: what gives the table's bytes to read it from (say, the staged blob's),
+        # instead of the work tree's file.
+        checked = table_target(spec, self.root, header)
         target = checked.target
         self.warnings = tuple(checked.warnings)
         if warn and checked.warnings:
@@ -364,6 +367,7 @@ def make_plan(
     staged: bool = False,
     code: CodeState | None = None,
     data: Callable[[], Mapping[str, str]] | None = None,
+    header: Callable[[str], bytes | None] | None = None,
     max_points: int = DEFAULT_MAX_POINTS,
     preload: bool = False,
     warn: bool = True,
@@ -373,11 +377,14 @@ def make_plan(
 
     ``code`` and ``data``: the code state, and what gives the data hashes (called once the
     grid is known not to be too large), to fingerprint with instead of the work tree's
-    (``staged``: the code as staged).
+    (``staged``: the code as staged). ``header``: what gives a table's bytes as the commit
+    holds it (None: the work tree's file), to read the header its columns are checked against.
 
     ``preload``: a table not hashed before is read in a thread while it is hashed, for this
     process's next load of it (a run that trains here, or `check`'s table checks). ``warn``:
     say the plan's warnings on stderr (each run of it records them too)."""
     points = spec.points(max_points)  # a spec it cannot expand fails before any data is hashed
-    planner = Planner(store, spec, staged=staged, code=code, data=data, preload=preload, warn=warn)
+    planner = Planner(
+        store, spec, staged=staged, code=code, data=data, header=header, preload=preload, warn=warn
+    )
     return planner.as_plan([planner.plan(point) for point in points])
