@@ -11,13 +11,22 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from conftest import IRIS_SPEC, PIPELINE_SPEC
 
 from gitlab_journal.errors import JournalError
 from gitlab_journal.spec.load import load_spec
 from gitlab_journal.spec.locate import find_spec, repo_root
-from gitlab_journal.spec.model import DEFAULT_CODE_GLOBS, DEFAULT_FOLDS
+from gitlab_journal.spec.model import (
+    CANONICAL_DTYPES as NAMED_WITHOUT_PANDAS,
+)
+from gitlab_journal.spec.model import (
+    DEFAULT_CODE_GLOBS,
+    DEFAULT_FOLDS,
+    TableView,
+    canonical_dtype,
+)
 from gitlab_journal.spec.overrides import apply_overrides
 
 REPO = Path(__file__).resolve().parents[1]
@@ -281,6 +290,178 @@ def test_bad_data_kind(repo: Path) -> None:
     assert ":2: data: cannot tell the kind of data" in err.message
     err = error_of(write(repo, "model: sklearn.svm.SVC\ndata: {loader: prep.load}\n"))
     assert ":2: data.loader: 'prep.load' does not look like module:function" in err.message
+
+
+# --- a table's marks and dtypes ---------------------------------------------------------------
+
+
+def table_spec(options: str, path: str = "t.csv") -> str:
+    """A spec whose data block reads ``path`` with ``options`` (lines of ``key: value``)."""
+    lines = "".join(f"  {line}\n" for line in options.splitlines())
+    return f"data:\n  path: {path}\n{lines}model: sklearn.svm.SVC\n"
+
+
+# how a tab is written in YAML: the README's "\t", its code, and the character itself, quoted
+TAB_SPELLINGS = ['"\\t"', '"\\x09"', '"\\u0009"', "'\t'", '"\t"']
+
+
+@pytest.mark.parametrize("written", TAB_SPELLINGS)
+def test_a_tab_separator_is_read_as_written(repo: Path, written: str) -> None:
+    spec = load_spec(write(repo, table_spec(f"sep: {written}")))
+    assert spec.data.table is not None
+    assert spec.data.table.sep == "\t"
+    assert spec.data.view() == {"sep": "\t"}
+    # a tab is a .tsv file's own separator: the same experiment as no sep
+    tsv = load_spec(write(repo, table_spec(f"sep: {written}", "t.tsv")))
+    assert tsv.data.view() == {}
+    assert tsv.data.table is not None and tsv.data.table.read_options(".tsv")[0] == "\t"
+
+
+@pytest.mark.parametrize(
+    ("options", "key", "mark"),
+    [
+        ("sep: ' '", "sep", " "),
+        ('sep: "\\x20"', "sep", " "),
+        ("sep: ';'\ndecimal: ','\nthousands: ' '", "thousands", " "),
+        ("sep: ';'\ndecimal: ','\nthousands: \"\\u00a0\"", "thousands", "\u00a0"),
+        ("sep: ';'\ndecimal: ','\nthousands: \"\\u202f\"", "thousands", "\u202f"),
+        ("sep: '\t'\ndecimal: ','\nthousands: ' '", "thousands", " "),
+    ],
+)
+def test_a_whitespace_mark_is_taken_as_written(
+    repo: Path, options: str, key: str, mark: str
+) -> None:
+    spec = load_spec(write(repo, table_spec(options)))
+    assert spec.data.table is not None
+    assert getattr(spec.data.table, key) == mark
+    assert spec.data.view()[key] == mark
+
+
+def test_a_mark_with_spaces_around_it_reads_as_before(repo: Path) -> None:
+    """A quoted mark padded with spaces was read stripped: it still is, the same experiment."""
+    spec = load_spec(write(repo, table_spec("sep: ' ; '\ndecimal: ' , '")))
+    assert spec.data.view() == {"sep": ";", "decimal": ","}
+
+
+@pytest.mark.parametrize(
+    ("options", "problem"),
+    [
+        ("sep: ''", "data.sep: expected one character, e.g. ';' or \"\\t\", got an empty string"),
+        ("sep:", "data.sep: expected one character, e.g. ';' or \"\\t\", got nothing (null)"),
+        ("sep: '  '", "data.sep: sep must be one character, e.g. ';' or \"\\t\", not '  '"),
+        ('sep: "\\t\\t"', "data.sep: sep must be one character"),
+        ('sep: "\\n"', "data.sep: sep cannot be '\\n'"),
+        ("thousands: ''", "data.thousands: expected one character, e.g. ',', got an empty string"),
+        ("sep: \\t", 'data.sep: sep: a tab is written "\\t", in double quotes'),
+    ],
+)
+def test_a_mark_that_is_not_one_character_is_refused(
+    repo: Path, options: str, problem: str
+) -> None:
+    err = error_of(write(repo, table_spec(options)))
+    assert f"journal.yaml:3: {problem}" in err.message, err.message
+
+
+def test_a_missing_separator_says_how_a_tab_and_a_space_are_written(repo: Path) -> None:
+    err = error_of(write(repo, table_spec("sep:")))
+    assert err.hint is not None
+    assert "a tab is written \"\\t\" and a space ' ', quoted" in err.hint, err.hint
+
+
+CANONICAL_DTYPES = (
+    "category",
+    "float64",
+    "float32",
+    "int64",
+    "int32",
+    "uint8",
+    "bool",
+    "Int64",
+    "UInt16",
+    "Float64",
+    "boolean",
+    "string",
+    "str",
+    "object",
+    "datetime64[ns]",
+    "datetime64[ns, UTC]",
+    "timedelta64[ns]",
+    # pandas' own spellings whose meaning depends on the pandas version or on pyarrow: kept
+    "string[python]",
+    "string[pyarrow]",
+    "O",
+    # not a dtype: `check` names it, the identity keeps it as written
+    "notatype",
+)
+
+
+@pytest.mark.parametrize("name", CANONICAL_DTYPES)
+def test_a_canonical_dtype_is_its_own_identity(name: str) -> None:
+    assert TableView(dtypes=(("x", name),)).identity() == {"dtypes": {"x": name}}
+
+
+@pytest.mark.parametrize(
+    ("alias", "name"),
+    [
+        ("float", "float64"),
+        ("double", "float64"),
+        ("f8", "float64"),
+        ("<f8", "float64"),
+        ("d", "float64"),
+        ("f4", "float32"),
+        ("single", "float32"),
+        ("i8", "int64"),
+        ("int", np.dtype("int").name),
+        ("u1", "uint8"),
+        ("bool_", "bool"),
+        ("?", "bool"),
+        ("M8[ns]", "datetime64[ns]"),
+        ("<M8[ns]", "datetime64[ns]"),
+        ("m8[ns]", "timedelta64[ns]"),
+        ("complex", "complex128"),
+    ],
+)
+def test_a_numpy_dtype_alias_is_the_canonical_names_experiment(alias: str, name: str) -> None:
+    assert TableView(dtypes=(("x", alias),)).identity() == {"dtypes": {"x": name}}
+
+
+def test_dtype_aliases_keep_their_spelling_in_the_spec(repo: Path) -> None:
+    """The identity holds the canonical name; the table is read, and errors name, as written."""
+    spec = load_spec(write(repo, table_spec("dtypes: {fare: double, sex: category}")))
+    assert spec.data.table is not None
+    assert spec.data.table.dtypes == (("fare", "double"), ("sex", "category"))
+    assert spec.data.view() == {"dtypes": {"fare": "float64", "sex": "category"}}
+
+
+@pytest.mark.parametrize("name", sorted(NAMED_WITHOUT_PANDAS))
+def test_a_name_read_without_pandas_is_the_name_pandas_gives(name: str) -> None:
+    assert canonical_dtype(name) == name
+
+
+def test_the_identity_of_canonical_dtypes_imports_no_pandas(repo: Path) -> None:
+    written = [n for n in CANONICAL_DTYPES if n in NAMED_WITHOUT_PANDAS]
+    assert len(written) > 10
+    names = ", ".join(f"c{i}: {n!r}" for i, n in enumerate(written))
+    path = write(repo, table_spec(f"dtypes: {{{names}}}"))
+    code = textwrap.dedent(
+        f"""\
+        import sys
+        from pathlib import Path
+        from gitlab_journal.spec.load import load_spec
+        view = load_spec(Path({str(path)!r})).data.view()
+        assert len(view["dtypes"]) == {len(written)}, view
+        print("PANDAS", "pandas" in sys.modules)
+        """
+    )
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert "PANDAS False" in result.stdout
 
 
 def test_repo_root_without_git_is_the_spec_directory(tmp_path: Path) -> None:

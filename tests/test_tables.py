@@ -267,46 +267,54 @@ def test_a_semicolon_latin1_table_with_decimal_commas_scores_as_its_plain_csv(
         assert table == {"sep": ";", "decimal": ",", "encoding": "iso8859-1", "drop": ["name"]}
 
 
-def write_thousands(repo: Path, *, european: bool) -> None:
+# the thousands mark and the decimal mark of each style of grouped numbers
+STYLES = {"commas": (",", "."), "european": (".", ","), "french": (" ", ",")}
+
+
+def write_thousands(repo: Path, *, style: str) -> None:
     """The passenger table with fares in the thousands: ``plain.csv`` as pandas writes it, and
-    ``grouped.csv`` with thousands separators (``54,170.50``; ``54.170,50`` in ``european``,
-    with ';' between columns)."""
+    ``grouped.csv`` with thousands separators (``54,170.50``; ``54.170,50`` in the
+    ``european`` style and ``54 170,50`` in the ``french`` one, with ';' between columns)."""
     frame = pd.read_csv(repo / "data" / "passengers.csv")
     frame["fare"] = frame["fare"] * 1000 + 0.5
     frame.to_csv(repo / "data" / "plain.csv", index=False)
-    text = frame["fare"].map(lambda v: f"{v:,.2f}")
-    if european:
-        text = text.map(lambda v: v.replace(",", " ").replace(".", ",").replace(" ", "."))
+    thousands, decimal = STYLES[style]
+    text = frame["fare"].map(
+        lambda v: f"{v:,.2f}".replace(",", "_").replace(".", decimal).replace("_", thousands)
+    )
     grouped = frame.assign(fare=text)
-    if european:
-        grouped.to_csv(repo / "data" / "grouped.csv", index=False, sep=";", decimal=",")
-    else:  # the grouped fares are quoted, as they hold the separator
+    if style == "commas":  # the grouped fares are quoted, as they hold the separator
         grouped.to_csv(repo / "data" / "grouped.csv", index=False)
+    else:
+        grouped.to_csv(repo / "data" / "grouped.csv", index=False, sep=";", decimal=",")
 
 
 @pytest.mark.parametrize(
-    ("european", "options"),
-    [(False, "  thousands: ','\n"), (True, "  sep: ';'\n  decimal: ','\n  thousands: '.'\n")],
-    ids=["commas", "european"],
+    ("style", "options"),
+    [
+        ("commas", "  thousands: ','\n"),
+        ("european", "  sep: ';'\n  decimal: ','\n  thousands: '.'\n"),
+        ("french", "  sep: ';'\n  decimal: ','\n  thousands: ' '\n"),
+    ],
 )
 def test_numbers_with_thousands_separators_read_with_thousands(
-    repo: Path, cli: Cli, european: bool, options: str
+    repo: Path, cli: Cli, style: str, options: str
 ) -> None:
     spec = SPEC.replace("clf__C: [0.1, 1.0, 10.0]", "clf__C: 1.0")
     setup(repo, cli, spec)
-    write_thousands(repo, european=european)
+    write_thousands(repo, style=style)
     (repo / "journal.yaml").write_text(spec.replace("passengers.csv", "plain.csv"))
     assert cli("run", "-q")[0] == 0
     plain = {r["params"]["prep__numbers__impute__strategy"]: r["metrics"] for r in logged(cli)}
     grouped = spec.replace("passengers.csv", "grouped.csv")
+    mark = STYLES[style][0]
     without = grouped.replace("  target: survived\n", f"  target: survived\n{options}")
-    without = without.replace("  thousands: ','\n", "").replace("  thousands: '.'\n", "")
+    without = without.replace(f"  thousands: '{mark}'\n", "")
     (repo / "journal.yaml").write_text(without)
 
     code, _, err = cli("check")
 
     assert code == 2, err
-    mark = "." if european else ","
     assert f"holds strings, e.g. '54{mark}170" in err.splitlines()[0], err
     assert f"add thousands: '{mark}' to the data block" in err.splitlines()[1], err
 
@@ -490,6 +498,115 @@ def test_a_parquet_file_takes_no_separator(repo: Path, cli: Cli) -> None:
 
     assert code == 2, err
     assert "journal.yaml:3: data.decimal: decimal is for CSV and TSV files" in err, err
+
+
+# --- whitespace separators and dtype aliases -------------------------------------------------
+
+
+def write_separated(repo: Path, name: str, sep: str) -> None:
+    """The passenger table, its columns separated by ``sep``, as ``data/{name}``."""
+    frame = pd.read_csv(repo / "data" / "passengers.csv")
+    frame.to_csv(repo / "data" / name, sep=sep, index=False)
+
+
+@pytest.mark.parametrize(
+    ("written", "sep", "spellings"),
+    [
+        ('"\\t"', "\t", ['"\\x09"', '"\\u0009"', "'\t'", '"\t"']),
+        ("' '", " ", ['"\\x20"', '" "']),
+    ],
+    ids=["tab", "space"],
+)
+def test_a_table_separated_by_tabs_or_spaces_reads_with_its_sep(
+    repo: Path, cli: Cli, written: str, sep: str, spellings: list[str]
+) -> None:
+    """``sep: "\\t"``, as the README writes it, reads a tab-separated file (one named .csv
+    too), and so does a space: the runs score as the plain CSV's, and every spelling of the
+    character is the same experiment."""
+    spec = SPEC.replace("clf__C: [0.1, 1.0, 10.0]", "clf__C: 1.0")
+    setup(repo, cli, spec)
+    assert cli("run", "-q")[0] == 0
+    from_csv = {r["params"]["prep__numbers__impute__strategy"]: r["metrics"] for r in logged(cli)}
+    write_separated(repo, "p_tab.csv", sep)
+    assert sep in (repo / "data" / "p_tab.csv").read_text().splitlines()[0]
+    data = f"  path: data/p_tab.csv\n  sep: {written}\n"
+    (repo / "journal.yaml").write_text(spec.replace("  path: data/passengers.csv\n", data))
+
+    code, _, err = cli("run", "-q")
+
+    assert code == 0, err
+    runs = [r for r in logged(cli) if "data/p_tab.csv" in r["data"]]
+    assert_same_scores(runs, from_csv)
+    for run in runs:
+        assert run["status"] == "ok", run
+        assert identity_of(repo, run["id"])["table"] == {"sep": sep}
+    fingerprints = planned(cli)
+    for spelling in spellings:
+        data = f"  path: data/p_tab.csv\n  sep: {spelling}\n"
+        (repo / "journal.yaml").write_text(spec.replace("  path: data/passengers.csv\n", data))
+        assert planned(cli) == fingerprints, spelling
+        assert cli("check")[0] == 1, spelling  # every point already ran
+
+
+def test_a_tsv_read_with_the_hinted_tab_is_the_same_experiment_as_without(
+    repo: Path, cli: Cli
+) -> None:
+    """A tab-separated .csv read with commas names the sep that reads it; the spec that says it
+    checks, and a .tsv's own tab is the same experiment as no sep."""
+    setup(repo, cli)
+    write_separated(repo, "p_tab.csv", "\t")
+    (repo / "journal.yaml").write_text(SPEC.replace("passengers.csv", "p_tab.csv"))
+
+    code, _, err = cli("check")
+
+    assert code == 2, err
+    assert 'add sep: "\\t" to the data block' in err, err
+    (repo / "journal.yaml").write_text(
+        SPEC.replace("passengers.csv", "p_tab.csv").replace(
+            "  target: survived\n", '  target: survived\n  sep: "\\t"\n'
+        )
+    )
+    code, _, err = cli("check")
+    assert code == 0, err
+    write_separated(repo, "p_tab.tsv", "\t")
+    (repo / "journal.yaml").write_text(SPEC.replace("passengers.csv", "p_tab.tsv"))
+    plain = planned(cli)
+    (repo / "journal.yaml").write_text(
+        SPEC.replace("passengers.csv", "p_tab.tsv").replace(
+            "  target: survived\n", '  target: survived\n  sep: "\\t"\n'
+        )
+    )
+    assert planned(cli) == plain
+
+
+@pytest.mark.parametrize("alias", ["float", "double", "f8", "<f8"])
+def test_a_dtype_alias_is_the_experiment_of_its_canonical_name(
+    repo: Path, cli: Cli, alias: str
+) -> None:
+    spec = HGB_SPEC.replace(
+        "{sex: category, embarked: category}", "{fare: DTYPE, sex: category, embarked: category}"
+    )
+    setup(repo, cli, spec.replace("DTYPE", "float64"))
+    code, _, err = cli("run", "-q")
+    assert code == 0, err
+    (run,) = logged(cli)
+    assert run["status"] == "ok", run
+    assert identity_of(repo, run["id"])["table"]["dtypes"] == {
+        "embarked": "category",
+        "fare": "float64",
+        "sex": "category",
+    }
+    fingerprints = planned(cli)
+    (repo / "journal.yaml").write_text(spec.replace("DTYPE", alias))
+
+    assert planned(cli) == fingerprints
+    code, out, err = cli("check")
+    assert code == 1, (out, err)  # nothing new to run
+    code, out, err = cli("run", "-q")
+    assert code == 0, err
+    assert "Nothing to run" in out
+    (repo / "journal.yaml").write_text(spec.replace("DTYPE", "float32"))
+    assert planned(cli) != fingerprints  # another dtype is another experiment
 
 
 # --- constructor lists and factories ---------------------------------------------------------
@@ -729,6 +846,25 @@ def test_a_numeric_table_keeps_the_fingerprint_it_had(repo: Path, cli: Cli) -> N
     # then must still find its runs. (The value moves with scikit-learn's defaults, which are
     # part of the identity, and with this repository's code files: train.py, from make_repo.)
     assert planned(cli) == ["e04a3d07a928f894390a630d63c2e810ecbc74841f900f89b26c7b8657ca4e72"]
+
+
+def test_a_numeric_table_with_dtypes_keeps_the_fingerprint_it_had(repo: Path, cli: Cli) -> None:
+    (repo / "data").mkdir()
+    (repo / "data" / "train.csv").write_text(PINNED_CSV)
+    typed = "  target: label\n  dtypes: {a: float64, b: int64}\n"
+    (repo / "journal.yaml").write_text(PINNED_SPEC.replace("  target: label\n", typed))
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "Add a numeric table")
+    assert cli("init")[0] == 0
+
+    # Pins the identity of canonical dtype names as the journal recorded it before dtype
+    # aliases were read as their canonical names: the same spec must find the same runs, and
+    # the aliases find them too. (The value moves as the pin above does.)
+    pinned = ["4245460f4cf0ee63c49c11c2690f5ac0ef6ba4d78b8f10bd9fccf55a67956ba4"]
+    assert planned(cli) == pinned
+    aliases = "  target: label\n  dtypes: {a: double, b: i8}\n"
+    (repo / "journal.yaml").write_text(PINNED_SPEC.replace("  target: label\n", aliases))
+    assert planned(cli) == pinned
 
 
 # --- bad tables ------------------------------------------------------------------------------

@@ -32,6 +32,8 @@ LIST_KEYS: Mapping[str, bool] = {
 TABLE_KEYS = ("columns", "drop", "dtypes", "na_values", *TEXT_KEYS)
 BLOCK_KEYS = ("name", "estimator", "params", "steps", "columns", *LIST_KEYS)
 LITERALS = ("passthrough", "drop")
+# for a mark left empty: YAML reads an unquoted space as no value
+WHITESPACE_HINT = "a tab is written \"\\t\" and a space ' ', quoted"
 
 
 # --- tables -----------------------------------------------------------------------------------
@@ -97,9 +99,20 @@ def table_view(node: _Node, suffix: str) -> TableView | None:
 
 
 def _mark(node: _Node, key: str) -> str:
-    """A one-character ``sep``, ``decimal`` or ``thousands``."""
+    """A one-character ``sep``, ``decimal`` or ``thousands``, taken as written: a tab or a space
+    is one too (``sep: "\\t"``, French ``thousands: ' '``). A quoted mark padded with spaces
+    (``' ; '``) reads as its one character."""
+    from gitlab_journal.spec.load import _kind
+
     example = "';' or \"\\t\"" if key == "sep" else "','"
-    text = node.string(f"one character, e.g. {example}")
+    value = node.value
+    if not isinstance(value, str) or not value:
+        node.fail(
+            f"expected one character, e.g. {example}, got {_kind(value)}",
+            hint=WHITESPACE_HINT if value is None or value == "" else None,
+        )
+    raw = str(value)
+    text = raw if len(raw) == 1 else raw.strip() or raw
     if text == "\\t":
         node.fail(f'{key}: a tab is written "\\t", in double quotes')
     if len(text) != 1:

@@ -5,6 +5,7 @@ These records carry no behaviour that needs scikit-learn or TensorFlow: the hook
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -33,6 +34,50 @@ def table_format(path: str) -> str | None:
             lower = lower.removesuffix(compression)
             return next((s for s in CSV_DELIMITERS if lower.endswith(s)), None)
     return next((s for s in (*CSV_DELIMITERS, *PARQUET_SUFFIXES) if lower.endswith(s)), None)
+
+
+# dtype names that name themselves in an identity (see :func:`dtype_identity`): the identity
+# of a spec that writes only these imports no pandas
+CANONICAL_DTYPES = frozenset(
+    {
+        *(f"{kind}{bits}" for kind in ("int", "uint", "Int", "UInt") for bits in (8, 16, 32, 64)),
+        *("float16", "float32", "float64", "Float32", "Float64", "complex64", "complex128"),
+        *("bool", "boolean", "category", "string", "str", "object"),
+        *(
+            f"{kind}64[{unit}]"
+            for kind in ("datetime", "timedelta")
+            for unit in ("s", "ms", "us", "ns")
+        ),
+    }
+)
+# the kinds of NumPy dtype whose aliases are renamed: booleans, integers, floats, complex
+# numbers, time spans and dates
+NUMPY_KINDS = "biufcmM"
+
+
+def dtype_identity(name: str) -> str:
+    """The name a ``dtypes`` entry is part of an experiment's identity under:
+    :func:`canonical_dtype`'s, without pandas for a name that is its own."""
+    return name if name in CANONICAL_DTYPES else canonical_dtype(name)
+
+
+@functools.lru_cache(maxsize=256)
+def canonical_dtype(name: str) -> str:
+    """A NumPy dtype's canonical name for any of its aliases (``float``, ``double``, ``f8`` and
+    ``<f8`` are ``float64``; ``M8[ns]`` is ``datetime64[ns]``), as pandas reads the name; any
+    other name as written. pandas' own dtypes (``category``, ``string``, ``Int64``), text and
+    object ones (``str`` is pandas 3's string dtype and pandas 2's ``object``), and a name
+    pandas does not know (which ``check`` refuses) keep their spelling."""
+    import numpy as np
+    import pandas as pd
+
+    try:
+        dtype = pd.api.types.pandas_dtype(name)
+    except (TypeError, ValueError):
+        return name
+    if not isinstance(dtype, np.dtype) or dtype.kind not in NUMPY_KINDS:
+        return name
+    return str(dtype.name)
 
 
 def grid_size(grids: Any) -> int:
@@ -73,7 +118,7 @@ class TableView:
         if self.drop:
             out["drop"] = sorted(self.drop)
         if self.dtypes:
-            out["dtypes"] = dict(sorted(self.dtypes))
+            out["dtypes"] = {column: dtype_identity(name) for column, name in sorted(self.dtypes)}
         if self.na_values:
             out["na_values"] = sorted(self.na_values)
         for key in TEXT_KEYS:
