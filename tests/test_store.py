@@ -161,6 +161,63 @@ def test_a_merge_keeps_a_note_from_one_side_and_the_committed_sha_from_the_other
     assert subprocess.run(["git", "fsck", "--strict"], cwd=repo, check=False).returncode == 0
 
 
+def test_the_latest_rerun_is_the_newest_checked_in_the_merge_the_index_and_the_record(
+    repo: Path,
+) -> None:
+    from gitlab_journal.journal.index import open_index
+    from gitlab_journal.journal.records import IRREPRODUCIBLE, REPRODUCED, reproduction_status
+
+    store = Store.discover(repo)
+    store.init()
+    run = store.record(make_run())
+    git(repo, "branch", "other", "journal")
+    later = {"by": "0" * 12, "checked": "2026-03-02T01:40:07Z", "result": "differs"}
+    earlier = {"by": "f" * 12, "checked": "2026-03-02T01:40:05Z", "result": "identical"}
+    Store(store.repo, "other").update_run(replace(run, reproductions=(earlier,)), "rerun\n")
+    store.update_run(replace(run, reproductions=(later,)), "rerun\n")
+
+    store.merge(str(Store(store.repo, "other").tip()))
+
+    path = fmt.run_dir(run.fingerprint, run.id, version=fmt.FORMAT_VERSION)
+    record = json.loads(git(repo, "show", f"journal:{path}/run.json"))
+    assert record["reproductions"] == [earlier, later]  # oldest first, whatever the ids
+    assert store.read(run.fingerprint, run.id).reproduction == IRREPRODUCIBLE
+    with open_index(store) as index:
+        assert index.resolve(run.id).reproduction == IRREPRODUCIBLE
+    # Two reruns of one second: the later in the list.
+    same = {**earlier, "checked": later["checked"]}
+    assert reproduction_status([later, same]) == REPRODUCED
+    assert reproduction_status([same, later]) == IRREPRODUCIBLE
+    assert reproduction_status([later, {"result": "identical"}]) == IRREPRODUCIBLE
+
+
+@pytest.mark.parametrize(
+    ("mine", "theirs", "base", "expected"),
+    [
+        ({"n": "new"}, {"n": "old", "m": "added"}, {"n": "old"}, {"n": "new", "m": "added"}),
+        ({"n": "old"}, {"n": "new"}, {"n": "old"}, {"n": "new"}),
+        ({"n": "a"}, {"n": "b"}, {"n": "old"}, {"n": "a\n\nb"}),
+        ({"n": "overfits"}, {"n": "draft: overfits"}, None, {"n": "draft: overfits"}),
+        ({}, {"n": "old"}, {"n": "old"}, {}),  # removed on one side, left on the other
+        ({}, {"n": "old"}, None, {"n": "old"}),
+    ],
+)
+def test_notes_merge_against_the_merge_base(
+    mine: dict[str, str],
+    theirs: dict[str, str],
+    base: dict[str, str] | None,
+    expected: dict[str, str],
+) -> None:
+    from gitlab_journal.journal.merge import merge_run_json
+
+    def doc(notes: dict[str, str]) -> bytes:
+        return json.dumps({"id": "0123456789ab", "notes": notes}).encode()
+
+    merged = merge_run_json(doc(mine), doc(theirs), None if base is None else doc(base))
+
+    assert merged is not None and json.loads(merged.data)["notes"] == expected
+
+
 def test_updating_a_run_moves_it_on_the_leaderboard(repo: Path) -> None:
     from dataclasses import replace
 

@@ -565,3 +565,189 @@ def test_the_servers_pre_receive_hook_accepts_merges_and_claims(
     assert len(runs_of(bare)) == 3  # b's run and a's two, through a merge the hook accepted
     assert git(bare, "for-each-ref", CLAIMS_PREFIX) == ""
     fsck(bare)
+
+
+# -- a run both clones changed: reruns, note edits, code.committed ----------------------------
+
+DEMO_SCRIPT = """\
+import argparse, json, os
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--lr", type=float)
+parser.parse_args()
+loss = float(os.environ.get("DEMO_LOSS", "0.5"))  # what this machine's run scores
+with open(os.path.join(os.environ["JOURNAL_RUN_DIR"], "metrics.json"), "w") as out:
+    json.dump({"loss": loss}, out)
+"""
+
+DEMO_SPEC = """\
+name: demo
+command: python train.py --lr {lr}
+params:
+  lr: [0.1]
+code: ["*.py"]
+"""
+
+
+def hooked_remote(bare: Path) -> None:
+    """The server's real pre-receive hook in ``bare``."""
+    subprocess.run(
+        [sys.executable, "-m", "gitlab_journal", "hooks", "install", "--hook", "pre-receive"],
+        cwd=bare,
+        env={**os.environ, **GIT_ENV},
+        check=True,
+        capture_output=True,
+    )
+
+
+def shared_project(tmp_path: Path, url: str) -> tuple[Path, Path]:
+    """Two clones of one project: ``x`` commits the training command's spec and script and
+    pushes them, ``y`` is a `git clone` of that."""
+    x = clone(tmp_path, "x", url)
+    (x / "train.py").write_text(DEMO_SCRIPT)
+    (x / "journal.yaml").write_text(DEMO_SPEC)
+    git(x, "add", "-A")
+    git(x, "commit", "-q", "-m", "Add the training command")
+    git(x, "push", "-q", "origin", "main")
+    git(tmp_path, "clone", "-q", url, "y")
+    y = tmp_path / "y"
+    git(y, "config", "user.name", "Ada Lovelace")
+    git(y, "config", "user.email", "ada@example.com")
+    return x, y
+
+
+def journal_json(cli: Cli, path: Path, monkeypatch: pytest.MonkeyPatch, *args: str) -> Any:
+    monkeypatch.chdir(path)
+    code, out, err = cli(*args, "--json")
+    assert code == 0, err
+    return json.loads(out)
+
+
+def test_the_latest_rerun_after_a_sync_is_the_newest_checked(
+    tmp_path: Path, served: tuple[Path, str], cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Clone y reruns a run and reproduces it; later clone x reruns it and does not: after both
+    sync, both mark the run irreproducible, whatever the reruns' ids."""
+    bare, url = served
+    hooked_remote(bare)
+    x, y = shared_project(tmp_path, url)
+    monkeypatch.chdir(x)
+    assert cli("init")[0] == 0
+    assert cli("run", "-q")[0] == 0
+    (run_id,) = runs_of(x)
+    sync(cli, x, monkeypatch)
+    sync(cli, y, monkeypatch)
+
+    # y's rerun gets the id that sorts last, so an order by text would make it the latest.
+    monkeypatch.setattr("gitlab_journal.train.command_backend.new_run_id", lambda: "f" * 12)
+    monkeypatch.setattr("gitlab_journal.reproduce.verdict.now_iso", lambda: "2026-03-02T01:40:05Z")
+    monkeypatch.chdir(y)
+    code, out, err = cli("rerun", run_id)
+    assert code == 0 and "identical" in out, out + err
+    sync(cli, y, monkeypatch)
+
+    monkeypatch.setattr("gitlab_journal.train.command_backend.new_run_id", lambda: "0" * 12)
+    monkeypatch.setattr("gitlab_journal.reproduce.verdict.now_iso", lambda: "2026-03-02T01:40:07Z")
+    monkeypatch.setenv("DEMO_LOSS", "0.7")
+    monkeypatch.chdir(x)
+    code, out, err = cli("rerun", run_id)
+    assert code == 1 and "differs" in out, out + err
+    assert "both sides changed" in sync(cli, x, monkeypatch)
+    sync(cli, y, monkeypatch)
+
+    for repo in (x, y):
+        monkeypatch.chdir(repo)
+        code, text, _ = cli("show", run_id)
+        assert code == 0 and "irreproducible" in text and "✓ reproduced" not in text
+        failing = journal_json(cli, repo, monkeypatch, "log", "--status", "irreproducible")
+        assert [row["id"] for row in failing] == [run_id]
+        assert journal_json(cli, repo, monkeypatch, "log", "--status", "reproduced") == []
+        shown = journal_json(cli, repo, monkeypatch, "show", run_id)
+        assert [r["checked"][-9:] for r in shown["reproductions"]] == ["01:40:05Z", "01:40:07Z"]
+        assert [r["result"] for r in shown["reproductions"]] == ["identical", "differs"]
+        fsck(repo)
+
+
+def test_a_note_edited_on_one_side_survives_a_note_added_on_the_other(
+    tmp_path: Path, served: tuple[Path, str], cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """p rewrites a note both clones hold while q adds another: the merge against their merge
+    base keeps p's new text and q's new note, in both clones."""
+    bare, url = served
+    hooked_remote(bare)
+    p, q = clone(tmp_path, "p", url), clone(tmp_path, "q", url)
+    run_id = record(p, tag=1, score=0.8)
+    monkeypatch.chdir(p)
+    assert cli("note", run_id, "-m", "draft: overfits on fold 2")[0] == 0
+    sync(cli, p, monkeypatch)
+    sync(cli, q, monkeypatch)
+    monkeypatch.chdir(p)
+    assert cli("note", run_id, "-m", "overfits")[0] == 0
+    monkeypatch.chdir(q)
+    assert cli("note", run_id, "--key", "next", "-m", "try fewer features")[0] == 0
+    sync(cli, q, monkeypatch)
+
+    out = sync(cli, p, monkeypatch)
+    sync(cli, q, monkeypatch)
+
+    assert "both sides changed" in out
+    for repo in (p, q):
+        notes = journal_json(cli, repo, monkeypatch, "show", run_id)["notes"]
+        assert notes["inference"] == "overfits"
+        assert notes["next"] == "try fewer features"
+        fsck(repo)
+    assert git(p, "rev-parse", "journal") == git(bare, "rev-parse", "journal")
+
+
+def test_two_clones_noting_one_run_committed_as_two_commits_still_sync(
+    tmp_path: Path, served: tuple[Path, str], cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """x runs with an uncommitted change and syncs; y takes the journal, makes the same change
+    and commits it, and syncs; x commits it too. Each post-commit hook notes the run as
+    committed in its own commit: x's sync keeps the one the remote has and says so."""
+    bare, url = served
+    hooked_remote(bare)
+    x, y = shared_project(tmp_path, url)
+    for repo in (x, y):
+        subprocess.run(
+            [sys.executable, "-m", "gitlab_journal", "hooks", "install", "--hook", "post-commit"],
+            cwd=repo,
+            env={**os.environ, **GIT_ENV},
+            check=True,
+            capture_output=True,
+        )
+    tuned = DEMO_SCRIPT + "# tuned\n"
+    monkeypatch.chdir(x)
+    assert cli("init")[0] == 0
+    (x / "train.py").write_text(tuned)
+    assert cli("run", "-q")[0] == 0
+    (run_id,) = runs_of(x)
+    sync(cli, x, monkeypatch)
+    sync(cli, y, monkeypatch)
+
+    (y / "train.py").write_text(tuned)
+    git(y, "commit", "-q", "-am", "Tune the script (y)")
+    sync(cli, y, monkeypatch)
+    (x / "train.py").write_text(tuned)
+    git(x, "commit", "-q", "-am", "Tune the script (x)")
+    in_y, in_x = (git(repo, "rev-parse", "HEAD").strip() for repo in (y, x))
+    assert in_x != in_y
+
+    def committed(repo: Path) -> str:
+        return str(journal_json(cli, repo, monkeypatch, "show", run_id)["code"]["committed"])
+
+    assert (committed(x), committed(y)) == (in_x, in_y)
+
+    out = sync(cli, x, monkeypatch)
+
+    said = " ".join(out.split())  # as the terminal wraps it
+    assert f"kept {in_y}" in said and f"dropped {in_x}" in said, out
+    sync(cli, y, monkeypatch)
+    assert committed(x) == committed(y) == in_y  # the one the remote had first
+    assert git(x, "rev-parse", "journal") == git(bare, "rev-parse", "journal")
+    assert "Nothing new" in sync(cli, x, monkeypatch)
+    for repo in (x, y):
+        monkeypatch.chdir(repo)
+        code, shown, err = cli("verify")
+        assert code == 0, shown + err
+        fsck(repo)

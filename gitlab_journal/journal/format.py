@@ -540,14 +540,28 @@ GROWN_HINT = (
     "a recorded run only gains notes, reproductions, code.committed and new metrics; "
     "record a new run instead"
 )
+COMMITTED_HINT = (
+    "code.committed is set once: keep the commit the journal pushed to holds "
+    "(`git journal sync` merges so, and names the commit it drops)"
+)
 _ADDED_LATER = ("notes", "reproductions")
 
 
-def check_grown(before: Mapping[str, bytes], after: Mapping[str, bytes], *, where: str) -> None:
+def check_grown(
+    before: Mapping[str, bytes],
+    after: Mapping[str, bytes],
+    *,
+    where: str,
+    committed: str | None = None,
+) -> None:
     """``after``, the files of a run's folder, as a later state of the recorded ``before``:
     the same files, each the same bytes but ``run.json``, whose record may only gain what
     :data:`GROWN_HINT` says, and ``metrics.json``, which keeps every metric's value and may
-    gain metrics. A change is an :class:`InvalidRecord` naming the file (and the field)."""
+    gain metrics. A change is an :class:`InvalidRecord` naming the file (and the field).
+
+    ``code.committed`` is set once: ``after`` keeps ``before``'s, but for ``committed``, the
+    one a merge of two journals kept where both set one (the journal merged in, which had
+    published it: what its server's hook keeps)."""
 
     def changed(what: str) -> InvalidRecord:
         return InvalidRecord(f"a recorded run changed: {what}", where, hint=GROWN_HINT)
@@ -574,8 +588,14 @@ def check_grown(before: Mapping[str, bytes], after: Mapping[str, bytes], *, wher
             continue
         a, b = old_doc.get(key), new_doc.get(key)
         if key == "code" and isinstance(a, dict) and isinstance(b, dict):
-            if a.get("committed") not in (None, b.get("committed")):
-                raise changed(f"{RUN_FILE}: code.committed changed")
+            if a.get("committed") not in (None, b.get("committed")) and (
+                committed is None or b.get("committed") != committed
+            ):
+                raise InvalidRecord(
+                    f"a recorded run changed: {RUN_FILE}: code.committed changed",
+                    where,
+                    hint=COMMITTED_HINT,
+                )
             a, b = {**a, "committed": None}, {**b, "committed": None}
         if _canonical(a) != _canonical(b):
             raise changed(f"{RUN_FILE}: {key} changed")

@@ -67,7 +67,7 @@ __all__ = [
     "resolve_run",
 ]
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8  # 8: a run's reproduction is its newest rerun by `checked`
 SHOWN_INVALID = 10  # warning lines for bad records, then one line counting the rest
 INDEX_FILE = "index.sqlite"
 BUSY_TIMEOUT_S = 5.0

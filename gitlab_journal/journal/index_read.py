@@ -26,13 +26,7 @@ import pygit2
 
 from gitlab_journal.journal import format as fmt
 from gitlab_journal.journal.identity import json_safe
-from gitlab_journal.journal.records import (
-    IRREPRODUCIBLE,
-    REPRODUCED,
-    REPRODUCED_RESULTS,
-    CodeState,
-    Run,
-)
+from gitlab_journal.journal.records import CodeState, Run, reproduction_status
 from gitlab_journal.journal.schema import InvalidRecord
 from gitlab_journal.journal.store import TREE_OBJECT, fingerprint_folders, format_version
 
@@ -244,11 +238,7 @@ def read_run(tree: pygit2.Tree, where: str, fingerprint: str, run_id: str, pos: 
     code_files = (identity.get("code") or {}).get("files") or {}
     code = CodeState.from_dict(doc.get("code") or {}, code_files)
     packed, names = pack_metrics(metrics)
-    reproductions = doc.get("reproductions") or ()
-    reproduction = None
-    if reproductions:
-        result = reproductions[-1].get("result")
-        reproduction = REPRODUCED if result in REPRODUCED_RESULTS else IRREPRODUCIBLE
+    reproduction = reproduction_status(doc.get("reproductions") or ())
     return Entry(
         pos,
         doc["id"],

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -17,6 +17,35 @@ REPRODUCED = "reproduced"
 IRREPRODUCIBLE = "irreproducible"
 REPRODUCTION_STATUSES = (REPRODUCED, IRREPRODUCIBLE)
 REPRODUCED_RESULTS = ("identical", "close")  # the other results: "differs", "failed"
+
+
+def checked_at(reproduction: Mapping[str, Any]) -> str:
+    """When a rerun was checked (``YYYY-MM-DDTHH:MM:SSZ``, which sorts as time does); "" for
+    an entry without a time, older than any."""
+    checked = reproduction.get("checked")
+    return checked if isinstance(checked, str) else ""
+
+
+def latest_reproduction(
+    reproductions: Sequence[Mapping[str, Any]],
+) -> Mapping[str, Any] | None:
+    """The latest of a run's reruns: the newest by ``checked``; of those checked in one second,
+    the last in the list (the order a sync merges both sides' reruns in: by ``checked``, then by
+    their JSON text). None if never rerun."""
+    latest: Mapping[str, Any] | None = None
+    for entry in reproductions:
+        if latest is None or checked_at(entry) >= checked_at(latest):
+            latest = entry
+    return latest
+
+
+def reproduction_status(reproductions: Sequence[Mapping[str, Any]]) -> str | None:
+    """``reproduced`` or ``irreproducible`` by the latest rerun (:func:`latest_reproduction`);
+    None if never rerun. What ``show``, ``log``'s status column and ``--status`` read."""
+    latest = latest_reproduction(reproductions)
+    if latest is None:
+        return None
+    return REPRODUCED if latest.get("result") in REPRODUCED_RESULTS else IRREPRODUCIBLE
 
 
 def new_run_id() -> str:
@@ -99,7 +128,7 @@ class Run:
     spec: str | None = None  # the spec's repository path; spec.yaml beside holds this point's
     data_sources: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # input -> source
     seeds: Mapping[str, Any] = field(default_factory=dict)  # "evaluation" and model seed params
-    reproductions: tuple[Mapping[str, Any], ...] = ()  # reruns of this run, oldest first
+    reproductions: tuple[Mapping[str, Any], ...] = ()  # reruns, oldest first (checked)
     warnings: tuple[str, ...] = ()  # warnings raised while training (e.g. ConvergenceWarning)
     findings: tuple[str, ...] = ()  # pre-flight findings, "CODE: explanation" (docs/checks.md)
     commit: str | None = None
@@ -110,10 +139,7 @@ class Run:
     @property
     def reproduction(self) -> str | None:
         """``reproduced`` or ``irreproducible`` by the latest rerun; None if never rerun."""
-        if not self.reproductions:
-            return None
-        result = self.reproductions[-1].get("result")
-        return REPRODUCED if result in REPRODUCED_RESULTS else IRREPRODUCIBLE
+        return reproduction_status(self.reproductions)
 
     @property
     def table(self) -> Mapping[str, Any]:

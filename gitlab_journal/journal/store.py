@@ -355,17 +355,20 @@ class Store:
         new: pygit2.Tree,
         added: list[RunChange] | None = None,
         held: HeldHere | None = None,
+        taken: Mapping[str, str] | None = None,
     ) -> Iterator[InvalidRecord]:
         """Why the journal tree ``new`` may not follow ``old`` (None: why ``new`` holds bad
         records): each run folder it adds or changes fails the full check (:meth:`check_change`),
         a run it adds has an id that another folder holds, or its ``leaderboard.json`` names a
         run it does not hold. ``added`` collects the runs ``new`` adds; ``held`` tells where
-        ``old`` holds some run ids, when it can (see :data:`HeldIds`)."""
+        ``old`` holds some run ids, when it can (see :data:`HeldIds`); ``taken``: run folder ->
+        the ``code.committed`` a merge kept there over the one ``old`` holds (both journals
+        set one; :func:`~gitlab_journal.journal.merge.merge_run_json`)."""
         from gitlab_journal.journal.changes import ADDED, run_changes
 
         arrived: list[RunChange] = []
         for change in run_changes(self.repo, old, new):
-            problem = self.check_change(change)
+            problem = self.check_change(change, (taken or {}).get(change.path))
             if problem is not None:
                 yield problem
             if change.kind == ADDED:
@@ -377,9 +380,11 @@ class Store:
         if problem is not None:
             yield problem
 
-    def check_change(self, change: RunChange) -> InvalidRecord | None:
+    def check_change(self, change: RunChange, committed: str | None = None) -> InvalidRecord | None:
         """Why a run folder that arrived (added or changed) fails the full check, or None; a
-        folder that changed may only gain what a journal adds to a recorded run."""
+        folder that changed may only gain what a journal adds to a recorded run (``committed``:
+        or hold this ``code.committed`` in place of its own, where a merge kept the other
+        side's)."""
         from gitlab_journal.journal.changes import REMOVED, STRAY, TWICE
 
         if change.kind == STRAY:
@@ -397,7 +402,9 @@ class Store:
             files = _read_files_checked(self.repo, obj, change.path)
             before = self.repo[change.before] if change.before is not None else None
             if isinstance(before, pygit2.Tree):
-                fmt.check_grown(_read_files(self.repo, before), files, where=change.path)
+                fmt.check_grown(
+                    _read_files(self.repo, before), files, where=change.path, committed=committed
+                )
             fmt.validate_files(
                 files,
                 fingerprint=change.fingerprint,
@@ -792,8 +799,10 @@ class Store:
         The merged tree is the union of both trees: every run lives under its own path, so runs
         recorded on either side are all kept, a run present on both sides is kept once, and two
         runs of one fingerprint made on two machines sit side by side as repeats. A file both
-        sides changed (a note added to one run on two machines) is resolved the same way
-        whichever side merges. Incoming runs are validated before anything is written
+        sides changed (a note added to one run on two machines) is resolved against its version
+        in the two journals' merge base, the same way whichever side merges, but for a
+        ``code.committed`` both set: the other side's, already published, is kept and the merge
+        names the one dropped. Incoming runs are validated before anything is written
         (``held_ids``, the index's, saves listing every run of this side to find a reused run
         id). The branch moves by compare-and-swap: fast-forward when this side has nothing new,
         a merge commit otherwise (the trees' union is :mod:`~gitlab_journal.journal.merge`'s).
@@ -842,12 +851,13 @@ class Store:
                 raise mixed_formats(ours, theirs)  # (a fast-forward may only go forward)
             base = self.repo[base_id].tree if base_id is not None else None
             resolved: list[str] = []
+            taken: dict[str, str] = {}  # run folder -> the other side's code.committed, kept
             if ours != theirs:
                 # A fast-forward to a migrated journal: its tree is the merge (a union would
                 # keep every run folder at its old place too, beside the one it moved to).
                 tree_id = other.tree.id
             else:
-                tree_id = union(self.repo, base, tip_commit.tree, other.tree, "", resolved)
+                tree_id = union(self.repo, base, tip_commit.tree, other.tree, "", resolved, taken)
                 joined = self.repo[tree_id]
                 assert isinstance(joined, pygit2.Tree)
                 board = merged_leaderboard(
@@ -859,7 +869,9 @@ class Store:
             merged = self.repo[tree_id]
             assert isinstance(merged, pygit2.Tree)
             held = None if held_ids is None else functools.partial(held_ids, tip)
-            incoming = self._validated_new_runs(tip_commit.tree, merged, (other.id, tip), held)
+            incoming = self._validated_new_runs(
+                tip_commit.tree, merged, (other.id, tip), held, taken
+            )
             outgoing = sum(1 for _ in self.runs_added(other.tree, merged))
             if base_id == tip and tree_id == other.tree.id:
                 kind, new = "fast-forward", other.id
@@ -881,13 +893,15 @@ class Store:
         new: pygit2.Tree,
         commits: tuple[pygit2.Oid, pygit2.Oid | None] | None = None,
         held: HeldHere | None = None,
+        taken: Mapping[str, str] | None = None,
     ) -> int:
         """How many runs ``new`` has that ``old`` lacks. Every run folder ``new`` adds or
-        changes gets the full check first (:meth:`problems`), and with ``commits`` (the other
-        tip, this one) every commit that brings them names the runs it adds
-        (:meth:`misnamed_run`): a bad one refuses the whole merge, naming it."""
+        changes gets the full check first (:meth:`problems`; ``taken``: the merge's
+        ``code.committed`` kept over this side's), and with ``commits`` (the other tip, this
+        one) every commit that brings them names the runs it adds (:meth:`misnamed_run`): a
+        bad one refuses the whole merge, naming it."""
         added: list[RunChange] = []
-        problem = next(self.problems(old, new, added, held), None)
+        problem = next(self.problems(old, new, added, held, taken), None)
         if problem is None and commits is not None:
             problem = self.misnamed_run(*commits)
         if problem is not None:
