@@ -387,7 +387,7 @@ def _autologged_fit(
     state.tracked = None
     prepared = None
     try:
-        prepared = _prepare(state, estimator, args, kwargs)
+        prepared = _prepare(state, fit, estimator, args, kwargs)
     except DuplicateRunError:
         raise
     except Exception as exc:  # the journal's trouble never stops the fit
@@ -413,20 +413,26 @@ class _Prepared:
     data: dict[str, Any]
     caller: dict[str, str]
     y_md5: str | None
+    settings: dict[str, Any] | None = None  # {"fit": the fit's arguments that are not data}
 
 
-def _prepare(state: _State, estimator: Any, args: Any, kwargs: Any) -> _Prepared:
+def _prepare(
+    state: _State, fit: Callable[..., Any], estimator: Any, args: Any, kwargs: Any
+) -> _Prepared:
     from gitlab_journal.journal.identity import public_path
 
     journal = _journal(state)
     data, y_md5 = _digests(args, kwargs)
+    more, settings = _fit_arguments(_fit_extras(fit, args, kwargs))
+    data.update(more)
     prepared = _Prepared(
         journal=journal,
         model=public_path(type(estimator)),
         params=dict(estimator.get_params(deep=True)),
         data=data,
-        caller=caller_code((estimator,)),
+        caller=caller_code((estimator, *_callables(settings))),
         y_md5=y_md5,
+        settings=settings,
     )
     message = None
     if state.on_duplicate != "ignore":
@@ -456,12 +462,85 @@ def _digests(args: Any, kwargs: Any) -> tuple[dict[str, Any], str | None]:
 
 
 def _identity(prepared: _Prepared) -> dict[str, Any]:
-    return {
+    identity = {
         "model": prepared.model,
         "params": prepared.params,
         "data": prepared.data,
         "caller": prepared.caller,
     }
+    if prepared.settings:
+        identity["settings"] = prepared.settings
+    return identity
+
+
+DATA_NAMES = ("X", "y", "x", "Y")  # a fit's data, hashed as such by _digests
+
+
+def _fit_extras(fit: Callable[..., Any], args: Any, kwargs: Any) -> dict[str, Any]:
+    """The arguments a fit is given besides its data (``X`` and ``y``): named as its signature
+    names them (``fit(X, y, w)`` gives ``sample_weight``), those given as None left out (as
+    if not given)."""
+    extras = {k: v for k, v in kwargs.items() if k not in DATA_NAMES}
+    if len(args) > 2:
+        try:
+            names = [
+                p.name
+                for p in inspect.signature(fit).parameters.values()
+                if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+            ][1:]  # self
+        except (TypeError, ValueError):
+            names = []
+        for i, value in enumerate(args[2:], start=2):
+            extras[names[i] if i < len(names) else f"arg{i}"] = value
+    return {k: v for k, v in extras.items() if v is not None}
+
+
+def _fit_arguments(extras: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """A fit's (or a cross-validation's ``params``) arguments, as the identity holds them: each
+    array (``sample_weight``, groups) is data, hashed by value under its name; the others are
+    ``settings`` (``{"fit": {name: value}}``, arrays inside them hashed too), None when none."""
+    from gitlab_journal.data.values import Digest
+
+    data: dict[str, Any] = {}
+    others: dict[str, Any] = {}
+    for name, value in extras.items():
+        if _is_data(value):
+            data[name] = Digest(_md5(value))
+        else:
+            others[name] = _hashed(value)
+    return data, ({"fit": others} if others else None)
+
+
+def _is_data(value: Any) -> bool:
+    """Whether ``value`` is an array of numbers (numpy, pandas, scipy sparse, or a list of
+    numbers) rather than a setting."""
+    if hasattr(value, "shape") and (hasattr(value, "dtype") or hasattr(value, "dtypes")):
+        return getattr(value, "ndim", 1) != 0
+    if isinstance(value, list | tuple) and value:
+        import numpy as np
+
+        try:
+            array = np.asarray(value)
+        except (TypeError, ValueError):
+            return False
+        return array.ndim > 0 and array.dtype.kind in "biufc"
+    return False
+
+
+def _hashed(value: Any) -> Any:
+    """A setting with each array in it (an ``eval_set``'s) replaced by its md5."""
+    if _is_data(value):
+        return {"__data__": _md5(value)}
+    if isinstance(value, dict):
+        return {k: _hashed(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_hashed(v) for v in value]
+    return value
+
+
+def _callables(settings: dict[str, Any] | None) -> list[Any]:
+    """The values among a fit's settings, whose notebook code counts as the estimator's does."""
+    return list((settings or {}).get("fit", {}).values())
 
 
 def _duplicate(journal: Any, fit: dict[str, Any], model: str) -> str | None:
@@ -557,13 +636,14 @@ class _SearchPlan:
     caller: dict[str, str]
     y_md5: str | None
     evaluation: dict[str, Any]
+    settings: dict[str, Any] | None = None  # {"fit": the fit's arguments that are not data}
 
 
 def _search_fit(state: _State, fit: Callable[..., Any], search: Any, args: Any, kwargs: Any) -> Any:
     state.tracked = None
     plan = None
     try:
-        plan = _prepare_search(state, search, args, kwargs)
+        plan = _prepare_search(state, fit, search, args, kwargs)
     except DuplicateRunError:
         raise
     except Exception as exc:
@@ -613,14 +693,23 @@ def _candidates(search: Any) -> list[dict[str, Any]]:
     return list(sampler)
 
 
-def _prepare_search(state: _State, search: Any, args: Any, kwargs: Any) -> _SearchPlan:
+def _prepare_search(
+    state: _State, fit: Callable[..., Any], search: Any, args: Any, kwargs: Any
+) -> _SearchPlan:
+    from gitlab_journal.journal.identity import normalise
+
     data, y_md5 = _digests(args, kwargs)
+    more, settings = _fit_arguments(_fit_extras(fit, args, kwargs))
+    data.update(more)
+    owners = (getattr(search, "estimator", None), search.scoring, search.cv)
     plan = _SearchPlan(
         journal=_journal(state),
         data=data,
-        caller=caller_code((getattr(search, "estimator", None),)),
+        caller=caller_code((*owners, *_callables(settings))),
         y_md5=y_md5,
-        evaluation={"cv": search.cv, "scoring": search.scoring},
+        # as it is before the search runs (a scorer's state may change as it scores)
+        evaluation=normalise({"cv": search.cv, "scoring": search.scoring}),
+        settings=settings,
     )
     if state.on_duplicate == "ignore":
         return plan
@@ -646,13 +735,16 @@ def _prepare_search(state: _State, search: Any, args: Any, kwargs: Any) -> _Sear
 
 
 def _search_identity(plan: _SearchPlan, model: str, params: dict[str, Any]) -> dict[str, Any]:
-    return {
+    identity = {
         "model": model,
         "params": params,
         "data": plan.data,
         "evaluation": plan.evaluation,
         "caller": plan.caller,
     }
+    if plan.settings:
+        identity["settings"] = plan.settings
+    return identity
 
 
 SEARCH_METRICS = ("mean_test_", "std_test_", "split", "mean_train_", "mean_fit_time")
@@ -869,7 +961,7 @@ def _prepare_cross_validation(
     """The cross-validation's identity, as a search's candidate has it (the estimator's class
     and params, the data, ``cv`` and ``scoring``); a duplicate is told before a fold trains."""
     from gitlab_journal.data.values import Digest
-    from gitlab_journal.journal.identity import public_path
+    from gitlab_journal.journal.identity import normalise, public_path
 
     bound = inspect.signature(func).bind(*args, **kwargs)
     bound.apply_defaults()
@@ -878,12 +970,24 @@ def _prepare_cross_validation(
     data, y_md5 = _digests((call["X"], call.get("y")), {})
     if call.get("groups") is not None:  # they make the folds
         data["groups"] = Digest(_md5(call["groups"]))
+    # the arguments routed to each fold's fit (`params`; `fit_params` in older versions)
+    routed = {
+        str(k): v
+        for key in ("params", "fit_params")
+        for k, v in dict(call.get(key) or {}).items()
+        if v is not None
+    }
+    more, settings = _fit_arguments(routed)
+    data.update(more)
+    owners = (estimator, call.get("scoring"), call.get("cv"), *_callables(settings))
     plan = _SearchPlan(
         journal=_journal(state),
         data=data,
-        caller=caller_code((estimator,)),
+        caller=caller_code(owners),
         y_md5=y_md5,
-        evaluation={"cv": call.get("cv"), "scoring": call.get("scoring")},
+        # as it is before the folds run (a scorer's state may change as it scores)
+        evaluation=normalise({"cv": call.get("cv"), "scoring": call.get("scoring")}),
+        settings=settings,
     )
     model, params = public_path(type(estimator)), dict(estimator.get_params(deep=True))
     message = None
@@ -927,8 +1031,22 @@ def _record_cross_validation(
     if "fit_time" in results:
         folds["fit_time"] = [float(v) for v in results["fit_time"]]
     files = {FOLDS_FILE: scores_file(folds)}
+    held_out = [values for key, values in folds.items() if key.startswith("test_")]
+    failed = bool(held_out) and all(v is None for values in held_out for v in values)
+    error = None
+    if failed:  # scikit-learn gave every fold its error_score (NaN): nothing was measured
+        count = max(len(values) for values in held_out)
+        error = (
+            f"every fold failed: none of the {count} folds has a held-out score that is a "
+            "number (scikit-learn's warnings say why; error_score='raise' stops at the first)"
+        )
     plan.journal.record(
-        **_search_identity(plan, model, params), metrics=metrics, files=files, kind=KIND
+        **_search_identity(plan, model, params),
+        metrics=metrics,
+        files=files,
+        kind=KIND,
+        status="failed" if failed else "ok",
+        error=error,
     )
 
 
@@ -939,8 +1057,9 @@ def caller_code(owners: Iterable[Any] = ()) -> dict[str, str]:
     """The code that called ``fit``, name -> content id: in a notebook, the code cells on the
     call stack (the cell running now, and any cell whose function is on the way to ``fit``)
     and those that define a class or function of ``owners`` (an estimator, its nested
-    estimators and their functions) made in the notebook; else the ``__main__`` script.
-    Empty for an interactive interpreter.
+    estimators and their functions, a scorer's function) made in the notebook, or one that
+    code names (a helper a method calls, a function the cell calls; :class:`_MainCode`);
+    else the ``__main__`` script. Empty for an interactive interpreter.
 
     What else the notebook ran reaches ``fit`` through the data and params, which count by
     value: so running a cell again, or after unrelated cells, is the same experiment, and
@@ -954,7 +1073,7 @@ def caller_code(owners: Iterable[Any] = ()) -> dict[str, str]:
     shell = ipython.get_ipython() if ipython is not None else None
     cells = getattr(shell, "user_ns", {}).get("In") if shell is not None else None
     if isinstance(cells, list):
-        texts = _notebook_cells(sys._getframe(1), owners)
+        texts = _notebook_cells(sys._getframe(1), owners, cells)
         if not texts and cells and isinstance(cells[-1], str):
             texts = {cells[-1]}  # called from no cell (a callback of the kernel's): this one
         text = "".join(
@@ -992,19 +1111,25 @@ def notebook_text(blob: str) -> str | None:
     return _kept_cells.get(blob)
 
 
-def _notebook_cells(frame: Any, owners: Iterable[Any]) -> set[str]:
+def _notebook_cells(frame: Any, owners: Iterable[Any], cells: Sequence[Any] = ()) -> set[str]:
     """The text of each notebook cell on the stack from ``frame`` up, and of each cell that
-    defines a ``__main__`` class or function of ``owners``. IPython keeps a cell's text in
-    :mod:`linecache` under the name its code was compiled with, without a file time."""
+    defines a ``__main__`` class or function that code uses (:class:`_MainCode`): ``owners``
+    and what they are made of, and what the notebook's code found names, transitively. IPython
+    keeps a cell's text in :mod:`linecache` under the name its code was compiled with, without
+    a file time; ``cells`` are the texts the kernel ran (``In``), where a class with no
+    methods of its own is found."""
     import linecache
 
+    found = _MainCode(cells)
     names: list[str] = []
     while frame is not None:
         names.append(frame.f_code.co_filename)
+        if frame.f_globals.get("__name__") == "__main__":
+            found.code(frame.f_code, frame.f_globals)
         frame = frame.f_back
-    for code in _main_code(owners):
-        names.append(code.co_filename)
-    texts: set[str] = set()
+    found.objects(owners)
+    names.extend(found.files)
+    texts = set(found.texts)
     for name in dict.fromkeys(names):
         entry = linecache.cache.get(name)
         if entry is not None and len(entry) == 4 and entry[1] is None:
@@ -1012,40 +1137,143 @@ def _notebook_cells(frame: Any, owners: Iterable[Any]) -> set[str]:
     return texts
 
 
-def _main_code(owners: Iterable[Any]) -> Iterator[Any]:
-    """The code objects of the ``__main__`` classes (their methods) and functions that
-    ``owners`` are made of, nested estimators' included (``get_params(deep=False)``)."""
-    todo = list(owners)
-    seen: set[int] = set()
-    while todo:
-        obj = todo.pop()
-        if id(obj) in seen:
-            continue
-        seen.add(id(obj))
-        code = getattr(obj, "__code__", None)
-        if code is not None and getattr(obj, "__module__", None) == "__main__":
-            yield code
-            continue
-        if isinstance(obj, (list, tuple)):
-            todo.extend(obj)
-            continue
-        for klass in type(obj).__mro__:
-            if klass.__module__ != "__main__":
+MAX_FOLLOWED = 512  # the notebook's objects one fit's code follows, at most
+MAX_UNWRAP = 8  # decorators (and autolog's wrappers) looked through, at most
+
+
+def _unwrapped(value: Any) -> Any:
+    """``value`` without its decorators' wrappers (``__wrapped__``), autolog's included."""
+    for _ in range(MAX_UNWRAP):
+        inner = getattr(value, "__wrapped__", None)
+        if inner is None:
+            break
+        value = inner
+    return value
+
+
+def _is_main(value: Any) -> bool:
+    """Whether ``value`` is a function or class the notebook defined. (Not an object: a name
+    the code assigns, ``model = Wide().fit(X, y)``, holds the one it made before.)"""
+    if isinstance(value, type | types.FunctionType):
+        return value.__module__ == "__main__"
+    return False
+
+
+class _MainCode:
+    """The code of the ``__main__`` classes and functions (a notebook's) that a fit depends
+    on: those of its owners (an estimator, its nested estimators and their functions, a
+    scorer's function), and, from any code found, each function or class of the notebook
+    its names name (a helper a method calls, a function a cell calls), transitively
+    and bounded. ``files``: the code objects' file names (a cell's, in linecache); ``texts``:
+    the cells of classes that hold no code of their own (``class Child(Base): n = 1``), the
+    last cell the kernel ran that defines the class's name."""
+
+    def __init__(self, cells: Sequence[Any]) -> None:
+        self.cells = cells
+        self.files: list[str] = []
+        self.texts: set[str] = set()
+        self.todo: list[Any] = []
+        self.seen_code: set[int] = set()
+        self.seen: set[int] = set()
+        self.seen_classes: set[int] = set()
+        self.budget = MAX_FOLLOWED
+
+    def code(self, code: types.CodeType, namespace: dict[str, Any]) -> None:
+        """``code``, the code nested in it, and what their global names name in ``namespace``
+        that the notebook defined."""
+        stack = [code]
+        while stack:
+            current = stack.pop()
+            if id(current) in self.seen_code:
                 continue
-            for member in vars(klass).values():
+            self.seen_code.add(id(current))
+            self.files.append(current.co_filename)
+            for name in current.co_names:
+                value = namespace.get(name)
+                if value is not None and _is_main(value):
+                    self.todo.append(value)
+            stack.extend(c for c in current.co_consts if isinstance(c, types.CodeType))
+
+    def objects(self, owners: Iterable[Any]) -> None:
+        self.todo.extend(owners)
+        while self.todo and self.budget > 0:
+            obj = self.todo.pop()
+            if obj is None or id(obj) in self.seen:
+                continue
+            self.seen.add(id(obj))
+            self.budget -= 1
+            self._object(obj)
+
+    def _object(self, obj: Any) -> None:
+        if isinstance(obj, list | tuple | set | frozenset):
+            self.todo.extend(obj)
+            return
+        if isinstance(obj, dict):
+            self.todo.extend(obj.values())
+            return
+        if isinstance(obj, functools.partial):
+            self.todo.extend([obj.func, *obj.args, *obj.keywords.values()])
+            return
+        if isinstance(obj, types.MethodType):
+            self.todo.extend([obj.__func__, obj.__self__])
+            return
+        function = _unwrapped(obj) if callable(obj) and not isinstance(obj, type) else obj
+        if isinstance(function, types.FunctionType):
+            if function.__module__ == "__main__":
+                self.code(function.__code__, function.__globals__)
+            return
+        if isinstance(obj, type):
+            self._classes(obj)
+            return
+        self._classes(type(obj))
+        if type(obj).__module__.startswith("sklearn.metrics"):
+            # a scorer: its score function and arguments (scorers of a multi-metric one)
+            with contextlib.suppress(TypeError):
+                self.todo.extend(vars(obj).values())
+        get_params = getattr(obj, "get_params", None)
+        if callable(get_params):
+            try:
+                self.todo.extend(get_params(deep=False).values())
+            except Exception:  # an estimator whose params cannot be read: its own error later
+                return
+
+    def _classes(self, klass: type) -> None:
+        """The notebook's classes ``klass`` is made of: their methods' code; for one that has
+        none of its own, the cell that defines it."""
+        for owner in klass.__mro__:
+            if owner.__module__ != "__main__" or id(owner) in self.seen_classes:
+                continue
+            self.seen_classes.add(id(owner))
+            own = False
+            for member in list(vars(owner).values()):
                 member = getattr(member, "__func__", member)  # staticmethod, classmethod
                 member = getattr(member, "fget", member)  # property
-                for _ in range(8):  # the method itself, not autolog's wrapper of it
-                    member = getattr(member, "__wrapped__", member)
-                code = getattr(member, "__code__", None)
-                if code is not None:
-                    yield code
-        get_params = getattr(obj, "get_params", None)
-        if callable(get_params) and not isinstance(obj, type):
-            try:
-                todo.extend(get_params(deep=False).values())
-            except Exception:  # an estimator whose params cannot be read: its own error later
-                continue
+                member = _unwrapped(member)  # the method itself, not autolog's wrapper of it
+                if isinstance(member, types.FunctionType) and member.__module__ == "__main__":
+                    code = member.__code__
+                    own = own or code.co_qualname.startswith(owner.__qualname__ + ".")
+                    self.code(code, member.__globals__)
+                elif isinstance(member, type) and member.__module__ == "__main__":
+                    self.todo.append(member)
+            if not own:
+                text = _class_cell(owner, self.cells)
+                if text is not None:
+                    self.texts.add(text)
+
+
+def _class_cell(klass: type, cells: Sequence[Any]) -> str | None:
+    """The text of the last cell of ``cells`` (the kernel's ``In``, in the order they ran)
+    that defines ``klass``'s name at its top level, as linecache holds a cell's text; None
+    when none does (or the class is not a top-level one)."""
+    import re
+
+    if klass.__qualname__ != klass.__name__:
+        return None
+    defines = re.compile(rf"^class\s+{re.escape(klass.__name__)}\b", re.MULTILINE)
+    for cell in reversed(cells):
+        if isinstance(cell, str) and defines.search(cell):
+            return "".join(line + "\n" for line in cell.splitlines())
+    return None
 
 
 # -- Keras ----------------------------------------------------------------------------------

@@ -788,3 +788,165 @@ def test_autolog_changes_no_score_and_a_scripts_own_class_reaches_workers(repo: 
     recorded = {run.model for run in runs(repo)}
     assert "sklearn.pipeline.Pipeline" in recorded
     assert "sklearn.linear_model.SGDClassifier" in recorded
+
+
+# -- what an experiment is: scorers, splitters and fit arguments count by value ------------
+
+SCORING_SCRIPT = """\
+import gitlab_journal
+gitlab_journal.autolog()
+
+from sklearn.datasets import load_iris
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import f1_score, get_scorer, make_scorer
+from sklearn.model_selection import cross_val_score
+
+
+def agreement(y_true, y_pred):
+    return float((y_true == y_pred).mean())
+
+
+X, y = load_iris(return_X_y=True)
+for scoring in [
+    "accuracy",
+    get_scorer("accuracy"),  # the same scorer: the same experiment
+    make_scorer(f1_score, average="macro"),
+    make_scorer(f1_score, average="micro"),
+    make_scorer(f1_score, average="macro", greater_is_better=False),
+    make_scorer(agreement),
+]:
+    print(cross_val_score(LogisticRegression(max_iter=500), X, y, cv=3, scoring=scoring).mean())
+"""
+
+
+def test_scorer_objects_are_told_apart_by_what_they_score(repo: Path) -> None:
+    """``scoring=`` a scorer object is its score function, sign, arguments and response method:
+    scorers that score differently are different experiments; ``get_scorer("accuracy")`` is the
+    experiment ``"accuracy"`` is."""
+    out = python(repo, SCORING_SCRIPT, "scoring.py")
+    recorded = runs(repo)
+    assert len(recorded) == 6
+    assert out.stderr.count("DuplicateRunWarning") == 1 and recorded[0].id in out.stderr
+    prints = [run.fingerprint for run in recorded]
+    assert prints[0] == prints[1] and len(set(prints[1:])) == 5, prints
+    scoring = [run.evaluation["scoring"] for run in recorded]
+    assert scoring[:2] == ["accuracy", "accuracy"]
+    assert [scoring[i]["kwargs"] for i in (2, 3)] == [{"average": "macro"}, {"average": "micro"}]
+    assert scoring[4]["sign"] == -1 and scoring[4]["kwargs"] == {"average": "macro"}
+    assert scoring[5]["score_func"] == {"__callable__": "__main__.agreement"}
+
+
+SPLITTER_SCRIPT = """\
+import numpy as np
+
+import gitlab_journal
+gitlab_journal.autolog(on_duplicate="raise")
+
+from sklearn.datasets import load_digits
+from sklearn.model_selection import KFold, PredefinedSplit, cross_val_score
+from sklearn.naive_bayes import GaussianNB
+
+X, y = load_digits(return_X_y=True)  # 1797 samples: their folds' repr is cut short
+first = np.arange(len(y)) % 3
+second = first.copy()
+second[[900, 901]] = second[[901, 900]]
+for cv in (PredefinedSplit(first), PredefinedSplit(second), KFold(3)):
+    print(cross_val_score(GaussianNB(), X, y, cv=cv).mean())
+"""
+
+
+def test_splitters_with_other_folds_are_other_experiments(repo: Path) -> None:
+    """A splitter is its class and params, arrays hashed by value: two ``PredefinedSplit`` whose
+    folds differ past what numpy's repr shows are two experiments; a ``KFold`` keeps the
+    identity it always had."""
+    python(repo, SPLITTER_SCRIPT, "folds.py")
+    first, second, kfold = runs(repo)
+    assert first.fingerprint != second.fingerprint
+    assert first.evaluation["cv"]["__splitter__"] == "sklearn.model_selection.PredefinedSplit"
+    assert kfold.evaluation["cv"] == {
+        "__repr__": "KFold(n_splits=3, random_state=None, shuffle=False)",
+        "type": "sklearn.model_selection.KFold",
+    }
+
+
+FIT_ARGUMENTS_SCRIPT = """\
+import numpy as np
+
+import gitlab_journal
+gitlab_journal.autolog()
+
+from sklearn.datasets import load_iris
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import cross_val_score
+
+
+class Scaled(LogisticRegression):
+    def fit(self, X, y, sample_weight=None, scale=1.0):
+        return super().fit(X * scale, y, sample_weight=sample_weight)
+
+
+X, y = load_iris(return_X_y=True)
+light = np.ones(len(y))
+heavy = np.where(y == 0, 5.0, 1.0)
+LogisticRegression(max_iter=500).fit(X, y)
+LogisticRegression(max_iter=500).fit(X, y, sample_weight=light)
+LogisticRegression(max_iter=500).fit(X, y, sample_weight=heavy)
+LogisticRegression(max_iter=500).fit(X, y, heavy)  # the same weights, passed by position
+LogisticRegression(max_iter=500).fit(X, y, sample_weight=None)  # as with none
+Scaled(max_iter=500).fit(X, y, scale=2.0)
+Scaled(max_iter=500).fit(X, y, scale=3.0)
+cross_val_score(LogisticRegression(max_iter=500), X, y, cv=3, params={"sample_weight": light})
+cross_val_score(LogisticRegression(max_iter=500), X, y, cv=3, params={"sample_weight": heavy})
+cross_val_score(LogisticRegression(max_iter=500), X, y, cv=3)
+"""
+
+
+def test_fit_arguments_are_part_of_the_experiment(repo: Path) -> None:
+    """Weights passed to ``fit`` (or through ``cross_val_score``'s ``params``) are data, hashed
+    by value; a fit argument that is not data is part of the identity as it is given; an
+    argument left at None is as if not given."""
+    out = python(repo, FIT_ARGUMENTS_SCRIPT, "weights.py")
+    recorded = runs(repo)
+    assert len(recorded) == 10
+    plain, light, heavy, by_position, unweighted, two, three, *folds = recorded
+    assert out.stderr.count("DuplicateRunWarning") == 2, out.stderr
+    assert by_position.fingerprint == heavy.fingerprint
+    assert unweighted.fingerprint == plain.fingerprint
+    distinct = [plain, light, heavy, two, three, *folds]
+    assert len({run.fingerprint for run in distinct}) == len(distinct)
+    assert set(plain.data) == {"X", "y"} and "settings" not in plain.identity["model"]
+    assert set(light.data) == {"X", "y", "sample_weight"}
+    assert light.data["sample_weight"] != heavy.data["sample_weight"]
+    assert two.identity["model"]["settings"] == {"fit": {"scale": 2}}
+    assert set(folds[0].data) == {"X", "y", "sample_weight"} and set(folds[2].data) == {"X", "y"}
+
+
+FAILING_FOLDS_SCRIPT = """\
+import gitlab_journal
+gitlab_journal.autolog()
+
+from sklearn.datasets import load_iris
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import cross_validate
+
+
+def broken(estimator, X, y):
+    raise RuntimeError("this scorer fails")
+
+
+X, y = load_iris(return_X_y=True)
+print(cross_validate(LogisticRegression(max_iter=500), X, y, cv=3, scoring=broken)["test_score"])
+"""
+
+
+def test_a_cross_validation_whose_folds_all_failed_is_recorded_failed(repo: Path) -> None:
+    """Every fold failed (scikit-learn gave each the error score, NaN): the run is ``failed``,
+    its error says so, and its folds are kept; the same cross-validation again is told as a
+    repeat of a failed run."""
+    python(repo, FAILING_FOLDS_SCRIPT, "broken.py")
+    [run] = runs(repo)
+    assert run.status == "failed"
+    assert run.error is not None and "every fold failed" in run.error
+    assert folds_of(repo, run)["test_score"] == [None, None, None]
+    again = python(repo, FAILING_FOLDS_SCRIPT, "broken.py")
+    assert "DuplicateRunWarning" in again.stderr and f"run {run.id}, failed" in again.stderr

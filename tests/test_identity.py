@@ -103,3 +103,79 @@ def test_resolved_defaults_make_one_experiment() -> None:
     )
     seeded = resolve(model, {}, seed=0)
     assert seeded.params["random_state"] == 0
+
+
+def agreement(y_true: object, y_pred: object) -> float:
+    """A metric of this module: a scorer made of it is identified by its import path."""
+    return 0.0
+
+
+def test_scorers_are_identified_by_what_they_score() -> None:
+    """A scorer object is its score function, sign, keyword arguments and response method:
+    scorers that score differently are different evaluations, and one that scores as a named
+    scorer does is that name, as ``scoring="accuracy"`` is."""
+    from sklearn.metrics import accuracy_score, f1_score, get_scorer, make_scorer, precision_score
+
+    macro = make_scorer(f1_score, average="macro")
+    scorers = [
+        macro,
+        make_scorer(f1_score, average="micro"),
+        make_scorer(f1_score, average="macro", greater_is_better=False),
+        make_scorer(precision_score, average="macro"),
+        make_scorer(f1_score, average="macro", response_method="predict_proba"),
+        make_scorer(agreement),
+        make_scorer(lambda y, p: 1.0),
+        make_scorer(lambda y, p: 2.0),
+    ]
+    texts = [canonical_json(scorer) for scorer in scorers]
+    assert len(set(texts)) == len(texts), texts
+    assert canonical_json(get_scorer("accuracy")) == canonical_json("accuracy")
+    assert normalise(make_scorer(accuracy_score)) == "accuracy"
+    assert normalise(macro)["kwargs"] == {"average": "macro"}  # "f1_macro" sets pos_label too
+    negated = normalise(scorers[2])
+    assert negated["__scorer__"] == "sklearn.metrics._scorer._Scorer"
+    assert negated["score_func"] == {"__callable__": "sklearn.metrics.f1_score"}
+    assert (negated["sign"], negated["kwargs"]) == (-1, {"average": "macro"})
+    assert normalise(scorers[5])["score_func"] == {"__callable__": "test_identity.agreement"}
+    # a scorer in a dict of several, as `scoring=` takes them
+    assert normalise({"f1": get_scorer("f1_macro")}) == {"f1": "f1_macro"}
+
+
+def test_a_callable_object_is_identified_by_its_class_and_state() -> None:
+    class Threshold:
+        def __init__(self, at: float) -> None:
+            self.at = at
+
+        def __call__(self, value: float) -> bool:
+            return value > self.at
+
+    assert canonical_json(Threshold(0.5)) != canonical_json(Threshold(0.7))
+    assert canonical_json(Threshold(0.5)) == canonical_json(Threshold(0.5))
+
+
+def test_splitters_are_identified_by_value_never_by_a_truncated_repr() -> None:
+    from sklearn.model_selection import KFold, PredefinedSplit, ShuffleSplit, StratifiedKFold
+
+    # folds of 1797 samples: numpy's repr shows the first and last three of them only
+    first = np.arange(1797) % 3
+    second = first.copy()
+    second[[900, 901]] = second[[901, 900]]
+    assert repr(PredefinedSplit(first)) == repr(PredefinedSplit(second))
+    assert canonical_json(PredefinedSplit(first)) != canonical_json(PredefinedSplit(second))
+    assert canonical_json(PredefinedSplit(first)) == canonical_json(PredefinedSplit(first.copy()))
+    encoded = normalise(PredefinedSplit(first))
+    assert encoded["__splitter__"] == "sklearn.model_selection.PredefinedSplit"
+    assert "sha256" in encoded["params"]["test_fold"]
+    # splitters whose params are plain values keep the form (and fingerprint) they had
+    assert normalise(KFold(5)) == {
+        "__repr__": "KFold(n_splits=5, random_state=None, shuffle=False)",
+        "type": "sklearn.model_selection.KFold",
+    }
+    assert normalise(StratifiedKFold(3, shuffle=True, random_state=0)) == {
+        "__repr__": "StratifiedKFold(n_splits=3, random_state=0, shuffle=True)",
+        "type": "sklearn.model_selection.StratifiedKFold",
+    }
+    assert normalise(ShuffleSplit(4, test_size=0.25))["__repr__"] == (
+        "ShuffleSplit(n_splits=4, random_state=None, test_size=0.25, train_size=None)"
+    )
+    assert normalise(5) == 5

@@ -291,6 +291,124 @@ def push(clone: Path, remote: str = "origin") -> subprocess.CompletedProcess[str
     )
 
 
+# -- the notebook code a run depends on: helpers, classes without methods, scorers -----------
+
+
+def cells(*texts: str) -> bytes:
+    """The ``notebook.py`` of a run that counts these cells (kept sorted by their text)."""
+    return "".join(f"# %%\n{text}\n" for text in sorted(texts)).encode()
+
+
+HELPER = "def narrow(X):\n    return X[:, :{k}]"
+NARROW = (
+    "class Narrow(LogisticRegression):\n"
+    "    def fit(self, X, y):\n"
+    "        return super().fit(narrow(X), y)\n"
+    "\n"
+    "    def predict(self, X):\n"
+    "        return super().predict(narrow(X))"
+)
+BASE = (
+    "class Base(LogisticRegression):\n"
+    "    n_feat = 4\n"
+    "\n"
+    "    def fit(self, X, y):\n"
+    "        return super().fit(X[:, : self.n_feat], y)\n"
+    "\n"
+    "    def predict(self, X):\n"
+    "        return super().predict(X[:, : self.n_feat])"
+)
+CHILD = "class Child(Base):\n    n_feat = {n}"
+
+
+def test_the_notebook_code_an_estimator_runs_is_part_of_the_experiment(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A helper function of the notebook that a notebook class's ``fit`` calls, and a subclass
+    cell with no methods of its own, are code of the run: editing either is a new experiment,
+    and the run keeps their cells."""
+    fit_narrow = "Narrow(max_iter=300).fit(X, y)"
+    fit_child = "Child(max_iter=300).fit(X, y)"
+    with kernel(repo, monkeypatch) as nb:
+        for source in (AUTOLOG, DATA, HELPER.format(k=2), NARROW):
+            nb.run(source)
+        said = [nb.run(fit_narrow)]
+        nb.run(HELPER.format(k=3))
+        said.append(nb.run(fit_narrow))  # the helper edited: another experiment
+        nb.run(BASE)
+        nb.run(CHILD.format(n=1))
+        said.append(nb.run(fit_child))
+        nb.run(CHILD.format(n=3))
+        said.append(nb.run(fit_child))  # the subclass edited: another experiment
+        said.append(nb.run(fit_child))  # the same again: a repeat
+    warned = ["DuplicateRunWarning" in text for text in said]
+    assert warned == [False, False, False, False, True], said
+    narrow_two, narrow_three, child_one, child_three, _ = runs(repo)
+    assert narrow_two.fingerprint != narrow_three.fingerprint
+    assert child_one.fingerprint != child_three.fingerprint
+    assert kept_cells(repo, narrow_three) == cells(NARROW, fit_narrow, HELPER.format(k=3))
+    assert kept_cells(repo, child_one) == cells(BASE, CHILD.format(n=1), fit_child)
+
+
+TRAIN = "def train(lr):\n    return {factor} * lr"
+TRAINED = (
+    "with journal.run(model='my.Net', params={'lr': 0.1}) as run:\n"
+    "    print('duplicate', run.is_duplicate)\n"
+    "    run.log_metrics({'acc': train(0.1)})"
+)
+
+
+def test_the_python_api_counts_the_notebook_functions_its_block_calls(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``with journal.run(...)`` in a cell that calls a function of another cell: that cell is
+    part of the experiment, so editing the function is a new one."""
+    with kernel(repo, monkeypatch) as nb:
+        nb.run("from gitlab_journal import Journal\njournal = Journal('.')")
+        nb.run(TRAIN.format(factor=2))
+        nb.run(TRAINED)
+        nb.run(TRAINED)
+        nb.run(TRAIN.format(factor=3))
+        nb.run(TRAINED)
+        said = [flat(nb.notebook.cells[i].outputs[0].get("text", "")) for i in (2, 3, 5)]
+    assert said == ["duplicate False", "duplicate True", "duplicate False"], said
+    *_, last = runs(repo)
+    assert kept_cells(repo, last) == cells(TRAIN.format(factor=3), TRAINED)
+
+
+METRIC = "def agreement(y_true, y_pred):\n    return float((y_true == y_pred).mean()) * {w}"
+SCORED = "cross_val_score(LogisticRegression(max_iter=300), X, y, cv=3, scoring=scorer)"
+
+
+def test_a_scorer_of_the_notebook_counts_its_cells(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``scoring=make_scorer(f)`` with ``f`` defined in the notebook: the cell defining ``f`` is
+    code of the cross-validation's run, so editing ``f`` is a new experiment."""
+    imports = (
+        "from sklearn.metrics import make_scorer\n"
+        "from sklearn.model_selection import cross_val_score"
+    )
+    with kernel(repo, monkeypatch) as nb:
+        for source in (
+            AUTOLOG,
+            DATA,
+            imports,
+            METRIC.format(w=1),
+            "scorer = make_scorer(agreement)",
+        ):
+            nb.run(source)
+        said = [nb.run(SCORED), nb.run(SCORED)]
+        nb.run(METRIC.format(w=2))
+        nb.run("scorer = make_scorer(agreement)")
+        said.append(nb.run(SCORED))
+    warned = ["DuplicateRunWarning" in text for text in said]
+    assert warned == [False, True, False], said
+    first, _, edited = runs(repo)
+    assert first.fingerprint != edited.fingerprint
+    assert METRIC.format(w=2) in (kept_cells(repo, edited) or b"").decode()
+
+
 # -- %timeit and %%timeit: timed fits are no runs --------------------------------------------
 
 

@@ -43,9 +43,21 @@ def public_path(obj: Any) -> str:
             mod = importlib.import_module(prefix)
         except Exception:  # pragma: no cover - a broken parent package
             break
-        if "." not in qualname and getattr(mod, qualname, None) is obj:
+        if "." not in qualname and _exposes(getattr(mod, qualname, None), obj):
             best = prefix
     return f"{best}.{qualname}" if best else qualname
+
+
+def _exposes(found: Any, obj: Any) -> bool:
+    """Whether ``found``, a module's attribute, is ``obj``, or autologging's wrapper of it (a
+    ``sklearn.metrics`` function, patched where it is exposed, keeps the path it has unpatched:
+    a scorer holding the function itself is the same as one holding the wrapper)."""
+    if found is obj:
+        return True
+    return found is not None and (
+        getattr(found, "__journal_autolog__", False) is True
+        and getattr(found, "__wrapped__", None) is obj
+    )
 
 
 def _float(value: float) -> Any:
@@ -162,8 +174,13 @@ def normalise(value: Any) -> Any:
             "args": normalise(list(value.args)),
             "keywords": normalise(dict(value.keywords)),
         }
+    if _is_scorer(value):
+        return _scorer(value)
     if callable(value):
         return _callable(value)
+    splitter = _splitter(value)
+    if splitter is not None:
+        return splitter
     text = repr(value)
     if _ADDRESS.search(text):
         raise JournalError(
@@ -179,6 +196,20 @@ def _is_partial(value: Any) -> bool:
 
 
 def _callable(value: Any) -> Any:
+    if getattr(value, "__qualname__", None) is None and getattr(value, "__name__", None) is None:
+        # An object with a __call__ method, not a function: no name says what it does, its
+        # class and state do.
+        state = getattr(value, "__dict__", None)
+        if isinstance(state, dict):
+            return {"__callable__": public_path(type(value)), "state": normalise(state)}
+        text = repr(value)
+        if _ADDRESS.search(text):
+            raise JournalError(
+                f"cannot fingerprint a callable of type {type(value).__qualname__}: "
+                "it has no stable form (its repr holds a memory address)",
+                hint="pass a function, or give the class a get_params() method",
+            )
+        return {"__repr__": text, "type": public_path(type(value))}
     path = public_path(value)
     if "<lambda>" in path or "<locals>" in path:
         # No import path names it: identify it by its source text.
@@ -190,6 +221,113 @@ def _callable(value: Any) -> Any:
             source = path
         return {"__callable__": path, "source": hashlib.sha256(source.encode()).hexdigest()}
     return {"__callable__": path}
+
+
+# -- scikit-learn's scorers and splitters, by value (scikit-learn is imported by then) ---------
+
+SCORERS = "sklearn.metrics._scorer"  # where scikit-learn's scorer classes live
+SPLITTERS = "sklearn.model_selection._split"  # ... and its cross-validation splitters
+_named_scorers: dict[str, str] | None = None  # a named scorer's canonical JSON -> its name
+
+
+def _is_scorer(value: Any) -> bool:
+    return any(klass.__module__ == SCORERS for klass in type(value).__mro__[:-1])
+
+
+def _scorer(value: Any) -> Any:
+    """A scikit-learn scorer (``make_scorer(...)``, ``get_scorer(...)``, several of them) by
+    value: its class and attributes, ``_Scorer``'s being its score function (by import path,
+    or source for a lambda), sign, keyword arguments and response method; a metadata request
+    only when it requests something. One that scores as a named scorer is that name, as
+    ``scoring="accuracy"`` gives it."""
+    fields: dict[str, Any] = {}
+    for key, item in vars(value).items():
+        if key == "_metadata_request":
+            item = _requests(item)
+            if not item:
+                continue
+        fields[key.lstrip("_")] = item
+    encoded = {"__scorer__": public_path(type(value)), **normalise(fields)}
+    name = _scorer_names().get(canonical_json(encoded))
+    return name if name is not None else encoded
+
+
+def _requests(request: Any) -> dict[str, Any]:
+    """A scorer's metadata request (method -> param -> request), only what it requests."""
+    if not isinstance(request, Mapping):
+        return {"request": normalise(request)}
+    out: dict[str, Any] = {}
+    for method, params in request.items():
+        if isinstance(params, Mapping):
+            asked = {str(k): v for k, v in params.items() if v is not None}
+            if asked:
+                out[str(method)] = asked
+        elif params is not None:
+            out[str(method)] = params
+    return out
+
+
+def _scorer_names() -> dict[str, str]:
+    """scikit-learn's named scorers (``get_scorer_names()``), by the canonical JSON of their
+    value; of two that score alike, the first name in order."""
+    global _named_scorers
+    if _named_scorers is None:
+        named: dict[str, str] = {}
+        try:
+            from sklearn.metrics import get_scorer, get_scorer_names
+
+            for name in sorted(get_scorer_names()):
+                scorer = get_scorer(name)
+                fields = {k.lstrip("_"): v for k, v in vars(scorer).items()}
+                fields.pop("metadata_request", None)
+                encoded = {"__scorer__": public_path(type(scorer)), **normalise(fields)}
+                named.setdefault(canonical_json(encoded), name)
+        except Exception:  # pragma: no cover - a scikit-learn without them: no names
+            named = {}
+        _named_scorers = named
+    return _named_scorers
+
+
+def _splitter(value: Any) -> Any | None:
+    """A scikit-learn cross-validation splitter (``KFold(5)``, ``PredefinedSplit(folds)``...) by
+    its class and params, as its repr names them; None for any other value. One whose params
+    are all plain values keeps the repr form it always had (its repr shows them whole); one
+    with an array or another object is encoded by value, arrays hashed, never by a repr that
+    numpy cuts short past 1000 elements."""
+    method = getattr(type(value), "__repr__", None)
+    if getattr(method, "__module__", None) != SPLITTERS:
+        return None
+    params = _splitter_params(value)
+    if all(item is None or type(item) in (bool, int, float, str) for item in params.values()):
+        return {"__repr__": repr(value), "type": public_path(type(value))}
+    return {"__splitter__": public_path(type(value)), "params": normalise(params)}
+
+
+def _splitter_params(value: Any) -> dict[str, Any]:
+    """A splitter's params as scikit-learn's repr of it reads them: each argument of its
+    ``__init__`` (a repeated splitter's from its ``cvargs`` too), deprecated ones left out."""
+    import inspect
+    import warnings
+
+    init = type(value).__init__
+    if init is object.__init__:
+        return {}
+    names = sorted(
+        p.name
+        for p in inspect.signature(init).parameters.values()
+        if p.name != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
+    )
+    params: dict[str, Any] = {}
+    for name in names:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", FutureWarning)
+            item = getattr(value, name, None)
+            if item is None and hasattr(value, "cvargs"):
+                item = value.cvargs.get(name, None)
+        if any(issubclass(w.category, FutureWarning) for w in caught):
+            continue  # a deprecated param, as the repr leaves it out
+        params[name] = item
+    return params
 
 
 def _numpy(value: Any) -> Any:
