@@ -220,18 +220,25 @@ def blob_code_id(repo: pygit2.Repository, path: str, oid: pygit2.Oid | str) -> s
     return str(oid)
 
 
-def notebook_code(data: bytes) -> str | None:
-    """The canonical text of a notebook's code: each code cell that is not blank, as
-    ``# %%`` and a newline, then its source, ending with a newline (the "percent" format of
-    Jupytext and VS Code). Outputs, execution counts, metadata and markdown cells are left out.
-    None for what is not an nbformat 4 notebook."""
+def _notebook(data: bytes) -> tuple[dict[str, Any], list[Any]] | None:
+    """A notebook's document and its list of cells; None for what is not one."""
     try:
         doc = json.loads(data)
     except (ValueError, UnicodeDecodeError):
         return None
     cells = doc.get("cells") if isinstance(doc, dict) else None
-    if not isinstance(cells, list):
+    return (doc, cells) if isinstance(cells, list) else None
+
+
+def notebook_code(data: bytes) -> str | None:
+    """The canonical text of a notebook's code: each code cell that is not blank, as
+    ``# %%`` and a newline, then its source, ending with a newline (the "percent" format of
+    Jupytext and VS Code). Outputs, execution counts, metadata and markdown cells are left out.
+    None for what is not an nbformat 4 notebook."""
+    found = _notebook(data)
+    if found is None:
         return None
+    _, cells = found
     parts: list[str] = []
     for cell in cells:
         if not isinstance(cell, dict) or cell.get("cell_type") != "code":
@@ -249,13 +256,10 @@ def notebook_without_outputs(data: bytes) -> bytes | None:
     """A notebook's bytes with every code cell's outputs and execution count cleared (what
     the run keeps of a tracked notebook it changed: its code, not its results); None for
     what is not an nbformat 4 notebook."""
-    try:
-        doc = json.loads(data)
-    except (ValueError, UnicodeDecodeError):
+    found = _notebook(data)
+    if found is None:
         return None
-    cells = doc.get("cells") if isinstance(doc, dict) else None
-    if not isinstance(cells, list):
-        return None
+    doc, cells = found
     for cell in cells:
         if isinstance(cell, dict) and cell.get("cell_type") == "code":
             cell["outputs"] = []

@@ -181,12 +181,20 @@ def normalise(value: Any) -> Any:
     splitter = _splitter(value)
     if splitter is not None:
         return splitter
+    return _by_repr(
+        value, "a value", "pass it as plain data, or give the class a get_params() method"
+    )
+
+
+def _by_repr(value: Any, what: str, hint: str) -> dict[str, Any]:
+    """``value`` by its repr and type, when the repr holds no memory address (else an error
+    naming ``what`` could not be fingerprinted, with ``hint``)."""
     text = repr(value)
     if _ADDRESS.search(text):
         raise JournalError(
-            f"cannot fingerprint a value of type {type(value).__qualname__}: "
+            f"cannot fingerprint {what} of type {type(value).__qualname__}: "
             "it has no stable form (its repr holds a memory address)",
-            hint="pass it as plain data, or give the class a get_params() method",
+            hint=hint,
         )
     return {"__repr__": text, "type": public_path(type(value))}
 
@@ -202,14 +210,9 @@ def _callable(value: Any) -> Any:
         state = getattr(value, "__dict__", None)
         if isinstance(state, dict):
             return {"__callable__": public_path(type(value)), "state": normalise(state)}
-        text = repr(value)
-        if _ADDRESS.search(text):
-            raise JournalError(
-                f"cannot fingerprint a callable of type {type(value).__qualname__}: "
-                "it has no stable form (its repr holds a memory address)",
-                hint="pass a function, or give the class a get_params() method",
-            )
-        return {"__repr__": text, "type": public_path(type(value))}
+        return _by_repr(
+            value, "a callable", "pass a function, or give the class a get_params() method"
+        )
     path = public_path(value)
     if "<lambda>" in path or "<locals>" in path:
         # No import path names it: identify it by its source text.
