@@ -447,6 +447,27 @@ STALE = "module mymodel (mymodel.py) changed on disk after it was imported"
 FEATURES = "def first(X):\n    return X[:, :{k}]\n"
 
 
+def test_a_module_autoreload_refreshed_is_not_named_stale(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With IPython's ``%autoreload 2``, an edited module's functions are refreshed before the
+    cell runs: the fit runs the code the file holds, and no warning says otherwise."""
+    (repo / "mymodel.py").write_text(MODULE.format(C=1.0))
+    git(repo, "add", "mymodel.py")
+    git(repo, "commit", "-q", "-m", "Add the model")
+    fit = "mymodel.make().fit(X, y)"
+    with kernel(repo, monkeypatch) as nb:
+        nb.run("%load_ext autoreload\n%autoreload 2")
+        nb.run(AUTOLOG)
+        nb.run(DATA + "\nimport mymodel")
+        said = [nb.run(fit)]
+        (repo / "mymodel.py").write_text(MODULE.format(C=0.5))
+        said.append(nb.run(fit))  # autoreload ran the new file before this cell
+    assert not [text for text in said if STALE in flat(text)], said
+    assert [run.params["C"] for run in runs(repo)] == [1.0, 0.5]
+    assert not [w for run in runs(repo) for w in run.warnings if STALE in w]
+
+
 def test_a_module_edited_on_disk_but_not_reloaded_is_named_in_the_run(
     repo: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -251,8 +251,13 @@ def _changed_since_loaded(module: ModuleType, file: Path, content: str) -> bool:
         return False
     known = _loaded.get(id(spec))
     if known is not None and known[0]() is spec:
+        if known[1] != content and _autoreloading():
+            # IPython's %autoreload reloads a changed module before each cell runs (and says
+            # so itself when it cannot): the code that runs is the file's
+            _loaded[id(spec)] = (known[0], content)
+            return False
         return known[1] != content
-    changed = _code_differs(module, file)
+    changed = not _autoreloading() and _code_differs(module, file)
     if not changed:
         key = id(spec)
 
@@ -262,6 +267,16 @@ def _changed_since_loaded(module: ModuleType, file: Path, content: str) -> bool:
 
         _loaded[key] = (weakref.ref(spec, forget), content)
     return changed
+
+
+def _autoreloading() -> bool:
+    """Whether IPython's autoreload extension is loaded in this kernel."""
+    if "IPython.extensions.autoreload" not in sys.modules:
+        return False
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    loaded = getattr(getattr(shell, "extension_manager", None), "loaded", ())
+    return "autoreload" in loaded or "IPython.extensions.autoreload" in loaded
 
 
 def _code_differs(module: ModuleType, file: Path) -> bool:
