@@ -14,8 +14,9 @@ from __future__ import annotations
 import math
 import sys
 import traceback
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -160,7 +161,8 @@ class Journal:
             )
         error: str | None = None
         try:
-            yield active
+            with _autolog_paused():
+                yield active
         except KeyboardInterrupt:
             active.status = "interrupted"
             raise
@@ -177,6 +179,7 @@ class Journal:
             if active.unfinished and active.status == "ok":
                 active.status = "failed"
                 error = "a metric that is not a finite number: " + ", ".join(active.unfinished)
+                warnings.warn(f"the run is recorded as failed: {error}", UserWarning, stacklevel=3)
             active.record = self.record(
                 model=model,
                 params=params,
@@ -230,6 +233,15 @@ class Journal:
 def _error_text() -> str:
     """The last lines of the traceback of the exception being handled."""
     return "\n".join(traceback.format_exc().strip().splitlines()[-TRACEBACK_LINES:])
+
+
+def _autolog_paused() -> AbstractContextManager[None]:
+    """Autologging paused while a run block runs, when it is on (else nothing)."""
+    if "gitlab_journal.autologging" not in sys.modules:
+        return nullcontext()
+    from gitlab_journal.autologging import paused
+
+    return paused()
 
 
 def notebook_cells() -> dict[str, str] | None:

@@ -111,6 +111,23 @@ def _current() -> _State | None:
     return _state
 
 
+@contextlib.contextmanager
+def paused() -> Iterator[None]:
+    """No fit inside is recorded on its own: the Python API's run block records what it
+    trains as one run (autologged fits in it would be more runs of the same experiment)."""
+    state = _current()
+    if state is None:
+        yield
+        return
+    with state.lock:
+        state.depth += 1
+    try:
+        yield
+    finally:
+        with state.lock:
+            state.depth -= 1
+
+
 def autolog(on_duplicate: OnDuplicate = "warn", disable: bool = False) -> None:
     """Record every outermost scikit-learn ``fit`` and Keras ``Model.fit`` from now on (see the
     module's docstring); ``disable=True`` undoes the patching."""

@@ -950,3 +950,36 @@ def test_a_cross_validation_whose_folds_all_failed_is_recorded_failed(repo: Path
     assert folds_of(repo, run)["test_score"] == [None, None, None]
     again = python(repo, FAILING_FOLDS_SCRIPT, "broken.py")
     assert "DuplicateRunWarning" in again.stderr and f"run {run.id}, failed" in again.stderr
+
+
+API_BLOCK_SCRIPT = """\
+import math
+
+import gitlab_journal
+from gitlab_journal import Journal
+
+gitlab_journal.autolog()
+
+from sklearn.datasets import load_iris
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import cross_val_score
+
+X, y = load_iris(return_X_y=True)
+journal = Journal(".")
+with journal.run(model="sklearn.linear_model.LogisticRegression", params={"C": 1.0}) as run:
+    model = LogisticRegression(max_iter=500).fit(X, y)
+    run.log_metric("cv", float(cross_val_score(model, X, y, cv=3).mean()))
+with journal.run(model="my.Net", params={"lr": 0.1}) as run:
+    run.log_metric("loss", math.nan)
+"""
+
+
+def test_fits_inside_the_python_apis_run_block_are_that_one_run(repo: Path) -> None:
+    """Autologging does not record the fits of a run block on their own: the block is one
+    run. A block whose metric is not a finite number is recorded as failed, and says so."""
+    out = python(repo, API_BLOCK_SCRIPT, "block.py")
+    recorded = runs(repo)
+    assert [run.kind for run in recorded] == ["custom", "custom"], [r.model for r in recorded]
+    assert recorded[0].metrics["cv"] > 0.9
+    assert recorded[1].status == "failed"
+    assert "the run is recorded as failed: a metric that is not a finite number" in out.stderr
