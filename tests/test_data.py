@@ -135,7 +135,9 @@ def test_missing_input(tmp_path: Path) -> None:
     with pytest.raises(JournalError, match=r"data file not found: nope/x\.csv") as info:
         hash_input(tmp_path, "nope/x.csv", None)
     assert info.value.exit_code == 2
-    assert info.value.hint
+    # where it was looked for: a path relative to another folder (a notebook's) is plain
+    assert str(tmp_path / "nope" / "x.csv") in info.value.message
+    assert info.value.hint and f"relative to the repository root, {tmp_path}" in info.value.hint
 
 
 def test_bundled_md5_iris() -> None:

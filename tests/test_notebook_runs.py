@@ -184,6 +184,7 @@ def test_diff_and_compare_show_the_cells_that_differ(
     code, out, err = cli("diff", first.id, second.id, "--json")
     assert code == 0, err
     assert json.loads(out)["code"]["caller.notebook"] == ids
+    assert "+        return super().predict(X) * 1" in json.loads(out)["code"]["cells"]
 
     code, out, err = cli("compare", first.id, second.id)
     assert code == 0, err

@@ -28,14 +28,16 @@ def run(args: argparse.Namespace) -> int:
         b = index.resolve(args.b)
         tree = index.tree()
     changes = diff_runs(a, b)
-    if getattr(args, "json", False):
-        print_json(changes)
-        return 0
     cells: list[str] = []
     if "caller.notebook" in changes.get("code", {}):
         cells = cells_diff(
             store.file(a.fingerprint, a.id, fmt.NOTEBOOK_FILE, tree),
             store.file(b.fingerprint, b.id, fmt.NOTEBOOK_FILE, tree),
         )
+    if getattr(args, "json", False):
+        if cells:  # the unified diff of the two runs' notebook cells, a line each
+            changes["code"]["cells"] = cells
+        print_json(changes)
+        return 0
     render_diff(make_console(), a, b, changes, cells)
     return 0

@@ -225,8 +225,12 @@ def dir_md5(path: Path, cache: HashCache | None = None, reuse: Reuse | None = No
     return manifest_md5((rel, file_md5(full, cache)) for rel, full in files)
 
 
-def _missing(relpath: str) -> JournalError:
-    return JournalError(f"data file not found: {relpath}", hint=MISSING_HINT)
+def _missing(relpath: str, root: Path) -> JournalError:
+    return JournalError(
+        f"data file not found: {relpath} (looked for {Path(root) / relpath})",
+        hint="data paths (in journal.yaml, or given to the Python API) are relative to the "
+        f"repository root, {root}; if the data is tracked by DVC, run `dvc pull` first",
+    )
 
 
 def hash_input(root: Path, relpath: str, cache: HashCache | None, *, dvc_state: bool = True) -> str:
@@ -244,9 +248,9 @@ def hash_input(root: Path, relpath: str, cache: HashCache | None, *, dvc_state: 
         elif path.is_file():
             md5 = file_md5(path, cache, reuse)
         else:
-            raise _missing(relpath)
+            raise _missing(relpath, root)
     except FileNotFoundError as exc:
-        raise _missing(relpath) from exc
+        raise _missing(relpath, root) from exc
     if cache is not None:
         cache.save()
     return md5
