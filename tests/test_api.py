@@ -62,7 +62,10 @@ def test_a_logged_metric_is_a_number_and_a_nan_fails_the_run(repo: Path) -> None
     with pytest.raises(MetricTypeError, match=r"'ok'.*bool"), journal.run(model="demo.Model") as b:
         b.log_metric("ok", True)
 
-    with journal.run(model="demo.Model", params={"depth": 6}) as diverged:
+    with (
+        pytest.warns(UserWarning, match=r"recorded as failed: .*loss = nan"),
+        journal.run(model="demo.Model", params={"depth": 6}) as diverged,
+    ):
         diverged.log_metrics({"acc": 0.5, "loss": math.nan})
     run = diverged.record
     assert run is not None and run.status == "failed" and run.metrics == {"acc": 0.5}
