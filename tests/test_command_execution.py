@@ -186,9 +186,12 @@ import json, os, sys, time
 x = sys.argv[1]
 deadline = time.time() + 60
 if x == "a":  # ends while b is in the middle of writing the shared metrics.json
+    open("signals/started-a", "w").close()
     while not os.path.exists("signals/partial-b") and time.time() < deadline:
         time.sleep(0.02)
-else:
+else:  # writes once a runs: a file there before a started would not be a's at all
+    while not os.path.exists("signals/started-a") and time.time() < deadline:
+        time.sleep(0.02)
     with open("metrics.json", "w") as handle:
         handle.write('{"acc": ')
         handle.flush()
