@@ -85,6 +85,18 @@ def finite_json(value: Any) -> Any:
     return value
 
 
+def flatten(value: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested mappings as dotted keys: ``{"cv": {"folds": 5}}`` -> ``{"cv.folds": 5}``."""
+    out: dict[str, Any] = {}
+    for key, item in value.items():
+        name = f"{prefix}{key}"
+        if isinstance(item, Mapping) and item:
+            out.update(flatten(item, name + "."))
+        else:
+            out[name] = item
+    return out
+
+
 def json_safe(value: Any) -> Any:
     """Plain JSON data with NaN and infinities as null, so any JSON reader accepts it: how
     metrics.json, folds.json and classes.json write a score that is not a finite number."""

@@ -25,7 +25,7 @@ from typing import Any, NamedTuple, TextIO
 import pygit2
 
 from gitlab_journal.journal import format as fmt
-from gitlab_journal.journal.identity import json_safe
+from gitlab_journal.journal.identity import flatten, json_safe
 from gitlab_journal.journal.records import CodeState, Run, reproduction_status
 from gitlab_journal.journal.schema import InvalidRecord
 from gitlab_journal.journal.store import TREE_OBJECT, fingerprint_folders, format_version
@@ -170,18 +170,7 @@ def table_text(table: Any) -> str:
     sorted; ``{}`` for none."""
     if not isinstance(table, Mapping) or not table:
         return _NO_TABLE
-    flat: dict[str, Any] = {}
-
-    def visit(value: Mapping[Any, Any], prefix: str) -> None:
-        for key, item in value.items():
-            name = f"{prefix}{key}"
-            if isinstance(item, Mapping) and item:
-                visit(item, name + ".")
-            else:
-                flat[name] = item
-
-    visit(table, "")
-    return dump(dict(sorted(flat.items())))
+    return dump(dict(sorted(flatten(table).items())))
 
 
 def entry_of(run: Run, pos: int = 0) -> Entry:

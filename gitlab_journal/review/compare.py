@@ -14,7 +14,7 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
-from gitlab_journal.journal.identity import json_safe
+from gitlab_journal.journal.identity import flatten, json_safe
 from gitlab_journal.journal.index import model_class
 from gitlab_journal.journal.leaderboard import higher_is_better
 from gitlab_journal.journal.records import Run
@@ -25,7 +25,6 @@ from gitlab_journal.review.values import (
     GROUPS,
     canonical_text,
     created_text,
-    flatten,
     headline_metrics,
     metric_text,
     value_text,

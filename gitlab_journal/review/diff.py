@@ -11,6 +11,7 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
+from gitlab_journal.journal.identity import flatten
 from gitlab_journal.journal.index import model_class
 from gitlab_journal.journal.records import Run
 from gitlab_journal.review.escape import terminal
@@ -20,7 +21,6 @@ from gitlab_journal.review.values import (
     GROUPS,
     canonical_text,
     created_text,
-    flatten,
     number,
     value_text,
 )

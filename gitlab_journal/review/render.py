@@ -12,14 +12,13 @@ from rich.table import Table
 from rich.text import Text
 
 from gitlab_journal.journal import format as fmt
-from gitlab_journal.journal.identity import non_finite
+from gitlab_journal.journal.identity import flatten, non_finite
 from gitlab_journal.journal.records import REPRODUCED_RESULTS, Run
 from gitlab_journal.journal.store import run_dir_in
 from gitlab_journal.review.escape import terminal, terminal_lines
 from gitlab_journal.review.values import (
     ABSENT,
     created_text,
-    flatten,
     metric_text,
     number,
     reproduction_mark,

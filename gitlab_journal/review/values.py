@@ -118,18 +118,6 @@ def canonical_text(value: Any) -> str:
     return json.dumps(finite_json(value), sort_keys=True, ensure_ascii=False, allow_nan=False)
 
 
-def flatten(value: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Nested mappings as dotted keys: ``{"cv": {"folds": 5}}`` -> ``{"cv.folds": 5}``."""
-    out: dict[str, Any] = {}
-    for key, item in value.items():
-        name = f"{prefix}{key}"
-        if isinstance(item, Mapping) and item:
-            out.update(flatten(item, name + "."))
-        else:
-            out[name] = item
-    return out
-
-
 def run_json(run: Run) -> dict[str, Any]:
     """One run as `log --json` and `show --json` print it: run.json's fields, the journal
     commit, the metrics, the code dependency files, and how a table was read."""
